@@ -1,0 +1,1 @@
+//! The control-socket protocol that whack speaks to pluto, and its server side.

@@ -1,0 +1,1 @@
+//! libreswan `ike=`/`esp=`/`ah=` proposal syntax, defaults and responder proposal matching.

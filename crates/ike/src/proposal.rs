@@ -59,6 +59,16 @@ impl ProposalKind {
     /// IKEv1 `ah=`.
     pub const IKEV1_AH: Self = Self::new(IkeVersion::V1, ProtocolId::AH);
 
+    /// Every kind, for callers (the fuzz target) that pick one from a byte.
+    pub const ALL: [Self; 6] = [
+        Self::IKEV2_IKE,
+        Self::IKEV2_ESP,
+        Self::IKEV2_AH,
+        Self::IKEV1_IKE,
+        Self::IKEV1_ESP,
+        Self::IKEV1_AH,
+    ];
+
     /// A kind from its parts.
     pub const fn new(version: IkeVersion, protocol: ProtocolId) -> Self {
         Self { version, protocol }

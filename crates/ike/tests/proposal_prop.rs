@@ -5,17 +5,8 @@ use ike::proposal::{check_answer, select, ProposalKind, ProposalSet, Transform, 
 use ike::registry::{ProtocolId, TransformType};
 use proptest::prelude::*;
 
-const KINDS: [ProposalKind; 6] = [
-    ProposalKind::IKEV2_IKE,
-    ProposalKind::IKEV2_ESP,
-    ProposalKind::IKEV2_AH,
-    ProposalKind::IKEV1_IKE,
-    ProposalKind::IKEV1_ESP,
-    ProposalKind::IKEV1_AH,
-];
-
 fn kind() -> impl Strategy<Value = ProposalKind> {
-    (0..KINDS.len()).prop_map(|i| KINDS[i])
+    prop::sample::select(ProposalKind::ALL.to_vec())
 }
 
 /// Strings built from real names and separators, so many of them parse.

@@ -392,3 +392,18 @@ fn offer_numbers_proposals_from_one() {
         .transforms
         .contains(&t(TransformType::INTEG, IntegId::HMAC_SHA1_96.0)));
 }
+
+#[test]
+fn log_forms() {
+    let ours = ike("aes_gcm256-sha2_512-dh19");
+    let offer = ours.offer();
+    assert_eq!(
+        offer[0].to_string(),
+        "1:IKE:ENCR=AES_GCM_16_256;PRF=HMAC_SHA2_512;KE=DH19"
+    );
+    let c = select(&ours, &offer, None).unwrap();
+    assert_eq!(c.to_string(), "1:IKE=AES_GCM_16_256-HMAC_SHA2_512-DH19");
+    let c = select(&esp("aes128-sha2"), &esp("aes128-sha2").offer(), None).unwrap();
+    assert_eq!(c.to_string(), "1:ESP=AES_CBC_128-HMAC_SHA2_256_128");
+    assert_eq!(c.to_proposal().esn, vec![EsnId::YES]);
+}

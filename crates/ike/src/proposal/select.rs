@@ -1,6 +1,8 @@
 //! Proposal matching: the responder's choice (RFC 7296 2.7, 3.3.6), the initiator's
 //! check of the answer, and the KE payload group checks (RFC 7296 1.2, 3.10.1).
 
+use core::fmt;
+
 use super::{addke_index, addke_type, alg, Proposal, ProposalSet, Transform};
 use crate::registry::{EncrId, EsnId, IntegId, KeId, NotifyType, PrfId, ProtocolId, TransformType};
 
@@ -39,7 +41,48 @@ pub struct Chosen {
     pub esn: Option<EsnId>,
 }
 
+/// libreswan's log form of a received proposal:
+/// `1:IKE:ENCR=AES_GCM_16_256;PRF=HMAC_SHA2_512;KE=DH19`.
+impl fmt::Display for WireProposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.number, self.protocol)?;
+        for (i, t) in self.transforms.iter().enumerate() {
+            f.write_str(if i == 0 { ":" } else { ";" })?;
+            write!(f, "{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// libreswan's log form of an accepted proposal: `1:IKE=AES_GCM_16_256-HMAC_SHA2_512-DH19`.
+impl fmt::Display for Chosen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}={}",
+            self.number,
+            self.protocol,
+            self.to_proposal()
+        )
+    }
+}
+
 impl Chosen {
+    /// The chosen transforms as a one-algorithm-per-type [`Proposal`], e.g. for
+    /// `whack --status` or to record what an SA was negotiated with.
+    pub fn to_proposal(&self) -> Proposal {
+        let mut p = Proposal::new(self.protocol);
+        p.encr.extend(self.encr);
+        p.prf.extend(self.prf);
+        p.integ.extend(self.integ);
+        p.ke.extend(self.ke);
+        p.esn.extend(self.esn);
+        for (list, k) in p.addke.iter_mut().zip(self.addke) {
+            list.extend(k);
+        }
+        p
+    }
+
     fn empty(number: u8, protocol: ProtocolId) -> Self {
         Self {
             number,
@@ -257,10 +300,18 @@ pub fn select(
     for o in ours.proposals() {
         for p in peer {
             if let Some(c) = match_one(o, p, ke_hint) {
+                tracing::debug!(
+                    "proposal {c} chosen from remote proposals {}",
+                    DisplayList(peer)
+                );
                 return Ok(c);
             }
         }
     }
+    tracing::debug!(
+        "no local proposal ({ours}) matches remote proposals {}",
+        DisplayList(peer)
+    );
     Err(NoProposalChosen {
         offered: peer.len(),
         ours: ours.to_string(),
@@ -384,4 +435,19 @@ fn set_once<T>(
     }
     *slot = Some(v);
     Ok(())
+}
+
+/// Space-separated list for log lines.
+struct DisplayList<'a>(&'a [WireProposal]);
+
+impl fmt::Display for DisplayList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
 }

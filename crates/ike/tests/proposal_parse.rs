@@ -273,7 +273,7 @@ fn unknown_integrity_error_names_token_position_and_choices() {
     assert_eq!(e.position, 4);
     let msg = e.to_string();
     assert!(
-        msg.starts_with("esp=\"aes-shaa1\": unknown integrity algorithm 'shaa1' at position 4; expected one of sha2, "),
+        msg.starts_with("esp=\"aes-shaa1\": unknown integrity algorithm 'shaa1' at position 4; expected one of sha1, sha2_256, "),
         "{msg}"
     );
     assert!(msg.contains("sha1"), "{msg}");

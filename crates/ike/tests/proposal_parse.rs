@@ -564,3 +564,25 @@ fn pfs_fills_missing_group_only() {
     assert_eq!(set.proposals()[0].ke, vec![KeId::ECP_256]);
     assert_eq!(set.proposals()[1].ke, vec![KeId::ECP_384]);
 }
+
+#[test]
+fn duplicate_ciphers_are_dropped_like_libreswan() {
+    let p = esp("aes+aes128-sha1").proposals()[0].clone();
+    assert_eq!(p.encr, vec![(EncrId::AES_CBC, None)]);
+    let p = esp("aes128+aes-sha1").proposals()[0].clone();
+    assert_eq!(
+        p.encr,
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::AES_CBC, None)]
+    );
+    // On the wire 128 is offered once, first.
+    assert_eq!(
+        p.wire_encr(),
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::AES_CBC, Some(256))]
+    );
+    let p = esp("aes128+aes128+3des-sha1+sha1").proposals()[0].clone();
+    assert_eq!(
+        p.encr,
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::TRIPLE_DES, None)]
+    );
+    assert_eq!(p.integ, vec![IntegId::HMAC_SHA1_96]);
+}

@@ -539,7 +539,16 @@ impl<'i> Parser<'i> {
                 if let Some(why) = why {
                     return Err(self.err(tok, ProposalErrorKind::NotAllowed(why)));
                 }
-                push_unique(&mut p.encr, (id, keylen));
+                // A cipher without a key length stands for all of them, so a later
+                // `aes128` after `aes` adds nothing (libreswan drops it too); the
+                // reverse order is a real preference and is kept.
+                let covered = p
+                    .encr
+                    .iter()
+                    .any(|&(e, k)| e == id && (k.is_none() || k == keylen));
+                if !covered {
+                    p.encr.push((id, keylen));
+                }
             }
         }
         let aead = p.is_aead();

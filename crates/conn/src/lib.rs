@@ -1,1 +1,8 @@
-//! The connection/policy database: connections, policies, proposals, ipsec.conf/ipsec.secrets and keys.
+//! The connection/policy database: connections, policies, ipsec.conf/ipsec.secrets.
+//!
+//! The crate is sans-IO except for the `ipsec.conf` and `ipsec.secrets` readers, which
+//! take paths. Everything the daemon learns about the machine (its addresses) is passed in.
+//!
+//! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
+
+pub mod spec;

@@ -5,4 +5,6 @@
 //!
 //! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
 
+pub mod addr;
+pub mod id;
 pub mod spec;

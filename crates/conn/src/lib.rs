@@ -6,5 +6,7 @@
 //! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
 
 pub mod addr;
+pub mod connection;
 pub mod id;
+pub mod policy;
 pub mod spec;

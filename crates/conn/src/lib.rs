@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod connection;
+pub mod db;
 pub mod id;
 pub mod policy;
 pub mod spec;

@@ -6,6 +6,7 @@
 //! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
 
 pub mod addr;
+pub mod conf;
 pub mod connection;
 pub mod db;
 pub mod files;

@@ -14,3 +14,4 @@ pub mod id;
 pub mod policy;
 pub mod secrets;
 pub mod spec;
+pub mod status;

@@ -290,7 +290,7 @@ fn parse_text(raw: &mut Raw, text: &str, path: &Path, depth: usize) -> Result<()
             Current::Setup => &mut raw.setup,
             Current::Conn(i) => &mut raw.conns[i].kvs,
         };
-        if kv.key != "also" {
+        if kv.key != "also" && kv.key != "alsoflip" {
             if let Some(prev) = list.iter().find(|p| p.key == kv.key) {
                 return Err(syntax(
                     path,
@@ -341,7 +341,7 @@ fn resolve(raw: Raw) -> Result<Config, ConfError> {
         let mut merged: Vec<Kv> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut stack: Vec<String> = Vec::new();
-        collect(&raw.conns, sec, &mut merged, &mut seen, &mut stack)?;
+        collect(&raw.conns, sec, false, &mut merged, &mut seen, &mut stack)?;
         for kv in &defaults {
             if seen.insert(kv.key.clone()) {
                 merged.push(kv.clone());
@@ -358,28 +358,37 @@ fn resolve(raw: Raw) -> Result<Config, ConfError> {
     Ok(cfg)
 }
 
-/// Gather a section's keys, then its `also=` sections' (first set wins).
+/// Gather a section's keys, then its `also=`/`alsoflip=` sections' (first set wins).
+/// `flip` swaps `left*` and `right*` keys, for sections pulled in with `alsoflip=`.
 fn collect(
     all: &[Section],
     sec: &Section,
+    flip: bool,
     out: &mut Vec<Kv>,
     seen: &mut HashSet<String>,
     stack: &mut Vec<String>,
 ) -> Result<(), ConfError> {
+    let is_also = |k: &str| k == "also" || k == "alsoflip";
     stack.push(sec.name.clone());
-    for kv in sec.kvs.iter().filter(|kv| kv.key != "also") {
+    for kv in sec.kvs.iter().filter(|kv| !is_also(&kv.key)) {
+        let mut kv = kv.clone();
+        if flip {
+            kv.key = flip_key(&kv.key);
+        }
         if seen.insert(kv.key.clone()) {
-            out.push(kv.clone());
+            out.push(kv);
         }
     }
-    for kv in sec.kvs.iter().filter(|kv| kv.key == "also") {
+    for kv in sec.kvs.iter().filter(|kv| is_also(&kv.key)) {
+        let this_flip = flip != (kv.key == "alsoflip");
         for target in kv.value.split_whitespace() {
             if stack.iter().any(|s| s == target) {
                 return Err(syntax(
                     &kv.path,
                     kv.line,
                     format!(
-                        "also={target} loops back ({} -> {target})",
+                        "{}={target} loops back ({} -> {target})",
+                        kv.key,
                         stack.join(" -> ")
                     ),
                 ));
@@ -391,14 +400,24 @@ fn collect(
                     syntax(
                         &kv.path,
                         kv.line,
-                        format!("also={target}: no conn named \"{target}\""),
+                        format!("{}={target}: no conn named \"{target}\"", kv.key),
                     )
                 })?;
-            collect(all, t, out, seen, stack)?;
+            collect(all, t, this_flip, out, seen, stack)?;
         }
     }
     stack.pop();
     Ok(())
+}
+
+fn flip_key(k: &str) -> String {
+    if let Some(rest) = k.strip_prefix("left") {
+        format!("right{rest}")
+    } else if let Some(rest) = k.strip_prefix("right") {
+        format!("left{rest}")
+    } else {
+        k.to_string()
+    }
 }
 
 /// libreswan keywords accepted but not implemented by pluto-rs yet.
@@ -523,6 +542,10 @@ fn build(
         let num = || v.parse::<u32>().map_err(|_| bad("expected a number"));
         let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
         let key = kv.key.as_str();
+        if v.is_empty() {
+            // `key=` means "the default", also clearing what also=/%default set.
+            continue;
+        }
         if UNIMPLEMENTED.contains(&key) {
             let w = format!(
                 "{}:{}: conn \"{name}\": {key}= is not implemented by pluto-rs yet; ignored",
@@ -778,6 +801,21 @@ conn west-east
             Connection::from_spec(s.clone(), &HostAddrs::new(["192.0.2.1".parse().unwrap()]))
                 .unwrap();
         assert!(conn.is_oriented());
+    }
+
+    #[test]
+    fn alsoflip_swaps_ends_and_empty_value_clears() {
+        let c = parse(
+            "conn %default\n  ikelifetime=1h\n\nconn west\n  left=192.0.2.1\n  leftid=@west\n\n\
+             conn east-side\n  alsoflip=west\n  left=192.0.2.2\n  ikelifetime=\n",
+        );
+        let s = &c.conn("east-side").unwrap().spec;
+        assert_eq!(s.right.host.as_deref(), Some("192.0.2.1"));
+        assert_eq!(s.right.id.as_deref(), Some("@west"));
+        assert_eq!(s.left.host.as_deref(), Some("192.0.2.2"));
+        assert_eq!(s.ikelifetime, None, "empty value clears the %default");
+        assert_eq!(c.conn("west").unwrap().spec.ikelifetime, Some(3600));
+        assert!(perr("conn a\n  alsoflip=nope\n").contains("alsoflip=nope: no conn"));
     }
 
     #[test]

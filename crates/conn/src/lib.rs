@@ -5,4 +5,9 @@
 //!
 //! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
 
+pub mod addr;
+pub mod connection;
+pub mod db;
+pub mod id;
+pub mod policy;
 pub mod spec;

@@ -1,0 +1,360 @@
+//! IKE identities in libreswan's textual syntax.
+//!
+//! | text | meaning |
+//! |---|---|
+//! | `192.0.2.1`, `2001:db8::1` | ID_IPV4_ADDR / ID_IPV6_ADDR |
+//! | `@east.example` | ID_FQDN (the `@` stops DNS resolution) |
+//! | `user@example.org` | ID_USER_FQDN (RFC 822 address) |
+//! | `C=CA, O=Example, CN=east` | ID_DER_ASN1_DN, RDN values may be `*` wildcards |
+//! | `@#0a1b2c` | ID_KEY_ID given in hex |
+//! | `@[opaque]` | ID_KEY_ID given literally |
+//! | `%fromcert` | take the ID from our/the peer's certificate |
+//! | `%any` | (remote end only) accept any ID |
+//! | `%null` | ID_NULL (RFC 7619) |
+//! | `%none` | no ID configured |
+//!
+//! A name without `@` that is not an address is taken as an FQDN, since this crate does
+//! no DNS lookups.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// What is wrong with an ID string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Empty string.
+    #[error("empty ID; use %any to accept any ID")]
+    Empty,
+    /// `@#` with bad hex.
+    #[error("\"{0}\": @# must be followed by an even number of hex digits")]
+    BadHex(String),
+    /// `@[` without `]`.
+    #[error("\"{0}\": @[ must be closed with ]")]
+    Unclosed(String),
+    /// A DN that has an RDN without `=`.
+    #[error("\"{0}\" is not a distinguished name (expected attr=value, attr=value, ...)")]
+    BadDn(String),
+    /// Unknown `%` keyword.
+    #[error("\"{0}\" is not a known ID keyword (%any, %fromcert, %null, %none)")]
+    UnknownKeyword(String),
+}
+
+/// An IKE identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Id {
+    /// No ID configured (`%none`); for a remote end, anything is accepted.
+    None,
+    /// `%any`: accept any ID from the peer.
+    Any,
+    /// `%fromcert`: the ID is the certificate's subject.
+    FromCert,
+    /// `%null`: ID_NULL.
+    Null,
+    /// ID_IPV4_ADDR / ID_IPV6_ADDR.
+    Ip(IpAddr),
+    /// ID_FQDN (stored without the leading `@`).
+    Fqdn(String),
+    /// ID_USER_FQDN.
+    UserFqdn(String),
+    /// ID_DER_ASN1_DN, kept as text: a list of `(attribute, value)` RDNs.
+    Dn(Vec<(String, String)>),
+    /// ID_KEY_ID.
+    KeyId(Vec<u8>),
+}
+
+impl Id {
+    /// Parse libreswan ID syntax.
+    pub fn parse(s: &str) -> Result<Id, IdError> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if let Some(kw) = t.strip_prefix('%') {
+            return match kw.to_ascii_lowercase().as_str() {
+                "any" => Ok(Id::Any),
+                "fromcert" => Ok(Id::FromCert),
+                "null" => Ok(Id::Null),
+                "none" => Ok(Id::None),
+                _ => Err(IdError::UnknownKeyword(t.to_string())),
+            };
+        }
+        if let Some(rest) = t.strip_prefix('@') {
+            if let Some(h) = rest.strip_prefix('#') {
+                return parse_hex(h)
+                    .map(Id::KeyId)
+                    .ok_or_else(|| IdError::BadHex(t.to_string()));
+            }
+            if let Some(lit) = rest.strip_prefix('[') {
+                let inner = lit
+                    .strip_suffix(']')
+                    .ok_or_else(|| IdError::Unclosed(t.to_string()))?;
+                return Ok(Id::KeyId(inner.as_bytes().to_vec()));
+            }
+            if rest.is_empty() {
+                return Err(IdError::Empty);
+            }
+            return Ok(Id::Fqdn(rest.to_string()));
+        }
+        if let Ok(a) = t.parse::<IpAddr>() {
+            return Ok(Id::Ip(a));
+        }
+        if t.contains('=') {
+            return parse_dn(t).map(Id::Dn);
+        }
+        if t.contains('@') {
+            return Ok(Id::UserFqdn(t.to_string()));
+        }
+        Ok(Id::Fqdn(t.to_string()))
+    }
+
+    /// Is this a wildcard that any peer ID satisfies?
+    pub fn is_wildcard(&self) -> bool {
+        match self {
+            Id::None | Id::Any | Id::FromCert => true,
+            Id::Dn(rdns) => rdns.iter().any(|(_, v)| v == "*"),
+            _ => false,
+        }
+    }
+
+    /// Does a peer's actual ID satisfy this configured ID?
+    ///
+    /// `%any`, `%none` and `%fromcert` accept anything (for `%fromcert` the certificate
+    /// check happens during authentication); FQDNs compare case-insensitively; DNs compare
+    /// RDN by RDN with `*` matching any value.
+    pub fn matches(&self, peer: &Id) -> bool {
+        match (self, peer) {
+            (Id::None | Id::Any | Id::FromCert, _) => true,
+            (Id::Fqdn(a), Id::Fqdn(b)) => a.eq_ignore_ascii_case(b),
+            (Id::UserFqdn(a), Id::UserFqdn(b)) => a.eq_ignore_ascii_case(b),
+            (Id::Dn(want), Id::Dn(got)) => {
+                want.len() == got.len()
+                    && want.iter().zip(got).all(|((wa, wv), (ga, gv))| {
+                        wa.eq_ignore_ascii_case(ga) && (wv == "*" || wv.eq_ignore_ascii_case(gv))
+                    })
+            }
+            (a, b) => a == b,
+        }
+    }
+
+    /// The RFC 7296 ID type number, when the ID is a concrete one.
+    pub fn wire_type(&self) -> Option<u8> {
+        Some(match self {
+            Id::Ip(IpAddr::V4(_)) => 1,
+            Id::Fqdn(_) => 2,
+            Id::UserFqdn(_) => 3,
+            Id::Ip(IpAddr::V6(_)) => 5,
+            Id::Dn(_) => 9,
+            Id::KeyId(_) => 11,
+            Id::Null => 13,
+            Id::None | Id::Any | Id::FromCert => return None,
+        })
+    }
+
+    /// Build an ID from an IKE ID payload (type and data). DNs arrive DER-encoded and are
+    /// converted by the certificate code, so ID_DER_ASN1_DN returns `None` here, as do
+    /// unknown types and malformed data.
+    pub fn from_wire(id_type: u8, data: &[u8]) -> Option<Id> {
+        match id_type {
+            1 => <[u8; 4]>::try_from(data)
+                .ok()
+                .map(|b| Id::Ip(IpAddr::from(b))),
+            5 => <[u8; 16]>::try_from(data)
+                .ok()
+                .map(|b| Id::Ip(IpAddr::from(b))),
+            2 => std::str::from_utf8(data)
+                .ok()
+                .map(|s| Id::Fqdn(s.to_string())),
+            3 => std::str::from_utf8(data)
+                .ok()
+                .map(|s| Id::UserFqdn(s.to_string())),
+            11 => Some(Id::KeyId(data.to_vec())),
+            13 => Some(Id::Null),
+            _ => None,
+        }
+    }
+
+    /// libreswan's name of the ID type, as `--status` prints it (`ID_FQDN`, `%fromcert`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Id::None => "%none",
+            Id::Any => "%any",
+            Id::FromCert => "%fromcert",
+            Id::Null => "ID_NULL",
+            Id::Ip(IpAddr::V4(_)) => "ID_IPV4_ADDR",
+            Id::Ip(IpAddr::V6(_)) => "ID_IPV6_ADDR",
+            Id::Fqdn(_) => "ID_FQDN",
+            Id::UserFqdn(_) => "ID_USER_FQDN",
+            Id::Dn(_) => "ID_DER_ASN1_DN",
+            Id::KeyId(_) => "ID_KEY_ID",
+        }
+    }
+}
+
+impl fmt::Display for Id {
+    /// The libreswan textual form, which [`Id::parse`] reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::None => f.write_str("(none)"),
+            Id::Any => f.write_str("%any"),
+            Id::FromCert => f.write_str("%fromcert"),
+            Id::Null => f.write_str("%null"),
+            Id::Ip(a) => write!(f, "{a}"),
+            Id::Fqdn(n) => write!(f, "@{n}"),
+            Id::UserFqdn(n) => f.write_str(n),
+            Id::Dn(rdns) => {
+                for (i, (a, v)) in rdns.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}={}", v.replace(',', "\\,"))?;
+                }
+                Ok(())
+            }
+            Id::KeyId(b) => {
+                f.write_str("@#")?;
+                for x in b {
+                    write!(f, "{x:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let digits: Option<Vec<u8>> = s.chars().map(|c| c.to_digit(16).map(|d| d as u8)).collect();
+    let digits = digits?;
+    Some(digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
+}
+
+/// Split `C=CA, O=Example\, Inc, CN=east` into RDNs, honouring `\,` escapes.
+fn parse_dn(s: &str) -> Result<Vec<(String, String)>, IdError> {
+    let bad = || IdError::BadDn(s.to_string());
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.push(chars.next().ok_or_else(bad)?),
+            ',' => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| {
+            let (a, v) = p.split_once('=').ok_or_else(bad)?;
+            let (a, v) = (a.trim(), v.trim());
+            if a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+                return Err(bad());
+            }
+            Ok((a.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!(Id::parse("@east"), Ok(Id::Fqdn("east".into())));
+        assert_eq!(
+            Id::parse("road@example.org"),
+            Ok(Id::UserFqdn("road@example.org".into()))
+        );
+        assert_eq!(
+            Id::parse("192.0.2.1"),
+            Ok(Id::Ip("192.0.2.1".parse().unwrap()))
+        );
+        assert_eq!(Id::parse("%fromcert"), Ok(Id::FromCert));
+        assert_eq!(Id::parse("%ANY"), Ok(Id::Any));
+        assert_eq!(Id::parse("%null"), Ok(Id::Null));
+        assert_eq!(Id::parse("@#0a1B"), Ok(Id::KeyId(vec![0x0a, 0x1b])));
+        assert_eq!(Id::parse("@[key]"), Ok(Id::KeyId(b"key".to_vec())));
+        assert_eq!(
+            Id::parse("east.example"),
+            Ok(Id::Fqdn("east.example".into()))
+        );
+        assert_eq!(
+            Id::parse("C=CA, O=Example\\, Inc,CN=east"),
+            Ok(Id::Dn(vec![
+                ("C".into(), "CA".into()),
+                ("O".into(), "Example, Inc".into()),
+                ("CN".into(), "east".into())
+            ]))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_forms() {
+        assert_eq!(Id::parse(" "), Err(IdError::Empty));
+        assert_eq!(Id::parse("@"), Err(IdError::Empty));
+        assert!(matches!(Id::parse("@#abc"), Err(IdError::BadHex(_))));
+        assert!(matches!(Id::parse("@#zz"), Err(IdError::BadHex(_))));
+        assert!(matches!(Id::parse("@[x"), Err(IdError::Unclosed(_))));
+        assert!(matches!(
+            Id::parse("%bogus"),
+            Err(IdError::UnknownKeyword(_))
+        ));
+        assert!(matches!(Id::parse("C=CA, junk"), Err(IdError::BadDn(_))));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "@east",
+            "road@example.org",
+            "192.0.2.1",
+            "2001:db8::1",
+            "%fromcert",
+            "%any",
+            "@#0a1b",
+            "C=CA, O=Example\\, Inc, CN=east",
+        ] {
+            let id = Id::parse(s).unwrap();
+            assert_eq!(id.to_string(), s);
+            assert_eq!(Id::parse(&id.to_string()).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn matching_rules() {
+        let p = |s| Id::parse(s).unwrap();
+        assert!(p("@East").matches(&p("@east")));
+        assert!(!p("@east").matches(&p("@west")));
+        assert!(p("%any").matches(&p("@west")));
+        assert!(Id::None.matches(&p("@west")));
+        assert!(p("C=CA, CN=*").matches(&p("C=ca,CN=road1")));
+        assert!(!p("C=CA, CN=*").matches(&p("C=CA, O=x, CN=road1")));
+        assert!(!p("@east").matches(&p("east@east")));
+        assert!(p("C=CA, CN=*").is_wildcard());
+        assert!(!p("@east").is_wildcard());
+    }
+
+    #[test]
+    fn wire_forms() {
+        assert_eq!(Id::parse("@east").unwrap().wire_type(), Some(2));
+        assert_eq!(Id::Any.wire_type(), None);
+        assert_eq!(
+            Id::from_wire(1, &[192, 0, 2, 1]),
+            Some(Id::Ip("192.0.2.1".parse().unwrap()))
+        );
+        assert_eq!(Id::from_wire(1, &[192, 0, 2]), None);
+        assert_eq!(Id::from_wire(2, b"east"), Some(Id::Fqdn("east".into())));
+        assert_eq!(Id::from_wire(2, &[0xff]), None);
+        assert_eq!(Id::from_wire(9, b"x"), None);
+        assert_eq!(Id::from_wire(13, b""), Some(Id::Null));
+    }
+}

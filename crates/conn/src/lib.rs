@@ -8,6 +8,8 @@
 pub mod addr;
 pub mod connection;
 pub mod db;
+pub mod files;
 pub mod id;
 pub mod policy;
+pub mod secrets;
 pub mod spec;

@@ -1,0 +1,224 @@
+//! Shared helpers of the `ipsec.conf` and `ipsec.secrets` readers: `include` glob
+//! expansion, comment stripping and quoted-word splitting.
+
+use std::path::{Component, Path, PathBuf};
+
+/// Maximum `include` nesting; deeper nesting is almost certainly a loop.
+pub const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// Match one path component against a shell pattern (`*`, `?`, `[abc]`, `[a-z]`,
+/// `[!x]`). Like the shell, `*` and `?` do not match a leading `.`.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    match_from(&p, &n)
+}
+
+fn match_from(p: &[char], n: &[char]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some('*') => {
+            (0..=n.len()).any(|i| n.get(i..).is_some_and(|rest| match_from(&p[1..], rest)))
+        }
+        Some('?') => !n.is_empty() && match_from(&p[1..], &n[1..]),
+        Some('[') => {
+            let Some(c) = n.first() else { return false };
+            let Some(close) = p.iter().skip(2).position(|&x| x == ']').map(|i| i + 2) else {
+                // Unclosed '[' is a literal.
+                return *c == '[' && match_from(&p[1..], &n[1..]);
+            };
+            let set = &p[1..close];
+            let (negate, set) = match set.first() {
+                Some('!') | Some('^') => (true, &set[1..]),
+                _ => (false, set),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < set.len() {
+                if i + 2 < set.len() && set[i + 1] == '-' {
+                    hit |= set[i] <= *c && *c <= set[i + 2];
+                    i += 3;
+                } else {
+                    hit |= set[i] == *c;
+                    i += 1;
+                }
+            }
+            hit != negate && match_from(&p[close + 1..], &n[1..])
+        }
+        Some(x) => n.first() == Some(x) && match_from(&p[1..], &n[1..]),
+    }
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Expand an `include` argument: relative to `base_dir` unless absolute; glob
+/// characters in any component are expanded; results are sorted. A pattern that
+/// matches nothing gives an empty list (as libreswan does); a plain path is returned
+/// as is, whether it exists or not, so the caller reports the missing file.
+pub fn expand_include(base_dir: &Path, arg: &str) -> std::io::Result<Vec<PathBuf>> {
+    let path = if Path::new(arg).is_absolute() {
+        PathBuf::from(arg)
+    } else {
+        base_dir.join(arg)
+    };
+    if !has_glob(arg) {
+        return Ok(vec![path]);
+    }
+    let mut found = vec![PathBuf::new()];
+    for comp in path.components() {
+        let part = comp.as_os_str().to_string_lossy().into_owned();
+        let globbed = matches!(comp, Component::Normal(_)) && has_glob(&part);
+        let mut next = Vec::new();
+        for prefix in &found {
+            if globbed {
+                let dir = if prefix.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    prefix.as_path()
+                };
+                let Ok(rd) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| glob_match(&part, name))
+                    .collect();
+                names.sort();
+                next.extend(names.into_iter().map(|name| prefix.join(name)));
+            } else {
+                next.push(prefix.join(comp.as_os_str()));
+            }
+        }
+        found = next;
+    }
+    found.retain(|p| p.is_file());
+    found.sort();
+    Ok(found)
+}
+
+/// Remove a `#` comment: a `#` at the start of the line or after whitespace, outside
+/// quotes (so IDs like `@#0a1b` keep their `#`).
+pub fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if prev_space => return &line[..i],
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+/// A word of a line and whether it was quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The text, quotes removed.
+    pub text: String,
+    /// Was it in quotes?
+    pub quoted: bool,
+}
+
+/// Split on whitespace, keeping `"quoted strings"` (and `'single'`) as single words.
+/// Inside double quotes `\"` and `\\` are escapes. Returns `None` on an unclosed quote.
+pub fn split_words(s: &str) -> Option<Vec<Word>> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            chars.next();
+            let mut text = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' if c == '"' => text.push(chars.next()?),
+                    x if x == c => break,
+                    x => text.push(x),
+                }
+            }
+            out.push(Word { text, quoted: true });
+        } else {
+            let mut text = String::new();
+            while let Some(&x) = chars.peek() {
+                if x.is_whitespace() || x == '"' {
+                    break;
+                }
+                text.push(x);
+                chars.next();
+            }
+            out.push(Word {
+                text,
+                quoted: false,
+            });
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match("*.conf", "a.conf"));
+        assert!(!glob_match("*.conf", "a.secrets"));
+        assert!(!glob_match("*.conf", ".hidden.conf"));
+        assert!(glob_match("?.secrets", "x.secrets"));
+        assert!(glob_match("[ab]*", "beta"));
+        assert!(!glob_match("[!ab]*", "beta"));
+        assert!(glob_match("[a-c]x", "bx"));
+        assert!(glob_match("lit", "lit"));
+        assert!(!glob_match("lit", "lit2"));
+    }
+
+    #[test]
+    fn comments_respect_quotes() {
+        assert_eq!(strip_comment("a = b # c"), "a = b ");
+        assert_eq!(strip_comment(r#"x "a#b" # c"#), r#"x "a#b" "#);
+        assert_eq!(strip_comment("'#' y"), "'#' y");
+        assert_eq!(strip_comment("@#0a1b : PSK"), "@#0a1b : PSK");
+        assert_eq!(strip_comment("# all"), "");
+    }
+
+    #[test]
+    fn words_and_quotes() {
+        let w = split_words(r#"@a  "b c" 'd "e' "x\"y""#).unwrap();
+        let t: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(t, ["@a", "b c", "d \"e", "x\"y"]);
+        assert!(!w[0].quoted && w[1].quoted);
+        assert!(split_words("\"open").is_none());
+    }
+
+    #[test]
+    fn include_expansion() {
+        let dir = std::env::temp_dir().join(format!("conn-glob-{}", std::process::id()));
+        let sub = dir.join("d");
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in ["b.conf", "a.conf", "c.txt"] {
+            std::fs::write(sub.join(f), "").unwrap();
+        }
+        let got = expand_include(&dir, "d/*.conf").unwrap();
+        assert_eq!(got, vec![sub.join("a.conf"), sub.join("b.conf")]);
+        let got = expand_include(&dir, &format!("{}/*/?.txt", dir.display())).unwrap();
+        assert_eq!(got, vec![sub.join("c.txt")]);
+        assert!(expand_include(&dir, "nothing/*.conf").unwrap().is_empty());
+        assert_eq!(
+            expand_include(&dir, "plain.conf").unwrap(),
+            vec![dir.join("plain.conf")]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

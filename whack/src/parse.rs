@@ -218,28 +218,6 @@ fn text(opt: &str, v: &str) -> Result<String, UsageError> {
     Ok(v.to_string())
 }
 
-/// The DH groups `--pfsgroup` accepts.
-pub const PFS_GROUPS: &[&str] = &[
-    "modp1024",
-    "modp1536",
-    "modp2048",
-    "modp3072",
-    "modp4096",
-    "modp6144",
-    "modp8192",
-    "dh19",
-    "dh20",
-    "dh21",
-    "dh22",
-    "dh23",
-    "dh24",
-    "dh31",
-    "ecp256",
-    "ecp384",
-    "ecp521",
-    "curve25519",
-];
-
 /// IP protocol names `--oppoproto` accepts besides numbers.
 const PROTOCOLS: &[(&str, u8)] = &[
     ("icmp", 1),
@@ -481,10 +459,10 @@ impl Seen {
             Pfs => s.pfs = Some(true),
             PfsGroup => {
                 let g = v.to_ascii_lowercase();
-                if !PFS_GROUPS.contains(&g.as_str()) {
+                if !conn::policy::PFS_GROUPS.contains(&g.as_str()) {
                     return err(format!(
                         "--pfsgroup: unknown group \"{v}\"; expected one of: {}",
-                        PFS_GROUPS.join("|")
+                        conn::policy::PFS_GROUPS.join("|")
                     ));
                 }
                 s.pfsgroup = Some(g)

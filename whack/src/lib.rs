@@ -7,6 +7,7 @@
 
 pub mod options;
 pub mod parse;
+pub mod run;
 pub mod tty;
 pub mod usage;
 

@@ -930,3 +930,139 @@ fn apply_debug(set: &mut BTreeSet<String>, ch: &DebugChange) {
 pub fn status_text(p: &Pluto, what: StatusKind) -> Vec<String> {
     status::text_for(p, what)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::{ConnSpec, Reply};
+
+    fn pluto() -> Pluto {
+        Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            ..Options::default()
+        })
+    }
+
+    /// Runs one envelope; returns (status, lines).
+    fn run(p: &mut Pluto, reqs: Vec<Request>, json: bool) -> (u32, Vec<String>, Flow) {
+        let (mut r, mut rx, _answers) = Responder::detached();
+        let mut env = Envelope::new(reqs);
+        env.output.json = json;
+        let flow = p.handle(&env, &mut r);
+        let status = r.status();
+        drop(r);
+        let mut lines = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let Reply::Line { text, .. } = m {
+                lines.push(text);
+            }
+        }
+        (status, lines, flow)
+    }
+
+    fn spec(name: &str) -> Box<ConnSpec> {
+        let mut s = ConnSpec::named(name);
+        s.left.host = Some("127.0.0.1".into());
+        s.right.host = Some("203.0.113.2".into());
+        s.psk = true;
+        Box::new(s)
+    }
+
+    #[test]
+    fn add_duplicate_delete() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        assert_eq!(st, 0);
+        assert_eq!(lines, vec!["added IKEv2 connection \"a\""]);
+        let (st, _, _) = run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        assert_eq!(st, rc::DUPNAME);
+        let (st, lines, _) = run(&mut p, vec![Request::Delete { name: "a".into() }], false);
+        assert_eq!(
+            (st, lines),
+            (0, vec!["\"a\": deleting connection".to_string()])
+        );
+        let (st, _, _) = run(&mut p, vec![Request::Delete { name: "a".into() }], false);
+        assert_eq!(st, rc::UNKNOWN_NAME);
+    }
+
+    #[test]
+    fn invalid_description_is_whack_problem() {
+        let mut p = pluto();
+        let mut s = spec("bad");
+        s.left.subnets = vec!["198.51.100.1/24".into()];
+        s.encrypt = true;
+        let (st, lines, _) = run(&mut p, vec![Request::AddConnection { spec: s }], false);
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert!(
+            lines[0].starts_with("\"bad\": failed to add connection: "),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn json_status_is_one_document_and_shutdown_flows() {
+        let mut p = pluto();
+        run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        let (st, lines, flow) = run(
+            &mut p,
+            vec![
+                Request::Status {
+                    what: StatusKind::Connection,
+                },
+                Request::Status {
+                    what: StatusKind::Brief,
+                },
+                Request::Shutdown { leave_state: true },
+            ],
+            true,
+        );
+        assert_eq!(st, 0);
+        assert_eq!(flow, Flow::Shutdown { leave_state: true });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], "shutting down");
+        let doc: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(doc["connectionstatus"]["connections"][0]["name"], "a");
+        assert_eq!(doc["briefstatus"]["ike_sas"]["total"], 0);
+    }
+
+    #[test]
+    fn debug_changes_reach_the_log_hook() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let mut p = pluto();
+        let on = Arc::new(AtomicBool::new(false));
+        let on2 = on.clone();
+        p.set_debug_hook(Box::new(move |b| on2.store(b, Ordering::SeqCst)));
+        run(
+            &mut p,
+            vec![Request::Debug {
+                name: None,
+                changes: vec![DebugChange::Enable("base".into())],
+            }],
+            false,
+        );
+        assert!(on.load(Ordering::SeqCst));
+        run(
+            &mut p,
+            vec![Request::Debug {
+                name: None,
+                changes: vec![DebugChange::None],
+            }],
+            false,
+        );
+        assert!(!on.load(Ordering::SeqCst));
+        assert_eq!(p.debug_names(), "none");
+    }
+}

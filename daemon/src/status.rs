@@ -656,3 +656,74 @@ impl SaCounts {
         self.ike_half_open + self.ike_open
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conn::connection::HostAddrs;
+    use conn::spec::ConnSpec;
+
+    fn conn(f: impl FnOnce(&mut ConnSpec)) -> Connection {
+        let mut s = ConnSpec::named("west-east");
+        s.left.host = Some("192.0.2.1".into());
+        s.left.id = Some("@west".into());
+        s.right.host = Some("203.0.113.2".into());
+        s.right.id = Some("@east".into());
+        s.psk = true;
+        f(&mut s);
+        let local: IpAddr = "192.0.2.1".parse().unwrap();
+        Connection::from_spec(s, &HostAddrs::new([local])).unwrap()
+    }
+
+    #[test]
+    fn first_line_is_libreswans_topology() {
+        let c = conn(|s| {
+            s.left.subnets = vec!["198.51.100.0/24".into()];
+            s.right.subnets = vec!["203.0.113.128/25".into()];
+            s.right.nexthop = Some("203.0.113.254".into());
+            s.encrypt = true;
+        });
+        let l = connection_lines(&c);
+        assert_eq!(
+            l[0],
+            "\"west-east\": 198.51.100.0/24===192.0.2.1[@west]...203.0.113.254---203.0.113.2[@east]===203.0.113.128/25; unrouted; my_ip=unset; their_ip=unset;"
+        );
+        assert_eq!(
+            l[1],
+            "\"west-east\":   host: oriented; local: 192.0.2.1; remote: 203.0.113.2;"
+        );
+        assert!(l.iter().all(|x| x.starts_with("\"west-east\": ")));
+        assert!(l.last().unwrap().ends_with("conn serial: $0;"));
+    }
+
+    #[test]
+    fn unoriented_shows_left_then_right() {
+        let mut s = ConnSpec::named("far");
+        s.left.host = Some("198.51.100.1".into());
+        s.right.host = Some("203.0.113.2".into());
+        s.right.ikeport = Some(4500);
+        let c = Connection::from_spec(s, &HostAddrs::new([])).unwrap();
+        let l = connection_lines(&c);
+        assert!(
+            l[0].starts_with("\"far\": 198.51.100.1...203.0.113.2:4500; unrouted;"),
+            "{}",
+            l[0]
+        );
+        assert_eq!(
+            l[1],
+            "\"far\":   host: unoriented; left: 198.51.100.1; right: 203.0.113.2:4500;"
+        );
+    }
+
+    #[test]
+    fn pool_sizes() {
+        assert_eq!(
+            range_size("192.0.2.10".parse().unwrap(), "192.0.2.20".parse().unwrap()),
+            11
+        );
+        assert_eq!(
+            sock("2001:db8::1".parse().unwrap(), 500),
+            "[2001:db8::1]:500"
+        );
+    }
+}

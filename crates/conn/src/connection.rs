@@ -420,6 +420,11 @@ pub struct Connection {
     pub routing: Routing,
     /// The description it was built from (to re-orient when interfaces change).
     pub spec: ConnSpec,
+    /// Things the user should know about the accepted description: options accepted
+    /// but not implemented, values reduced to their maximum. Already logged; the control
+    /// server relays them to whack.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
@@ -458,15 +463,20 @@ fn check_family(option: &str, want: Option<AddrFamily>, v6: bool) -> Result<(), 
     }
 }
 
-fn lifetime(option: &str, secs: Option<u64>, default: Duration) -> Result<Duration, ConnError> {
+fn lifetime(
+    option: &str,
+    secs: Option<u64>,
+    default: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<Duration, ConnError> {
     match secs {
         None => Ok(default),
         Some(0) => Err(ConnError::invalid(option, "must be at least 1 second")),
         Some(s) if Duration::from_secs(s) > MAX_LIFETIME => {
-            tracing::warn!(
+            warnings.push(format!(
                 "{option}={s}s exceeds the maximum of {}s; reduced to the maximum",
                 MAX_LIFETIME.as_secs()
-            );
+            ));
             Ok(MAX_LIFETIME)
         }
         Some(s) => Ok(Duration::from_secs(s)),
@@ -499,6 +509,25 @@ impl Connection {
         }
         let left = End::from_spec(Side::Left, &spec.left, addrs)?;
         let right = End::from_spec(Side::Right, &spec.right, addrs)?;
+        let mut warnings: Vec<String> = Vec::new();
+        for (side, e) in [(Side::Left, &spec.left), (Side::Right, &spec.right)] {
+            let s = side.name();
+            if e.dnskeyondemand {
+                warnings.push(format!(
+                    "{s} --dnskeyondemand is not implemented by pluto-rs (no DNS key lookup); ignored"
+                ));
+            }
+            if !e.groups.is_empty() {
+                warnings.push(format!(
+                    "{s} --groups (access-control groups) is not implemented by pluto-rs; ignored"
+                ));
+            }
+            if e.certtype.is_some() {
+                warnings.push(format!(
+                    "{s} --certtype is not implemented by pluto-rs; certificates are sent as X.509 (4)"
+                ));
+            }
+        }
 
         if left.host.is_wildcard() && right.host.is_wildcard() {
             return Err(ConnError::Conflict(
@@ -579,9 +608,8 @@ impl Connection {
         if ike_version == IkeVersion::V2
             && (left.xauth_server || left.xauth_client || right.xauth_server || right.xauth_client)
         {
-            tracing::warn!(
-                "\"{}\": XAUTH is an IKEv1 mechanism; ignored for this IKEv2 connection",
-                spec.name
+            warnings.push(
+                "XAUTH is an IKEv1 mechanism; --xauthserver/--xauthclient are ignored for this IKEv2 connection".into(),
             );
         }
         if let Some(g) = &spec.pfsgroup {
@@ -601,8 +629,18 @@ impl Connection {
         if let Some(p) = &spec.esp {
             check_proposal("esp", p)?;
         }
-        let ike_lifetime = lifetime("ikelifetime", spec.ikelifetime, DEFAULT_IKE_LIFETIME)?;
-        let ipsec_lifetime = lifetime("ipseclifetime", spec.ipseclifetime, DEFAULT_IPSEC_LIFETIME)?;
+        let ike_lifetime = lifetime(
+            "ikelifetime",
+            spec.ikelifetime,
+            DEFAULT_IKE_LIFETIME,
+            &mut warnings,
+        )?;
+        let ipsec_lifetime = lifetime(
+            "ipseclifetime",
+            spec.ipseclifetime,
+            DEFAULT_IPSEC_LIFETIME,
+            &mut warnings,
+        )?;
         let mut rekey_margin = spec
             .rekeymargin
             .map(Duration::from_secs)
@@ -611,13 +649,12 @@ impl Connection {
         if rekey_margin >= shortest {
             let reduced = shortest / 2;
             if spec.rekeymargin.is_some() {
-                tracing::warn!(
-                    "\"{}\": rekeymargin {}s is not less than the lifetime {}s; reduced to {}s",
-                    spec.name,
+                warnings.push(format!(
+                    "rekeymargin {}s is not less than the lifetime {}s; reduced to {}s",
                     rekey_margin.as_secs(),
                     shortest.as_secs(),
                     reduced.as_secs()
-                );
+                ));
             }
             rekey_margin = reduced;
         }
@@ -698,7 +735,11 @@ impl Connection {
             policy,
             routing: Routing::Unrouted,
             spec,
+            warnings,
         };
+        for w in &c.warnings {
+            tracing::warn!("\"{}\": {w}", c.name);
+        }
         c.orient(addrs)?;
         Ok(c)
     }
@@ -1017,6 +1058,35 @@ mod tests {
         let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
         assert_eq!(c.policy.ike_lifetime, MAX_LIFETIME);
         assert_eq!(c.policy.rekey_margin, Duration::from_secs(150));
+        // The default margin is reduced silently; only the lifetime cap is reported.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("ikelifetime=200000s exceeds"));
+        let mut s = west_east();
+        s.rekeymargin = Some(100_000);
+        let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        assert!(
+            c.warnings[0].starts_with("rekeymargin 100000s"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn unimplemented_options_are_reported() {
+        let c = Connection::from_spec(west_east(), &HostAddrs::default()).unwrap();
+        assert!(c.warnings.is_empty());
+        let mut s = west_east();
+        s.left.dnskeyondemand = true;
+        s.right.groups = vec!["g".into()];
+        s.left.certtype = Some(4);
+        s.left.xauthclient = true;
+        let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        let all = c.warnings.join("\n");
+        assert_eq!(c.warnings.len(), 4, "{all}");
+        assert!(all.contains("left --dnskeyondemand is not implemented"));
+        assert!(all.contains("right --groups"));
+        assert!(all.contains("left --certtype"));
+        assert!(all.contains("XAUTH is an IKEv1 mechanism"));
     }
 
     #[test]

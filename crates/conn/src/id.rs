@@ -73,7 +73,7 @@ impl Id {
         }
         if let Some(kw) = t.strip_prefix('%') {
             return match kw.to_ascii_lowercase().as_str() {
-                "any" => Ok(Id::Any),
+                "any" | "any4" | "any6" => Ok(Id::Any),
                 "fromcert" => Ok(Id::FromCert),
                 "null" => Ok(Id::Null),
                 "none" => Ok(Id::None),

@@ -1,11 +1,36 @@
-//! The connection/policy database: connections, policies, ipsec.conf/ipsec.secrets.
+//! The connection/policy database of pluto-rs: connection descriptions, their validation
+//! and orientation, the database and its lookups, `ipsec.conf` and `ipsec.secrets`.
 //!
-//! The crate is sans-IO except for the `ipsec.conf` and `ipsec.secrets` readers, which
-//! take paths. Everything the daemon learns about the machine (its addresses) is passed in.
+//! The crate is sans-IO except for the two file readers ([`conf::Config::load`],
+//! [`secrets::Secrets::load`]), which take paths. Everything the daemon learns about the
+//! machine (its addresses, the default route) is passed in as a
+//! [`connection::HostAddrs`].
 //!
-//! - [`spec`]: [`spec::ConnSpec`], the untyped description `whack` and `ipsec.conf` fill.
+//! The flow:
+//!
+//! 1. `whack --name ... --to ...` or an `ipsec.conf` `conn` section fills a
+//!    [`spec::ConnSpec`] (plain strings and keywords, serde-serializable for the control
+//!    socket).
+//! 2. [`db::ConnDb::add`] validates it into a typed [`connection::Connection`]
+//!    ([`connection::Connection::from_spec`]), orients it (which end is us) and gives
+//!    it a serial (`$1`). Errors name the option and the problem.
+//! 3. Negotiation looks connections up by address pair, peer ID and traffic
+//!    selectors, instantiating `%any` templates per peer.
+//! 4. [`status`] renders libreswan's `--connectionstatus` lines.
+//!
+//! Modules:
+//! - [`spec`] holds the untyped description and its keyword enums.
+//! - [`addr`] and [`id`] hold hosts, subnets, protocol/ports, ranges; IKE identities.
+//! - [`policy`] holds connection-wide policy with libreswan's defaults.
+//! - [`connection`] holds validation, orientation, templates and instances.
+//! - [`db`] holds the database and its lookups.
+//! - [`secrets`] holds `ipsec.secrets` and PSK/key/XAUTH lookup.
+//! - [`conf`] holds `ipsec.conf`.
+//! - [`status`] holds status output.
+//! - [`files`] holds include globbing and quoting shared by the readers.
 
 pub mod addr;
+pub mod conf;
 pub mod connection;
 pub mod db;
 pub mod files;
@@ -13,3 +38,9 @@ pub mod id;
 pub mod policy;
 pub mod secrets;
 pub mod spec;
+pub mod status;
+
+pub use connection::{ConnError, ConnSerial, Connection, HostAddrs, Side};
+pub use db::{ConnDb, DbError};
+pub use id::Id;
+pub use spec::{ConnSpec, EndSpec};

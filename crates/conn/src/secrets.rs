@@ -18,9 +18,10 @@
 //! `Debug`.
 //!
 //! PSK lookup follows libreswan's precedence: an entry naming both our ID and the
-//! peer's beats one naming the peer and `%any`, which beats `%any` alone, which beats an
-//! entry with no IDs at all. An entry naming only our own ID never supplies a PSK (it
-//! would hand the same secret to every peer), but does select our private key. Among
+//! peer's beats one naming ours and `%any`, which beats the peer's and `%any`, which
+//! beats the peer's alone, which beats `%any` alone, which beats an entry with no IDs
+//! at all. An entry naming only our own ID never supplies a PSK (it would hand the same
+//! secret to every peer without saying so), but does select our private key. Among
 //! equally good entries the first in file order wins.
 
 use std::fmt;
@@ -313,8 +314,9 @@ impl Secrets {
             ours,
             Some(peer),
             |s| matches!(s, Secret::Psk(_)),
-            // Our ID alone (possibly with %any) must not select a PSK for any peer.
-            |m| m & MATCH_HIM != 0 || m & MATCH_ME == 0,
+            // Our ID alone must not hand a PSK to every peer; `@us %any` says so
+            // explicitly and is accepted.
+            |m| m != MATCH_ME,
         )?;
         match &e.secret {
             Secret::Psk(b) => Some(b),
@@ -624,6 +626,9 @@ mod tests {
         assert_eq!(s.psk(&id("@other"), &x).unwrap().expose(), b"any");
         // "@west : PSK" never applies to an arbitrary peer.
         assert_eq!(s.psk(&w, &x).unwrap().expose(), b"any");
+        let me_any = p("%any : PSK \"any\"\n@west %any : PSK \"west-any\"\n@x : PSK \"him\"\n");
+        assert_eq!(me_any.psk(&w, &id("@z")).unwrap().expose(), b"west-any");
+        assert_eq!(me_any.psk(&id("@q"), &id("@x")).unwrap().expose(), b"him");
         let only_default = p(": PSK \"d\"\n@q @r : PSK \"qr\"\n");
         assert_eq!(only_default.psk(&w, &x).unwrap().expose(), b"d");
         let none = p("@q @r : PSK \"qr\"\n");

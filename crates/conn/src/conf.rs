@@ -1,0 +1,936 @@
+//! The `ipsec.conf` reader (libreswan syntax) producing [`ConnSpec`]s and setup options.
+//!
+//! ```text
+//! config setup
+//!     logfile=/var/log/pluto.log
+//!
+//! conn %default
+//!     ikelifetime=8h
+//!
+//! conn base
+//!     authby=secret
+//!
+//! conn west-east
+//!     also=base
+//!     left=192.0.2.1
+//!     leftid=@west
+//!     right=192.0.2.2
+//!     rightsubnets={198.51.100.0/24 203.0.113.0/24}
+//!     auto=start
+//!
+//! include /etc/ipsec.d/*.conf
+//! ```
+//!
+//! Section headers start in column 0; their `key=value` lines are indented. A key set in
+//! the conn itself wins over one from an `also=` section (earlier `also=` first), which
+//! wins over `conn %default`. libreswan keywords that pluto-rs accepts but does not
+//! implement yet are reported in [`Config::warnings`] (and logged) rather than silently
+//! ignored; unknown keywords are errors.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::files::{expand_include, split_words, strip_comment, MAX_INCLUDE_DEPTH};
+use crate::spec::{
+    AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion,
+    KeywordError, Mode, SendCa, SendCert,
+};
+
+/// An `ipsec.conf` problem, with its location.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfError {
+    /// A file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A syntax or value error.
+    #[error("{path}:{line}: {problem}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// What the daemon does with a conn at start (`auto=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auto {
+    /// Not loaded (default).
+    #[default]
+    Ignore,
+    /// Loaded only.
+    Add,
+    /// Loaded and routed: traffic triggers negotiation (`ondemand`, `route`).
+    Ondemand,
+    /// Loaded and initiated (`start`, `up`).
+    Start,
+    /// Like start, and kept up by the peer's (`keep`).
+    Keep,
+}
+
+impl Auto {
+    fn parse(s: &str) -> Option<Auto> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "ignore" => Auto::Ignore,
+            "add" => Auto::Add,
+            "ondemand" | "route" => Auto::Ondemand,
+            "start" | "up" => Auto::Start,
+            "keep" => Auto::Keep,
+            _ => return None,
+        })
+    }
+}
+
+/// A `config setup` value and where it was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupValue {
+    /// The value.
+    pub value: String,
+    /// File.
+    pub path: PathBuf,
+    /// Line.
+    pub line: usize,
+}
+
+/// One resolved `conn` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfConn {
+    /// The description.
+    pub spec: ConnSpec,
+    /// `auto=`.
+    pub auto: Auto,
+    /// File of the `conn` line.
+    pub path: PathBuf,
+    /// Line of the `conn` line.
+    pub line: usize,
+}
+
+/// A parsed `ipsec.conf` with its includes.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `config setup` options (later settings override earlier ones).
+    pub setup: BTreeMap<String, SetupValue>,
+    /// Every `conn` except `%default`, in file order.
+    pub conns: Vec<ConfConn>,
+    /// Accepted-but-unimplemented options, `file:line: ...`.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Kv {
+    key: String,
+    value: String,
+    path: PathBuf,
+    line: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Section {
+    name: String,
+    kvs: Vec<Kv>,
+    path: PathBuf,
+    line: usize,
+}
+
+#[derive(Default)]
+struct Raw {
+    setup: Vec<Kv>,
+    conns: Vec<Section>,
+}
+
+fn syntax(path: &Path, line: usize, problem: impl Into<String>) -> ConfError {
+    ConfError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Read `ipsec.conf` and everything it includes.
+    pub fn load(path: &Path) -> Result<Config, ConfError> {
+        let mut raw = Raw::default();
+        read_file(&mut raw, path, 0)?;
+        resolve(raw)
+    }
+
+    /// Parse text as if read from `path`.
+    pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfError> {
+        let mut raw = Raw::default();
+        parse_text(&mut raw, text, path, 0)?;
+        resolve(raw)
+    }
+
+    /// A conn by name.
+    pub fn conn(&self, name: &str) -> Option<&ConfConn> {
+        self.conns.iter().find(|c| c.spec.name == name)
+    }
+}
+
+fn read_file(raw: &mut Raw, path: &Path, depth: usize) -> Result<(), ConfError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_text(raw, &text, path, depth)
+}
+
+enum Current {
+    None,
+    Setup,
+    Conn(usize),
+}
+
+fn parse_text(raw: &mut Raw, text: &str, path: &Path, depth: usize) -> Result<(), ConfError> {
+    let mut cur = Current::None;
+    for (i, full) in text.lines().enumerate() {
+        let line = i + 1;
+        let l = strip_comment(full);
+        if l.trim().is_empty() {
+            continue;
+        }
+        let indented = l.starts_with(char::is_whitespace);
+        if !indented {
+            let words = split_words(l).ok_or_else(|| syntax(path, line, "unclosed quote"))?;
+            let first = words.first().map(|w| w.text.as_str()).unwrap_or("");
+            match (first, words.len()) {
+                ("config", 2) if words[1].text == "setup" => cur = Current::Setup,
+                ("conn", 2) => {
+                    let name = words[1].text.clone();
+                    if raw
+                        .conns
+                        .iter()
+                        .any(|c| c.name == name && name != "%default")
+                    {
+                        return Err(syntax(path, line, format!("duplicate conn \"{name}\"")));
+                    }
+                    raw.conns.push(Section {
+                        name,
+                        kvs: Vec::new(),
+                        path: path.to_path_buf(),
+                        line,
+                    });
+                    cur = Current::Conn(raw.conns.len() - 1);
+                }
+                ("conn", _) => {
+                    return Err(syntax(path, line, "conn needs exactly one name: conn NAME"))
+                }
+                ("include", 2) => {
+                    if depth >= MAX_INCLUDE_DEPTH {
+                        return Err(syntax(
+                            path,
+                            line,
+                            format!(
+                                "include nested deeper than {MAX_INCLUDE_DEPTH} levels (a loop?)"
+                            ),
+                        ));
+                    }
+                    let base = path.parent().unwrap_or(Path::new("."));
+                    let files = expand_include(base, &words[1].text)
+                        .map_err(|e| syntax(path, line, e.to_string()))?;
+                    for f in files {
+                        read_file(raw, &f, depth + 1)?;
+                    }
+                    cur = Current::None;
+                }
+                ("version", 2) => {}
+                _ => {
+                    return Err(syntax(
+                        path,
+                        line,
+                        format!(
+                            "unexpected \"{}\"; expected 'config setup', 'conn NAME' or \
+                             'include FILE' in column 0, or an indented key=value",
+                            l.trim()
+                        ),
+                    ))
+                }
+            }
+            continue;
+        }
+        let t = l.trim();
+        let (k, v) = t
+            .split_once('=')
+            .ok_or_else(|| syntax(path, line, format!("\"{t}\" is not key=value")))?;
+        let key = k.trim().to_ascii_lowercase();
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(syntax(
+                path,
+                line,
+                format!("\"{}\" is not a valid key", k.trim()),
+            ));
+        }
+        let value = unquote(v.trim()).ok_or_else(|| syntax(path, line, "unclosed quote"))?;
+        let kv = Kv {
+            key,
+            value,
+            path: path.to_path_buf(),
+            line,
+        };
+        let list = match cur {
+            Current::None => {
+                return Err(syntax(
+                    path,
+                    line,
+                    "key=value outside a 'config setup' or 'conn' section",
+                ))
+            }
+            Current::Setup => &mut raw.setup,
+            Current::Conn(i) => &mut raw.conns[i].kvs,
+        };
+        if kv.key != "also" && kv.key != "alsoflip" {
+            if let Some(prev) = list.iter().find(|p| p.key == kv.key) {
+                return Err(syntax(
+                    path,
+                    line,
+                    format!(
+                        "duplicate key \"{}\" (first set at line {})",
+                        kv.key, prev.line
+                    ),
+                ));
+            }
+        }
+        list.push(kv);
+    }
+    Ok(())
+}
+
+/// Strip one level of `"..."` quoting (the whole value) and check quotes are closed.
+fn unquote(v: &str) -> Option<String> {
+    if let Some(inner) = v.strip_prefix('"') {
+        let inner = inner.strip_suffix('"')?;
+        return Some(inner.replace("\\\"", "\""));
+    }
+    if v.matches('"').count() % 2 == 1 {
+        return None;
+    }
+    Some(v.to_string())
+}
+
+fn resolve(raw: Raw) -> Result<Config, ConfError> {
+    let mut cfg = Config::default();
+    for kv in raw.setup {
+        cfg.setup.insert(
+            kv.key,
+            SetupValue {
+                value: kv.value,
+                path: kv.path,
+                line: kv.line,
+            },
+        );
+    }
+    let defaults: Vec<Kv> = raw
+        .conns
+        .iter()
+        .filter(|s| s.name == "%default")
+        .flat_map(|s| s.kvs.iter().cloned())
+        .collect();
+    for sec in raw.conns.iter().filter(|s| s.name != "%default") {
+        let mut merged: Vec<Kv> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut stack: Vec<String> = Vec::new();
+        collect(&raw.conns, sec, false, &mut merged, &mut seen, &mut stack)?;
+        for kv in &defaults {
+            if seen.insert(kv.key.clone()) {
+                merged.push(kv.clone());
+            }
+        }
+        let (spec, auto) = build(&sec.name, &merged, &mut cfg.warnings)?;
+        cfg.conns.push(ConfConn {
+            spec,
+            auto,
+            path: sec.path.clone(),
+            line: sec.line,
+        });
+    }
+    Ok(cfg)
+}
+
+/// Gather a section's keys, then its `also=`/`alsoflip=` sections' (first set wins).
+/// `flip` swaps `left*` and `right*` keys, for sections pulled in with `alsoflip=`.
+fn collect(
+    all: &[Section],
+    sec: &Section,
+    flip: bool,
+    out: &mut Vec<Kv>,
+    seen: &mut HashSet<String>,
+    stack: &mut Vec<String>,
+) -> Result<(), ConfError> {
+    let is_also = |k: &str| k == "also" || k == "alsoflip";
+    stack.push(sec.name.clone());
+    for kv in sec.kvs.iter().filter(|kv| !is_also(&kv.key)) {
+        let mut kv = kv.clone();
+        if flip {
+            kv.key = flip_key(&kv.key);
+        }
+        if seen.insert(kv.key.clone()) {
+            out.push(kv);
+        }
+    }
+    for kv in sec.kvs.iter().filter(|kv| is_also(&kv.key)) {
+        let this_flip = flip != (kv.key == "alsoflip");
+        for target in kv.value.split_whitespace() {
+            if stack.iter().any(|s| s == target) {
+                return Err(syntax(
+                    &kv.path,
+                    kv.line,
+                    format!(
+                        "{}={target} loops back ({} -> {target})",
+                        kv.key,
+                        stack.join(" -> ")
+                    ),
+                ));
+            }
+            let t = all
+                .iter()
+                .find(|s| s.name == target && s.name != "%default")
+                .ok_or_else(|| {
+                    syntax(
+                        &kv.path,
+                        kv.line,
+                        format!("{}={target}: no conn named \"{target}\"", kv.key),
+                    )
+                })?;
+            collect(all, t, this_flip, out, seen, stack)?;
+        }
+    }
+    stack.pop();
+    Ok(())
+}
+
+fn flip_key(k: &str) -> String {
+    if let Some(rest) = k.strip_prefix("left") {
+        format!("right{rest}")
+    } else if let Some(rest) = k.strip_prefix("right") {
+        format!("left{rest}")
+    } else {
+        k.to_string()
+    }
+}
+
+/// libreswan keywords accepted but not implemented by pluto-rs yet.
+const UNIMPLEMENTED: &[&str] = &[
+    "narrowing",
+    "mobike",
+    "esn",
+    "replay-window",
+    "sha2-truncbug",
+    "nic-offload",
+    "ipsec-interface",
+    "priority",
+    "tfc",
+    "send-vendorid",
+    "initial-contact",
+    "cisco-unity",
+    "fake-strongswan",
+    "ikepad",
+    "retransmit-timeout",
+    "retransmit-interval",
+    "dpdaction",
+    "negotiationshunt",
+    "sec-label",
+    "policy-label",
+    "ppk",
+    "ppk-ids",
+    "xauthby",
+    "xauthfail",
+    "remote-peer-type",
+    "nm-configured",
+    "decap-dscp",
+    "encap-dscp",
+    "nopmtudisc",
+    "ikev1-natt",
+    "require-id-on-certificate",
+    "session-resumption",
+    "pam-authorize",
+    "mtu",
+    "ike-socket-bufsize",
+    "accept-redirect",
+    "send-redirect",
+    "redirect-to",
+    "accept-redirect-to",
+    "iptfs",
+    "reauth",
+    "dns-match-id",
+    "intermediate",
+    "hostaddrfamily-legacy",
+    "vti-interface",
+    "vti-routing",
+    "vti-shared",
+    "leftvti",
+    "rightvti",
+    "leftrsasigkey",
+    "rightrsasigkey",
+    "leftecdsakey",
+    "rightecdsakey",
+    "leftpubkey",
+    "rightpubkey",
+    "leftcat",
+    "rightcat",
+    "leftinterface-ip",
+    "rightinterface-ip",
+    "leftsendcertchain",
+];
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "y" => Some(true),
+        "no" | "false" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// `30`, `30s`, `5m`, `8h`, `1d` → seconds.
+fn duration_secs(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 's') => (&v[..i], 1),
+        (i, 'm') => (&v[..i], 60),
+        (i, 'h') => (&v[..i], 3600),
+        (i, 'd') => (&v[..i], 86400),
+        _ => (v, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn list(v: &str) -> Vec<String> {
+    let v = v.trim();
+    let v = v
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(v);
+    v.split([',', ' ', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn build(
+    name: &str,
+    kvs: &[Kv],
+    warnings: &mut Vec<String>,
+) -> Result<(ConnSpec, Auto), ConfError> {
+    let mut s = ConnSpec::named(name);
+    // ipsec.conf connections carry ESP unless phase2=ah says otherwise.
+    s.encrypt = true;
+    let mut auto = Auto::Ignore;
+    let mut modecfg_dns: Option<Vec<String>> = None;
+    let mut modecfg_domains: Option<Vec<String>> = None;
+    let mut modecfg_banner: Option<String> = None;
+    let mut sendca: Option<SendCa> = None;
+    for kv in kvs {
+        let err = |p: String| syntax(&kv.path, kv.line, p);
+        let kw = |e: KeywordError| syntax(&kv.path, kv.line, format!("{}: {e}", kv.key));
+        let v = kv.value.as_str();
+        let bad = |what: &str| err(format!("{}={v}: {what}", kv.key));
+        let yn = || yes_no(v).ok_or_else(|| bad("expected yes or no"));
+        let secs =
+            || duration_secs(v).ok_or_else(|| bad("expected a duration like 30s, 5m, 8h or 1d"));
+        let num = || v.parse::<u32>().map_err(|_| bad("expected a number"));
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let key = kv.key.as_str();
+        if v.is_empty() {
+            // `key=` means "the default", also clearing what also=/%default set.
+            continue;
+        }
+        if UNIMPLEMENTED.contains(&key) {
+            let w = format!(
+                "{}:{}: conn \"{name}\": {key}= is not implemented by pluto-rs yet; ignored",
+                kv.path.display(),
+                kv.line
+            );
+            tracing::warn!("{w}");
+            warnings.push(w);
+            continue;
+        }
+        if let Some((end, k)) = split_end(key) {
+            let e: &mut EndSpec = if end { &mut s.left } else { &mut s.right };
+            match k {
+                "" => e.host = opt(v),
+                "id" => e.id = opt(v),
+                "cert" => e.cert = opt(v),
+                "ckaid" => e.ckaid = opt(v),
+                "ca" => e.ca = opt(v),
+                "groups" => e.groups = list(v),
+                "sendcert" => e.sendcert = Some(SendCert::from_keyword(v).map_err(kw)?),
+                "ikeport" => {
+                    e.ikeport = Some(
+                        v.parse::<u16>()
+                            .map_err(|_| bad("expected a port number"))?,
+                    )
+                }
+                "nexthop" => e.nexthop = opt(v),
+                "subnet" | "subnets" => e.subnets = list(v),
+                "protoport" => e.clientprotoport = opt(v),
+                "sourceip" => e.sourceip = opt(v),
+                "xauthserver" => e.xauthserver = yn()?,
+                "xauthclient" => e.xauthclient = yn()?,
+                "username" | "xauthusername" => e.xauthusername = opt(v),
+                "modecfgserver" => e.modecfgserver = yn()?,
+                "modecfgclient" => e.modecfgclient = yn()?,
+                "addresspool" => e.addresspool = opt(v),
+                "updown" => e.updown = Some(v.to_string()),
+                "auth" => match v.to_ascii_lowercase().as_str() {
+                    "secret" | "psk" => s.psk = true,
+                    "rsasig" | "rsa" => s.rsasig = true,
+                    "ecdsa" => s.ecdsa = true,
+                    "null" => s.authnull = true,
+                    _ => return Err(bad("expected secret, rsasig, ecdsa or null")),
+                },
+                _ => return Err(err(format!("unknown keyword \"{key}\""))),
+            }
+            continue;
+        }
+        match key {
+            "auto" => {
+                auto = Auto::parse(v)
+                    .ok_or_else(|| bad("expected ignore, add, ondemand, start or keep"))?
+            }
+            "authby" => {
+                for a in list(v) {
+                    match a.to_ascii_lowercase().as_str() {
+                        "secret" | "psk" => s.psk = true,
+                        "rsasig" | "rsa" | "rsa-sha1" | "rsa-sha2" | "rsa-sha2_256"
+                        | "rsa-sha2_384" | "rsa-sha2_512" => s.rsasig = true,
+                        "ecdsa" | "ecdsa-sha2" | "ecdsa-sha2_256" | "ecdsa-sha2_384"
+                        | "ecdsa-sha2_512" => s.ecdsa = true,
+                        "null" => s.authnull = true,
+                        "never" => {}
+                        other => {
+                            return Err(err(format!(
+                                "authby: unknown method \"{other}\"; expected secret, rsasig, ecdsa, null or never"
+                            )))
+                        }
+                    }
+                }
+            }
+            "type" => match v.to_ascii_lowercase().as_str() {
+                "passthrough" | "pass" | "drop" | "reject" => {
+                    return Err(err(format!(
+                        "type={v}: shunt connections are not supported by pluto-rs yet"
+                    )))
+                }
+                _ => s.mode = Some(Mode::from_keyword(v).map_err(kw)?),
+            },
+            "keyexchange" => s.ike_version = Some(IkeVersion::from_keyword(v).map_err(kw)?),
+            "ikev2" => {
+                s.ike_version = Some(match v.to_ascii_lowercase().as_str() {
+                    "yes" | "insist" | "propose" | "permit" => IkeVersion::V2,
+                    "no" | "never" => IkeVersion::V1,
+                    _ => return Err(bad("expected yes or no")),
+                })
+            }
+            "ike" => s.ike = opt(v),
+            "esp" | "phase2alg" => s.esp = opt(v),
+            "phase2" => match v.to_ascii_lowercase().as_str() {
+                "esp" => {
+                    s.encrypt = true;
+                    s.authenticate = false;
+                }
+                "ah" => {
+                    s.encrypt = false;
+                    s.authenticate = true;
+                }
+                _ => return Err(bad("expected esp or ah")),
+            },
+            "compress" => s.compress = yn()?,
+            "pfs" => s.pfs = Some(yn()?),
+            "pfsgroup" => s.pfsgroup = opt(v),
+            "ikelifetime" | "ike-lifetime" => s.ikelifetime = Some(secs()?),
+            "salifetime" | "lifetime" | "keylife" | "ipsec-lifetime" => {
+                s.ipseclifetime = Some(secs()?)
+            }
+            "rekeymargin" | "margintime" => s.rekeymargin = Some(secs()?),
+            "rekeyfuzz" => {
+                s.rekeyfuzz = Some(
+                    v.trim_end_matches('%')
+                        .parse()
+                        .map_err(|_| bad("expected a percentage like 100%"))?,
+                )
+            }
+            "keyingtries" => {
+                s.keyingtries = Some(if v.eq_ignore_ascii_case("%forever") {
+                    0
+                } else {
+                    num()?
+                })
+            }
+            "rekey" => s.dontrekey = !yn()?,
+            "aggressive" | "aggrmode" => s.aggrmode = yn()?,
+            "modecfgpull" => s.modecfgpull = yn()?,
+            "metric" => s.metric = Some(num()?),
+            "nflog-group" | "nflog" => s.nflog_group = Some(num()?),
+            "mark" | "conn-mark" => s.conn_mark = opt(v),
+            "dpddelay" => s.dpddelay = Some(secs()?),
+            "dpdtimeout" => s.dpdtimeout = Some(secs()?),
+            "encapsulation" => s.encapsulation = Some(Encapsulation::from_keyword(v).map_err(kw)?),
+            "forceencaps" => {
+                if yn()? {
+                    s.encapsulation = Some(Encapsulation::Yes)
+                }
+            }
+            "fragmentation" | "ike-frag" => {
+                s.fragmentation = Some(Fragmentation::from_keyword(v).map_err(kw)?)
+            }
+            "nat-keepalive" => s.no_keep_alive = !yn()?,
+            "failureshunt" => s.failure_shunt = Some(FailShunt::from_keyword(v).map_err(kw)?),
+            "hostaddrfamily" => s.host_addr_family = Some(AddrFamily::from_keyword(v).map_err(kw)?),
+            "clientaddrfamily" => {
+                s.tunnel_addr_family = Some(AddrFamily::from_keyword(v).map_err(kw)?)
+            }
+            "modecfgdns" | "modecfgdns1" | "modecfgdns2" => {
+                modecfg_dns.get_or_insert_with(Vec::new).extend(list(v))
+            }
+            "modecfgdomains" | "modecfgdomain" => modecfg_domains = Some(list(v)),
+            "modecfgbanner" => modecfg_banner = opt(v),
+            "sendca" => sendca = Some(SendCa::from_keyword(v).map_err(kw)?),
+            _ => return Err(err(format!("unknown keyword \"{key}\""))),
+        }
+    }
+    // Mode-config data belongs to the end that hands it out.
+    let server = if s.right.modecfgserver && !s.left.modecfgserver {
+        &mut s.right
+    } else {
+        &mut s.left
+    };
+    if let Some(d) = modecfg_dns {
+        server.modecfgdns = d;
+    }
+    if let Some(d) = modecfg_domains {
+        server.modecfgdomains = d;
+    }
+    if let Some(b) = modecfg_banner {
+        server.modecfgbanner = Some(b);
+    }
+    if let Some(ca) = sendca {
+        s.left.sendca = Some(ca);
+        s.right.sendca = Some(ca);
+    }
+    Ok((s, auto))
+}
+
+/// `leftfoo` → (true, "foo"), `rightfoo` → (false, "foo").
+fn split_end(key: &str) -> Option<(bool, &str)> {
+    if let Some(k) = key.strip_prefix("left") {
+        Some((true, k))
+    } else {
+        key.strip_prefix("right").map(|k| (false, k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::{Connection, HostAddrs};
+
+    fn parse(text: &str) -> Config {
+        Config::parse_str(text, Path::new("/etc/ipsec.conf")).unwrap()
+    }
+
+    fn perr(text: &str) -> String {
+        Config::parse_str(text, Path::new("/etc/ipsec.conf"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    const SAMPLE: &str = r#"
+# a comment
+version 2.0
+
+config setup
+    logfile=/var/log/pluto.log   # trailing comment
+    plutodebug="all crypt"
+
+conn %default
+    ikelifetime=1h
+    keyingtries=%forever
+
+conn base
+    authby=secret
+    ike=aes256-sha2;dh19
+    salifetime=30m
+
+conn west-east
+    also=base
+    left=192.0.2.1
+    leftid=@west
+    leftsubnet=198.51.100.0/24
+    right=192.0.2.2
+    rightid="@east"
+    rightsubnets={203.0.113.0/25 203.0.113.128/25}
+    rightprotoport=tcp/%any
+    ikelifetime=2h
+    auto=start
+"#;
+
+    #[test]
+    fn parses_sections_also_and_default() {
+        let c = parse(SAMPLE);
+        assert_eq!(c.setup["logfile"].value, "/var/log/pluto.log");
+        assert_eq!(c.setup["plutodebug"].value, "all crypt");
+        assert_eq!(c.conns.len(), 2);
+        let we = c.conn("west-east").unwrap();
+        assert_eq!(we.auto, Auto::Start);
+        assert_eq!(we.line, 18);
+        let s = &we.spec;
+        assert!(s.psk && s.encrypt);
+        assert_eq!(s.ike.as_deref(), Some("aes256-sha2;dh19"));
+        assert_eq!(s.ikelifetime, Some(7200), "own key beats %default");
+        assert_eq!(s.ipseclifetime, Some(1800), "from also=");
+        assert_eq!(s.keyingtries, Some(0), "from %default");
+        assert_eq!(s.left.host.as_deref(), Some("192.0.2.1"));
+        assert_eq!(s.right.id.as_deref(), Some("@east"));
+        assert_eq!(s.right.subnets, ["203.0.113.0/25", "203.0.113.128/25"]);
+        assert_eq!(s.right.clientprotoport.as_deref(), Some("tcp/%any"));
+        assert_eq!(c.conn("base").unwrap().auto, Auto::Ignore);
+        // The resulting description is valid and orients.
+        let conn =
+            Connection::from_spec(s.clone(), &HostAddrs::new(["192.0.2.1".parse().unwrap()]))
+                .unwrap();
+        assert!(conn.is_oriented());
+    }
+
+    #[test]
+    fn alsoflip_swaps_ends_and_empty_value_clears() {
+        let c = parse(
+            "conn %default\n  ikelifetime=1h\n\nconn west\n  left=192.0.2.1\n  leftid=@west\n\n\
+             conn east-side\n  alsoflip=west\n  left=192.0.2.2\n  ikelifetime=\n",
+        );
+        let s = &c.conn("east-side").unwrap().spec;
+        assert_eq!(s.right.host.as_deref(), Some("192.0.2.1"));
+        assert_eq!(s.right.id.as_deref(), Some("@west"));
+        assert_eq!(s.left.host.as_deref(), Some("192.0.2.2"));
+        assert_eq!(s.ikelifetime, None, "empty value clears the %default");
+        assert_eq!(c.conn("west").unwrap().spec.ikelifetime, Some(3600));
+        assert!(perr("conn a\n  alsoflip=nope\n").contains("alsoflip=nope: no conn"));
+    }
+
+    #[test]
+    fn durations_and_lists() {
+        assert_eq!(duration_secs("30"), Some(30));
+        assert_eq!(duration_secs("30s"), Some(30));
+        assert_eq!(duration_secs("5m"), Some(300));
+        assert_eq!(duration_secs("8h"), Some(28800));
+        assert_eq!(duration_secs("1d"), Some(86400));
+        assert_eq!(duration_secs("h"), None);
+        assert_eq!(duration_secs("5x"), None);
+        assert_eq!(list("{a b}"), ["a", "b"]);
+        assert_eq!(list("a, b,c"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn modecfg_and_misc_keys() {
+        let c = parse(
+            "conn rw\n  left=192.0.2.1\n  leftmodecfgserver=yes\n  right=%any\n  \
+             rightmodecfgclient=yes\n  modecfgdns=192.0.2.53,192.0.2.54\n  \
+             modecfgdomains=example.com\n  rightaddresspool=192.0.2.100-192.0.2.200\n  \
+             type=transport\n  ikev2=no\n  rekey=no\n  nat-keepalive=no\n  \
+             failureshunt=drop\n  sendca=all\n  rekeyfuzz=50%\n  mark=0x10/0xff\n",
+        );
+        let s = &c.conns[0].spec;
+        assert_eq!(s.left.modecfgdns, ["192.0.2.53", "192.0.2.54"]);
+        assert_eq!(s.left.modecfgdomains, ["example.com"]);
+        assert_eq!(s.mode, Some(Mode::Transport));
+        assert_eq!(s.ike_version, Some(IkeVersion::V1));
+        assert!(s.dontrekey && s.no_keep_alive);
+        assert_eq!(s.failure_shunt, Some(FailShunt::Drop));
+        assert_eq!(s.right.sendca, Some(SendCa::All));
+        assert_eq!(s.rekeyfuzz, Some(50));
+        assert_eq!(s.conn_mark.as_deref(), Some("0x10/0xff"));
+    }
+
+    #[test]
+    fn unimplemented_keys_warn_with_location() {
+        let c = parse("conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  mobike=yes\n");
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].starts_with("/etc/ipsec.conf:4:"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(c.warnings[0].contains("mobike= is not implemented"));
+    }
+
+    #[test]
+    fn errors_carry_file_and_line() {
+        assert_eq!(
+            perr("conn a\n  left=1\n  bogus=1\n"),
+            "/etc/ipsec.conf:3: unknown keyword \"bogus\""
+        );
+        assert!(perr("conn a\n  leftbogus=1\n").contains(":2: unknown keyword \"leftbogus\""));
+        assert!(perr("  left=1\n").contains(":1: key=value outside"));
+        assert!(perr("conn a\n  left=1\n  left=2\n").contains(":3: duplicate key \"left\""));
+        assert!(perr("conn a\nconn a\n").contains(":2: duplicate conn"));
+        assert!(perr("garbage here\n").contains(":1: unexpected"));
+        assert!(perr("conn a\n  also=nope\n").contains("no conn named \"nope\""));
+        assert!(perr("conn a\n  also=b\nconn b\n  also=a\n").contains("loops back"));
+        assert!(perr("conn a\n  rekey=maybe\n").contains("rekey=maybe: expected yes or no"));
+        assert!(perr("conn a\n  leftsendcert=maybe\n").contains("sendcert"));
+        assert!(perr("conn a\n  ikelifetime=forever\n").contains("duration"));
+        assert!(perr("conn a\n  auto=sometimes\n").contains("auto=sometimes"));
+        assert!(perr("conn a\n  type=drop\n").contains("not supported"));
+        assert!(perr("conn a\n  leftid=\"@a\n").contains("unclosed quote"));
+        assert!(perr("conn a\n  just words\n").contains("is not key=value"));
+        assert!(perr("conn a\n  authby=magic\n").contains("unknown method \"magic\""));
+    }
+
+    #[test]
+    fn includes_and_hash_in_values() {
+        let dir = std::env::temp_dir().join(format!("conn-conf-{}", std::process::id()));
+        let d = dir.join("ipsec.d");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            dir.join("ipsec.conf"),
+            "config setup\n  uniqueids=yes\ninclude ipsec.d/*.conf\nconn main\n  left=192.0.2.1\n  right=192.0.2.2\n  leftid=@#0a0b\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("a.conf"),
+            "conn a\n  left=192.0.2.1\n  right=192.0.2.3\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("b.conf"),
+            "conn b\n  left=192.0.2.1\n  right=192.0.2.4\n",
+        )
+        .unwrap();
+        let c = Config::load(&dir.join("ipsec.conf")).unwrap();
+        let names: Vec<&str> = c.conns.iter().map(|c| c.spec.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "main"]);
+        assert_eq!(c.conn("a").unwrap().path, d.join("a.conf"));
+        assert_eq!(
+            c.conn("main").unwrap().spec.left.id.as_deref(),
+            Some("@#0a0b")
+        );
+        assert_eq!(c.setup["uniqueids"].value, "yes");
+
+        std::fs::write(d.join("c.conf"), "conn c\n  nonsense=1\n").unwrap();
+        let e = Config::load(&dir.join("ipsec.conf"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.conf:2:"), "{e}");
+        std::fs::write(dir.join("loop.conf"), "include loop.conf\n").unwrap();
+        assert!(Config::load(&dir.join("loop.conf"))
+            .unwrap_err()
+            .to_string()
+            .contains("nested"));
+        assert!(matches!(
+            Config::load(&dir.join("absent.conf")),
+            Err(ConfError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

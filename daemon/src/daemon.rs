@@ -85,13 +85,14 @@ pub async fn run(
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
-    if let Some(cfg) = &opts.config {
-        tracing::warn!(
-            "--config \"{}\": reading ipsec.conf is not implemented yet in pluto-rs; no connections loaded from it (add them with whack)",
-            cfg.display()
-        );
-    }
+    let config = opts.config.clone();
     let mut pluto = Pluto::new(opts);
+    if let Some(cfg) = config {
+        match pluto.load_config(&cfg) {
+            Ok(n) => tracing::info!("loaded {n} connections from \"{}\"", cfg.display()),
+            Err(e) => tracing::error!("{e}; no connections loaded from it"),
+        }
+    }
     if let Some(h) = debug_hook {
         pluto.set_debug_hook(h);
     }

@@ -145,6 +145,46 @@ impl Pluto {
         p
     }
 
+    /// Loads the `conn` sections of an ipsec.conf (`--config`): every conn whose
+    /// `auto=` is not `ignore` is added. Returns how many were added; problems with
+    /// single conns are logged and skipped, as libreswan's addconn does.
+    pub fn load_config(&mut self, path: &std::path::Path) -> Result<usize, conn::conf::ConfError> {
+        let cfg = conn::conf::Config::load(path)?;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let host = self.host_addrs();
+        let mut added = 0;
+        for cc in cfg.conns {
+            if cc.auto == conn::conf::Auto::Ignore {
+                continue;
+            }
+            let name = cc.spec.name.clone();
+            match self.conns.add(cc.spec, &host) {
+                Ok(serial) => {
+                    added += 1;
+                    let v = match self.conns.get(serial).map(|c| c.policy.ike_version) {
+                        Some(conn::spec::IkeVersion::V1) => "IKEv1",
+                        _ => "IKEv2",
+                    };
+                    tracing::info!("added {v} connection \"{name}\"");
+                    if cc.auto != conn::conf::Auto::Add {
+                        tracing::warn!(
+                            "\"{name}\": auto={} asks to route or initiate, which is not implemented yet in pluto-rs; the connection is only added",
+                            format!("{:?}", cc.auto).to_lowercase()
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(
+                    "{}:{}: \"{name}\": failed to add connection: {e}",
+                    cc.path.display(),
+                    cc.line
+                ),
+            }
+        }
+        Ok(added)
+    }
+
     /// Installs the hook that raises or lowers logging when debug classes change.
     pub fn set_debug_hook(&mut self, hook: DebugHook) {
         hook(!self.debug.is_empty());
@@ -536,6 +576,9 @@ impl Pluto {
                 };
                 tracing::info!("added {v}{kind} connection \"{name}\"");
                 r.comment(format!("added {v}{kind} connection \"{name}\""));
+                for w in c.map(|c| c.warnings.clone()).unwrap_or_default() {
+                    r.comment(format!("\"{name}\": warning: {w}"));
+                }
                 if c.is_some_and(|c| !c.is_oriented()) {
                     r.comment(format!(
                         "\"{name}\": neither end is an address of this machine; the connection stays unoriented until one is"

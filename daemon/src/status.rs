@@ -6,9 +6,10 @@
 
 use std::net::IpAddr;
 
-use conn::connection::{Connection, End, Kind, Side};
+use conn::connection::{Connection, End, Kind};
 use conn::policy::NAT_KEEPALIVE;
-use conn::spec::{Encapsulation, IkeVersion};
+use conn::spec::IkeVersion;
+use conn::status::StatusExtra;
 use serde_json::{json, Value};
 
 use crate::pluto::Pluto;
@@ -66,261 +67,6 @@ fn brief_json(p: &Pluto) -> Value {
             "anonymous": sa.ipsec_anonymous,
         },
     })
-}
-
-/// The host part of an end: address (or keyword), `:port` when not 500.
-fn host_text(e: &End) -> String {
-    let h = match e.host_addr {
-        Some(a) => a.to_string(),
-        None => e.host.to_string(),
-    };
-    if e.ikeport != conn::connection::IKE_PORT {
-        format!("{h}:{}", e.ikeport)
-    } else {
-        h
-    }
-}
-
-/// `[id,+flags]` after the host, as libreswan shows roles.
-fn id_text(e: &End) -> String {
-    let mut parts = Vec::new();
-    if e.id_given {
-        parts.push(e.id.to_string());
-    }
-    let mut flags = String::new();
-    if e.modecfg_server {
-        flags.push_str("+MS");
-    }
-    if e.modecfg_client {
-        flags.push_str("+MC");
-    }
-    if e.xauth_server {
-        flags.push_str("+XS");
-    }
-    if e.xauth_client {
-        flags.push_str("+XC");
-    }
-    if !flags.is_empty() {
-        parts.push(flags);
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("[{}]", parts.join(","))
-    }
-}
-
-fn client_text(e: &End) -> Option<String> {
-    let pp = e.protoport.map(|p| format!(":{p}")).unwrap_or_default();
-    if e.subnets.is_empty() {
-        return if pp.is_empty() { None } else { Some(pp) };
-    }
-    let s: Vec<String> = e.subnets.iter().map(|s| s.to_string()).collect();
-    Some(format!("{}{pp}", s.join(",")))
-}
-
-/// `client===host[id]---nexthop` for this end.
-fn this_end(e: &End) -> String {
-    let mut s = String::new();
-    if let Some(c) = client_text(e) {
-        s.push_str(&c);
-        s.push_str("===");
-    }
-    s.push_str(&host_text(e));
-    s.push_str(&id_text(e));
-    if let Some(n) = e.nexthop {
-        s.push_str(&format!("---{n}"));
-    }
-    s
-}
-
-/// `nexthop---host[id]===client` for that end.
-fn that_end(e: &End) -> String {
-    let mut s = String::new();
-    if let Some(n) = e.nexthop {
-        s.push_str(&format!("{n}---"));
-    }
-    s.push_str(&host_text(e));
-    s.push_str(&id_text(e));
-    if let Some(c) = client_text(e) {
-        s.push_str("===");
-        s.push_str(&c);
-    }
-    s
-}
-
-fn sides(c: &Connection) -> (Side, Side) {
-    let this = c.local.unwrap_or(Side::Left);
-    (this, this.other())
-}
-
-fn secs(d: std::time::Duration) -> String {
-    format!("{}s", d.as_secs())
-}
-
-fn xauth_role(e: &End) -> &'static str {
-    match (e.xauth_server, e.xauth_client) {
-        (true, _) => "server",
-        (false, true) => "client",
-        _ => "none",
-    }
-}
-
-fn modecfg_role(e: &End) -> &'static str {
-    match (e.modecfg_server, e.modecfg_client) {
-        (true, _) => "server",
-        (false, true) => "client",
-        _ => "none",
-    }
-}
-
-/// The lines `--connectionstatus` prints for one connection.
-pub fn connection_lines(c: &Connection) -> Vec<String> {
-    let n = c.display_name();
-    let (ts, os) = sides(c);
-    let (this, that) = (c.end(ts), c.end(os));
-    let pol = &c.policy;
-    let mut v = Vec::new();
-    let ip = |a: Option<IpAddr>| a.map(|a| a.to_string()).unwrap_or_else(|| "unset".into());
-    v.push(format!(
-        "{n}: {}...{}; {}; my_ip={}; their_ip={};",
-        this_end(this),
-        that_end(that),
-        c.routing.keyword(),
-        ip(this.sourceip),
-        ip(that.sourceip)
-    ));
-    v.push(match c.local {
-        Some(_) => format!(
-            "{n}:   host: oriented; local: {}; remote: {};",
-            host_text(this),
-            host_text(that)
-        ),
-        None => format!(
-            "{n}:   host: unoriented; left: {}; right: {};",
-            host_text(&c.left),
-            host_text(&c.right)
-        ),
-    });
-    v.push(format!(
-        "{n}:   my_updown={};",
-        this.updown.as_deref().unwrap_or("%disabled")
-    ));
-    v.push(format!(
-        "{n}:   xauth us:{}, xauth them:{}, my_username={}; their_username={}",
-        xauth_role(this),
-        xauth_role(that),
-        this.xauth_username.as_deref().unwrap_or("[any]"),
-        that.xauth_username.as_deref().unwrap_or("[any]")
-    ));
-    let auth = pol.authby.keyword();
-    v.push(format!(
-        "{n}:   our auth:{auth}, their auth:{auth}, our autheap:none, their autheap:none;"
-    ));
-    let dns: Vec<String> = this
-        .modecfg_dns
-        .iter()
-        .chain(that.modecfg_dns.iter())
-        .map(|a| a.to_string())
-        .collect();
-    let domains: Vec<String> = this
-        .modecfg_domains
-        .iter()
-        .chain(that.modecfg_domains.iter())
-        .cloned()
-        .collect();
-    v.push(format!(
-        "{n}:   modecfg info: us:{}, them:{}, modecfg policy:{}, dns:{}, domains:{}, cat:unset;",
-        modecfg_role(this),
-        modecfg_role(that),
-        if pol.modecfg_pull { "pull" } else { "push" },
-        if dns.is_empty() {
-            "unset".into()
-        } else {
-            dns.join(", ")
-        },
-        if domains.is_empty() {
-            "unset".into()
-        } else {
-            domains.join(", ")
-        }
-    ));
-    v.push(format!(
-        "{n}:   ike_life: {}; ipsec_life: {}; ipsec_max_bytes: 2^63B; ipsec_max_packets: 2^63; rekey_margin: {}; rekey_fuzz: {}%; keyingtries: {};",
-        secs(pol.ike_lifetime),
-        secs(pol.ipsec_lifetime),
-        secs(pol.rekey_margin),
-        pol.rekey_fuzz,
-        pol.keying_tries
-    ));
-    v.push(format!("{n}:   policy: {};", pol.flags()));
-    if let Some(g) = &pol.pfsgroup {
-        v.push(format!("{n}:   pfsgroup: {g};"));
-    }
-    if pol.ike.is_some() || pol.esp.is_some() {
-        v.push(format!(
-            "{n}:   ike: {}; esp: {};",
-            pol.ike.as_deref().unwrap_or("default"),
-            pol.esp.as_deref().unwrap_or("default")
-        ));
-    }
-    v.push(format!(
-        "{n}:   metric: {}; nflog-group: {}; mark: {};",
-        pol.metric,
-        pol.nflog_group
-            .map(|g| g.to_string())
-            .unwrap_or_else(|| "unset".into()),
-        pol.conn_mark
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "unset".into())
-    ));
-    v.push(format!(
-        "{n}:   our idtype: {}; our id={}; their idtype: {}; their id={}",
-        this.id.type_name(),
-        this.id,
-        that.id.type_name(),
-        that.id
-    ));
-    v.push(format!(
-        "{n}:   sendca: {}; our sendcert: {}; their sendcert: {};",
-        this.sendca.keyword(),
-        this.sendcert.keyword(),
-        that.sendcert.keyword()
-    ));
-    if this.cert.is_some() || this.ca.is_some() || that.ca.is_some() {
-        v.push(format!(
-            "{n}:   our cert: {}; our ca: {}; their ca: {};",
-            this.cert.as_deref().unwrap_or("unset"),
-            this.ca.as_deref().unwrap_or("unset"),
-            that.ca.as_deref().unwrap_or("unset")
-        ));
-    }
-    v.push(format!(
-        "{n}:   liveness: {}; dpddelay:{}; dpdtimeout:{};",
-        if pol.dpd_delay.is_some() {
-            "active"
-        } else {
-            "passive"
-        },
-        pol.dpd_delay.map(secs).unwrap_or_else(|| "0s".into()),
-        pol.dpd_timeout.map(secs).unwrap_or_else(|| "0s".into())
-    ));
-    v.push(format!(
-        "{n}:   nat-traversal: encapsulation:{}; keepalive:{}",
-        match pol.encapsulation {
-            Encapsulation::Yes => "yes",
-            Encapsulation::No => "no",
-            Encapsulation::Auto => "auto",
-        },
-        if pol.nat_keepalive {
-            secs(NAT_KEEPALIVE)
-        } else {
-            "no".into()
-        }
-    ));
-    v.push(format!("{n}:   routing: {};", c.routing.keyword()));
-    v.push(format!("{n}:   conn serial: {};", c.serial));
-    v
 }
 
 fn end_json(e: &End) -> Value {
@@ -398,16 +144,18 @@ pub fn connection_json(c: &Connection) -> Value {
 /// `--connectionstatus`.
 pub fn connections(p: &Pluto) -> Vec<String> {
     let mut v = vec!["Connection list:".to_string(), String::new()];
-    for c in p.conns.iter() {
-        v.extend(connection_lines(c));
-    }
-    if !p.conns.is_empty() {
-        v.push(String::new());
-    }
-    v.push(format!(
-        "Total IPsec connections: loaded {}, active {}",
-        p.conns.len(),
-        p.active_connections()
+    let ifaces = p.addrs_list();
+    v.extend(conn::status::connection_list(
+        &p.conns,
+        p.active_connections(),
+        |c| StatusExtra {
+            interface: c
+                .local_end()
+                .and_then(|e| e.host_addr)
+                .and_then(|a| ifaces.iter().find(|(_, x)| *x == a))
+                .map(|(i, _)| i.as_str()),
+            ..StatusExtra::default()
+        },
     ));
     v
 }
@@ -418,6 +166,56 @@ fn connections_json(p: &Pluto) -> Value {
         "loaded": p.conns.len(),
         "active": p.active_connections(),
     })
+}
+
+/// One established Child SA, as `--trafficstatus` shows it. The negotiation engine
+/// fills these; [`traffic_line`] renders libreswan's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficEntry<'a> {
+    /// The Child SA's state serial (`#2`).
+    pub serial: u64,
+    /// The connection's display name (`"west-east"` or `"rw"[1] 192.0.2.9`).
+    pub connection: &'a str,
+    /// XAUTH user, if any.
+    pub username: Option<&'a str>,
+    /// `ESP`, `AH` or `IPCOMP`.
+    pub sa_type: &'a str,
+    /// When the SA was installed, seconds since the epoch.
+    pub add_time: u64,
+    /// Bytes received.
+    pub in_bytes: u64,
+    /// Bytes sent.
+    pub out_bytes: u64,
+    /// Byte lifetime; `None` = unlimited (`2^63B`).
+    pub max_bytes: Option<u64>,
+    /// The peer's ID.
+    pub peer_id: &'a str,
+    /// The address leased to the peer, if any.
+    pub lease: Option<&'a str>,
+}
+
+/// One `--trafficstatus` line, e.g.
+/// `#2: "west-east", type=ESP, add_time=1700000000, inBytes=84, outBytes=84, maxBytes=2^63B, id='@east'`.
+pub fn traffic_line(e: &TrafficEntry<'_>) -> String {
+    let mut s = format!("#{}: {}", e.serial, e.connection);
+    if let Some(u) = e.username {
+        s.push_str(&format!(", username={u}"));
+    }
+    s.push_str(&format!(
+        ", type={}, add_time={}, inBytes={}, outBytes={}, maxBytes={}, id='{}'",
+        e.sa_type,
+        e.add_time,
+        e.in_bytes,
+        e.out_bytes,
+        e.max_bytes
+            .map(|b| format!("{b}B"))
+            .unwrap_or_else(|| "2^63B".into()),
+        e.peer_id
+    ));
+    if let Some(l) = e.lease {
+        s.push_str(&format!(", lease={l}"));
+    }
+    s
 }
 
 /// `--trafficstatus`: one line per established Child SA; there are none until the
@@ -660,58 +458,34 @@ impl SaCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conn::connection::HostAddrs;
-    use conn::spec::ConnSpec;
-
-    fn conn(f: impl FnOnce(&mut ConnSpec)) -> Connection {
-        let mut s = ConnSpec::named("west-east");
-        s.left.host = Some("192.0.2.1".into());
-        s.left.id = Some("@west".into());
-        s.right.host = Some("203.0.113.2".into());
-        s.right.id = Some("@east".into());
-        s.psk = true;
-        f(&mut s);
-        let local: IpAddr = "192.0.2.1".parse().unwrap();
-        Connection::from_spec(s, &HostAddrs::new([local])).unwrap()
-    }
 
     #[test]
-    fn first_line_is_libreswans_topology() {
-        let c = conn(|s| {
-            s.left.subnets = vec!["198.51.100.0/24".into()];
-            s.right.subnets = vec!["203.0.113.128/25".into()];
-            s.right.nexthop = Some("203.0.113.254".into());
-            s.encrypt = true;
-        });
-        let l = connection_lines(&c);
+    fn traffic_line_is_libreswans() {
+        let e = TrafficEntry {
+            serial: 2,
+            connection: "\"west-east\"",
+            username: None,
+            sa_type: "ESP",
+            add_time: 1_700_000_000,
+            in_bytes: 84,
+            out_bytes: 84,
+            max_bytes: None,
+            peer_id: "@east",
+            lease: None,
+        };
         assert_eq!(
-            l[0],
-            "\"west-east\": 198.51.100.0/24===192.0.2.1[@west]...203.0.113.254---203.0.113.2[@east]===203.0.113.128/25; unrouted; my_ip=unset; their_ip=unset;"
+            traffic_line(&e),
+            "#2: \"west-east\", type=ESP, add_time=1700000000, inBytes=84, outBytes=84, maxBytes=2^63B, id='@east'"
         );
+        let e = TrafficEntry {
+            username: Some("alice"),
+            lease: Some("192.0.2.100/32"),
+            max_bytes: Some(1000),
+            ..e
+        };
         assert_eq!(
-            l[1],
-            "\"west-east\":   host: oriented; local: 192.0.2.1; remote: 203.0.113.2;"
-        );
-        assert!(l.iter().all(|x| x.starts_with("\"west-east\": ")));
-        assert!(l.last().unwrap().ends_with("conn serial: $0;"));
-    }
-
-    #[test]
-    fn unoriented_shows_left_then_right() {
-        let mut s = ConnSpec::named("far");
-        s.left.host = Some("198.51.100.1".into());
-        s.right.host = Some("203.0.113.2".into());
-        s.right.ikeport = Some(4500);
-        let c = Connection::from_spec(s, &HostAddrs::new([])).unwrap();
-        let l = connection_lines(&c);
-        assert!(
-            l[0].starts_with("\"far\": 198.51.100.1...203.0.113.2:4500; unrouted;"),
-            "{}",
-            l[0]
-        );
-        assert_eq!(
-            l[1],
-            "\"far\":   host: unoriented; left: 198.51.100.1; right: 203.0.113.2:4500;"
+            traffic_line(&e),
+            "#2: \"west-east\", username=alice, type=ESP, add_time=1700000000, inBytes=84, outBytes=84, maxBytes=1000B, id='@east', lease=192.0.2.100/32"
         );
     }
 

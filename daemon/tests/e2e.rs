@@ -14,7 +14,13 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::start_with(|_| Vec::new())
+    }
+
+    /// Starts pluto with extra arguments computed from its run directory.
+    fn start_with(extra: impl FnOnce(&Path) -> Vec<String>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        let extra = extra(dir.path());
         std::fs::write(
             dir.path().join("ipsec.secrets"),
             "@west @east : PSK \"not a real secret\"\n@road : XAUTH \"pw\"\n",
@@ -27,6 +33,7 @@ impl Daemon {
             .arg(dir.path())
             .arg("--secretsfile")
             .arg(dir.path().join("ipsec.secrets"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -136,13 +143,11 @@ fn connections_status_delete_shutdown() {
     assert_eq!(st, 0);
     assert!(out.contains("Connection list:"), "{out}");
     assert!(
-        out.contains("\"west-east\": 198.51.100.0/24===127.0.0.1[@west]...203.0.113.254---203.0.113.2:4500[@east]===203.0.113.128/25; unrouted;"),
+        out.contains("\"west-east\": 198.51.100.0/24===127.0.0.1[@west]...203.0.113.254---203.0.113.2:4500[@east,+S-C]===203.0.113.128/25; unrouted;"),
         "{out}"
     );
     assert!(
-        out.contains(
-            "\"west-east\":   host: oriented; local: 127.0.0.1; remote: 203.0.113.2:4500;"
-        ),
+        out.contains("\"west-east\":   host: oriented; local: 127.0.0.1; remote: 203.0.113.2;"),
         "{out}"
     );
     assert!(
@@ -154,13 +159,15 @@ fn connections_status_delete_shutdown() {
         "{out}"
     );
     assert!(
-        out.contains(
-            "\"west-east\":   sendca: issuer; our sendcert: always; their sendcert: never;"
-        ),
+        out.contains("\"west-east\":   my_updown=/bin/true;"),
         "{out}"
     );
     assert!(
-        out.contains("\"road\": 127.0.0.1[@gw,+MS+XS]...%any[@road,+MC+XC]; unrouted;"),
+        out.contains("\"west-east\":   liveness: active; dpddelay:30s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"road\": 127.0.0.1[@gw,MS+XS+S=C]...%any[@road,+MC+XC+S=C]; unrouted;"),
         "{out}"
     );
     assert!(
@@ -446,4 +453,29 @@ fn pluto_command_line() {
         .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--nofork"));
+}
+
+#[test]
+fn config_conns_are_loaded_at_start() {
+    let d = Daemon::start_with(|dir| {
+        let conf = dir.join("ipsec.conf");
+        std::fs::write(
+            &conf,
+            "config setup\n\nconn %default\n\tauthby=secret\n\n\
+             conn fromconf\n\tleft=127.0.0.1\n\tleftid=@west\n\tright=203.0.113.2\n\trightid=@east\n\tauto=add\n\n\
+             conn skipped\n\tleft=127.0.0.1\n\tright=203.0.113.3\n\tauto=ignore\n",
+        )
+        .unwrap();
+        vec!["--config".into(), conf.display().to_string()]
+    });
+    let (st, out, _) = d.whack("--connectionstatus");
+    assert_eq!(st, 0);
+    assert!(
+        out.contains("\"fromconf\": 127.0.0.1[@west]...203.0.113.2[@east];"),
+        "{out}"
+    );
+    assert!(!out.contains("skipped"), "{out}");
+    // It is a normal connection: a whack add of the same name is a duplicate.
+    let (st, _, _) = d.whack("--name fromconf --host 127.0.0.1 --to --host 203.0.113.9");
+    assert_eq!(st, rc::DUPNAME as u8);
 }

@@ -479,3 +479,32 @@ fn config_conns_are_loaded_at_start() {
     let (st, _, _) = d.whack("--name fromconf --host 127.0.0.1 --to --host 203.0.113.9");
     assert_eq!(st, rc::DUPNAME as u8);
 }
+
+#[test]
+fn without_nofork_pluto_forks_once_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("--rundir")
+        .arg(dir.path())
+        .arg("--secretsfile")
+        .arg(dir.path().join("none"))
+        .arg("--logfile")
+        .arg(dir.path().join("pluto.log"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "the parent exits 0 once the child is ready");
+    let ctl = dir.path().join("pluto.ctl");
+    let pidfile = dir.path().join("pluto.pid");
+    assert!(ctl.exists() && pidfile.exists());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = ["--ctlsocket", ctl.to_str().unwrap(), "--shutdown"];
+    assert_eq!(whack::run::run(args, &mut out, &mut err), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pidfile.exists() {
+        assert!(Instant::now() < deadline, "forked pluto did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(dir.path().join("pluto.log")).unwrap();
+    assert!(log.contains("Starting Pluto (pluto-rs Version"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}

@@ -203,6 +203,9 @@ impl Server {
     }
 }
 
+/// How long a connected whack has to send its request.
+pub const ENVELOPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads one line of at most [`MAX_LINE`] bytes; `Ok(None)` at end of stream.
 async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, WireError> {
     let mut buf = Vec::new();
@@ -253,10 +256,12 @@ async fn refuse<W: AsyncWriteExt + Unpin>(w: &mut W, e: &WireError) -> Result<()
 async fn serve(stream: UnixStream, commands: mpsc::Sender<Command>) -> Result<(), WireError> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
-    let line = match read_line(&mut r).await {
-        Ok(Some(l)) => l,
-        Ok(None) => return Ok(()),
-        Err(e) => return refuse(&mut w, &e).await,
+    // A whack that connects and never sends its request must not hold a task forever.
+    let line = match tokio::time::timeout(ENVELOPE_TIMEOUT, read_line(&mut r)).await {
+        Ok(Ok(Some(l))) => l,
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Err(e)) => return refuse(&mut w, &e).await,
+        Err(_) => return refuse(&mut w, &WireError::Timeout).await,
     };
     let envelope = match wire::decode_envelope(&line) {
         Ok(env) => env,

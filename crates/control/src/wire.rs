@@ -124,6 +124,9 @@ pub enum WireError {
     /// The envelope had no numeric `version`.
     #[error("whack message has no protocol version; this pluto speaks version {PROTOCOL_VERSION}")]
     NoVersion,
+    /// The peer sent nothing in time.
+    #[error("no whack request received within the time allowed; closing")]
+    Timeout,
     /// The peer closed the connection before the reply ended.
     #[error("control connection closed before the reply ended")]
     Closed,

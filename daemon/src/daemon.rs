@@ -125,6 +125,10 @@ pub async fn run(
     }
     server_task.abort();
     let _ = server_task.await;
+    rx.close();
+    while let Ok(mut cmd) = rx.try_recv() {
+        control::server::refuse_shutting_down(&mut cmd.responder);
+    }
     remove_quietly(&ctl, "control socket");
     remove_quietly(&pidfile, "pid file");
     tracing::info!("pluto shut down");

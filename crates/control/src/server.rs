@@ -117,6 +117,15 @@ impl Drop for Responder {
     }
 }
 
+/// Answers a request that arrived while pluto was stopping, so whack does not
+/// mistake silence for success.
+pub fn refuse_shutting_down(r: &mut Responder) {
+    r.line(
+        rc::WHACK_PROBLEM,
+        "pluto is shutting down; request not carried out",
+    );
+}
+
 /// A bound control socket.
 #[derive(Debug)]
 pub struct Server {
@@ -268,17 +277,14 @@ async fn serve(stream: UnixStream, commands: mpsc::Sender<Command>) -> Result<()
         Err(e) => return refuse(&mut w, &e).await,
     };
     let (responder, mut replies, answers) = Responder::detached();
-    if commands
+    if let Err(mpsc::error::SendError(mut cmd)) = commands
         .send(Command {
             envelope,
             responder,
         })
         .await
-        .is_err()
     {
-        // The daemon is shutting down; the dropped responder already queued Done.
-        let e = WireError::Closed;
-        tracing::debug!("daemon gone: {e}");
+        refuse_shutting_down(&mut cmd.responder);
     }
     let mut reading = true;
     loop {

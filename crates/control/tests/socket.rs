@@ -150,3 +150,27 @@ fn no_daemon_is_a_connect_error() {
     assert!(matches!(err, ClientError::Connect { .. }));
     assert!(err.to_string().contains("pluto is not running"));
 }
+
+#[test]
+fn requests_after_daemon_stopped_are_refused_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pluto.ctl");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(async { Server::bind(&path) }).unwrap();
+    let (tx, rx) = mpsc::channel(1);
+    drop(rx);
+    rt.spawn(server.run(tx));
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Listen]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, rc::WHACK_PROBLEM);
+    assert_eq!(
+        lines[0].1,
+        "pluto is shutting down; request not carried out"
+    );
+}

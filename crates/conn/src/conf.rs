@@ -319,9 +319,85 @@ fn unquote(v: &str) -> Option<String> {
     Some(v.to_string())
 }
 
+/// libreswan's `config setup` keywords; anything else is probably a typo and is
+/// reported in [`Config::warnings`]. Which of these the daemon honours is its business.
+pub const SETUP_KEYWORDS: &[&str] = &[
+    "audit-log",
+    "crl-strict",
+    "crlcheckinterval",
+    "curl-iface",
+    "curl-timeout",
+    "ddos-ike-threshold",
+    "ddos-mode",
+    "dnssec-anchors",
+    "dnssec-enable",
+    "dnssec-rootkey-file",
+    "drop-oppo-null",
+    "dumpdir",
+    "expire-shunt-interval",
+    "global-redirect",
+    "global-redirect-to",
+    "ike-socket-bufsize",
+    "ike-socket-errqueue",
+    "ikebuf",
+    "ikeport",
+    "ikev1-policy",
+    "interfaces",
+    "ipsec-interface-managed",
+    "ipsecdir",
+    "keep-alive",
+    "listen",
+    "listen-tcp",
+    "listen-udp",
+    "logappend",
+    "logfile",
+    "logip",
+    "logstderr",
+    "logtime",
+    "max-halfopen-ike",
+    "myvendorid",
+    "nat-ikeport",
+    "nflog-all",
+    "nhelpers",
+    "nssdir",
+    "ocsp-cache-max-age",
+    "ocsp-cache-min-age",
+    "ocsp-cache-size",
+    "ocsp-enable",
+    "ocsp-method",
+    "ocsp-strict",
+    "ocsp-timeout",
+    "ocsp-trustname",
+    "ocsp-uri",
+    "plutodebug",
+    "plutostderrlog",
+    "protostack",
+    "rundir",
+    "seccomp",
+    "secretsfile",
+    "seedbits",
+    "shuntlifetime",
+    "statsbin",
+    "uniqueids",
+    "virtual-private",
+    "virtual_private",
+    "xfrmlifetime",
+];
+
 fn resolve(raw: Raw) -> Result<Config, ConfError> {
     let mut cfg = Config::default();
     for kv in raw.setup {
+        if !SETUP_KEYWORDS.contains(&kv.key.as_str()) {
+            let w = format!(
+                "{}:{}: config setup: \"{}\" is not a libreswan setup keyword; ignored",
+                kv.path.display(),
+                kv.line,
+                kv.key
+            );
+            tracing::warn!("{w}");
+            cfg.warnings.push(w);
+            continue;
+        }
         cfg.setup.insert(
             kv.key,
             SetupValue {
@@ -850,6 +926,14 @@ conn west-east
         assert_eq!(s.right.sendca, Some(SendCa::All));
         assert_eq!(s.rekeyfuzz, Some(50));
         assert_eq!(s.conn_mark.as_deref(), Some("0x10/0xff"));
+    }
+
+    #[test]
+    fn unknown_setup_keys_warn() {
+        let c = parse("config setup\n  logfile=/x\n  logfiel=/y\n");
+        assert_eq!(c.setup.len(), 1);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains(":3: config setup: \"logfiel\""));
     }
 
     #[test]

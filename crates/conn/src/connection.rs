@@ -779,6 +779,52 @@ impl Connection {
         Ok(())
     }
 
+    /// The ends whose host is a DNS name, for the daemon to resolve (this crate does no
+    /// lookups). Each is reported until [`Connection::set_resolved_host`] records an
+    /// address for it.
+    pub fn unresolved_dns_hosts(&self) -> Vec<(Side, &str)> {
+        [(Side::Left, &self.left), (Side::Right, &self.right)]
+            .into_iter()
+            .filter_map(|(side, e)| match (&e.host, e.host_addr) {
+                (Host::Dns(n), None) => Some((side, n.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Record the address a DNS host name resolved to and re-orient. The ID defaults
+    /// to the address when none was given, as for a literal address.
+    pub fn set_resolved_host(
+        &mut self,
+        side: Side,
+        addr: IpAddr,
+        addrs: &HostAddrs,
+    ) -> Result<(), ConnError> {
+        let option = format!("{} host", side.name());
+        if !matches!(self.end(side).host, Host::Dns(_)) {
+            return Err(ConnError::invalid(option, "is not a DNS name"));
+        }
+        if let Some(other) = self.end(side.other()).host_addr {
+            if !same_family(addr, other) {
+                return Err(ConnError::invalid(
+                    option,
+                    format!("resolved to {addr}, not of the family of {other}"),
+                ));
+            }
+        }
+        let saved = self.end(side).clone();
+        let end = self.end_mut(side);
+        end.host_addr = Some(addr);
+        if !end.id_given {
+            end.id = Id::Ip(addr);
+        }
+        if let Err(e) = self.orient(addrs) {
+            *self.end_mut(side) = saved;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Is it oriented?
     pub fn is_oriented(&self) -> bool {
         self.local.is_some()
@@ -1097,6 +1143,36 @@ mod tests {
         let c = Connection::from_spec(s, &addrs).unwrap();
         assert_eq!(c.local, Some(Side::Left));
         assert_eq!(c.left.host_addr, Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn dns_hosts_resolve_later() {
+        let mut s = west_east();
+        s.right.host = Some("east.example".into());
+        s.right.id = None;
+        let addrs = HostAddrs::new([ip("192.0.2.1")]);
+        let mut c = Connection::from_spec(s, &addrs).unwrap();
+        assert_eq!(
+            c.unresolved_dns_hosts(),
+            vec![(Side::Right, "east.example")]
+        );
+        assert_eq!(c.local, Some(Side::Left));
+        assert!(c
+            .set_resolved_host(Side::Right, ip("2001:db8::2"), &addrs)
+            .is_err());
+        assert!(c
+            .set_resolved_host(Side::Left, ip("192.0.2.1"), &addrs)
+            .is_err());
+        // Resolving to one of our own addresses makes both ends local: refused, unchanged.
+        assert!(matches!(
+            c.set_resolved_host(Side::Right, ip("192.0.2.1"), &addrs),
+            Err(ConnError::BothEndsLocal { .. })
+        ));
+        assert_eq!(c.right.host_addr, None);
+        c.set_resolved_host(Side::Right, ip("192.0.2.2"), &addrs)
+            .unwrap();
+        assert_eq!(c.right.id, Id::Ip(ip("192.0.2.2")));
+        assert!(c.unresolved_dns_hosts().is_empty());
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum IdError {
     /// A DN that has an RDN without `=`.
     #[error("\"{0}\" is not a distinguished name (expected attr=value, attr=value, ...)")]
     BadDn(String),
+    /// A form that is neither an address, a name, a DN nor a keyword.
+    #[error("\"{0}\" is not an ID; did you mean @{0} (ID_KEY_ID forms start with @# or @[)?")]
+    Unrecognized(String),
     /// Unknown `%` keyword.
     #[error("\"{0}\" is not a known ID keyword (%any, %fromcert, %null, %none)")]
     UnknownKeyword(String),
@@ -90,6 +93,9 @@ impl Id {
                 let inner = lit
                     .strip_suffix(']')
                     .ok_or_else(|| IdError::Unclosed(t.to_string()))?;
+                if inner.is_empty() {
+                    return Err(IdError::Empty);
+                }
                 return Ok(Id::KeyId(inner.as_bytes().to_vec()));
             }
             if rest.is_empty() {
@@ -105,6 +111,9 @@ impl Id {
         }
         if t.contains('@') {
             return Ok(Id::UserFqdn(t.to_string()));
+        }
+        if t.starts_with(['#', '[', '~']) {
+            return Err(IdError::Unrecognized(t.to_string()));
         }
         Ok(Id::Fqdn(t.to_string()))
     }
@@ -208,7 +217,7 @@ impl fmt::Display for Id {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{a}={}", v.replace(',', "\\,"))?;
+                    write!(f, "{a}={}", v.replace('\\', "\\\\").replace(',', "\\,"))?;
                 }
                 Ok(())
             }
@@ -309,6 +318,8 @@ mod tests {
             Err(IdError::UnknownKeyword(_))
         ));
         assert!(matches!(Id::parse("C=CA, junk"), Err(IdError::BadDn(_))));
+        assert!(matches!(Id::parse("#x"), Err(IdError::Unrecognized(_))));
+        assert_eq!(Id::parse("@[]"), Err(IdError::Empty));
     }
 
     #[test]
@@ -322,6 +333,7 @@ mod tests {
             "%any",
             "@#0a1b",
             "C=CA, O=Example\\, Inc, CN=east",
+            "CN=back\\\\slash",
         ] {
             let id = Id::parse(s).unwrap();
             assert_eq!(id.to_string(), s);

@@ -639,6 +639,18 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_selectors_are_not_separators() {
+        let s = p("2001:db8::1 2001:db8:: : PSK \"v6\"\n");
+        assert_eq!(s.entries()[0].ids.len(), 2);
+        assert_eq!(
+            s.psk(&id("2001:db8::1"), &id("2001:db8::"))
+                .unwrap()
+                .expose(),
+            b"v6"
+        );
+    }
+
+    #[test]
     fn ip_and_case_insensitive_selectors() {
         let s = p("192.0.2.1 192.0.2.2 : PSK \"ip\"\n@WEST @east : PSK \"fq\"\n");
         assert_eq!(

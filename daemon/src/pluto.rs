@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use conn::connection::{HostAddrs, Kind};
+use conn::connection::{HostAddrs, Kind, Side};
 use conn::db::{ConnDb, DbError};
 use conn::secrets::Secrets;
 use control::request::{
@@ -182,7 +182,86 @@ impl Pluto {
                 ),
             }
         }
+        for (ok, m) in self.resolve_dns_hosts() {
+            if ok {
+                tracing::info!("{m}");
+            } else {
+                tracing::warn!("{m}");
+            }
+        }
         Ok(added)
+    }
+
+    /// Resolves the DNS host names of connections that have none resolved yet (at add
+    /// and on `--ddns`), re-orienting them. Returns (success, message) per attempt.
+    ///
+    /// Lookups use the system resolver synchronously; `--ddns` is the only periodic
+    /// trigger until the engine schedules it every minute as libreswan does.
+    pub fn resolve_dns_hosts(&mut self) -> Vec<(bool, String)> {
+        use std::net::ToSocketAddrs;
+        let host = self.host_addrs();
+        let mut out = Vec::new();
+        let pending: Vec<_> = self
+            .conns
+            .iter()
+            .flat_map(|c| {
+                let other = |side: Side| c.end(side.other()).host_addr;
+                c.unresolved_dns_hosts()
+                    .into_iter()
+                    .map(|(side, name)| {
+                        (
+                            c.serial,
+                            c.display_name(),
+                            side,
+                            name.to_string(),
+                            other(side),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (serial, cname, side, name, other) in pending {
+            let found = (name.as_str(), 0u16).to_socket_addrs().map(|it| {
+                let all: Vec<IpAddr> = it.map(|sa| sa.ip()).collect();
+                all.iter()
+                    .copied()
+                    .find(|a| other.is_none_or(|o| o.is_ipv6() == a.is_ipv6()))
+            });
+            match found {
+                Ok(Some(addr)) => {
+                    let Some(c) = self.conns.get_mut(serial) else {
+                        continue;
+                    };
+                    match c.set_resolved_host(side, addr, &host) {
+                        Ok(()) => {
+                            tracing::info!(
+                                "{cname}: {} host {name} resolved to {addr}",
+                                side.name()
+                            );
+                            out.push((
+                                true,
+                                format!("{cname}: {} host {name} resolved to {addr}", side.name()),
+                            ));
+                        }
+                        Err(e) => {
+                            out.push((false, format!("{cname}: cannot use {addr} for {name}: {e}")))
+                        }
+                    }
+                }
+                Ok(None) => out.push((
+                    false,
+                    format!(
+                        "{cname}: {} host {name} has no address of the right family",
+                        side.name()
+                    ),
+                )),
+                Err(e) => out.push((
+                    false,
+                    format!("{cname}: cannot resolve {} host {name}: {e}", side.name()),
+                )),
+            }
+        }
+        out
     }
 
     /// Installs the hook that raises or lowers logging when debug classes change.
@@ -489,25 +568,12 @@ impl Pluto {
                 }
             },
             Request::Ddns => {
-                let dns: Vec<String> = self
-                    .conns
-                    .iter()
-                    .filter(|c| {
-                        matches!(c.left.host, conn::addr::Host::Dns(_))
-                            || matches!(c.right.host, conn::addr::Host::Dns(_))
-                    })
-                    .map(|c| c.display_name())
-                    .collect();
-                if dns.is_empty() {
-                    r.comment("no connections with DNS host names to update");
-                } else {
-                    r.line(
-                        rc::WHACK_PROBLEM,
-                        format!(
-                            "cannot update {}: DNS resolution of host names is not implemented yet in pluto-rs",
-                            dns.join(", ")
-                        ),
-                    );
+                let msgs = self.resolve_dns_hosts();
+                if msgs.is_empty() {
+                    r.comment("no connections with unresolved DNS host names");
+                }
+                for (ok, m) in msgs {
+                    r.line(if ok { rc::COMMENT } else { rc::WHACK_PROBLEM }, m);
                 }
             }
             Request::ListEvents => {
@@ -565,6 +631,15 @@ impl Pluto {
         let name = spec.name.clone();
         match self.conns.add(spec.clone(), &host) {
             Ok(serial) => {
+                let unresolved = self
+                    .conns
+                    .get(serial)
+                    .is_some_and(|c| !c.unresolved_dns_hosts().is_empty());
+                let resolved = if unresolved {
+                    self.resolve_dns_hosts()
+                } else {
+                    Vec::new()
+                };
                 let c = self.conns.get(serial);
                 let v = match c.map(|c| c.policy.ike_version) {
                     Some(conn::spec::IkeVersion::V1) => "IKEv1",
@@ -576,6 +651,9 @@ impl Pluto {
                 };
                 tracing::info!("added {v}{kind} connection \"{name}\"");
                 r.comment(format!("added {v}{kind} connection \"{name}\""));
+                for (_, m) in resolved {
+                    r.comment(m);
+                }
                 for w in c.map(|c| c.warnings.clone()).unwrap_or_default() {
                     r.comment(format!("\"{name}\": warning: {w}"));
                 }

@@ -405,6 +405,28 @@ fn settings_forms_work() {
 }
 
 #[test]
+fn dns_host_names_are_resolved() {
+    let d = Daemon::start();
+    let (st, out, _) = d.whack("--name byname --host localhost --to --host 203.0.113.2");
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("\"byname\": left host localhost resolved to 127.0.0.1"),
+        "{out}"
+    );
+    let (_, out, _) = d.whack("--connectionstatus");
+    assert!(
+        out.contains("\"byname\":   host: oriented; local: 127.0.0.1; remote: 203.0.113.2;"),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--ddns");
+    assert_eq!(st, 0);
+    assert!(
+        out.contains("no connections with unresolved DNS host names"),
+        "{out}"
+    );
+}
+
+#[test]
 fn local_problems_exit_1_without_contacting_pluto() {
     // No daemon at all: a usage error must still be 1 with the usage message, not a
     // connection failure.

@@ -732,3 +732,33 @@ fn errors_are_one_clear_line() {
     // --srcip is --sourceip: the second on one end is a repeat.
     assert!(fails("--name c --sourceip 192.0.2.1 --srcip 192.0.2.2 --to").contains("given twice"));
 }
+
+#[test]
+fn every_option_parses_or_fails_cleanly() {
+    // Each option alone, with a plausible value, with junk, and with no value:
+    // never a panic, and every error is a single line.
+    for (name, _, _) in whack::options::OPTIONS {
+        for line in [
+            vec![format!("--{name}")],
+            vec![format!("--{name}"), "x".into()],
+            vec![format!("--{name}=")],
+            vec![
+                "--name".into(),
+                "c".into(),
+                format!("--{name}"),
+                "192.0.2.1".into(),
+            ],
+            vec![
+                "--name".into(),
+                "c".into(),
+                "--to".into(),
+                format!("--{name}"),
+                "1".into(),
+            ],
+        ] {
+            if let Err(e) = parse(line.clone()) {
+                assert!(!e.0.is_empty() && !e.0.contains('\n'), "{line:?}: {e:?}");
+            }
+        }
+    }
+}

@@ -1,5 +1,12 @@
 //! whack: the thin control client that drives pluto over its control socket.
-fn main() {
-    eprintln!("whack: not yet wired");
-    std::process::exit(1);
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let status = whack::run::run(
+        std::env::args().skip(1),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
+    ExitCode::from(status)
 }

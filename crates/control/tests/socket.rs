@@ -1,0 +1,176 @@
+//! The client and the server over a real Unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+
+use control::client::{Client, ClientError};
+use control::request::StatusKind;
+use control::server::{Command, Server};
+use control::{rc, Envelope, Request, Secret};
+use tokio::sync::mpsc;
+
+/// A tiny daemon: answers Listen with a comment, Status with an error 21, and
+/// Initiate by prompting for a user name and a password and echoing the user.
+async fn daemon(mut rx: mpsc::Receiver<Command>) {
+    while let Some(Command {
+        envelope,
+        mut responder,
+    }) = rx.recv().await
+    {
+        tokio::spawn(async move {
+            for r in envelope.requests {
+                match r {
+                    Request::Listen => responder.comment("listening"),
+                    Request::Status { .. } => responder.line(rc::UNKNOWN_NAME, "no such thing"),
+                    Request::Initiate { .. } => {
+                        let user = responder.prompt(rc::USERPROMPT, "XAUTH username:").await;
+                        let pass = responder.prompt(rc::ENTERSECRET, "XAUTH password:").await;
+                        responder.comment(format!(
+                            "user={} pass-len={}",
+                            user.as_ref().map(|s| s.expose()).unwrap_or("-"),
+                            pass.as_ref().map(|s| s.expose().len()).unwrap_or(0)
+                        ));
+                    }
+                    _ => responder.line(rc::WHACK_PROBLEM, "unexpected"),
+                }
+            }
+        });
+    }
+}
+
+fn start() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    tokio::runtime::Runtime,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pluto.ctl");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(async { Server::bind(&path) }).unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    rt.spawn(server.run(tx));
+    rt.spawn(daemon(rx));
+    (dir, path, rt)
+}
+
+#[test]
+fn socket_mode_is_0600_and_second_bind_is_refused() {
+    let (_dir, path, rt) = start();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = rt.block_on(async { Server::bind(&path) });
+    assert!(again.unwrap_err().to_string().contains("in use"));
+}
+
+#[test]
+fn lines_stream_and_status_is_last_error() {
+    let (_dir, path, _rt) = start();
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![
+            Request::Listen,
+            Request::Status {
+                what: StatusKind::Brief,
+            },
+            Request::Listen,
+        ]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, rc::UNKNOWN_NAME);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0], (0, "listening".to_string()));
+}
+
+#[test]
+fn prompts_are_answered() {
+    let (_dir, path, _rt) = start();
+    let mut prompts = Vec::new();
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Initiate {
+            name: "x".into(),
+            remote_host: None,
+            xauth_user: None,
+            xauth_pass: None,
+            asynchronous: false,
+        }]),
+        |_, t| lines.push(t.to_string()),
+        |c, t| {
+            prompts.push((c, t.to_string()));
+            Some(Secret::new(if c == rc::USERPROMPT {
+                "alice"
+            } else {
+                "pw"
+            }))
+        },
+    )
+    .unwrap();
+    assert_eq!(status, 0);
+    assert_eq!(prompts[0], (41, "XAUTH username:".to_string()));
+    assert_eq!(prompts[1].0, 40);
+    assert_eq!(lines, vec!["user=alice pass-len=2".to_string()]);
+}
+
+#[test]
+fn other_version_gets_clear_error_and_server_survives() {
+    let (_dir, path, _rt) = start();
+    let mut c = Client::connect(&path).unwrap();
+    c.send_raw(b"{\"version\":99,\"requests\":[{\"op\":\"warp\"}]}\n")
+        .unwrap();
+    let mut lines = Vec::new();
+    let status = c
+        .stream_reply(|code, t| lines.push((code, t.to_string())), |_, _| None)
+        .unwrap();
+    assert_eq!(status, rc::BADWHACKMESSAGE);
+    assert_eq!(
+        lines[0].1,
+        "whack protocol version 99 not supported by pluto (speaks 1)"
+    );
+    // Garbage, then a good request on a fresh connection.
+    let mut c = Client::connect(&path).unwrap();
+    c.send_raw(b"\x00\x01garbage\n").unwrap();
+    assert_eq!(c.stream_reply(|_, _| {}, |_, _| None).unwrap(), 50);
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Listen]),
+        |_, _| {},
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn no_daemon_is_a_connect_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Client::connect(&dir.path().join("nope.ctl")).unwrap_err();
+    assert!(matches!(err, ClientError::Connect { .. }));
+    assert!(err.to_string().contains("pluto is not running"));
+}
+
+#[test]
+fn requests_after_daemon_stopped_are_refused_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pluto.ctl");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(async { Server::bind(&path) }).unwrap();
+    let (tx, rx) = mpsc::channel(1);
+    drop(rx);
+    rt.spawn(server.run(tx));
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Listen]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, rc::WHACK_PROBLEM);
+    assert_eq!(
+        lines[0].1,
+        "pluto is shutting down; request not carried out"
+    );
+}

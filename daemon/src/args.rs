@@ -1,0 +1,241 @@
+//! pluto's command line, as the manual's "Debugging" section lists it.
+
+use std::path::PathBuf;
+
+/// pluto's options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `--nofork`: stay in the foreground.
+    pub nofork: bool,
+    /// `--stderrlog`: log to standard error.
+    pub stderrlog: bool,
+    /// `--logfile FILE`: log to FILE (appending).
+    pub logfile: Option<PathBuf>,
+    /// `--secretsfile FILE` (default /etc/ipsec.secrets).
+    pub secretsfile: PathBuf,
+    /// `--ipsecdir DIR` (default /etc/ipsec.d).
+    pub ipsecdir: PathBuf,
+    /// `--config FILE`: ipsec.conf whose `conn` sections are loaded at start.
+    pub config: Option<PathBuf>,
+    /// `--ikeport PORT` (default 500).
+    pub ikeport: u16,
+    /// `--interface NAME` (repeatable): only these interfaces.
+    pub interfaces: Vec<String>,
+    /// `--uniqueids`: a new IKE SA for an ID replaces older ones.
+    pub uniqueids: bool,
+    /// `--force-busy`: start in DDoS busy mode.
+    pub force_busy: bool,
+    /// `--debug CLASS` (repeatable).
+    pub debug: Vec<String>,
+    /// `--rundir DIR` (default /run/pluto).
+    pub rundir: PathBuf,
+    /// `--ctlsocket PATH` (default RUNDIR/pluto.ctl).
+    pub ctlsocket: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            nofork: false,
+            stderrlog: false,
+            logfile: None,
+            secretsfile: PathBuf::from("/etc/ipsec.secrets"),
+            ipsecdir: PathBuf::from("/etc/ipsec.d"),
+            config: None,
+            ikeport: 500,
+            interfaces: Vec::new(),
+            uniqueids: false,
+            force_busy: false,
+            debug: Vec::new(),
+            rundir: PathBuf::from(control::DEFAULT_RUNDIR),
+            ctlsocket: None,
+        }
+    }
+}
+
+impl Options {
+    /// The control socket path.
+    pub fn ctlsocket(&self) -> PathBuf {
+        self.ctlsocket
+            .clone()
+            .unwrap_or_else(|| self.rundir.join(control::CTL_FILE))
+    }
+
+    /// The pid file path.
+    pub fn pidfile(&self) -> PathBuf {
+        self.rundir.join(control::PID_FILE)
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    /// Run the daemon.
+    Run(Box<Options>),
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
+             [--secretsfile FILE] [--ipsecdir DIR] [--config FILE]
+             [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
+             [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
+";
+
+/// Parses pluto's arguments (without the program name). Errors are one line.
+pub fn parse<I, S>(args: I) -> Result<Cmd, String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    let mut o = Options::default();
+    let mut i = 0;
+    const FLAGS: &[&str] = &[
+        "help",
+        "version",
+        "nofork",
+        "stderrlog",
+        "uniqueids",
+        "force-busy",
+    ];
+    const VALUED: &[&str] = &[
+        "logfile",
+        "secretsfile",
+        "ipsecdir",
+        "config",
+        "ikeport",
+        "interface",
+        "debug",
+        "rundir",
+        "ctlsocket",
+    ];
+    while i < args.len() {
+        let word = &args[i];
+        i += 1;
+        let Some(body) = word.strip_prefix("--") else {
+            return Err(format!("unexpected argument \"{word}\""));
+        };
+        let (key, inline) = match body.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (body, None),
+        };
+        // Exact match, else a unique prefix, as getopt_long.
+        let all = FLAGS.iter().chain(VALUED.iter());
+        let name: &str = match all.clone().find(|n| **n == key) {
+            Some(n) => n,
+            None => {
+                let m: Vec<&&str> = all
+                    .filter(|n| n.starts_with(key) && !key.is_empty())
+                    .collect();
+                match m.as_slice() {
+                    [one] => one,
+                    [] => return Err(format!("unrecognized option '--{key}'")),
+                    _ => return Err(format!("option '--{key}' is ambiguous")),
+                }
+            }
+        };
+        if FLAGS.contains(&name) {
+            if inline.is_some() {
+                return Err(format!("option '--{name}' doesn't allow an argument"));
+            }
+            match name {
+                "help" => return Ok(Cmd::Help),
+                "version" => return Ok(Cmd::Version),
+                "nofork" => o.nofork = true,
+                "stderrlog" => o.stderrlog = true,
+                "uniqueids" => o.uniqueids = true,
+                _ => o.force_busy = true,
+            }
+            continue;
+        }
+        let v = match inline {
+            Some(v) => v,
+            None => {
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("option '--{name}' requires an argument"))?;
+                i += 1;
+                v
+            }
+        };
+        match name {
+            "logfile" => o.logfile = Some(v.into()),
+            "secretsfile" => o.secretsfile = v.into(),
+            "ipsecdir" => o.ipsecdir = v.into(),
+            "config" => o.config = Some(v.into()),
+            "ikeport" => {
+                o.ikeport = match v.parse::<u16>() {
+                    Ok(p) if p != 0 => p,
+                    _ => return Err(format!("--ikeport: \"{v}\" is not a port number (1-65535)")),
+                }
+            }
+            "interface" => o.interfaces.push(v),
+            "debug" => {
+                for w in v.split(',').filter(|w| !w.is_empty()) {
+                    let c = w.strip_prefix("no-").unwrap_or(w);
+                    if !matches!(c, "none" | "all") && control::classes::debug_class(c).is_none() {
+                        return Err(format!("--debug: unknown debug class \"{c}\""));
+                    }
+                    o.debug.push(w.to_string());
+                }
+            }
+            "rundir" => o.rundir = v.into(),
+            _ => o.ctlsocket = Some(v.into()),
+        }
+    }
+    Ok(Cmd::Run(Box::new(o)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(a: &str) -> Options {
+        match parse(a.split_whitespace()) {
+            Ok(Cmd::Run(o)) => *o,
+            other => panic!("{a}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options() {
+        let o = run(
+            "--nofork --stderrlog --secretsfile /s --ipsecdir /d --config /c \
+                     --ikeport 4500 --interface eth0 --interface eth1 --uniqueids --force-busy \
+                     --debug base --debug=cpu-usage --rundir /r --logfile /l",
+        );
+        assert!(o.nofork && o.stderrlog && o.uniqueids && o.force_busy);
+        assert_eq!(o.secretsfile, PathBuf::from("/s"));
+        assert_eq!(o.ikeport, 4500);
+        assert_eq!(o.interfaces, vec!["eth0", "eth1"]);
+        assert_eq!(o.debug, vec!["base", "cpu-usage"]);
+        assert_eq!(o.ctlsocket(), PathBuf::from("/r/pluto.ctl"));
+        assert_eq!(o.pidfile(), PathBuf::from("/r/pluto.pid"));
+        let o = run("--nof --ctlsocket /x.ctl");
+        assert!(o.nofork);
+        assert_eq!(o.ctlsocket(), PathBuf::from("/x.ctl"));
+        assert_eq!(parse(["--help"]), Ok(Cmd::Help));
+        assert_eq!(parse(["--version"]), Ok(Cmd::Version));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse(["--bogus"]).unwrap_err().contains("unrecognized"));
+        assert!(parse(["--rundir"])
+            .unwrap_err()
+            .contains("requires an argument"));
+        assert!(parse(["--ikeport", "0"])
+            .unwrap_err()
+            .contains("not a port"));
+        assert!(parse(["--debug", "nope"])
+            .unwrap_err()
+            .contains("unknown debug class"));
+        assert!(parse(["x"]).unwrap_err().contains("unexpected argument"));
+    }
+}

@@ -1,0 +1,16 @@
+//! pluto: the IKE keying daemon. Owns the sockets, timers and the runtime; the
+//! protocol lives in `ike`, connections in `conn`, the control protocol in `control`.
+//!
+//! - [`args`]: the command line.
+//! - [`pluto`]: [`pluto::Pluto`], the central state, and the whack handlers.
+//! - [`status`]: the status forms, text and JSON.
+//! - [`daemon`]: the main loop wiring the control server to [`pluto::Pluto`].
+
+pub mod args;
+pub mod daemon;
+pub mod ifaddrs;
+pub mod logging;
+pub mod pluto;
+pub mod stats;
+pub mod status;
+pub mod timefmt;

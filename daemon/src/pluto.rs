@@ -1,0 +1,1189 @@
+//! The daemon's central state and the handlers for every whack form.
+//!
+//! [`Pluto`] owns everything (connections, secrets, settings, counters); the
+//! control server hands it decoded requests and it answers through a
+//! [`Responder`]. It opens no socket, so the IKE engine can later be added as
+//! another input of the same loop (see `main.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use conn::connection::{HostAddrs, Kind, Side};
+use conn::db::{ConnDb, DbError};
+use conn::secrets::Secrets;
+use control::request::{
+    DdosMode, DebugChange, ImpairChange, ListKind, RedirectMode, RereadKind, StatusKind,
+};
+use control::server::Responder;
+use control::{classes, rc, Envelope, Request};
+
+use crate::args::Options;
+use crate::stats::{SaCounts, Totals};
+use crate::{ifaddrs, status, timefmt};
+
+/// What the main loop does after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// `--shutdown`: stop.
+    Shutdown {
+        /// `--leave-state`: leave kernel state in place.
+        leave_state: bool,
+    },
+}
+
+/// A public key given with `--keyid ... --pubkeyrsa`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PubKey {
+    /// The key as given (`0s...` base64 or `0x...` hex).
+    pub text: String,
+    /// When it was added.
+    pub installed: SystemTime,
+}
+
+/// Called with `true` when any debug class is on, to raise the log level.
+pub type DebugHook = Box<dyn Fn(bool) + Send>;
+
+/// The daemon.
+pub struct Pluto {
+    /// Command-line options.
+    pub opts: Options,
+    started: Instant,
+    /// The connection database.
+    pub conns: ConnDb,
+    /// This machine's addresses (interface, address).
+    addrs: Vec<(String, IpAddr)>,
+    /// Loaded ipsec.secrets.
+    pub secrets: Secrets,
+    /// Whether `--listen` was given (IKE sockets come with the engine).
+    pub listening: bool,
+    /// DDoS mode.
+    pub ddos: DdosMode,
+    /// Global debug classes.
+    pub debug: BTreeSet<String>,
+    /// Per-connection debug classes.
+    pub conn_debug: BTreeMap<String, BTreeSet<String>>,
+    /// Impairments (behaviour -> how), global and per connection ("" = global).
+    pub impair: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// `--global-redirect`.
+    pub global_redirect: RedirectMode,
+    /// `--global-redirect-to`.
+    pub global_redirect_to: Option<String>,
+    /// `--ike-socket-bufsize`.
+    pub ike_socket_bufsize: Option<u32>,
+    /// `--ike-socket-errqueue-toggle` state (on by default, as in libreswan).
+    pub ike_socket_errqueue: bool,
+    /// `--keyid` public keys by ID.
+    pub keys: BTreeMap<String, Vec<PubKey>>,
+    /// `total.*` counters.
+    pub totals: Totals,
+    debug_hook: Option<DebugHook>,
+}
+
+impl std::fmt::Debug for Pluto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pluto")
+            .field("connections", &self.conns.len())
+            .field("listening", &self.listening)
+            .finish_non_exhaustive()
+    }
+}
+
+/// libreswan's number of half-open IKE SAs above which `auto` requires cookies.
+pub const DDOS_THRESHOLD: u64 = 25_000;
+/// libreswan's number of half-open IKE SAs above which new exchanges are dropped.
+pub const MAX_HALFOPEN: u64 = 50_000;
+
+impl Pluto {
+    /// A daemon with no connections, secrets loaded from `opts.secretsfile` if it
+    /// exists, and the machine's addresses read now.
+    pub fn new(opts: Options) -> Pluto {
+        let mut p = Pluto {
+            ddos: if opts.force_busy {
+                DdosMode::Busy
+            } else {
+                DdosMode::Auto
+            },
+            debug: BTreeSet::new(),
+            conn_debug: BTreeMap::new(),
+            impair: BTreeMap::new(),
+            started: Instant::now(),
+            conns: ConnDb::new(),
+            addrs: Vec::new(),
+            secrets: Secrets::default(),
+            listening: false,
+            global_redirect: RedirectMode::No,
+            global_redirect_to: None,
+            ike_socket_bufsize: None,
+            ike_socket_errqueue: true,
+            keys: BTreeMap::new(),
+            totals: Totals::default(),
+            debug_hook: None,
+            opts,
+        };
+        for d in p.opts.debug.clone() {
+            let change = match d.as_str() {
+                "none" => DebugChange::None,
+                "all" => DebugChange::All,
+                w => match w.strip_prefix("no-") {
+                    Some(c) => DebugChange::Disable(c.to_string()),
+                    None => DebugChange::Enable(w.to_string()),
+                },
+            };
+            apply_debug(&mut p.debug, &change);
+        }
+        p.refresh_addrs();
+        match p.load_secrets() {
+            Ok(n) => tracing::info!(
+                "loaded {n} secrets from \"{}\"",
+                p.opts.secretsfile.display()
+            ),
+            Err(e) => tracing::warn!("{e}; continuing without secrets"),
+        }
+        p
+    }
+
+    /// Loads the `conn` sections of an ipsec.conf (`--config`): every conn whose
+    /// `auto=` is not `ignore` is added. Returns how many were added; problems with
+    /// single conns are logged and skipped, as libreswan's addconn does.
+    pub fn load_config(&mut self, path: &std::path::Path) -> Result<usize, conn::conf::ConfError> {
+        let cfg = conn::conf::Config::load(path)?;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let host = self.host_addrs();
+        let mut added = 0;
+        for cc in cfg.conns {
+            if cc.auto == conn::conf::Auto::Ignore {
+                continue;
+            }
+            let name = cc.spec.name.clone();
+            match self.conns.add(cc.spec, &host) {
+                Ok(serial) => {
+                    added += 1;
+                    let v = match self.conns.get(serial).map(|c| c.policy.ike_version) {
+                        Some(conn::spec::IkeVersion::V1) => "IKEv1",
+                        _ => "IKEv2",
+                    };
+                    tracing::info!("added {v} connection \"{name}\"");
+                    if cc.auto != conn::conf::Auto::Add {
+                        tracing::warn!(
+                            "\"{name}\": auto={} asks to route or initiate, which is not implemented yet in pluto-rs; the connection is only added",
+                            format!("{:?}", cc.auto).to_lowercase()
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(
+                    "{}:{}: \"{name}\": failed to add connection: {e}",
+                    cc.path.display(),
+                    cc.line
+                ),
+            }
+        }
+        for (ok, m) in self.resolve_dns_hosts() {
+            if ok {
+                tracing::info!("{m}");
+            } else {
+                tracing::warn!("{m}");
+            }
+        }
+        Ok(added)
+    }
+
+    /// Resolves the DNS host names of connections that have none resolved yet (at add
+    /// and on `--ddns`), re-orienting them. Returns (success, message) per attempt.
+    ///
+    /// Lookups use the system resolver synchronously; `--ddns` is the only periodic
+    /// trigger until the engine schedules it every minute as libreswan does.
+    pub fn resolve_dns_hosts(&mut self) -> Vec<(bool, String)> {
+        use std::net::ToSocketAddrs;
+        let host = self.host_addrs();
+        let mut out = Vec::new();
+        let pending: Vec<_> = self
+            .conns
+            .iter()
+            .flat_map(|c| {
+                let other = |side: Side| c.end(side.other()).host_addr;
+                c.unresolved_dns_hosts()
+                    .into_iter()
+                    .map(|(side, name)| {
+                        (
+                            c.serial,
+                            c.display_name(),
+                            side,
+                            name.to_string(),
+                            other(side),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (serial, cname, side, name, other) in pending {
+            let found = (name.as_str(), 0u16).to_socket_addrs().map(|it| {
+                let all: Vec<IpAddr> = it.map(|sa| sa.ip()).collect();
+                all.iter()
+                    .copied()
+                    .find(|a| other.is_none_or(|o| o.is_ipv6() == a.is_ipv6()))
+            });
+            match found {
+                Ok(Some(addr)) => {
+                    let Some(c) = self.conns.get_mut(serial) else {
+                        continue;
+                    };
+                    match c.set_resolved_host(side, addr, &host) {
+                        Ok(()) => {
+                            tracing::info!(
+                                "{cname}: {} host {name} resolved to {addr}",
+                                side.name()
+                            );
+                            out.push((
+                                true,
+                                format!("{cname}: {} host {name} resolved to {addr}", side.name()),
+                            ));
+                        }
+                        Err(e) => {
+                            out.push((false, format!("{cname}: cannot use {addr} for {name}: {e}")))
+                        }
+                    }
+                }
+                Ok(None) => out.push((
+                    false,
+                    format!(
+                        "{cname}: {} host {name} has no address of the right family",
+                        side.name()
+                    ),
+                )),
+                Err(e) => out.push((
+                    false,
+                    format!("{cname}: cannot resolve {} host {name}: {e}", side.name()),
+                )),
+            }
+        }
+        out
+    }
+
+    /// Installs the hook that raises or lowers logging when debug classes change.
+    pub fn set_debug_hook(&mut self, hook: DebugHook) {
+        hook(!self.debug.is_empty());
+        self.debug_hook = Some(hook);
+    }
+
+    /// Re-reads the machine's addresses and re-orients connections.
+    pub fn refresh_addrs(&mut self) {
+        match ifaddrs::local_addresses(&self.opts.interfaces) {
+            Ok(a) => self.addrs = a,
+            Err(e) => tracing::warn!("cannot list interface addresses: {e}"),
+        }
+        let host = self.host_addrs();
+        for (name, e) in self.conns.reorient(&host) {
+            tracing::warn!("{name}: cannot orient connection: {e}");
+        }
+    }
+
+    fn host_addrs(&self) -> HostAddrs {
+        HostAddrs::new(self.addrs.iter().map(|(_, a)| *a))
+    }
+
+    /// (interface, address) pairs pluto would listen on.
+    pub fn addrs_list(&self) -> Vec<(String, IpAddr)> {
+        self.addrs.clone()
+    }
+
+    fn load_secrets(&mut self) -> Result<usize, conn::secrets::SecretsError> {
+        let s = Secrets::load(&self.opts.secretsfile)?;
+        let n = s.len();
+        self.secrets = s;
+        Ok(n)
+    }
+
+    /// Time since start.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Live SA counts. There are no SAs until the negotiation engine lands.
+    pub fn sa_counts(&self) -> SaCounts {
+        SaCounts::default()
+    }
+
+    /// Connections with at least one established SA.
+    pub fn active_connections(&self) -> usize {
+        0
+    }
+
+    /// `--trafficstatus` lines, one per established Child SA.
+    pub fn traffic_lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether IKE_SA_INIT must carry a cookie now.
+    pub fn ddos_cookies_required(&self) -> bool {
+        match self.ddos {
+            DdosMode::Busy => true,
+            DdosMode::Unlimited => false,
+            DdosMode::Auto => self.sa_counts().ike_half_open >= DDOS_THRESHOLD,
+        }
+    }
+
+    /// Whether new IKE exchanges are accepted at all.
+    pub fn accepting_new_ike(&self) -> bool {
+        self.ddos == DdosMode::Unlimited || self.sa_counts().ike_half_open < MAX_HALFOPEN
+    }
+
+    /// The enabled debug classes, for status.
+    pub fn debug_names(&self) -> String {
+        if self.debug.is_empty() {
+            "none".into()
+        } else {
+            self.debug.iter().cloned().collect::<Vec<_>>().join("+")
+        }
+    }
+
+    /// The `--globalstatus` counters, `current.*` then `total.*`.
+    pub fn global_counters(&self) -> Vec<(String, u64)> {
+        let sa = self.sa_counts();
+        let mut v: Vec<(String, u64)> = vec![
+            ("config.setup.ike.ddos_threshold".into(), DDOS_THRESHOLD),
+            ("config.setup.ike.max_halfopen".into(), MAX_HALFOPEN),
+            (
+                "current.states.all".into(),
+                sa.ike_total() + sa.ipsec_authenticated + sa.ipsec_anonymous,
+            ),
+            (
+                "current.states.ipsec".into(),
+                sa.ipsec_authenticated + sa.ipsec_anonymous,
+            ),
+            ("current.states.ike".into(), sa.ike_total()),
+            ("current.states.shunts".into(), 0),
+            ("current.states.iketype.anonymous".into(), sa.ike_anonymous),
+            (
+                "current.states.iketype.authenticated".into(),
+                sa.ike_authenticated,
+            ),
+            ("current.states.iketype.halfopen".into(), sa.ike_half_open),
+            ("current.states.iketype.open".into(), sa.ike_open),
+            ("current.connections".into(), self.conns.len() as u64),
+        ];
+        v.extend(self.totals.iter().map(|(k, n)| (k.to_string(), n)));
+        v
+    }
+
+    /// Carries out every request of one whack invocation, in order.
+    pub fn handle(&mut self, env: &Envelope, r: &mut Responder) -> Flow {
+        if let Some(label) = &env.label {
+            tracing::info!("whack request [{label}]");
+        }
+        if self.debug.contains("whackwatch") {
+            tracing::debug!("whack requests: {:?}", env.requests);
+        }
+        let mut json = serde_json::Map::new();
+        let mut flow = Flow::Continue;
+        for req in &env.requests {
+            if let Flow::Shutdown { .. } = flow {
+                break;
+            }
+            flow = self.one(req, env, r, &mut json);
+        }
+        if !json.is_empty() {
+            let doc = serde_json::Value::Object(json);
+            match serde_json::to_string_pretty(&doc) {
+                Ok(text) => r.comment(text),
+                Err(e) => r.line(
+                    rc::INTERNAL_ERROR,
+                    format!("cannot encode JSON status: {e}"),
+                ),
+            }
+        }
+        flow
+    }
+
+    fn known(&self, name: &str, r: &mut Responder) -> bool {
+        if self.conns.find(name).is_some() {
+            return true;
+        }
+        r.line(
+            rc::UNKNOWN_NAME,
+            format!("no connection or alias named \"{name}\""),
+        );
+        false
+    }
+
+    fn one(
+        &mut self,
+        req: &Request,
+        env: &Envelope,
+        r: &mut Responder,
+        json: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Flow {
+        match req {
+            Request::AddConnection { spec } => self.add_connection(spec, r),
+            Request::Delete { name } => self.delete_connection(name, r),
+            Request::Key {
+                keyid,
+                add,
+                pubkey_rsa,
+            } => self.key(keyid, *add, pubkey_rsa.as_deref(), r),
+            Request::Listen => {
+                self.refresh_addrs();
+                self.listening = true;
+                tracing::info!("listening for IKE messages");
+                r.comment("listening for IKE messages");
+                for (i, a) in self.addrs.clone() {
+                    r.comment(format!(
+                        "adding UDP interface {i} {} (IKE sockets are not opened yet: negotiation is not implemented in this build)",
+                        status::sock(a, self.opts.ikeport)
+                    ));
+                }
+                // As the manual says, --listen also rereads ipsec.secrets; a missing
+                // file is reported but does not fail the listen.
+                self.reread_secrets(r, false);
+            }
+            Request::Unlisten => {
+                self.listening = false;
+                tracing::info!("no longer listening for IKE messages");
+                r.comment("no longer listening for IKE messages");
+            }
+            Request::Ddos { mode } => {
+                self.ddos = *mode;
+                tracing::info!("set DDoS mode to {}", mode.name());
+                r.comment(format!("pluto DDoS protection mode set to {}", mode.name()));
+            }
+            Request::Route { name } => {
+                if self.known(name, r) {
+                    let oriented = self.conns.find(name).is_some_and(|c| c.is_oriented());
+                    if !oriented {
+                        r.line(
+                            rc::ROUTE,
+                            format!("\"{name}\": cannot route: neither end of the connection is an address of this machine"),
+                        );
+                    } else {
+                        r.line(
+                            rc::ROUTE,
+                            format!("\"{name}\": cannot route: kernel policy installation is not implemented yet in pluto-rs"),
+                        );
+                    }
+                }
+            }
+            Request::Unroute { name } => {
+                if self.known(name, r) {
+                    // Nothing is ever routed yet, so there is nothing to undo.
+                    r.comment(format!("\"{name}\": connection is not routed"));
+                }
+            }
+            Request::Initiate {
+                name, remote_host, ..
+            } => self.initiate(name, remote_host.as_deref(), r),
+            Request::Down { name, .. } => {
+                if self.known(name, r) {
+                    r.comment(format!("\"{name}\": terminating SAs using this connection"));
+                    r.comment(format!("\"{name}\": no SAs to terminate"));
+                }
+            }
+            Request::Rekey { name, sa, .. }
+            | Request::DeleteSa { name, sa, .. }
+            | Request::DownSa { name, sa, .. } => {
+                if self.known(name, r) {
+                    let verb = match req {
+                        Request::Rekey { .. } => "rekey",
+                        Request::DeleteSa { .. } => "delete",
+                        _ => "take down",
+                    };
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!(
+                            "\"{name}\": cannot {verb} {} SA: the connection has no established {} SA (negotiation is not implemented yet in pluto-rs)",
+                            sa.label(),
+                            sa.label()
+                        ),
+                    );
+                }
+            }
+            Request::GlobalRedirect { mode } => {
+                self.global_redirect = *mode;
+                if *mode != RedirectMode::No && self.global_redirect_to.is_none() {
+                    r.comment(
+                        "global-redirect needs --global-redirect-to before it has any effect",
+                    );
+                }
+                r.comment(format!("set global-redirect={}", mode.name()));
+            }
+            Request::GlobalRedirectTo { to } => {
+                if to.trim().is_empty() {
+                    self.global_redirect_to = None;
+                    r.comment("cleared global-redirect-to");
+                } else {
+                    self.global_redirect_to = Some(to.clone());
+                    r.comment(format!("set global-redirect-to={to}"));
+                }
+            }
+            Request::RedirectTo { name, to } => {
+                let ok = match name {
+                    Some(n) => self.known(n, r),
+                    None => true,
+                };
+                if ok {
+                    r.comment(format!(
+                        "redirect to {to}: no established IKE SAs to redirect"
+                    ));
+                }
+            }
+            Request::Oppo(t) => {
+                r.line(
+                    rc::OPPOFAILURE,
+                    format!(
+                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: negotiation is not implemented yet in pluto-rs",
+                        t.here, t.sport, t.there, t.dport, t.proto
+                    ),
+                );
+            }
+            Request::Crash { address } => {
+                r.comment(format!(
+                    "no IKE SAs with peer {address}; nothing to restart"
+                ));
+            }
+            Request::DeleteState { serial } => {
+                r.line(rc::UNKNOWN_NAME, format!("no state #{serial}"));
+            }
+            Request::DeleteUser { user } => {
+                r.comment(format!("no states of XAUTH user \"{user}\" to delete"));
+            }
+            Request::Debug { name, changes } => self.debug(name.as_deref(), changes, r),
+            Request::Impair { name, changes } => self.impair(name.as_deref(), changes, r),
+            Request::List { what } => self.list(*what, env.output.utc, env.output.json, r, json),
+            Request::Reread { what } => match what {
+                RereadKind::Secrets => self.reread_secrets(r, true),
+                RereadKind::Crls => r.line(
+                    rc::CRLERROR,
+                    "ipsec whack --rereadcrls is obsolete; use --fetchcrls",
+                ),
+                RereadKind::FetchCrls => r.line(
+                    rc::CRLERROR,
+                    "cannot fetch CRLs: X.509 CRL support is not implemented yet in pluto-rs",
+                ),
+                RereadKind::All => {
+                    self.reread_secrets(r, true);
+                    r.comment("no CRLs to reread (X.509 CRL support is not implemented yet)");
+                }
+            },
+            Request::Ddns => {
+                let msgs = self.resolve_dns_hosts();
+                if msgs.is_empty() {
+                    r.comment("no connections with unresolved DNS host names");
+                }
+                for (ok, m) in msgs {
+                    r.line(if ok { rc::COMMENT } else { rc::WHACK_PROBLEM }, m);
+                }
+            }
+            Request::ListEvents => {
+                if env.output.json {
+                    json.insert("listevents".into(), serde_json::json!({ "events": [] }));
+                }
+                // No timers are pending until the negotiation engine schedules some.
+            }
+            Request::PurgeOcsp => {
+                r.comment("OCSP is not implemented in pluto-rs; there is no OCSP cache to purge");
+            }
+            Request::Status { what } => {
+                if env.output.json {
+                    json.insert(what.option().into(), status::json_for(self, *what));
+                } else {
+                    for l in status::text_for(self, *what) {
+                        r.comment(l);
+                    }
+                }
+            }
+            Request::ClearStats => {
+                self.totals.clear();
+                r.comment("statistics cleared");
+            }
+            Request::IkeSocketBufsize { bytes } => {
+                self.ike_socket_bufsize = Some(*bytes);
+                r.comment(format!(
+                    "set IKE socket buffer size to {bytes} (applies when IKE sockets are opened; they are not in this build)"
+                ));
+            }
+            Request::IkeSocketErrqueueToggle => {
+                self.ike_socket_errqueue = !self.ike_socket_errqueue;
+                r.comment(format!(
+                    "IKE socket MSG_ERRQUEUE {}",
+                    if self.ike_socket_errqueue {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                ));
+            }
+            Request::Shutdown { leave_state } => {
+                tracing::info!("shutting down");
+                r.comment("shutting down");
+                return Flow::Shutdown {
+                    leave_state: *leave_state,
+                };
+            }
+        }
+        Flow::Continue
+    }
+
+    fn add_connection(&mut self, spec: &control::ConnSpec, r: &mut Responder) {
+        let host = self.host_addrs();
+        let name = spec.name.clone();
+        match self.conns.add(spec.clone(), &host) {
+            Ok(serial) => {
+                let unresolved = self
+                    .conns
+                    .get(serial)
+                    .is_some_and(|c| !c.unresolved_dns_hosts().is_empty());
+                let resolved = if unresolved {
+                    self.resolve_dns_hosts()
+                } else {
+                    Vec::new()
+                };
+                let c = self.conns.get(serial);
+                let v = match c.map(|c| c.policy.ike_version) {
+                    Some(conn::spec::IkeVersion::V1) => "IKEv1",
+                    _ => "IKEv2",
+                };
+                let kind = match c.map(|c| c.kind) {
+                    Some(Kind::Template) => " template",
+                    _ => "",
+                };
+                tracing::info!("added {v}{kind} connection \"{name}\"");
+                r.comment(format!("added {v}{kind} connection \"{name}\""));
+                for (_, m) in resolved {
+                    r.comment(m);
+                }
+                for w in c.map(|c| c.warnings.clone()).unwrap_or_default() {
+                    r.comment(format!("\"{name}\": warning: {w}"));
+                }
+                if c.is_some_and(|c| !c.is_oriented()) {
+                    r.comment(format!(
+                        "\"{name}\": neither end is an address of this machine; the connection stays unoriented until one is"
+                    ));
+                }
+            }
+            Err(DbError::Duplicate(_)) => {
+                r.line(
+                    rc::DUPNAME,
+                    format!("attempt to redefine connection \"{name}\"; delete it first (whack --delete --name {name})"),
+                );
+            }
+            Err(DbError::Unknown(n)) => {
+                r.line(rc::UNKNOWN_NAME, format!("no connection named \"{n}\""));
+            }
+            Err(DbError::Invalid(e)) => {
+                let code = match &e {
+                    conn::connection::ConnError::Invalid { option, .. }
+                        if option.ends_with(" id") =>
+                    {
+                        rc::BADID
+                    }
+                    _ => rc::WHACK_PROBLEM,
+                };
+                tracing::warn!("\"{name}\": failed to add connection: {e}");
+                r.line(code, format!("\"{name}\": failed to add connection: {e}"));
+            }
+        }
+    }
+
+    fn delete_connection(&mut self, name: &str, r: &mut Responder) {
+        match self.conns.delete(name) {
+            Ok(gone) => {
+                self.conn_debug.remove(name);
+                self.impair.remove(name);
+                for c in gone {
+                    tracing::info!("{}: deleting connection", c.display_name());
+                    r.comment(format!("{}: deleting connection", c.display_name()));
+                }
+            }
+            Err(_) => {
+                r.line(
+                    rc::UNKNOWN_NAME,
+                    format!("no connection or alias named \"{name}\""),
+                );
+            }
+        }
+    }
+
+    fn key(&mut self, keyid: &str, add: bool, key: Option<&str>, r: &mut Responder) {
+        if let Err(e) = conn::id::Id::parse(keyid) {
+            r.line(rc::BADID, format!("--keyid \"{keyid}\": {e}"));
+            return;
+        }
+        let Some(text) = key else {
+            let n = self.keys.remove(keyid).map(|v| v.len()).unwrap_or(0);
+            r.comment(format!("deleted {n} public keys of '{keyid}'"));
+            return;
+        };
+        let valid = if let Some(b) = text.strip_prefix("0s") {
+            !b.is_empty()
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+        } else if let Some(h) = text.strip_prefix("0x") {
+            !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit() || c == b'_')
+        } else {
+            false
+        };
+        if !valid {
+            r.line(
+                rc::WHACK_PROBLEM,
+                format!("--pubkeyrsa for '{keyid}': not a key in 0s (base64) or 0x (hex) form"),
+            );
+            return;
+        }
+        let entry = self.keys.entry(keyid.to_string()).or_default();
+        if !add {
+            entry.clear();
+        }
+        entry.push(PubKey {
+            text: text.to_string(),
+            installed: SystemTime::now(),
+        });
+        r.comment(format!(
+            "{} RSA public key for '{keyid}'",
+            if add { "added" } else { "replaced" }
+        ));
+    }
+
+    fn initiate(&mut self, name: &str, remote_host: Option<&str>, r: &mut Responder) {
+        let Some(c) = self.conns.find(name) else {
+            self.known(name, r);
+            return;
+        };
+        if !self.listening {
+            r.line(
+                rc::DEAF,
+                "we have no IKE interfaces: need --listen before --initiate",
+            );
+            return;
+        }
+        if !c.is_oriented() {
+            r.line(
+                rc::ORIENT,
+                format!("\"{name}\": cannot initiate: neither end of the connection is an address of this machine"),
+            );
+            return;
+        }
+        let peer_known = c.remote_end().is_some_and(|e| e.host_addr.is_some());
+        if !peer_known {
+            match remote_host {
+                None => {
+                    r.line(
+                        rc::NOPEERIP,
+                        format!("\"{name}\": cannot initiate connection without knowing peer IP address (kind={}); give --remote-host",
+                            if c.is_template() { "CK_TEMPLATE" } else { "CK_PERMANENT" }),
+                    );
+                    return;
+                }
+                Some(h) => {
+                    if h.parse::<IpAddr>().is_err() {
+                        r.line(
+                            rc::WHACK_PROBLEM,
+                            format!("--remote-host \"{h}\" is not an IP address"),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+        r.line(
+            rc::WHACK_PROBLEM,
+            format!(
+                "\"{name}\": cannot initiate: IKE negotiation is not implemented yet in pluto-rs"
+            ),
+        );
+    }
+
+    fn debug(&mut self, name: Option<&str>, changes: &[DebugChange], r: &mut Responder) {
+        if let Some(n) = name {
+            if !self.known(n, r) {
+                return;
+            }
+        }
+        for ch in changes {
+            if *ch == DebugChange::Help {
+                r.comment(
+                    "debug options (prefix with no- to disable; 'none' and 'all' also accepted):",
+                );
+                for c in classes::DEBUG_CLASSES {
+                    r.comment(format!("  {:<12} {}", c.name, c.help));
+                }
+                continue;
+            }
+            if let Some(c) = changed_class(ch) {
+                if classes::debug_class(c).is_none() {
+                    r.line(rc::WHACK_PROBLEM, format!("unknown debug class \"{c}\""));
+                    return;
+                }
+            }
+            match name {
+                Some(n) => apply_debug(self.conn_debug.entry(n.to_string()).or_default(), ch),
+                None => apply_debug(&mut self.debug, ch),
+            }
+        }
+        if let Some(hook) = &self.debug_hook {
+            hook(!self.debug.is_empty() || self.conn_debug.values().any(|s| !s.is_empty()));
+        }
+        let changed = changes.iter().any(|c| *c != DebugChange::Help);
+        if changed {
+            match name {
+                Some(n) => {
+                    let set = self.conn_debug.get(n).cloned().unwrap_or_default();
+                    let s = if set.is_empty() {
+                        "none".to_string()
+                    } else {
+                        set.into_iter().collect::<Vec<_>>().join("+")
+                    };
+                    r.comment(format!("\"{n}\": debug={s}"));
+                }
+                None => r.comment(format!("debug={}", self.debug_names())),
+            }
+        }
+    }
+
+    fn impair(&mut self, name: Option<&str>, changes: &[ImpairChange], r: &mut Responder) {
+        if let Some(n) = name {
+            if !self.known(n, r) {
+                return;
+            }
+        }
+        let key = name.unwrap_or("").to_string();
+        for ch in changes {
+            match ch {
+                ImpairChange::Help => {
+                    r.comment(
+                        "impairments (testing only; prefix with no- or use --no-impair to clear):",
+                    );
+                    for c in classes::IMPAIRMENTS {
+                        r.comment(format!("  {:<22} {}", c.name, c.help));
+                    }
+                }
+                ImpairChange::List => {
+                    let set = self.impair.get(&key);
+                    if set.is_none_or(|s| s.is_empty()) {
+                        r.comment("no impairments");
+                    }
+                    for (b, how) in set.into_iter().flatten() {
+                        match how {
+                            Some(h) => r.comment(format!("{b}: {h}")),
+                            None => r.comment(format!("{b}: yes")),
+                        }
+                    }
+                }
+                ImpairChange::None => {
+                    self.impair.remove(&key);
+                }
+                ImpairChange::Set { behaviour, how } => {
+                    if classes::impairment(behaviour).is_none() {
+                        r.line(
+                            rc::WHACK_PROBLEM,
+                            format!("unknown impairment \"{behaviour}\""),
+                        );
+                        return;
+                    }
+                    self.impair
+                        .entry(key.clone())
+                        .or_default()
+                        .insert(behaviour.clone(), how.clone());
+                    r.comment(format!(
+                        "IMPAIR: {behaviour} recorded; no negotiation code consults it yet (IKE is not implemented in this build)"
+                    ));
+                }
+                ImpairChange::Clear(b) => {
+                    if let Some(m) = self.impair.get_mut(&key) {
+                        m.remove(b);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reloads ipsec.secrets. With `strict`, a failure sets whack's exit status.
+    fn reread_secrets(&mut self, r: &mut Responder, strict: bool) {
+        let path = self.opts.secretsfile.clone();
+        r.comment(format!("loading secrets from \"{}\"", path.display()));
+        match self.load_secrets() {
+            Ok(n) => {
+                tracing::info!("loaded {n} secrets from \"{}\"", path.display());
+                r.comment(format!("loaded {n} secrets"));
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                r.line(
+                    if strict {
+                        rc::WHACK_PROBLEM
+                    } else {
+                        rc::COMMENT
+                    },
+                    format!(
+                        "{e}; keeping the {} secrets loaded before",
+                        self.secrets.len()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn list(
+        &mut self,
+        what: ListKind,
+        utc: bool,
+        as_json: bool,
+        r: &mut Responder,
+        json: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        let pubkeys = matches!(
+            what,
+            ListKind::PubKeys | ListKind::All | ListKind::CheckPubKeys
+        );
+        if as_json {
+            let keys: Vec<serde_json::Value> = self
+                .keys
+                .iter()
+                .flat_map(|(id, ks)| {
+                    ks.iter().map(move |k| {
+                        serde_json::json!({
+                            "id": id,
+                            "type": "RSA",
+                            "installed": timefmt::unix(k.installed),
+                            "key_prefix": k.text.chars().take(12).collect::<String>(),
+                        })
+                    })
+                })
+                .collect();
+            let mut doc = serde_json::Map::new();
+            if pubkeys && what != ListKind::CheckPubKeys {
+                doc.insert("pubkeys".into(), keys.into());
+            }
+            if what == ListKind::CheckPubKeys {
+                doc.insert("expiring_pubkeys".into(), serde_json::json!([]));
+            }
+            if matches!(what, ListKind::Certs | ListKind::All) {
+                doc.insert("certs".into(), serde_json::json!([]));
+            }
+            if matches!(what, ListKind::CaCerts | ListKind::All) {
+                doc.insert("cacerts".into(), serde_json::json!([]));
+            }
+            if matches!(what, ListKind::Crls | ListKind::All) {
+                doc.insert("crls".into(), serde_json::json!([]));
+            }
+            let key = match what {
+                ListKind::PubKeys => "listpubkeys",
+                ListKind::CheckPubKeys => "checkpubkeys",
+                ListKind::Certs => "listcerts",
+                ListKind::CaCerts => "listcacerts",
+                ListKind::Crls => "listcrls",
+                ListKind::All => "listall",
+            };
+            json.insert(key.into(), serde_json::Value::Object(doc));
+            return;
+        }
+        if what == ListKind::CheckPubKeys {
+            r.comment("List of Public Keys which will expire in the next 1 days:");
+            r.comment("");
+            return;
+        }
+        if pubkeys {
+            r.comment("List of Public Keys:");
+            r.comment("");
+            for (id, ks) in &self.keys {
+                let idtype = conn::id::Id::parse(id)
+                    .map(|i| i.type_name())
+                    .unwrap_or("ID_NONE");
+                for k in ks {
+                    r.comment(format!(
+                        "{}, RSA Key {} (no private key), until --- -- --:--:-- ---- ok (expires never)",
+                        timefmt::civil(k.installed, utc),
+                        k.text.chars().skip(2).take(9).collect::<String>()
+                    ));
+                    r.comment(format!("       {idtype} '{id}'"));
+                }
+            }
+        }
+        let none = "(none: X.509 certificate support is not implemented yet in pluto-rs)";
+        if matches!(what, ListKind::Certs | ListKind::All) {
+            r.comment("List of X.509 End Certificates:");
+            r.comment("");
+            r.comment(none);
+        }
+        if matches!(what, ListKind::CaCerts | ListKind::All) {
+            r.comment("List of X.509 CA Certificates:");
+            r.comment("");
+            r.comment(none);
+        }
+        if matches!(what, ListKind::Crls | ListKind::All) {
+            r.comment("List of CRLs:");
+            r.comment("");
+            r.comment(none);
+        }
+    }
+}
+
+fn changed_class(ch: &DebugChange) -> Option<&str> {
+    match ch {
+        DebugChange::Enable(c) | DebugChange::Disable(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn apply_debug(set: &mut BTreeSet<String>, ch: &DebugChange) {
+    match ch {
+        DebugChange::Help => {}
+        DebugChange::None => set.clear(),
+        DebugChange::All => {
+            for c in classes::DEBUG_CLASSES {
+                if c.name != "private" {
+                    set.insert(c.name.to_string());
+                }
+            }
+        }
+        DebugChange::Enable(c) => {
+            set.insert(c.clone());
+        }
+        DebugChange::Disable(c) => {
+            set.remove(c);
+        }
+    }
+}
+
+/// Status forms a test may want to see as text.
+pub fn status_text(p: &Pluto, what: StatusKind) -> Vec<String> {
+    status::text_for(p, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::{ConnSpec, Reply};
+
+    fn pluto() -> Pluto {
+        Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            ..Options::default()
+        })
+    }
+
+    /// Runs one envelope; returns (status, lines).
+    fn run(p: &mut Pluto, reqs: Vec<Request>, json: bool) -> (u32, Vec<String>, Flow) {
+        let (mut r, mut rx, _answers) = Responder::detached();
+        let mut env = Envelope::new(reqs);
+        env.output.json = json;
+        let flow = p.handle(&env, &mut r);
+        let status = r.status();
+        drop(r);
+        let mut lines = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let Reply::Line { text, .. } = m {
+                lines.push(text);
+            }
+        }
+        (status, lines, flow)
+    }
+
+    fn spec(name: &str) -> Box<ConnSpec> {
+        let mut s = ConnSpec::named(name);
+        s.left.host = Some("127.0.0.1".into());
+        s.right.host = Some("203.0.113.2".into());
+        s.psk = true;
+        Box::new(s)
+    }
+
+    #[test]
+    fn add_duplicate_delete() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        assert_eq!(st, 0);
+        assert_eq!(lines, vec!["added IKEv2 connection \"a\""]);
+        let (st, _, _) = run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        assert_eq!(st, rc::DUPNAME);
+        let (st, lines, _) = run(&mut p, vec![Request::Delete { name: "a".into() }], false);
+        assert_eq!(
+            (st, lines),
+            (0, vec!["\"a\": deleting connection".to_string()])
+        );
+        let (st, _, _) = run(&mut p, vec![Request::Delete { name: "a".into() }], false);
+        assert_eq!(st, rc::UNKNOWN_NAME);
+    }
+
+    #[test]
+    fn invalid_description_is_whack_problem() {
+        let mut p = pluto();
+        let mut s = spec("bad");
+        s.left.subnets = vec!["198.51.100.1/24".into()];
+        s.encrypt = true;
+        let (st, lines, _) = run(&mut p, vec![Request::AddConnection { spec: s }], false);
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert!(
+            lines[0].starts_with("\"bad\": failed to add connection: "),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn json_status_is_one_document_and_shutdown_flows() {
+        let mut p = pluto();
+        run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        let (st, lines, flow) = run(
+            &mut p,
+            vec![
+                Request::Status {
+                    what: StatusKind::Connection,
+                },
+                Request::Status {
+                    what: StatusKind::Brief,
+                },
+                Request::Shutdown { leave_state: true },
+            ],
+            true,
+        );
+        assert_eq!(st, 0);
+        assert_eq!(flow, Flow::Shutdown { leave_state: true });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], "shutting down");
+        let doc: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(doc["connectionstatus"]["connections"][0]["name"], "a");
+        assert_eq!(doc["briefstatus"]["ike_sas"]["total"], 0);
+    }
+
+    #[test]
+    fn debug_changes_reach_the_log_hook() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let mut p = pluto();
+        let on = Arc::new(AtomicBool::new(false));
+        let on2 = on.clone();
+        p.set_debug_hook(Box::new(move |b| on2.store(b, Ordering::SeqCst)));
+        run(
+            &mut p,
+            vec![Request::Debug {
+                name: None,
+                changes: vec![DebugChange::Enable("base".into())],
+            }],
+            false,
+        );
+        assert!(on.load(Ordering::SeqCst));
+        run(
+            &mut p,
+            vec![Request::Debug {
+                name: None,
+                changes: vec![DebugChange::None],
+            }],
+            false,
+        );
+        assert!(!on.load(Ordering::SeqCst));
+        assert_eq!(p.debug_names(), "none");
+    }
+}

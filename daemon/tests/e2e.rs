@@ -1,0 +1,532 @@
+//! End to end: a real `pluto --nofork --rundir <tmp>` driven by whack's own code.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use control::client::Client;
+use control::rc;
+
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        Daemon::start_with(|_| Vec::new())
+    }
+
+    /// Starts pluto with extra arguments computed from its run directory.
+    fn start_with(extra: impl FnOnce(&Path) -> Vec<String>) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = extra(dir.path());
+        std::fs::write(
+            dir.path().join("ipsec.secrets"),
+            "@west @east : PSK \"not a real secret\"\n@road : XAUTH \"pw\"\n",
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pluto"))
+            .arg("--nofork")
+            .arg("--stderrlog")
+            .arg("--rundir")
+            .arg(dir.path())
+            .arg("--secretsfile")
+            .arg(dir.path().join("ipsec.secrets"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.pidfile().exists() {
+            assert!(Instant::now() < deadline, "pluto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn rundir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn ctl(&self) -> PathBuf {
+        self.rundir().join("pluto.ctl")
+    }
+
+    fn pidfile(&self) -> PathBuf {
+        self.rundir().join("pluto.pid")
+    }
+
+    /// Runs whack against this daemon: (exit status, stdout, stderr).
+    fn whack(&self, line: &str) -> (u8, String, String) {
+        let mut args = vec!["--rundir".to_string(), self.rundir().display().to_string()];
+        args.extend(line.split_whitespace().map(str::to_string));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let st = whack::run::run(args, &mut out, &mut err);
+        (
+            st,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "pluto did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+const WEST_EAST: &str = "--name west-east --id @west --host 127.0.0.1 --ikeport 500 \
+    --subnet 198.51.100.0/24 --sendcert always --updown /bin/true \
+    --to --id @east --host 203.0.113.2 --ikeport 4500 --nexthop 203.0.113.254 \
+    --subnet 203.0.113.128/25 --sendcert never \
+    --tunnel --psk --encrypt --pfs --ikelifetime 3600 --ipseclifetime 1800 \
+    --rekeymargin 300 --dpddelay 30 --label test-add";
+
+const ROAD: &str = "--name road --host 127.0.0.1 --id @gw --xauthserver --modecfgserver \
+    --to --host %any --id @road --xauthclient --modecfgclient --psk --encrypt --tunnel";
+
+#[test]
+fn connections_status_delete_shutdown() {
+    let mut d = Daemon::start();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(d.ctl()).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "control socket must be root-only");
+    let pid: u32 = std::fs::read_to_string(d.pidfile())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, d.child.id());
+
+    let (st, out, err) = d.whack(WEST_EAST);
+    assert_eq!(st, 0, "{out}{err}");
+    assert!(
+        out.contains("added IKEv2 connection \"west-east\""),
+        "{out}"
+    );
+    let (st, out, err) = d.whack(ROAD);
+    assert_eq!(st, 0, "{out}{err}");
+    assert!(
+        out.contains("added IKEv2 template connection \"road\""),
+        "{out}"
+    );
+
+    // A duplicate name: 20.
+    let (st, out, _) = d.whack(ROAD);
+    assert_eq!(st, rc::DUPNAME as u8, "{out}");
+    assert!(
+        out.contains("attempt to redefine connection \"road\""),
+        "{out}"
+    );
+
+    // --status shows both, oriented, with both ends' options.
+    let (st, out, _) = d.whack("--status");
+    assert_eq!(st, 0);
+    assert!(out.contains("Connection list:"), "{out}");
+    assert!(
+        out.contains("\"west-east\": 198.51.100.0/24===127.0.0.1[@west]...203.0.113.254---203.0.113.2:4500[@east,+S-C]===203.0.113.128/25; unrouted;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"west-east\":   host: oriented; local: 127.0.0.1; remote: 203.0.113.2;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"west-east\":   ike_life: 3600s; ipsec_life: 1800s;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"west-east\":   policy: IKEv2+PSK+ENCRYPT+TUNNEL+PFS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"west-east\":   my_updown=/bin/true;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"west-east\":   liveness: active; dpddelay:30s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"road\": 127.0.0.1[@gw,MS+XS+S=C]...%any[@road,+MC+XC+S=C]; unrouted;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Total IPsec connections: loaded 2, active 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("IKE SAs: total(0), half-open(0), open(0), authenticated(0), anonymous(0)")
+    );
+    assert!(out.contains("Bare Shunt list:"));
+
+    // --json --status: one document with both.
+    let (st, out, _) = d.whack("--json --status");
+    assert_eq!(st, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    let conns = doc["status"]["connections"]["connections"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = conns.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["road", "west-east"]);
+    let we = &conns[1];
+    assert_eq!(we["local"], "left");
+    assert_eq!(we["right"]["ikeport"], 4500);
+    assert_eq!(we["right"]["subnets"][0], "203.0.113.128/25");
+    assert_eq!(we["policy"]["ike_lifetime"], 3600);
+    assert_eq!(conns[0]["kind"], "template");
+    assert_eq!(doc["status"]["connections"]["loaded"], 2);
+
+    // Unknown names: 21, for every form that names a connection.
+    for form in [
+        "--delete --name nope",
+        "--initiate --name nope",
+        "--route --name nope",
+        "--unroute --name nope",
+        "--down --name nope",
+        "--rekey-ike --name nope",
+        "--delete-child --name nope --asynchronous",
+        "--name nope --debug base",
+    ] {
+        let (st, out, _) = d.whack(form);
+        assert_eq!(st, rc::UNKNOWN_NAME as u8, "{form}: {out}");
+        assert!(
+            out.contains("no connection or alias named \"nope\""),
+            "{form}: {out}"
+        );
+    }
+
+    // --delete removes one.
+    let (st, out, _) = d.whack("--name west-east --delete");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("\"west-east\": deleting connection"), "{out}");
+    let (_, out, _) = d.whack("--connectionstatus");
+    assert!(!out.contains("\"west-east\""), "{out}");
+    assert!(out.contains("\"road\":"), "{out}");
+    assert!(
+        out.contains("Total IPsec connections: loaded 1, active 0"),
+        "{out}"
+    );
+    let (st, _, _) = d.whack("--name west-east --delete");
+    assert_eq!(st, rc::UNKNOWN_NAME as u8);
+
+    // --shutdown stops the daemon and removes its files.
+    let (st, out, _) = d.whack("--shutdown");
+    assert_eq!(st, 0, "{out}");
+    let exit = d.wait_exit();
+    assert!(exit.success(), "{exit:?}");
+    assert!(!d.ctl().exists());
+    assert!(!d.pidfile().exists());
+    let (st, _, err) = d.whack("--status");
+    assert_eq!(st, 1);
+    assert!(err.contains("pluto is not running"), "{err}");
+}
+
+#[test]
+fn other_protocol_version_gets_clear_error() {
+    let d = Daemon::start();
+    let mut c = Client::connect(&d.ctl()).unwrap();
+    c.send_raw(
+        b"{\"version\":2,\"label\":null,\"requests\":[{\"op\":\"status\",\"what\":\"status\"}]}\n",
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    let st = c
+        .stream_reply(|code, t| lines.push((code, t.to_string())), |_, _| None)
+        .unwrap();
+    assert_eq!(st, rc::BADWHACKMESSAGE);
+    assert_eq!(
+        lines,
+        vec![(
+            rc::BADWHACKMESSAGE,
+            "whack protocol version 2 not supported by pluto (speaks 1)".to_string()
+        )]
+    );
+    // pluto carries on.
+    let (st, out, _) = d.whack("--briefstatus");
+    assert_eq!(st, 0);
+    assert!(
+        out.starts_with("State Information: DDoS cookies not required"),
+        "{out}"
+    );
+}
+
+#[test]
+fn negotiating_forms_are_validated_then_refused_clearly() {
+    let d = Daemon::start();
+    assert_eq!(d.whack(ROAD).0, 0);
+    assert_eq!(
+        d.whack("--name gw --host 127.0.0.1 --to --host 203.0.113.9 --psk")
+            .0,
+        0
+    );
+    // Not listening: 24.
+    let (st, out, _) = d.whack("--initiate --name gw");
+    assert_eq!(st, rc::DEAF as u8, "{out}");
+    assert!(out.contains("need --listen before --initiate"));
+    let (st, out, _) = d.whack("--listen");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("listening for IKE messages"));
+    assert!(out.contains("loaded 2 secrets"), "{out}");
+    // A template without --remote-host: 29.
+    let (st, out, _) = d.whack("--initiate --name road");
+    assert_eq!(st, rc::NOPEERIP as u8, "{out}");
+    // Everything known: negotiation is not implemented, non-zero, clearly said.
+    let (st, out, _) = d.whack("--initiate --name gw --asynchronous");
+    assert_eq!(st, rc::WHACK_PROBLEM as u8, "{out}");
+    assert!(
+        out.contains("IKE negotiation is not implemented yet"),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--initiate --name road --remote-host 203.0.113.7");
+    assert_eq!(st, rc::WHACK_PROBLEM as u8, "{out}");
+    let (st, out, _) = d.whack("--route --name gw");
+    assert_eq!(st, rc::ROUTE as u8, "{out}");
+    let (st, _, _) = d.whack("--down --name gw");
+    assert_eq!(st, 0);
+    let (st, out, _) = d.whack("--rekey-child --name gw");
+    assert_eq!(st, rc::WHACK_PROBLEM as u8, "{out}");
+    let (st, _, _) = d.whack("--deletestate 5");
+    assert_eq!(st, rc::UNKNOWN_NAME as u8);
+    let (st, out, _) = d.whack(
+        "--oppohere 127.0.0.1 --oppothere 203.0.113.5 --opposport 1 --oppodport 2 --oppoproto tcp",
+    );
+    assert_eq!(st, rc::OPPOFAILURE as u8, "{out}");
+}
+
+#[test]
+fn settings_forms_work() {
+    let d = Daemon::start();
+    let (st, out, _) = d.whack("--debug help");
+    assert_eq!(st, 0);
+    assert!(out.contains("base") && out.contains("cpu-usage"), "{out}");
+    let (st, out, _) = d.whack("--debug base --debug cpu-usage");
+    assert_eq!(st, 0);
+    assert!(out.contains("debug=base+cpu-usage"), "{out}");
+    let (_, out, _) = d.whack("--no-debug base");
+    assert!(out.contains("debug=cpu-usage"), "{out}");
+    let (st, out, _) = d.whack("--impair help");
+    assert_eq!(st, 0);
+    assert!(out.contains("revival"), "{out}");
+    let (st, out, _) = d.whack("--impair revival --impair list");
+    assert_eq!(st, 0);
+    assert!(out.contains("revival: yes"), "{out}");
+    assert!(d.whack("--ddos-busy").1.contains("set to busy"));
+    assert!(d
+        .whack("--briefstatus")
+        .1
+        .starts_with("State Information: DDoS cookies required"));
+    assert_eq!(d.whack("--ddos-auto").0, 0);
+    assert_eq!(d.whack("--global-redirect-to 192.0.2.9").0, 0);
+    assert_eq!(d.whack("--global-redirect yes").0, 0);
+    assert!(d
+        .whack("--status")
+        .1
+        .contains("global-redirect=yes, global-redirect-to=192.0.2.9"));
+    assert_eq!(
+        d.whack("--ike-socket-bufsize 65536 --ike-socket-errqueue-toggle")
+            .0,
+        0
+    );
+    let (st, out, _) = d.whack("--globalstatus --clearstats");
+    assert_eq!(st, 0);
+    assert!(out.contains("total.ike.ikev2.established=0"), "{out}");
+    assert!(out.contains("current.states.iketype.halfopen=0"), "{out}");
+    let (st, out, _) = d.whack("--json --globalstatus");
+    assert_eq!(st, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["globalstatus"]["config.setup.ike.ddos_threshold"],
+        25000
+    );
+    let (st, out, _) = d.whack("--keyid @east --pubkeyrsa 0sAwEAAbcdef");
+    assert_eq!(st, 0, "{out}");
+    let (st, out, _) = d.whack("--utc --listpubkeys");
+    assert_eq!(st, 0);
+    assert!(
+        out.contains("List of Public Keys:") && out.contains("ID_FQDN '@east'"),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--rereadsecrets");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("loaded 2 secrets"), "{out}");
+    assert_eq!(d.whack("--rereadcrls").0, rc::CRLERROR as u8);
+    for form in [
+        "--trafficstatus",
+        "--shuntstatus",
+        "--addresspoolstatus",
+        "--fipsstatus",
+        "--processstatus",
+        "--listevents",
+        "--purgeocsp",
+        "--ddns",
+        "--crash 203.0.113.3",
+        "--unlisten",
+    ] {
+        let (st, out, err) = d.whack(form);
+        assert_eq!(st, 0, "{form}: {out}{err}");
+    }
+    assert_eq!(d.whack("--fipsstatus").1, "FIPS mode disabled\n");
+    assert_eq!(d.whack("--trafficstatus").1, "");
+    for form in [
+        "--trafficstatus",
+        "--shuntstatus",
+        "--addresspoolstatus",
+        "--fipsstatus",
+        "--processstatus",
+        "--briefstatus",
+        "--connectionstatus",
+        "--listall",
+    ] {
+        let (st, out, _) = d.whack(&format!("--json {form}"));
+        assert_eq!(st, 0, "{form}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(doc.is_object(), "{form}: {out}");
+    }
+}
+
+#[test]
+fn dns_host_names_are_resolved() {
+    let d = Daemon::start();
+    let (st, out, _) = d.whack("--name byname --host localhost --to --host 203.0.113.2");
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("\"byname\": left host localhost resolved to 127.0.0.1"),
+        "{out}"
+    );
+    let (_, out, _) = d.whack("--connectionstatus");
+    assert!(
+        out.contains("\"byname\":   host: oriented; local: 127.0.0.1; remote: 203.0.113.2;"),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--ddns");
+    assert_eq!(st, 0);
+    assert!(
+        out.contains("no connections with unresolved DNS host names"),
+        "{out}"
+    );
+}
+
+#[test]
+fn local_problems_exit_1_without_contacting_pluto() {
+    // No daemon at all: a usage error must still be 1 with the usage message, not a
+    // connection failure.
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let st = whack::run::run(
+        ["--rundir", dir.path().to_str().unwrap(), "--frobnicate"],
+        &mut out,
+        &mut err,
+    );
+    assert_eq!(st, 1);
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(err, "whack: unrecognized option '--frobnicate'\n");
+}
+
+#[test]
+fn second_pluto_on_same_rundir_refuses_and_sigterm_stops() {
+    let mut d = Daemon::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .args(["--nofork", "--stderrlog", "--rundir"])
+        .arg(d.rundir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another pluto is running"), "{err}");
+    assert!(d.ctl().exists(), "the first pluto's socket must survive");
+    // SAFETY: sending SIGTERM to our own child.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
+    assert!(d.wait_exit().success());
+    assert!(!d.ctl().exists() && !d.pidfile().exists());
+}
+
+#[test]
+fn pluto_command_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized option '--bogus'"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--nofork"));
+}
+
+#[test]
+fn config_conns_are_loaded_at_start() {
+    let d = Daemon::start_with(|dir| {
+        let conf = dir.join("ipsec.conf");
+        std::fs::write(
+            &conf,
+            "config setup\n\nconn %default\n\tauthby=secret\n\n\
+             conn fromconf\n\tleft=127.0.0.1\n\tleftid=@west\n\tright=203.0.113.2\n\trightid=@east\n\tauto=add\n\n\
+             conn skipped\n\tleft=127.0.0.1\n\tright=203.0.113.3\n\tauto=ignore\n",
+        )
+        .unwrap();
+        vec!["--config".into(), conf.display().to_string()]
+    });
+    let (st, out, _) = d.whack("--connectionstatus");
+    assert_eq!(st, 0);
+    assert!(
+        out.contains("\"fromconf\": 127.0.0.1[@west]...203.0.113.2[@east];"),
+        "{out}"
+    );
+    assert!(!out.contains("skipped"), "{out}");
+    // It is a normal connection: a whack add of the same name is a duplicate.
+    let (st, _, _) = d.whack("--name fromconf --host 127.0.0.1 --to --host 203.0.113.9");
+    assert_eq!(st, rc::DUPNAME as u8);
+}
+
+#[test]
+fn without_nofork_pluto_forks_once_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_pluto"))
+        .arg("--rundir")
+        .arg(dir.path())
+        .arg("--secretsfile")
+        .arg(dir.path().join("none"))
+        .arg("--logfile")
+        .arg(dir.path().join("pluto.log"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "the parent exits 0 once the child is ready");
+    let ctl = dir.path().join("pluto.ctl");
+    let pidfile = dir.path().join("pluto.pid");
+    assert!(ctl.exists() && pidfile.exists());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = ["--ctlsocket", ctl.to_str().unwrap(), "--shutdown"];
+    assert_eq!(whack::run::run(args, &mut out, &mut err), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pidfile.exists() {
+        assert!(Instant::now() < deadline, "forked pluto did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(dir.path().join("pluto.log")).unwrap();
+    assert!(log.contains("Starting Pluto (pluto-rs Version"), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+}

@@ -16,6 +16,8 @@ mod mac;
 mod secret;
 
 pub mod encr;
+pub mod ikev1;
+pub mod ikev2;
 pub mod integ;
 pub mod ke;
 pub mod prf;
@@ -24,6 +26,7 @@ pub mod rng;
 pub use encr::{EncrAlg, SkCipher};
 pub use error::CryptoError;
 
+pub use ikev2::{ChildSaKeys, IkeSaKeys, IkeSuite, Role};
 pub use integ::{IntegAlg, IntegKey};
 pub use ke::{KeAlg, KeyExchange, SharedSecret};
 pub use prf::{PrfAlg, PrfKey, PrfOutput};

@@ -306,6 +306,77 @@ impl CipherKey {
             .map_err(|_| CryptoError::Malformed("CBC input is not a whole number of blocks"))
     }
 
+    /// Encrypts `data` in place with an explicit `iv` (the per-message IV of
+    /// [`EncrAlg::iv_len`] bytes; salt/nonce come from the key material).
+    ///
+    /// For AEAD ciphers `aad` is authenticated and the tag is written to `icv`
+    /// ([`EncrAlg::icv_len`] bytes); other ciphers need an empty `icv` and ignore
+    /// `aad`. CBC input must be whole blocks. This is the raw transform: SK payloads
+    /// should go through [`SkCipher`], which adds padding and integrity.
+    pub fn encrypt_in_place(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        data: &mut [u8],
+        icv: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.check_iv_icv(iv, icv.len())?;
+        match &self.inner {
+            CipherInner::Cbc { .. } => self.cbc_encrypt(iv, data),
+            CipherInner::Ctr { key, nonce } => Self::ctr_apply(key, nonce, iv, data),
+            CipherInner::Gcm { key, salt } => key.seal(&Self::aead_nonce(salt, iv), aad, data, icv),
+            CipherInner::ChaCha { key, salt } => {
+                let nonce = Nonce::assume_unique_for_key(Self::aead_nonce(salt, iv));
+                let tag = key
+                    .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
+                    .map_err(|_| CryptoError::Backend("ChaCha20-Poly1305 seal"))?;
+                icv.copy_from_slice(tag.as_ref());
+                Ok(())
+            }
+            CipherInner::Null => Ok(()),
+        }
+    }
+
+    /// Decrypts `data` in place, verifying the AEAD tag `icv` first for AEAD ciphers
+    /// (a mismatch is [`CryptoError::IntegrityCheckFailed`] and leaves `data`
+    /// unspecified). See [`encrypt_in_place`](Self::encrypt_in_place).
+    pub fn decrypt_in_place(
+        &self,
+        iv: &[u8],
+        aad: &[u8],
+        data: &mut [u8],
+        icv: &[u8],
+    ) -> Result<(), CryptoError> {
+        self.check_iv_icv(iv, icv.len())?;
+        match &self.inner {
+            CipherInner::Cbc { .. } => self.cbc_decrypt(iv, data),
+            CipherInner::Ctr { key, nonce } => Self::ctr_apply(key, nonce, iv, data),
+            CipherInner::Gcm { key, salt } => key.open(&Self::aead_nonce(salt, iv), aad, data, icv),
+            CipherInner::ChaCha { key, salt } => {
+                let nonce = Nonce::assume_unique_for_key(Self::aead_nonce(salt, iv));
+                key.open_in_place_separate_tag(nonce, Aad::from(aad), icv, data)
+                    .map(|_| ())
+                    .map_err(|_| CryptoError::IntegrityCheckFailed)
+            }
+            CipherInner::Null => Ok(()),
+        }
+    }
+
+    fn check_iv_icv(&self, iv: &[u8], icv_len: usize) -> Result<(), CryptoError> {
+        if iv.len() != self.alg.iv_len {
+            return Err(CryptoError::Malformed(
+                "IV length does not match the cipher",
+            ));
+        }
+        if icv_len != self.alg.icv_len {
+            return Err(CryptoError::BufferSize {
+                need: self.alg.icv_len,
+                got: icv_len,
+            });
+        }
+        Ok(())
+    }
+
     fn ctr_apply(
         key: &EncryptingKey,
         nonce: &[u8; 4],
@@ -456,21 +527,12 @@ impl SkCipher {
         ct[plaintext.len()..ct_len - 1].fill(0);
         // pad <= block_len - 1 <= 15, so it always fits the pad-length byte.
         ct[ct_len - 1] = pad as u8;
-        match &self.cipher.inner {
-            CipherInner::Cbc { .. } => self.cipher.cbc_encrypt(iv, ct)?,
-            CipherInner::Ctr { key, nonce } => CipherKey::ctr_apply(key, nonce, iv, ct)?,
-            CipherInner::Gcm { key, salt } => {
-                key.seal(&CipherKey::aead_nonce(salt, iv), aad_prefix, ct, icv)?
-            }
-            CipherInner::ChaCha { key, salt } => {
-                let nonce = Nonce::assume_unique_for_key(CipherKey::aead_nonce(salt, iv));
-                let tag = key
-                    .seal_in_place_separate_tag(nonce, Aad::from(aad_prefix), ct)
-                    .map_err(|_| CryptoError::Backend("ChaCha20-Poly1305 seal"))?;
-                icv.copy_from_slice(tag.as_ref());
-            }
-            CipherInner::Null => {}
-        }
+        let aead_icv = if alg.is_aead() {
+            &mut icv[..]
+        } else {
+            &mut [][..]
+        };
+        self.cipher.encrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
         if let Some(integ) = &self.integ {
             integ.sign_into(&[aad_prefix, iv, ct], icv)?;
         }
@@ -513,19 +575,8 @@ impl SkCipher {
         if let Some(integ) = &self.integ {
             integ.verify(&[aad_prefix, iv, ct], icv)?;
         }
-        match &self.cipher.inner {
-            CipherInner::Cbc { .. } => self.cipher.cbc_decrypt(iv, ct)?,
-            CipherInner::Ctr { key, nonce } => CipherKey::ctr_apply(key, nonce, iv, ct)?,
-            CipherInner::Gcm { key, salt } => {
-                key.open(&CipherKey::aead_nonce(salt, iv), aad_prefix, ct, icv)?
-            }
-            CipherInner::ChaCha { key, salt } => {
-                let nonce = Nonce::assume_unique_for_key(CipherKey::aead_nonce(salt, iv));
-                key.open_in_place_separate_tag(nonce, Aad::from(aad_prefix), icv, ct)
-                    .map_err(|_| CryptoError::IntegrityCheckFailed)?;
-            }
-            CipherInner::Null => {}
-        }
+        let aead_icv = if alg.is_aead() { &icv[..] } else { &[][..] };
+        self.cipher.decrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
         let pad = usize::from(ct[ct_len - 1]);
         if pad + 1 > ct_len {
             return Err(CryptoError::Malformed(

@@ -163,6 +163,14 @@ impl EncrAlg {
             })
     }
 
+    /// Whether the transform may protect an IKE SA. ENCR_NULL gives no
+    /// confidentiality and is for ESP only (RFC 4303 / RFC 2410); the proposal layer
+    /// must not offer or accept it for IKE. [`SkCipher`] still implements it so ESP-style
+    /// NULL keying and tests share one code path.
+    pub fn ike_allowed(&self) -> bool {
+        self.kind != CipherKind::Null
+    }
+
     /// Whether this is an AEAD cipher (no separate integrity transform).
     pub fn is_aead(&self) -> bool {
         self.icv_len > 0
@@ -602,6 +610,13 @@ mod tests {
             .collect();
         let integ = (!alg.is_aead()).then(|| (&integ::HMAC_SHA2_256_128, &[0x11u8; 32][..]));
         SkCipher::new(alg, &keymat, integ).unwrap()
+    }
+
+    #[test]
+    fn only_null_is_barred_from_ike() {
+        for a in ALL {
+            assert_eq!(a.ike_allowed(), a.id != EncrId::NULL, "{}", a.name);
+        }
     }
 
     #[test]

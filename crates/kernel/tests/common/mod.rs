@@ -251,13 +251,16 @@ pub const E_IN6: &str = "2001:db8:113::1";
 
 impl Pair {
     pub fn new(tag: &str) -> Pair {
-        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-        let tag = &tag[tag.len().saturating_sub(8)..];
-        let pid = std::process::id() % 100000;
-        let west = format!("w{pid}{tag}");
-        let east = format!("e{pid}{tag}");
-        let _ = Command::new("ip").args(["netns", "del", &west]).status();
-        let _ = Command::new("ip").args(["netns", "del", &east]).status();
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag: String = tag
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        let pid = std::process::id();
+        let west = format!("w{pid}-{n}-{tag}");
+        let east = format!("e{pid}-{n}-{tag}");
         let pair = Pair { west, east };
         let (w, e) = (pair.west.as_str(), pair.east.as_str());
         run(&["ip", "netns", "add", w]);
@@ -279,7 +282,7 @@ impl Pair {
                  addr add {out4}/24 dev {dev}\n\
                  addr add {out6}/64 dev {dev} nodad\n\
                  addr add {in4}/32 dev lo\n\
-                 addr add {in6}/128 dev lo\n\
+                 addr add {in6}/128 dev lo nodad\n\
                  link set {dev} up\n\
                  route add {net4} via {gw4} src {in4}\n\
                  route add {net6} via {gw6} src {in6}\n"
@@ -385,12 +388,12 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.west])
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.east])
-            .status();
+        for ns in [&self.west, &self.east] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 #   tn_work=<host dir>   mounted at /mnt/work
 #   tn_cmd=<script>      path relative to tn_work, run with sh
 #   tn_mods=<host dir>   holding the <kernel release>/ module tree
+#   tn_tag=<word>        suffix of the status file (.uml_rc<tag>), so several guests
+#                        can share one work dir
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C
 
@@ -46,7 +48,7 @@ if [ -n "$tn_cmd" ]; then
 else
   echo "testnet init: no tn_cmd given" >&2
 fi
-echo "$rc" > /mnt/work/.uml_rc
+echo "$rc" > "/mnt/work/.uml_rc${tn_tag:-}"
 sync
 echo o > /proc/sysrq-trigger
 sleep 10

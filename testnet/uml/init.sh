@@ -28,10 +28,9 @@ mkdir -p /run/netns
 kver=$(uname -r)
 mount -t tmpfs tmpfs /lib/modules
 mkdir -p "/lib/modules/$kver"
-if [ -n "$tn_mods" ] && [ -d "$tn_mods/$kver" ]; then
-  mount -t hostfs -o "$tn_mods/$kver" hostfs "/lib/modules/$kver"
-else
-  echo "testnet init: no module tree for $kver under '${tn_mods:-}'" >&2
+# hostfs resolves the path on the host, so it may lie under the host's /tmp
+if ! mount -t hostfs -o "${tn_mods:-/nonexistent}/$kver" hostfs "/lib/modules/$kver"; then
+  echo "testnet init: no module tree for $kver under '${tn_mods:-}': modprobe will fail" >&2
 fi
 
 mount -t tmpfs tmpfs /mnt

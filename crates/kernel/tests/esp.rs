@@ -58,7 +58,7 @@ struct Tunnel {
     kw: Kernel,
     ke: Kernel,
     ew: EventStream,
-    _ee: EventStream,
+    ee: EventStream,
     /// west -> east SA (outbound at west, inbound at east).
     we: SaId,
     /// east -> west SA.
@@ -219,7 +219,7 @@ async fn establish(tag: &str, case: &Case) -> Tunnel {
         kw,
         ke,
         ew,
-        _ee: ee,
+        ee,
         we,
         ew_id,
         w_in: wi,
@@ -752,5 +752,91 @@ fn keys_are_what_was_installed() {
         let c = t.ke.sa_counters(&t.we, None).await.unwrap();
         assert!(c.integrity_failed >= 1, "{c:?}");
         t.teardown(3).await;
+    });
+}
+
+#[test]
+fn nat_mapping_change_raises_mapping() {
+    if !need_esp("nat_mapping_change_raises_mapping") {
+        return;
+    }
+    let mut c = Case::new(Mode::Tunnel, gcm16);
+    c.encap = true;
+    block_on(async move {
+        let mut t = establish("mapping", &c).await;
+        assert!(t.ping(1, &[]));
+        // west's packets now leave from UDP port 4501, as if a NAT had re-mapped them
+        let mut moved = sa(&c, t.we, ip(W_OUT4), 1);
+        moved.encap = Some(Encap {
+            sport: 4501,
+            dport: 4500,
+            original: None,
+        });
+        t.kw.update_sa(&moved).await.unwrap();
+        let _ = t.ping(1, &[]);
+        let ev = wait_event(&mut t.ee, 5, |e| matches!(e, KernelEvent::Mapping { .. })).await;
+        match ev {
+            KernelEvent::Mapping {
+                sa,
+                reqid,
+                old,
+                new,
+            } => {
+                assert_eq!(sa, t.we);
+                assert_eq!(reqid, REQID);
+                assert_eq!(old, "192.0.2.1:4500".parse().unwrap());
+                assert_eq!(new, "192.0.2.1:4501".parse().unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        t.teardown(3).await;
+    });
+}
+
+#[test]
+fn if_id_and_mark_are_installed_and_read_back() {
+    // (this UML kernel has no xfrm interfaces, so only the state itself is checked)
+    if !need_esp("if_id_and_mark_are_installed_and_read_back") {
+        return;
+    }
+    block_on(async move {
+        let pair = Pair::new("ifid");
+        let ((kw, _ew), _) = pair.kernels();
+        let c = Case::new(Mode::Tunnel, gcm16);
+        let id = SaId {
+            dst: ip(E_OUT4),
+            spi: 0x4242,
+            proto: IpsecProto::Esp,
+        };
+        let mark = Mark {
+            value: 0x10,
+            mask: 0xf0,
+        };
+        let mut s = sa(&c, id, ip(W_OUT4), 1);
+        s.if_id = Some(7);
+        s.mark = Some(mark);
+        kw.add_sa(&s).await.unwrap();
+        let info = kw.get_sa(&id, Some(mark)).await.unwrap();
+        assert_eq!(info.if_id, Some(7));
+        assert_eq!(info.mark, Some(mark));
+        assert_eq!(info.mode, Some(Mode::Tunnel));
+        let mut p = PolicySpec::new(
+            inner_selector(&c, ip(W_IN4), ip(E_IN4)),
+            Dir::Out,
+            PolicyAction::Ipsec(vec![template(&c, ip(W_OUT4), ip(E_OUT4), IpsecProto::Esp)]),
+        );
+        p.if_id = Some(7);
+        p.mark = Some(mark);
+        kw.add_policy(&p).await.unwrap();
+        let pol = kw.owned_policies().await.unwrap();
+        assert_eq!(pol.len(), 1);
+        assert_eq!((pol[0].if_id, pol[0].mark), (Some(7), Some(mark)));
+        // deleting needs the same identity (mark and if_id included)
+        let mut wrong = p.id();
+        wrong.if_id = None;
+        assert!(kw.del_policy(&wrong).await.unwrap_err().is_not_found());
+        let r = kw.flush_owned().await.unwrap();
+        assert_eq!((r.sas, r.policies), (1, 1));
+        assert!(kw.sas().await.unwrap().is_empty());
     });
 }

@@ -514,3 +514,39 @@ pub fn main(args: &[String]) -> Result<i32, String> {
 fn uml_binary() -> String {
     std::env::var("TESTNET_UML").unwrap_or_else(|_| "/opt/uml/linux.uml".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_opts(&args("quick --uml --jobs 3 --filter esp")).unwrap();
+        assert_eq!(o.tier, Tier::Quick);
+        assert_eq!(o.place, Place::Uml);
+        assert_eq!(o.jobs, Some(3));
+        assert_eq!(o.filter.as_deref(), Some("esp"));
+        assert!(parse_opts(&args("nonsense")).is_err());
+        assert!(parse_opts(&args("kernel --jobs")).is_err());
+        assert!(parse_opts(&[]).is_err());
+    }
+
+    #[test]
+    fn scenario_headers_pick_tiers_and_timeouts() {
+        let found = scenarios(&root()).unwrap();
+        let manual = found
+            .iter()
+            .find(|(_, c)| c.name() == "scenario/xfrm-manual-esp")
+            .expect("the harness scenario is found");
+        assert!(manual.0.iter().any(|t| t == "quick"));
+        match &manual.1 {
+            Case::Scenario { timeout, .. } => assert_eq!(*timeout, 60),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(manual.1.line(), "scenario\txfrm-manual-esp.sh\t60\n");
+    }
+}

@@ -100,7 +100,8 @@ impl EventStream {
         }
     }
 
-    /// Waits for the next event.
+    /// Waits for the next event. Cancel-safe: dropping the future (e.g. in a
+    /// `tokio::select!`) loses no event.
     ///
     /// When the socket overflows (ENOBUFS) events were lost; that is logged and the
     /// stream goes on, so the daemon should then resynchronise by dumping state.

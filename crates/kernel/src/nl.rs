@@ -293,16 +293,21 @@ impl NlSocket {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| {
                 // SAFETY: buf is a live, writable buffer of the length given.
+                // MSG_TRUNC makes the kernel report the datagram's real length.
                 let n = unsafe {
                     libc::recv(
                         fd.as_raw_fd(),
                         buf.as_mut_ptr() as *mut libc::c_void,
                         buf.len(),
-                        0,
+                        libc::MSG_TRUNC,
                     )
                 };
                 if n < 0 {
                     Err(io::Error::last_os_error())
+                } else if n as usize > buf.len() {
+                    Err(io::Error::other(format!(
+                        "netlink datagram of {n} bytes exceeds the {RECV_BUF}-byte buffer"
+                    )))
                 } else {
                     Ok(n as usize)
                 }

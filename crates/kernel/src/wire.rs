@@ -371,7 +371,7 @@ pub(crate) fn allocspi_msg(
     put_addr(&mut info[56..72], dst);
     info[76] = proto.number();
     put_addr(&mut info[80..96], src);
-    info[96..160].copy_from_slice(&lft_cfg_bytes(&Lifetimes::default()));
+    // lifetimes stay zero: the kernel gives larval SAs its own (acq_expires)
     info[208..212].copy_from_slice(&reqid.to_ne_bytes());
     info[212..214].copy_from_slice(&family(dst).to_ne_bytes());
     info[224..228].copy_from_slice(&min.to_ne_bytes());
@@ -873,6 +873,92 @@ mod tests {
         assert_eq!(info.templates.len(), 1);
         assert_eq!(info.templates[0].reqid, 16384);
         assert_eq!(info.templates[0].dst, Some(ip("192.0.2.2")));
+    }
+
+    /// Same message type, same fixed part and the same attributes (in any order:
+    /// iproute2 orders them by its command line).
+    fn assert_same(got: &[u8], want: &[u8], fixed: usize) {
+        assert_eq!(u16_at(got, 4).unwrap(), u16_at(want, 4).unwrap(), "type");
+        assert_eq!(got.len(), want.len(), "length");
+        assert_eq!(
+            hex::encode(&got[16..16 + fixed]),
+            hex::encode(&want[16..16 + fixed]),
+            "fixed part"
+        );
+        let mut a = attrs(&got[16..], fixed).unwrap();
+        let mut b = attrs(&want[16..], fixed).unwrap();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "attributes");
+    }
+
+    /// `ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x1001 reqid 16384
+    /// mode transport replay-window 32 enc 'cbc(aes)' 0x0001..0f auth-trunc
+    /// 'hmac(sha256)' 0x2021..3f 128 encap espinudp 4500 4500 0.0.0.0 sel src 192.0.2.1
+    /// dst 192.0.2.2`
+    #[test]
+    fn cbc_hmac_encap_sa_matches_iproute2() {
+        let want = fixture(include_str!(
+            "../tests/fixtures/ip-xfrm-state-add-cbc-encap.hex"
+        ));
+        let mut spec = SaSpec::new(
+            SaId {
+                dst: ip("192.0.2.2"),
+                spi: 0x1001,
+                proto: IpsecProto::Esp,
+            },
+            ip("192.0.2.1"),
+            Mode::Transport,
+            16384,
+            SaCrypto::Esp {
+                encr: Encr::AesCbc,
+                encr_key: SecretKey::new((0u8..16).collect()),
+                integ: Some((
+                    Integ::HmacSha256_128,
+                    SecretKey::new((0x20u8..0x40).collect()),
+                )),
+            },
+        );
+        spec.selector = Some(Selector::hosts(ip("192.0.2.1"), ip("192.0.2.2")).unwrap());
+        spec.replay_window = 32;
+        spec.encap = Some(Encap::nat_t());
+        let got = sa_msg(&spec, false).finish(0);
+        assert_same(&got, &want, USERSA_INFO_LEN);
+    }
+
+    /// `ip xfrm state allocspi src 192.0.2.2 dst 192.0.2.1 proto esp reqid 7 min 0x1000
+    /// max 0xffffffff`
+    #[test]
+    fn allocspi_matches_iproute2() {
+        let want = fixture(include_str!("../tests/fixtures/ip-xfrm-state-allocspi.hex"));
+        let got = allocspi_msg(
+            ip("192.0.2.2"),
+            ip("192.0.2.1"),
+            IpsecProto::Esp,
+            7,
+            0x1000,
+            0xffff_ffff,
+        )
+        .finish(0);
+        assert_same(&got, &want, USERSA_INFO_LEN + 8);
+    }
+
+    /// `ip xfrm policy delete src 198.51.100.0/24 dst 203.0.113.0/24 dir out`
+    #[test]
+    fn policy_delete_matches_iproute2() {
+        let want = fixture(include_str!("../tests/fixtures/ip-xfrm-policy-delete.hex"));
+        let id = PolicyId {
+            selector: Selector::new(
+                "198.51.100.0/24".parse().unwrap(),
+                "203.0.113.0/24".parse().unwrap(),
+            )
+            .unwrap(),
+            dir: Dir::Out,
+            mark: None,
+            if_id: None,
+        };
+        let got = policy_del_msg(&id).finish(0);
+        assert_same(&got, &want, USERPOLICY_ID_LEN);
     }
 
     #[test]

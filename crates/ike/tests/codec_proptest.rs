@@ -73,14 +73,10 @@ fn v2_sa() -> impl Strategy<Value = v2::SecurityAssociation> {
 
 fn ip_range() -> impl Strategy<Value = (IpAddr, IpAddr)> {
     prop_oneof![
-        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (
-            IpAddr::V4(Ipv4Addr::from(a)),
-            IpAddr::V4(Ipv4Addr::from(b))
-        )),
-        (any::<u128>(), any::<u128>()).prop_map(|(a, b)| (
-            IpAddr::V6(Ipv6Addr::from(a)),
-            IpAddr::V6(Ipv6Addr::from(b))
-        )),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(a, b)| (IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V4(Ipv4Addr::from(b)))),
+        (any::<u128>(), any::<u128>())
+            .prop_map(|(a, b)| (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))),
     ]
 }
 
@@ -161,8 +157,10 @@ fn v2_payload() -> impl Strategy<Value = v2::Payload> {
         (
             any::<u8>(),
             vec(
-                (0u16..0x8000, bytes(16))
-                    .prop_map(|(t, value)| v2::CfgAttribute { ty: CfgAttr(t), value }),
+                (0u16..0x8000, bytes(16)).prop_map(|(t, value)| v2::CfgAttribute {
+                    ty: CfgAttr(t),
+                    value
+                }),
                 0..4
             )
         )
@@ -191,14 +189,14 @@ fn v2_encrypted() -> impl Strategy<Value = v2::Payload> {
             next_inner: PayloadType(n),
             body
         })),
-        (any::<u8>(), 1u16..=u16::MAX, any::<u16>(), bytes(96)).prop_map(
-            |(n, total, k, body)| v2::Payload::Skf(v2::EncryptedFragment {
+        (any::<u8>(), 1u16..=u16::MAX, any::<u16>(), bytes(96)).prop_map(|(n, total, k, body)| {
+            v2::Payload::Skf(v2::EncryptedFragment {
                 next_inner: PayloadType(n),
                 number: 1 + k % total,
                 total,
                 body,
             })
-        ),
+        }),
     ]
 }
 
@@ -211,18 +209,20 @@ fn v2_header() -> impl Strategy<Value = v2::Header> {
         any::<(bool, bool, bool)>(),
         any::<u32>(),
     )
-        .prop_map(|(spi_i, spi_r, minor_version, x, (i, v, r), message_id)| v2::Header {
-            spi_i,
-            spi_r,
-            minor_version,
-            exchange: ExchangeType(x),
-            flags: v2::Flags {
-                initiator: i,
-                version: v,
-                response: r,
+        .prop_map(
+            |(spi_i, spi_r, minor_version, x, (i, v, r), message_id)| v2::Header {
+                spi_i,
+                spi_r,
+                minor_version,
+                exchange: ExchangeType(x),
+                flags: v2::Flags {
+                    initiator: i,
+                    version: v,
+                    response: r,
+                },
+                message_id,
             },
-            message_id,
-        })
+        )
 }
 
 fn v2_message() -> impl Strategy<Value = v2::Message> {
@@ -240,13 +240,14 @@ fn v2_message() -> impl Strategy<Value = v2::Message> {
 // ---------------------------------------------------------------- IKEv1
 
 fn v1_sa() -> impl Strategy<Value = v1::SecurityAssociation> {
-    let transform = (any::<u8>(), any::<u8>(), vec(attribute(), 0..6)).prop_map(
-        |(number, id, attributes)| v1::Transform {
-            number,
-            id,
-            attributes,
-        },
-    );
+    let transform =
+        (any::<u8>(), any::<u8>(), vec(attribute(), 0..6)).prop_map(|(number, id, attributes)| {
+            v1::Transform {
+                number,
+                id,
+                attributes,
+            }
+        });
     let proposal = (any::<u8>(), any::<u8>(), spi(), vec(transform, 0..4)).prop_map(
         |(number, p, spi, transforms)| v1::Proposal {
             number,
@@ -313,14 +314,14 @@ fn v1_payload() -> impl Strategy<Value = v1::Payload> {
         ),
         bytes(32).prop_map(P::NatD),
         ip_range().prop_map(|(a, _)| P::NatOa(v1::NatOa { address: a })),
-        (any::<u16>(), 1u8..=255, any::<bool>(), bytes(64)).prop_map(
-            |(id, number, last, data)| P::Fragment(v1::Fragment {
+        (any::<u16>(), 1u8..=255, any::<bool>(), bytes(64)).prop_map(|(id, number, last, data)| {
+            P::Fragment(v1::Fragment {
                 id,
                 number,
                 last,
-                data
+                data,
             })
-        ),
+        }),
     ]
 }
 

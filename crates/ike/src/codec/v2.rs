@@ -281,10 +281,14 @@ impl Payload {
             PayloadType::EAP => Payload::Eap(body.to_vec()),
             PayloadType::GSPM => Payload::Gspm(body.to_vec()),
             _ if critical => return Err(DecodeError::UnsupportedCriticalPayload(ty)),
-            _ => Payload::Unknown {
-                ty,
-                body: body.to_vec(),
-            },
+            _ => {
+                // libreswan's wording for the same event.
+                tracing::debug!(payload = %ty, "ignoring unknown payload");
+                Payload::Unknown {
+                    ty,
+                    body: body.to_vec(),
+                }
+            }
         })
     }
 

@@ -86,9 +86,11 @@ pub struct Config {
 
 impl ConfigSource for Config {
     fn connection_for_init(&self, local: IpAddr, remote: IpAddr) -> Option<Arc<Connection>> {
+        // An exact match, else (like right=%any) any connection on our address.
         self.conns
             .iter()
             .find(|c| c.local_addr == local && c.remote_addr == remote)
+            .or_else(|| self.conns.iter().find(|c| c.local_addr == local))
             .cloned()
     }
 
@@ -246,6 +248,9 @@ pub struct Net {
     pub wire: Vec<Transmit>,
     /// Drop datagrams for which this returns true (targeted loss).
     pub filter: Option<Filter>,
+    /// West sits behind a NAT with this public address: its source ports are
+    /// mapped p -> p + 40000.
+    pub west_nat: Option<IpAddr>,
 }
 
 impl Net {
@@ -262,6 +267,7 @@ impl Net {
             seq: 0,
             wire: Vec::new(),
             filter: None,
+            west_nat: None,
         }
     }
 
@@ -276,7 +282,12 @@ impl Net {
         self.collect();
     }
 
-    fn enqueue(&mut self, t: Transmit) {
+    fn enqueue(&mut self, mut t: Transmit) {
+        if let Some(public) = self.west_nat {
+            if t.local.ip() == self.west.addr {
+                t.local = SocketAddr::new(public, t.local.port() + 40000);
+            }
+        }
         if let Some(f) = self.filter.as_mut() {
             if f(&t) {
                 return;
@@ -356,7 +367,10 @@ impl Net {
                 self.in_flight = rest;
                 due.into_iter().map(|(_, _, t)| t).collect()
             };
-            for t in due {
+            for mut t in due {
+                if Some(t.remote.ip()) == self.west_nat {
+                    t.remote = SocketAddr::new(self.west.addr, t.remote.port() - 40000);
+                }
                 let host = if t.remote.ip() == self.west.addr {
                     &mut self.west
                 } else if t.remote.ip() == self.east.addr {
@@ -381,6 +395,15 @@ impl Net {
     /// Checks that both sides installed matching Child SAs and returns the pair
     /// (west's, east's).
     pub fn assert_matching_children(&self) -> (ChildSaInstall, ChildSaInstall) {
+        let (w, e) = self.assert_matching_children_nat();
+        assert_eq!(w.outbound.src, e.inbound.src);
+        assert_eq!(w.outbound.dst, e.inbound.dst);
+        (w, e)
+    }
+
+    /// As [`assert_matching_children`] but allowing for west's address being
+    /// translated.
+    pub fn assert_matching_children_nat(&self) -> (ChildSaInstall, ChildSaInstall) {
         let w = self.west.installs();
         let e = self.east.installs();
         assert_eq!(w.len(), 1, "west installs: {:?}", self.west.progress());
@@ -399,8 +422,6 @@ impl Net {
         assert_eq!(w.mode, e.mode);
         assert_eq!(w.local_ts, e.remote_ts);
         assert_eq!(w.remote_ts, e.local_ts);
-        assert_eq!(w.outbound.src, e.inbound.src);
-        assert_eq!(w.outbound.dst, e.inbound.dst);
         (w, e)
     }
 }

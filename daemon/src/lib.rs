@@ -15,3 +15,4 @@ pub mod pluto;
 pub mod stats;
 pub mod status;
 pub mod timefmt;
+pub mod xfrm;

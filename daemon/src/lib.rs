@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod ifaddrs;
 pub mod logging;
 pub mod pluto;
+pub mod sockets;
 pub mod stats;
 pub mod status;
 pub mod timefmt;

@@ -16,4 +16,5 @@ pub mod sockets;
 pub mod stats;
 pub mod status;
 pub mod timefmt;
+pub mod updown;
 pub mod xfrm;

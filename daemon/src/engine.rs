@@ -228,13 +228,10 @@ impl Pluto {
         }
     }
 
+    /// A progress line of the core (which has logged it already) for the waiting
+    /// whacks.
     fn progress(&mut self, p: &Progress) {
         let line = p.to_string();
-        if p.rc.is_failure() {
-            tracing::warn!("{line}");
-        } else {
-            tracing::info!("{line}");
-        }
         self.tell(&p.connection, p.rc.0, &line);
     }
 
@@ -670,9 +667,9 @@ impl Pluto {
                 self.unroute(&n).await;
             }
             if let Some(k) = self.kernel.clone() {
-                match k.flush_owned().await {
-                    Ok(r) => tracing::info!("removed pluto's kernel state: {r:?}"),
-                    Err(e) => tracing::warn!("cannot remove pluto's kernel state: {e}"),
+                // The kernel crate logs what it removed.
+                if let Err(e) = k.flush_owned().await {
+                    tracing::warn!("cannot remove pluto's kernel state: {e}");
                 }
             }
         }

@@ -17,8 +17,9 @@ use crate::addr::{same_family, AddrError, AddrRange, Host, ProtoPort, Subnet};
 use crate::id::{Id, IdError};
 use crate::policy::{
     AuthBy, ConnMark, Policy, DEFAULT_IKE_LIFETIME, DEFAULT_IPSEC_LIFETIME, DEFAULT_REKEY_FUZZ,
-    DEFAULT_REKEY_MARGIN, MAX_LIFETIME, PFS_GROUPS,
+    DEFAULT_REKEY_MARGIN, MAX_LIFETIME,
 };
+use crate::proposals::{ChildProtocol, ProposalConfig, Proposals, ProposalsError};
 use crate::spec::{
     AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion, Mode,
     OnTraffic, SendCa, SendCert,
@@ -56,6 +57,9 @@ pub enum ConnError {
          without them only an IKE SA is built"
     )]
     ClientWithoutIpsec,
+    /// `ike=`/`esp=` did not parse or `pfsgroup=` names no group.
+    #[error(transparent)]
+    Proposals(#[from] ProposalsError),
     /// Both hosts are addresses of this machine.
     #[error(
         "both ends are local: left {left} and right {right} are both addresses of this \
@@ -416,6 +420,9 @@ pub struct Connection {
     pub local: Option<Side>,
     /// Connection-wide policy.
     pub policy: Policy,
+    /// The parsed `ike=`/`esp=` proposals (defaults when not given), `pfsgroup=`
+    /// applied.
+    pub proposals: Proposals,
     /// Routing state, maintained by the daemon.
     pub routing: Routing,
     /// The description it was built from (to re-orient when interfaces change).
@@ -480,21 +487,6 @@ fn lifetime(
             Ok(MAX_LIFETIME)
         }
         Some(s) => Ok(Duration::from_secs(s)),
-    }
-}
-
-fn check_proposal(option: &str, s: &str) -> Result<(), ConnError> {
-    let ok = !s.trim().is_empty()
-        && s.split(',').all(|p| !p.trim().is_empty())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-+;,. ".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConnError::invalid(
-            option,
-            format!("\"{s}\" is not a proposal list (e.g. aes_gcm256-sha2_256;dh19,aes256-sha2)"),
-        ))
     }
 }
 
@@ -612,23 +604,19 @@ impl Connection {
                 "XAUTH is an IKEv1 mechanism; --xauthserver/--xauthclient are ignored for this IKEv2 connection".into(),
             );
         }
-        if let Some(g) = &spec.pfsgroup {
-            if !PFS_GROUPS.contains(&g.to_ascii_lowercase().as_str()) {
-                return Err(ConnError::invalid(
-                    "pfsgroup",
-                    format!(
-                        "unknown group \"{g}\"; expected one of {}",
-                        PFS_GROUPS.join(", ")
-                    ),
-                ));
-            }
-        }
-        if let Some(p) = &spec.ike {
-            check_proposal("ike", p)?;
-        }
-        if let Some(p) = &spec.esp {
-            check_proposal("esp", p)?;
-        }
+        let proposals = Proposals::new(ProposalConfig {
+            version: ike_version,
+            ike: spec.ike.clone(),
+            esp: spec.esp.clone(),
+            child: if spec.authenticate && !spec.encrypt {
+                ChildProtocol::Ah
+            } else {
+                ChildProtocol::Esp
+            },
+            pfs: spec.pfs.unwrap_or(true),
+            pfsgroup: spec.pfsgroup.clone(),
+        })?;
+        warnings.extend(proposals.warnings().iter().cloned());
         let ike_lifetime = lifetime(
             "ikelifetime",
             spec.ikelifetime,
@@ -733,6 +721,7 @@ impl Connection {
             right,
             local: None,
             policy,
+            proposals,
             routing: Routing::Unrouted,
             spec,
             warnings,
@@ -1079,8 +1068,12 @@ mod tests {
         assert!(err(s).contains("both --xauthserver and --xauthclient"));
 
         let mut s = west_east();
-        s.esp = Some("aes!".into());
-        assert!(err(s).starts_with("esp:"));
+        s.esp = Some("aes-md4".into());
+        assert!(err(s).starts_with("--esp: esp=\"aes-md4\": "));
+
+        let mut s = west_east();
+        s.ike = Some("aes,".into());
+        assert!(err(s).starts_with("--ike: ike=\"aes,\": "));
 
         let mut s = west_east();
         s.dpdtimeout = Some(30);

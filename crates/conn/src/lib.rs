@@ -36,6 +36,7 @@ pub mod db;
 pub mod files;
 pub mod id;
 pub mod policy;
+pub mod proposals;
 pub mod secrets;
 pub mod spec;
 pub mod status;

@@ -23,30 +23,6 @@ pub const DEFAULT_REKEY_FUZZ: u32 = 100;
 /// libreswan's NAT keepalive interval.
 pub const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// Key-exchange groups `--pfsgroup` accepts (libreswan spellings).
-pub const PFS_GROUPS: &[&str] = &[
-    "modp1024",
-    "modp1536",
-    "modp2048",
-    "modp3072",
-    "modp4096",
-    "modp6144",
-    "modp8192",
-    "dh19",
-    "dh20",
-    "dh21",
-    "dh22",
-    "dh23",
-    "dh24",
-    "dh31",
-    "dh32",
-    "ecp256",
-    "ecp384",
-    "ecp521",
-    "curve25519",
-    "curve448",
-];
-
 /// How the peers may authenticate (several may be allowed at once).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AuthBy {
@@ -161,7 +137,7 @@ pub struct Policy {
     pub pfs: bool,
     /// PFS group keyword, when given.
     pub pfsgroup: Option<String>,
-    /// `ike=` proposal string as given (parsed by the proposal module when it lands).
+    /// `ike=` proposal string as given; the parsed form is `Connection::proposals`.
     pub ike: Option<String>,
     /// `esp=` proposal string as given.
     pub esp: Option<String>,

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{same_family, AddrError, AddrRange, Host, ProtoPort, Subnet};
+use ike::ts::TrafficSelector;
+
+use crate::addr::{same_family, traffic_selector, AddrError, AddrRange, Host, ProtoPort, Subnet};
 use crate::id::{Id, IdError};
 use crate::policy::{
     AuthBy, ConnMark, Policy, DEFAULT_IKE_LIFETIME, DEFAULT_IPSEC_LIFETIME, DEFAULT_REKEY_FUZZ,
@@ -346,6 +348,16 @@ impl End {
         } else {
             self.host_addr.map(Subnet::host).into_iter().collect()
         }
+    }
+
+    /// This end's IKEv2 traffic selectors: each client (see [`End::clients`]) with
+    /// the protocol/port restriction. Empty while the host is unknown and no subnet
+    /// was given (a template's `%any` end before instantiation).
+    pub fn traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.clients()
+            .into_iter()
+            .map(|c| traffic_selector(c, self.protoport))
+            .collect()
     }
 }
 
@@ -857,6 +869,22 @@ impl Connection {
         self.local.map(|s| self.end(s.other()))
     }
 
+    /// Our traffic selectors (TSi when we initiate, TSr when we respond); empty while
+    /// unoriented.
+    pub fn local_traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.local_end()
+            .map(End::traffic_selectors)
+            .unwrap_or_default()
+    }
+
+    /// The peer's traffic selectors; empty while unoriented, and for a template whose
+    /// peer protects no subnet until it is instantiated with the peer's address.
+    pub fn remote_traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.remote_end()
+            .map(End::traffic_selectors)
+            .unwrap_or_default()
+    }
+
     /// The name libreswan prints: `"name"` or `"name"[N] 192.0.2.2` for an instance.
     pub fn display_name(&self) -> String {
         match (self.kind, self.remote_end().and_then(|e| e.host_addr)) {
@@ -941,6 +969,36 @@ mod tests {
         assert_eq!(cw.local_end().unwrap().id, Id::Fqdn("west".into()));
         assert_eq!(ce.local_end().unwrap().id, Id::Fqdn("east".into()));
         assert_eq!(cw.kind, Kind::Permanent);
+    }
+
+    #[test]
+    fn traffic_selectors_follow_orientation_and_protoport() {
+        let mut s = west_east();
+        s.left.subnets.push("198.51.101.0/24".into());
+        s.right.clientprotoport = Some("tcp/443".into());
+        let cw = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        let ce = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.2")])).unwrap();
+        let texts = |v: Vec<TrafficSelector>| -> Vec<String> {
+            v.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            texts(cw.local_traffic_selectors()),
+            ["198.51.100.0/24", "198.51.101.0/24"]
+        );
+        assert_eq!(
+            texts(cw.remote_traffic_selectors()),
+            ["203.0.113.0/24:tcp/443"]
+        );
+        assert_eq!(ce.local_traffic_selectors(), cw.remote_traffic_selectors());
+        assert_eq!(ce.remote_traffic_selectors(), cw.local_traffic_selectors());
+        // Without subnets, the host itself.
+        s.left.subnets.clear();
+        let c = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        assert_eq!(texts(c.local_traffic_selectors()), ["192.0.2.1/32"]);
+        // Unoriented: none.
+        let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        assert!(c.local_traffic_selectors().is_empty());
+        assert_eq!(texts(c.left.traffic_selectors()), ["192.0.2.1/32"]);
     }
 
     #[test]
@@ -1191,6 +1249,11 @@ mod tests {
         );
         assert_eq!(i.right.host_addr, Some(ip("192.0.2.77")));
         assert_eq!(i.right.clients(), vec![Subnet::host(ip("192.0.2.77"))]);
+        assert!(t.remote_traffic_selectors().is_empty());
+        assert_eq!(
+            i.remote_traffic_selectors(),
+            vec![TrafficSelector::host(ip("192.0.2.77"))]
+        );
         assert_eq!(i.right.id, Id::Fqdn("road".into()));
         assert!(t.instantiate(ip("2001:db8::1"), None).is_err());
         let p = Connection::from_spec(west_east(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();

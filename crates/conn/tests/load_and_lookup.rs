@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use conn::addr::Subnet;
 use conn::conf::{Auto, Config};
 use conn::db::TrafficSelector;
 use conn::secrets::Secrets;
@@ -147,8 +146,8 @@ fn road_warrior_negotiation_lookups() {
     assert_eq!(secrets.psk(&ours, &dave).unwrap().expose(), b"generic");
 
     // The child SA's selectors: 0.0.0.0/0 on our side, the peer's address on theirs.
-    let ts_ours = TrafficSelector::from_subnet(Subnet::parse("0.0.0.0/0").unwrap());
-    let ts_theirs = TrafficSelector::from_subnet(Subnet::host(peer));
+    let ts_ours = TrafficSelector::all(false);
+    let ts_theirs = TrafficSelector::host(peer);
     assert_eq!(
         db.find_by_traffic_selectors(us, peer, &[ts_ours], &[ts_theirs]),
         Some(inst)

@@ -23,6 +23,30 @@ pub const DEFAULT_REKEY_FUZZ: u32 = 100;
 /// libreswan's NAT keepalive interval.
 pub const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 
+/// The `--pfsgroup` spellings whack offers (libreswan's). The daemon accepts every
+/// group name `ike::proposal` knows (`ike::proposal::alg::lookup_ke`), which
+/// includes all of these. The RFC 5114 groups `dh22`/`dh23`/`dh24` the whack manual
+/// still lists are absent: libreswan 4 removed them and `ike::crypto` has none.
+pub const PFS_GROUPS: &[&str] = &[
+    "modp1024",
+    "modp1536",
+    "modp2048",
+    "modp3072",
+    "modp4096",
+    "modp6144",
+    "modp8192",
+    "dh19",
+    "dh20",
+    "dh21",
+    "dh31",
+    "dh32",
+    "ecp256",
+    "ecp384",
+    "ecp521",
+    "curve25519",
+    "curve448",
+];
+
 /// How the peers may authenticate (several may be allowed at once).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AuthBy {
@@ -289,6 +313,13 @@ mod tests {
             ConnMark::parse("5/0xff").unwrap().to_string(),
             "5/0x000000ff"
         );
+    }
+
+    #[test]
+    fn every_whack_pfsgroup_is_a_known_group() {
+        for g in PFS_GROUPS {
+            assert!(ike::proposal::alg::lookup_ke(g).is_some(), "{g}");
+        }
     }
 
     #[test]

@@ -1002,6 +1002,21 @@ mod tests {
     }
 
     #[test]
+    fn serializes_and_rebuilds_with_its_proposals() {
+        let mut s = west_east();
+        s.ike = Some("aes_gcm256-sha2_512-dh19".into());
+        s.pfsgroup = Some("dh20".into());
+        let c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Connection = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            back.proposals.pfs_group(),
+            Some(ike::registry::KeId::ECP_384)
+        );
+    }
+
+    #[test]
     fn neither_end_local_is_unoriented_not_an_error() {
         let c = Connection::from_spec(west_east(), &HostAddrs::new([ip("192.0.2.9")])).unwrap();
         assert_eq!(c.local, None);

@@ -176,7 +176,11 @@ impl Proposals {
                     .filter(|&k| k != KeId::NONE)
                     .ok_or_else(|| ProposalsError::PfsGroup {
                         group: g.clone(),
-                        expected: alg::ke_names(),
+                        expected: alg::ke_names()
+                            .split(", ")
+                            .filter(|n| *n != "none")
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     })?,
             ),
         };
@@ -380,6 +384,7 @@ mod tests {
         c.pfsgroup = Some("modp999".into());
         let m = Proposals::new(c).unwrap_err().to_string();
         assert!(m.starts_with("pfsgroup: unknown group \"modp999\""), "{m}");
+        assert!(m.contains("modp2048") && !m.contains(" none"), "{m}");
         let mut c = config(None);
         c.pfsgroup = Some("none".into());
         assert!(Proposals::new(c).is_err());

@@ -59,6 +59,9 @@ pub enum ProposalsError {
         /// The parser's error (its message starts with `ike="..."` / `esp="..."`).
         source: ProposalError,
     },
+    /// `--pfsgroup` / `pfsgroup=` names a group libreswan removed.
+    #[error("pfsgroup: group \"{0}\" (RFC 5114) is not supported (libreswan 4 removed it); use dh19, dh20, dh31 or modp2048 and above")]
+    PfsGroupRemoved(String),
     /// `--pfsgroup` / `pfsgroup=` names no key exchange group.
     #[error("pfsgroup: unknown group \"{group}\"; expected one of {expected}")]
     PfsGroup {
@@ -68,6 +71,10 @@ pub enum ProposalsError {
         expected: String,
     },
 }
+
+/// Groups libreswan once accepted (and the whack manual lists) that it removed in
+/// version 4: the RFC 5114 MODP groups with prime-order subgroups.
+pub const REMOVED_GROUPS: &[&str] = &["dh22", "dh23", "dh24"];
 
 /// The Child SA protocol a connection negotiates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,6 +178,9 @@ impl Proposals {
         };
         let pfs_group = match &config.pfsgroup {
             None => None,
+            Some(g) if REMOVED_GROUPS.contains(&g.trim().to_ascii_lowercase().as_str()) => {
+                return Err(ProposalsError::PfsGroupRemoved(g.clone()))
+            }
             Some(g) => Some(
                 alg::lookup_ke(g.trim())
                     .filter(|&k| k != KeId::NONE)
@@ -388,6 +398,10 @@ mod tests {
         let mut c = config(None);
         c.pfsgroup = Some("none".into());
         assert!(Proposals::new(c).is_err());
+        let mut c = config(None);
+        c.pfsgroup = Some("DH23".into());
+        let m = Proposals::new(c).unwrap_err().to_string();
+        assert!(m.contains("RFC 5114") && m.contains("not supported"), "{m}");
     }
 
     #[test]

@@ -27,10 +27,44 @@
 //! liveness). `sa` holds the IKE SA record, message IDs and retransmission.
 //!
 //! Limits of this version, each reported at runtime where it matters: window size 1;
-//! no IKE SA or Child SA rekeying (an IKE SA is deleted when its lifetime ends); no
-//! IKE fragmentation (IKEV2_FRAGMENTATION_SUPPORTED is announced, as libreswan and
-//! strongSwan do, but a fragmented message is dropped with a log line; PSK messages
-//! stay far below any MTU); PSK authentication only; ESP only.
+//! no IKE SA or Child SA rekeying (CREATE_CHILD_SA requests are refused with
+//! NO_ADDITIONAL_SAS, a soft EXPIRE is logged, an IKE SA is deleted when its lifetime
+//! ends); PSK authentication only; ESP only; Child SA SPIs are drawn at random rather
+//! than allocated by the kernel. IKE fragmentation (RFC 7383) is announced and
+//! works both ways once both ends support it.
+//!
+//! # Driving it
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use std::time::Instant;
+//! # use ike::ikev2::*;
+//! # fn recv() -> (std::net::SocketAddr, std::net::SocketAddr, Vec<u8>) { unimplemented!() }
+//! # fn send(_: Transmit) {}
+//! # fn kernel(_: KernelRequest) {}
+//! # fn whack(_: Progress) {}
+//! # fn run(conn: Arc<Connection>, config: &dyn ConfigSource) -> Result<(), Error> {
+//! let rng = Box::new(ike::crypto::SystemRandomSource::new());
+//! let mut ep = Endpoint::new(EndpointConfig::default(), rng)?;
+//! ep.initiate(conn, Instant::now())?;
+//! loop {
+//!     while let Some(t) = ep.poll_transmit() {
+//!         send(t); // from t.local to t.remote; contents already carry the marker
+//!     }
+//!     while let Some(ev) = ep.poll_event() {
+//!         match ev {
+//!             Event::Kernel(k) => kernel(k),
+//!             Event::Progress(p) => whack(p),
+//!             _ => {} // SA life cycle: updown, whack exit status, status tables
+//!         }
+//!     }
+//!     // Wait for a datagram or ep.poll_timeout(), whichever comes first, then:
+//!     let (local, remote, bytes) = recv();
+//!     ep.handle(Instant::now(), local, remote, &bytes, config);
+//!     ep.handle_timeout(Instant::now());
+//! }
+//! # }
+//! ```
 
 mod config;
 mod create_child_sa;
@@ -83,6 +117,12 @@ pub enum Error {
     /// The negotiated proposal lacks a transform it needs.
     #[error("the negotiated proposal has no {0} transform")]
     Incomplete(&'static str),
+    /// The peer protected a message whose inner payloads do not decode.
+    #[error("protected payloads do not decode: {0}")]
+    InnerDecode(DecodeError),
+    /// An SKF payload with impossible numbering.
+    #[error("IKE fragment with bad number or total (at most 32 fragments)")]
+    BadFragment,
     /// Internal misuse of the INFORMATIONAL sender.
     #[error("IKE_SA_INIT and IKE_AUTH requests are not sent as INFORMATIONAL")]
     NotInformational,
@@ -520,8 +560,9 @@ impl Endpoint {
                             sa.conn.name,
                             sa.serial
                         );
-                        let (l, r, resp) = (sa.local, sa.remote, resp.clone());
-                        self.out.send(&self.config, l, r, &resp);
+                        for m in resp {
+                            self.out.send(&self.config, sa.local, sa.remote, m);
+                        }
                     }
                     _ => tracing::debug!(
                         "dropping IKE_SA_INIT request from {remote}: an IKE SA with this SPIi exists"
@@ -771,8 +812,9 @@ fn handle_in_sa(
                     hdr.exchange,
                     id
                 );
-                let resp = resp.clone();
-                ctx.out.send(ctx.cfg, sa.local, sa.remote, &resp);
+                for m in resp {
+                    ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+                }
             }
             _ => tracing::debug!(
                 "\"{}\" {}: dropping {} request with message ID {} (expecting {})",
@@ -788,8 +830,10 @@ fn handle_in_sa(
     if sa.state == IkeState::Dying {
         return Ok(Fate::Keep);
     }
-    let payloads = match sa.open(data) {
-        Ok(p) => p,
+    let payloads = match sa.open(hdr, data) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Fate::Keep), // more fragments to come
+        Err(Error::InnerDecode(e)) => return reject_request(ctx, sa, hdr, data, &e),
         Err(e) => {
             tracing::info!(
                 "\"{}\" {}: dropping {} request: {e}",
@@ -833,6 +877,44 @@ fn handle_in_sa(
             Ok(Fate::Keep)
         }
     }
+}
+
+/// A protected request whose payloads do not decode: answered (RFC 7296 2.5, 2.21)
+/// with UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, or INVALID_SYNTAX. An
+/// IKE_AUTH that cannot be read ends the half-open SA.
+fn reject_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    hdr: &Header,
+    data: &[u8],
+    e: &DecodeError,
+) -> Result<Fate, Error> {
+    let n = e.v2_notify();
+    let notify = match e.unsupported_payload_type() {
+        Some(ty) => Notify::unsupported_critical_payload(ty),
+        None => Notify::new(n),
+    };
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG_SERIOUS,
+        format!(
+            "{} request cannot be processed ({e}); responding with {n}",
+            hdr.exchange
+        ),
+    );
+    let resp = sa.seal(
+        ctx.rng,
+        hdr.exchange,
+        true,
+        hdr.message_id,
+        &[Payload::Notify(notify)],
+    )?;
+    ctx.respond(sa, data, hdr.message_id, resp);
+    if sa.state == IkeState::HalfOpen {
+        return Ok(Fate::Linger(SaEnd::Failed(n)));
+    }
+    Ok(Fate::Keep)
 }
 
 /// A response: only the one answering our outstanding request is taken.
@@ -886,8 +968,9 @@ fn handle_response(
             }
         };
     }
-    let payloads = match sa.open(data) {
-        Ok(p) => p,
+    let payloads = match sa.open(hdr, data) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(e) => {
             tracing::info!(
                 "\"{}\" {}: dropping {} response: {e}",
@@ -991,10 +1074,11 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
             o.interval = (o.interval * 2).min(retransmit.max_interval);
             let end = o.first_sent + retransmit.timeout;
             o.next_at = (now + o.interval).min(end);
-            let message = o.message.clone();
             let wait = o.interval;
             let exchange = o.exchange;
-            ctx.out.send(ctx.cfg, sa.local, sa.remote, &message);
+            for m in &o.message {
+                ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+            }
             tracing::info!(
                 "\"{}\" {}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
                 sa.conn.name,

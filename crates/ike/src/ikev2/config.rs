@@ -218,6 +218,9 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// Nonce length in bytes (RFC 7296 2.10: at least 16 and half the PRF key).
     pub nonce_len: usize,
+    /// Largest IKE datagram sent before fragmenting (RFC 7383), when the peer
+    /// supports fragmentation; strongSwan's default is 1280.
+    pub fragment_size: usize,
     /// Interval of NAT keepalives (RFC 3948 4) while we are behind a NAT.
     pub nat_keepalive: Duration,
     /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
@@ -233,6 +236,7 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(60),
             nonce_len: 32,
             nat_keepalive: Duration::from_secs(20),
+            fragment_size: 1280,
             busy: false,
         }
     }

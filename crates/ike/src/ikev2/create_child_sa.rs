@@ -274,10 +274,16 @@ mod tests {
             )
             .unwrap();
         let (local, remote) = (sa.local, sa.remote);
-        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        let [req] = &req[..] else {
+            panic!("fragmented")
+        };
+        p.east.handle(p.now, remote, local, req, &p.ecfg);
         let t = p.east.poll_transmit().unwrap();
-        let sa = p.west.sas.get(&serial).unwrap();
-        let payloads = sa.open(&t.contents).unwrap();
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let hdr = crate::codec::v2::Header::decode(&t.contents)
+            .unwrap()
+            .header;
+        let payloads = sa.open(&hdr, &t.contents).unwrap().unwrap();
         assert!(
             matches!(&payloads[..], [Payload::Notify(n)] if n.ty == NotifyType::NO_ADDITIONAL_SAS)
         );
@@ -291,7 +297,7 @@ mod tests {
             .iter()
             .any(|l| l.contains("refused with NO_ADDITIONAL_SAS: not implemented")));
         // A retransmission of the same request gets the cached answer.
-        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        p.east.handle(p.now, remote, local, req, &p.ecfg);
         assert_eq!(p.east.poll_transmit().unwrap().contents, t.contents);
         // The IKE SA is unaffected.
         assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");

@@ -155,7 +155,12 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
     sa.init_request = msg.clone();
     sa.next_msgid = 0;
     sa.outstanding = None;
-    ctx.start_request(sa, ExchangeType::IKE_SA_INIT, RequestKind::IkeSaInit, msg);
+    ctx.start_request(
+        sa,
+        ExchangeType::IKE_SA_INIT,
+        RequestKind::IkeSaInit,
+        vec![msg],
+    );
     ctx.out.progress(
         &sa.conn.name,
         Some(sa.serial),
@@ -339,6 +344,7 @@ pub(crate) fn process_response(
     };
     sa.ke = None;
     sa.chosen = Some(chosen);
+    sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
     derive_keys(sa, &shared)?;
     if sa.conn.nat_traversal {
         if let Some((l, r)) = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote)
@@ -549,6 +555,7 @@ pub(crate) fn process_request(
     sa.nr = ctx.random(ctx.cfg.nonce_len)?;
     sa.ke_group = group;
     sa.peer_fragmentation = frag;
+    sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
     sa.init_request = raw.to_vec();
     sa.chosen = Some(chosen.clone());
     derive_keys(&mut sa, &shared)?;
@@ -597,7 +604,7 @@ pub(crate) fn process_request(
     .to_bytes()?;
     sa.init_response = resp.clone();
     sa.half_open_deadline = Some(ctx.now + ctx.cfg.half_open_timeout);
-    ctx.respond(&mut sa, raw, 0, resp);
+    ctx.respond(&mut sa, raw, 0, vec![resp]);
     ctx.out.progress(
         &conn.name,
         Some(serial),

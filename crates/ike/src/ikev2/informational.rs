@@ -148,6 +148,8 @@ pub(crate) fn send_auth_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), 
         ],
     )?;
     sa.next_msgid = sa.next_msgid.wrapping_add(1);
-    ctx.out.send(ctx.cfg, sa.local, sa.remote, &msg);
+    for m in &msg {
+        ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+    }
     Ok(())
 }

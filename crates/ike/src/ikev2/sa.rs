@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::v2::{
-    decode_chain, encode_chain, encode_encrypted_prefix, AddressRange, Flags, Header, Message,
-    Payload, Proposal as WireSa, SecurityAssociation, TrafficSelector as WireTs, TrafficSelectors,
-    Transform as CodecTransform, TransformId,
+    decode_chain, encode_chain, encode_encrypted_prefix, AddressRange, Flags, FragmentInfo, Header,
+    Message, Payload, Proposal as WireSa, SecurityAssociation, TrafficSelector as WireTs,
+    TrafficSelectors, Transform as CodecTransform, TransformId, HEADER_LEN, PAYLOAD_HEADER_LEN,
+    SKF_HEADER_LEN,
 };
 use crate::codec::Spi;
 use crate::crypto::{
     ikev2::Role, IkeSaKeys, IkeSuite, KeyExchange, RandomSource, SecretBytes, SkCipher,
 };
 use crate::proposal::{Chosen, Transform, WireProposal};
-use crate::registry::{ExchangeType, KeId, NotifyType, ProtocolId};
+use crate::registry::{ExchangeType, KeId, NotifyType, PayloadType, ProtocolId};
 use crate::ts::TrafficSelector;
 
 use super::config::{Connection, EndpointConfig, Identity, Mode};
@@ -49,8 +50,8 @@ pub(crate) struct Outstanding {
     pub msgid: u32,
     pub exchange: ExchangeType,
     pub kind: RequestKind,
-    /// The message bytes (without non-ESP marker), resent as is.
-    pub message: Vec<u8>,
+    /// The datagrams (without non-ESP marker), resent as they are.
+    pub message: Vec<Vec<u8>>,
     pub first_sent: Instant,
     pub next_at: Instant,
     pub interval: Duration,
@@ -66,6 +67,21 @@ pub(crate) enum RequestKind {
     /// Our inbound SPIs being deleted.
     DeleteChild(Vec<u32>),
     Liveness,
+}
+
+/// Most fragments accepted for one message.
+const MAX_FRAGMENTS: u16 = 32;
+/// Smallest plaintext per fragment, whatever the configured size.
+const MIN_FRAGMENT_PLAINTEXT: usize = 64;
+
+/// A message arriving in SKF fragments (RFC 7383 2.6): decrypted parts by number.
+#[derive(Debug)]
+pub(crate) struct Reassembly {
+    pub msgid: u32,
+    pub response: bool,
+    pub total: u16,
+    pub first_inner: PayloadType,
+    pub parts: Vec<Option<Vec<u8>>>,
 }
 
 /// A Child SA the IKE SA owns.
@@ -121,6 +137,11 @@ pub(crate) struct IkeSa {
     pub nat_local: bool,
     pub nat_remote: bool,
     pub peer_fragmentation: bool,
+    /// Largest datagram we send in this SA before fragmenting (RFC 7383), once both
+    /// ends announced IKEV2_FRAGMENTATION_SUPPORTED.
+    pub fragment_size: Option<usize>,
+    /// Fragments of a message being reassembled.
+    pub reassembly: Option<Reassembly>,
     pub peer_id: Option<Identity>,
     pub psk: Option<SecretBytes>,
 
@@ -131,7 +152,7 @@ pub(crate) struct IkeSa {
     pub peer_msgid: u32,
     /// The last request received and the response sent to it (message bytes).
     pub last_request: Vec<u8>,
-    pub last_response: Option<(u32, Vec<u8>)>,
+    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
@@ -183,6 +204,8 @@ impl IkeSa {
             nat_local: false,
             nat_remote: false,
             peer_fragmentation: false,
+            fragment_size: None,
+            reassembly: None,
             peer_id: None,
             psk: None,
             next_msgid: 0,
@@ -224,7 +247,9 @@ impl IkeSa {
         }
     }
 
-    /// Encodes and protects a message whose payloads all go inside SK.
+    /// Encodes and protects a message whose payloads all go inside SK. Returns the
+    /// datagrams: one, or several SKF fragments (RFC 7383) when both ends announced
+    /// fragmentation and the message would exceed the fragment size.
     pub fn seal(
         &self,
         rng: &dyn RandomSource,
@@ -232,26 +257,48 @@ impl IkeSa {
         response: bool,
         msgid: u32,
         inner: &[Payload],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Vec<Vec<u8>>, Error> {
         let tx = self.tx.as_ref().ok_or(Error::NoKeys)?;
         let mut plain = Vec::with_capacity(256);
         let first = encode_chain(inner, &mut plain)?;
-        let body_len = tx.sealed_len(plain.len());
         let header = self.header(exchange, response, msgid);
-        let mut out = Vec::with_capacity(64 + body_len);
-        let span = encode_encrypted_prefix(&header, &[], first, None, body_len, &mut out)?;
-        out.resize(span.body_start + body_len, 0);
-        let (aad, body) = out.split_at_mut(span.body_start);
-        tx.seal_into(rng, aad, &plain, body)?;
+        let overhead = HEADER_LEN + SKF_HEADER_LEN + tx.sealed_len(0);
+        let chunk = self
+            .fragment_size
+            .filter(|&max| HEADER_LEN + PAYLOAD_HEADER_LEN + tx.sealed_len(plain.len()) > max)
+            .map(|max| max.saturating_sub(overhead).max(MIN_FRAGMENT_PLAINTEXT));
+        let mut out = Vec::new();
+        match chunk {
+            None => out.push(seal_one(rng, tx, &header, first, None, &plain)?),
+            Some(chunk) => {
+                let total = u16::try_from(plain.len().div_ceil(chunk))
+                    .map_err(|_| Error::Incomplete("fragment count"))?;
+                for (i, part) in plain.chunks(chunk).enumerate() {
+                    // i < total <= u16::MAX by the conversion above.
+                    let number = (i + 1) as u16;
+                    let next = if number == 1 {
+                        first
+                    } else {
+                        PayloadType::NONE
+                    };
+                    let info = FragmentInfo { number, total };
+                    out.push(seal_one(rng, tx, &header, next, Some(info), part)?);
+                }
+            }
+        }
         zeroize::Zeroize::zeroize(&mut plain);
         Ok(out)
     }
 
-    /// Verifies and decrypts a received protected message; returns its inner payloads.
-    pub fn open(&self, datagram: &[u8]) -> Result<Vec<Payload>, Error> {
+    /// Verifies and decrypts a received protected message. Returns its inner
+    /// payloads, or `None` for an SKF fragment while others are still missing.
+    /// Failures of the outer decode or of integrity are [`Error::Decode`] /
+    /// [`Error::Crypto`]; a bad inner payload chain (which the peer did protect) is
+    /// [`Error::InnerDecode`], to be answered with a notify.
+    pub fn open(&mut self, hdr: &Header, datagram: &[u8]) -> Result<Option<Vec<Payload>>, Error> {
         let rx = self.rx.as_ref().ok_or(Error::NoKeys)?;
         let (msg, span) = Message::decode_located(datagram)?;
-        let (Some(span), Some(Payload::Sk(sk))) = (span, msg.payloads.last()) else {
+        let Some(span) = span else {
             return Err(Error::NotEncrypted);
         };
         let mut buf = datagram.to_vec();
@@ -259,8 +306,60 @@ impl IkeSa {
         let body = rest
             .get_mut(..span.end - span.body_start)
             .ok_or(Error::NotEncrypted)?;
-        let plain = rx.open(aad, body)?;
-        Ok(decode_chain(sk.next_inner, plain)?)
+        match msg.payloads.last() {
+            Some(Payload::Sk(sk)) => {
+                let plain = rx.open(aad, body)?;
+                Ok(Some(
+                    decode_chain(sk.next_inner, plain).map_err(Error::InnerDecode)?,
+                ))
+            }
+            Some(Payload::Skf(f)) => {
+                let (number, total) = (f.number, f.total);
+                if number == 0 || number > total || total > MAX_FRAGMENTS {
+                    return Err(Error::BadFragment);
+                }
+                let plain = rx.open(aad, body)?.to_vec();
+                let key = (hdr.message_id, hdr.flags.response);
+                let fresh = match &self.reassembly {
+                    Some(r) if (r.msgid, r.response) == key => {
+                        if total < r.total {
+                            return Ok(None); // a fragment of an older, superseded send
+                        }
+                        total > r.total
+                    }
+                    _ => true,
+                };
+                if fresh {
+                    self.reassembly = Some(Reassembly {
+                        msgid: key.0,
+                        response: key.1,
+                        total,
+                        first_inner: PayloadType::NONE,
+                        parts: vec![None; usize::from(total)],
+                    });
+                }
+                let Some(r) = self.reassembly.as_mut() else {
+                    return Ok(None);
+                };
+                if number == 1 {
+                    r.first_inner = f.next_inner;
+                }
+                if let Some(slot) = r.parts.get_mut(usize::from(number) - 1) {
+                    *slot = Some(plain);
+                }
+                if r.parts.iter().any(Option::is_none) {
+                    return Ok(None);
+                }
+                let Some(r) = self.reassembly.take() else {
+                    return Ok(None);
+                };
+                let all: Vec<u8> = r.parts.into_iter().flatten().flatten().collect();
+                Ok(Some(
+                    decode_chain(r.first_inner, &all).map_err(Error::InnerDecode)?,
+                ))
+            }
+            _ => Err(Error::NotEncrypted),
+        }
     }
 
     /// Whether a timer of this SA is due by `now`.
@@ -390,11 +489,13 @@ impl Ctx<'_> {
         sa: &mut IkeSa,
         exchange: ExchangeType,
         kind: RequestKind,
-        message: Vec<u8>,
+        message: Vec<Vec<u8>>,
     ) {
         let msgid = sa.next_msgid;
         sa.next_msgid = sa.next_msgid.wrapping_add(1);
-        self.out.send(self.cfg, sa.local, sa.remote, &message);
+        for m in &message {
+            self.out.send(self.cfg, sa.local, sa.remote, m);
+        }
         let interval = sa.conn.retransmit.initial;
         sa.outstanding = Some(Outstanding {
             msgid,
@@ -409,8 +510,10 @@ impl Ctx<'_> {
     }
 
     /// Sends a response and caches it for retransmitted requests.
-    pub fn respond(&mut self, sa: &mut IkeSa, request: &[u8], msgid: u32, response: Vec<u8>) {
-        self.out.send(self.cfg, sa.local, sa.remote, &response);
+    pub fn respond(&mut self, sa: &mut IkeSa, request: &[u8], msgid: u32, response: Vec<Vec<u8>>) {
+        for m in &response {
+            self.out.send(self.cfg, sa.local, sa.remote, m);
+        }
         sa.last_request = request.to_vec();
         sa.last_response = Some((msgid, response));
         sa.peer_msgid = msgid.wrapping_add(1);
@@ -569,3 +672,21 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
 
 /// The protocol of a Child SA proposal set (ESP; AH is not negotiated yet).
 pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;
+
+/// Seals one SK (or SKF) payload body and writes the whole datagram.
+fn seal_one(
+    rng: &dyn RandomSource,
+    tx: &SkCipher,
+    header: &Header,
+    first: PayloadType,
+    fragment: Option<FragmentInfo>,
+    plain: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let body_len = tx.sealed_len(plain.len());
+    let mut out = Vec::with_capacity(64 + body_len);
+    let span = encode_encrypted_prefix(header, &[], first, fragment, body_len, &mut out)?;
+    out.resize(span.body_start + body_len, 0);
+    let (aad, body) = out.split_at_mut(span.body_start);
+    tx.seal_into(rng, aad, plain, body)?;
+    Ok(out)
+}

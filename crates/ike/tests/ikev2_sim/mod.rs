@@ -126,9 +126,13 @@ pub struct Host {
 
 impl Host {
     pub fn new(conn: Connection, psk: &[u8], seed: u64) -> Self {
+        Self::with_config(conn, psk, seed, EndpointConfig::default())
+    }
+
+    pub fn with_config(conn: Connection, psk: &[u8], seed: u64, cfg: EndpointConfig) -> Self {
         let addr = conn.local_addr;
         Host {
-            ep: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(seed))).unwrap(),
+            ep: Endpoint::new(cfg, Box::new(TestRandom::new(seed))).unwrap(),
             config: Config {
                 conns: vec![Arc::new(conn)],
                 psk: psk.to_vec(),

@@ -95,7 +95,7 @@ use crate::crypto::{CryptoError, RandomSource};
 use crate::registry::{ExchangeType, NotifyType};
 
 use ike_sa_init::{CookieSecret, InitOutcome};
-use sa::{Ctx, IkeSa, IkeState, Out, RequestKind};
+use sa::{later, Ctx, IkeSa, IkeState, Out, RequestKind};
 
 /// Why a command failed or an SA had to be abandoned.
 #[derive(Debug, thiserror::Error)]
@@ -535,7 +535,45 @@ impl Endpoint {
                 Fate::Remove(SaEnd::Error(e.to_string()))
             }
         };
+        let initial_contact = std::mem::take(&mut sa.initial_contact);
         self.settle(sa, fate, now);
+        if initial_contact {
+            self.purge_stale(serial, now);
+        }
+    }
+
+    /// RFC 7296 2.4: after INITIAL_CONTACT, the peer has forgotten its older IKE SAs
+    /// with us; ours are deleted locally, without Deletes it would not understand.
+    fn purge_stale(&mut self, serial: SaSerial, now: Instant) {
+        let Some(new) = self.sas.get(&serial) else {
+            return;
+        };
+        let (name, peer, ip) = (new.conn.name.clone(), new.peer_id.clone(), new.remote.ip());
+        let stale: Vec<SaSerial> = self
+            .sas
+            .values()
+            .filter(|sa| {
+                sa.serial != serial
+                    && sa.conn.name == name
+                    && sa.peer_id == peer
+                    && sa.remote.ip() == ip
+                    && matches!(sa.state, IkeState::Established | IkeState::Deleting)
+            })
+            .map(|sa| sa.serial)
+            .collect();
+        for old in stale {
+            if let Some(sa) = self.sas.remove(&old) {
+                self.out.progress(
+                    &name,
+                    Some(serial),
+                    Rc::LOG,
+                    format!(
+                        "received INITIAL_CONTACT; deleting older IKE SA {old} of the same peer"
+                    ),
+                );
+                self.settle(sa, Fate::Remove(SaEnd::Deleted), now);
+            }
+        }
     }
 
     fn handle_init_request(
@@ -718,7 +756,7 @@ impl Endpoint {
             sa.expires = None;
             sa.next_dpd = None;
             sa.next_keepalive = None;
-            sa.half_open_deadline = Some(now + sa.conn.retransmit.timeout);
+            sa.half_open_deadline = Some(later(now, sa.conn.retransmit.timeout));
             self.sas.insert(sa.serial, sa);
         } else {
             self.forget(&sa);
@@ -1071,9 +1109,9 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 });
             }
             o.retransmits += 1;
-            o.interval = (o.interval * 2).min(retransmit.max_interval);
-            let end = o.first_sent + retransmit.timeout;
-            o.next_at = (now + o.interval).min(end);
+            o.interval = o.interval.saturating_mul(2).min(retransmit.max_interval);
+            let end = later(o.first_sent, retransmit.timeout);
+            o.next_at = later(now, o.interval).min(end);
             let wait = o.interval;
             let exchange = o.exchange;
             for m in &o.message {
@@ -1113,7 +1151,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         if t <= now {
             if sa.state == IkeState::Established {
                 ctx.out.send_keepalive(sa.local, sa.remote);
-                sa.next_keepalive = Some(now + ctx.cfg.nat_keepalive);
+                sa.next_keepalive = Some(later(now, ctx.cfg.nat_keepalive));
             } else {
                 sa.next_keepalive = None;
             }
@@ -1121,7 +1159,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
     }
     if let (Some(t), Some(delay)) = (sa.next_dpd, sa.conn.dpd_delay) {
         if t <= now && sa.outstanding.is_none() && sa.state == IkeState::Established {
-            sa.next_dpd = Some(now + delay);
+            sa.next_dpd = Some(later(now, delay));
             enqueue(ctx, sa, RequestKind::Liveness)?;
         }
     }

@@ -385,3 +385,25 @@ fn no_fragmentation_without_need() {
     net.run_for(Duration::from_secs(5));
     assert!(!net.wire.iter().any(is_fragment));
 }
+
+#[test]
+fn initial_contact_replaces_stale_sas_of_a_rebooted_peer() {
+    let mut net = Net::default_pair();
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    // West "reboots": a fresh endpoint that knows nothing, initiating again.
+    let c = net.west.conn();
+    net.west = Host::new((*c).clone(), b"secret", 11);
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert!(net
+        .east
+        .has_line("received INITIAL_CONTACT; deleting older IKE SA #1 of the same peer"));
+    assert_eq!(net.east.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+    assert_eq!(net.east.deletes(), 1);
+    let st = net.east.ep.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].serial.0, 3);
+    assert_eq!(st[0].children.len(), 1);
+}

@@ -15,8 +15,8 @@ use super::config::{ConfigSource, Connection, Identity, Mode};
 use super::create_child_sa::{install, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, payload_list, proposal_spi, sa_payload, ts_from_payload, ts_payload,
-    wire_proposals, Ctx, IkeSa, IkeState, PendingChild, RequestKind,
+    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, ts_from_payload,
+    ts_payload, wire_proposals, Ctx, IkeSa, IkeState, PendingChild, RequestKind,
 };
 use super::Error;
 
@@ -244,6 +244,7 @@ pub(crate) fn process_request(
     }
     sa.conn = conn.clone();
     sa.peer_id = Some(peer_id.clone());
+    sa.initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
     sa.state = IkeState::Established;
     sa.half_open_deadline = None;
     let idr = conn.local_id.to_payload();
@@ -325,9 +326,9 @@ pub(crate) fn process_request(
 
 /// Arms the IKE SA lifetime and liveness timers of a newly established SA.
 fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
-    sa.expires = Some(ctx.now + sa.conn.ike_lifetime);
-    sa.next_dpd = sa.conn.dpd_delay.map(|d| ctx.now + d);
-    sa.next_keepalive = sa.nat_local.then(|| ctx.now + ctx.cfg.nat_keepalive);
+    sa.expires = Some(later(ctx.now, sa.conn.ike_lifetime));
+    sa.next_dpd = sa.conn.dpd_delay.map(|d| later(ctx.now, d));
+    sa.next_keepalive = sa.nat_local.then(|| later(ctx.now, ctx.cfg.nat_keepalive));
     tracing::debug!(
         "\"{}\" {}: IKE SA expires in {:?}; rekeying is not implemented, the SA will be deleted then",
         sa.conn.name,
@@ -534,6 +535,5 @@ pub(crate) fn process_response(
             mode: conn.mode,
         },
     )?;
-    let _ = find_notify;
     Ok(ResponseOutcome::Established { delete_ike: false })
 }

@@ -15,7 +15,9 @@ use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 
 use super::config::{ConfigSource, Connection};
 use super::output::{Rc, SaEnd};
-use super::sa::{find_notify, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind};
+use super::sa::{
+    find_notify, later, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind,
+};
 use super::{natt, Error};
 
 /// RFC 7427 hash algorithms we announce: SHA2-256, SHA2-384, SHA2-512.
@@ -603,7 +605,7 @@ pub(crate) fn process_request(
     }
     .to_bytes()?;
     sa.init_response = resp.clone();
-    sa.half_open_deadline = Some(ctx.now + ctx.cfg.half_open_timeout);
+    sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
     ctx.respond(&mut sa, raw, 0, vec![resp]);
     ctx.out.progress(
         &conn.name,

@@ -143,6 +143,8 @@ pub(crate) struct IkeSa {
     /// Fragments of a message being reassembled.
     pub reassembly: Option<Reassembly>,
     pub peer_id: Option<Identity>,
+    /// The peer sent INITIAL_CONTACT in IKE_AUTH: older SAs with it are stale.
+    pub initial_contact: bool,
     pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
@@ -207,6 +209,7 @@ impl IkeSa {
             fragment_size: None,
             reassembly: None,
             peer_id: None,
+            initial_contact: false,
             psk: None,
             next_msgid: 0,
             outstanding: None,
@@ -503,7 +506,7 @@ impl Ctx<'_> {
             kind,
             message,
             first_sent: self.now,
-            next_at: self.now + interval,
+            next_at: later(self.now, interval),
             interval,
             retransmits: 0,
         });
@@ -518,6 +521,14 @@ impl Ctx<'_> {
         sa.last_response = Some((msgid, response));
         sa.peer_msgid = msgid.wrapping_add(1);
     }
+}
+
+/// `now + d`, saturating far in the future instead of panicking on a configured
+/// duration too large for the clock.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
 }
 
 /// The proposals of an SA payload in the proposal module's form. Proposals with a

@@ -20,17 +20,18 @@
 //! responder finds its connection and everyone finds pre-shared keys through the
 //! [`ConfigSource`] trait the daemon implements.
 //!
-//! One module per exchange: [`ike_sa_init`](self) (IKE_SA_INIT, cookies,
-//! INVALID_KE_PAYLOAD), `ike_auth` (PSK authentication and the first Child SA),
-//! `create_child_sa` (Child SA keying; CREATE_CHILD_SA itself is refused with
-//! NO_ADDITIONAL_SAS until rekeying is written) and `informational` (Delete,
-//! liveness). `sa` holds the IKE SA record, message IDs and retransmission.
+//! One module per exchange: `ike_sa_init` (IKE_SA_INIT, cookies, INVALID_KE_PAYLOAD,
+//! NAT detection), `ike_auth` (PSK authentication and the first Child SA),
+//! `create_child_sa` (Child SA keying and rekeying) and `informational` (Delete,
+//! liveness). `sa` holds the IKE SA record, message IDs, retransmission and
+//! fragmentation.
 //!
 //! Limits of this version, each reported at runtime where it matters: window size 1;
-//! no IKE SA or Child SA rekeying (CREATE_CHILD_SA requests are refused with
-//! NO_ADDITIONAL_SAS, a soft EXPIRE is logged, an IKE SA is deleted when its lifetime
-//! ends); PSK authentication only; ESP only; Child SA SPIs are drawn at random rather
-//! than allocated by the kernel. IKE fragmentation (RFC 7383) is announced and
+//! no IKE SA rekeying and no additional Child SAs (such CREATE_CHILD_SA requests are
+//! refused with NO_ADDITIONAL_SAS, and an IKE SA is deleted when its lifetime ends);
+//! PSK authentication only; ESP only; Child SA SPIs are drawn at random rather than
+//! allocated by the kernel. Child SAs are rekeyed in both roles (on a soft EXPIRE
+//! or [`Endpoint::rekey_child_sa`]). IKE fragmentation (RFC 7383) is announced and
 //! works both ways once both ends support it.
 //!
 //! # Driving it
@@ -317,8 +318,7 @@ impl Endpoint {
     }
 
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
-    /// hard expiry deletes the Child SA with the peer; a soft one would start a rekey,
-    /// which is not implemented: it is logged and the SA runs until its hard limit.
+    /// hard expiry deletes the Child SA with the peer; a soft one rekeys it.
     pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
         let found = self.sas.values().find_map(|sa| {
             sa.children
@@ -339,14 +339,36 @@ impl Endpoint {
             );
             self.delete_child_sa(child, now)
         } else {
-            self.out.progress(
-                &name,
-                Some(child),
-                Rc::LOG_SERIOUS,
-                "Child SA reached its soft lifetime; rekeying is not implemented by pluto-rs yet, it will be deleted at the hard lifetime".to_owned(),
-            );
-            Ok(())
+            self.rekey_child_sa(child, now)
         }
+    }
+
+    /// Rekeys a Child SA with CREATE_CHILD_SA (RFC 7296 2.8): a new pair is
+    /// negotiated (with PFS when the connection says so) and installed, then the old
+    /// one is uninstalled and deleted with the peer.
+    pub fn rekey_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(ike) = self
+            .sas
+            .values()
+            .find(|sa| sa.children.iter().any(|c| c.serial == child))
+            .map(|sa| sa.serial)
+        else {
+            return Err(Error::UnknownSerial(child));
+        };
+        let Some(mut sa) = self.sas.remove(&ike) else {
+            return Err(Error::UnknownSerial(ike));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+            || sa.queue.contains(&RequestKind::RekeyChild(child));
+        let mut fate = Fate::Keep;
+        if sa.state == IkeState::Established && !busy {
+            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyChild(child)) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
     }
 
     /// Deletes an IKE SA (`whack --down`, `--delete`, shutdown): its Child SAs are
@@ -803,9 +825,16 @@ fn enqueue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: RequestKind) -> Result<(), E
 
 /// Sends the next queued request if none is outstanding.
 fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
-    if sa.outstanding.is_none() {
-        if let Some(kind) = sa.queue.pop_front() {
-            informational::send_request(ctx, sa, kind)?;
+    while sa.outstanding.is_none() {
+        let Some(kind) = sa.queue.pop_front() else {
+            break;
+        };
+        match kind {
+            RequestKind::RekeyChild(child) => {
+                // Skipped when the Child SA went away while queued.
+                create_child_sa::send_rekey(ctx, sa, child)?;
+            }
+            kind => informational::send_request(ctx, sa, kind)?,
         }
     }
     Ok(())
@@ -1044,6 +1073,10 @@ fn handle_response(
             );
             Fate::Remove(SaEnd::Deleted)
         }
+        RequestKind::RekeyChild(_) => {
+            create_child_sa::process_rekey_response(ctx, sa, &payloads)?;
+            Fate::Keep
+        }
         RequestKind::DeleteChild(_) | RequestKind::Liveness => Fate::Keep,
     };
     if matches!(fate, Fate::Keep) {
@@ -1091,6 +1124,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 let what = match kind {
                     RequestKind::IkeSaInit => "our first IKEv2 message",
                     RequestKind::IkeAuth => "our IKE_AUTH request",
+                    RequestKind::RekeyChild(_) => "our CREATE_CHILD_SA request",
                     _ => "our INFORMATIONAL request",
                 };
                 ctx.out.progress(

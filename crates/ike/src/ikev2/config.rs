@@ -158,6 +158,10 @@ pub struct Connection {
     pub remote_ts: Vec<TrafficSelector>,
     /// Tunnel or transport.
     pub mode: Mode,
+    /// Perfect forward secrecy for Child SAs (`pfs=`, libreswan's default yes): a
+    /// Child SA rekey we initiate carries a KE payload of the IKE SA's group (or of
+    /// the groups `esp=` names). The first Child SA, keyed in IKE_AUTH, never has one.
+    pub pfs: bool,
     /// IKE SA lifetime (`ikelifetime=`). Rekeying is not implemented yet: when it
     /// ends, the IKE SA and its Child SAs are deleted (and the daemon may initiate
     /// again); this is logged when the SA is established.

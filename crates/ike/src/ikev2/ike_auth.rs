@@ -12,11 +12,12 @@ use crate::registry::{AuthMethod, ExchangeType, NotifyType};
 use crate::ts::{check_narrowed, narrow};
 
 use super::config::{ConfigSource, Connection, Identity, Mode};
-use super::create_child_sa::{install, NewChild};
+use super::create_child_sa::{install, Keying, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, ts_from_payload,
-    ts_payload, wire_proposals, Ctx, IkeSa, IkeState, PendingChild, RequestKind,
+    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, set_without_ke,
+    strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, IkeSa, IkeState, PendingChild,
+    RequestKind,
 };
 use super::Error;
 
@@ -98,7 +99,7 @@ pub(crate) fn send_request(
         payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
     payloads.push(Payload::Sa(sa_payload(
-        &conn.esp_proposals.offer(),
+        &set_without_ke(&conn.esp_proposals).offer(),
         Spi::from_u32(spi),
     )));
     payloads.push(Payload::TsI(ts_payload(&conn.local_ts)));
@@ -317,6 +318,8 @@ pub(crate) fn process_request(
                 local_ts: narrowed.tsr,
                 remote_ts: narrowed.tsi,
                 mode: conn.mode,
+                keying: Keying::ike_auth(sa),
+                rekey_of: None,
             },
         )?;
     }
@@ -347,8 +350,12 @@ fn negotiate_child(
     tsr: &crate::codec::v2::TrafficSelectors,
     transport: bool,
 ) -> Result<ChildChoice, (NotifyType, String)> {
-    let chosen = select(&conn.esp_proposals, &wire_proposals(sa_pl), None)
-        .map_err(|e| (NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()))?;
+    let chosen = select(
+        &set_without_ke(&conn.esp_proposals),
+        &strip_ke(wire_proposals(sa_pl)),
+        None,
+    )
+    .map_err(|e| (NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()))?;
     let peer_spi = proposal_spi(sa_pl, chosen.number)
         .and_then(|s| s.as_u32())
         .filter(|&s| s > 0xff)
@@ -493,7 +500,7 @@ pub(crate) fn process_response(
             "IKE_AUTH response has no Child SA (SA, TSi, TSr missing)".to_owned(),
         );
     };
-    let chosen = match check_answer(&conn.esp_proposals, &wire_proposals(sa_pl)) {
+    let chosen = match check_answer(&set_without_ke(&conn.esp_proposals), &wire_proposals(sa_pl)) {
         Ok(c) => c,
         Err(e) => return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
     };
@@ -533,6 +540,8 @@ pub(crate) fn process_response(
             local_ts: got_tsi,
             remote_ts: got_tsr,
             mode: conn.mode,
+            keying: Keying::ike_auth(sa),
+            rekey_of: None,
         },
     )?;
     Ok(ResponseOutcome::Established { delete_ike: false })

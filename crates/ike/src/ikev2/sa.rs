@@ -67,6 +67,8 @@ pub(crate) enum RequestKind {
     /// Our inbound SPIs being deleted.
     DeleteChild(Vec<u32>),
     Liveness,
+    /// Rekey of the Child SA with this serial (state in `IkeSa::pending_rekey`).
+    RekeyChild(SaSerial),
 }
 
 /// Most fragments accepted for one message.
@@ -101,6 +103,20 @@ pub(crate) struct PendingChild {
     pub inbound_spi: u32,
     pub tsi: Vec<TrafficSelector>,
     pub tsr: Vec<TrafficSelector>,
+}
+
+/// A Child SA rekey we initiated, waiting for its CREATE_CHILD_SA response.
+pub(crate) struct PendingRekey {
+    pub old: SaSerial,
+    pub serial: SaSerial,
+    pub inbound_spi: u32,
+    pub ni: Vec<u8>,
+    pub ke: Option<KeyExchange>,
+    pub ke_group: KeId,
+    pub proposals: crate::proposal::ProposalSet,
+    pub tsi: Vec<TrafficSelector>,
+    pub tsr: Vec<TrafficSelector>,
+    pub ke_retried: bool,
 }
 
 /// One IKE SA.
@@ -158,6 +174,7 @@ pub(crate) struct IkeSa {
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
+    pub pending_rekey: Option<PendingRekey>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -219,6 +236,7 @@ impl IkeSa {
             last_response: None,
             children: Vec::new(),
             pending_child: None,
+            pending_rekey: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,
@@ -555,6 +573,30 @@ pub(crate) fn wire_proposals(sa: &SecurityAssociation) -> Vec<WireProposal> {
                 .collect(),
         })
         .collect()
+}
+
+/// Proposals without key exchange transforms: the Child SA of IKE_AUTH is keyed
+/// from the IKE SA's exchange, so KE is neither offered nor chosen there.
+pub(crate) fn strip_ke(mut proposals: Vec<WireProposal>) -> Vec<WireProposal> {
+    for p in &mut proposals {
+        p.transforms.retain(|t| {
+            t.ty != crate::registry::TransformType::KE
+                && crate::proposal::addke_index(t.ty).is_none()
+        });
+    }
+    proposals
+}
+
+/// A proposal set without key exchange methods (see [`strip_ke`]).
+pub(crate) fn set_without_ke(set: &crate::proposal::ProposalSet) -> crate::proposal::ProposalSet {
+    let mut props = set.proposals().to_vec();
+    for p in &mut props {
+        p.ke.clear();
+        for a in &mut p.addke {
+            a.clear();
+        }
+    }
+    crate::proposal::ProposalSet::from_proposals(set.kind(), props)
 }
 
 /// An SA payload from proposals, each with the given SPI.

@@ -59,6 +59,7 @@ pub fn conn(
         local_ts: ts(local_net),
         remote_ts: ts(remote_net),
         mode: Mode::Tunnel,
+        pfs: true,
         ike_lifetime: Duration::from_secs(28800),
         child_lifetime: Duration::from_secs(28800),
         keyingtries: 1,

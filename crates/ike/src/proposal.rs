@@ -200,14 +200,15 @@ impl Proposal {
     /// The ciphers as offered on the wire: every `(id, keylen)` pair, a missing key
     /// length expanded to 256 then 128 for variable-length ciphers.
     pub fn wire_encr(&self) -> Vec<(EncrId, Option<u16>)> {
-        self.encr
-            .iter()
-            .flat_map(|&(id, k)| {
-                alg::wire_key_lengths(id, k)
-                    .into_iter()
-                    .map(move |k| (id, k))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for &(id, k) in &self.encr {
+            for k in alg::wire_key_lengths(id, k) {
+                if !out.contains(&(id, k)) {
+                    out.push((id, k));
+                }
+            }
+        }
+        out
     }
 
     /// The flat transform list this proposal puts in an SA payload, in preference

@@ -191,13 +191,46 @@ fn plus_alternatives_and_comma_proposals() {
 
 #[test]
 fn explicit_integ_then_prf() {
-    let p = ike("aes-sha1-sha2_256-dh19").proposals()[0].clone();
+    // As in libreswan, a list that parses as PRFs is the PRF; integrity needs its
+    // full (truncated) name to be recognised before the PRF.
+    let p = ike("aes-sha1_96-sha2_256-dh19").proposals()[0].clone();
     assert_eq!(p.integ, vec![IntegId::HMAC_SHA1_96]);
     assert_eq!(p.prf, vec![PrfId::HMAC_SHA2_256]);
     assert_eq!(p.ke, vec![KeId::ECP_256]);
-    let s = ike("aes-sha1-sha2_256-dh19").to_string();
+    let s = ike("aes-sha1_96-sha2_256-dh19").to_string();
     assert_eq!(s, "AES_CBC-HMAC_SHA1_96-HMAC_SHA2_256-DH19");
-    assert_eq!(ike(&s), ike("aes-sha1-sha2_256-dh19"));
+    assert_eq!(ike(&s), ike("aes-sha1_96-sha2_256-dh19"));
+    let p = ike("aes_gcm-none-sha1-dh21").proposals()[0].clone();
+    assert_eq!(p.integ, vec![IntegId::NONE]);
+    assert_eq!(p.prf, vec![PrfId::HMAC_SHA1]);
+    assert_eq!(p.ke, vec![KeId::ECP_521]);
+}
+
+#[test]
+fn separate_key_length_token() {
+    let p = ike("aes-128-sha1").proposals()[0].clone();
+    assert_eq!(p.encr, vec![(EncrId::AES_CBC, Some(128))]);
+    assert_eq!(p.prf, vec![PrfId::HMAC_SHA1]);
+    let p = esp("aes-128+aes-256-sha2").proposals()[0].clone();
+    assert_eq!(
+        p.encr,
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::AES_CBC, Some(256))]
+    );
+    assert_eq!(p.integ, vec![IntegId::HMAC_SHA2_256_128]);
+}
+
+#[test]
+fn additional_key_exchanges_after_the_ke() {
+    let p = ike("aes_gcm-sha2-dh19-ml_kem_768-ml_kem_1024").proposals()[0].clone();
+    assert_eq!(p.ke, vec![KeId::ECP_256]);
+    assert_eq!(p.addke[0], vec![KeId::ML_KEM_768]);
+    assert_eq!(p.addke[1], vec![KeId::ML_KEM_1024]);
+    let q = ike("aes_gcm-sha2;dh19-ml_kem_768-ml_kem_1024").proposals()[0].clone();
+    assert_eq!(p, q);
+    let r = ike("aes_gcm-sha2;ke=dh19;addke1=ml_kem_768;addke2=ml_kem_1024").proposals()[0].clone();
+    assert_eq!(p, r);
+    let p = esp("aes_gcm-none-dh19-ml_kem_768").proposals()[0].clone();
+    assert_eq!(p.addke[0], vec![KeId::ML_KEM_768]);
 }
 
 #[test]
@@ -322,18 +355,46 @@ fn errors() {
         ),
         ("aes+-sha1", ProposalKind::IKEV2_IKE, K::EmptyName, "", 4),
         (
-            "aes-sha1-sha1-dh19-dh20",
+            "aes-sha2-dh19-dh20-dh20-dh20-dh20-dh20-dh20-dh20-dh31",
             ProposalKind::IKEV2_IKE,
             K::TooManyParts,
-            "dh20",
-            19,
+            "dh31",
+            49,
         ),
         (
-            "aes-sha1-dh19-dh20",
+            "aes-sha1-dh19-dh20-dh20-dh20-dh20-dh20-dh20-dh20-dh31",
             ProposalKind::IKEV2_ESP,
             K::TooManyParts,
-            "dh20",
-            14,
+            "dh31",
+            49,
+        ),
+        (
+            "aes-sha1-sha1-dh19",
+            ProposalKind::IKEV2_IKE,
+            K::Unknown(Slot::KeyExchange),
+            "sha1",
+            9,
+        ),
+        (
+            "3des-168-sha1",
+            ProposalKind::IKEV2_ESP,
+            K::BadKeyLength(EncrId::TRIPLE_DES),
+            "168",
+            5,
+        ),
+        (
+            "aes128-256-sha1",
+            ProposalKind::IKEV2_ESP,
+            K::BadKeyLength(EncrId::AES_CBC),
+            "256",
+            7,
+        ),
+        (
+            "aes-sha2;dh19-dh20;addke1=dh21",
+            ProposalKind::IKEV2_IKE,
+            K::Duplicate(Slot::AdditionalKe(1)),
+            "addke1",
+            19,
         ),
         (
             "aes-sha1;dh19;dh20",
@@ -378,13 +439,6 @@ fn errors() {
             4,
         ),
         (
-            "aes-sha1-none-dh19",
-            ProposalKind::IKEV2_IKE,
-            K::Unknown(Slot::Prf),
-            "none",
-            9,
-        ),
-        (
             "aes_gcm-none-sha2-foo",
             ProposalKind::IKEV2_IKE,
             K::Unknown(Slot::KeyExchange),
@@ -419,13 +473,15 @@ fn not_allowed_combinations() {
     };
     na("null-sha1", ProposalKind::IKEV2_IKE);
     na("aes-sha1;none", ProposalKind::IKEV2_IKE);
+    na("aes-sha1-none-dh19", ProposalKind::IKEV2_IKE);
     na("aes_gcm-sha2", ProposalKind::IKEV1_IKE);
     na("chacha20_poly1305", ProposalKind::IKEV1_ESP);
     na("aes-sha2;ml_kem_768", ProposalKind::IKEV1_IKE);
     na("aes-sha2;dh19;addke1=ml_kem_768", ProposalKind::IKEV1_IKE);
     na("aes-aes_xcbc", ProposalKind::IKEV1_IKE);
-    let e = na("aes-sha1-sha2-dh19", ProposalKind::IKEV1_IKE);
-    assert_eq!(e.token, "sha1");
+    let e = na("aes-sha1_96-sha2-dh19", ProposalKind::IKEV1_IKE);
+    assert_eq!(e.token, "sha1_96");
+    na("aes-sha2-dh19-dh20", ProposalKind::IKEV1_ESP);
     // NULL encryption is fine for ESP with integrity.
     let p = esp("null-sha2").proposals()[0].clone();
     assert_eq!(p.encr, vec![(EncrId::NULL, None)]);
@@ -452,7 +508,11 @@ fn display_round_trips() {
         ("aes-sha2;dh19", ProposalKind::IKEV2_IKE),
         ("aes_gcm;ke=dh31;addke1=ml_kem_768", ProposalKind::IKEV2_IKE),
         (
-            "aes-sha1-sha2-dh19,aes_gcm_a+aes_gcm_b-aes_xcbc",
+            "aes-sha1_96-sha2-dh19,aes_gcm_a+aes_gcm_b-aes_xcbc",
+            ProposalKind::IKEV2_IKE,
+        ),
+        (
+            "aes_gcm-sha2-dh19-ml_kem_768-none+ml_kem_1024",
             ProposalKind::IKEV2_IKE,
         ),
         ("aes_gcm-none", ProposalKind::IKEV2_ESP),
@@ -503,4 +563,26 @@ fn pfs_fills_missing_group_only() {
     let set = esp("aes_gcm,aes-sha2;dh20").with_pfs(KeId::ECP_256);
     assert_eq!(set.proposals()[0].ke, vec![KeId::ECP_256]);
     assert_eq!(set.proposals()[1].ke, vec![KeId::ECP_384]);
+}
+
+#[test]
+fn duplicate_ciphers_are_dropped_like_libreswan() {
+    let p = esp("aes+aes128-sha1").proposals()[0].clone();
+    assert_eq!(p.encr, vec![(EncrId::AES_CBC, None)]);
+    let p = esp("aes128+aes-sha1").proposals()[0].clone();
+    assert_eq!(
+        p.encr,
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::AES_CBC, None)]
+    );
+    // On the wire 128 is offered once, first.
+    assert_eq!(
+        p.wire_encr(),
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::AES_CBC, Some(256))]
+    );
+    let p = esp("aes128+aes128+3des-sha1+sha1").proposals()[0].clone();
+    assert_eq!(
+        p.encr,
+        vec![(EncrId::AES_CBC, Some(128)), (EncrId::TRIPLE_DES, None)]
+    );
+    assert_eq!(p.integ, vec![IntegId::HMAC_SHA1_96]);
 }

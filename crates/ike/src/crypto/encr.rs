@@ -163,6 +163,14 @@ impl EncrAlg {
             })
     }
 
+    /// Whether the transform may protect an IKE SA. ENCR_NULL gives no
+    /// confidentiality and is for ESP only (RFC 4303 / RFC 2410); the proposal layer
+    /// must not offer or accept it for IKE. [`SkCipher`] still implements it so ESP-style
+    /// NULL keying and tests share one code path.
+    pub fn ike_allowed(&self) -> bool {
+        self.kind != CipherKind::Null
+    }
+
     /// Whether this is an AEAD cipher (no separate integrity transform).
     pub fn is_aead(&self) -> bool {
         self.icv_len > 0
@@ -555,18 +563,21 @@ impl SkCipher {
     /// inner payloads with padding and pad length removed.
     ///
     /// For non-AEAD ciphers the ICV is checked (in constant time) before anything is
-    /// decrypted. On error the buffer content is unspecified.
+    /// decrypted. A body that cannot even be checked (too short, misaligned) is
+    /// [`CryptoError::Unauthenticated`] and, like an ICV failure, must be dropped
+    /// without an answer; only a bad pad length inside an authentic body is
+    /// [`CryptoError::Malformed`]. On error the buffer content is unspecified.
     pub fn open<'a>(&self, aad_prefix: &[u8], body: &'a mut [u8]) -> Result<&'a [u8], CryptoError> {
         let alg = self.cipher.alg;
         let icv_len = self.icv_len();
         if body.len() < alg.iv_len + icv_len + 1 {
-            return Err(CryptoError::Malformed(
+            return Err(CryptoError::Unauthenticated(
                 "shorter than IV, pad length and ICV",
             ));
         }
         let ct_len = body.len() - alg.iv_len - icv_len;
         if !ct_len.is_multiple_of(alg.block_len) {
-            return Err(CryptoError::Malformed(
+            return Err(CryptoError::Unauthenticated(
                 "ciphertext is not a whole number of cipher blocks",
             ));
         }
@@ -599,6 +610,13 @@ mod tests {
             .collect();
         let integ = (!alg.is_aead()).then(|| (&integ::HMAC_SHA2_256_128, &[0x11u8; 32][..]));
         SkCipher::new(alg, &keymat, integ).unwrap()
+    }
+
+    #[test]
+    fn only_null_is_barred_from_ike() {
+        for a in ALL {
+            assert_eq!(a.ike_allowed(), a.id != EncrId::NULL, "{}", a.name);
+        }
     }
 
     #[test]
@@ -684,10 +702,9 @@ mod tests {
         }
         let c = sk(&AES_CBC_128);
         let mut body = vec![0u8; 16 + 17 + 16];
-        assert!(matches!(
-            c.open(b"", &mut body),
-            Err(CryptoError::Malformed(_))
-        ));
+        let err = c.open(b"", &mut body).unwrap_err();
+        assert!(matches!(err, CryptoError::Unauthenticated(_)));
+        assert_eq!(err.notify(), None);
     }
 
     #[test]

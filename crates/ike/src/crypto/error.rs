@@ -39,10 +39,15 @@ pub enum CryptoError {
         /// Algorithm name.
         alg: &'static str,
     },
-    /// An encrypted payload whose layout is impossible (too short, not a multiple of
-    /// the block size, pad length larger than the payload).
+    /// Authenticated data whose content is impossible (an SK pad length larger than
+    /// the payload, a nonce too short for the PRF key, an IKEv1 message that is not
+    /// whole cipher blocks).
     #[error("encrypted payload is malformed: {0}")]
     Malformed(&'static str),
+    /// An encrypted payload too short or misaligned to be authenticated at all; like an
+    /// integrity failure it is dropped without an answer.
+    #[error("encrypted payload cannot be authenticated ({0}); dropping it")]
+    Unauthenticated(&'static str),
     /// ICV or AEAD tag did not verify: the message was modified or keys disagree.
     #[error("integrity check of the encrypted payload failed (message corrupted or keys disagree); dropping it")]
     IntegrityCheckFailed,
@@ -114,6 +119,7 @@ impl CryptoError {
             Self::KeGroupMismatch { .. } => Some(NotifyType::INVALID_KE_PAYLOAD),
             Self::Unsupported { .. } => Some(NotifyType::NO_PROPOSAL_CHOSEN),
             Self::IntegrityCheckFailed
+            | Self::Unauthenticated(_)
             | Self::KeyLength { .. }
             | Self::KeyRejected { .. }
             | Self::InvalidCombination(_)

@@ -130,6 +130,88 @@ pub fn quick_mode_keymat(
     Ok(out)
 }
 
+/// Main Mode / Aggressive Mode `HASH_I = prf(SKEYID, g^xi | g^xr | CKY-I | CKY-R |
+/// SAi_b | IDii_b)` (RFC 2409 section 5), where `SAi_b` is the initiator's SA payload
+/// body and `IDii_b` the initiator's ID payload body (both without generic headers).
+pub fn hash_i(
+    prf: &'static PrfAlg,
+    skeyid: &[u8],
+    (g_xi, g_xr): (&[u8], &[u8]),
+    (cky_i, cky_r): (&[u8; 8], &[u8; 8]),
+    sai_b: &[u8],
+    idii_b: &[u8],
+) -> Result<PrfOutput, CryptoError> {
+    prf.compute(skeyid, &[g_xi, g_xr, cky_i, cky_r, sai_b, idii_b])
+}
+
+/// `HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)`.
+pub fn hash_r(
+    prf: &'static PrfAlg,
+    skeyid: &[u8],
+    (g_xi, g_xr): (&[u8], &[u8]),
+    (cky_i, cky_r): (&[u8; 8], &[u8; 8]),
+    sai_b: &[u8],
+    idir_b: &[u8],
+) -> Result<PrfOutput, CryptoError> {
+    prf.compute(skeyid, &[g_xr, g_xi, cky_r, cky_i, sai_b, idir_b])
+}
+
+/// Quick Mode `HASH(1) = prf(SKEYID_a, M-ID | <message after HASH(1)>)`; the same
+/// form authenticates Informational messages (RFC 2409 sections 5.5 and 5.7).
+pub fn qm_hash1(
+    prf: &'static PrfAlg,
+    skeyid_a: &[u8],
+    message_id: u32,
+    rest_of_message: &[u8],
+) -> Result<PrfOutput, CryptoError> {
+    prf.compute(skeyid_a, &[&message_id.to_be_bytes(), rest_of_message])
+}
+
+/// Quick Mode `HASH(2) = prf(SKEYID_a, M-ID | Ni_b | <message after HASH(2)>)`.
+pub fn qm_hash2(
+    prf: &'static PrfAlg,
+    skeyid_a: &[u8],
+    message_id: u32,
+    ni_b: &[u8],
+    rest_of_message: &[u8],
+) -> Result<PrfOutput, CryptoError> {
+    prf.compute(
+        skeyid_a,
+        &[&message_id.to_be_bytes(), ni_b, rest_of_message],
+    )
+}
+
+/// Quick Mode `HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)`.
+pub fn qm_hash3(
+    prf: &'static PrfAlg,
+    skeyid_a: &[u8],
+    message_id: u32,
+    ni_b: &[u8],
+    nr_b: &[u8],
+) -> Result<PrfOutput, CryptoError> {
+    prf.compute(skeyid_a, &[&[0], &message_id.to_be_bytes(), ni_b, nr_b])
+}
+
+/// NAT-D payload data (RFC 3947 section 3.2): `HASH(CKY-I | CKY-R | IP | Port)` with
+/// the negotiated hash; the IP is 4 or 16 bytes in network order.
+pub fn nat_d(
+    prf: &'static PrfAlg,
+    cky_i: &[u8; 8],
+    cky_r: &[u8; 8],
+    ip: std::net::IpAddr,
+    port: u16,
+) -> Result<digest::Digest, CryptoError> {
+    let mut ctx = digest::Context::new(hash_alg(prf)?);
+    ctx.update(cky_i);
+    ctx.update(cky_r);
+    match ip {
+        std::net::IpAddr::V4(a) => ctx.update(&a.octets()),
+        std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
+    }
+    ctx.update(&port.to_be_bytes());
+    Ok(ctx.finish())
+}
+
 fn hash_alg(prf: &PrfAlg) -> Result<&'static digest::Algorithm, CryptoError> {
     match prf.kind {
         MacKind::Hmac(h) => Ok(h.digest_algorithm()),
@@ -296,6 +378,49 @@ mod tests {
             .compute(b"skeyid", &[&a, b"gxyCKY-I...CKY-R...\x02"])
             .unwrap();
         assert_eq!(k.skeyid_e, e);
+    }
+
+    #[test]
+    fn phase1_and_quick_mode_hashes() {
+        let p = &prf::HMAC_SHA2_256;
+        let (ci, cr) = (b"CKY-I...", b"CKY-R...");
+        let hi = hash_i(p, b"skeyid", (b"gxi", b"gxr"), (ci, cr), b"SA", b"IDii").unwrap();
+        assert_eq!(
+            hi,
+            p.compute(b"skeyid", &[b"gxigxrCKY-I...CKY-R...SAIDii"])
+                .unwrap()
+        );
+        let hr = hash_r(p, b"skeyid", (b"gxi", b"gxr"), (ci, cr), b"SA", b"IDir").unwrap();
+        assert_eq!(
+            hr,
+            p.compute(b"skeyid", &[b"gxrgxiCKY-R...CKY-I...SAIDir"])
+                .unwrap()
+        );
+        let id = 0x0102_0304;
+        assert_eq!(
+            qm_hash1(p, b"a", id, b"SA Ni").unwrap(),
+            p.compute(b"a", &[b"\x01\x02\x03\x04SA Ni"]).unwrap()
+        );
+        assert_eq!(
+            qm_hash2(p, b"a", id, b"Ni", b"SA Nr").unwrap(),
+            p.compute(b"a", &[b"\x01\x02\x03\x04NiSA Nr"]).unwrap()
+        );
+        assert_eq!(
+            qm_hash3(p, b"a", id, b"Ni", b"Nr").unwrap(),
+            p.compute(b"a", &[b"\x00\x01\x02\x03\x04NiNr"]).unwrap()
+        );
+    }
+
+    #[test]
+    fn nat_d_hashes_cookies_address_and_port() {
+        let p = &prf::HMAC_SHA1;
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let d = nat_d(p, b"CKY-I...", b"CKY-R...", ip, 500).unwrap();
+        let mut input = b"CKY-I...CKY-R...".to_vec();
+        input.extend_from_slice(&[192, 0, 2, 1, 0x01, 0xf4]);
+        let expected = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &input);
+        assert_eq!(d.as_ref(), expected.as_ref());
+        assert!(nat_d(&prf::AES128_XCBC, b"CKY-I...", b"CKY-R...", ip, 500).is_err());
     }
 
     #[test]

@@ -298,6 +298,28 @@ impl ChildSaKeys {
     }
 }
 
+/// NAT_DETECTION_SOURCE_IP / _DESTINATION_IP data (RFC 7296 section 2.23):
+/// `SHA-1(SPIi | SPIr | IP | Port)`, independent of the negotiated PRF. The responder
+/// SPI is zero in the IKE_SA_INIT request.
+pub fn nat_detection_hash(
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    ip: std::net::IpAddr,
+    port: u16,
+) -> [u8; 20] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(spi_i);
+    ctx.update(spi_r);
+    match ip {
+        std::net::IpAddr::V4(a) => ctx.update(&a.octets()),
+        std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
+    }
+    ctx.update(&port.to_be_bytes());
+    let mut out = [0u8; 20];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 /// The key pad of RFC 7296 section 2.15.
 pub const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
 
@@ -488,6 +510,18 @@ mod tests {
         let all = manual_prf_plus(p, b"sk_d", b"g^irNiNr", 72);
         assert_eq!(pfs.initiator_to_responder(), (&all[..36], &[][..]));
         assert_eq!(pfs.responder_to_initiator(), (&all[36..72], &[][..]));
+    }
+
+    #[test]
+    fn nat_detection_hash_definition() {
+        let ip: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let got = nat_detection_hash(&[1; 8], &[0; 8], ip, 4500);
+        let mut input = vec![1u8; 8];
+        input.extend_from_slice(&[0; 8]);
+        input.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        input.extend_from_slice(&4500u16.to_be_bytes());
+        let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &input);
+        assert_eq!(&got[..], want.as_ref());
     }
 
     #[test]

@@ -15,6 +15,31 @@ use super::CryptoError;
 pub trait RandomSource: Send + Sync {
     /// Fills `dest` entirely with random bytes.
     fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError>;
+
+    /// A fresh IKE SPI (IKEv1 cookie): 8 random bytes, never all zero, since a zero
+    /// responder SPI means "not yet known" (RFC 7296 section 3.1).
+    fn ike_spi(&self) -> Result<[u8; 8], CryptoError> {
+        loop {
+            let mut spi = [0u8; 8];
+            self.fill(&mut spi)?;
+            if spi != [0u8; 8] {
+                return Ok(spi);
+            }
+        }
+    }
+
+    /// A fresh nonce of `len` bytes. RFC 7296 section 2.10 allows 16 to 256 bytes and
+    /// asks for at least half the PRF key size; callers pick at least 32.
+    fn nonce(&self, len: usize) -> Result<Vec<u8>, CryptoError> {
+        if !(16..=256).contains(&len) {
+            return Err(CryptoError::InvalidCombination(
+                "nonces are 16 to 256 bytes (RFC 7296 section 2.10)",
+            ));
+        }
+        let mut n = vec![0u8; len];
+        self.fill(&mut n)?;
+        Ok(n)
+    }
 }
 
 /// The operating system's CSPRNG, through aws-lc's `SystemRandom`.
@@ -81,6 +106,33 @@ mod tests {
         assert_eq!(x, y);
         a.fill(&mut y).unwrap();
         assert_ne!(x, y);
+    }
+
+    #[test]
+    fn spi_and_nonce_helpers() {
+        let r = TestRandom::new(3);
+        assert_ne!(r.ike_spi().unwrap(), [0u8; 8]);
+        assert_ne!(r.ike_spi().unwrap(), r.ike_spi().unwrap());
+        assert_eq!(r.nonce(32).unwrap().len(), 32);
+        assert!(r.nonce(15).is_err());
+        assert!(r.nonce(257).is_err());
+    }
+
+    /// A source that returns zeros first, to show the SPI helper retries.
+    struct ZerosThenCount(Mutex<u8>);
+    impl RandomSource for ZerosThenCount {
+        fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
+            let mut calls = self.0.lock().unwrap();
+            dest.fill(*calls);
+            *calls += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ike_spi_is_never_zero() {
+        let r = ZerosThenCount(Mutex::new(0));
+        assert_eq!(r.ike_spi().unwrap(), [1u8; 8]);
     }
 
     #[test]

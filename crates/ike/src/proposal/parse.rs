@@ -5,11 +5,13 @@
 //! ```text
 //! SET      = PROPOSAL *( "," PROPOSAL ) [ "!" ]
 //! PROPOSAL = MAIN *( ";" SEGMENT )
-//! MAIN     = ike: ENCR [ "-" PRF [ "-" KE ] ]  |  ENCR "-" INTEG "-" PRF "-" KE
-//!                 (ENCR "-" KE and ENCR "-" INTEG are recognised by what the names are)
-//!            esp: ENCR [ "-" INTEG [ "-" KE ] ]
-//!            ah:  INTEG [ "-" KE ]
-//! SEGMENT  = KE  |  "ke=" KE  |  "addke" 1-7 "=" KE
+//! MAIN     = ike: ENCR [ "-" PRF ] [ "-" KE *( "-" ADDKE ) ]
+//!               | ENCR "-" INTEG [ "-" PRF ] [ "-" KE *( "-" ADDKE ) ]
+//!                 (INTEG only when the list does not name PRFs: aes_gcm-none-sha2)
+//!            esp: ENCR [ "-" INTEG ] [ "-" KE *( "-" ADDKE ) ]
+//!            ah:  INTEG [ "-" KE *( "-" ADDKE ) ]
+//! SEGMENT  = KE *( "-" ADDKE )  |  "ke=" KE  |  "addke" 1-7 "=" KE
+//! ENCR     = NAME [ "-" KEYLEN ]  (aes-128 as well as aes128, aes_128)
 //! ENCR/PRF/INTEG/KE = NAME *( "+" NAME )
 //! ```
 //!
@@ -142,9 +144,9 @@ impl fmt::Display for ProposalError {
                 f,
                 "unexpected '{tok}' at position {pos}; too many '-'-separated parts (expected {})",
                 match self.param {
-                    "ike" => "ENCR-PRF-KE or ENCR-INTEG-PRF-KE",
-                    "esp" => "ENCR-INTEG-KE",
-                    _ => "INTEG-KE",
+                    "ike" => "ENCR-PRF-KE or ENCR-INTEG-PRF-KE, then at most 7 ADDKE",
+                    "esp" => "ENCR-INTEG-KE, then at most 7 ADDKE",
+                    _ => "INTEG-KE, then at most 7 ADDKE",
                 }
             ),
             ProposalErrorKind::Duplicate(slot) => write!(
@@ -275,20 +277,36 @@ impl<'i> Parser<'i> {
         names.iter().all(|t| f(t.text).is_some())
     }
 
+    /// Resolves ciphers. Each name may carry its key length (`aes128`) or be followed
+    /// by one as a separate `-` token (`aes-128`), which libreswan also accepts.
     fn encr<'a>(
         &self,
-        names: &[Tok<'a>],
+        names: &[(Tok<'a>, Option<Tok<'a>>)],
     ) -> Result<Items<'a, (EncrId, Option<u16>)>, ProposalError> {
         names
             .iter()
-            .map(|&t| match alg::lookup_encr(t.text) {
-                Ok(v) => Ok((v, t)),
-                Err(EncrLookupError::Unknown) => {
-                    Err(self.err(t, ProposalErrorKind::Unknown(Slot::Encryption)))
+            .map(|&(t, keylen)| {
+                let (id, own) = match alg::lookup_encr(t.text) {
+                    Ok(v) => v,
+                    Err(EncrLookupError::Unknown) => {
+                        return Err(self.err(t, ProposalErrorKind::Unknown(Slot::Encryption)))
+                    }
+                    Err(EncrLookupError::BadKeyLength(id)) => {
+                        return Err(self.err(t, ProposalErrorKind::BadKeyLength(id)))
+                    }
+                };
+                let Some(k) = keylen else {
+                    return Ok(((id, own), t));
+                };
+                let bad = || self.err(k, ProposalErrorKind::BadKeyLength(id));
+                if own.is_some() {
+                    return Err(bad());
                 }
-                Err(EncrLookupError::BadKeyLength(id)) => {
-                    Err(self.err(t, ProposalErrorKind::BadKeyLength(id)))
+                let len: u16 = k.text.parse().map_err(|_| bad())?;
+                if !alg::key_lengths(id).contains(&len) {
+                    return Err(bad());
                 }
+                Ok(((id, Some(len)), t))
             })
             .collect()
     }
@@ -338,109 +356,101 @@ impl<'i> Parser<'i> {
         let Some((first, more)) = groups.split_first() else {
             return Err(self.err(main, ProposalErrorKind::Empty));
         };
-        match self.kind.protocol {
-            ProtocolId::IKE => self.ike_groups(first, more, &mut draft)?,
-            ProtocolId::ESP => self.esp_groups(first, more, &mut draft)?,
-            _ => self.ah_groups(first, more, &mut draft)?,
-        }
+        self.main_groups(first, more, &mut draft)?;
         for seg in rest {
             self.segment(*seg, &mut draft)?;
         }
         self.finish(draft)
     }
 
-    fn ike_groups<'a>(
+    /// The `-`-separated groups before any `;`, read in libreswan's order:
+    /// ENCR, then for IKE a PRF (or INTEG then PRF when the first list is not PRFs),
+    /// for ESP INTEG, for AH only INTEG; then KE, then ADDKE1..7. Leniency beyond
+    /// libreswan: `ENCR-KE` (a single list of groups) is read as the key exchange.
+    fn main_groups<'a>(
         &self,
         first: &[Tok<'a>],
         groups: &[Vec<Tok<'a>>],
         d: &mut Draft<'a>,
     ) -> Result<(), ProposalError> {
-        d.encr = Some(self.encr(first)?);
-        match groups {
-            [] => {}
-            [a] => {
-                if Self::all(a, alg::lookup_prf) {
+        let mut rest = groups;
+        let ke_only = |g: &[Tok<'_>]| {
+            Self::all(g, alg::lookup_ke) && g.iter().any(|t| !t.text.eq_ignore_ascii_case("none"))
+        };
+        if self.kind.protocol == ProtocolId::AH {
+            d.integ = Some(self.resolve(first, Slot::Integrity, alg::lookup_integ)?);
+        } else {
+            // Ciphers, with `-<keylen>` groups folded into the cipher before them.
+            let mut encr: Vec<(Tok<'a>, Option<Tok<'a>>)> =
+                first.iter().map(|&t| (t, None)).collect();
+            while let Some((head, tail)) = rest.first().and_then(|g| g.split_first()) {
+                if !head.text.starts_with(|c: char| c.is_ascii_digit()) {
+                    break;
+                }
+                if let Some(last) = encr.last_mut() {
+                    if last.1.is_some() {
+                        return Err(self.err(*head, ProposalErrorKind::Unknown(Slot::Encryption)));
+                    }
+                    last.1 = Some(*head);
+                }
+                encr.extend(tail.iter().map(|&t| (t, None)));
+                rest = rest.get(1..).unwrap_or_default();
+            }
+            d.encr = Some(self.encr(&encr)?);
+            if let Some(a) = take_first(&mut rest) {
+                if self.kind.protocol == ProtocolId::IKE && Self::all(a, alg::lookup_prf) {
                     d.prf = Some(self.resolve(a, Slot::Prf, alg::lookup_prf)?);
-                } else if Self::all(a, alg::lookup_ke)
-                    && a.iter().any(|t| !t.text.eq_ignore_ascii_case("none"))
-                {
-                    d.ke = Some(self.resolve(a, Slot::KeyExchange, alg::lookup_ke)?);
                 } else if Self::all(a, alg::lookup_integ) {
                     d.integ = Some(self.resolve(a, Slot::Integrity, alg::lookup_integ)?);
-                } else {
-                    d.prf = Some(self.resolve(a, Slot::Prf, alg::lookup_prf)?);
-                }
-            }
-            [a, b] => {
-                if Self::all(b, alg::lookup_ke) {
-                    d.prf = Some(self.resolve(a, Slot::Prf, alg::lookup_prf)?);
-                    d.ke = Some(self.resolve(b, Slot::KeyExchange, alg::lookup_ke)?);
-                } else if Self::all(b, alg::lookup_prf) {
-                    d.integ = Some(self.resolve(a, Slot::Integrity, alg::lookup_integ)?);
-                    d.prf = Some(self.resolve(b, Slot::Prf, alg::lookup_prf)?);
-                } else {
-                    self.resolve(a, Slot::Prf, alg::lookup_prf)?;
-                    d.ke = Some(self.resolve(b, Slot::KeyExchange, alg::lookup_ke)?);
-                }
-            }
-            [a, b, c] => {
-                d.integ = Some(self.resolve(a, Slot::Integrity, alg::lookup_integ)?);
-                d.prf = Some(self.resolve(b, Slot::Prf, alg::lookup_prf)?);
-                d.ke = Some(self.resolve(c, Slot::KeyExchange, alg::lookup_ke)?);
-            }
-            [_, _, _, extra, ..] => {
-                return Err(self.too_many(extra));
-            }
-        }
-        Ok(())
-    }
-
-    fn esp_groups<'a>(
-        &self,
-        first: &[Tok<'a>],
-        groups: &[Vec<Tok<'a>>],
-        d: &mut Draft<'a>,
-    ) -> Result<(), ProposalError> {
-        d.encr = Some(self.encr(first)?);
-        match groups {
-            [] => {}
-            [a] => {
-                if !Self::all(a, alg::lookup_integ) && Self::all(a, alg::lookup_ke) {
+                    if self.kind.protocol == ProtocolId::IKE {
+                        if let Some(b) = take_first(&mut rest) {
+                            d.prf = Some(self.resolve(b, Slot::Prf, alg::lookup_prf)?);
+                        }
+                    }
+                } else if ke_only(a) {
                     d.ke = Some(self.resolve(a, Slot::KeyExchange, alg::lookup_ke)?);
+                } else if self.kind.protocol == ProtocolId::IKE {
+                    // libreswan reports the PRF error: the likelier intent.
+                    self.resolve(a, Slot::Prf, alg::lookup_prf)?;
                 } else {
-                    d.integ = Some(self.resolve(a, Slot::Integrity, alg::lookup_integ)?);
+                    self.resolve(a, Slot::Integrity, alg::lookup_integ)?;
                 }
             }
-            [a, b] => {
-                d.integ = Some(self.resolve(a, Slot::Integrity, alg::lookup_integ)?);
-                d.ke = Some(self.resolve(b, Slot::KeyExchange, alg::lookup_ke)?);
-            }
-            [_, _, extra, ..] => {
-                return Err(self.too_many(extra));
+        }
+        if d.ke.is_none() {
+            if let Some(g) = take_first(&mut rest) {
+                d.ke = Some(self.resolve(g, Slot::KeyExchange, alg::lookup_ke)?);
             }
         }
-        Ok(())
+        self.addke_groups(rest, 0, d)
     }
 
-    fn ah_groups<'a>(
+    /// `-`-separated groups after the KE: ADDKE1, ADDKE2, ... from index `from`.
+    fn addke_groups<'a>(
         &self,
-        first: &[Tok<'a>],
         groups: &[Vec<Tok<'a>>],
+        from: usize,
         d: &mut Draft<'a>,
     ) -> Result<(), ProposalError> {
-        d.integ = Some(self.resolve(first, Slot::Integrity, alg::lookup_integ)?);
-        match groups {
-            [] => {}
-            [a] => d.ke = Some(self.resolve(a, Slot::KeyExchange, alg::lookup_ke)?),
-            [_, extra, ..] => {
-                return Err(self.too_many(extra));
+        for (i, g) in groups.iter().enumerate() {
+            let idx = from + i;
+            let Some(entry) = d.addke.get_mut(idx) else {
+                return Err(self.too_many(g));
+            };
+            // idx < 7 here, so the slot number fits.
+            let slot = Slot::AdditionalKe(u8::try_from(idx + 1).unwrap_or(u8::MAX));
+            if entry.is_some() {
+                let tok = g.first().copied().unwrap_or(Tok { text: "", pos: 0 });
+                return Err(self.err(tok, ProposalErrorKind::Duplicate(slot)));
             }
+            *entry = Some(self.resolve(g, slot, alg::lookup_ke)?);
         }
         Ok(())
     }
 
     /// A `;` segment: `ke=...`, `addkeN=...`, or a bare group list (the legacy
-    /// `aes128-sha1;modp2048` form; for IKE also `aes_gcm256;sha2_256`, a PRF).
+    /// `aes128-sha1;modp2048` form, optionally `-ADDKE...` after it; for IKE also
+    /// `aes_gcm256;sha2_256`, a PRF).
     fn segment<'a>(&self, seg: Tok<'a>, d: &mut Draft<'a>) -> Result<(), ProposalError> {
         if seg.text.is_empty() {
             return Err(self.err(seg, ProposalErrorKind::EmptyName));
@@ -475,20 +485,28 @@ impl<'i> Parser<'i> {
             *entry = Some(self.resolve(&names, slot, alg::lookup_ke)?);
             return Ok(());
         }
-        let names = self.names(seg)?;
+        let groups = split(seg.text, seg.pos, '-')
+            .into_iter()
+            .map(|g| self.names(g))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some((names, more)) = groups.split_first() else {
+            return Err(self.err(seg, ProposalErrorKind::EmptyName));
+        };
         if self.kind.protocol == ProtocolId::IKE
+            && more.is_empty()
             && d.prf.is_none()
-            && !Self::all(&names, alg::lookup_ke)
-            && Self::all(&names, alg::lookup_prf)
+            && !Self::all(names, alg::lookup_ke)
+            && Self::all(names, alg::lookup_prf)
         {
-            d.prf = Some(self.resolve(&names, Slot::Prf, alg::lookup_prf)?);
+            // The older documented `ike=aes_gcm256;sha2_256`.
+            d.prf = Some(self.resolve(names, Slot::Prf, alg::lookup_prf)?);
             return Ok(());
         }
         if d.ke.is_some() {
             return Err(self.err(seg, ProposalErrorKind::Duplicate(Slot::KeyExchange)));
         }
-        d.ke = Some(self.resolve(&names, Slot::KeyExchange, alg::lookup_ke)?);
-        Ok(())
+        d.ke = Some(self.resolve(names, Slot::KeyExchange, alg::lookup_ke)?);
+        self.addke_groups(more, 0, d)
     }
 
     /// Checks the combination, then fills what was left out with the defaults.
@@ -521,7 +539,16 @@ impl<'i> Parser<'i> {
                 if let Some(why) = why {
                     return Err(self.err(tok, ProposalErrorKind::NotAllowed(why)));
                 }
-                push_unique(&mut p.encr, (id, keylen));
+                // A cipher without a key length stands for all of them, so a later
+                // `aes128` after `aes` adds nothing (libreswan drops it too); the
+                // reverse order is a real preference and is kept.
+                let covered = p
+                    .encr
+                    .iter()
+                    .any(|&(e, k)| e == id && (k.is_none() || k == keylen));
+                if !covered {
+                    p.encr.push((id, keylen));
+                }
             }
         }
         let aead = p.is_aead();
@@ -596,6 +623,13 @@ impl<'i> Parser<'i> {
         defaults::complete(&mut p, kind);
         Ok(p)
     }
+}
+
+/// Pops the first group off `rest`.
+fn take_first<'g, 'a>(rest: &mut &'g [Vec<Tok<'a>>]) -> Option<&'g [Tok<'a>]> {
+    let (g, tail) = rest.split_first()?;
+    *rest = tail;
+    Some(g)
 }
 
 fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {

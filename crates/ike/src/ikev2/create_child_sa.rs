@@ -461,12 +461,10 @@ fn send_rekey_request(
     pending: PendingRekey,
     old_inbound: u32,
 ) -> Result<(), Error> {
-    let mut payloads = vec![Payload::Notify(Notify {
-        protocol: CHILD_PROTOCOL,
-        spi: Spi::from_u32(old_inbound),
-        ty: NotifyType::REKEY_SA,
-        data: Vec::new(),
-    })];
+    let mut payloads = vec![Payload::Notify(Notify::rekey_sa(
+        CHILD_PROTOCOL,
+        old_inbound,
+    ))];
     if sa.conn.mode == Mode::Transport {
         payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }

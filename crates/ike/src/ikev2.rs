@@ -27,12 +27,13 @@
 //! fragmentation.
 //!
 //! Limits of this version, each reported at runtime where it matters: window size 1;
-//! no IKE SA rekeying and no additional Child SAs (such CREATE_CHILD_SA requests are
-//! refused with NO_ADDITIONAL_SAS, and an IKE SA is deleted when its lifetime ends);
-//! PSK authentication only; ESP only; Child SA SPIs are drawn at random rather than
-//! allocated by the kernel. Child SAs are rekeyed in both roles (on a soft EXPIRE
-//! or [`Endpoint::rekey_child_sa`]). IKE fragmentation (RFC 7383) is announced and
-//! works both ways once both ends support it.
+//! no additional Child SAs on an IKE SA (such CREATE_CHILD_SA requests are refused
+//! with NO_ADDITIONAL_SAS); PSK authentication only; ESP only; Child SA SPIs are
+//! drawn at random rather than allocated by the kernel. Child SAs and IKE SAs are
+//! rekeyed in both roles (Child SAs on a soft EXPIRE or
+//! [`Endpoint::rekey_child_sa`], IKE SAs when their lifetime ends or
+//! [`Endpoint::rekey_ike_sa`]). IKE fragmentation (RFC 7383) is announced and works
+//! both ways once both ends support it.
 //!
 //! # Driving it
 //!
@@ -341,6 +342,28 @@ impl Endpoint {
         } else {
             self.rekey_child_sa(child, now)
         }
+    }
+
+    /// Rekeys an IKE SA with CREATE_CHILD_SA (RFC 7296 2.18), as happens by itself
+    /// when its lifetime ends: the new IKE SA (announced with
+    /// [`Event::IkeSaEstablished`]) takes over the Child SAs, then the old one is
+    /// deleted ([`Event::IkeSaDeleted`] with [`SaEnd::Deleted`]).
+    pub fn rekey_ike_sa(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(mut sa) = self.sas.remove(&serial) else {
+            return Err(Error::UnknownSerial(serial));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        let busy = sa.pending_ike_rekey.is_some()
+            || sa.replaced_by.is_some()
+            || sa.queue.contains(&RequestKind::RekeyIke);
+        if sa.state == IkeState::Established && !busy {
+            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyIke) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
     }
 
     /// Rekeys a Child SA with CREATE_CHILD_SA (RFC 7296 2.8): a new pair is
@@ -738,6 +761,11 @@ impl Endpoint {
     /// Puts the SA back, or removes it and reports it, restarting an initiator whose
     /// keying tries remain.
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
+        if let Some(new) = sa.spawned.take() {
+            // A rekey produced the IKE SA that replaces this one.
+            self.by_spi.insert(new.our_spi(), new.serial);
+            self.sas.insert(new.serial, *new);
+        }
         let (reason, linger) = match fate {
             Fate::Keep => {
                 self.sas.insert(sa.serial, sa);
@@ -834,6 +862,7 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
                 // Skipped when the Child SA went away while queued.
                 create_child_sa::send_rekey(ctx, sa, child)?;
             }
+            RequestKind::RekeyIke => create_child_sa::send_ike_rekey(ctx, sa, None)?,
             kind => informational::send_request(ctx, sa, kind)?,
         }
     }
@@ -1077,6 +1106,23 @@ fn handle_response(
             create_child_sa::process_rekey_response(ctx, sa, &payloads)?;
             Fate::Keep
         }
+        RequestKind::RekeyIke => {
+            if !create_child_sa::process_ike_rekey_response(ctx, sa, &payloads)? {
+                // The lifetime is over and it cannot be renewed: delete it.
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(sa.serial),
+                    Rc::LOG_SERIOUS,
+                    "IKE SA lifetime expired and the rekey failed; deleting the IKE SA".to_owned(),
+                );
+                for child in std::mem::take(&mut sa.children) {
+                    create_child_sa::uninstall(ctx, sa, &child);
+                }
+                sa.queue.clear();
+                sa.queue.push_back(RequestKind::DeleteIke);
+            }
+            Fate::Keep
+        }
         RequestKind::DeleteChild(_) | RequestKind::Liveness => Fate::Keep,
     };
     if matches!(fate, Fate::Keep) {
@@ -1124,7 +1170,9 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 let what = match kind {
                     RequestKind::IkeSaInit => "our first IKEv2 message",
                     RequestKind::IkeAuth => "our IKE_AUTH request",
-                    RequestKind::RekeyChild(_) => "our CREATE_CHILD_SA request",
+                    RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                        "our CREATE_CHILD_SA request"
+                    }
                     _ => "our INFORMATIONAL request",
                 };
                 ctx.out.progress(
@@ -1161,23 +1209,14 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         }
     }
     if let Some(t) = sa.expires {
-        if t <= now {
+        if t <= now && sa.state == IkeState::Established {
             sa.expires = None;
-            ctx.out.progress(
-                &sa.conn.name,
-                Some(sa.serial),
-                Rc::LOG_SERIOUS,
-                "IKE SA lifetime expired; rekeying is not implemented by pluto-rs yet, deleting the IKE SA".to_owned(),
-            );
-            for child in std::mem::take(&mut sa.children) {
-                create_child_sa::uninstall(ctx, sa, &child);
-            }
-            sa.queue.clear();
-            if sa.outstanding.is_none() {
-                informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
-            } else {
-                sa.queue.push_back(RequestKind::DeleteIke);
-                sa.state = IkeState::Deleting;
+            if sa.replaced_by.is_some() {
+                // Rekeyed by the peer, which never deleted this one: we do.
+                sa.queue.clear();
+                enqueue(ctx, sa, RequestKind::DeleteIke)?;
+            } else if sa.pending_ike_rekey.is_none() && !sa.queue.contains(&RequestKind::RekeyIke) {
+                enqueue(ctx, sa, RequestKind::RekeyIke)?;
             }
         }
     }

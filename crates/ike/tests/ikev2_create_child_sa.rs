@@ -268,3 +268,100 @@ fn rekey_under_loss_and_duplication() {
         assert_rekeyed(&net);
     }
 }
+
+fn ike_of(host: &Host) -> ike::ikev2::SaSerial {
+    host.ep.status()[0].serial
+}
+
+/// After an IKE SA rekey: one IKE SA each side, a new one, holding the old Child SA,
+/// which was never touched in the kernel.
+fn assert_ike_rekeyed(net: &Net, old: ike::ikev2::SaSerial) {
+    for h in [&net.west, &net.east] {
+        let st = h.ep.status();
+        assert_eq!(st.len(), 1, "{:#?}", h.progress());
+        assert_ne!(st[0].serial, old);
+        assert_eq!(st[0].state, "ESTABLISHED_IKE_SA");
+        assert_eq!(st[0].children.len(), 1);
+        assert_eq!(st[0].children[0].inbound_spi, h.installs()[0].inbound.spi);
+        assert_eq!(h.established_ike(), 2);
+        assert_eq!(h.ike_deleted(), vec![(ike::ikev2::SaEnd::Deleted, false)]);
+        assert_eq!(h.deletes(), 0);
+        assert_eq!(h.installs().len(), 1);
+    }
+    let (w, e) = (net.west.ep.status(), net.east.ep.status());
+    assert_eq!(w[0].spis, e[0].spis);
+}
+
+/// The rekeyed IKE SA must carry on: a Child SA rekey in it derives from its SK_d.
+fn assert_new_ike_sa_works(net: &mut Net) {
+    let child = child_of(&net.west);
+    net.west.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let (w, e) = (net.west.installs(), net.east.installs());
+    assert_eq!((w.len(), e.len()), (2, 2));
+    assert_eq!(&*w[1].outbound.encr_key, &*e[1].inbound.encr_key);
+    assert_eq!(&*w[1].inbound.encr_key, &*e[1].outbound.encr_key);
+}
+
+#[test]
+fn initiator_rekeys_the_ike_sa() {
+    let mut net = handshake("aes_gcm256");
+    let old = ike_of(&net.west);
+    net.west.ep.rekey_ike_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_ike_rekeyed(&net, old);
+    assert!(net.west.has_line("initiating rekey to replace IKE SA #1"));
+    assert!(net
+        .west
+        .has_line("initiator rekeyed IKE SA #1 {cipher=AES_GCM_16_256"));
+    assert!(net.east.has_line("responder rekeyed IKE SA #1"));
+    // West's new SA: west is its original initiator again.
+    assert!(net.west.ep.status()[0].initiator);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn responder_rekeys_the_ike_sa_and_becomes_its_initiator() {
+    let mut net = handshake("aes256-sha2_256");
+    let old = ike_of(&net.east);
+    net.east.ep.rekey_ike_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_ike_rekeyed(&net, old);
+    assert!(net.east.ep.status()[0].initiator);
+    assert!(!net.west.ep.status()[0].initiator);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn ike_lifetime_triggers_rekeys() {
+    let mut w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
+    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    w.ike_lifetime = Duration::from_secs(100);
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(250));
+    // Rekeyed at 100 s and at 200 s; the Child SA survived both.
+    assert_eq!(net.west.established_ike(), 3);
+    assert_eq!(net.east.established_ike(), 3);
+    assert_eq!(net.west.ep.status().len(), 1);
+    assert_eq!(net.east.ep.status().len(), 1);
+    assert_eq!(net.west.deletes() + net.east.deletes(), 0);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn ike_rekey_under_loss_and_duplication() {
+    for seed in 100..=110 {
+        let mut net = handshake("aes_gcm256");
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.3,
+            dup: 0.3,
+            jitter_ms: 600,
+        };
+        let old = ike_of(&net.west);
+        net.west.ep.rekey_ike_sa(old, net.now).unwrap();
+        net.run_for(Duration::from_secs(130));
+        assert_ike_rekeyed(&net, old);
+    }
+}

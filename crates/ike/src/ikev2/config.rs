@@ -162,9 +162,8 @@ pub struct Connection {
     /// Child SA rekey we initiate carries a KE payload of the IKE SA's group (or of
     /// the groups `esp=` names). The first Child SA, keyed in IKE_AUTH, never has one.
     pub pfs: bool,
-    /// IKE SA lifetime (`ikelifetime=`). Rekeying is not implemented yet: when it
-    /// ends, the IKE SA and its Child SAs are deleted (and the daemon may initiate
-    /// again); this is logged when the SA is established.
+    /// IKE SA lifetime (`ikelifetime=`): when it ends the IKE SA is rekeyed (and
+    /// deleted if the rekey fails).
     pub ike_lifetime: Duration,
     /// Child SA lifetime (`ipsec-lifetime=`), passed to the kernel as the hard
     /// expiry of each installed SA (the soft expiry is 90% of it).

@@ -1,16 +1,16 @@
 //! Child SAs beyond IKE_AUTH: keying (RFC 7296 2.17, shared with the first Child SA
-//! of IKE_AUTH) and the CREATE_CHILD_SA exchange (1.3) for rekeying Child SAs, in
-//! both roles, with PFS when configured.
+//! of IKE_AUTH) and the CREATE_CHILD_SA exchange (1.3): rekeying Child SAs (with PFS
+//! when configured) and rekeying the IKE SA (2.18), in both roles.
 //!
 //! Not implemented yet, and said so in the log when a peer asks: creating
-//! additional Child SAs on an IKE SA, and rekeying the IKE SA itself. Those requests
-//! are answered with NO_ADDITIONAL_SAS (RFC 7296 3.10.1). Simultaneous rekeys of the
-//! same Child SA (2.8.1) are not detected: both new SAs are kept and both old ones
-//! deleted.
+//! additional Child SAs on an IKE SA; such requests are answered with
+//! NO_ADDITIONAL_SAS (RFC 7296 3.10.1). Simultaneous rekeys (2.8.1) are not
+//! detected: both new SAs are kept and both old ones deleted.
 
 use crate::codec::v2::{KeyExchange as KePayload, Notify, Payload};
 use crate::codec::Spi;
-use crate::crypto::{ChildSaKeys, EncrAlg, IntegAlg, KeAlg, SecretBytes};
+use crate::crypto::ikev2::{skeyseed_rekey, Role};
+use crate::crypto::{ChildSaKeys, EncrAlg, IkeSaKeys, IntegAlg, KeAlg, SecretBytes};
 use crate::proposal::{check_answer, select, Chosen};
 use crate::registry::{ExchangeType, IntegId, KeId, NotifyType, ProtocolId};
 use crate::ts::{check_narrowed, narrow, TrafficSelector};
@@ -21,7 +21,8 @@ use super::output::{
 };
 use super::sa::{
     error_notify, find_notify, mode_name, proposal_spi, sa_payload, ts_from_payload, ts_pair,
-    ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, PendingRekey, RequestKind, CHILD_PROTOCOL,
+    ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
+    RequestKind, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -285,12 +286,7 @@ pub(crate) fn process_request(
         .iter()
         .any(|q| q.protocol == ProtocolId::IKE)
     {
-        return refuse(
-            ctx,
-            sa,
-            NotifyType::NO_ADDITIONAL_SAS,
-            "rekeying the IKE SA is not implemented by pluto-rs yet".into(),
-        );
+        return process_ike_rekey_request(ctx, sa, raw, msgid, sa_pl, &p);
     }
     let Some(rekey) = p.rekey else {
         return refuse(
@@ -615,6 +611,330 @@ pub(crate) fn process_rekey_response(
             .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
     }
     Ok(())
+}
+
+/// The IKE SA that replaces `old` after a rekey (RFC 7296 2.18): keys from
+/// `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, the Child SAs moved over. The
+/// end that sent the rekey request is the new SA's original initiator.
+#[allow(clippy::too_many_arguments)]
+fn successor(
+    ctx: &mut Ctx<'_>,
+    old: &mut IkeSa,
+    role: Role,
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    ni: &[u8],
+    nr: &[u8],
+    chosen: Chosen,
+    shared: &[u8],
+) -> Result<IkeSa, Error> {
+    let group = chosen.ke_group().ok_or(Error::NoKeGroup)?;
+    let suite = super::ike_sa_init::suite_of(&chosen)?;
+    let old_prf = old.suite.as_ref().ok_or(Error::NoKeys)?.prf;
+    let old_keys = old.keys.as_ref().ok_or(Error::NoKeys)?;
+    let seed = skeyseed_rekey(old_prf, old_keys.sk_d(), &[shared], ni, nr)?;
+    let keys = IkeSaKeys::derive(&suite, &seed, ni, nr, &spi_i, &spi_r)?;
+    let (tx, rx) = keys.sk_ciphers(&suite, role)?;
+    let mut sa = IkeSa::new(
+        ctx.serial(),
+        old.conn.clone(),
+        role,
+        IkeState::Established,
+        spi_i,
+        spi_r,
+        old.local,
+        old.remote,
+    );
+    sa.init_remote = old.init_remote;
+    sa.ni = ni.to_vec();
+    sa.nr = nr.to_vec();
+    sa.ke_group = group;
+    sa.chosen = Some(chosen);
+    sa.suite = Some(suite);
+    sa.keys = Some(keys);
+    sa.tx = Some(tx);
+    sa.rx = Some(rx);
+    sa.nat_local = old.nat_local;
+    sa.nat_remote = old.nat_remote;
+    sa.peer_fragmentation = old.peer_fragmentation;
+    sa.fragment_size = old.fragment_size;
+    sa.peer_id = old.peer_id.clone();
+    sa.psk = old.psk.clone();
+    sa.children = std::mem::take(&mut old.children);
+    super::ike_auth::start_lifetime(ctx, &mut sa);
+    let what = if role == Role::Initiator {
+        "initiator"
+    } else {
+        "responder"
+    };
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG,
+        format!(
+            "{what} rekeyed IKE SA {} {}",
+            old.serial,
+            super::ike_sa_init::suite_desc(&suite, group)
+        ),
+    );
+    ctx.out.events.push_back(Event::IkeSaEstablished {
+        connection: sa.conn.name.clone(),
+        ike: sa.serial,
+    });
+    old.replaced_by = Some(sa.serial);
+    old.expires = None;
+    old.next_dpd = None;
+    old.next_keepalive = None;
+    Ok(sa)
+}
+
+/// Responder: a CREATE_CHILD_SA request rekeying the IKE SA.
+fn process_ike_rekey_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    raw: &[u8],
+    msgid: u32,
+    sa_pl: &crate::codec::v2::SecurityAssociation,
+    p: &CreatePayloads<'_>,
+) -> Result<(), Error> {
+    let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
+        ctx.respond(sa, raw, msgid, resp);
+        Ok(())
+    };
+    let refuse = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, n: NotifyType, why: String| {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            format!("IKE SA rekey request refused with {n}: {why}"),
+        );
+        reply(ctx, sa, &[Payload::Notify(Notify::new(n))])
+    };
+    if sa.replaced_by.is_some() {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::TEMPORARY_FAILURE,
+            "the IKE SA is already rekeyed".into(),
+        );
+    }
+    let (Some(ni), Some(ke)) = (p.nonce, p.ke) else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "Ni or KE missing".into(),
+        );
+    };
+    if !(16..=256).contains(&ni.len()) {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "bad nonce length".into(),
+        );
+    }
+    let chosen = match select(
+        &sa.conn.ike_proposals,
+        &wire_proposals(sa_pl),
+        Some(ke.group),
+    ) {
+        Ok(c) => c,
+        Err(e) => return refuse(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
+    };
+    let Some(group) = chosen.ke_group() else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            "no key exchange chosen".into(),
+        );
+    };
+    if ke.group != group {
+        return reply(
+            ctx,
+            sa,
+            &[Payload::Notify(Notify::invalid_ke_payload(group))],
+        );
+    }
+    let Some(spi_i) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_ike())
+        .filter(|s| *s != [0; 8])
+    else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "no valid 8-byte IKE SPI".into(),
+        );
+    };
+    let (our_ke, shared) = match KeAlg::lookup(group)?.respond(ctx.rng, &ke.data) {
+        Ok(v) => v,
+        Err(e) => return refuse(ctx, sa, NotifyType::INVALID_SYNTAX, format!("bad KE: {e}")),
+    };
+    let spi_r = ctx.ike_spi()?;
+    let nr = ctx.random(ctx.cfg.nonce_len)?;
+    reply(
+        ctx,
+        sa,
+        &[
+            Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::from_ike(spi_r))),
+            Payload::Nonce(nr.clone()),
+            Payload::Ke(KePayload {
+                group,
+                data: our_ke,
+            }),
+        ],
+    )?;
+    let new = successor(
+        ctx,
+        sa,
+        Role::Responder,
+        spi_i,
+        spi_r,
+        ni,
+        &nr,
+        chosen,
+        &shared,
+    )?;
+    // The initiator of the rekey deletes this SA; if it never does, we do.
+    sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
+    sa.spawned = Some(Box::new(new));
+    Ok(())
+}
+
+/// Initiator: sends the CREATE_CHILD_SA request rekeying this IKE SA.
+pub(crate) fn send_ike_rekey(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    retry_group: Option<KeId>,
+) -> Result<(), Error> {
+    let group = match retry_group {
+        Some(g) => g,
+        None if sa.conn.ike_proposals.accepts_ke(sa.ke_group) => sa.ke_group,
+        None => sa.conn.ike_proposals.initial_ke().ok_or(Error::NoKeGroup)?,
+    };
+    let ke = KeAlg::lookup(group)?.initiate(ctx.rng)?;
+    let spi_i = match &sa.pending_ike_rekey {
+        Some(p) => p.spi_i,
+        None => ctx.ike_spi()?,
+    };
+    let ni = ctx.random(ctx.cfg.nonce_len)?;
+    // Offer our current suite first so an unchanged SA is the likely outcome.
+    let mut offer = sa.conn.ike_proposals.offer();
+    if let Some(i) = sa
+        .chosen
+        .as_ref()
+        .and_then(|c| offer.iter().position(|o| o.number == c.number))
+    {
+        offer.swap(0, i);
+    }
+    let payloads = vec![
+        Payload::Sa(sa_payload(&offer, Spi::from_ike(spi_i))),
+        Payload::Nonce(ni.clone()),
+        Payload::Ke(KePayload {
+            group,
+            data: ke.public_value().to_vec(),
+        }),
+    ];
+    let msg = sa.seal(
+        ctx.rng,
+        ExchangeType::CREATE_CHILD_SA,
+        false,
+        sa.next_msgid,
+        &payloads,
+    )?;
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG,
+        format!("initiating rekey to replace IKE SA {}", sa.serial),
+    );
+    sa.pending_ike_rekey = Some(PendingIkeRekey {
+        spi_i,
+        ni,
+        ke,
+        group,
+        retried: retry_group.is_some(),
+    });
+    ctx.start_request(
+        sa,
+        ExchangeType::CREATE_CHILD_SA,
+        RequestKind::RekeyIke,
+        msg,
+    );
+    Ok(())
+}
+
+/// Initiator: the response to our IKE SA rekey. Returns false when the rekey failed
+/// (the caller then deletes the SA, as its lifetime is over).
+pub(crate) fn process_ike_rekey_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    payloads: &[Payload],
+) -> Result<bool, Error> {
+    let Some(pending) = sa.pending_ike_rekey.take() else {
+        return Ok(false);
+    };
+    let fail = |ctx: &mut Ctx<'_>, sa: &IkeSa, why: String| {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            format!("rekey of IKE SA {} failed: {why}", sa.serial),
+        );
+        Ok(false)
+    };
+    if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
+        if let (Some(g), false) = (n.wanted_ke(), pending.retried) {
+            if sa.conn.ike_proposals.retry_ke(pending.group, g).is_ok() {
+                sa.pending_ike_rekey = Some(pending);
+                send_ike_rekey(ctx, sa, Some(g))?;
+                return Ok(true);
+            }
+        }
+        return fail(ctx, sa, "peer answered INVALID_KE_PAYLOAD".into());
+    }
+    if let Some(n) = error_notify(payloads) {
+        return fail(ctx, sa, format!("peer answered {n}"));
+    }
+    let p = collect(payloads);
+    let (Some(sa_pl), Some(nr), Some(ke)) = (p.sa, p.nonce, p.ke) else {
+        return fail(ctx, sa, "response lacks SA, Nr or KE".into());
+    };
+    let chosen = match check_answer(&sa.conn.ike_proposals, &wire_proposals(sa_pl)) {
+        Ok(c) => c,
+        Err(e) => return fail(ctx, sa, e.to_string()),
+    };
+    if chosen.ke_group() != Some(pending.group) || ke.group != pending.group {
+        return fail(ctx, sa, "KE payload of the wrong group".into());
+    }
+    let Some(spi_r) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_ike())
+        .filter(|s| *s != [0; 8])
+    else {
+        return fail(ctx, sa, "no valid 8-byte IKE SPI in the answer".into());
+    };
+    let shared = match pending.ke.complete(&ke.data) {
+        Ok(s) => s,
+        Err(e) => return fail(ctx, sa, format!("bad KE payload: {e}")),
+    };
+    let new = successor(
+        ctx,
+        sa,
+        Role::Initiator,
+        pending.spi_i,
+        spi_r,
+        &pending.ni,
+        nr,
+        chosen,
+        &shared,
+    )?;
+    sa.spawned = Some(Box::new(new));
+    sa.queue.clear();
+    sa.queue.push_back(RequestKind::DeleteIke);
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -327,17 +327,11 @@ pub(crate) fn process_request(
     Ok(AuthOutcome::Established)
 }
 
-/// Arms the IKE SA lifetime and liveness timers of a newly established SA.
-fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
+/// Arms the IKE SA lifetime (rekey) and liveness timers of a newly established SA.
+pub(crate) fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
     sa.expires = Some(later(ctx.now, sa.conn.ike_lifetime));
     sa.next_dpd = sa.conn.dpd_delay.map(|d| later(ctx.now, d));
     sa.next_keepalive = sa.nat_local.then(|| later(ctx.now, ctx.cfg.nat_keepalive));
-    tracing::debug!(
-        "\"{}\" {}: IKE SA expires in {:?}; rekeying is not implemented, the SA will be deleted then",
-        sa.conn.name,
-        sa.serial,
-        sa.conn.ike_lifetime
-    );
 }
 
 type ChildChoice = (crate::proposal::Chosen, u32, crate::ts::Narrowed);

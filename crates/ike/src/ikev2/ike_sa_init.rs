@@ -61,7 +61,7 @@ pub(crate) fn suite_of(chosen: &Chosen) -> Result<IkeSuite, Error> {
 }
 
 /// `{cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_512 group=DH19}`.
-fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
+pub(crate) fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
     format!(
         "{{cipher={} integ={} prf={} group={}}}",
         suite.encr.name,

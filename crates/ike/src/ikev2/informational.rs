@@ -116,9 +116,10 @@ pub(crate) fn send_request(
             vec![Payload::Delete(Delete::child(CHILD_PROTOCOL, spis))]
         }
         RequestKind::Liveness => Vec::new(),
-        RequestKind::IkeSaInit | RequestKind::IkeAuth | RequestKind::RekeyChild(_) => {
-            return Err(Error::NotInformational)
-        }
+        RequestKind::IkeSaInit
+        | RequestKind::IkeAuth
+        | RequestKind::RekeyChild(_)
+        | RequestKind::RekeyIke => return Err(Error::NotInformational),
     };
     let msg = sa.seal(
         ctx.rng,

@@ -69,6 +69,8 @@ pub(crate) enum RequestKind {
     Liveness,
     /// Rekey of the Child SA with this serial (state in `IkeSa::pending_rekey`).
     RekeyChild(SaSerial),
+    /// Rekey of this IKE SA (state in `IkeSa::pending_ike_rekey`).
+    RekeyIke,
 }
 
 /// Most fragments accepted for one message.
@@ -117,6 +119,15 @@ pub(crate) struct PendingRekey {
     pub tsi: Vec<TrafficSelector>,
     pub tsr: Vec<TrafficSelector>,
     pub ke_retried: bool,
+}
+
+/// A rekey of the IKE SA we initiated (RFC 7296 1.3.2).
+pub(crate) struct PendingIkeRekey {
+    pub spi_i: [u8; 8],
+    pub ni: Vec<u8>,
+    pub ke: KeyExchange,
+    pub group: KeId,
+    pub retried: bool,
 }
 
 /// One IKE SA.
@@ -175,6 +186,11 @@ pub(crate) struct IkeSa {
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
     pub pending_rekey: Option<PendingRekey>,
+    pub pending_ike_rekey: Option<PendingIkeRekey>,
+    /// A new IKE SA produced by a rekey, for the endpoint to take over.
+    pub spawned: Option<Box<IkeSa>>,
+    /// Set once this SA was rekeyed: it only waits to be deleted.
+    pub replaced_by: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -237,6 +253,9 @@ impl IkeSa {
             children: Vec::new(),
             pending_child: None,
             pending_rekey: None,
+            pending_ike_rekey: None,
+            spawned: None,
+            replaced_by: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,

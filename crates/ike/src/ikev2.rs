@@ -894,7 +894,7 @@ fn handle_in_sa(
         return Ok(Fate::Keep);
     }
     if hdr.flags.response {
-        return handle_response(ctx, sa, hdr, local, remote, data, config);
+        return handle_response(ctx, sa, hdr, data, config);
     }
 
     // A request from the peer.
@@ -1018,8 +1018,6 @@ fn handle_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     hdr: &Header,
-    local: SocketAddr,
-    remote: SocketAddr,
     data: &[u8],
     config: &dyn ConfigSource,
 ) -> Result<Fate, Error> {
@@ -1051,7 +1049,6 @@ fn handle_response(
                 return Ok(Fate::Keep);
             }
         };
-        let _ = (local, remote);
         return match ike_sa_init::process_response(ctx, sa, hdr, &msg, data)? {
             InitOutcome::Resent => Ok(Fate::Keep),
             InitOutcome::Failed(end) => Ok(Fate::Remove(end)),

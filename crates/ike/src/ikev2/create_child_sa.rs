@@ -312,11 +312,18 @@ pub(crate) fn process_request(
             "bad nonce length".into(),
         );
     }
-    // REKEY_SA names the SA by the sender's inbound SPI: our outbound.
+    // REKEY_SA names the SA by the sender's inbound SPI (RFC 7296 1.3.3): our
+    // outbound. A peer that names our inbound SPI instead is understood too; the
+    // SPIs are random, so the two cannot be confused.
     let Some(old) = rekey
         .spi
         .as_u32()
-        .and_then(|spi| sa.children.iter().find(|c| c.outbound_spi == spi))
+        .and_then(|spi| {
+            sa.children
+                .iter()
+                .find(|c| c.outbound_spi == spi)
+                .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
+        })
         .cloned()
     else {
         return refuse(

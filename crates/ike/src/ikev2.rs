@@ -26,14 +26,13 @@
 //! liveness). `sa` holds the IKE SA record, message IDs, retransmission and
 //! fragmentation.
 //!
-//! Limits of this version, each reported at runtime where it matters: window size 1;
-//! no additional Child SAs on an IKE SA (such CREATE_CHILD_SA requests are refused
-//! with NO_ADDITIONAL_SAS); PSK authentication only; ESP only; Child SA SPIs are
-//! drawn at random rather than allocated by the kernel. Child SAs and IKE SAs are
-//! rekeyed in both roles (Child SAs on a soft EXPIRE or
-//! [`Endpoint::rekey_child_sa`], IKE SAs when their lifetime ends or
-//! [`Endpoint::rekey_ike_sa`]). IKE fragmentation (RFC 7383) is announced and works
-//! both ways once both ends support it.
+//! Limits of this version: window size 1; we never initiate additional Child SAs
+//! on an IKE SA (a peer may add some for the same connection); PSK authentication
+//! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
+//! kernel; simultaneous rekeys are not detected. Child SAs and IKE SAs are rekeyed
+//! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
+//! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
+//! (RFC 7383) is announced and works both ways once both ends support it.
 //!
 //! # Driving it
 //!

@@ -2,9 +2,9 @@
 //! of IKE_AUTH) and the CREATE_CHILD_SA exchange (1.3): rekeying Child SAs (with PFS
 //! when configured) and rekeying the IKE SA (2.18), in both roles.
 //!
-//! Not implemented yet, and said so in the log when a peer asks: creating
-//! additional Child SAs on an IKE SA; such requests are answered with
-//! NO_ADDITIONAL_SAS (RFC 7296 3.10.1). Simultaneous rekeys (2.8.1) are not
+//! A peer may also add Child SAs to the IKE SA (for the same connection: its
+//! traffic selectors are narrowed against the IKE SA's connection); we do not
+//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are not
 //! detected: both new SAs are kept and both old ones deleted.
 
 use crate::codec::v2::{KeyExchange as KePayload, Notify, Payload};
@@ -254,8 +254,8 @@ fn child_proposals(sa: &IkeSa, pfs: bool) -> crate::proposal::ProposalSet {
     }
 }
 
-/// Responder: a CREATE_CHILD_SA request. Child SA rekeys are carried out; new
-/// Child SAs and IKE SA rekeys are refused with NO_ADDITIONAL_SAS.
+/// Responder: a CREATE_CHILD_SA request: a Child SA rekey, an additional Child SA,
+/// or an IKE SA rekey.
 pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
@@ -288,14 +288,6 @@ pub(crate) fn process_request(
     {
         return process_ike_rekey_request(ctx, sa, raw, msgid, sa_pl, &p);
     }
-    let Some(rekey) = p.rekey else {
-        return refuse(
-            ctx,
-            sa,
-            NotifyType::NO_ADDITIONAL_SAS,
-            "creating additional Child SAs is not implemented by pluto-rs yet".into(),
-        );
-    };
     let (Some(ni), Some(tsi), Some(tsr)) = (p.nonce, p.tsi, p.tsr) else {
         return refuse(
             ctx,
@@ -314,24 +306,29 @@ pub(crate) fn process_request(
     }
     // REKEY_SA names the SA by the sender's inbound SPI (RFC 7296 1.3.3): our
     // outbound. A peer that names our inbound SPI instead is understood too; the
-    // SPIs are random, so the two cannot be confused.
-    let Some(old) = rekey
-        .spi
-        .as_u32()
-        .and_then(|spi| {
-            sa.children
-                .iter()
-                .find(|c| c.outbound_spi == spi)
-                .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
-        })
-        .cloned()
-    else {
-        return refuse(
-            ctx,
-            sa,
-            NotifyType::CHILD_SA_NOT_FOUND,
-            "REKEY_SA names no Child SA of ours".into(),
-        );
+    // SPIs are random, so the two cannot be confused. Without REKEY_SA the request
+    // is for an additional Child SA of this connection.
+    let old = match p.rekey {
+        None => None,
+        Some(rekey) => {
+            let found = rekey.spi.as_u32().and_then(|spi| {
+                sa.children
+                    .iter()
+                    .find(|c| c.outbound_spi == spi)
+                    .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
+            });
+            match found {
+                Some(c) => Some(c.serial),
+                None => {
+                    return refuse(
+                        ctx,
+                        sa,
+                        NotifyType::CHILD_SA_NOT_FOUND,
+                        "REKEY_SA names no Child SA of ours".into(),
+                    )
+                }
+            }
+        }
     };
     let offered = wire_proposals(sa_pl);
     let chosen = select(&child_proposals(sa, true), &offered, p.ke.map(|k| k.group))
@@ -425,7 +422,7 @@ pub(crate) fn process_request(
                 shared,
                 we_initiated: false,
             },
-            rekey_of: Some(old.serial),
+            rekey_of: old,
         },
     )
 }
@@ -950,7 +947,7 @@ mod tests {
     use super::super::{Event, KernelRequest};
     use crate::codec::v2::Payload;
     use crate::crypto::ikev2::prf_plus;
-    use crate::registry::{ExchangeType, NotifyType};
+    use crate::registry::ExchangeType;
 
     fn install(events: &[Event]) -> super::ChildSaInstall {
         events
@@ -988,22 +985,30 @@ mod tests {
     }
 
     #[test]
-    fn create_child_sa_for_a_new_child_is_refused_with_no_additional_sas() {
+    fn additional_child_sa_keyed_from_the_exchange_nonces() {
         let mut p = Pair::established("aes_gcm256");
         let serial = *p.west.sas.keys().next().unwrap();
         let sa = p.west.sas.get_mut(&serial).unwrap();
         let msgid = sa.next_msgid;
         let offer = super::super::sa::sa_payload(
-            &sa.conn.esp_proposals.offer(),
+            &super::super::sa::set_without_ke(&sa.conn.esp_proposals).offer(),
             crate::codec::Spi::from_u32(0x1234_5678),
         );
+        let ni = vec![7u8; 32];
+        let ts = super::super::sa::ts_payload(&sa.conn.local_ts);
+        let tsr = super::super::sa::ts_payload(&sa.conn.remote_ts);
         let req = sa
             .seal(
                 p.west.rng.as_ref(),
                 ExchangeType::CREATE_CHILD_SA,
                 false,
                 msgid,
-                &[Payload::Sa(offer), Payload::Nonce(vec![7; 32])],
+                &[
+                    Payload::Sa(offer),
+                    Payload::Nonce(ni.clone()),
+                    Payload::TsI(ts),
+                    Payload::TsR(tsr),
+                ],
             )
             .unwrap();
         let (local, remote) = (sa.local, sa.remote);
@@ -1017,22 +1022,31 @@ mod tests {
             .unwrap()
             .header;
         let payloads = sa.open(&hdr, &t.contents).unwrap().unwrap();
-        assert!(
-            matches!(&payloads[..], [Payload::Notify(n)] if n.ty == NotifyType::NO_ADDITIONAL_SAS)
-        );
-        let mut lines = Vec::new();
+        let nr = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Nonce(n) => Some(n.clone()),
+                _ => None,
+            })
+            .expect("Nr in the response");
+        // KEYMAT = prf+(SK_d, Ni | Nr) with this exchange's nonces; west sent the
+        // request, so the first 36 bytes key west -> east.
+        let suite = sa.suite.unwrap();
+        let mut km = vec![0u8; 72];
+        let sk_d = sa.keys.as_ref().unwrap().sk_d();
+        prf_plus(&suite.prf.key(sk_d).unwrap(), &[&ni, &nr], &mut km).unwrap();
+        let mut east_events = Vec::new();
         while let Some(e) = p.east.poll_event() {
-            if let Event::Progress(l) = e {
-                lines.push(l.text);
-            }
+            east_events.push(e);
         }
-        assert!(lines.iter().any(|l| l.contains(
-            "refused with NO_ADDITIONAL_SAS: creating additional Child SAs is not implemented"
-        )));
+        let added = install(&east_events);
+        assert_eq!(added.outbound.spi, 0x1234_5678);
+        assert_eq!(&*added.inbound.encr_key, &km[..36]);
+        assert_eq!(&*added.outbound.encr_key, &km[36..]);
+        assert_eq!(p.east.status()[0].children.len(), 2);
         // A retransmission of the same request gets the cached answer.
         p.east.handle(p.now, remote, local, req, &p.ecfg);
         assert_eq!(p.east.poll_transmit().unwrap().contents, t.contents);
-        // The IKE SA is unaffected.
-        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+        assert_eq!(p.east.status()[0].children.len(), 2);
     }
 }

@@ -113,3 +113,11 @@ impl Pair {
         }
     }
 }
+
+/// The daemon moves the endpoint into a tokio task: it must stay `Send`.
+#[test]
+fn endpoint_is_send() {
+    fn send<T: Send>() {}
+    send::<Endpoint>();
+    send::<Event>();
+}

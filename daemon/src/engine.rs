@@ -91,6 +91,16 @@ pub struct Route {
     pub traps: Vec<PolicySpec>,
 }
 
+/// What updown needs to know of a Child SA or a routed connection.
+struct SaShape<'a> {
+    connection: &'a str,
+    mode: Mode,
+    me: IpAddr,
+    peer: IpAddr,
+    local_ts: &'a [TrafficSelector],
+    remote_ts: &'a [TrafficSelector],
+}
+
 fn no_kernel() -> KernelError {
     KernelError::Invalid(
         "pluto has no kernel interface (XFRM netlink could not be opened at start; see the log)"
@@ -377,7 +387,15 @@ impl Pluto {
             .and_then(|_| self.conns.find(&req.connection))
             .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
             .unwrap_or_default();
-        let (ctxs, cmd) = self.updown_contexts(req, reqid).await;
+        let shape = SaShape {
+            connection: &req.connection,
+            mode: req.mode,
+            me: req.inbound.dst,
+            peer: req.outbound.dst,
+            local_ts: &req.local_ts,
+            remote_ts: &req.remote_ts,
+        };
+        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
         self.children.insert(
             req.child,
             ChildRec {
@@ -467,18 +485,18 @@ impl Pluto {
 
     async fn updown_contexts(
         &self,
-        req: &ChildSaInstall,
+        sa: &SaShape<'_>,
         reqid: u32,
     ) -> (Vec<updown::Context>, Option<String>) {
-        let Some(c) = self.conns.find(&req.connection) else {
+        let Some(c) = self.conns.find(sa.connection) else {
             return (Vec::new(), None);
         };
         let (Some(l), Some(r)) = (c.local_end(), c.remote_end()) else {
             return (Vec::new(), None);
         };
         let cmd = updown::command(l.updown.as_deref(), &self.updown_default);
-        let me = req.inbound.dst;
-        let peer = req.outbound.dst;
+        let (me, peer) = (sa.me, sa.peer);
+        let req = sa;
         let interface = self
             .addrs_list()
             .into_iter()
@@ -506,8 +524,8 @@ impl Pluto {
             }
         };
         let mut out = Vec::new();
-        for lt in &req.local_ts {
-            for rt in &req.remote_ts {
+        for lt in req.local_ts.iter() {
+            for rt in req.remote_ts.iter() {
                 if lt.is_ipv6() != rt.is_ipv6() {
                     continue;
                 }
@@ -522,7 +540,7 @@ impl Pluto {
                         .find(|a| my_client.contains(*a))
                 });
                 out.push(updown::Context {
-                    connection: req.connection.clone(),
+                    connection: req.connection.to_string(),
                     tunnel: req.mode == Mode::Tunnel,
                     me,
                     my_id: l.id.to_string(),
@@ -613,6 +631,8 @@ impl Pluto {
         let n = traps.len();
         self.routed.insert(name.to_string(), Route { reqid, traps });
         self.set_routing(name, true);
+        self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
+            .await;
         Ok(n)
     }
 
@@ -623,6 +643,9 @@ impl Pluto {
             return false;
         };
         self.set_routing(name, false);
+        if let Ok(c) = self.ike_conn(name, None) {
+            self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
+        }
         let up = self.children.values().any(|ch| ch.connection == name);
         if let (false, Some(k)) = (up, self.kernel.clone()) {
             for p in &rt.traps {
@@ -632,6 +655,26 @@ impl Pluto {
             }
         }
         true
+    }
+
+    async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
+        let shape = SaShape {
+            connection: &c.name,
+            mode: c.mode,
+            me: c.local_addr,
+            peer: c.remote_addr,
+            local_ts: &c.local_ts,
+            remote_ts: &c.remote_ts,
+        };
+        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        let Some(cmd) = cmd else { return };
+        for v in verbs {
+            for ctx in &ctxs {
+                if let Err(e) = updown::run(&cmd, *v, ctx).await {
+                    tracing::warn!("\"{}\": {e}", c.name);
+                }
+            }
+        }
     }
 
     fn set_routing(&mut self, name: &str, routed: bool) {

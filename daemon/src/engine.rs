@@ -438,6 +438,12 @@ impl Pluto {
         if let Some(rec) = &rec {
             if rec.up {
                 self.run_updown(d.child, Verb::Down).await;
+                // "down" took the route away; a routed connection keeps its trap.
+                if let Some(rt) = self.routed.get(&d.connection).cloned() {
+                    if let Ok(c) = self.ike_conn(&d.connection, None) {
+                        self.run_route_updown(&c, rt.reqid, &[Verb::Route]).await;
+                    }
+                }
             }
         }
         let Some(k) = self.kernel.clone() else { return };

@@ -729,15 +729,32 @@ impl Pluto {
                 r.line(
                     rc::OPPOFAILURE,
                     format!(
-                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: negotiation is not implemented yet in pluto-rs",
+                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: opportunistic encryption is not implemented in pluto-rs",
                         t.here, t.sport, t.there, t.dport, t.proto
                     ),
                 );
             }
             Request::Crash { address } => {
-                r.comment(format!(
-                    "no IKE SAs with peer {address}; nothing to restart"
-                ));
+                // The peer rebooted: its SAs are gone, so ours are deleted without
+                // waiting for liveness checks to notice.
+                let now = std::time::Instant::now();
+                let gone: Vec<SaSerial> = self
+                    .ike
+                    .status()
+                    .into_iter()
+                    .filter(|s| s.remote.ip() == *address)
+                    .map(|s| s.serial)
+                    .collect();
+                if gone.is_empty() {
+                    r.comment(format!(
+                        "no IKE SAs with peer {address}; nothing to restart"
+                    ));
+                }
+                for s in gone {
+                    r.comment(format!("peer {address} crashed: deleting IKE SA {s}"));
+                    let _ = self.ike.delete_ike_sa(s, now);
+                }
+                self.pump().await;
             }
             Request::DeleteState { serial } => {
                 let s = SaSerial(*serial);
@@ -812,7 +829,7 @@ impl Pluto {
             Request::IkeSocketBufsize { bytes } => {
                 self.ike_socket_bufsize = Some(*bytes);
                 r.comment(format!(
-                    "set IKE socket buffer size to {bytes} (applies when IKE sockets are opened; they are not in this build)"
+                    "set IKE socket buffer size to {bytes}: recorded, but pluto-rs does not apply it to its IKE sockets yet"
                 ));
             }
             Request::IkeSocketErrqueueToggle => {
@@ -1174,7 +1191,7 @@ impl Pluto {
                         .or_default()
                         .insert(behaviour.clone(), how.clone());
                     r.comment(format!(
-                        "IMPAIR: {behaviour} recorded; no negotiation code consults it yet (IKE is not implemented in this build)"
+                        "IMPAIR: {behaviour} recorded; the IKEv2 engine of pluto-rs does not consult impairments yet"
                     ));
                 }
                 ImpairChange::Clear(b) => {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
-    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress,
+    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress, Rc,
     SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
@@ -240,7 +240,14 @@ impl Pluto {
 
     /// A progress line of the core (which has logged it already) for the waiting
     /// whacks.
+    ///
+    /// The core announces a Child SA as established right after asking for its
+    /// install; when the kernel refused it that line is not passed on (whack gets
+    /// the kernel's error and the failure instead).
     fn progress(&mut self, p: &Progress) {
+        if p.serial.is_some_and(|s| self.failed_install.contains(&s)) && p.rc == Rc::SUCCESS {
+            return;
+        }
         let line = p.to_string();
         self.tell(&p.connection, p.rc.0, &line);
     }

@@ -294,6 +294,7 @@ fn two_plutos_negotiate_through_whack() {
             "{}",
             logs()
         );
+        assert!(!o.contains("established Child SA"), "{}", logs());
         // Nothing half-installed is left behind on our side.
         std::thread::sleep(Duration::from_millis(300));
         assert!(

@@ -101,6 +101,18 @@ struct SaShape<'a> {
     remote_ts: &'a [TrafficSelector],
 }
 
+/// A byte count as libreswan's status prints it: `84B`, `29KB`, `3MB`, `2GB`.
+pub fn amount(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut n = bytes;
+    let mut u = 0;
+    while n >= 1024 && u + 1 < UNITS.len() {
+        n /= 1024;
+        u += 1;
+    }
+    format!("{n}{}", UNITS[u])
+}
+
 fn no_kernel() -> KernelError {
     KernelError::Invalid(
         "pluto has no kernel interface (XFRM netlink could not be opened at start; see the log)"
@@ -792,15 +804,15 @@ impl Pluto {
                     String::new()
                 };
                 v.push(format!(
-                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={}B ESPout={}B ESPmax=2^63B",
+                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
                     ch.serial.0,
                     s.connection,
                     rec.outbound.spi,
                     rec.outbound.dst,
                     rec.inbound.spi,
                     rec.inbound.dst,
-                    rec.in_bytes,
-                    rec.out_bytes
+                    amount(rec.in_bytes),
+                    amount(rec.out_bytes)
                 ));
             }
         }
@@ -848,5 +860,155 @@ impl Pluto {
     /// Fails the waiting initiates of a connection that is going away.
     pub fn abandon_waiters(&mut self, connection: &str, why: &str) {
         self.finish(connection, Some((rc::FATAL, why.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Options;
+    use control::Reply;
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    fn pluto(dir: &std::path::Path) -> Pluto {
+        Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            rundir: dir.to_path_buf(),
+            ..Options::default()
+        })
+    }
+
+    fn wait(p: &mut Pluto, conn: &str) -> UnboundedReceiver<Reply> {
+        let (r, rx, _answers) = Responder::detached();
+        p.waiters.push(Waiter {
+            connection: conn.into(),
+            responder: r,
+        });
+        rx
+    }
+
+    fn drain(rx: &mut UnboundedReceiver<Reply>) -> (Vec<(u32, String)>, Option<u32>) {
+        let mut lines = Vec::new();
+        let mut done = None;
+        while let Ok(m) = rx.try_recv() {
+            match m {
+                Reply::Line { code, text } => lines.push((code, text)),
+                Reply::Done { status } => done = Some(status),
+                _ => {}
+            }
+        }
+        (lines, done)
+    }
+
+    #[test]
+    fn amounts_use_libreswans_units() {
+        assert_eq!(amount(0), "0B");
+        assert_eq!(amount(84), "84B");
+        assert_eq!(amount(29 * 1024 + 5), "29KB");
+        assert_eq!(amount(3 << 20), "3MB");
+        assert_eq!(amount(5 << 40), "5120GB");
+    }
+
+    #[tokio::test]
+    async fn initiate_streams_progress_and_fails_on_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        let mut other = wait(&mut p, "other");
+        p.on_event(Event::Progress(Progress {
+            connection: "west-east".into(),
+            serial: Some(SaSerial(1)),
+            rc: Rc::LOG,
+            text: "sent IKE_SA_INIT request".into(),
+        }))
+        .await;
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::Timeout,
+            final_failure: true,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert_eq!(
+            lines[0],
+            (2, "\"west-east\" #1: sent IKE_SA_INIT request".into())
+        );
+        assert!(lines[1].1.contains("no response"), "{lines:?}");
+        assert_eq!(done, Some(rc::NORETRANSMISSION));
+        // Another connection's whack is neither told nor released.
+        assert_eq!(drain(&mut other), (Vec::new(), None));
+        assert_eq!(p.waiters.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_install_is_reported_and_not_announced_as_established() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(req))))
+            .await;
+        p.on_event(Event::Progress(Progress {
+            connection: "west-east".into(),
+            serial: Some(SaSerial(2)),
+            rc: Rc::SUCCESS,
+            text: "initiator established Child SA using #1".into(),
+        }))
+        .await;
+        p.on_event(Event::ChildSaEstablished {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            child: SaSerial(2),
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(
+            lines[0].1.contains("cannot install Child SA in the kernel")
+                && lines[0].1.contains("no kernel interface"),
+            "{lines:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.1.contains("established Child SA")),
+            "{lines:?}"
+        );
+        assert_eq!(done, Some(rc::FATAL));
+        assert!(p.children.is_empty());
+        assert!(p.failed_install.is_empty());
+    }
+
+    #[tokio::test]
+    async fn child_failure_and_unknown_acquire() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::ChildSaFailed {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            notify: ike::registry::NotifyType::TS_UNACCEPTABLE,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(lines[0].1.contains("TS_UNACCEPTABLE"), "{lines:?}");
+        assert_eq!(done, Some(rc::FATAL));
+        // An ACQUIRE for a reqid no routed connection has is ignored.
+        p.kernel_event(KernelEvent::Acquire {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            proto: Some(IpsecProto::Esp),
+            selector: kernel::Selector::hosts(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.2".parse().unwrap(),
+            )
+            .unwrap(),
+            policy_index: 1,
+            policy_dir: None,
+            reqid: Some(99),
+            seq: 1,
+            mark: None,
+            if_id: None,
+        });
+        assert!(p.ike.status().is_empty());
+        assert!(p.ike.poll_transmit().is_none());
     }
 }

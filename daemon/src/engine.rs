@@ -468,28 +468,34 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
         if let Some(rec) = &rec {
-            // Other Child SAs of the connection may share the policies (a second
-            // initiate); only the last one removes them.
-            let shared = self
+            // Another Child SA may use the same policies (a second initiate of the
+            // connection): those stay; a road-warrior template's instances each have
+            // their own selectors and are not held back by one another.
+            let in_use: Vec<kernel::PolicyId> = self
                 .children
                 .iter()
-                .any(|(s, c)| *s != d.child && c.connection == rec.connection);
-            if !shared {
-                if routed {
-                    self.restore_traps(&d.connection).await;
+                .filter(|(s, _)| **s != d.child)
+                .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
+                .collect();
+            let traps: Vec<_> = self
+                .routed
+                .get(&d.connection)
+                .map(|r| r.traps.iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            if routed && in_use.is_empty() {
+                self.restore_traps(&d.connection).await;
+            }
+            for p in &rec.policies {
+                let id = p.id();
+                if in_use.contains(&id) {
+                    continue;
                 }
-                let traps: Vec<_> = self
-                    .routed
-                    .get(&d.connection)
-                    .map(|r| r.traps.iter().map(|p| p.id()).collect())
-                    .unwrap_or_default();
-                for p in &rec.policies {
-                    if traps.contains(&p.id()) {
-                        continue;
-                    }
-                    if let Err(e) = k.del_policy(&p.id()).await {
-                        tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
-                    }
+                if traps.contains(&id) {
+                    // Already back to its trap (restore_traps replaced it).
+                    continue;
+                }
+                if let Err(e) = k.del_policy(&id).await {
+                    tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
                 }
             }
         }

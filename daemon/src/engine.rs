@@ -306,6 +306,7 @@ impl Pluto {
                 }
                 self.totals.add("total.ipsec.type.all", 1);
                 self.totals.add("total.ipsec.type.esp", 1);
+                self.set_routing(&connection);
                 self.run_updown(child, Verb::Up).await;
                 self.finish(&connection, None);
             }
@@ -322,9 +323,10 @@ impl Pluto {
                     )),
                 );
             }
-            Event::ChildSaDeleted { child, .. } => {
+            Event::ChildSaDeleted { child, connection } => {
                 self.children.remove(&child);
                 self.failed_install.remove(&child);
+                self.set_routing(&connection);
             }
             Event::IkeSaDeleted {
                 connection,
@@ -415,6 +417,7 @@ impl Pluto {
             remote_ts: &req.remote_ts,
         };
         let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        self.touched_kernel = true;
         self.children.insert(
             req.child,
             ChildRec {
@@ -660,8 +663,9 @@ impl Pluto {
             }
         }
         let n = traps.len();
+        self.touched_kernel = true;
         self.routed.insert(name.to_string(), Route { reqid, traps });
-        self.set_routing(name, true);
+        self.set_routing(name);
         self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
         Ok(n)
@@ -673,7 +677,7 @@ impl Pluto {
         let Some(rt) = self.routed.remove(name) else {
             return false;
         };
-        self.set_routing(name, false);
+        self.set_routing(name);
         if let Ok(c) = self.ike_conn(name, None) {
             self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
         }
@@ -708,14 +712,20 @@ impl Pluto {
         }
     }
 
-    fn set_routing(&mut self, name: &str, routed: bool) {
+    /// Brings the connection's routing state (shown by `--connectionstatus`) in
+    /// line with what is installed: a Child SA's policies, else traps, else none.
+    fn set_routing(&mut self, name: &str) {
+        use conn::connection::Routing;
+        let routing = if self.children.values().any(|c| c.connection == name) {
+            Routing::RoutedTunnel
+        } else if self.routed.contains_key(name) {
+            Routing::RoutedOndemand
+        } else {
+            Routing::Unrouted
+        };
         let serial = self.conns.find(name).map(|c| c.serial);
         if let Some(c) = serial.and_then(|s| self.conns.get_mut(s)) {
-            c.routing = if routed {
-                conn::connection::Routing::RoutedOndemand
-            } else {
-                conn::connection::Routing::Unrouted
-            };
+            c.routing = routing;
         }
     }
 
@@ -740,7 +750,9 @@ impl Pluto {
             for n in names {
                 self.unroute(&n).await;
             }
-            if let Some(k) = self.kernel.clone() {
+            // Only a pluto that installed something removes "its" state: several
+            // test daemons may share one namespace.
+            if let (true, Some(k)) = (self.touched_kernel, self.kernel.clone()) {
                 // The kernel crate logs what it removed.
                 if let Err(e) = k.flush_owned().await {
                     tracing::warn!("cannot remove pluto's kernel state: {e}");

@@ -84,6 +84,8 @@ pub struct Pluto {
     pub routed: BTreeMap<String, Route>,
     /// The default updown script (for libreswan's `ipsec _updown`).
     pub updown_default: std::path::PathBuf,
+    /// Whether this pluto installed any SA or policy (so `--shutdown` flushes).
+    pub touched_kernel: bool,
     /// `auto=route|start|keep` connections of `--config`, acted on once listening.
     pending_auto: Vec<(String, conn::conf::Auto)>,
     /// DDoS mode.
@@ -174,6 +176,7 @@ impl Pluto {
             routed: BTreeMap::new(),
             updown_default,
             pending_auto: Vec::new(),
+            touched_kernel: false,
             ddos: if opts.force_busy {
                 DdosMode::Busy
             } else {

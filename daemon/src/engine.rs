@@ -287,6 +287,7 @@ impl Pluto {
                     .unwrap_or(conn::policy::DEFAULT_IKE_LIFETIME);
                 self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
                 self.totals.add("total.ike.ikev2.established", 1);
+                self.instantiate(&connection, ike);
             }
             Event::ChildSaEstablished {
                 connection, child, ..
@@ -335,6 +336,11 @@ impl Pluto {
                 final_failure,
             } => {
                 self.ike_sas.remove(&ike);
+                if let Some(inst) = self.instances.remove(&ike) {
+                    if let Some(c) = self.conns.remove(inst) {
+                        tracing::info!("{}: deleting connection instance", c.display_name());
+                    }
+                }
                 let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
                 if failed {
                     self.totals.add("total.ike.ikev2.failed", 1);
@@ -366,6 +372,34 @@ impl Pluto {
                     );
                 }
             }
+        }
+    }
+
+    /// A template that answered a peer gets an instance for it in the database (as
+    /// libreswan's `"rw"[1] 192.0.2.9`), shown by `--connectionstatus` and removed
+    /// with the IKE SA. The core keeps using the template's name.
+    fn instantiate(&mut self, connection: &str, ike: SaSerial) {
+        let Some(t) = self.conns.find(connection).filter(|c| c.is_template()) else {
+            return;
+        };
+        let template = t.serial;
+        let Some(peer) = self
+            .ike
+            .status()
+            .iter()
+            .find(|s| s.serial == ike)
+            .map(|s| s.remote.ip())
+        else {
+            return;
+        };
+        match self.conns.instantiate(template, peer, None) {
+            Ok(inst) => {
+                if let Some(c) = self.conns.get(inst) {
+                    tracing::info!("{}: instantiated for IKE SA {ike}", c.display_name());
+                }
+                self.instances.insert(ike, inst);
+            }
+            Err(e) => tracing::warn!("\"{connection}\": cannot instantiate for {peer}: {e}"),
         }
     }
 

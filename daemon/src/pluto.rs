@@ -84,6 +84,8 @@ pub struct Pluto {
     pub routed: BTreeMap<String, Route>,
     /// The default updown script (for libreswan's `ipsec _updown`).
     pub updown_default: std::path::PathBuf,
+    /// Template instances made for IKE SAs, removed with them.
+    pub instances: BTreeMap<SaSerial, conn::connection::ConnSerial>,
     /// Whether this pluto installed any SA or policy (so `--shutdown` flushes).
     pub touched_kernel: bool,
     /// `auto=route|start|keep` connections of `--config`, acted on once listening.
@@ -177,6 +179,7 @@ impl Pluto {
             updown_default,
             pending_auto: Vec::new(),
             touched_kernel: false,
+            instances: BTreeMap::new(),
             ddos: if opts.force_busy {
                 DdosMode::Busy
             } else {

@@ -8,6 +8,10 @@
 //! Narrowing: the responder intersects what the initiator proposed with its own
 //! configuration ([`narrow`]); the initiator checks that what came back is within what
 //! it sent ([`check_narrowed`]). Both fail with TS_UNACCEPTABLE.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use core::fmt;
 use core::str::FromStr;

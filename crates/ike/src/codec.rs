@@ -56,6 +56,7 @@
 
 mod attr;
 mod error;
+mod header;
 mod io;
 mod spi;
 pub mod v1;

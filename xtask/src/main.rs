@@ -21,6 +21,12 @@ fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// Command-line words from one string, for the option parsers' tests.
+#[cfg(test)]
+fn test_args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\

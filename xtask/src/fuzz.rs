@@ -120,6 +120,24 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     Ok(())
 }
 
+/// cargo-fuzz needs nightly (`-Z sanitizer`); say so up front rather than after a
+/// confusing build failure.
+fn ensure_nightly() -> Result<(), String> {
+    let ok = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err("the nightly toolchain is missing (cargo-fuzz needs it): \
+             rustup toolchain install nightly"
+            .into())
+    }
+}
+
 /// Runs one target to completion, echoing libFuzzer's output, and returns whether it
 /// finished without a crash plus what it reported.
 fn run_target(root: &Path, target: &str, runs: u64) -> Result<(bool, Outcome), String> {
@@ -163,6 +181,7 @@ fn run_target(root: &Path, target: &str, runs: u64) -> Result<(bool, Outcome), S
 /// Entry point; returns the process exit code (0 when every target ran clean).
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
     let opts = parse_opts(args)?;
+    ensure_nightly()?;
     ensure_cargo_fuzz()?;
     let mut lines = Vec::new();
     let mut failed = 0;

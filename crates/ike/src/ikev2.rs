@@ -8,7 +8,9 @@
 //! * commands: [`Endpoint::initiate`], [`Endpoint::delete_ike_sa`],
 //!   [`Endpoint::delete_child_sa`], [`Endpoint::delete_connection`],
 //!   [`Endpoint::send_liveness`], and kernel events [`Endpoint::handle_acquire`] and
-//!   [`Endpoint::handle_expire`],
+//!   [`Endpoint::handle_expire`], and the outcome of each Child SA install with
+//!   [`Endpoint::child_sa_installed`] / [`Endpoint::child_sa_install_failed`] (which
+//!   only matter with [`EndpointConfig::confirm_child_installs`]),
 //! * the time, whenever the deadline from [`Endpoint::poll_timeout`] has passed, with
 //!   [`Endpoint::handle_timeout`],
 //!
@@ -479,6 +481,60 @@ impl Endpoint {
         }
         self.settle(sa, fate, now);
         Ok(())
+    }
+
+    /// The kernel accepted Child SA `child` (after its
+    /// [`KernelRequest::InstallChildSa`]): with
+    /// [`EndpointConfig::confirm_child_installs`] set, it is announced now ("established
+    /// Child SA" and [`Event::ChildSaEstablished`]) and a Child SA it replaces in a
+    /// rekey we initiated is retired. Announcing twice is avoided, so calling this
+    /// with the flag unset is harmless.
+    pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
+        let mut sa = self.take_owner(child)?;
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        if create_child_sa::confirm(&mut ctx, &mut sa, child) {
+            if let Err(e) = pump(&mut ctx, &mut sa) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// The kernel refused Child SA `child` (`reason` says why, for the log): the
+    /// Child SA is never announced; it is uninstalled (a
+    /// [`KernelRequest::DeleteChildSa`] for whatever half got in, then
+    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does. The
+    /// IKE SA stays. The daemon ends a waiting `whack --initiate` itself.
+    pub fn child_sa_install_failed(
+        &mut self,
+        child: SaSerial,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let mut sa = self.take_owner(child)?;
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        if create_child_sa::install_failed(&mut ctx, &mut sa, child, reason) {
+            if let Err(e) = pump(&mut ctx, &mut sa) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// Removes the IKE SA owning Child SA `child` from the table (the caller settles
+    /// it back).
+    fn take_owner(&mut self, child: SaSerial) -> Result<IkeSa, Error> {
+        let ike = self
+            .sas
+            .values()
+            .find(|sa| sa.children.iter().any(|c| c.serial == child))
+            .map(|sa| sa.serial)
+            .ok_or(Error::UnknownSerial(child))?;
+        self.sas.remove(&ike).ok_or(Error::UnknownSerial(ike))
     }
 
     /// Deletes every IKE SA of a connection (`whack --down`). Returns how many.

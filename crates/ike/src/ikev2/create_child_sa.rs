@@ -22,7 +22,7 @@ use super::output::{
 use super::sa::{
     error_notify, find_notify, mode_name, proposal_spi, sa_payload, ts_from_payload, ts_pair,
     ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
-    RequestKind, CHILD_PROTOCOL,
+    RequestKind, Unconfirmed, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -164,34 +164,106 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     } else {
         "passive"
     };
-    ctx.out.progress(
-        &conn.name,
-        Some(c.serial),
-        Rc::SUCCESS,
-        format!(
-            "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
-            sa.serial,
-            mode_name(c.mode),
-            ts_pair(&c.local_ts, &c.remote_ts),
-            c.outbound_spi,
-            c.inbound_spi,
-            encr.name,
-            integ.map_or("NONE", |i| i.name),
-        ),
+    let text = format!(
+        "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
+        sa.serial,
+        mode_name(c.mode),
+        ts_pair(&c.local_ts, &c.remote_ts),
+        c.outbound_spi,
+        c.inbound_spi,
+        encr.name,
+        integ.map_or("NONE", |i| i.name),
     );
+    let unconfirmed = if ctx.cfg.confirm_child_installs {
+        tracing::debug!(
+            "\"{}\" {}: waiting for the kernel to accept the Child SA",
+            conn.name,
+            c.serial
+        );
+        Some(Box::new(Unconfirmed { text, retire: None }))
+    } else {
+        announce(ctx, sa, c.serial, text);
+        None
+    };
     sa.children.push(ChildSa {
         serial: c.serial,
         inbound_spi: c.inbound_spi,
         outbound_spi: c.outbound_spi,
         local_ts: c.local_ts,
         remote_ts: c.remote_ts,
-    });
-    ctx.out.events.push_back(Event::ChildSaEstablished {
-        connection: conn.name.clone(),
-        ike: sa.serial,
-        child: c.serial,
+        unconfirmed,
     });
     Ok(())
+}
+
+/// Logs libreswan's "established Child SA" line and reports the Child SA up.
+fn announce(ctx: &mut Ctx<'_>, sa: &IkeSa, child: SaSerial, text: String) {
+    ctx.out
+        .progress(&sa.conn.name, Some(child), Rc::SUCCESS, text);
+    ctx.out.events.push_back(Event::ChildSaEstablished {
+        connection: sa.conn.name.clone(),
+        ike: sa.serial,
+        child,
+    });
+}
+
+/// The kernel accepted Child SA `child`: announces it and, for a rekey we
+/// initiated, retires the Child SA it replaces. False when it was announced
+/// already.
+pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> bool {
+    let Some(u) = sa
+        .children
+        .iter_mut()
+        .find(|c| c.serial == child)
+        .and_then(|c| c.unconfirmed.take())
+    else {
+        return false;
+    };
+    announce(ctx, sa, child, u.text);
+    if let Some(old) = u.retire {
+        retire(ctx, sa, old);
+    }
+    true
+}
+
+/// The kernel refused Child SA `child`: it is removed (with whatever part the
+/// kernel did take) and deleted with the peer, as libreswan does. False when no
+/// such Child SA exists.
+pub(crate) fn install_failed(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    child: SaSerial,
+    reason: &str,
+) -> bool {
+    let Some(i) = sa.children.iter().position(|c| c.serial == child) else {
+        return false;
+    };
+    let c = sa.children.remove(i);
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(child),
+        Rc::LOG_SERIOUS,
+        format!(
+            "cannot install Child SA in the kernel ({reason}); deleting it using {} and sending notification",
+            sa.serial
+        ),
+    );
+    uninstall(ctx, sa, &c);
+    if sa.state == IkeState::Established {
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
+    }
+    true
+}
+
+/// Uninstalls a Child SA replaced by a rekey we initiated and queues its Delete.
+fn retire(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) {
+    if let Some(i) = sa.children.iter().position(|c| c.serial == old) {
+        let old = sa.children.remove(i);
+        uninstall(ctx, sa, &old);
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
+    }
 }
 
 /// Asks the kernel to remove a Child SA and reports it gone.
@@ -608,11 +680,15 @@ pub(crate) fn process_rekey_response(
             rekey_of: Some(pending.old),
         },
     )?;
-    if let Some(i) = sa.children.iter().position(|c| c.serial == pending.old) {
-        let old = sa.children.remove(i);
-        uninstall(ctx, sa, &old);
-        sa.queue
-            .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
+    // With confirmed installs the old Child SA goes once the new one is in.
+    match sa
+        .children
+        .iter_mut()
+        .find(|c| c.serial == pending.serial)
+        .and_then(|c| c.unconfirmed.as_mut())
+    {
+        Some(u) => u.retire = Some(pending.old),
+        None => retire(ctx, sa, pending.old),
     }
     Ok(())
 }

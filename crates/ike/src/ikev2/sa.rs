@@ -96,6 +96,19 @@ pub(crate) struct ChildSa {
     pub outbound_spi: u32,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Set while the kernel has not confirmed the install (with
+    /// `EndpointConfig::confirm_child_installs`): what to announce once it does.
+    pub unconfirmed: Option<Box<Unconfirmed>>,
+}
+
+/// The announcement of a Child SA held back until the kernel accepted it.
+#[derive(Debug, Clone)]
+pub(crate) struct Unconfirmed {
+    /// libreswan's "initiator established Child SA ..." line.
+    pub text: String,
+    /// The Child SA this one replaces in a rekey we initiated: uninstalled and
+    /// deleted with the peer only once the new one is in the kernel.
+    pub retire: Option<SaSerial>,
 }
 
 /// The Child SA an initiator proposed in IKE_AUTH.

@@ -69,6 +69,12 @@
 //! # }
 //! ```
 
+// Peer bytes, config and whack input must never panic this code (tests may).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod config;
 mod create_child_sa;
 mod ike_auth;

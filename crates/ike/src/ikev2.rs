@@ -598,13 +598,18 @@ impl Endpoint {
         };
         let raw = match Header::decode(data) {
             Ok(r) => r,
+            Err(DecodeError::InvalidMajorVersion { found, .. }) if found > 2 => {
+                self.invalid_major_version(now, local, remote, data, found);
+                return;
+            }
             Err(e) => {
-                tracing::info!("dropping packet from {remote}: {e}");
+                // Unauthenticated garbage gets no answer (RFC 7296 2.21).
+                tracing::debug!("dropping packet from {remote}: {e}");
                 return;
             }
         };
         if raw.length as usize != data.len() {
-            tracing::info!(
+            tracing::debug!(
                 "dropping packet from {remote}: IKE length {} differs from the datagram's {}",
                 raw.length,
                 data.len()
@@ -718,7 +723,7 @@ impl Endpoint {
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                tracing::info!("dropping IKE_SA_INIT request from {remote}: {e}");
+                tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}");
                 return;
             }
         };
@@ -768,14 +773,9 @@ impl Endpoint {
             );
             return;
         }
-        if let Some(last) = self.invalid_spi_sent.get(&remote.ip()) {
-            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
-                return;
-            }
+        if !self.may_answer_unprotected(now, remote.ip()) {
+            return;
         }
-        self.invalid_spi_sent.insert(remote.ip(), now);
-        self.invalid_spi_sent
-            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
         tracing::info!(
             "{} request from {remote} for an unknown IKE SA; answering INVALID_IKE_SPI",
             hdr.exchange
@@ -794,6 +794,79 @@ impl Endpoint {
         match msg.to_bytes() {
             Ok(b) => self.out.send(&self.config, local, remote, &b),
             Err(e) => tracing::warn!("cannot encode INVALID_IKE_SPI: {e}"),
+        }
+    }
+
+    /// Rate limit of unprotected answers (INVALID_IKE_SPI, INVALID_MAJOR_VERSION):
+    /// at most one a second per peer address, so forged packets cannot turn us into
+    /// a reflector.
+    fn may_answer_unprotected(&mut self, now: Instant, peer: IpAddr) -> bool {
+        if let Some(last) = self.invalid_spi_sent.get(&peer) {
+            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
+                return false;
+            }
+        }
+        self.invalid_spi_sent.insert(peer, now);
+        self.invalid_spi_sent
+            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
+        true
+    }
+
+    /// RFC 7296 2.5: a request with a higher major version is dropped and answered,
+    /// unprotected, with INVALID_MAJOR_VERSION in a version 2.0 header (the highest
+    /// we speak); responses and lower versions are dropped silently.
+    fn invalid_major_version(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        found: u8,
+    ) {
+        // The fixed header layout is the same in every version (RFC 7296 2.5 asks
+        // implementations to keep it): SPIs, next payload, version, exchange type,
+        // flags, message ID.
+        let (Some(spi_i), Some(spi_r), Some(&exchange), Some(&flags), Some(msgid)) = (
+            data.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            data.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            data.get(18),
+            data.get(19),
+            data.get(20..24).and_then(|b| <[u8; 4]>::try_from(b).ok()),
+        ) else {
+            return;
+        };
+        const RESPONSE: u8 = 0x20;
+        const INITIATOR: u8 = 0x08;
+        if flags & RESPONSE != 0 {
+            tracing::debug!("dropping IKE version {found} response from {remote}");
+            return;
+        }
+        if !self.may_answer_unprotected(now, remote.ip()) {
+            return;
+        }
+        tracing::info!(
+            "IKE major version {found} request from {remote}; answering INVALID_MAJOR_VERSION (we speak 2)"
+        );
+        let msg = Message {
+            header: Header {
+                spi_i,
+                spi_r,
+                minor_version: 0,
+                exchange: ExchangeType(exchange),
+                flags: Flags {
+                    initiator: flags & INITIATOR == 0,
+                    version: false,
+                    response: true,
+                },
+                message_id: u32::from_be_bytes(msgid),
+            },
+            payloads: vec![Payload::Notify(Notify::new(
+                NotifyType::INVALID_MAJOR_VERSION,
+            ))],
+        };
+        match msg.to_bytes() {
+            Ok(b) => self.out.send(&self.config, local, remote, &b),
+            Err(e) => tracing::warn!("cannot encode INVALID_MAJOR_VERSION: {e}"),
         }
     }
 
@@ -1295,4 +1368,153 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         }
     }
     Ok(Fate::Keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sa::seal_one;
+    use super::testutil::Pair;
+    use super::*;
+    use crate::registry::PayloadType;
+
+    /// West sends east an INFORMATIONAL request protected with the IKE SA's keys
+    /// whose inner payload chain is `plain` (starting with payload type `first`);
+    /// returns the inner payloads of east's answer, if it sent one.
+    fn protected_request(p: &mut Pair, first: PayloadType, plain: &[u8]) -> Option<Vec<Payload>> {
+        let serial = *p.west.sas.keys().next().unwrap();
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let header = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_msgid);
+        sa.next_msgid += 1;
+        let req = seal_one(
+            p.west.rng.as_ref(),
+            sa.tx.as_ref().unwrap(),
+            &header,
+            first,
+            None,
+            plain,
+        )
+        .unwrap();
+        let (local, remote) = (sa.local, sa.remote);
+        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        let t = p.east.poll_transmit()?;
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let hdr = Header::decode(&t.contents).unwrap().header;
+        assert!(hdr.flags.response);
+        Some(sa.open(&hdr, &t.contents).unwrap().unwrap())
+    }
+
+    fn only_notify(payloads: &[Payload]) -> (NotifyType, Vec<u8>) {
+        match payloads {
+            [Payload::Notify(n)] => (n.ty, n.data.clone()),
+            other => panic!("expected one notify, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn protected_requests_that_do_not_decode_get_the_notify_they_deserve() {
+        let mut p = Pair::established("aes_gcm256");
+        // A Nonce payload whose length field (2) is shorter than its header.
+        let answer = protected_request(&mut p, PayloadType::NONCE, &[0, 0, 0, 2]).unwrap();
+        assert_eq!(only_notify(&answer).0, NotifyType::INVALID_SYNTAX);
+        // An unknown payload with the critical bit: named in the notify's data.
+        let answer = protected_request(&mut p, PayloadType(200), &[0, 0x80, 0, 4]).unwrap();
+        assert_eq!(
+            only_notify(&answer),
+            (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![200])
+        );
+        // The IKE SA survives both.
+        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+    }
+
+    #[test]
+    fn unprotected_requests_in_an_sa_are_dropped_silently() {
+        let mut p = Pair::established("aes_gcm256");
+        let sa = p.west.sas.values().next().unwrap();
+        let msg = Message {
+            header: sa.header(ExchangeType::INFORMATIONAL, false, sa.next_msgid),
+            payloads: vec![Payload::Delete(crate::codec::v2::Delete::ike())],
+        };
+        let (local, remote) = (sa.local, sa.remote);
+        p.east
+            .handle(p.now, remote, local, &msg.to_bytes().unwrap(), &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+        // The message ID was not used up: a real request still gets its answer.
+        let serial = p.west.status()[0].serial;
+        p.west.send_liveness(serial, p.now).unwrap();
+        p.pump();
+        assert!(p.west.sas.values().next().unwrap().outstanding.is_none());
+    }
+
+    fn v3_request(flags: u8) -> Vec<u8> {
+        let mut b = vec![0u8; 28];
+        b[..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        b[16] = 33; // SA
+        b[17] = 0x30; // IKE version 3.0
+        b[18] = 34; // IKE_SA_INIT
+        b[19] = flags;
+        b[27] = 28;
+        b
+    }
+
+    #[test]
+    fn higher_major_version_requests_get_invalid_major_version() {
+        let mut p = Pair::established("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        p.east.handle(p.now, us, them, &v3_request(0x08), &p.ecfg);
+        let t = p.east.poll_transmit().expect("an answer");
+        assert_eq!((t.local, t.remote), (us, them));
+        let m = Message::decode(&t.contents).unwrap();
+        assert_eq!(t.contents[17], 0x20, "answered as version 2.0");
+        assert_eq!(m.header.spi_i, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(m.header.exchange, ExchangeType::IKE_SA_INIT);
+        assert!(m.header.flags.response && !m.header.flags.initiator);
+        assert_eq!(
+            only_notify(&m.payloads).0,
+            NotifyType::INVALID_MAJOR_VERSION
+        );
+        // Rate limited per peer; responses and IKEv1 are dropped silently.
+        p.east.handle(p.now, us, them, &v3_request(0x08), &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        let later = p.now + Duration::from_secs(2);
+        p.east.handle(later, us, them, &v3_request(0x20), &p.ecfg);
+        let mut v1 = v3_request(0x08);
+        v1[17] = 0x10;
+        p.east.handle(later, us, them, &v1, &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        p.east.handle(later, us, them, &v3_request(0x08), &p.ecfg);
+        assert!(p.east.poll_transmit().is_some());
+    }
+
+    #[test]
+    fn unprotected_garbage_gets_no_answer() {
+        let mut p = Pair::established("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        let mut init = v3_request(0x08);
+        init[17] = 0x20;
+        let mut bad_len = init.clone();
+        bad_len[27] = 200;
+        let mut bad_payload = init.clone();
+        bad_payload.extend_from_slice(&[0, 0, 0, 1]);
+        bad_payload[27] = 32;
+        for garbage in [
+            &[][..],
+            &[0xff; 5][..],
+            &init[..20],
+            &bad_len[..],
+            &bad_payload[..],
+            &[0u8; 28][..],
+        ] {
+            p.east.handle(p.now, us, them, garbage, &p.ecfg);
+            assert!(p.east.poll_transmit().is_none(), "{garbage:?}");
+        }
+        assert!(p.east.poll_event().is_none());
+        assert_eq!(p.east.status().len(), 1);
+    }
 }

@@ -759,7 +759,7 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
 pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;
 
 /// Seals one SK (or SKF) payload body and writes the whole datagram.
-fn seal_one(
+pub(crate) fn seal_one(
     rng: &dyn RandomSource,
     tx: &SkCipher,
     header: &Header,

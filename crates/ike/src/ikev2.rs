@@ -31,7 +31,8 @@
 //! Limits of this version: window size 1; we never initiate additional Child SAs
 //! on an IKE SA (a peer may add some for the same connection); PSK authentication
 //! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
-//! kernel; simultaneous rekeys are not detected. Child SAs and IKE SAs are rekeyed
+//! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
+//! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
 //! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
 //! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
 //! (RFC 7383) is announced and works both ways once both ends support it.
@@ -895,8 +896,13 @@ impl Endpoint {
     /// Puts the SA back, or removes it and reports it, restarting an initiator whose
     /// keying tries remain.
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
-        if let Some(new) = sa.spawned.take() {
+        if let Some(mut new) = sa.spawned.take() {
             // A rekey produced the IKE SA that replaces this one.
+            if let Some(loser) = new.adopt_children_from.take() {
+                if let Some(l) = self.sas.get_mut(&loser) {
+                    new.children.append(&mut l.children);
+                }
+            }
             self.by_spi.insert(new.our_spi(), new.serial);
             self.sas.insert(new.serial, *new);
         }
@@ -996,6 +1002,8 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
                 // Skipped when the Child SA went away while queued.
                 create_child_sa::send_rekey(ctx, sa, child)?;
             }
+            // Skipped when the peer rekeyed the IKE SA while ours was queued.
+            RequestKind::RekeyIke if sa.replaced_by.is_some() => {}
             RequestKind::RekeyIke => create_child_sa::send_ike_rekey(ctx, sa, None)?,
             kind => informational::send_request(ctx, sa, kind)?,
         }

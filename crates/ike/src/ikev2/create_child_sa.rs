@@ -4,8 +4,11 @@
 //!
 //! A peer may also add Child SAs to the IKE SA (for the same connection: its
 //! traffic selectors are narrowed against the IKE SA's connection); we do not
-//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are not
-//! detected: both new SAs are kept and both old ones deleted.
+//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are settled
+//! when our response arrives after we answered the peer's rekey of the same SA: the
+//! new SA made with the lowest of the four nonces is deleted by its creator (a
+//! redundant Child SA of ours is never installed), and the creator of the other one
+//! deletes the old SA; a redundant IKE SA hands its Child SAs to the survivor.
 
 use crate::codec::v2::{KeyExchange as KePayload, Notify, Payload};
 use crate::codec::Spi;
@@ -20,9 +23,9 @@ use super::output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
 };
 use super::sa::{
-    error_notify, find_notify, mode_name, proposal_spi, sa_payload, ts_from_payload, ts_pair,
-    ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
-    RequestKind, Unconfirmed, CHILD_PROTOCOL,
+    error_notify, find_notify, lowest_nonce, mode_name, proposal_spi, sa_payload, ts_from_payload,
+    ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey,
+    PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -192,6 +195,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         local_ts: c.local_ts,
         remote_ts: c.remote_ts,
         unconfirmed,
+        rekeyed_by_peer: None,
     });
     Ok(())
 }
@@ -477,6 +481,7 @@ pub(crate) fn process_request(
         resp.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
     reply(ctx, sa, &resp)?;
+    let lowest = lowest_nonce(ni, &nr);
     install(
         ctx,
         sa,
@@ -496,7 +501,13 @@ pub(crate) fn process_request(
             },
             rekey_of: old,
         },
-    )
+    )?;
+    // The peer deletes the old one; remember the rekey in case ours of the same
+    // Child SA is under way (RFC 7296 2.8.1).
+    if let Some(c) = old.and_then(|old| sa.children.iter_mut().find(|c| c.serial == old)) {
+        c.rekeyed_by_peer = Some((serial, lowest));
+    }
+    Ok(())
 }
 
 /// Initiator: sends the CREATE_CHILD_SA request rekeying Child SA `old` (RFC 7296
@@ -505,6 +516,13 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
     let Some(child) = sa.children.iter().find(|c| c.serial == old).cloned() else {
         return Ok(false);
     };
+    if let Some((new, _)) = child.rekeyed_by_peer {
+        tracing::debug!(
+            "\"{}\" {old}: not rekeying: the peer already replaced it with {new}",
+            sa.conn.name
+        );
+        return Ok(false);
+    }
     let proposals = child_proposals(sa, sa.conn.pfs);
     let ke_group = proposals.initial_ke().unwrap_or(KeId::NONE);
     let ke = match ke_group {
@@ -658,6 +676,39 @@ pub(crate) fn process_rekey_response(
     }
     if p.transport != (sa.conn.mode == Mode::Transport) {
         return fail(ctx, "responder answered in the other mode".into());
+    }
+    // RFC 7296 2.8.1: if the peer rekeyed the same Child SA meanwhile, the new
+    // Child SA made with the lowest of the four nonces is redundant and deleted by
+    // its creator; the creator of the other one deletes the old Child SA.
+    let peer_rekey = sa
+        .children
+        .iter()
+        .find(|c| c.serial == pending.old)
+        .and_then(|c| c.rekeyed_by_peer.clone());
+    if let Some((theirs, their_lowest)) = peer_rekey {
+        if lowest_nonce(&pending.ni, nr) < their_lowest {
+            ctx.out.progress(
+                &name,
+                Some(pending.serial),
+                Rc::LOG,
+                format!(
+                    "simultaneous rekey of Child SA {}: the peer's {theirs} stays; deleting our redundant Child SA {} (it has the lowest nonce)",
+                    pending.old, pending.serial
+                ),
+            );
+            sa.queue
+                .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
+            return Ok(());
+        }
+        ctx.out.progress(
+            &name,
+            Some(pending.serial),
+            Rc::LOG,
+            format!(
+                "simultaneous rekey of Child SA {}: ours stays; the peer deletes its redundant Child SA {theirs}",
+                pending.old
+            ),
+        );
     }
     let mode = sa.conn.mode;
     install(
@@ -880,6 +931,7 @@ fn process_ike_rekey_request(
     )?;
     // The initiator of the rekey deletes this SA; if it never does, we do.
     sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
+    sa.rekeyed_by_peer = Some((new.serial, lowest_nonce(ni, &nr)));
     sa.spawned = Some(Box::new(new));
     Ok(())
 }
@@ -1000,7 +1052,8 @@ pub(crate) fn process_ike_rekey_response(
         Ok(s) => s,
         Err(e) => return fail(ctx, sa, format!("bad KE payload: {e}")),
     };
-    let new = successor(
+    let peer_rekey = sa.rekeyed_by_peer.clone();
+    let mut new = successor(
         ctx,
         sa,
         Role::Initiator,
@@ -1011,6 +1064,37 @@ pub(crate) fn process_ike_rekey_response(
         chosen,
         &shared,
     )?;
+    // RFC 7296 2.8.1: the peer rekeyed this IKE SA too. The new IKE SA made with
+    // the lowest of the four nonces is deleted by its creator; the other one gets
+    // the Child SAs, and its creator deletes the old IKE SA.
+    if let Some((theirs, their_lowest)) = peer_rekey {
+        if lowest_nonce(&pending.ni, nr) < their_lowest {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(new.serial),
+                Rc::LOG,
+                format!(
+                    "simultaneous rekey of IKE SA {}: the peer's {theirs} stays; deleting our redundant IKE SA {} (it has the lowest nonce)",
+                    sa.serial, new.serial
+                ),
+            );
+            sa.replaced_by = Some(theirs);
+            super::informational::send_request(ctx, &mut new, RequestKind::DeleteIke)?;
+            sa.spawned = Some(Box::new(new));
+            // The peer deletes the old IKE SA (or `expires` makes us do it).
+            return Ok(true);
+        }
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(new.serial),
+            Rc::LOG,
+            format!(
+                "simultaneous rekey of IKE SA {}: ours stays and takes the Child SAs; the peer deletes its redundant IKE SA {theirs}",
+                sa.serial
+            ),
+        );
+        new.adopt_children_from = Some(theirs);
+    }
     sa.spawned = Some(Box::new(new));
     sa.queue.clear();
     sa.queue.push_back(RequestKind::DeleteIke);

@@ -99,6 +99,10 @@ pub(crate) struct ChildSa {
     /// Set while the kernel has not confirmed the install (with
     /// `EndpointConfig::confirm_child_installs`): what to announce once it does.
     pub unconfirmed: Option<Box<Unconfirmed>>,
+    /// The peer rekeyed this Child SA (we answered its CREATE_CHILD_SA): the new
+    /// Child SA and the lowest nonce of that exchange, to settle a simultaneous
+    /// rekey (RFC 7296 2.8.1) and to not rekey it a second time.
+    pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
 }
 
 /// The announcement of a Child SA held back until the kernel accepted it.
@@ -204,6 +208,12 @@ pub(crate) struct IkeSa {
     pub spawned: Option<Box<IkeSa>>,
     /// Set once this SA was rekeyed: it only waits to be deleted.
     pub replaced_by: Option<SaSerial>,
+    /// The peer rekeyed this IKE SA (we answered): the new IKE SA and the lowest
+    /// nonce of that exchange, to settle a simultaneous rekey (RFC 7296 2.8.1).
+    pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
+    /// A new IKE SA that won a simultaneous rekey takes the Child SAs over from the
+    /// one that lost (which got them when the peer's rekey was answered).
+    pub adopt_children_from: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -269,6 +279,8 @@ impl IkeSa {
             pending_ike_rekey: None,
             spawned: None,
             replaced_by: None,
+            rekeyed_by_peer: None,
+            adopt_children_from: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,
@@ -745,6 +757,13 @@ pub(crate) fn ts_pair(local: &[TrafficSelector], remote: &[TrafficSelector]) -> 
             .join(" ")
     };
     format!("[{}==={}]", join(local), join(remote))
+}
+
+/// The lowest of an exchange's two nonces: of two simultaneous rekeys of one SA,
+/// the exchange with the lowest nonce of all four made the redundant SA (RFC 7296
+/// 2.8.1). Nonces compare as octet strings.
+pub(crate) fn lowest_nonce(ni: &[u8], nr: &[u8]) -> Vec<u8> {
+    ni.min(nr).to_vec()
 }
 
 /// `tunnel` / `transport` for log lines.

@@ -855,7 +855,8 @@ impl Pluto {
                     .as_secs()
             };
             let timer = match self.ike_sas.get(&s.serial) {
-                Some(r) => format!(" EXPIRE in {}s;", left(r.at, r.lifetime)),
+                // The core rekeys an IKE SA when its lifetime ends.
+                Some(r) => format!(" REKEY in {}s;", left(r.at, r.lifetime)),
                 None => String::new(),
             };
             let newest_s = if newest.get(s.connection.as_str()) == Some(&s.serial) {
@@ -877,9 +878,11 @@ impl Pluto {
                     continue;
                 };
                 v.push(format!(
-                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
+                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
                     ch.serial.0,
                     s.connection,
+                    // The kernel's soft limit (90%) starts the rekey.
+                    left(rec.added_at, rec.lifetime.mul_f64(0.9)),
                     left(rec.added_at, rec.lifetime),
                     s.serial.0
                 ));

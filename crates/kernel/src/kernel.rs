@@ -1,0 +1,431 @@
+//! The daemon's handle on the kernel IPsec stack.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{KernelError, Op};
+use crate::event::EventStream;
+use crate::netns;
+use crate::nl::{open_raw, NlSocket, Requester};
+use crate::policy::{priority, PolicyAction, PolicyId, PolicyInfo, PolicySpec};
+use crate::route::{self, Interface, Route};
+use crate::sa::{IpsecProto, Mark, SaCounters, SaId, SaInfo, SaSpec};
+use crate::wire;
+
+/// SPIs 0x100-0xFFF are left to manually keyed SAs (ipsec-whack(8)); negotiated
+/// SPIs come from above them.
+pub const SPI_RANGE: RangeInclusive<u32> = 0x1000..=0xffff_ffff;
+/// IPComp CPIs: above the well-known and manual values, below the 0xF000 block
+/// libreswan keeps out of negotiation.
+pub const CPI_RANGE: RangeInclusive<u32> = 0x1000..=0xefff;
+const MANUAL_SPIS: RangeInclusive<u32> = 0x100..=0xfff;
+
+/// Which kernel state belongs to this daemon.
+///
+/// SAs and IPsec/trap policies are recognised by their reqid (SAs by their own, policies
+/// by their templates'). Pass/drop/reject policies have no template, so the handle
+/// remembers the ones it installed; after a crash those are found by nothing and must be
+/// flushed by hand (`ip xfrm policy`), as they are not tied to any reqid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// Reqids this daemon hands out. libreswan's automatic reqids start at 16384
+    /// (manual ones stay below), so that is the default start.
+    pub reqids: RangeInclusive<u32>,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership {
+            reqids: 16384..=u32::MAX,
+        }
+    }
+}
+
+/// What [`Kernel::flush_owned`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlushReport {
+    /// SAs deleted.
+    pub sas: usize,
+    /// Policies deleted.
+    pub policies: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    xfrm: Requester,
+    route: Requester,
+    owned: Ownership,
+    shunts: Mutex<HashSet<PolicyId>>,
+}
+
+/// An async handle on XFRM (and rtnetlink for interfaces and routes). Cheap to clone;
+/// requests from clones are serialised on one request socket.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    inner: Arc<Inner>,
+}
+
+struct Fds {
+    xfrm: OwnedFd,
+    events: OwnedFd,
+    route: OwnedFd,
+}
+
+fn open_fds() -> Result<Fds, KernelError> {
+    let io = |e| KernelError::Io {
+        op: Op::Open,
+        source: e,
+    };
+    let groups = (1 << (wire::XFRMNLGRP_ACQUIRE - 1))
+        | (1 << (wire::XFRMNLGRP_EXPIRE - 1))
+        | (1 << (wire::XFRMNLGRP_MAPPING - 1));
+    Ok(Fds {
+        xfrm: open_raw(wire::NETLINK_XFRM, 0, 1 << 20).map_err(io)?,
+        events: open_raw(wire::NETLINK_XFRM, groups, 4 << 20).map_err(io)?,
+        route: open_raw(libc::NETLINK_ROUTE, 0, 1 << 20).map_err(io)?,
+    })
+}
+
+impl Kernel {
+    /// Opens the request and event sockets in the current network namespace with the
+    /// default [`Ownership`]. Must be called inside a tokio runtime.
+    pub fn new() -> Result<(Kernel, EventStream), KernelError> {
+        Self::with_ownership(Ownership::default())
+    }
+
+    /// Like [`Kernel::new`] with an explicit ownership scope.
+    pub fn with_ownership(owned: Ownership) -> Result<(Kernel, EventStream), KernelError> {
+        Self::from_fds(open_fds()?, owned)
+    }
+
+    /// Opens the sockets inside the network namespace at `path` (e.g.
+    /// `/run/netns/west`); the handle then acts on that namespace only, whatever
+    /// namespace the calling threads are in.
+    pub fn in_netns(path: &Path, owned: Ownership) -> Result<(Kernel, EventStream), KernelError> {
+        let fds = netns::run_in(path, open_fds)??;
+        Self::from_fds(fds, owned)
+    }
+
+    fn from_fds(fds: Fds, owned: Ownership) -> Result<(Kernel, EventStream), KernelError> {
+        let io = |e| KernelError::Io {
+            op: Op::Open,
+            source: e,
+        };
+        let kernel = Kernel {
+            inner: Arc::new(Inner {
+                xfrm: Requester::new(NlSocket::new(fds.xfrm).map_err(io)?),
+                route: Requester::new(NlSocket::new(fds.route).map_err(io)?),
+                owned,
+                shunts: Mutex::new(HashSet::new()),
+            }),
+        };
+        let events = EventStream::new(NlSocket::new(fds.events).map_err(io)?);
+        Ok((kernel, events))
+    }
+
+    /// The ownership scope.
+    pub fn ownership(&self) -> &Ownership {
+        &self.inner.owned
+    }
+
+    /// Allocates an inbound SPI (or IPComp CPI) for SAs from `src` (the peer) to `dst`
+    /// (us), from [`SPI_RANGE`] or [`CPI_RANGE`]. The kernel keeps a larval SA that
+    /// [`Kernel::update_sa`] later fills in (or that expires on its own).
+    pub async fn alloc_spi(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: IpsecProto,
+        reqid: u32,
+    ) -> Result<u32, KernelError> {
+        let range = if proto == IpsecProto::Comp {
+            CPI_RANGE
+        } else {
+            SPI_RANGE
+        };
+        self.alloc_spi_in(src, dst, proto, reqid, range).await
+    }
+
+    /// [`Kernel::alloc_spi`] from an explicit range, which may not overlap the manual
+    /// range 0x100-0xFFF.
+    pub async fn alloc_spi_in(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: IpsecProto,
+        reqid: u32,
+        range: RangeInclusive<u32>,
+    ) -> Result<u32, KernelError> {
+        if range.start() > range.end()
+            || (range.start() <= MANUAL_SPIS.end() && range.end() >= MANUAL_SPIS.start())
+            || *range.start() == 0
+        {
+            return Err(KernelError::Invalid(format!(
+                "SPI range {:#x}-{:#x} is empty or overlaps 0 or 0x100-0xfff, which are reserved for manual keying",
+                range.start(),
+                range.end()
+            )));
+        }
+        if src.is_ipv6() != dst.is_ipv6() {
+            return Err(KernelError::Invalid(format!(
+                "SPI requested for {src} -> {dst}: mixed address families"
+            )));
+        }
+        let msg = wire::allocspi_msg(src, dst, proto, reqid, *range.start(), *range.end());
+        let replies = self.inner.xfrm.request(Op::AllocSpi, msg).await?;
+        let reply = replies
+            .iter()
+            .find(|m| m.msg_type == wire::XFRM_MSG_NEWSA)
+            .ok_or(KernelError::Malformed("ALLOCSPI answered without an SA"))?;
+        let info = wire::parse_sa(&reply.payload)?;
+        tracing::debug!(spi = format_args!("{:#08x}", info.id.spi), %src, %dst, "allocated SPI");
+        Ok(info.id.spi)
+    }
+
+    /// Adds a new SA (XFRM_MSG_NEWSA); fails if one with the same id exists, including
+    /// the larval SA of an [`Kernel::alloc_spi`]: use [`Kernel::update_sa`] for those.
+    pub async fn add_sa(&self, spec: &SaSpec) -> Result<(), KernelError> {
+        self.install_sa(spec, false).await
+    }
+
+    /// Adds or replaces an SA (XFRM_MSG_UPDSA): completes an allocated SPI's larval SA,
+    /// or changes an existing one (e.g. the encapsulation after a NAT mapping change).
+    pub async fn update_sa(&self, spec: &SaSpec) -> Result<(), KernelError> {
+        self.install_sa(spec, true).await
+    }
+
+    async fn install_sa(&self, spec: &SaSpec, update: bool) -> Result<(), KernelError> {
+        spec.check()?;
+        let op = if update { Op::UpdateSa } else { Op::AddSa };
+        self.inner
+            .xfrm
+            .request(op, wire::sa_msg(spec, update))
+            .await?;
+        tracing::debug!(sa = %spec.id, reqid = spec.reqid, "installed SA");
+        Ok(())
+    }
+
+    /// Deletes an SA.
+    pub async fn del_sa(&self, id: &SaId, mark: Option<Mark>) -> Result<(), KernelError> {
+        self.inner
+            .xfrm
+            .request(
+                Op::DeleteSa,
+                wire::sa_id_msg(wire::XFRM_MSG_DELSA, id, mark),
+            )
+            .await?;
+        tracing::debug!(sa = %id, "deleted SA");
+        Ok(())
+    }
+
+    /// Reads an SA back, with its counters.
+    pub async fn get_sa(&self, id: &SaId, mark: Option<Mark>) -> Result<SaInfo, KernelError> {
+        let replies = self
+            .inner
+            .xfrm
+            .request(Op::GetSa, wire::sa_id_msg(wire::XFRM_MSG_GETSA, id, mark))
+            .await?;
+        let m = replies
+            .iter()
+            .find(|m| m.msg_type == wire::XFRM_MSG_NEWSA)
+            .ok_or(KernelError::Malformed("GETSA answered without an SA"))?;
+        wire::parse_sa(&m.payload)
+    }
+
+    /// The traffic counters of an SA (bytes, packets, add and use time), for
+    /// `whack --trafficstatus`.
+    pub async fn sa_counters(
+        &self,
+        id: &SaId,
+        mark: Option<Mark>,
+    ) -> Result<SaCounters, KernelError> {
+        Ok(self.get_sa(id, mark).await?.counters)
+    }
+
+    /// Every SA in the namespace (including other daemons').
+    pub async fn sas(&self) -> Result<Vec<SaInfo>, KernelError> {
+        let replies = self
+            .inner
+            .xfrm
+            .dump(Op::DumpSa, wire::dump_msg(wire::XFRM_MSG_GETSA))
+            .await?;
+        replies
+            .iter()
+            .filter(|m| m.msg_type == wire::XFRM_MSG_NEWSA)
+            .map(|m| wire::parse_sa(&m.payload))
+            .collect()
+    }
+
+    /// The SAs this daemon owns (reqid in the ownership range).
+    pub async fn owned_sas(&self) -> Result<Vec<SaInfo>, KernelError> {
+        let r = &self.inner.owned.reqids;
+        Ok(self
+            .sas()
+            .await?
+            .into_iter()
+            .filter(|s| r.contains(&s.reqid))
+            .collect())
+    }
+
+    /// Adds a policy (XFRM_MSG_NEWPOLICY); fails if one with the same selector,
+    /// direction, mark and if_id exists.
+    pub async fn add_policy(&self, spec: &PolicySpec) -> Result<(), KernelError> {
+        self.install_policy(spec, false).await
+    }
+
+    /// Adds or atomically replaces a policy (XFRM_MSG_UPDPOLICY): during a rekey or
+    /// when a trap becomes an IPsec policy, no packet sees the gap a delete+add leaves.
+    pub async fn replace_policy(&self, spec: &PolicySpec) -> Result<(), KernelError> {
+        self.install_policy(spec, true).await
+    }
+
+    async fn install_policy(&self, spec: &PolicySpec, update: bool) -> Result<(), KernelError> {
+        if let PolicyAction::Ipsec(t) = &spec.action {
+            if t.is_empty() {
+                return Err(KernelError::Invalid(
+                    "an IPsec policy needs at least one template".into(),
+                ));
+            }
+        }
+        if spec.action == PolicyAction::Reject {
+            tracing::warn!(selector = %spec.selector, "%reject installed as %drop: XFRM cannot send ICMP rejects");
+        }
+        let prio = priority(&spec.selector, spec.priority);
+        let op = if update {
+            Op::ReplacePolicy
+        } else {
+            Op::AddPolicy
+        };
+        self.inner
+            .xfrm
+            .request(op, wire::policy_msg(spec, prio, update))
+            .await?;
+        let mut shunts = self.inner.shunts.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(spec.action, PolicyAction::Ipsec(_)) {
+            shunts.remove(&spec.id());
+        } else {
+            shunts.insert(spec.id());
+        }
+        tracing::debug!(selector = %spec.selector, dir = %spec.dir, priority = prio, "installed policy");
+        Ok(())
+    }
+
+    /// Deletes a policy.
+    pub async fn del_policy(&self, id: &PolicyId) -> Result<(), KernelError> {
+        self.inner
+            .xfrm
+            .request(Op::DeletePolicy, wire::policy_del_msg(id))
+            .await?;
+        self.inner
+            .shunts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        Ok(())
+    }
+
+    /// Every policy in the namespace.
+    pub async fn policies(&self) -> Result<Vec<PolicyInfo>, KernelError> {
+        let replies = self
+            .inner
+            .xfrm
+            .dump(Op::DumpPolicy, wire::dump_msg(wire::XFRM_MSG_GETPOLICY))
+            .await?;
+        replies
+            .iter()
+            .filter(|m| m.msg_type == wire::XFRM_MSG_NEWPOLICY)
+            .map(|m| wire::parse_policy(&m.payload))
+            .collect()
+    }
+
+    fn owns_policy(&self, p: &PolicyInfo) -> bool {
+        let (Some(selector), Some(dir)) = (p.selector, p.dir) else {
+            return false;
+        };
+        if !p.templates.is_empty() {
+            return p
+                .templates
+                .iter()
+                .any(|t| self.inner.owned.reqids.contains(&t.reqid));
+        }
+        let id = PolicyId {
+            selector,
+            dir,
+            mark: p.mark,
+            if_id: p.if_id,
+        };
+        self.inner
+            .shunts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    /// The policies this daemon owns.
+    pub async fn owned_policies(&self) -> Result<Vec<PolicyInfo>, KernelError> {
+        Ok(self
+            .policies()
+            .await?
+            .into_iter()
+            .filter(|p| self.owns_policy(p))
+            .collect())
+    }
+
+    /// Deletes every SA and policy this daemon owns and nothing else (`whack
+    /// --shutdown`; with `--leave-state` the daemon simply does not call this).
+    /// Policies go first, so nothing new is steered into SAs being removed, then the
+    /// SAs. Entries that vanish meanwhile (expiry) are not errors.
+    pub async fn flush_owned(&self) -> Result<FlushReport, KernelError> {
+        let mut report = FlushReport::default();
+        for p in self.owned_policies().await? {
+            let (Some(selector), Some(dir)) = (p.selector, p.dir) else {
+                continue;
+            };
+            let id = PolicyId {
+                selector,
+                dir,
+                mark: p.mark,
+                if_id: p.if_id,
+            };
+            match self.del_policy(&id).await {
+                Ok(()) => report.policies += 1,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for s in self.owned_sas().await? {
+            match self.del_sa(&s.id, s.mark).await {
+                Ok(()) => report.sas += 1,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(
+            sas = report.sas,
+            policies = report.policies,
+            "flushed this daemon's IPsec state"
+        );
+        Ok(report)
+    }
+
+    /// Network interfaces with their addresses (for `--listen` and `%defaultroute`).
+    pub async fn interfaces(&self) -> Result<Vec<Interface>, KernelError> {
+        route::interfaces(&self.inner.route).await
+    }
+
+    /// The route the kernel would use to reach `dst` (gateway, preferred source,
+    /// interface).
+    pub async fn route_to(&self, dst: IpAddr) -> Result<Route, KernelError> {
+        route::route_to(&self.inner.route, dst).await
+    }
+
+    /// The default route of a family, if there is one (`%defaultroute`,
+    /// `%defaultroute` nexthop).
+    pub async fn default_route(&self, ipv6: bool) -> Result<Option<Route>, KernelError> {
+        route::default_route(&self.inner.route, ipv6).await
+    }
+}

@@ -1,0 +1,467 @@
+//! Netlink framing shared by the XFRM and rtnetlink sides: message and attribute
+//! building, parsing of what the kernel sends back, and an async socket that matches
+//! replies to requests by sequence number.
+//!
+//! Every parse here treats kernel bytes as untrusted input: lengths are checked before
+//! use and a malformed message is an error, never a panic.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Mutex;
+
+use crate::error::{KernelError, Op};
+
+pub(crate) const NLMSG_HDRLEN: usize = 16;
+
+pub(crate) const NLMSG_NOOP: u16 = 1;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_OVERRUN: u16 = 4;
+
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
+/// In an NLMSG_ERROR: the original request is not echoed back.
+const NLM_F_CAPPED: u16 = 0x100;
+/// In an NLMSG_ERROR: extended-ack attributes follow.
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+
+pub(crate) const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// A netlink message under construction: the header is filled in by [`Self::finish`].
+#[derive(Debug, Clone)]
+pub(crate) struct MsgBuilder {
+    buf: Vec<u8>,
+}
+
+impl MsgBuilder {
+    pub(crate) fn new(msg_type: u16, flags: u16) -> Self {
+        let mut buf = Vec::with_capacity(512);
+        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend_from_slice(&msg_type.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // seq, set when sent
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+        Self { buf }
+    }
+
+    /// Appends the fixed part of the message (a C struct already laid out in bytes).
+    pub(crate) fn body(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self.pad();
+        self
+    }
+
+    /// Appends one attribute (rtattr/nlattr: length, type, value, padding).
+    pub(crate) fn attr(&mut self, ty: u16, value: &[u8]) -> &mut Self {
+        let len = (4 + value.len()) as u16;
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&ty.to_ne_bytes());
+        self.buf.extend_from_slice(value);
+        self.pad();
+        self
+    }
+
+    fn pad(&mut self) {
+        let n = align4(self.buf.len());
+        self.buf.resize(n, 0);
+    }
+
+    /// Sets the length and sequence number and returns the wire bytes.
+    pub(crate) fn finish(mut self, seq: u32) -> Vec<u8> {
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.buf
+    }
+}
+
+/// One message received from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub(crate) msg_type: u16,
+    pub(crate) flags: u16,
+    pub(crate) seq: u32,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Splits a datagram into netlink messages.
+pub(crate) fn split_messages(mut data: &[u8]) -> Result<Vec<Message>, KernelError> {
+    let mut out = Vec::new();
+    while data.len() >= NLMSG_HDRLEN {
+        let len = u32_at(data, 0)? as usize;
+        if len < NLMSG_HDRLEN || len > data.len() {
+            return Err(KernelError::Malformed(
+                "netlink message length out of bounds",
+            ));
+        }
+        out.push(Message {
+            msg_type: u16_at(data, 4)?,
+            flags: u16_at(data, 6)?,
+            seq: u32_at(data, 8)?,
+            payload: data[NLMSG_HDRLEN..len].to_vec(),
+        });
+        data = data.get(align4(len)..).unwrap_or(&[]);
+    }
+    Ok(out)
+}
+
+/// Iterates the attributes after a fixed header of `skip` bytes (already aligned).
+pub(crate) fn attrs(payload: &[u8], skip: usize) -> Result<Vec<(u16, &[u8])>, KernelError> {
+    let mut data = payload.get(align4(skip)..).unwrap_or(&[]);
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        let len = u16_at(data, 0)? as usize;
+        let ty = u16_at(data, 2)? & 0x3fff; // strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
+        if len < 4 || len > data.len() {
+            return Err(KernelError::Malformed(
+                "netlink attribute length out of bounds",
+            ));
+        }
+        out.push((ty, &data[4..len]));
+        data = data.get(align4(len)..).unwrap_or(&[]);
+    }
+    Ok(out)
+}
+
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Result<u16, KernelError> {
+    b.get(at..at + 2)
+        .map(|s| u16::from_ne_bytes([s[0], s[1]]))
+        .ok_or(KernelError::Malformed("message too short"))
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Result<u32, KernelError> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or(KernelError::Malformed("message too short"))
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Result<u64, KernelError> {
+    b.get(at..at + 8)
+        .map(|s| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            u64::from_ne_bytes(a)
+        })
+        .ok_or(KernelError::Malformed("message too short"))
+}
+
+/// Decodes an NLMSG_ERROR payload: the errno (0 = ack) and the extended-ack text.
+pub(crate) fn parse_error(msg: &Message) -> Result<(i32, Option<String>), KernelError> {
+    let errno = -(u32_at(&msg.payload, 0)? as i32);
+    let mut text = None;
+    if msg.flags & NLM_F_ACK_TLVS != 0 {
+        // nlmsgerr = error code + the original header (and its payload unless capped)
+        let skip = if msg.flags & NLM_F_CAPPED != 0 {
+            4 + NLMSG_HDRLEN
+        } else {
+            let orig_len = u32_at(&msg.payload, 4)? as usize;
+            4 + orig_len
+        };
+        for (ty, val) in attrs(&msg.payload, skip)? {
+            if ty == NLMSGERR_ATTR_MSG {
+                let s = val.split(|b| *b == 0).next().unwrap_or(&[]);
+                text = Some(String::from_utf8_lossy(s).into_owned());
+            }
+        }
+    }
+    Ok((errno, text))
+}
+
+/// Opens a raw netlink socket of `protocol`, subscribed to `groups` (a bitmask), in the
+/// calling thread's network namespace. Non-blocking, close-on-exec, with extended acks.
+pub(crate) fn open_raw(protocol: libc::c_int, groups: u32, rcvbuf: usize) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before being wrapped.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a freshly created descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // Extended acks are best effort: older kernels ignore the option.
+    // SAFETY: the option value points at a live c_int of the size given.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            SOL_NETLINK,
+            NETLINK_EXT_ACK,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let size = rcvbuf as libc::c_int;
+    // SAFETY: as above. A failure only leaves the default buffer size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    // SAFETY: sockaddr_nl is plain old data; zeroed is a valid value.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_groups = groups;
+    // SAFETY: sa is a valid sockaddr_nl and the length matches it.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// An async netlink socket.
+#[derive(Debug)]
+pub(crate) struct NlSocket {
+    fd: AsyncFd<OwnedFd>,
+}
+
+/// Large enough for any single XFRM/rtnetlink datagram the kernel sends (dumps are
+/// split by the kernel into datagrams of at most a page or 32 KiB).
+const RECV_BUF: usize = 64 * 1024;
+
+impl NlSocket {
+    /// Wraps a descriptor from [`open_raw`]; must be called inside a tokio runtime.
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<Self> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "the kernel handle must be created inside a tokio runtime",
+            ));
+        }
+        // SAFETY: the OwnedFd is moved into the AsyncFd, which keeps it open and
+        // unchanged for as long as it is registered.
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
+        Ok(Self { fd })
+    }
+
+    pub(crate) async fn send(&self, buf: &[u8]) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| {
+                // SAFETY: buf is a live slice; the kernel address is the default (pid 0).
+                let n = unsafe {
+                    libc::send(
+                        fd.as_raw_fd(),
+                        buf.as_ptr() as *const libc::c_void,
+                        buf.len(),
+                        0,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            }) {
+                Ok(r) => {
+                    r?;
+                    return Ok(());
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives one datagram.
+    pub(crate) async fn recv(&self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; RECV_BUF];
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| {
+                // SAFETY: buf is a live, writable buffer of the length given.
+                // MSG_TRUNC makes the kernel report the datagram's real length.
+                let n = unsafe {
+                    libc::recv(
+                        fd.as_raw_fd(),
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                        libc::MSG_TRUNC,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else if n as usize > buf.len() {
+                    Err(io::Error::other(format!(
+                        "netlink datagram of {n} bytes exceeds the {RECV_BUF}-byte buffer"
+                    )))
+                } else {
+                    Ok(n as usize)
+                }
+            }) {
+                Ok(r) => {
+                    let n = r?;
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// A request socket: one request in flight at a time, replies matched by sequence
+/// number; anything else that arrives (a stale reply of a cancelled request) is dropped.
+#[derive(Debug)]
+pub(crate) struct Requester {
+    sock: Mutex<NlSocket>,
+    seq: AtomicU32,
+}
+
+impl Requester {
+    pub(crate) fn new(sock: NlSocket) -> Self {
+        // Start from a time-derived value so a restarted daemon does not reuse numbers.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        Self {
+            sock: Mutex::new(sock),
+            seq: AtomicU32::new(start),
+        }
+    }
+
+    /// Sends a request with NLM_F_ACK and collects the replies until the ack.
+    pub(crate) async fn request(
+        &self,
+        op: Op,
+        msg: MsgBuilder,
+    ) -> Result<Vec<Message>, KernelError> {
+        self.exchange(op, msg, false).await
+    }
+
+    /// Sends a dump request and collects every message until NLMSG_DONE.
+    pub(crate) async fn dump(&self, op: Op, msg: MsgBuilder) -> Result<Vec<Message>, KernelError> {
+        self.exchange(op, msg, true).await
+    }
+
+    async fn exchange(
+        &self,
+        op: Op,
+        msg: MsgBuilder,
+        dump: bool,
+    ) -> Result<Vec<Message>, KernelError> {
+        let sock = self.sock.lock().await;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let mut bytes = msg.finish(seq);
+        let sent = sock.send(&bytes).await;
+        // SA requests carry keys: wipe the copy we built.
+        zeroize::Zeroize::zeroize(&mut bytes);
+        sent.map_err(|e| KernelError::Io { op, source: e })?;
+        let mut replies = Vec::new();
+        loop {
+            let data = sock
+                .recv()
+                .await
+                .map_err(|e| KernelError::Io { op, source: e })?;
+            for m in split_messages(&data)? {
+                if m.seq != seq {
+                    tracing::debug!(seq = m.seq, "dropping stale netlink reply");
+                    continue;
+                }
+                match m.msg_type {
+                    NLMSG_ERROR => {
+                        let (errno, text) = parse_error(&m)?;
+                        if errno != 0 {
+                            return Err(KernelError::from_errno(op, errno, text));
+                        }
+                        if !dump {
+                            return Ok(replies);
+                        }
+                    }
+                    NLMSG_DONE => {
+                        let errno = u32_at(&m.payload, 0).map(|e| -(e as i32)).unwrap_or(0);
+                        if errno != 0 {
+                            return Err(KernelError::from_errno(op, errno, None));
+                        }
+                        return Ok(replies);
+                    }
+                    NLMSG_NOOP | NLMSG_OVERRUN => {}
+                    // A non-dump GET's reply is followed by the ack; a dump's
+                    // parts carry NLM_F_MULTI and end with NLMSG_DONE.
+                    _ => replies.push(m),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_pads_and_sets_header() {
+        let mut b = MsgBuilder::new(0x10, NLM_F_REQUEST | NLM_F_ACK);
+        b.body(&[1, 2, 3]).attr(7, &[9]);
+        let bytes = b.finish(42);
+        assert_eq!(bytes.len(), 16 + 4 + 8);
+        assert_eq!(u32_at(&bytes, 0).unwrap(), 28);
+        assert_eq!(u16_at(&bytes, 4).unwrap(), 0x10);
+        assert_eq!(u16_at(&bytes, 6).unwrap(), 5);
+        assert_eq!(u32_at(&bytes, 8).unwrap(), 42);
+        assert_eq!(&bytes[16..20], &[1, 2, 3, 0]);
+        assert_eq!(&bytes[20..28], &[5, 0, 7, 0, 9, 0, 0, 0]);
+    }
+
+    #[test]
+    fn split_and_attrs_round_trip() {
+        let mut b = MsgBuilder::new(0x10, 0);
+        b.body(&[0; 8]).attr(1, b"abc").attr(2, &[1, 2, 3, 4]);
+        let mut data = b.finish(1);
+        let mut b2 = MsgBuilder::new(NLMSG_DONE, 0);
+        b2.body(&[0; 4]);
+        data.extend(b2.finish(1));
+        let msgs = split_messages(&data).unwrap();
+        assert_eq!(msgs.len(), 2);
+        let a = attrs(&msgs[0].payload, 8).unwrap();
+        assert_eq!(a, vec![(1, &b"abc"[..]), (2, &[1u8, 2, 3, 4][..])]);
+        assert_eq!(msgs[1].msg_type, NLMSG_DONE);
+    }
+
+    #[test]
+    fn malformed_lengths_are_errors_not_panics() {
+        let mut data = MsgBuilder::new(0x10, 0).finish(1);
+        data[0] = 200;
+        assert!(split_messages(&data).is_err());
+        let bad_attr = [0u8, 0, 0, 0, 50, 0, 1, 0];
+        assert!(attrs(&bad_attr, 4).is_err());
+        assert!(split_messages(&[1, 2, 3]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn error_with_extack_text() {
+        let mut b = MsgBuilder::new(NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS);
+        let mut body = (-22i32).to_ne_bytes().to_vec();
+        body.extend_from_slice(&[0u8; 16]);
+        b.body(&body).attr(NLMSGERR_ATTR_MSG, b"bad thing\0");
+        let m = split_messages(&b.finish(3)).unwrap().remove(0);
+        assert_eq!(
+            parse_error(&m).unwrap(),
+            (22, Some("bad thing".to_string()))
+        );
+    }
+}

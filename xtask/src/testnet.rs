@@ -1,0 +1,552 @@
+//! `cargo xtask testnet <tier>`: builds the cases of a tier, runs them where the
+//! kernel has ESP, and reports.
+//!
+//! A case is either one libtest test of a crate's end-to-end test binary (today the
+//! kernel crate's `tests/*.rs`) or one shell scenario under `testnet/scenarios/`
+//! (header lines `# tiers: quick interop` and `# timeout: SECONDS`). The cases are
+//! written to a work dir under the target dir with copies of the binaries, the
+//! scenarios, `testnet/lib.sh` and `testnet/guest.sh`, split round-robin over one or
+//! more UML guests (each guest is one vCPU) and run by `guest.sh` there; this side then
+//! reads each case's exit status, duration and log.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kernel cases CI runs on every change: one per major path (AEAD and classic
+/// ciphers, both families, mixed, transport, NAT-T, ESN) plus both kernel events.
+const QUICK_KERNEL: &[&str] = &[
+    "tunnel4_aes256_gcm_icv16",
+    "tunnel4_aes_cbc_hmac_sha1",
+    "tunnel4_chacha20_poly1305",
+    "tunnel6_aes_gcm",
+    "transport4_aes_gcm",
+    "tunnel_ipv6_in_ipv4",
+    "tunnel4_udp_encap",
+    "esn_with_wide_replay_window",
+    "soft_lifetime_raises_expire",
+    "trap_acquire_then_install_and_replace",
+];
+
+/// Whole-run limit for one guest; cases have their own limits inside.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(1200);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Kernel,
+    Quick,
+    Interop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Auto,
+    Uml,
+    Host,
+}
+
+struct Opts {
+    tier: Tier,
+    place: Place,
+    jobs: Option<usize>,
+    filter: Option<String>,
+    list: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Case {
+    Rust {
+        bin: String,
+        exe: PathBuf,
+        test: String,
+    },
+    Scenario {
+        file: String,
+        path: PathBuf,
+        timeout: u64,
+    },
+}
+
+impl Case {
+    fn name(&self) -> String {
+        match self {
+            Case::Rust { bin, test, .. } => format!("kernel/{bin}/{test}"),
+            Case::Scenario { file, .. } => {
+                format!("scenario/{}", file.trim_end_matches(".sh"))
+            }
+        }
+    }
+
+    fn line(&self) -> String {
+        match self {
+            Case::Rust { bin, test, .. } => format!("rust\t{bin}\t{test}\n"),
+            Case::Scenario { file, timeout, .. } => format!("scenario\t{file}\t{timeout}\n"),
+        }
+    }
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut it = args.iter();
+    let tier = match it.next().map(String::as_str) {
+        Some("kernel") => Tier::Kernel,
+        Some("quick") => Tier::Quick,
+        Some("interop") => Tier::Interop,
+        Some(t) => return Err(format!("unknown tier '{t}' (kernel, quick or interop)")),
+        None => return Err("which tier? kernel, quick or interop".into()),
+    };
+    let mut o = Opts {
+        tier,
+        place: Place::Auto,
+        jobs: None,
+        filter: None,
+        list: false,
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--uml" => o.place = Place::Uml,
+            "--host" => o.place = Place::Host,
+            "--list" => o.list = true,
+            "--jobs" => {
+                let n = it.next().ok_or("--jobs needs a number")?;
+                let n: usize = n.parse().map_err(|_| format!("--jobs {n}: not a number"))?;
+                o.jobs = Some(n.clamp(1, 8));
+            }
+            "--filter" => o.filter = Some(it.next().ok_or("--filter needs a string")?.clone()),
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(o)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_relative() { root.join(p) } else { p })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Builds the kernel crate's end-to-end test binaries; returns (name, executable).
+fn build_kernel_tests(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    eprintln!("building the kernel test binaries...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "pluto-kernel",
+            "--tests",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building the kernel tests failed (see above)".into());
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let kinds = &v["target"]["kind"];
+        let is_test = kinds
+            .as_array()
+            .is_some_and(|k| k.iter().any(|x| x == "test"));
+        if let (true, Some(exe), Some(name)) = (
+            is_test,
+            v["executable"].as_str(),
+            v["target"]["name"].as_str(),
+        ) {
+            bins.push((name.to_string(), PathBuf::from(exe)));
+        }
+    }
+    if bins.is_empty() {
+        return Err("cargo built no kernel test binaries".into());
+    }
+    Ok(bins)
+}
+
+/// The tests a libtest binary holds.
+fn list_tests(exe: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(exe)
+        .args(["--list", "--format", "terse"])
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Scenarios with their tiers and timeouts, from their header comments.
+fn scenarios(root: &Path) -> Result<Vec<(Vec<String>, Case)>, String> {
+    let dir = root.join("testnet/scenarios");
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut tiers = Vec::new();
+        let mut timeout = 120;
+        for l in text.lines().take(30) {
+            if let Some(t) = l.strip_prefix("# tiers:") {
+                tiers = t.split_whitespace().map(str::to_string).collect();
+            }
+            if let Some(t) = l.strip_prefix("# timeout:") {
+                timeout = t.trim().parse().unwrap_or(120);
+            }
+        }
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push((
+            tiers,
+            Case::Scenario {
+                file,
+                path,
+                timeout,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
+    let mut cases = Vec::new();
+    for (bin, exe) in build_kernel_tests(root)? {
+        for test in list_tests(&exe)? {
+            let wanted = match tier {
+                Tier::Kernel | Tier::Interop => true,
+                Tier::Quick => bin == "host" || QUICK_KERNEL.contains(&test.as_str()),
+            };
+            if wanted {
+                cases.push(Case::Rust {
+                    bin: bin.clone(),
+                    exe: exe.clone(),
+                    test,
+                });
+            }
+        }
+    }
+    let tag = match tier {
+        Tier::Kernel => "kernel",
+        Tier::Quick => "quick",
+        Tier::Interop => "interop",
+    };
+    for (tiers, case) in scenarios(root)? {
+        if tiers.iter().any(|t| t == tag) {
+            cases.push(case);
+        }
+    }
+    Ok(cases)
+}
+
+/// Does the host kernel hold ESP SAs? Probed in a throwaway namespace.
+fn host_has_esp() -> bool {
+    let status = Command::new("unshare")
+        .args([
+            "-n",
+            "ip",
+            "xfrm",
+            "state",
+            "add",
+            "src",
+            "192.0.2.1",
+            "dst",
+            "192.0.2.2",
+            "proto",
+            "esp",
+            "spi",
+            "0x1000",
+            "enc",
+            "cbc(aes)",
+            "0x000102030405060708090a0b0c0d0e0f",
+            "auth-trunc",
+            "hmac(sha256)",
+            "0x000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f",
+            "128",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    matches!(status, Ok(s) if s.success())
+}
+
+fn copy_into(src: &Path, dst: &Path) -> Result<(), String> {
+    fs::copy(src, dst)
+        .map(|_| ())
+        .map_err(|e| format!("copying {} to {}: {e}", src.display(), dst.display()))
+}
+
+/// Lays out the work dir: common/ (binaries, scenarios, lib.sh, guest.sh) and one
+/// jN/cases.list per guest.
+fn prepare(work: &Path, root: &Path, cases: &[Case], jobs: usize) -> Result<(), String> {
+    if work.exists() {
+        fs::remove_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    }
+    let common = work.join("common");
+    let mk = |p: &Path| fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
+    mk(&common.join("bin"))?;
+    mk(&common.join("scenarios"))?;
+    copy_into(&root.join("testnet/guest.sh"), &common.join("guest.sh"))?;
+    copy_into(&root.join("testnet/lib.sh"), &common.join("lib.sh"))?;
+    let mut copied = BTreeMap::new();
+    for c in cases {
+        match c {
+            Case::Rust { bin, exe, .. } => {
+                if copied.insert(bin.clone(), ()).is_none() {
+                    copy_into(exe, &common.join("bin").join(bin))?;
+                }
+            }
+            Case::Scenario { file, path, .. } => {
+                copy_into(path, &common.join("scenarios").join(file))?;
+            }
+        }
+    }
+    for j in 0..jobs {
+        let dir = work.join(format!("j{j}"));
+        mk(&dir)?;
+        let list: String = cases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % jobs == j)
+            .map(|(_, c)| c.line())
+            .collect();
+        fs::write(dir.join("cases.list"), list).map_err(|e| format!("cases.list: {e}"))?;
+    }
+    Ok(())
+}
+
+fn spawn_guest(
+    root: &Path,
+    work: &Path,
+    job: usize,
+    uml: bool,
+) -> Result<std::process::Child, String> {
+    let console = fs::File::create(work.join(format!("j{job}/console.log")))
+        .map_err(|e| format!("console log: {e}"))?;
+    let console2 = console
+        .try_clone()
+        .map_err(|e| format!("console log: {e}"))?;
+    let mut cmd = if uml {
+        let mut c = Command::new("sh");
+        c.arg(root.join("testnet/uml/run.sh"))
+            .arg(work)
+            .arg("common/guest.sh")
+            .arg("512M")
+            .env("TESTNET_UML_TAG", format!("j{job}"));
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.arg(work.join("common/guest.sh")).env("TN_WORK", work);
+        c
+    };
+    cmd.env("tn_job", format!("j{job}"))
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(console2)
+        .process_group(0);
+    cmd.spawn().map_err(|e| format!("starting the guest: {e}"))
+}
+
+fn wait_all(mut children: Vec<std::process::Child>) {
+    let deadline = Instant::now() + GUEST_TIMEOUT;
+    loop {
+        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        if children.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            for c in &children {
+                eprintln!("guest still running after {GUEST_TIMEOUT:?}: killing it");
+                // SAFETY: kill(2) on the process group we created for the guest.
+                unsafe {
+                    libc::kill(-(c.id() as i32), libc::SIGKILL);
+                }
+            }
+            for c in &mut children {
+                let _ = c.wait();
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let Ok(f) = fs::File::open(path) else {
+        return format!("(no log at {})", path.display());
+    };
+    let all: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn main(args: &[String]) -> Result<i32, String> {
+    let opts = parse_opts(args)?;
+    let root = root();
+    let mut cases = cases_for(opts.tier, &root)?;
+    if let Some(f) = &opts.filter {
+        cases.retain(|c| c.name().contains(f.as_str()));
+    }
+    if opts.list {
+        for c in &cases {
+            println!("{}", c.name());
+        }
+        return Ok(0);
+    }
+    if cases.is_empty() {
+        println!("0 passed, 0 failed");
+        return Err("no cases selected".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the test net needs root (namespaces, XFRM, UML networking)".into());
+    }
+    let uml = match opts.place {
+        Place::Uml => true,
+        Place::Host => false,
+        Place::Auto => !host_has_esp(),
+    };
+    if uml && !Path::new(&uml_binary()).exists() {
+        return Err(format!(
+            "the host kernel has no ESP and there is no UML kernel at {}: run `bash testnet/setup.sh` as root first",
+            uml_binary()
+        ));
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = opts
+        .jobs
+        .unwrap_or(if uml && cpus >= 2 { 2 } else { 1 })
+        .min(cases.len())
+        .max(1);
+    let jobs = if uml { jobs } else { 1 };
+    let tier_name = format!("{:?}", opts.tier).to_lowercase();
+    let work = target_dir(&root).join("testnet").join(&tier_name);
+    prepare(&work, &root, &cases, jobs)?;
+    eprintln!(
+        "running {} cases of tier '{tier_name}' {} ({} guest{})...",
+        cases.len(),
+        if uml { "in UML" } else { "on the host" },
+        jobs,
+        if jobs == 1 { "" } else { "s" }
+    );
+    let started = Instant::now();
+    let children = (0..jobs)
+        .map(|j| spawn_guest(&root, &work, j, uml))
+        .collect::<Result<Vec<_>, _>>()?;
+    wait_all(children);
+
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let (job, idx) = (i % jobs, i / jobs + 1);
+        let dir = work.join(format!("j{job}"));
+        let rc = fs::read_to_string(dir.join(format!("rc/{idx}"))).ok();
+        let (code, secs) = match rc.as_deref().map(str::split_whitespace) {
+            Some(mut parts) => (
+                parts.next().and_then(|c| c.parse::<i32>().ok()),
+                parts
+                    .next()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(0.0),
+            ),
+            None => (None, 0.0),
+        };
+        match code {
+            Some(0) => {
+                passed += 1;
+                println!("PASS {} ({secs:.1}s)", case.name());
+            }
+            Some(c) => {
+                println!("FAIL {} (exit {c}, {secs:.1}s)", case.name());
+                failed.push((case.name(), dir.join(format!("logs/{idx}.log")), job));
+            }
+            None => {
+                println!("FAIL {} (never ran: the guest stopped early)", case.name());
+                failed.push((case.name(), dir.join(format!("logs/{idx}.log")), job));
+            }
+        }
+    }
+    let mut shown_console = Vec::new();
+    for (name, log, job) in &failed {
+        println!("\n===== {name}: last lines of {} =====", log.display());
+        println!("{}", tail(log, 60));
+        if !log.exists() && !shown_console.contains(job) {
+            shown_console.push(*job);
+            let console = work.join(format!("j{job}/console.log"));
+            println!("\n===== guest j{job} console ({}) =====", console.display());
+            println!("{}", tail(&console, 40));
+        }
+    }
+    eprintln!(
+        "tier '{tier_name}' took {:.1}s; logs in {}",
+        started.elapsed().as_secs_f64(),
+        work.display()
+    );
+    println!("{} passed, {} failed", passed, failed.len());
+    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+fn uml_binary() -> String {
+    std::env::var("TESTNET_UML").unwrap_or_else(|_| "/opt/uml/linux.uml".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = parse_opts(&args("quick --uml --jobs 3 --filter esp")).unwrap();
+        assert_eq!(o.tier, Tier::Quick);
+        assert_eq!(o.place, Place::Uml);
+        assert_eq!(o.jobs, Some(3));
+        assert_eq!(o.filter.as_deref(), Some("esp"));
+        assert!(parse_opts(&args("nonsense")).is_err());
+        assert!(parse_opts(&args("kernel --jobs")).is_err());
+        assert!(parse_opts(&[]).is_err());
+    }
+
+    #[test]
+    fn scenario_headers_pick_tiers_and_timeouts() {
+        let found = scenarios(&root()).unwrap();
+        let manual = found
+            .iter()
+            .find(|(_, c)| c.name() == "scenario/xfrm-manual-esp")
+            .expect("the harness scenario is found");
+        assert!(manual.0.iter().any(|t| t == "quick"));
+        match &manual.1 {
+            Case::Scenario { timeout, .. } => assert_eq!(*timeout, 60),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(manual.1.line(), "scenario\txfrm-manual-esp.sh\t60\n");
+    }
+}

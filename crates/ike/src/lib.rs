@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod crypto;
+pub mod ikev2;
 pub mod proposal;
 pub mod registry;
 pub mod ts;

@@ -1,0 +1,1031 @@
+//! The IKEv2 state machine (RFC 7296), sans-IO.
+//!
+//! An [`Endpoint`] holds every IKE SA of the daemon. It never opens a socket or reads
+//! a clock: the daemon feeds it
+//!
+//! * received datagrams with [`Endpoint::handle`] (our address and port, the peer's,
+//!   the bytes as read from the socket, the time),
+//! * commands: [`Endpoint::initiate`], [`Endpoint::delete_ike_sa`],
+//!   [`Endpoint::delete_child_sa`], [`Endpoint::delete_connection`],
+//!   [`Endpoint::send_liveness`], and kernel events [`Endpoint::handle_acquire`] and
+//!   [`Endpoint::handle_expire`],
+//! * the time, whenever the deadline from [`Endpoint::poll_timeout`] has passed, with
+//!   [`Endpoint::handle_timeout`],
+//!
+//! and after each call drains [`Endpoint::poll_transmit`] (datagrams to send, with the
+//! addresses to send them from and to) and [`Endpoint::poll_event`] (kernel requests,
+//! whack progress lines in libreswan's wording and SA life-cycle events).
+//!
+//! Configuration comes in as plain types ([`Connection`], [`EndpointConfig`]); a
+//! responder finds its connection and everyone finds pre-shared keys through the
+//! [`ConfigSource`] trait the daemon implements.
+//!
+//! One module per exchange: [`ike_sa_init`](self) (IKE_SA_INIT, cookies,
+//! INVALID_KE_PAYLOAD), `ike_auth` (PSK authentication and the first Child SA),
+//! `create_child_sa` (Child SA keying; CREATE_CHILD_SA itself is refused with
+//! NO_ADDITIONAL_SAS until rekeying is written) and `informational` (Delete,
+//! liveness). `sa` holds the IKE SA record, message IDs and retransmission.
+//!
+//! Limits of this version, each reported at runtime where it matters: window size 1;
+//! no IKE SA or Child SA rekeying (an IKE SA is deleted when its lifetime ends); no
+//! IKE fragmentation (IKEV2_FRAGMENTATION_SUPPORTED is announced, as libreswan and
+//! strongSwan do, but a fragmented message is dropped with a log line; PSK messages
+//! stay far below any MTU); PSK authentication only; ESP only.
+
+mod config;
+mod create_child_sa;
+mod ike_auth;
+mod ike_sa_init;
+mod informational;
+mod natt;
+mod output;
+mod sa;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use config::{ConfigSource, Connection, EndpointConfig, Identity, Mode, Retransmit};
+pub use output::{
+    ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Progress, Rc, SaEnd,
+    SaSerial, Transmit, UdpEncap,
+};
+
+use crate::codec::v2::{Flags, Header, Message, Notify, Payload};
+use crate::codec::{DecodeError, EncodeError};
+use crate::crypto::ikev2::Role;
+use crate::crypto::{CryptoError, RandomSource};
+use crate::registry::{ExchangeType, NotifyType};
+
+use ike_sa_init::{CookieSecret, InitOutcome};
+use sa::{Ctx, IkeSa, IkeState, Out, RequestKind};
+
+/// Why a command failed or an SA had to be abandoned.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `ike=` proposals name no key exchange group.
+    #[error("the connection's ike= proposals contain no key exchange group; add one (e.g. ike=aes_gcm256-sha2_512-dh19)")]
+    NoKeGroup,
+    /// No SA has this serial.
+    #[error("there is no IKE SA or Child SA {0}")]
+    UnknownSerial(SaSerial),
+    /// An operation needed keys the SA does not have yet.
+    #[error("the IKE SA has no keys yet (IKE_SA_INIT has not completed)")]
+    NoKeys,
+    /// A message that must be protected was not.
+    #[error(
+        "the message has no SK payload, or a fragmented one (IKE fragmentation is not implemented)"
+    )]
+    NotEncrypted,
+    /// The negotiated proposal lacks a transform it needs.
+    #[error("the negotiated proposal has no {0} transform")]
+    Incomplete(&'static str),
+    /// Internal misuse of the INFORMATIONAL sender.
+    #[error("IKE_SA_INIT and IKE_AUTH requests are not sent as INFORMATIONAL")]
+    NotInformational,
+    /// A crypto operation failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A message could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A message could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// A snapshot of one Child SA for `whack --status` / `--trafficstatus`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaStatus {
+    /// Serial.
+    pub serial: SaSerial,
+    /// Our inbound SPI.
+    pub inbound_spi: u32,
+    /// The peer's inbound SPI.
+    pub outbound_spi: u32,
+}
+
+/// A snapshot of one IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaStatus {
+    /// Serial.
+    pub serial: SaSerial,
+    /// Connection name.
+    pub connection: String,
+    /// True when we initiated it.
+    pub initiator: bool,
+    /// libreswan-like state name (`ESTABLISHED_IKE_SA`, `IKE_SA_INIT_I`, ...).
+    pub state: &'static str,
+    /// Our SPI and the peer's, in header order (SPIi, SPIr).
+    pub spis: ([u8; 8], [u8; 8]),
+    /// Our address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The Child SAs.
+    pub children: Vec<ChildSaStatus>,
+}
+
+/// What to do with an SA after handling something.
+enum Fate {
+    Keep,
+    /// Forget the SA now, reporting `reason`.
+    Remove(SaEnd),
+    /// Report it gone now but keep answering retransmitted requests for a while.
+    Linger(SaEnd),
+}
+
+/// All IKE SAs of the daemon and their pending output.
+pub struct Endpoint {
+    config: EndpointConfig,
+    rng: Box<dyn RandomSource>,
+    sas: BTreeMap<SaSerial, IkeSa>,
+    by_spi: HashMap<[u8; 8], SaSerial>,
+    /// Responder SAs by (peer address, SPIi), to spot retransmitted IKE_SA_INITs.
+    by_init: HashMap<(SocketAddr, [u8; 8]), SaSerial>,
+    invalid_spi_sent: HashMap<IpAddr, Instant>,
+    cookies: CookieSecret,
+    out: Out,
+    next_serial: u64,
+}
+
+impl Endpoint {
+    /// An endpoint with no SAs. `rng` supplies SPIs, nonces, IVs and the cookie secret.
+    pub fn new(config: EndpointConfig, rng: Box<dyn RandomSource>) -> Result<Self, Error> {
+        let mut secret = [0u8; 32];
+        rng.fill(&mut secret)?;
+        Ok(Endpoint {
+            config,
+            rng,
+            sas: BTreeMap::new(),
+            by_spi: HashMap::new(),
+            by_init: HashMap::new(),
+            invalid_spi_sent: HashMap::new(),
+            cookies: CookieSecret { version: 1, secret },
+            out: Out::default(),
+            next_serial: 0,
+        })
+    }
+
+    /// Demands cookies from new initiators while set (`--force-busy`, or load).
+    pub fn set_busy(&mut self, busy: bool) {
+        self.config.busy = busy;
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// The next event for the daemon.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::next_timer).min()
+    }
+
+    /// The IKE SAs and their Child SAs, for status output.
+    pub fn status(&self) -> Vec<IkeSaStatus> {
+        self.sas
+            .values()
+            .filter(|sa| sa.state != IkeState::Dying)
+            .map(|sa| IkeSaStatus {
+                serial: sa.serial,
+                connection: sa.conn.name.clone(),
+                initiator: sa.role == Role::Initiator,
+                state: match (sa.state, sa.role) {
+                    (IkeState::InitSent, _) => "IKE_SA_INIT_I",
+                    (IkeState::AuthSent, _) => "IKE_AUTH_I",
+                    (IkeState::HalfOpen, _) => "IKE_SA_INIT_R",
+                    (IkeState::Established, _) => "ESTABLISHED_IKE_SA",
+                    (IkeState::Deleting, _) => "IKE_SA_DELETE",
+                    (IkeState::Dying, _) => "IKE_SA_DELETED",
+                },
+                spis: (sa.spi_i, sa.spi_r),
+                local: sa.local,
+                remote: sa.remote,
+                children: sa
+                    .children
+                    .iter()
+                    .map(|c| ChildSaStatus {
+                        serial: c.serial,
+                        inbound_spi: c.inbound_spi,
+                        outbound_spi: c.outbound_spi,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut BTreeMap<SaSerial, IkeSa>) {
+        (
+            Ctx {
+                now,
+                rng: &*self.rng,
+                cfg: &self.config,
+                out: &mut self.out,
+                next_serial: &mut self.next_serial,
+            },
+            &mut self.sas,
+        )
+    }
+
+    /// Starts negotiating `conn` as initiator (`whack --initiate`). Returns the IKE
+    /// SA's serial; progress and the outcome arrive as events.
+    pub fn initiate(&mut self, conn: Arc<Connection>, now: Instant) -> Result<SaSerial, Error> {
+        self.start_attempt(conn, 1, now)
+    }
+
+    fn start_attempt(
+        &mut self,
+        conn: Arc<Connection>,
+        attempt: u32,
+        now: Instant,
+    ) -> Result<SaSerial, Error> {
+        let (mut ctx, _) = self.ctx(now);
+        let sa = ike_sa_init::initiate(&mut ctx, conn, attempt)?;
+        let serial = sa.serial;
+        self.by_spi.insert(sa.our_spi(), serial);
+        self.sas.insert(serial, sa);
+        Ok(serial)
+    }
+
+    /// A kernel ACQUIRE for a trap policy of `conn`: initiates unless an IKE SA of the
+    /// connection already exists or is being negotiated.
+    pub fn handle_acquire(
+        &mut self,
+        conn: Arc<Connection>,
+        now: Instant,
+    ) -> Result<Option<SaSerial>, Error> {
+        let busy = self.sas.values().any(|sa| {
+            sa.conn.name == conn.name && !matches!(sa.state, IkeState::Deleting | IkeState::Dying)
+        });
+        if busy {
+            tracing::debug!(
+                "\"{}\": ignoring acquire, negotiation already under way",
+                conn.name
+            );
+            return Ok(None);
+        }
+        self.initiate(conn, now).map(Some)
+    }
+
+    /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
+    /// hard expiry deletes the Child SA with the peer; a soft one would start a rekey,
+    /// which is not implemented: it is logged and the SA runs until its hard limit.
+    pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
+        let found = self.sas.values().find_map(|sa| {
+            sa.children
+                .iter()
+                .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
+                .map(|c| (sa.conn.name.clone(), c.serial))
+        });
+        let Some((name, child)) = found else {
+            tracing::debug!("EXPIRE for unknown SPI {spi:#010x}; ignored");
+            return Ok(());
+        };
+        if hard {
+            self.out.progress(
+                &name,
+                Some(child),
+                Rc::LOG,
+                "Child SA reached its hard lifetime; deleting it".to_owned(),
+            );
+            self.delete_child_sa(child, now)
+        } else {
+            self.out.progress(
+                &name,
+                Some(child),
+                Rc::LOG_SERIOUS,
+                "Child SA reached its soft lifetime; rekeying is not implemented by pluto-rs yet, it will be deleted at the hard lifetime".to_owned(),
+            );
+            Ok(())
+        }
+    }
+
+    /// Deletes an IKE SA (`whack --down`, `--delete`, shutdown): its Child SAs are
+    /// uninstalled at once and a Delete is sent to the peer if the SA is established;
+    /// an SA still negotiating is just dropped.
+    pub fn delete_ike_sa(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(mut sa) = self.sas.remove(&serial) else {
+            return Err(Error::UnknownSerial(serial));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let fate = match sa.state {
+            IkeState::Established => {
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(serial),
+                    Rc::LOG,
+                    "deleting IKE SA and sending notification".to_owned(),
+                );
+                for child in std::mem::take(&mut sa.children) {
+                    create_child_sa::uninstall(&mut ctx, &sa, &child);
+                }
+                sa.expires = None;
+                sa.next_dpd = None;
+                sa.queue.clear();
+                if sa.outstanding.is_none() {
+                    match informational::send_request(&mut ctx, &mut sa, RequestKind::DeleteIke) {
+                        Ok(()) => Fate::Keep,
+                        Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
+                    }
+                } else {
+                    sa.queue.push_back(RequestKind::DeleteIke);
+                    sa.state = IkeState::Deleting;
+                    Fate::Keep
+                }
+            }
+            IkeState::Deleting | IkeState::Dying => Fate::Keep,
+            _ => {
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(serial),
+                    Rc::LOG,
+                    "deleting IKE SA that is still being negotiated".to_owned(),
+                );
+                Fate::Remove(SaEnd::Deleted)
+            }
+        };
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// Deletes one Child SA: uninstalls it and sends a Delete for it.
+    pub fn delete_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(ike) = self
+            .sas
+            .values()
+            .find(|sa| sa.children.iter().any(|c| c.serial == child))
+            .map(|sa| sa.serial)
+        else {
+            return Err(Error::UnknownSerial(child));
+        };
+        let Some(mut sa) = self.sas.remove(&ike) else {
+            return Err(Error::UnknownSerial(ike));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        if let Some(i) = sa.children.iter().position(|c| c.serial == child) {
+            let c = sa.children.remove(i);
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(child),
+                Rc::LOG,
+                format!(
+                    "deleting Child SA using {} and sending notification",
+                    sa.serial
+                ),
+            );
+            create_child_sa::uninstall(&mut ctx, &sa, &c);
+            if let Err(e) = enqueue(
+                &mut ctx,
+                &mut sa,
+                RequestKind::DeleteChild(vec![c.inbound_spi]),
+            ) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// Deletes every IKE SA of a connection (`whack --down`). Returns how many.
+    pub fn delete_connection(&mut self, name: &str, now: Instant) -> usize {
+        let serials: Vec<SaSerial> = self
+            .sas
+            .values()
+            .filter(|sa| sa.conn.name == name && sa.state != IkeState::Dying)
+            .map(|sa| sa.serial)
+            .collect();
+        for s in &serials {
+            // The serials were just collected, so the SAs exist.
+            let _ = self.delete_ike_sa(*s, now);
+        }
+        serials.len()
+    }
+
+    /// Sends an empty INFORMATIONAL request (a liveness check) in an established SA.
+    pub fn send_liveness(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(mut sa) = self.sas.remove(&serial) else {
+            return Err(Error::UnknownSerial(serial));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let r = if sa.state == IkeState::Established {
+            enqueue(&mut ctx, &mut sa, RequestKind::Liveness)
+        } else {
+            Err(Error::NoKeys)
+        };
+        self.settle(sa, Fate::Keep, now);
+        r
+    }
+
+    /// Handles one received datagram. `local` is our address and port it arrived on,
+    /// `remote` the sender's; `data` is the UDP payload as read (on the NAT-T port
+    /// still with its non-ESP marker).
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        config: &dyn ConfigSource,
+    ) {
+        let data = if local.port() == self.config.natt_port {
+            match data {
+                [0xff] => return, // NAT keepalive (RFC 3948 2.3)
+                [0, 0, 0, 0, rest @ ..] => rest,
+                _ => {
+                    tracing::debug!("ignoring non-IKE packet from {remote} on the NAT-T port");
+                    return;
+                }
+            }
+        } else {
+            data
+        };
+        let raw = match Header::decode(data) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!("dropping packet from {remote}: {e}");
+                return;
+            }
+        };
+        if raw.length as usize != data.len() {
+            tracing::info!(
+                "dropping packet from {remote}: IKE length {} differs from the datagram's {}",
+                raw.length,
+                data.len()
+            );
+            return;
+        }
+        let hdr = raw.header;
+        if hdr.exchange == ExchangeType::IKE_SA_INIT && !hdr.flags.response {
+            self.handle_init_request(now, local, remote, data, config);
+            return;
+        }
+        let our_spi = if hdr.flags.initiator {
+            hdr.spi_r
+        } else {
+            hdr.spi_i
+        };
+        let Some(serial) = self.by_spi.get(&our_spi).copied() else {
+            self.unknown_spi(now, local, remote, &hdr);
+            return;
+        };
+        let Some(mut sa) = self.sas.remove(&serial) else {
+            return;
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let fate = match handle_in_sa(&mut ctx, &mut sa, &hdr, local, remote, data, config) {
+            Ok(f) => f,
+            Err(e) => {
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(sa.serial),
+                    Rc::LOG_SERIOUS,
+                    format!("IKE SA failed: {e}"),
+                );
+                Fate::Remove(SaEnd::Error(e.to_string()))
+            }
+        };
+        self.settle(sa, fate, now);
+    }
+
+    fn handle_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        config: &dyn ConfigSource,
+    ) {
+        if let Some(serial) = self.by_init.get(&(
+            remote,
+            Header::decode(data)
+                .map(|h| h.header.spi_i)
+                .unwrap_or_default(),
+        )) {
+            if let Some(sa) = self.sas.get(serial) {
+                match &sa.last_response {
+                    Some((0, resp)) if sa.last_request == data => {
+                        tracing::debug!(
+                            "\"{}\" {}: retransmitting IKE_SA_INIT response to duplicate request",
+                            sa.conn.name,
+                            sa.serial
+                        );
+                        let (l, r, resp) = (sa.local, sa.remote, resp.clone());
+                        self.out.send(&self.config, l, r, &resp);
+                    }
+                    _ => tracing::debug!(
+                        "dropping IKE_SA_INIT request from {remote}: an IKE SA with this SPIi exists"
+                    ),
+                }
+                return;
+            }
+        }
+        let msg = match Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!("dropping IKE_SA_INIT request from {remote}: {e}");
+                return;
+            }
+        };
+        if msg.header.spi_r != [0; 8] || msg.header.message_id != 0 {
+            tracing::info!(
+                "dropping IKE_SA_INIT request from {remote}: non-zero responder SPI or message ID"
+            );
+            return;
+        }
+        let busy = self.config.busy;
+        let Endpoint {
+            config: cfg,
+            rng,
+            out,
+            next_serial,
+            cookies,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            now,
+            rng: &**rng,
+            cfg,
+            out,
+            next_serial,
+        };
+        match ike_sa_init::process_request(
+            &mut ctx, config, cookies, busy, local, remote, &msg, data,
+        ) {
+            Ok(Some(sa)) => {
+                self.by_spi.insert(sa.our_spi(), sa.serial);
+                self.by_init.insert((remote, sa.spi_i), sa.serial);
+                self.sas.insert(sa.serial, sa);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("IKE_SA_INIT request from {remote} failed: {e}"),
+        }
+    }
+
+    /// RFC 7296 2.21.4: a request for an IKE SA we do not know may be answered,
+    /// unprotected, with INVALID_IKE_SPI (at most once a second per peer); a
+    /// response is dropped.
+    fn unknown_spi(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, hdr: &Header) {
+        if hdr.flags.response {
+            tracing::debug!(
+                "dropping {} response from {remote} for an unknown IKE SA",
+                hdr.exchange
+            );
+            return;
+        }
+        if let Some(last) = self.invalid_spi_sent.get(&remote.ip()) {
+            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
+                return;
+            }
+        }
+        self.invalid_spi_sent.insert(remote.ip(), now);
+        self.invalid_spi_sent
+            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
+        tracing::info!(
+            "{} request from {remote} for an unknown IKE SA; answering INVALID_IKE_SPI",
+            hdr.exchange
+        );
+        let msg = Message {
+            header: Header {
+                flags: Flags {
+                    initiator: !hdr.flags.initiator,
+                    version: false,
+                    response: true,
+                },
+                ..*hdr
+            },
+            payloads: vec![Payload::Notify(Notify::new(NotifyType::INVALID_IKE_SPI))],
+        };
+        match msg.to_bytes() {
+            Ok(b) => self.out.send(&self.config, local, remote, &b),
+            Err(e) => tracing::warn!("cannot encode INVALID_IKE_SPI: {e}"),
+        }
+    }
+
+    /// Runs every timer due by `now`: retransmissions, timeouts, half-open expiry,
+    /// lifetimes, liveness checks.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<SaSerial> = self
+            .sas
+            .values()
+            .filter(|sa| sa.next_timer().is_some_and(|t| t <= now))
+            .map(|sa| sa.serial)
+            .collect();
+        for serial in due {
+            let Some(mut sa) = self.sas.remove(&serial) else {
+                continue;
+            };
+            let (mut ctx, _) = self.ctx(now);
+            let fate = match sa_timers(&mut ctx, &mut sa) {
+                Ok(f) => f,
+                Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
+            };
+            self.settle(sa, fate, now);
+        }
+    }
+
+    /// Puts the SA back, or removes it and reports it, restarting an initiator whose
+    /// keying tries remain.
+    fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
+        let (reason, linger) = match fate {
+            Fate::Keep => {
+                self.sas.insert(sa.serial, sa);
+                return;
+            }
+            Fate::Remove(r) => (r, false),
+            Fate::Linger(r) => (r, true),
+        };
+        if sa.state == IkeState::Dying {
+            // Already reported when it started lingering.
+            self.forget(&sa);
+            return;
+        }
+        // Child SAs still installed go with the IKE SA.
+        if !sa.children.is_empty() {
+            let (mut ctx, _) = self.ctx(now);
+            for child in std::mem::take(&mut sa.children) {
+                create_child_sa::uninstall(&mut ctx, &sa, &child);
+            }
+        }
+        let conn = sa.conn.clone();
+        let establishing = sa.role == Role::Initiator
+            && matches!(sa.state, IkeState::InitSent | IkeState::AuthSent);
+        let retry = establishing
+            && reason == SaEnd::Timeout
+            && (conn.keyingtries == 0 || sa.attempt < conn.keyingtries);
+        self.out.events.push_back(Event::IkeSaDeleted {
+            connection: conn.name.clone(),
+            ike: sa.serial,
+            reason,
+            final_failure: establishing && !retry,
+        });
+        let attempt = sa.attempt + 1;
+        if linger {
+            sa.state = IkeState::Dying;
+            sa.outstanding = None;
+            sa.queue.clear();
+            sa.expires = None;
+            sa.next_dpd = None;
+            sa.half_open_deadline = Some(now + sa.conn.retransmit.timeout);
+            self.sas.insert(sa.serial, sa);
+        } else {
+            self.forget(&sa);
+        }
+        if retry {
+            let limit = if conn.keyingtries == 0 {
+                "an unlimited number".to_owned()
+            } else {
+                format!("at most {}", conn.keyingtries)
+            };
+            self.out.progress(
+                &conn.name,
+                None,
+                Rc::LOG,
+                format!("starting keying attempt {attempt} of {limit}"),
+            );
+            if let Err(e) = self.start_attempt(conn.clone(), attempt, now) {
+                self.out.progress(
+                    &conn.name,
+                    None,
+                    Rc::LOG_SERIOUS,
+                    format!("keying attempt {attempt} failed to start: {e}"),
+                );
+            }
+        }
+    }
+
+    /// Drops the lookup entries of an SA that is gone.
+    fn forget(&mut self, sa: &IkeSa) {
+        if self.by_spi.get(&sa.our_spi()) == Some(&sa.serial) {
+            self.by_spi.remove(&sa.our_spi());
+        }
+        if sa.role == Role::Responder {
+            self.by_init.remove(&(sa.init_remote, sa.spi_i));
+        }
+    }
+}
+
+/// Sends a request now, or queues it behind the outstanding one (window size 1).
+fn enqueue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: RequestKind) -> Result<(), Error> {
+    sa.queue.push_back(kind);
+    pump(ctx, sa)
+}
+
+/// Sends the next queued request if none is outstanding.
+fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
+    if sa.outstanding.is_none() {
+        if let Some(kind) = sa.queue.pop_front() {
+            informational::send_request(ctx, sa, kind)?;
+        }
+    }
+    Ok(())
+}
+
+/// Dispatches a message for an existing SA: strict response matching, duplicate
+/// requests answered from the cache, then the exchange handlers.
+fn handle_in_sa(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    hdr: &Header,
+    local: SocketAddr,
+    remote: SocketAddr,
+    data: &[u8],
+    config: &dyn ConfigSource,
+) -> Result<Fate, Error> {
+    let from_initiator = hdr.flags.initiator;
+    if from_initiator != (sa.role == Role::Responder) {
+        tracing::debug!("{}: dropping message with the wrong I flag", sa.serial);
+        return Ok(Fate::Keep);
+    }
+    // Our SPI matched the lookup; the peer's must match too, except in the
+    // IKE_SA_INIT response that tells us what it is.
+    let spis_ok =
+        hdr.spi_i == sa.spi_i && (sa.state == IkeState::InitSent || hdr.spi_r == sa.spi_r);
+    if !spis_ok {
+        tracing::debug!("{}: dropping message with mismatched SPIs", sa.serial);
+        return Ok(Fate::Keep);
+    }
+    if hdr.flags.response {
+        return handle_response(ctx, sa, hdr, local, remote, data, config);
+    }
+
+    // A request from the peer.
+    if hdr.message_id != sa.peer_msgid {
+        match &sa.last_response {
+            Some((id, resp)) if *id == hdr.message_id && sa.last_request == data => {
+                tracing::debug!(
+                    "\"{}\" {}: retransmitting response to duplicate {} request {}",
+                    sa.conn.name,
+                    sa.serial,
+                    hdr.exchange,
+                    id
+                );
+                let resp = resp.clone();
+                ctx.out.send(ctx.cfg, sa.local, sa.remote, &resp);
+            }
+            _ => tracing::debug!(
+                "\"{}\" {}: dropping {} request with message ID {} (expecting {})",
+                sa.conn.name,
+                sa.serial,
+                hdr.exchange,
+                hdr.message_id,
+                sa.peer_msgid
+            ),
+        }
+        return Ok(Fate::Keep);
+    }
+    if sa.state == IkeState::Dying {
+        return Ok(Fate::Keep);
+    }
+    let payloads = match sa.open(data) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(
+                "\"{}\" {}: dropping {} request: {e}",
+                sa.conn.name,
+                sa.serial,
+                hdr.exchange
+            );
+            return Ok(Fate::Keep);
+        }
+    };
+    // The peer may have moved to the NAT-T port (RFC 7296 2.23).
+    sa.local = local;
+    sa.remote = remote;
+    let msgid = hdr.message_id;
+    match (hdr.exchange, sa.state) {
+        (ExchangeType::IKE_AUTH, IkeState::HalfOpen) => {
+            match ike_auth::process_request(ctx, config, sa, data, msgid, &payloads)? {
+                ike_auth::AuthOutcome::Established => Ok(Fate::Keep),
+                ike_auth::AuthOutcome::Failed(end) => Ok(Fate::Linger(end)),
+            }
+        }
+        (ExchangeType::INFORMATIONAL, IkeState::Established | IkeState::Deleting) => {
+            match informational::process_request(ctx, sa, data, msgid, &payloads)? {
+                informational::InfoOutcome::Continue => Ok(Fate::Keep),
+                informational::InfoOutcome::IkeDeleted(None) => Ok(Fate::Linger(SaEnd::Deleted)),
+                informational::InfoOutcome::IkeDeleted(Some(n)) => {
+                    Ok(Fate::Linger(SaEnd::Failed(n)))
+                }
+            }
+        }
+        (ExchangeType::CREATE_CHILD_SA, IkeState::Established) => {
+            create_child_sa::process_request(ctx, sa, data, msgid, &payloads)?;
+            Ok(Fate::Keep)
+        }
+        (ex, st) => {
+            tracing::info!(
+                "\"{}\" {}: dropping unexpected {ex} request in state {st:?}",
+                sa.conn.name,
+                sa.serial
+            );
+            Ok(Fate::Keep)
+        }
+    }
+}
+
+/// A response: only the one answering our outstanding request is taken.
+fn handle_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    hdr: &Header,
+    local: SocketAddr,
+    remote: SocketAddr,
+    data: &[u8],
+    config: &dyn ConfigSource,
+) -> Result<Fate, Error> {
+    let Some(o) = &sa.outstanding else {
+        tracing::debug!(
+            "{}: dropping unexpected {} response",
+            sa.serial,
+            hdr.exchange
+        );
+        return Ok(Fate::Keep);
+    };
+    if o.msgid != hdr.message_id || o.exchange != hdr.exchange {
+        tracing::debug!(
+            "{}: dropping {} response {} (waiting for {} {})",
+            sa.serial,
+            hdr.exchange,
+            hdr.message_id,
+            o.exchange,
+            o.msgid
+        );
+        return Ok(Fate::Keep);
+    }
+    let kind = o.kind.clone();
+    if kind == RequestKind::IkeSaInit {
+        let msg = match Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!("{}: dropping IKE_SA_INIT response: {e}", sa.serial);
+                return Ok(Fate::Keep);
+            }
+        };
+        let _ = (local, remote);
+        return match ike_sa_init::process_response(ctx, sa, hdr, &msg, data)? {
+            InitOutcome::Resent => Ok(Fate::Keep),
+            InitOutcome::Failed(end) => Ok(Fate::Remove(end)),
+            InitOutcome::Proceed => {
+                sa.outstanding = None;
+                match ike_auth::send_request(ctx, config, sa)? {
+                    None => Ok(Fate::Keep),
+                    Some(end) => Ok(Fate::Remove(end)),
+                }
+            }
+        };
+    }
+    let payloads = match sa.open(data) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(
+                "\"{}\" {}: dropping {} response: {e}",
+                sa.conn.name,
+                sa.serial,
+                hdr.exchange
+            );
+            return Ok(Fate::Keep);
+        }
+    };
+    sa.outstanding = None;
+    let fate = match kind {
+        RequestKind::IkeSaInit => Fate::Keep,
+        RequestKind::IkeAuth => match ike_auth::process_response(ctx, config, sa, &payloads)? {
+            ike_auth::ResponseOutcome::Established { delete_ike: false } => Fate::Keep,
+            ike_auth::ResponseOutcome::Established { delete_ike: true } => {
+                sa.queue.clear();
+                enqueue(ctx, sa, RequestKind::DeleteIke)?;
+                Fate::Keep
+            }
+            ike_auth::ResponseOutcome::Rejected(end) => Fate::Remove(end),
+            ike_auth::ResponseOutcome::PeerAuthFailed => {
+                informational::send_auth_failed(ctx, sa)?;
+                Fate::Remove(SaEnd::Failed(NotifyType::AUTHENTICATION_FAILED))
+            }
+        },
+        RequestKind::DeleteIke => {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG,
+                "IKE SA deleted".to_owned(),
+            );
+            Fate::Remove(SaEnd::Deleted)
+        }
+        RequestKind::DeleteChild(_) | RequestKind::Liveness => Fate::Keep,
+    };
+    if matches!(fate, Fate::Keep) {
+        pump(ctx, sa)?;
+    }
+    Ok(fate)
+}
+
+/// The state name libreswan logs retransmissions and timeouts under.
+fn state_name(sa: &IkeSa) -> &'static str {
+    match sa.state {
+        IkeState::InitSent => "IKE_SA_INIT_I",
+        IkeState::AuthSent => "IKE_AUTH_I",
+        IkeState::HalfOpen => "IKE_SA_INIT_R",
+        IkeState::Established => "ESTABLISHED_IKE_SA",
+        IkeState::Deleting => "IKE_SA_DELETE",
+        IkeState::Dying => "IKE_SA_DELETED",
+    }
+}
+
+/// Runs the due timers of one SA.
+fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
+    let now = ctx.now;
+    if let Some(deadline) = sa.half_open_deadline {
+        if deadline <= now {
+            if sa.state == IkeState::Dying {
+                return Ok(Fate::Remove(SaEnd::Deleted));
+            }
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG,
+                "deleting half-open IKE SA: no IKE_AUTH request arrived".to_owned(),
+            );
+            return Ok(Fate::Remove(SaEnd::HalfOpenExpired));
+        }
+    }
+    let retransmit = sa.conn.retransmit;
+    if let Some(o) = sa.outstanding.as_mut() {
+        if o.next_at <= now {
+            if now.saturating_duration_since(o.first_sent) >= retransmit.timeout {
+                let kind = o.kind.clone();
+                let retransmits = o.retransmits;
+                sa.outstanding = None;
+                let what = match kind {
+                    RequestKind::IkeSaInit => "our first IKEv2 message",
+                    RequestKind::IkeAuth => "our IKE_AUTH request",
+                    _ => "our INFORMATIONAL request",
+                };
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(sa.serial),
+                    Rc::LOG_SERIOUS,
+                    format!(
+                        "{}: {} second timeout exceeded after {retransmits} retransmits.  No response (or no acceptable response) to {what}",
+                        state_name(sa),
+                        retransmit.timeout.as_secs()
+                    ),
+                );
+                return Ok(match kind {
+                    RequestKind::DeleteIke => Fate::Remove(SaEnd::Deleted),
+                    _ => Fate::Remove(SaEnd::Timeout),
+                });
+            }
+            o.retransmits += 1;
+            o.interval = (o.interval * 2).min(retransmit.max_interval);
+            let end = o.first_sent + retransmit.timeout;
+            o.next_at = (now + o.interval).min(end);
+            let message = o.message.clone();
+            let wait = o.interval;
+            let exchange = o.exchange;
+            ctx.out.send(ctx.cfg, sa.local, sa.remote, &message);
+            tracing::info!(
+                "\"{}\" {}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
+                sa.conn.name,
+                sa.serial,
+                state_name(sa),
+                wait.as_secs_f64()
+            );
+        }
+    }
+    if let Some(t) = sa.expires {
+        if t <= now {
+            sa.expires = None;
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG_SERIOUS,
+                "IKE SA lifetime expired; rekeying is not implemented by pluto-rs yet, deleting the IKE SA".to_owned(),
+            );
+            for child in std::mem::take(&mut sa.children) {
+                create_child_sa::uninstall(ctx, sa, &child);
+            }
+            sa.queue.clear();
+            if sa.outstanding.is_none() {
+                informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
+            } else {
+                sa.queue.push_back(RequestKind::DeleteIke);
+                sa.state = IkeState::Deleting;
+            }
+        }
+    }
+    if let (Some(t), Some(delay)) = (sa.next_dpd, sa.conn.dpd_delay) {
+        if t <= now && sa.outstanding.is_none() && sa.state == IkeState::Established {
+            sa.next_dpd = Some(now + delay);
+            enqueue(ctx, sa, RequestKind::Liveness)?;
+        }
+    }
+    Ok(Fate::Keep)
+}

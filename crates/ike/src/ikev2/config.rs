@@ -1,0 +1,236 @@
+//! What the state machine is configured with: plain types the daemon fills from
+//! `crates/conn`, and the [`ConfigSource`] trait through which a responder finds the
+//! connection and the pre-shared key for a peer.
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::v2::Identification;
+use crate::crypto::SecretBytes;
+use crate::proposal::ProposalSet;
+use crate::registry::IdType;
+use crate::ts::TrafficSelector;
+
+/// An IKE identity (RFC 7296 3.5) of the types a PSK connection uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// ID_IPV4_ADDR.
+    Ipv4(Ipv4Addr),
+    /// ID_IPV6_ADDR.
+    Ipv6(Ipv6Addr),
+    /// ID_FQDN, without libreswan's leading `@`.
+    Fqdn(String),
+    /// ID_RFC822_ADDR (libreswan's USER_FQDN), e.g. `user@example.com`.
+    UserFqdn(String),
+    /// Any other type received from a peer, kept as bytes so it can be logged and
+    /// matched exactly.
+    Other {
+        /// The ID type.
+        id_type: IdType,
+        /// The raw identification data.
+        data: Vec<u8>,
+    },
+}
+
+impl Identity {
+    /// The identity of an address (libreswan's default `leftid=%defaultroute` form).
+    pub fn from_addr(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(a) => Identity::Ipv4(a),
+            IpAddr::V6(a) => Identity::Ipv6(a),
+        }
+    }
+
+    /// The payload body this identity is sent as.
+    pub fn to_payload(&self) -> Identification {
+        let (id_type, data) = match self {
+            Identity::Ipv4(a) => (IdType::IPV4_ADDR, a.octets().to_vec()),
+            Identity::Ipv6(a) => (IdType::IPV6_ADDR, a.octets().to_vec()),
+            Identity::Fqdn(s) => (IdType::FQDN, s.as_bytes().to_vec()),
+            Identity::UserFqdn(s) => (IdType::RFC822_ADDR, s.as_bytes().to_vec()),
+            Identity::Other { id_type, data } => (*id_type, data.clone()),
+        };
+        Identification { id_type, data }
+    }
+
+    /// Reads a received ID payload. Types this module does not interpret, and
+    /// FQDN/USER_FQDN that are not UTF-8, come back as [`Identity::Other`].
+    pub fn from_payload(id: &Identification) -> Self {
+        let other = || Identity::Other {
+            id_type: id.id_type,
+            data: id.data.clone(),
+        };
+        match id.id_type {
+            IdType::IPV4_ADDR => <[u8; 4]>::try_from(id.data.as_slice())
+                .map(|b| Identity::Ipv4(Ipv4Addr::from(b)))
+                .unwrap_or_else(|_| other()),
+            IdType::IPV6_ADDR => <[u8; 16]>::try_from(id.data.as_slice())
+                .map(|b| Identity::Ipv6(Ipv6Addr::from(b)))
+                .unwrap_or_else(|_| other()),
+            IdType::FQDN => std::str::from_utf8(&id.data)
+                .map(|s| Identity::Fqdn(s.to_owned()))
+                .unwrap_or_else(|_| other()),
+            IdType::RFC822_ADDR => std::str::from_utf8(&id.data)
+                .map(|s| Identity::UserFqdn(s.to_owned()))
+                .unwrap_or_else(|_| other()),
+            _ => other(),
+        }
+    }
+}
+
+/// libreswan's log form: `FQDN '@east'`, `IPV4_ADDR '192.0.2.1'`, `USER_FQDN 'a@b'`.
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Ipv4(a) => write!(f, "IPV4_ADDR '{a}'"),
+            Identity::Ipv6(a) => write!(f, "IPV6_ADDR '{a}'"),
+            Identity::Fqdn(s) => write!(f, "FQDN '@{}'", s.escape_debug()),
+            Identity::UserFqdn(s) => write!(f, "USER_FQDN '{}'", s.escape_debug()),
+            Identity::Other { id_type, data } => {
+                write!(f, "{id_type} '")?;
+                for b in data {
+                    write!(f, "{b:02x}")?;
+                }
+                f.write_str("'")
+            }
+        }
+    }
+}
+
+/// Tunnel or transport mode for the Child SA (`type=tunnel|transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// ESP tunnel mode (the default).
+    Tunnel,
+    /// ESP transport mode, negotiated with USE_TRANSPORT_MODE (RFC 7296 1.3.1).
+    Transport,
+}
+
+/// Request retransmission (libreswan's `retransmit-interval=` / `retransmit-timeout=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retransmit {
+    /// Delay before the first retransmission; doubled after each one.
+    pub initial: Duration,
+    /// Largest delay between two retransmissions.
+    pub max_interval: Duration,
+    /// How long after the first transmission the exchange is given up.
+    pub timeout: Duration,
+}
+
+impl Default for Retransmit {
+    /// libreswan's defaults: 0.5 s doubling, given up after 60 s.
+    fn default() -> Self {
+        Retransmit {
+            initial: Duration::from_millis(500),
+            max_interval: Duration::from_secs(32),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One connection as the IKEv2 core needs it. The daemon builds it from
+/// `crates/conn` and hands it to [`Endpoint::initiate`](super::Endpoint::initiate) or
+/// returns it from a [`ConfigSource`].
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The connection name, as in `"west-east" #1: ...` log lines.
+    pub name: String,
+    /// Our address (`left=`).
+    pub local_addr: IpAddr,
+    /// The peer's address (`right=`).
+    pub remote_addr: IpAddr,
+    /// The peer's IKE port (normally 500).
+    pub remote_port: u16,
+    /// Our identity (`leftid=`).
+    pub local_id: Identity,
+    /// The identity the peer must prove (`rightid=`); `None` accepts any identity
+    /// for which a PSK is found.
+    pub remote_id: Option<Identity>,
+    /// IKE SA proposals (`ike=`), in preference order.
+    pub ike_proposals: ProposalSet,
+    /// Child SA proposals (`esp=`), in preference order.
+    pub esp_proposals: ProposalSet,
+    /// Our side's traffic selectors (`leftsubnet=` + `leftprotoport=`).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's traffic selectors (`rightsubnet=` + `rightprotoport=`).
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// IKE SA lifetime (`ikelifetime=`). Rekeying is not implemented yet: when it
+    /// ends, the IKE SA and its Child SAs are deleted (and the daemon may initiate
+    /// again); this is logged when the SA is established.
+    pub ike_lifetime: Duration,
+    /// Child SA lifetime (`ipsec-lifetime=`), passed to the kernel as the hard
+    /// expiry of each installed SA (the soft expiry is 90% of it).
+    pub child_lifetime: Duration,
+    /// Number of keying attempts as initiator (`keyingtries=`); 0 means forever.
+    pub keyingtries: u32,
+    /// Retransmission timings.
+    pub retransmit: Retransmit,
+    /// NAT traversal (`encapsulation=auto` vs `no`): send NAT_DETECTION notifies
+    /// and float to the NAT-T port when a NAT is detected.
+    pub nat_traversal: bool,
+    /// Send INITIAL_CONTACT in IKE_AUTH (libreswan does for the first IKE SA).
+    pub initial_contact: bool,
+    /// ESP anti-replay window passed to the kernel (`replay-window=`).
+    pub replay_window: u32,
+    /// Interval of liveness checks once established (`dpddelay=`); `None` for none
+    /// (libreswan's `DPD=passive`: we still answer the peer's).
+    pub dpd_delay: Option<Duration>,
+}
+
+/// Where a responder gets its configuration and every endpoint its pre-shared keys.
+/// The daemon implements this over its connection table and `ipsec.secrets`.
+pub trait ConfigSource {
+    /// The connection to answer an IKE_SA_INIT request with: the one between these
+    /// addresses (our address the request arrived on, the peer's source address).
+    /// Its `ike=` proposals decide the IKE SA. `None` refuses the peer
+    /// (NO_PROPOSAL_CHOSEN).
+    fn connection_for_init(&self, local: IpAddr, remote: IpAddr) -> Option<Arc<Connection>>;
+
+    /// The connection to continue with once the peer's IDi is known (and IDr, if the
+    /// peer sent one): normally `current` itself when its `remote_id` matches, or
+    /// another connection between the same addresses whose `rightid=` does. `None`
+    /// fails authentication.
+    fn connection_for_auth(
+        &self,
+        current: &Arc<Connection>,
+        peer_id: &Identity,
+        our_id: Option<&Identity>,
+    ) -> Option<Arc<Connection>>;
+
+    /// The pre-shared key between `local` and `remote` (libreswan's ipsec.secrets
+    /// lookup by the two IDs, falling back to addresses). `None` fails
+    /// authentication with AUTHENTICATION_FAILED.
+    fn psk(&self, conn: &Connection, local: &Identity, remote: &Identity) -> Option<SecretBytes>;
+}
+
+/// Endpoint-wide settings, independent of any connection.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Our IKE port (`--ikeport`, normally 500).
+    pub ike_port: u16,
+    /// Our NAT-T port (normally 4500); datagrams on it carry the non-ESP marker.
+    pub natt_port: u16,
+    /// How long a responder keeps an IKE SA whose IKE_AUTH never came.
+    pub half_open_timeout: Duration,
+    /// Nonce length in bytes (RFC 7296 2.10: at least 16 and half the PRF key).
+    pub nonce_len: usize,
+    /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
+    /// toggle it under load with [`Endpoint::set_busy`](super::Endpoint::set_busy)).
+    pub busy: bool,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            ike_port: 500,
+            natt_port: 4500,
+            half_open_timeout: Duration::from_secs(60),
+            nonce_len: 32,
+            busy: false,
+        }
+    }
+}

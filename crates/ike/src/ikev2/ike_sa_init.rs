@@ -1,0 +1,600 @@
+//! IKE_SA_INIT (RFC 7296 1.2): proposals, KE, nonces, NAT detection, COOKIE (2.6) and
+//! INVALID_KE_PAYLOAD (1.2, 2.7), for both roles.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+
+use crate::codec::v2::{Header, KeyExchange as KePayload, Message, Notify, Payload};
+use crate::codec::Spi;
+use crate::crypto::ikev2::{skeyseed, Role};
+use crate::crypto::{EncrAlg, IkeSaKeys, IkeSuite, IntegAlg, KeAlg, PrfAlg};
+use crate::proposal::{check_answer, check_ke_payload, select, Chosen};
+use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
+
+use super::config::{ConfigSource, Connection};
+use super::output::{Rc, SaEnd};
+use super::sa::{find_notify, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind};
+use super::{natt, Error};
+
+/// RFC 7427 hash algorithms we announce: SHA2-256, SHA2-384, SHA2-512.
+const SIGNATURE_HASHES: [u16; 3] = [2, 3, 4];
+/// How often an initiator follows COOKIE or INVALID_KE_PAYLOAD before giving up.
+const MAX_INIT_RETRIES: u32 = 3;
+
+/// Secret for responder cookies (RFC 7296 2.6), with a version so it can be rolled.
+pub(crate) struct CookieSecret {
+    pub version: u32,
+    pub secret: [u8; 32],
+}
+
+impl CookieSecret {
+    /// `version | SHA-256(Ni | IPi | SPIi | secret)`.
+    pub fn cookie(&self, ni: &[u8], remote: SocketAddr, spi_i: &[u8; 8]) -> Vec<u8> {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(ni);
+        match remote.ip() {
+            std::net::IpAddr::V4(a) => ctx.update(&a.octets()),
+            std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
+        }
+        ctx.update(spi_i);
+        ctx.update(&self.secret);
+        let mut out = self.version.to_be_bytes().to_vec();
+        out.extend_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+/// The IKE suite of a chosen IKE proposal.
+pub(crate) fn suite_of(chosen: &Chosen) -> Result<IkeSuite, Error> {
+    let (encr, bits) = chosen.encr.ok_or(Error::Incomplete("ENCR"))?;
+    let encr = EncrAlg::lookup(encr, bits)?;
+    let prf = PrfAlg::lookup(chosen.prf.ok_or(Error::Incomplete("PRF"))?)?;
+    let integ = match chosen.integ.filter(|&i| i != IntegId::NONE) {
+        Some(i) => Some(IntegAlg::lookup(i)?),
+        None => None,
+    };
+    Ok(IkeSuite { encr, prf, integ })
+}
+
+/// `{cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_512 group=DH19}`.
+fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
+    format!(
+        "{{cipher={} integ={} prf={} group={}}}",
+        suite.encr.name,
+        suite.integ.map_or("n/a", |i| i.name),
+        suite.prf.name,
+        group
+    )
+}
+
+/// Derives the IKE SA keys once both nonces and the shared secret are known.
+fn derive_keys(sa: &mut IkeSa, shared: &[u8]) -> Result<(), Error> {
+    let chosen = sa.chosen.as_ref().ok_or(Error::NoKeys)?;
+    let suite = suite_of(chosen)?;
+    let seed = skeyseed(suite.prf, &sa.ni, &sa.nr, shared)?;
+    let keys = IkeSaKeys::derive(&suite, &seed, &sa.ni, &sa.nr, &sa.spi_i, &sa.spi_r)?;
+    let (tx, rx) = keys.sk_ciphers(&suite, sa.role)?;
+    sa.suite = Some(suite);
+    sa.keys = Some(keys);
+    sa.tx = Some(tx);
+    sa.rx = Some(rx);
+    Ok(())
+}
+
+/// Starts an initiator: picks SPI, group, nonce and sends the first request.
+pub(crate) fn initiate(
+    ctx: &mut Ctx<'_>,
+    conn: Arc<Connection>,
+    attempt: u32,
+) -> Result<IkeSa, Error> {
+    let group = conn.ike_proposals.initial_ke().ok_or(Error::NoKeGroup)?;
+    let local = SocketAddr::new(conn.local_addr, ctx.cfg.ike_port);
+    let remote = SocketAddr::new(conn.remote_addr, conn.remote_port);
+    let serial = ctx.serial();
+    let spi_i = ctx.ike_spi()?;
+    let mut sa = IkeSa::new(
+        serial,
+        conn.clone(),
+        Role::Initiator,
+        IkeState::InitSent,
+        spi_i,
+        [0; 8],
+        local,
+        remote,
+    );
+    sa.attempt = attempt;
+    sa.ni = ctx.random(ctx.cfg.nonce_len)?;
+    sa.ke_group = group;
+    sa.ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+    ctx.out.progress(
+        &conn.name,
+        Some(serial),
+        Rc::LOG,
+        format!("initiating IKEv2 connection to {} using UDP", remote.ip()),
+    );
+    send_request(ctx, &mut sa)?;
+    Ok(sa)
+}
+
+/// (Re)builds and sends the IKE_SA_INIT request from the SA's current cookie, group
+/// and nonce, always with message ID 0.
+fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
+    let ke = sa.ke.as_ref().ok_or(Error::NoKeys)?;
+    let mut payloads = Vec::with_capacity(8);
+    if let Some(c) = &sa.cookie {
+        payloads.push(Payload::Notify(Notify::with_data(
+            NotifyType::COOKIE,
+            c.clone(),
+        )));
+    }
+    payloads.push(Payload::Sa(sa_payload(
+        &sa.conn.ike_proposals.offer(),
+        Spi::EMPTY,
+    )));
+    payloads.push(Payload::Ke(KePayload {
+        group: sa.ke_group,
+        data: ke.public_value().to_vec(),
+    }));
+    payloads.push(Payload::Nonce(sa.ni.clone()));
+    if sa.conn.nat_traversal {
+        payloads.extend(natt::notifies(&sa.spi_i, &[0; 8], sa.local, sa.remote));
+    }
+    payloads.push(Payload::Notify(Notify::new(
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+    )));
+    payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
+        &SIGNATURE_HASHES,
+    )));
+    let msg = Message {
+        header: sa.header(ExchangeType::IKE_SA_INIT, false, 0),
+        payloads,
+    }
+    .to_bytes()?;
+    sa.init_request = msg.clone();
+    sa.next_msgid = 0;
+    sa.outstanding = None;
+    ctx.start_request(sa, ExchangeType::IKE_SA_INIT, RequestKind::IkeSaInit, msg);
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::NEW_V2_STATE,
+        format!("sent IKE_SA_INIT request to {}", sa.remote_desc()),
+    );
+    Ok(())
+}
+
+/// What became of an initiator's IKE_SA_INIT response.
+pub(crate) enum InitOutcome {
+    /// Keys derived: send IKE_AUTH next.
+    Proceed,
+    /// Resent the request (COOKIE or INVALID_KE_PAYLOAD); keep waiting.
+    Resent,
+    /// The SA failed for good.
+    Failed(SaEnd),
+}
+
+/// Initiator: handles the IKE_SA_INIT response.
+pub(crate) fn process_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    hdr: &Header,
+    msg: &Message,
+    raw: &[u8],
+) -> Result<InitOutcome, Error> {
+    let name = sa.conn.name.clone();
+    if let Some(c) = find_notify(&msg.payloads, NotifyType::COOKIE) {
+        if sa.cookie_retries >= MAX_INIT_RETRIES || c.data.is_empty() || c.data.len() > 64 {
+            ctx.out.progress(
+                &name,
+                Some(sa.serial),
+                Rc::LOG_SERIOUS,
+                "dropping COOKIE response: too many cookie requests or a malformed cookie"
+                    .to_owned(),
+            );
+            return Ok(InitOutcome::Resent);
+        }
+        sa.cookie_retries += 1;
+        sa.cookie = Some(c.data.clone());
+        ctx.out.progress(
+            &name,
+            Some(sa.serial),
+            Rc::LOG,
+            "received anti-DDOS COOKIE response; resending IKE_SA_INIT request with cookie"
+                .to_owned(),
+        );
+        send_request(ctx, sa)?;
+        return Ok(InitOutcome::Resent);
+    }
+    if let Some(n) = find_notify(&msg.payloads, NotifyType::INVALID_KE_PAYLOAD) {
+        let Some(wanted) = n.wanted_ke() else {
+            return Ok(InitOutcome::Failed(SaEnd::Failed(
+                NotifyType::INVALID_KE_PAYLOAD,
+            )));
+        };
+        let retry = sa.conn.ike_proposals.retry_ke(sa.ke_group, wanted);
+        match retry {
+            Ok(group) if sa.ke_retries < MAX_INIT_RETRIES => {
+                sa.ke_retries += 1;
+                ctx.out.progress(
+                    &name,
+                    Some(sa.serial),
+                    Rc::LOG,
+                    format!(
+                        "received INVALID_KE_PAYLOAD response suggesting {group}; resending IKE_SA_INIT request with {group}"
+                    ),
+                );
+                sa.ke_group = group;
+                sa.ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+                send_request(ctx, sa)?;
+                return Ok(InitOutcome::Resent);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                ctx.out.progress(
+                    &name,
+                    Some(sa.serial),
+                    Rc::notification(NotifyType::INVALID_KE_PAYLOAD),
+                    e.to_string(),
+                );
+            }
+        }
+        return Ok(InitOutcome::Failed(SaEnd::Failed(
+            NotifyType::INVALID_KE_PAYLOAD,
+        )));
+    }
+    if let Some(err) = super::sa::error_notify(&msg.payloads) {
+        ctx.out.progress(
+            &name,
+            Some(sa.serial),
+            Rc::notification(err),
+            format!("IKE_SA_INIT response rejected our request: {err}"),
+        );
+        return Ok(InitOutcome::Failed(SaEnd::Failed(err)));
+    }
+
+    let mut sa_pl = None;
+    let mut ke = None;
+    let mut nr = None;
+    for p in &msg.payloads {
+        match p {
+            Payload::Sa(s) => sa_pl = sa_pl.or(Some(s)),
+            Payload::Ke(k) => ke = ke.or(Some(k)),
+            Payload::Nonce(n) => nr = nr.or(Some(n)),
+            Payload::Notify(n) if n.ty == NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => {
+                sa.peer_fragmentation = true
+            }
+            _ => {}
+        }
+    }
+    let (Some(sa_pl), Some(ke), Some(nr)) = (sa_pl, ke, nr) else {
+        ctx.out.progress(
+            &name,
+            Some(sa.serial),
+            Rc::notification(NotifyType::INVALID_SYNTAX),
+            "IKE_SA_INIT response lacks an SA, KE or Nr payload".to_owned(),
+        );
+        return Ok(InitOutcome::Failed(SaEnd::Failed(
+            NotifyType::INVALID_SYNTAX,
+        )));
+    };
+    let fail = |ctx: &mut Ctx<'_>, sa: &IkeSa, n: NotifyType, why: String| {
+        ctx.out
+            .progress(&sa.conn.name, Some(sa.serial), Rc::notification(n), why);
+        Ok(InitOutcome::Failed(SaEnd::Failed(n)))
+    };
+    if hdr.spi_r == [0; 8] {
+        return fail(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "IKE_SA_INIT response has a zero responder SPI".into(),
+        );
+    }
+    let chosen = match check_answer(&sa.conn.ike_proposals, &wire_proposals(sa_pl)) {
+        Ok(c) => c,
+        Err(e) => return fail(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
+    };
+    if chosen.ke_group() != Some(sa.ke_group) || ke.group != sa.ke_group {
+        return fail(
+            ctx,
+            sa,
+            NotifyType::INVALID_KE_PAYLOAD,
+            format!(
+                "IKE_SA_INIT response uses {} but we sent {}",
+                ke.group, sa.ke_group
+            ),
+        );
+    }
+    if !(16..=256).contains(&nr.len()) {
+        return fail(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            format!("responder nonce of {} bytes is outside 16..256", nr.len()),
+        );
+    }
+    sa.spi_r = hdr.spi_r;
+    sa.nr = nr.clone();
+    sa.init_response = raw.to_vec();
+    let shared = match sa.ke.as_ref().ok_or(Error::NoKeys)?.complete(&ke.data) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                ctx,
+                sa,
+                NotifyType::INVALID_SYNTAX,
+                format!("responder's KE payload is invalid: {e}"),
+            )
+        }
+    };
+    sa.ke = None;
+    sa.chosen = Some(chosen);
+    derive_keys(sa, &shared)?;
+    if sa.conn.nat_traversal {
+        if let Some((l, r)) = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote)
+        {
+            sa.nat_local = l;
+            sa.nat_remote = r;
+        }
+    }
+    let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
+    let desc = suite_desc(suite, sa.ke_group);
+    ctx.out.progress(
+        &name,
+        Some(sa.serial),
+        Rc::NEW_V2_STATE,
+        format!(
+            "processed IKE_SA_INIT response from {} {desc}, initiating IKE_AUTH",
+            sa.remote_desc()
+        ),
+    );
+    if sa.nat_local || sa.nat_remote {
+        // RFC 7296 2.23: float to the NAT-T port for everything after IKE_SA_INIT.
+        sa.local.set_port(ctx.cfg.natt_port);
+        sa.remote.set_port(ctx.cfg.natt_port);
+    }
+    Ok(InitOutcome::Proceed)
+}
+
+/// Sends an unprotected IKE_SA_INIT error response (SPIr zero: no state is kept).
+fn send_notify(
+    ctx: &mut Ctx<'_>,
+    req: &Header,
+    local: SocketAddr,
+    remote: SocketAddr,
+    notify: Notify,
+) -> Result<(), Error> {
+    let msg = Message {
+        header: Header {
+            spi_i: req.spi_i,
+            spi_r: [0; 8],
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: crate::codec::v2::Flags {
+                initiator: false,
+                version: false,
+                response: true,
+            },
+            message_id: 0,
+        },
+        payloads: vec![Payload::Notify(notify)],
+    }
+    .to_bytes()?;
+    ctx.out.send(ctx.cfg, local, remote, &msg);
+    Ok(())
+}
+
+/// Responder: answers a new IKE_SA_INIT request. Returns the new half-open SA, or
+/// `None` when the request was answered with a notify (or dropped) and no state kept.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn process_request(
+    ctx: &mut Ctx<'_>,
+    config: &dyn ConfigSource,
+    cookies: &CookieSecret,
+    busy: bool,
+    local: SocketAddr,
+    remote: SocketAddr,
+    msg: &Message,
+    raw: &[u8],
+) -> Result<Option<IkeSa>, Error> {
+    let hdr = &msg.header;
+    let mut sa_pl = None;
+    let mut ke = None;
+    let mut ni = None;
+    let mut cookie = None;
+    let mut frag = false;
+    for p in &msg.payloads {
+        match p {
+            Payload::Sa(s) => sa_pl = sa_pl.or(Some(s)),
+            Payload::Ke(k) => ke = ke.or(Some(k)),
+            Payload::Nonce(n) => ni = ni.or(Some(n)),
+            Payload::Notify(n) if n.ty == NotifyType::COOKIE => cookie = cookie.or(Some(n)),
+            Payload::Notify(n) if n.ty == NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => frag = true,
+            _ => {}
+        }
+    }
+    let (Some(sa_pl), Some(ke), Some(ni)) = (sa_pl, ke, ni) else {
+        tracing::info!(
+            "dropping IKE_SA_INIT request from {remote}: it lacks an SA, KE or Ni payload"
+        );
+        return send_notify(
+            ctx,
+            hdr,
+            local,
+            remote,
+            Notify::new(NotifyType::INVALID_SYNTAX),
+        )
+        .map(|()| None);
+    };
+    if !(16..=256).contains(&ni.len()) {
+        tracing::info!(
+            "dropping IKE_SA_INIT request from {remote}: nonce of {} bytes",
+            ni.len()
+        );
+        return send_notify(
+            ctx,
+            hdr,
+            local,
+            remote,
+            Notify::new(NotifyType::INVALID_SYNTAX),
+        )
+        .map(|()| None);
+    }
+    if busy {
+        let expected = cookies.cookie(ni, remote, &hdr.spi_i);
+        let ok = cookie.is_some_and(|c| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(&c.data, &expected).is_ok()
+        });
+        if !ok {
+            tracing::info!("busy: answering IKE_SA_INIT request from {remote} with a COOKIE");
+            return send_notify(
+                ctx,
+                hdr,
+                local,
+                remote,
+                Notify::with_data(NotifyType::COOKIE, expected),
+            )
+            .map(|()| None);
+        }
+    }
+    let Some(conn) = config.connection_for_init(local.ip(), remote.ip()) else {
+        tracing::info!(
+            "no connection found for IKE_SA_INIT request from {remote} to {local}; answering NO_PROPOSAL_CHOSEN"
+        );
+        return send_notify(
+            ctx,
+            hdr,
+            local,
+            remote,
+            Notify::new(NotifyType::NO_PROPOSAL_CHOSEN),
+        )
+        .map(|()| None);
+    };
+    let offered = wire_proposals(sa_pl);
+    let chosen = match select(&conn.ike_proposals, &offered, Some(ke.group)) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.out.progress(
+                &conn.name,
+                None,
+                Rc::notification(NotifyType::NO_PROPOSAL_CHOSEN),
+                format!("IKE_SA_INIT request from {remote}: {e}"),
+            );
+            return send_notify(
+                ctx,
+                hdr,
+                local,
+                remote,
+                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN),
+            )
+            .map(|()| None);
+        }
+    };
+    if let Err(e) = check_ke_payload(&chosen, ke.group) {
+        ctx.out.progress(
+            &conn.name,
+            None,
+            Rc::LOG,
+            format!("IKE_SA_INIT request from {remote}: {e}"),
+        );
+        return send_notify(
+            ctx,
+            hdr,
+            local,
+            remote,
+            Notify::invalid_ke_payload(e.wanted),
+        )
+        .map(|()| None);
+    }
+    let group = chosen.ke_group().ok_or(Error::NoKeGroup)?;
+    let ke_alg = KeAlg::lookup(group)?;
+    let (our_ke, shared) = match ke_alg.respond(ctx.rng, &ke.data) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!("dropping IKE_SA_INIT request from {remote}: invalid KE payload: {e}");
+            return send_notify(
+                ctx,
+                hdr,
+                local,
+                remote,
+                Notify::new(NotifyType::INVALID_SYNTAX),
+            )
+            .map(|()| None);
+        }
+    };
+
+    let serial = ctx.serial();
+    let spi_r = ctx.ike_spi()?;
+    let mut sa = IkeSa::new(
+        serial,
+        conn.clone(),
+        Role::Responder,
+        IkeState::HalfOpen,
+        hdr.spi_i,
+        spi_r,
+        local,
+        remote,
+    );
+    sa.ni = ni.clone();
+    sa.nr = ctx.random(ctx.cfg.nonce_len)?;
+    sa.ke_group = group;
+    sa.peer_fragmentation = frag;
+    sa.init_request = raw.to_vec();
+    sa.chosen = Some(chosen.clone());
+    derive_keys(&mut sa, &shared)?;
+    if conn.nat_traversal {
+        if let Some((l, r)) = natt::detect(&msg.payloads, &hdr.spi_i, &[0; 8], local, remote) {
+            sa.nat_local = l;
+            sa.nat_remote = r;
+        }
+    }
+    let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
+    ctx.out.progress(
+        &conn.name,
+        Some(serial),
+        Rc::NEW_V2_STATE,
+        format!(
+            "processed IKE_SA_INIT request from {} {}",
+            sa.remote_desc(),
+            suite_desc(suite, group)
+        ),
+    );
+
+    let mut payloads = vec![
+        Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::EMPTY)),
+        Payload::Ke(KePayload {
+            group,
+            data: our_ke,
+        }),
+        Payload::Nonce(sa.nr.clone()),
+    ];
+    // Only answer NAT detection when the initiator asked for it (RFC 7296 2.23).
+    if conn.nat_traversal
+        && find_notify(&msg.payloads, NotifyType::NAT_DETECTION_SOURCE_IP).is_some()
+    {
+        payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote));
+    }
+    payloads.push(Payload::Notify(Notify::new(
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+    )));
+    payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
+        &SIGNATURE_HASHES,
+    )));
+    let resp = Message {
+        header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),
+        payloads,
+    }
+    .to_bytes()?;
+    sa.init_response = resp.clone();
+    sa.half_open_deadline = Some(ctx.now + ctx.cfg.half_open_timeout);
+    ctx.respond(&mut sa, raw, 0, resp);
+    ctx.out.progress(
+        &conn.name,
+        Some(serial),
+        Rc::NEW_V2_STATE,
+        format!("sent IKE_SA_INIT response to {}", sa.remote_desc()),
+    );
+    Ok(Some(sa))
+}

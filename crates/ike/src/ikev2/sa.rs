@@ -1,0 +1,557 @@
+//! The IKE SA record: keys, message IDs, the outstanding request and its
+//! retransmission, the cached response, and the Child SAs it owns. Also the shared
+//! plumbing the exchange modules use: sealing and opening SK payloads, conversions
+//! between the codec's and the proposal/TS modules' types.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::v2::{
+    decode_chain, encode_chain, encode_encrypted_prefix, AddressRange, Flags, Header, Message,
+    Payload, Proposal as WireSa, SecurityAssociation, TrafficSelector as WireTs, TrafficSelectors,
+    Transform as CodecTransform, TransformId,
+};
+use crate::codec::Spi;
+use crate::crypto::{
+    ikev2::Role, IkeSaKeys, IkeSuite, KeyExchange, RandomSource, SecretBytes, SkCipher,
+};
+use crate::proposal::{Chosen, Transform, WireProposal};
+use crate::registry::{ExchangeType, KeId, NotifyType, ProtocolId};
+use crate::ts::TrafficSelector;
+
+use super::config::{Connection, EndpointConfig, Identity, Mode};
+use super::output::{Event, Progress, Rc, SaSerial, Transmit};
+use super::Error;
+
+/// Where an IKE SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IkeState {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Initiator: IKE_AUTH request sent.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH (half-open).
+    HalfOpen,
+    /// Authenticated.
+    Established,
+    /// Our Delete of the IKE SA is outstanding.
+    Deleting,
+    /// Gone (reported as deleted) but kept briefly to answer retransmissions of the
+    /// request that ended it.
+    Dying,
+}
+
+/// A request this end sent and has not had answered.
+#[derive(Debug)]
+pub(crate) struct Outstanding {
+    pub msgid: u32,
+    pub exchange: ExchangeType,
+    pub kind: RequestKind,
+    /// The message bytes (without non-ESP marker), resent as is.
+    pub message: Vec<u8>,
+    pub first_sent: Instant,
+    pub next_at: Instant,
+    pub interval: Duration,
+    pub retransmits: u32,
+}
+
+/// What an outstanding or queued request is for, so its response can be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    IkeSaInit,
+    IkeAuth,
+    DeleteIke,
+    /// Our inbound SPIs being deleted.
+    DeleteChild(Vec<u32>),
+    Liveness,
+}
+
+/// A Child SA the IKE SA owns.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildSa {
+    pub serial: SaSerial,
+    pub inbound_spi: u32,
+    pub outbound_spi: u32,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// The Child SA an initiator proposed in IKE_AUTH.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingChild {
+    pub serial: SaSerial,
+    pub inbound_spi: u32,
+    pub tsi: Vec<TrafficSelector>,
+    pub tsr: Vec<TrafficSelector>,
+}
+
+/// One IKE SA.
+pub(crate) struct IkeSa {
+    pub serial: SaSerial,
+    pub conn: Arc<Connection>,
+    pub role: Role,
+    pub state: IkeState,
+    pub spi_i: [u8; 8],
+    pub spi_r: [u8; 8],
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The peer's address of the IKE_SA_INIT request (responder lookup key).
+    pub init_remote: SocketAddr,
+    /// The keying attempt this SA is (initiator), from 1.
+    pub attempt: u32,
+
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    pub ke: Option<KeyExchange>,
+    pub ke_group: KeId,
+    pub cookie: Option<Vec<u8>>,
+    pub cookie_retries: u32,
+    pub ke_retries: u32,
+    /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    pub chosen: Option<Chosen>,
+    pub suite: Option<IkeSuite>,
+    pub keys: Option<IkeSaKeys>,
+    pub tx: Option<SkCipher>,
+    pub rx: Option<SkCipher>,
+    /// NAT between us: we are behind one / the peer is.
+    pub nat_local: bool,
+    pub nat_remote: bool,
+    pub peer_fragmentation: bool,
+    pub peer_id: Option<Identity>,
+    pub psk: Option<SecretBytes>,
+
+    pub next_msgid: u32,
+    pub outstanding: Option<Outstanding>,
+    pub queue: VecDeque<RequestKind>,
+    /// The next request ID expected from the peer.
+    pub peer_msgid: u32,
+    /// The last request received and the response sent to it (message bytes).
+    pub last_request: Vec<u8>,
+    pub last_response: Option<(u32, Vec<u8>)>,
+
+    pub children: Vec<ChildSa>,
+    pub pending_child: Option<PendingChild>,
+    pub half_open_deadline: Option<Instant>,
+    pub expires: Option<Instant>,
+    pub next_dpd: Option<Instant>,
+}
+
+impl IkeSa {
+    /// A fresh SA with no keys.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        serial: SaSerial,
+        conn: Arc<Connection>,
+        role: Role,
+        state: IkeState,
+        spi_i: [u8; 8],
+        spi_r: [u8; 8],
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Self {
+        IkeSa {
+            serial,
+            conn,
+            role,
+            state,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            init_remote: remote,
+            attempt: 1,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            ke: None,
+            ke_group: KeId::NONE,
+            cookie: None,
+            cookie_retries: 0,
+            ke_retries: 0,
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            chosen: None,
+            suite: None,
+            keys: None,
+            tx: None,
+            rx: None,
+            nat_local: false,
+            nat_remote: false,
+            peer_fragmentation: false,
+            peer_id: None,
+            psk: None,
+            next_msgid: 0,
+            outstanding: None,
+            queue: VecDeque::new(),
+            peer_msgid: 0,
+            last_request: Vec::new(),
+            last_response: None,
+            children: Vec::new(),
+            pending_child: None,
+            half_open_deadline: None,
+            expires: None,
+            next_dpd: None,
+        }
+    }
+
+    /// Our SPI: the one the peer puts in our slot of the header.
+    pub fn our_spi(&self) -> [u8; 8] {
+        match self.role {
+            Role::Initiator => self.spi_i,
+            Role::Responder => self.spi_r,
+        }
+    }
+
+    /// The header of a message we send in this SA.
+    pub fn header(&self, exchange: ExchangeType, response: bool, msgid: u32) -> Header {
+        Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            minor_version: 0,
+            exchange,
+            flags: Flags {
+                initiator: self.role == Role::Initiator,
+                version: false,
+                response,
+            },
+            message_id: msgid,
+        }
+    }
+
+    /// Encodes and protects a message whose payloads all go inside SK.
+    pub fn seal(
+        &self,
+        rng: &dyn RandomSource,
+        exchange: ExchangeType,
+        response: bool,
+        msgid: u32,
+        inner: &[Payload],
+    ) -> Result<Vec<u8>, Error> {
+        let tx = self.tx.as_ref().ok_or(Error::NoKeys)?;
+        let mut plain = Vec::with_capacity(256);
+        let first = encode_chain(inner, &mut plain)?;
+        let body_len = tx.sealed_len(plain.len());
+        let header = self.header(exchange, response, msgid);
+        let mut out = Vec::with_capacity(64 + body_len);
+        let span = encode_encrypted_prefix(&header, &[], first, None, body_len, &mut out)?;
+        out.resize(span.body_start + body_len, 0);
+        let (aad, body) = out.split_at_mut(span.body_start);
+        tx.seal_into(rng, aad, &plain, body)?;
+        zeroize::Zeroize::zeroize(&mut plain);
+        Ok(out)
+    }
+
+    /// Verifies and decrypts a received protected message; returns its inner payloads.
+    pub fn open(&self, datagram: &[u8]) -> Result<Vec<Payload>, Error> {
+        let rx = self.rx.as_ref().ok_or(Error::NoKeys)?;
+        let (msg, span) = Message::decode_located(datagram)?;
+        let (Some(span), Some(Payload::Sk(sk))) = (span, msg.payloads.last()) else {
+            return Err(Error::NotEncrypted);
+        };
+        let mut buf = datagram.to_vec();
+        let (aad, rest) = buf.split_at_mut(span.body_start);
+        let body = rest
+            .get_mut(..span.end - span.body_start)
+            .ok_or(Error::NotEncrypted)?;
+        let plain = rx.open(aad, body)?;
+        Ok(decode_chain(sk.next_inner, plain)?)
+    }
+
+    /// Whether a timer of this SA is due by `now`.
+    pub fn next_timer(&self) -> Option<Instant> {
+        [
+            self.outstanding.as_ref().map(|o| o.next_at),
+            self.half_open_deadline,
+            self.expires,
+            self.next_dpd.filter(|_| self.outstanding.is_none()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The kernel's name for the outer addresses `ip:UDP/port`, as libreswan logs them.
+    pub fn remote_desc(&self) -> String {
+        format!("{}:UDP/{}", self.remote.ip(), self.remote.port())
+    }
+}
+
+/// The output queues the exchange handlers write to.
+#[derive(Debug, Default)]
+pub(crate) struct Out {
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<Event>,
+}
+
+impl Out {
+    /// Queues a progress line (and logs it).
+    pub fn progress(&mut self, conn: &str, serial: Option<SaSerial>, rc: Rc, text: String) {
+        let p = Progress {
+            connection: conn.to_owned(),
+            serial,
+            rc,
+            text,
+        };
+        if rc.is_failure() || rc == Rc::LOG_SERIOUS {
+            tracing::warn!("{p}");
+        } else {
+            tracing::info!("{p}");
+        }
+        self.events.push_back(Event::Progress(p));
+    }
+
+    /// Queues a datagram, adding the non-ESP marker on the NAT-T port.
+    pub fn send(
+        &mut self,
+        cfg: &EndpointConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &[u8],
+    ) {
+        let marker = local.port() == cfg.natt_port;
+        let mut contents = Vec::with_capacity(msg.len() + 4);
+        if marker {
+            contents.extend_from_slice(&[0; 4]);
+        }
+        contents.extend_from_slice(msg);
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            contents,
+            non_esp_marker: marker,
+        });
+    }
+}
+
+/// Everything a handler needs besides the SA.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub rng: &'a dyn RandomSource,
+    pub cfg: &'a EndpointConfig,
+    pub out: &'a mut Out,
+    pub next_serial: &'a mut u64,
+}
+
+impl Ctx<'_> {
+    /// Draws the next state serial.
+    pub fn serial(&mut self) -> SaSerial {
+        *self.next_serial += 1;
+        SaSerial(*self.next_serial)
+    }
+
+    /// Random bytes.
+    pub fn random(&self, len: usize) -> Result<Vec<u8>, Error> {
+        let mut v = vec![0u8; len];
+        self.rng.fill(&mut v)?;
+        Ok(v)
+    }
+
+    /// A random non-zero IKE SPI.
+    pub fn ike_spi(&self) -> Result<[u8; 8], Error> {
+        let mut s = [0u8; 8];
+        while s == [0; 8] {
+            self.rng.fill(&mut s)?;
+        }
+        Ok(s)
+    }
+
+    /// A random ESP SPI outside the reserved range 0..=255 (RFC 4303 2.1).
+    pub fn esp_spi(&self) -> Result<u32, Error> {
+        let mut s = [0u8; 4];
+        loop {
+            self.rng.fill(&mut s)?;
+            let v = u32::from_be_bytes(s);
+            if v > 0xff {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Sends a request in `sa`, or queues it while another is outstanding (window 1).
+    pub fn start_request(
+        &mut self,
+        sa: &mut IkeSa,
+        exchange: ExchangeType,
+        kind: RequestKind,
+        message: Vec<u8>,
+    ) {
+        let msgid = sa.next_msgid;
+        sa.next_msgid = sa.next_msgid.wrapping_add(1);
+        self.out.send(self.cfg, sa.local, sa.remote, &message);
+        let interval = sa.conn.retransmit.initial;
+        sa.outstanding = Some(Outstanding {
+            msgid,
+            exchange,
+            kind,
+            message,
+            first_sent: self.now,
+            next_at: self.now + interval,
+            interval,
+            retransmits: 0,
+        });
+    }
+
+    /// Sends a response and caches it for retransmitted requests.
+    pub fn respond(&mut self, sa: &mut IkeSa, request: &[u8], msgid: u32, response: Vec<u8>) {
+        self.out.send(self.cfg, sa.local, sa.remote, &response);
+        sa.last_request = request.to_vec();
+        sa.last_response = Some((msgid, response));
+        sa.peer_msgid = msgid.wrapping_add(1);
+    }
+}
+
+/// The proposals of an SA payload in the proposal module's form. Proposals with a
+/// transform attribute we do not know are left out (RFC 7296 3.3.6 rejects them).
+pub(crate) fn wire_proposals(sa: &SecurityAssociation) -> Vec<WireProposal> {
+    sa.proposals
+        .iter()
+        .filter(|p| {
+            !p.transforms
+                .iter()
+                .any(CodecTransform::has_unknown_attributes)
+        })
+        .map(|p| WireProposal {
+            number: p.number,
+            protocol: p.protocol,
+            transforms: p
+                .transforms
+                .iter()
+                .map(|t| Transform {
+                    ty: t.id.transform_type(),
+                    id: t.id.raw_id(),
+                    keylen: t.key_length(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// An SA payload from proposals, each with the given SPI.
+pub(crate) fn sa_payload(proposals: &[WireProposal], spi: Spi) -> SecurityAssociation {
+    SecurityAssociation {
+        proposals: proposals
+            .iter()
+            .map(|p| WireSa {
+                number: p.number,
+                protocol: p.protocol,
+                spi,
+                transforms: p
+                    .transforms
+                    .iter()
+                    .map(|t| {
+                        let id = TransformId::from_wire(t.ty, t.id);
+                        match id {
+                            TransformId::Encr(e) => CodecTransform::encr(e, t.keylen),
+                            _ => CodecTransform::new(id),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The SPI of the proposal the responder answered with.
+pub(crate) fn proposal_spi(sa: &SecurityAssociation, number: u8) -> Option<Spi> {
+    sa.proposals
+        .iter()
+        .find(|p| p.number == number)
+        .map(|p| p.spi)
+}
+
+/// Traffic selectors for a TS payload.
+pub(crate) fn ts_payload(ts: &[TrafficSelector]) -> TrafficSelectors {
+    TrafficSelectors {
+        selectors: ts
+            .iter()
+            .map(|t| {
+                WireTs::Range(AddressRange {
+                    ip_protocol: t.ip_proto(),
+                    start_port: t.start_port(),
+                    end_port: t.end_port(),
+                    start: t.start_addr(),
+                    end: t.end_addr(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Address-range selectors of a received TS payload; other types (security labels)
+/// and malformed ranges are narrowed away.
+pub(crate) fn ts_from_payload(ts: &TrafficSelectors) -> Vec<TrafficSelector> {
+    ts.selectors
+        .iter()
+        .filter_map(|s| match s {
+            WireTs::Range(r) => {
+                TrafficSelector::new(r.ip_protocol, r.start_port, r.end_port, r.start, r.end).ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first notify of a type in a payload list.
+pub(crate) fn find_notify(
+    payloads: &[Payload],
+    ty: NotifyType,
+) -> Option<&crate::codec::v2::Notify> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.ty == ty => Some(n),
+        _ => None,
+    })
+}
+
+/// The first error notify (type below 16384) in a payload list.
+pub(crate) fn error_notify(payloads: &[Payload]) -> Option<NotifyType> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.ty.is_error() => Some(n.ty),
+        _ => None,
+    })
+}
+
+/// Payload types for libreswan's "containing SA,IDr,AUTH,..." log form.
+pub(crate) fn payload_list(payloads: &[Payload]) -> String {
+    let names: Vec<String> = payloads
+        .iter()
+        .map(|p| match p {
+            Payload::Sa(_) => "SA".to_owned(),
+            Payload::Ke(_) => "KE".to_owned(),
+            Payload::IdI(_) => "IDi".to_owned(),
+            Payload::IdR(_) => "IDr".to_owned(),
+            Payload::Auth(_) => "AUTH".to_owned(),
+            Payload::Nonce(_) => "Ni".to_owned(),
+            Payload::TsI(_) => "TSi".to_owned(),
+            Payload::TsR(_) => "TSr".to_owned(),
+            Payload::Delete(_) => "D".to_owned(),
+            Payload::Notify(n) => format!("N({n})", n = n.ty),
+            other => other.payload_type().to_string(),
+        })
+        .collect();
+    names.join(",")
+}
+
+/// `[192.0.2.0/24===198.51.100.0/24]` for the established-Child-SA line.
+pub(crate) fn ts_pair(local: &[TrafficSelector], remote: &[TrafficSelector]) -> String {
+    let join = |v: &[TrafficSelector]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!("[{}==={}]", join(local), join(remote))
+}
+
+/// `tunnel` / `transport` for log lines.
+pub(crate) fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Tunnel => "tunnel",
+        Mode::Transport => "transport",
+    }
+}
+
+/// The protocol of a Child SA proposal set (ESP; AH is not negotiated yet).
+pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;

@@ -1,0 +1,318 @@
+//! IKE_AUTH through the simulated network: PSK authentication both ways, ID types,
+//! the first Child SA (tunnel/transport, narrowing, TS_UNACCEPTABLE), NAT-T.
+
+mod ikev2_sim;
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use ike::ikev2::{Identity, Mode, SaEnd};
+use ike::registry::NotifyType;
+use ike::ts::TrafficSelector;
+use ikev2_sim::*;
+
+fn auth_failed() -> (SaEnd, bool) {
+    (SaEnd::Failed(NotifyType::AUTHENTICATION_FAILED), true)
+}
+
+#[test]
+fn wrong_psk_fails_cleanly_on_both_sides() {
+    let (w, e) = pair();
+    let mut net = Net::new(w, e, b"west's idea", b"east's idea");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.ike_deleted(), vec![auth_failed()]);
+    assert!(net
+        .west
+        .has_line("IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED"));
+    assert_eq!(
+        net.east.ike_deleted(),
+        vec![(SaEnd::Failed(NotifyType::AUTHENTICATION_FAILED), false)]
+    );
+    assert!(net
+        .east
+        .has_line("using shared-key-mac failed; responding with AUTHENTICATION_FAILED"));
+    assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
+    assert_eq!(net.west.established_ike() + net.east.established_ike(), 0);
+    // East keeps the dead SA only long enough to answer retransmissions.
+    assert!(net.east.ep.status().is_empty());
+    net.run_for(Duration::from_secs(120));
+    assert!(net.west.ep.poll_timeout().is_none());
+    assert!(net.east.ep.poll_timeout().is_none());
+}
+
+#[test]
+fn wrong_psk_under_loss_still_reports_authentication_failed() {
+    for seed in 1..=10 {
+        let (w, e) = pair();
+        let mut net = Net::new(w, e, b"one", b"two");
+        net.dice = Dice::new(seed);
+        net.impair.loss = 0.3;
+        net.impair.dup = 0.2;
+        net.initiate();
+        net.run_for(Duration::from_secs(70));
+        assert_eq!(net.west.ike_deleted(), vec![auth_failed()], "seed {seed}");
+        assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
+    }
+}
+
+#[test]
+fn initiator_rejects_unexpected_responder_identity() {
+    let (mut w, e) = pair();
+    w.remote_id = Some(Identity::Fqdn("someone-else".into()));
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.ike_deleted(), vec![auth_failed()]);
+    assert!(net
+        .west
+        .has_line("expected FQDN '@someone-else'; deleting the IKE SA"));
+    // East had established and installed; the AUTHENTICATION_FAILED + Delete made it
+    // clean up.
+    assert_eq!(net.east.installs().len(), 1);
+    assert_eq!(net.east.deletes(), 1);
+    assert_eq!(
+        net.east.ike_deleted(),
+        vec![(SaEnd::Failed(NotifyType::AUTHENTICATION_FAILED), false)]
+    );
+    assert!(net.west.installs().is_empty());
+    assert!(net.east.ep.status().is_empty());
+}
+
+#[test]
+fn fqdn_and_user_fqdn_identities() {
+    let (mut w, mut e) = pair();
+    w.local_id = Identity::Fqdn("west.example".into());
+    w.remote_id = Some(Identity::UserFqdn("east@example.org".into()));
+    e.local_id = Identity::UserFqdn("east@example.org".into());
+    e.remote_id = Some(Identity::Fqdn("west.example".into()));
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    assert!(net
+        .west
+        .has_line("with shared-key-mac and FQDN '@west.example'"));
+    assert!(net
+        .west
+        .has_line("authenticated peer using authby=secret and USER_FQDN 'east@example.org'"));
+    assert!(net
+        .east
+        .has_line("authenticated peer using authby=secret and FQDN '@west.example'"));
+}
+
+#[test]
+fn responder_refuses_unknown_peer_identity() {
+    let (mut w, mut e) = pair();
+    w.local_id = Identity::Fqdn("mallory".into());
+    e.remote_id = Some(Identity::Fqdn("west".into()));
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.ike_deleted(), vec![auth_failed()]);
+    assert!(net
+        .east
+        .has_line("no connection accepts peer FQDN '@mallory'"));
+}
+
+#[test]
+fn ipv6_tunnel_with_ipv6_identities() {
+    let w = conn(
+        "v6",
+        "2001:db8::1",
+        "2001:db8::2",
+        "2001:db8:1::/64",
+        "2001:db8:2::/64",
+        "",
+        "",
+    );
+    let e = conn(
+        "v6",
+        "2001:db8::2",
+        "2001:db8::1",
+        "2001:db8:2::/64",
+        "2001:db8:1::/64",
+        "",
+        "",
+    );
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, _) = net.assert_matching_children();
+    assert_eq!(
+        w.outbound.dst,
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2))
+    );
+    assert!(net.west.has_line("IPV6_ADDR '2001:db8::2'"));
+    assert!(net
+        .west
+        .has_line("IPsec tunnel [2001:db8:1::/64===2001:db8:2::/64]"));
+}
+
+#[test]
+fn transport_mode_via_use_transport_mode() {
+    let mut w = conn(
+        "t",
+        WEST,
+        EAST,
+        "198.51.100.1/32",
+        "198.51.100.2/32",
+        "",
+        "aes_gcm256",
+    );
+    let mut e = conn(
+        "t",
+        EAST,
+        WEST,
+        "198.51.100.2/32",
+        "198.51.100.1/32",
+        "",
+        "aes_gcm256",
+    );
+    w.mode = Mode::Transport;
+    e.mode = Mode::Transport;
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, e) = net.assert_matching_children();
+    assert_eq!(w.mode, Mode::Transport);
+    assert_eq!(e.mode, Mode::Transport);
+    assert!(net
+        .west
+        .has_line("IPsec transport [198.51.100.1/32===198.51.100.2/32]"));
+}
+
+#[test]
+fn mode_mismatch_fails_the_child_and_deletes_the_ike_sa() {
+    let mut w = conn(
+        "t",
+        WEST,
+        EAST,
+        "198.51.100.1/32",
+        "198.51.100.2/32",
+        "",
+        "",
+    );
+    let e = conn(
+        "t",
+        EAST,
+        WEST,
+        "198.51.100.2/32",
+        "198.51.100.1/32",
+        "",
+        "",
+    );
+    w.mode = Mode::Transport;
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.west.child_failed(),
+        vec![NotifyType::NO_PROPOSAL_CHOSEN]
+    );
+    assert_eq!(
+        net.east.child_failed(),
+        vec![NotifyType::NO_PROPOSAL_CHOSEN]
+    );
+    assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
+    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+    assert_eq!(net.east.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+}
+
+#[test]
+fn ts_unacceptable_when_nothing_fits() {
+    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "");
+    let e = conn("c", EAST, WEST, EAST_NET, "192.0.3.0/24", "", "");
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.child_failed(), vec![NotifyType::TS_UNACCEPTABLE]);
+    assert_eq!(net.east.child_failed(), vec![NotifyType::TS_UNACCEPTABLE]);
+    assert!(net
+        .west
+        .has_line("IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE"));
+    // The IKE SA itself authenticated, then west deleted it.
+    assert_eq!(net.west.established_ike(), 1);
+    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+    assert!(net.east.ep.status().is_empty());
+}
+
+#[test]
+fn responder_narrows_traffic_selectors() {
+    let w = conn("c", WEST, EAST, WEST_NET, "0.0.0.0/0", "", "");
+    let e = conn("c", EAST, WEST, EAST_NET, "192.0.2.0/25", "", "");
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, _) = net.assert_matching_children();
+    let ts = |s: &str| TrafficSelector::from_subnet(s.parse().unwrap(), "%any".parse().unwrap());
+    assert_eq!(w.local_ts, vec![ts("192.0.2.0/25")]);
+    assert_eq!(w.remote_ts, vec![ts(EAST_NET)]);
+}
+
+#[test]
+fn esp_proposal_mismatch_fails_the_child_with_no_proposal_chosen() {
+    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes128-sha2_256");
+    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.west.child_failed(),
+        vec![NotifyType::NO_PROPOSAL_CHOSEN]
+    );
+    assert!(net.west.installs().is_empty());
+}
+
+#[test]
+fn initiator_without_psk_fails_before_ike_auth() {
+    let (w, e) = pair();
+    let mut net = Net::new(w, e, b"", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.west.ike_deleted(),
+        vec![(SaEnd::Error("no pre-shared key".into()), true)]
+    );
+    assert!(net
+        .west
+        .has_line("no pre-shared key found for IPV4_ADDR '198.51.100.1'"));
+}
+
+#[test]
+fn nat_detected_floats_to_4500_and_encapsulates() {
+    let mut net = Net::default_pair();
+    net.west_nat = Some("203.0.113.99".parse().unwrap());
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, e) = net.assert_matching_children_nat();
+    let we = w.encap.expect("west encapsulates");
+    assert_eq!((we.local_port, we.remote_port), (4500, 4500));
+    let ee = e.encap.expect("east encapsulates");
+    assert_eq!((ee.local_port, ee.remote_port), (4500, 44500));
+    assert!(net
+        .west
+        .has_line("sent IKE_AUTH request to 198.51.100.2:UDP/4500"));
+    assert!(net.west.has_line("{ESPinUDP/ESN=>"));
+    // Everything after IKE_SA_INIT went with the non-ESP marker.
+    let auth = net.wire.iter().filter(|t| t.non_esp_marker).count();
+    assert_eq!(auth, 2);
+    assert!(net
+        .wire
+        .iter()
+        .filter(|t| t.non_esp_marker)
+        .all(|t| t.contents[..4] == [0; 4]));
+}
+
+#[test]
+fn nat_traversal_disabled_sends_no_nat_detection() {
+    let (mut w, e) = pair();
+    w.nat_traversal = false;
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.west_nat = Some("203.0.113.99".parse().unwrap());
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let w = net.west.installs()[0].clone();
+    assert!(w.encap.is_none());
+    assert!(net.wire.iter().all(|t| !t.non_esp_marker));
+}

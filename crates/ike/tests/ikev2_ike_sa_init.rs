@@ -1,0 +1,259 @@
+//! IKE_SA_INIT through the simulated network: the handshake, proposals, INVALID_KE,
+//! cookies, and robustness against loss, duplication and reordering.
+
+mod ikev2_sim;
+
+use std::time::Duration;
+
+use ike::ikev2::{Mode, SaEnd};
+use ike::registry::{EncrId, IntegId, NotifyType};
+use ikev2_sim::*;
+
+#[test]
+fn handshake_installs_matching_child_sas() {
+    let mut net = Net::default_pair();
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, e) = net.assert_matching_children();
+    assert_eq!(w.mode, Mode::Tunnel);
+    assert_eq!(w.encr, EncrId::AES_GCM_16);
+    assert_eq!(w.integ, IntegId::NONE);
+    assert_eq!(w.salt_len, 4);
+    assert_eq!(w.outbound.encr_key.len(), 36);
+    assert!(w.encap.is_none());
+    assert!(w.esn);
+    assert_eq!(e.inbound.src.to_string(), WEST);
+    let lines = net.west.progress();
+    let expect = [
+        "\"west-east\" #1: initiating IKEv2 connection to 198.51.100.2 using UDP",
+        "\"west-east\" #1: sent IKE_SA_INIT request to 198.51.100.2:UDP/500",
+        "\"west-east\" #1: processed IKE_SA_INIT response from 198.51.100.2:UDP/500 {cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_512 group=DH19}, initiating IKE_AUTH",
+        "\"west-east\" #1: sent IKE_AUTH request to 198.51.100.2:UDP/500 with shared-key-mac and IPV4_ADDR '198.51.100.1'; Child SA #2 {ESP <",
+        "\"west-east\" #1: initiator established IKE SA; authenticated peer using authby=secret and IPV4_ADDR '198.51.100.2'",
+        "\"west-east\" #2: initiator established Child SA using #1; IPsec tunnel [192.0.2.0/24===203.0.113.0/24] {ESP/ESN=>",
+    ];
+    for want in expect {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in {lines:#?}"
+        );
+    }
+    assert!(net.east.has_line(
+        "responder established Child SA using #1; IPsec tunnel [203.0.113.0/24===192.0.2.0/24]"
+    ));
+    assert!(lines
+        .last()
+        .unwrap()
+        .ends_with("xfrm=AES_GCM_16_256-NONE DPD=passive}"));
+    assert_eq!(net.west.ep.status()[0].state, "ESTABLISHED_IKE_SA");
+    assert_eq!(net.east.ep.status()[0].children.len(), 1);
+}
+
+#[test]
+fn cbc_hmac_and_modp_handshake() {
+    let w = conn(
+        "c",
+        WEST,
+        EAST,
+        WEST_NET,
+        EAST_NET,
+        "aes256-sha2_256-modp2048",
+        "aes128-sha2_256",
+    );
+    let e = conn(
+        "c",
+        EAST,
+        WEST,
+        EAST_NET,
+        WEST_NET,
+        "aes256-sha2_256-modp2048",
+        "aes128-sha2_256",
+    );
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let (w, _) = net.assert_matching_children();
+    assert_eq!(w.encr, EncrId::AES_CBC);
+    assert_eq!(w.encr_key_bits, 128);
+    assert_eq!(w.outbound.encr_key.len(), 16);
+    assert_eq!(w.integ, IntegId::HMAC_SHA2_256_128);
+    assert_eq!(w.outbound.integ_key.len(), 32);
+}
+
+#[test]
+fn no_proposal_in_common_fails_with_no_proposal_chosen() {
+    let w = conn(
+        "c",
+        WEST,
+        EAST,
+        WEST_NET,
+        EAST_NET,
+        "aes128-sha2_256-modp2048",
+        "",
+    );
+    let e = conn(
+        "c",
+        EAST,
+        WEST,
+        EAST_NET,
+        WEST_NET,
+        "aes_gcm256-sha2_512-dh19",
+        "",
+    );
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.west.ike_deleted(),
+        vec![(SaEnd::Failed(NotifyType::NO_PROPOSAL_CHOSEN), true)]
+    );
+    assert!(net.west.ep.status().is_empty());
+    assert!(net.east.ep.status().is_empty());
+    assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
+    // The NO_PROPOSAL_CHOSEN answer went out exactly once: no retransmission storm.
+    assert_eq!(net.wire.len(), 2);
+}
+
+#[test]
+fn invalid_ke_round_trip_retries_with_the_group_asked_for() {
+    // West offers x25519 first; east only takes DH19, which west also allows.
+    let w = conn(
+        "c",
+        WEST,
+        EAST,
+        WEST_NET,
+        EAST_NET,
+        "aes_gcm256-sha2_512-dh31+dh19",
+        "",
+    );
+    let e = conn(
+        "c",
+        EAST,
+        WEST,
+        EAST_NET,
+        WEST_NET,
+        "aes_gcm256-sha2_512-dh19",
+        "",
+    );
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert!(net
+        .west
+        .has_line("received INVALID_KE_PAYLOAD response suggesting DH19"));
+    assert!(net.west.has_line("group=DH19}"));
+    net.assert_matching_children();
+}
+
+#[test]
+fn invalid_ke_for_a_group_we_did_not_offer_fails() {
+    let w = conn(
+        "c",
+        WEST,
+        EAST,
+        WEST_NET,
+        EAST_NET,
+        "aes_gcm256-sha2_512-dh31",
+        "",
+    );
+    let e = conn(
+        "c",
+        EAST,
+        WEST,
+        EAST_NET,
+        WEST_NET,
+        "aes_gcm256-sha2_512-dh19+dh31",
+        "",
+    );
+    // East prefers DH19 but DH31 is acceptable: it must take the KE it got, no retry.
+    let mut net = Net::new(w.clone(), e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    assert!(!net.west.has_line("INVALID_KE_PAYLOAD"));
+
+    let e = conn(
+        "c",
+        EAST,
+        WEST,
+        EAST_NET,
+        WEST_NET,
+        "aes_gcm256-sha2_512-dh19",
+        "",
+    );
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.west.ike_deleted(),
+        vec![(SaEnd::Failed(NotifyType::NO_PROPOSAL_CHOSEN), true)]
+    );
+}
+
+#[test]
+fn busy_responder_cookie_round_trip() {
+    let mut net = Net::default_pair();
+    net.east.ep.set_busy(true);
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert!(net.west.has_line("received anti-DDOS COOKIE response"));
+    net.assert_matching_children();
+    // The first request drew a COOKIE answer and created no state on east.
+    assert_eq!(net.east.ep.status().len(), 1);
+}
+
+#[test]
+fn survives_thirty_percent_loss() {
+    for seed in 1..=12 {
+        let mut net = Net::default_pair();
+        net.dice = Dice::new(seed);
+        net.impair.loss = 0.3;
+        net.initiate();
+        net.run_for(Duration::from_secs(70));
+        if net
+            .west
+            .ike_deleted()
+            .iter()
+            .any(|(r, _)| *r == SaEnd::Timeout)
+        {
+            // Losing every retransmission for 60 s is astronomically unlikely at 30%.
+            panic!("seed {seed}: timed out: {:#?}", net.west.progress());
+        }
+        net.assert_matching_children();
+        assert_eq!(net.west.established_ike(), 1, "seed {seed}");
+        assert_eq!(net.east.established_ike(), 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn duplication_and_reordering_break_nothing() {
+    for seed in 1..=12 {
+        let mut net = Net::default_pair();
+        net.dice = Dice::new(seed);
+        net.impair.dup = 0.5;
+        net.impair.jitter_ms = 800;
+        net.initiate();
+        net.run_for(Duration::from_secs(30));
+        net.assert_matching_children();
+        assert_eq!(net.west.established_ike(), 1, "seed {seed}");
+        assert_eq!(net.east.established_ike(), 1, "seed {seed}");
+        assert!(net.west.ike_deleted().is_empty(), "seed {seed}");
+        assert!(net.east.ike_deleted().is_empty(), "seed {seed}");
+    }
+}
+
+#[test]
+fn loss_duplication_and_reordering_together() {
+    for seed in 20..=30 {
+        let mut net = Net::default_pair();
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.3,
+            dup: 0.3,
+            jitter_ms: 1500,
+        };
+        net.initiate();
+        net.run_for(Duration::from_secs(70));
+        net.assert_matching_children();
+    }
+}

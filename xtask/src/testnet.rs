@@ -419,7 +419,6 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         return Ok(0);
     }
     if cases.is_empty() {
-        println!("0 passed, 0 failed");
         return Err("no cases selected".into());
     }
     // SAFETY: geteuid has no preconditions.

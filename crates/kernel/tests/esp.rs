@@ -840,3 +840,45 @@ fn if_id_and_mark_are_installed_and_read_back() {
         assert!(kw.sas().await.unwrap().is_empty());
     });
 }
+
+/// Soft limits in bytes and in seconds raise soft EXPIREs (the packet limit is
+/// covered above); the SA stays.
+fn soft_expire_case(name: &str, tag: &str, lifetimes: Lifetimes, wait_secs: u64) {
+    if !need_esp(name) {
+        return;
+    }
+    let mut c = Case::new(Mode::Tunnel, gcm16);
+    c.lifetimes_w_out = lifetimes;
+    block_on(async move {
+        let mut t = establish(tag, &c).await;
+        assert!(t.ping(3, &[]));
+        let we = t.we;
+        let ev = wait_event(&mut t.ew, wait_secs, |e| {
+            matches!(e, KernelEvent::Expire { .. })
+        })
+        .await;
+        assert!(
+            matches!(ev, KernelEvent::Expire { sa, hard: false, .. } if sa == we),
+            "{ev:?}"
+        );
+        let info = t.kw.get_sa(&we, None).await.unwrap();
+        assert_eq!(info.lifetimes, lifetimes);
+        t.teardown(3).await;
+    });
+}
+
+#[test]
+fn soft_byte_limit_raises_expire() {
+    let mut l = Lifetimes::default();
+    // checked before each packet is counted: the third of 84-byte pings crosses it
+    l.soft.bytes = 100;
+    soft_expire_case("soft_byte_limit_raises_expire", "softbytes", l, 5);
+}
+
+#[test]
+fn soft_time_limit_raises_expire() {
+    let mut l = Lifetimes::default();
+    l.soft.add_seconds = 1;
+    l.hard.add_seconds = 60;
+    soft_expire_case("soft_time_limit_raises_expire", "softtime", l, 6);
+}

@@ -1,0 +1,180 @@
+# The body of every pluto-rs interop scenario (testnet/scenarios/pluto-*.sh).
+#
+# A scenario file sets what it tests and sources this file after lib.sh:
+#   WEST, EAST   who runs on each side: pluto (pluto-rs, configured only through
+#                whack), strongswan (charon-systemd + swanctl.conf) or libreswan
+#                (libreswan 4.10 pluto + ipsec.conf + addconn)
+#   INITIATOR    west or east
+#   MODE         tunnel4, tunnel6 or transport4
+#   DH           x25519 or ecp256 (the IKE SA's key exchange)
+#   ESP          gcm (AES-GCM-16, 128-bit key) or cbc (AES-CBC 128 + HMAC-SHA2-256-128)
+#
+# PASS means, in this order: the initiator's initiate succeeds (`whack --initiate`
+# exits 0, `swanctl --initiate` succeeds); pings between the client subnets (transport:
+# between the hosts) are all answered; at least 8 ESP packets are seen on the veth;
+# every pluto-rs side's `whack --trafficstatus` shows non-zero inBytes and outBytes;
+# after `whack --down` on a pluto-rs side neither kernel holds an ESP SA between the
+# two hosts. Any failure prints the tail of every daemon's log and both kernels' SAs.
+#
+# Validating the peer side without pluto-rs: with TN_PLUTO_AS=libreswan (or the UML
+# kernel parameter tn_pluto_as=libreswan, e.g. through TESTNET_UML_OPTS) every "pluto"
+# side runs libreswan's own pluto, driven by libreswan's whack with the same whack
+# commands. A scenario that passes that way and fails with pluto-rs has exactly one
+# variable left: pluto-rs.
+
+TN_PEERS=${TN_PEERS:-$(dirname "$TN_LIB")/peers}
+. "$TN_PEERS/pluto.sh"
+. "$TN_PEERS/strongswan.sh"
+. "$TN_PEERS/libreswan.sh"
+
+PLUTO_AS=${tn_pluto_as:-${TN_PLUTO_AS:-}}
+CONN=west-east
+PSK="pluto-rs-testnet-psk-4f1e9c2b7a"
+
+case "$WEST/$EAST" in
+  pluto/*|*/pluto) ;;
+  *) tn_fail "scenario has no pluto-rs side (WEST=$WEST EAST=$EAST)" ;;
+esac
+case "$INITIATOR" in west|east) ;; *) tn_fail "INITIATOR=$INITIATOR: west or east" ;; esac
+
+# --- what the parameters mean for each implementation ------------------------------
+case "$DH" in
+  x25519) IKE_LS=aes256-sha2_256-dh31 IKE_SS=aes256-sha256-x25519 ;;
+  ecp256) IKE_LS=aes256-sha2_256-dh19 IKE_SS=aes256-sha256-ecp256 ;;
+  *) tn_fail "DH=$DH: x25519 or ecp256" ;;
+esac
+case "$ESP" in
+  gcm) ESP_LS=aes_gcm128-null ESP_SS=aes128gcm16 ;;
+  cbc) ESP_LS=aes128-sha2_256 ESP_SS=aes128-sha256 ;;
+  *) tn_fail "ESP=$ESP: gcm or cbc" ;;
+esac
+# Addresses per side: HOST (IKE endpoint), NET (client subnet, empty in transport
+# mode), PING (the address pings leave from / go to).
+case "$MODE" in
+  tunnel4)
+    west_HOST=192.0.2.1 east_HOST=192.0.2.2
+    west_NET=198.51.100.0/24 east_NET=203.0.113.0/24
+    west_PING=198.51.100.1 east_PING=203.0.113.1 TUNNEL=yes ;;
+  tunnel6)
+    west_HOST=2001:db8:1::1 east_HOST=2001:db8:1::2
+    west_NET=2001:db8:10::/64 east_NET=2001:db8:20::/64
+    west_PING=2001:db8:10::1 east_PING=2001:db8:20::1 TUNNEL=yes ;;
+  transport4)
+    west_HOST=192.0.2.1 east_HOST=192.0.2.2 west_NET= east_NET=
+    west_PING=192.0.2.1 east_PING=192.0.2.2 TUNNEL=no ;;
+  *) tn_fail "MODE=$MODE: tunnel4, tunnel6 or transport4" ;;
+esac
+west_ID=@west east_ID=@east
+
+# side_var SIDE NAME: the value of SIDE_NAME
+side_var() { eval "printf '%s' \"\${$1_$2}\""; }
+other() { if [ "$1" = west ]; then echo east; else echo west; fi; }
+kind_of() { if [ "$1" = west ]; then echo "$WEST"; else echo "$EAST"; fi; }
+# call SIDE VERB: run the VERB function of the implementation on SIDE
+call() { k=$(kind_of "$1"); "${k}_$2" "$1"; }
+
+# --- failure reporting: every daemon's log tail, both kernels' SAs -----------------
+show_all() {
+  for s in west east; do
+    tn_log "----- $s ($(kind_of $s)): last lines of its log"
+    call $s logs 2>&1 | tail -40
+    tn_log "----- $s: ip xfrm state"
+    ip -n $s xfrm state 2>&1 | sed 's/0x[0-9a-f]\{16,\}/(key)/' | head -30
+  done
+  if [ -f "$TN_SCRATCH/esp.txt" ]; then
+    tn_log "----- capture on west0 (last lines)"; tail -10 "$TN_SCRATCH/esp.txt"
+  fi
+}
+fail() { show_all; tn_fail "$*"; }
+
+# sa_count NS: ESP SAs between the two hosts in a namespace's kernel
+sa_count() {
+  ip -n "$1" xfrm state 2>/dev/null |
+    grep -E "^src ($west_HOST|$east_HOST) dst ($west_HOST|$east_HOST)\$" -A1 |
+    grep -c 'proto esp'
+}
+
+# --- the versions under test, for the matrix (docs/interop.md) ---------------------
+strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
+libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
+
+# --- topology -------------------------------------------------------------------
+tn_pair
+if [ "$MODE" = tunnel6 ]; then
+  tn_addr west "$west_PING/128"; tn_addr east "$east_PING/128"
+  tn_route west "$east_NET" "$east_HOST" "$west_PING"
+  tn_route east "$west_NET" "$west_HOST" "$east_PING"
+fi
+
+# --- daemons --------------------------------------------------------------------
+for s in west east; do
+  mkdir -p "$TN_SCRATCH/$s"
+  call $s start || fail "$s ($(kind_of $s)) did not start"
+done
+for s in west east; do
+  call $s ready || fail "$s ($(kind_of $s)) did not become ready"
+done
+for s in west east; do
+  call $s load || fail "$s ($(kind_of $s)) refused the connection"
+done
+
+tn_capture west west0 "$TN_SCRATCH/esp.txt"
+
+# --- 1. initiate ----------------------------------------------------------------
+tn_log "initiating from $INITIATOR ($(kind_of $INITIATOR))"
+call $INITIATOR initiate || fail "$INITIATOR ($(kind_of $INITIATOR)) could not initiate"
+tn_log "initiate succeeded"
+
+# --- 2. ping --------------------------------------------------------------------
+tn_in west ping -n -q -c 4 -i 0.2 -W 2 -I "$west_PING" "$east_PING" ||
+  fail "ping $west_PING -> $east_PING unanswered"
+tn_log "4 pings $west_PING -> $east_PING answered"
+
+# --- 3. ESP on the wire ---------------------------------------------------------
+sleep 0.3
+n=$(tn_count_esp "$TN_SCRATCH/esp.txt")
+tn_log "ESP packets seen on west0: $n"
+[ "$n" -ge 8 ] || fail "expected at least 8 ESP packets on west0, saw $n"
+
+# --- 4. traffic counters of every pluto-rs side ---------------------------------
+for s in west east; do
+  [ "$(kind_of $s)" = pluto ] || continue
+  out=$(pluto_whack $s --trafficstatus 2>&1)
+  printf '%s\n' "$out"
+  line=$(printf '%s\n' "$out" | grep "\"$CONN\"" | grep 'inBytes=' | head -1)
+  inb=$(printf '%s' "$line" | sed -n 's/.*inBytes=\([0-9]*\).*/\1/p')
+  outb=$(printf '%s' "$line" | sed -n 's/.*outBytes=\([0-9]*\).*/\1/p')
+  [ "${inb:-0}" -gt 0 ] && [ "${outb:-0}" -gt 0 ] ||
+    fail "$s: whack --trafficstatus shows no traffic for \"$CONN\" (inBytes=${inb:-none} outBytes=${outb:-none})"
+  tn_log "$s trafficstatus: inBytes=$inb outBytes=$outb"
+done
+
+# --- 5. down, and no SA left in either kernel -----------------------------------
+# Down on a pluto-rs side; when pluto-rs initiated, on the other pluto-rs side if there
+# is one (so the initiator handles the peer's Delete), else on the initiator.
+DOWN=
+for s in $(other $INITIATOR) $INITIATOR; do
+  [ "$(kind_of $s)" = pluto ] && { DOWN=$s; break; }
+done
+# the SAs the negotiation installed: a pair in each kernel, in the mode asked for
+want_mode=tunnel; [ "$TUNNEL" = yes ] || want_mode=transport
+for s in west east; do
+  n=$(sa_count $s)
+  modes=$(ip -n $s xfrm state 2>/dev/null | sed -n 's/.*proto esp .* mode \([a-z]*\).*/\1/p' | sort -u | tr '\n' ' ')
+  tn_log "$s kernel holds $n ESP SA(s) of the connection (mode: ${modes% }) before --down"
+  [ "$n" -ge 2 ] || fail "$s: expected an inbound and an outbound ESP SA, found $n"
+  [ "${modes% }" = "$want_mode" ] || fail "$s: ESP SAs in mode '${modes% }', expected $want_mode"
+done
+tn_log "$DOWN: whack --name $CONN --down"
+pluto_down $DOWN || fail "$DOWN: whack --down failed"
+gone() { [ "$(sa_count west)" -eq 0 ] && [ "$(sa_count east)" -eq 0 ]; }
+i=0
+until gone; do
+  i=$((i + 1))
+  [ $i -le 50 ] || fail "5 s after whack --down on $DOWN: west holds $(sa_count west), east $(sa_count east) ESP SA(s)"
+  sleep 0.1
+done
+tn_log "after whack --down on $DOWN: no ESP SA left in either kernel"
+tn_log "PASS"

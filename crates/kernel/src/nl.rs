@@ -24,6 +24,8 @@ pub(crate) const NLMSG_OVERRUN: u16 = 4;
 pub(crate) const NLM_F_REQUEST: u16 = 0x1;
 pub(crate) const NLM_F_ACK: u16 = 0x4;
 pub(crate) const NLM_F_DUMP: u16 = 0x300;
+/// On a dump part: the table changed while it was being dumped.
+const NLM_F_DUMP_INTR: u16 = 0x10;
 /// In an NLMSG_ERROR: the original request is not echoed back.
 const NLM_F_CAPPED: u16 = 0x100;
 /// In an NLMSG_ERROR: extended-ack attributes follow.
@@ -353,9 +355,22 @@ impl Requester {
         self.exchange(op, msg, false).await
     }
 
-    /// Sends a dump request and collects every message until NLMSG_DONE.
+    /// Sends a dump request and collects every message until NLMSG_DONE. A dump the
+    /// kernel marks as interrupted (the table changed meanwhile) is retried a few
+    /// times so callers get a consistent list.
     pub(crate) async fn dump(&self, op: Op, msg: MsgBuilder) -> Result<Vec<Message>, KernelError> {
-        self.exchange(op, msg, true).await
+        let mut tries = 0;
+        loop {
+            let replies = self.exchange(op, msg.clone(), true).await?;
+            let interrupted = replies.iter().any(|m| m.flags & NLM_F_DUMP_INTR != 0);
+            tries += 1;
+            if !interrupted || tries >= 4 {
+                if interrupted {
+                    tracing::warn!("{op}: the kernel's table kept changing during the dump; the list may be inconsistent");
+                }
+                return Ok(replies);
+            }
+        }
     }
 
     async fn exchange(

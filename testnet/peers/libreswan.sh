@@ -55,7 +55,7 @@ libreswan_load() {
 
 libreswan_initiate() {
   tn_log "$1: libreswan whack --name $CONN --initiate"
-  tn_in "$1" "$TN_LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$TN_SCRATCH/$1/run/pluto.ctl" \
+  tn_in "$1" timeout 20 "$TN_LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$TN_SCRATCH/$1/run/pluto.ctl" \
     --name "$CONN" --initiate
 }
 

@@ -21,7 +21,7 @@ whack_bin() {
 }
 pluto_version() {
   if [ "${PLUTO_AS:-}" = libreswan ]; then echo "(not used)"
-  else "$(pluto_bin)" --version 2>/dev/null | head -1; fi
+  else "$(pluto_bin)" --version 2>/dev/null | head -1 | sed 's/^pluto-rs //'; fi
 }
 
 # pluto_whack SIDE ARGS...: whack on SIDE's control socket
@@ -81,7 +81,9 @@ pluto_load() {
 
 pluto_initiate() {
   tn_log "$1: whack --name $CONN --initiate"
-  pluto_whack $1 --name "$CONN" --initiate
+  # bounded, so that a negotiation that never ends still leaves time for the logs
+  tn_in "$1" timeout 20 "$(whack_bin)" --ctlsocket "$TN_SCRATCH/$1/run/pluto.ctl" \
+    --name "$CONN" --initiate
 }
 
 # pluto_down SIDE: `whack --down` (libreswan 4.10's whack calls it --terminate)

@@ -76,14 +76,16 @@ call() { k=$(kind_of "$1"); "${k}_$2" "$1"; }
 # --- failure reporting: every daemon's log tail, both kernels' SAs -----------------
 show_all() {
   for s in west east; do
-    tn_log "----- $s ($(kind_of $s)): last lines of its log"
-    call $s logs 2>&1 | tail -40
-    tn_log "----- $s: ip xfrm state"
-    ip -n $s xfrm state 2>&1 | sed 's/0x[0-9a-f]\{16,\}/(key)/' | head -30
+    tn_log "----- $s: ip xfrm state (keys elided)"
+    ip -n $s xfrm state 2>&1 | grep -E '^src|proto' | head -8
   done
   if [ -f "$TN_SCRATCH/esp.txt" ]; then
-    tn_log "----- capture on west0 (last lines)"; tail -10 "$TN_SCRATCH/esp.txt"
+    tn_log "----- capture on west0 (last lines)"; tail -6 "$TN_SCRATCH/esp.txt"
   fi
+  for s in west east; do
+    tn_log "----- $s ($(kind_of $s)): last lines of its log"
+    call $s logs 2>&1 | tail -40
+  done
 }
 fail() { show_all; tn_fail "$*"; }
 

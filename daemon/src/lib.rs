@@ -7,10 +7,14 @@
 //! - [`daemon`]: the main loop wiring the control server to [`pluto::Pluto`].
 
 pub mod args;
+pub mod convert;
 pub mod daemon;
 pub mod ifaddrs;
 pub mod logging;
 pub mod pluto;
+pub mod sockets;
 pub mod stats;
 pub mod status;
 pub mod timefmt;
+pub mod updown;
+pub mod xfrm;

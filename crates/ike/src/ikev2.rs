@@ -40,6 +40,8 @@ mod informational;
 mod natt;
 mod output;
 mod sa;
+#[cfg(test)]
+mod testutil;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -328,6 +330,7 @@ impl Endpoint {
                 }
                 sa.expires = None;
                 sa.next_dpd = None;
+                sa.next_keepalive = None;
                 sa.queue.clear();
                 if sa.outstanding.is_none() {
                     match informational::send_request(&mut ctx, &mut sa, RequestKind::DeleteIke) {
@@ -673,6 +676,7 @@ impl Endpoint {
             sa.queue.clear();
             sa.expires = None;
             sa.next_dpd = None;
+            sa.next_keepalive = None;
             sa.half_open_deadline = Some(now + sa.conn.retransmit.timeout);
             self.sas.insert(sa.serial, sa);
         } else {
@@ -1018,6 +1022,16 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
             } else {
                 sa.queue.push_back(RequestKind::DeleteIke);
                 sa.state = IkeState::Deleting;
+            }
+        }
+    }
+    if let Some(t) = sa.next_keepalive {
+        if t <= now {
+            if sa.state == IkeState::Established {
+                ctx.out.send_keepalive(sa.local, sa.remote);
+                sa.next_keepalive = Some(now + ctx.cfg.nat_keepalive);
+            } else {
+                sa.next_keepalive = None;
             }
         }
     }

@@ -302,6 +302,12 @@ fn nat_detected_floats_to_4500_and_encapsulates() {
         .iter()
         .filter(|t| t.non_esp_marker)
         .all(|t| t.contents[..4] == [0; 4]));
+    // West, behind the NAT, keeps the mapping alive every 20 s; east does not.
+    net.run_for(Duration::from_secs(45));
+    let keepalives: Vec<_> = net.wire.iter().filter(|t| t.contents == [0xff]).collect();
+    assert_eq!(keepalives.len(), 2);
+    assert!(keepalives.iter().all(|t| t.remote.port() == 4500));
+    assert!(net.west.ike_deleted().is_empty() && net.east.ike_deleted().is_empty());
 }
 
 #[test]

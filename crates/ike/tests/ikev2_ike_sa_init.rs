@@ -257,3 +257,43 @@ fn loss_duplication_and_reordering_together() {
         net.assert_matching_children();
     }
 }
+
+#[test]
+fn invalid_ke_and_cookie_under_duplication_and_loss() {
+    for seed in 40..=52 {
+        let w = conn(
+            "c",
+            WEST,
+            EAST,
+            WEST_NET,
+            EAST_NET,
+            "aes_gcm256-sha2_512-dh31+dh19",
+            "",
+        );
+        let e = conn(
+            "c",
+            EAST,
+            WEST,
+            EAST_NET,
+            WEST_NET,
+            "aes_gcm256-sha2_512-dh19",
+            "",
+        );
+        let mut net = Net::new(w, e, b"k", b"k");
+        net.east.ep.set_busy(true);
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.2,
+            dup: 0.5,
+            jitter_ms: 700,
+        };
+        net.initiate();
+        net.run_for(Duration::from_secs(70));
+        assert!(
+            net.west.ike_deleted().is_empty(),
+            "seed {seed}: {:#?}",
+            net.west.progress()
+        );
+        net.assert_matching_children();
+    }
+}

@@ -218,6 +218,8 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// Nonce length in bytes (RFC 7296 2.10: at least 16 and half the PRF key).
     pub nonce_len: usize,
+    /// Interval of NAT keepalives (RFC 3948 4) while we are behind a NAT.
+    pub nat_keepalive: Duration,
     /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
     /// toggle it under load with [`Endpoint::set_busy`](super::Endpoint::set_busy)).
     pub busy: bool,
@@ -230,6 +232,7 @@ impl Default for EndpointConfig {
             natt_port: 4500,
             half_open_timeout: Duration::from_secs(60),
             nonce_len: 32,
+            nat_keepalive: Duration::from_secs(20),
             busy: false,
         }
     }

@@ -214,3 +214,86 @@ pub(crate) fn process_request(
     ctx.respond(sa, raw, msgid, resp);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::Pair;
+    use super::super::{Event, KernelRequest};
+    use crate::codec::v2::{Notify, Payload};
+    use crate::crypto::ikev2::prf_plus;
+    use crate::registry::{ExchangeType, NotifyType};
+
+    fn install(events: &[Event]) -> super::ChildSaInstall {
+        events
+            .iter()
+            .find_map(|e| match e {
+                Event::Kernel(KernelRequest::InstallChildSa(i)) => Some((**i).clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn keymat_split_follows_rfc7296_2_17() {
+        let p = Pair::established("aes256-sha2_256");
+        let sa = p.west.sas.values().next().unwrap();
+        let suite = sa.suite.unwrap();
+        let keys = sa.keys.as_ref().unwrap();
+        // KEYMAT = prf+(SK_d, Ni | Nr); taken as encr(i->r) | integ(i->r) |
+        // encr(r->i) | integ(r->i).
+        let mut km = vec![0u8; 2 * (32 + 32)];
+        prf_plus(
+            &suite.prf.key(keys.sk_d()).unwrap(),
+            &[&sa.ni, &sa.nr],
+            &mut km,
+        )
+        .unwrap();
+        let w = install(&p.west_events);
+        let e = install(&p.east_events);
+        assert_eq!(&*w.outbound.encr_key, &km[0..32]);
+        assert_eq!(&*w.outbound.integ_key, &km[32..64]);
+        assert_eq!(&*w.inbound.encr_key, &km[64..96]);
+        assert_eq!(&*w.inbound.integ_key, &km[96..128]);
+        assert_eq!(&*e.inbound.encr_key, &km[0..32]);
+        assert_eq!(&*e.outbound.integ_key, &km[96..128]);
+    }
+
+    #[test]
+    fn create_child_sa_request_is_refused_with_no_additional_sas() {
+        let mut p = Pair::established("aes_gcm256");
+        let serial = *p.west.sas.keys().next().unwrap();
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let msgid = sa.next_msgid;
+        let req = sa
+            .seal(
+                p.west.rng.as_ref(),
+                ExchangeType::CREATE_CHILD_SA,
+                false,
+                msgid,
+                &[Payload::Notify(Notify::new(NotifyType::REKEY_SA))],
+            )
+            .unwrap();
+        let (local, remote) = (sa.local, sa.remote);
+        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        let t = p.east.poll_transmit().unwrap();
+        let sa = p.west.sas.get(&serial).unwrap();
+        let payloads = sa.open(&t.contents).unwrap();
+        assert!(
+            matches!(&payloads[..], [Payload::Notify(n)] if n.ty == NotifyType::NO_ADDITIONAL_SAS)
+        );
+        let mut lines = Vec::new();
+        while let Some(e) = p.east.poll_event() {
+            if let Event::Progress(l) = e {
+                lines.push(l.text);
+            }
+        }
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("refused with NO_ADDITIONAL_SAS: not implemented")));
+        // A retransmission of the same request gets the cached answer.
+        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        assert_eq!(p.east.poll_transmit().unwrap().contents, t.contents);
+        // The IKE SA is unaffected.
+        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+    }
+}

@@ -327,6 +327,7 @@ pub(crate) fn process_request(
 fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
     sa.expires = Some(ctx.now + sa.conn.ike_lifetime);
     sa.next_dpd = sa.conn.dpd_delay.map(|d| ctx.now + d);
+    sa.next_keepalive = sa.nat_local.then(|| ctx.now + ctx.cfg.nat_keepalive);
     tracing::debug!(
         "\"{}\" {}: IKE SA expires in {:?}; rekeying is not implemented, the SA will be deleted then",
         sa.conn.name,

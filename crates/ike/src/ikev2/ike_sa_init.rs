@@ -185,6 +185,10 @@ pub(crate) fn process_response(
 ) -> Result<InitOutcome, Error> {
     let name = sa.conn.name.clone();
     if let Some(c) = find_notify(&msg.payloads, NotifyType::COOKIE) {
+        if sa.cookie.as_ref() == Some(&c.data) {
+            // A duplicate of the answer we already followed.
+            return Ok(InitOutcome::Resent);
+        }
         if sa.cookie_retries >= MAX_INIT_RETRIES || c.data.is_empty() || c.data.len() > 64 {
             ctx.out.progress(
                 &name,
@@ -213,6 +217,10 @@ pub(crate) fn process_response(
                 NotifyType::INVALID_KE_PAYLOAD,
             )));
         };
+        if wanted == sa.ke_group && sa.ke_retries > 0 {
+            // A duplicate of the answer we already followed.
+            return Ok(InitOutcome::Resent);
+        }
         let retry = sa.conn.ike_proposals.retry_ke(sa.ke_group, wanted);
         match retry {
             Ok(group) if sa.ke_retries < MAX_INIT_RETRIES => {

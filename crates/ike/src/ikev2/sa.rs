@@ -138,6 +138,8 @@ pub(crate) struct IkeSa {
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
+    /// When to send the next NAT keepalive (only while we are behind a NAT).
+    pub next_keepalive: Option<Instant>,
 }
 
 impl IkeSa {
@@ -194,6 +196,7 @@ impl IkeSa {
             half_open_deadline: None,
             expires: None,
             next_dpd: None,
+            next_keepalive: None,
         }
     }
 
@@ -267,6 +270,7 @@ impl IkeSa {
             self.half_open_deadline,
             self.expires,
             self.next_dpd.filter(|_| self.outstanding.is_none()),
+            self.next_keepalive,
         ]
         .into_iter()
         .flatten()
@@ -301,6 +305,16 @@ impl Out {
             tracing::info!("{p}");
         }
         self.events.push_back(Event::Progress(p));
+    }
+
+    /// Queues a NAT keepalive: the single byte 0xff, without marker (RFC 3948 2.3).
+    pub fn send_keepalive(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            contents: vec![0xff],
+            non_esp_marker: false,
+        });
     }
 
     /// Queues a datagram, adding the non-ESP marker on the NAT-T port.

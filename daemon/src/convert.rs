@@ -1,0 +1,364 @@
+//! From the connection database (`crates/conn`) to what the IKEv2 core is configured
+//! with (`ike::ikev2::Connection`), and the responder's lookup over the database.
+//!
+//! The core never sees `conn` types: it gets plain values built here each time an
+//! exchange starts, so a `whack --delete` + re-add never leaves a stale copy inside
+//! an SA being negotiated except the one that SA was started with.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conn::addr::{ProtoPort as ConnProtoPort, Subnet as ConnSubnet};
+use conn::connection::Connection as ConnConnection;
+use conn::db::ConnDb;
+use conn::id::Id;
+use conn::secrets::Secrets;
+use conn::spec::{Encapsulation, IkeVersion, Mode as ConnMode};
+use ike::crypto::SecretBytes;
+use ike::ikev2::{ConfigSource, Connection, Identity, Mode, Retransmit};
+use ike::proposal::{ProposalKind, ProposalSet};
+use ike::ts::{ProtoPort, Subnet, TrafficSelector};
+
+/// Why a connection cannot be negotiated by the IKEv2 core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// Not oriented: neither end is this machine.
+    #[error("neither end of the connection is an address of this machine")]
+    NotOriented,
+    /// The peer's address is not known (`%any` without `--remote-host`).
+    #[error("the peer's IP address is not known; give --remote-host or a right= address")]
+    NoPeer,
+    /// IKEv1 connections are not negotiated by this build.
+    #[error("IKEv1 negotiation is not implemented in pluto-rs; use --ikev2")]
+    Ikev1,
+    /// Only PSK authentication is implemented.
+    #[error("only authby=secret (PSK) is implemented in pluto-rs; this connection allows no PSK")]
+    NotPsk,
+    /// The connection has no ESP (`--encrypt`) policy.
+    #[error("the connection asks for no ESP (only --encrypt/ESP Child SAs are implemented)")]
+    NoEsp,
+    /// `ike=` or `esp=` does not parse.
+    #[error("{0}")]
+    Proposals(String),
+    /// An ID type the IKEv2 core cannot send.
+    #[error("{0} ID '{1}' cannot be used with PSK authentication in pluto-rs; use an address, @fqdn or user@fqdn ID")]
+    Id(&'static str, String),
+    /// A subnet does not make a traffic selector.
+    #[error("{0}")]
+    Subnet(String),
+}
+
+/// libreswan's ID (conn crate) as the IKEv2 core's identity; `None` for wildcards.
+pub fn identity(id: &Id, host: Option<IpAddr>) -> Result<Option<Identity>, ConvertError> {
+    Ok(match id {
+        Id::Ip(a) => Some(Identity::from_addr(*a)),
+        Id::Fqdn(s) => Some(Identity::Fqdn(s.clone())),
+        Id::UserFqdn(s) => Some(Identity::UserFqdn(s.clone())),
+        // No ID configured: libreswan uses the host address.
+        Id::None => host.map(Identity::from_addr),
+        Id::Any => None,
+        other => return Err(ConvertError::Id(other.type_name(), format!("{other:?}"))),
+    })
+}
+
+/// The IKEv2 core's identity as libreswan's ID, for ipsec.secrets and connection
+/// lookups. IDs the conn crate cannot express come back as `None`.
+pub fn conn_id(id: &Identity) -> Option<Id> {
+    match id {
+        Identity::Ipv4(a) => Some(Id::Ip(IpAddr::V4(*a))),
+        Identity::Ipv6(a) => Some(Id::Ip(IpAddr::V6(*a))),
+        Identity::Fqdn(s) => Some(Id::Fqdn(s.clone())),
+        Identity::UserFqdn(s) => Some(Id::UserFqdn(s.clone())),
+        Identity::Other { id_type, data } => Id::from_wire(id_type.0, data),
+    }
+}
+
+fn protoport(pp: Option<&ConnProtoPort>) -> ProtoPort {
+    match pp {
+        None => ProtoPort::ANY,
+        Some(p) => match p.port {
+            Some(port) => ProtoPort {
+                proto: p.proto,
+                start_port: port,
+                end_port: port,
+            },
+            None => ProtoPort {
+                proto: p.proto,
+                ..ProtoPort::ANY
+            },
+        },
+    }
+}
+
+fn selectors(
+    clients: &[ConnSubnet],
+    pp: Option<&ConnProtoPort>,
+) -> Result<Vec<TrafficSelector>, ConvertError> {
+    let pp = protoport(pp);
+    clients
+        .iter()
+        .map(|s| {
+            Subnet::new(s.addr(), s.prefix_len())
+                .map(|sub| TrafficSelector::from_subnet(sub, pp))
+                .map_err(|e| ConvertError::Subnet(e.to_string()))
+        })
+        .collect()
+}
+
+/// Builds the IKEv2 core's view of `c`. `peer` is the peer's address when the
+/// connection does not name one (a template answering, or `--remote-host`).
+pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection, ConvertError> {
+    let (Some(l), Some(r)) = (c.local_end(), c.remote_end()) else {
+        return Err(ConvertError::NotOriented);
+    };
+    if c.policy.ike_version == IkeVersion::V1 {
+        return Err(ConvertError::Ikev1);
+    }
+    if !c.policy.authby.psk {
+        return Err(ConvertError::NotPsk);
+    }
+    if !c.policy.encrypt {
+        return Err(ConvertError::NoEsp);
+    }
+    let local_addr = l.host_addr.ok_or(ConvertError::NotOriented)?;
+    let remote_addr = r.host_addr.or(peer).ok_or(ConvertError::NoPeer)?;
+    let parse = |s: Option<&String>, kind| match s {
+        Some(text) => {
+            ProposalSet::parse(text, kind).map_err(|e| ConvertError::Proposals(e.to_string()))
+        }
+        None => Ok(ProposalSet::defaults(kind)),
+    };
+    let ike_proposals = parse(c.policy.ike.as_ref(), ProposalKind::IKEV2_IKE)?;
+    let esp_proposals = parse(c.policy.esp.as_ref(), ProposalKind::IKEV2_ESP)?;
+    let local_id = identity(&l.id, Some(local_addr))?
+        .ok_or_else(|| ConvertError::Id("%any", "our own ID".into()))?;
+    let remote_id = identity(&r.id, Some(remote_addr))?;
+    let mut remote_clients = r.clients();
+    if remote_clients.is_empty() {
+        remote_clients = vec![ConnSubnet::host(remote_addr)];
+    }
+    let local_ts = selectors(&l.clients(), l.protoport.as_ref())?;
+    let remote_ts = selectors(&remote_clients, r.protoport.as_ref())?;
+    Ok(Connection {
+        name: c.name.clone(),
+        local_addr,
+        remote_addr,
+        remote_port: r.ikeport,
+        local_id,
+        remote_id,
+        ike_proposals,
+        esp_proposals,
+        local_ts,
+        remote_ts,
+        mode: match c.policy.mode {
+            ConnMode::Tunnel => Mode::Tunnel,
+            ConnMode::Transport => Mode::Transport,
+        },
+        ike_lifetime: c.policy.ike_lifetime,
+        child_lifetime: c.policy.ipsec_lifetime,
+        keyingtries: c.policy.keying_tries,
+        retransmit: Retransmit::default(),
+        nat_traversal: c.policy.encapsulation != Encapsulation::No,
+        initial_contact: true,
+        replay_window: 128,
+        dpd_delay: c.policy.dpd_delay.filter(|d| *d > Duration::ZERO),
+    })
+}
+
+/// The responder's view of the database and secrets, borrowed for one datagram.
+pub struct Lookup<'a> {
+    /// Connections.
+    pub conns: &'a ConnDb,
+    /// ipsec.secrets.
+    pub secrets: &'a Secrets,
+}
+
+impl Lookup<'_> {
+    fn build(&self, serial: conn::connection::ConnSerial, peer: IpAddr) -> Option<Arc<Connection>> {
+        let c = self.conns.get(serial)?;
+        match connection(c, Some(peer)) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                tracing::info!(
+                    "{}: cannot respond to {peer} with this connection: {e}",
+                    c.display_name()
+                );
+                None
+            }
+        }
+    }
+}
+
+impl ConfigSource for Lookup<'_> {
+    fn connection_for_init(&self, local: IpAddr, remote: IpAddr) -> Option<Arc<Connection>> {
+        let serial = self.conns.find_by_addrs(local, remote);
+        if serial.is_none() {
+            tracing::info!(
+                "no connection between {local} and {remote}: refusing IKE_SA_INIT with NO_PROPOSAL_CHOSEN"
+            );
+        }
+        self.build(serial?, remote)
+    }
+
+    fn connection_for_auth(
+        &self,
+        current: &Arc<Connection>,
+        peer_id: &Identity,
+        _our_id: Option<&Identity>,
+    ) -> Option<Arc<Connection>> {
+        let cur = self.conns.find(&current.name)?;
+        let pid = conn_id(peer_id)?;
+        let want = cur.remote_end()?;
+        // The connection the exchange started with, when its rightid= accepts the peer.
+        // No rightid=: any ID is accepted; the PSK found for the ID the peer sent
+        // is what authenticates it.
+        let ok_here = match &want.id {
+            Id::None => true,
+            w => w.matches(&pid),
+        };
+        if ok_here {
+            return Some(current.clone());
+        }
+        let serial = self.conns.find_by_peer_id(cur.serial, &pid)?;
+        let c = self.conns.get(serial)?;
+        tracing::info!(
+            "\"{}\": switched to connection {} for peer ID {peer_id}",
+            current.name,
+            c.display_name()
+        );
+        self.build(serial, current.remote_addr)
+    }
+
+    fn psk(&self, _conn: &Connection, local: &Identity, remote: &Identity) -> Option<SecretBytes> {
+        let ours = conn_id(local)?;
+        let peer = conn_id(remote)?;
+        self.secrets
+            .psk(&ours, &peer)
+            .map(|s| SecretBytes::from_slice(s.expose()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conn::connection::HostAddrs;
+    use control::ConnSpec;
+
+    fn host() -> HostAddrs {
+        HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()])
+    }
+
+    fn spec() -> ConnSpec {
+        let mut s = ConnSpec::named("west-east");
+        s.left.host = Some("192.0.2.1".into());
+        s.left.subnets = vec!["198.51.100.0/24".into()];
+        s.left.id = Some("@west".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.right.subnets = vec!["203.0.113.0/24".into()];
+        s.right.id = Some("@east".into());
+        s.psk = true;
+        s.encrypt = true;
+        s
+    }
+
+    #[test]
+    fn tunnel_with_subnets_and_ids() {
+        let c = ConnConnection::from_spec(spec(), &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.name, "west-east");
+        assert_eq!(k.local_addr.to_string(), "192.0.2.1");
+        assert_eq!(k.remote_addr.to_string(), "192.0.2.2");
+        assert_eq!(k.local_id, Identity::Fqdn("west".into()));
+        assert_eq!(k.remote_id, Some(Identity::Fqdn("east".into())));
+        assert_eq!(k.mode, Mode::Tunnel);
+        assert_eq!(k.local_ts.len(), 1);
+        assert_eq!(k.local_ts[0].start_addr().to_string(), "198.51.100.0");
+        assert_eq!(k.local_ts[0].end_addr().to_string(), "198.51.100.255");
+        assert_eq!(k.remote_ts[0].start_addr().to_string(), "203.0.113.0");
+        assert_eq!(k.remote_port, 500);
+        assert!(k.nat_traversal);
+    }
+
+    #[test]
+    fn host_to_host_transport_uses_addresses() {
+        let mut s = spec();
+        s.left.subnets.clear();
+        s.right.subnets.clear();
+        s.left.id = None;
+        s.right.id = None;
+        s.left.clientprotoport = Some("tcp/22".into());
+        s.mode = Some(ConnMode::Transport);
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.mode, Mode::Transport);
+        assert_eq!(
+            k.local_id,
+            Identity::from_addr("192.0.2.1".parse().unwrap())
+        );
+        assert!(k.local_ts[0].is_host());
+        assert_eq!(k.local_ts[0].ip_proto(), 6);
+        assert_eq!(k.local_ts[0].start_port(), 22);
+        assert_eq!(k.remote_ts[0].start_addr().to_string(), "192.0.2.2");
+    }
+
+    #[test]
+    fn template_needs_a_peer_and_ikev1_is_refused() {
+        let mut s = spec();
+        s.right.host = Some("%any".into());
+        s.right.subnets.clear();
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        assert_eq!(connection(&c, None).unwrap_err(), ConvertError::NoPeer);
+        let k = connection(&c, Some("192.0.2.9".parse().unwrap())).unwrap();
+        assert_eq!(k.remote_ts[0].start_addr().to_string(), "192.0.2.9");
+
+        let mut s = spec();
+        s.ike_version = Some(IkeVersion::V1);
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        assert_eq!(connection(&c, None).unwrap_err(), ConvertError::Ikev1);
+    }
+
+    #[test]
+    fn lookup_finds_psk_by_ids_and_connection_by_addresses() {
+        let mut db = ConnDb::new();
+        db.add(spec(), &host()).unwrap();
+        let secrets = Secrets::parse_str(
+            "@west @east : PSK \"right one\"\n192.0.2.1 192.0.2.2 : PSK \"by address\"\n",
+            std::path::Path::new("test.secrets"),
+        )
+        .unwrap();
+        let l = Lookup {
+            conns: &db,
+            secrets: &secrets,
+        };
+        let k = l
+            .connection_for_init("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
+            .unwrap();
+        assert_eq!(k.name, "west-east");
+        assert!(l
+            .connection_for_init("192.0.2.1".parse().unwrap(), "192.0.2.3".parse().unwrap())
+            .is_none());
+        let psk = l
+            .psk(
+                &k,
+                &Identity::Fqdn("west".into()),
+                &Identity::Fqdn("east".into()),
+            )
+            .unwrap();
+        assert_eq!(psk.as_ref(), b"right one");
+        let by_addr = l
+            .psk(
+                &k,
+                &Identity::from_addr("192.0.2.1".parse().unwrap()),
+                &Identity::from_addr("192.0.2.2".parse().unwrap()),
+            )
+            .unwrap();
+        assert_eq!(by_addr.as_ref(), b"by address");
+        assert!(l
+            .connection_for_auth(&k, &Identity::Fqdn("east".into()), None)
+            .is_some());
+        assert!(l
+            .connection_for_auth(&k, &Identity::Fqdn("mallory".into()), None)
+            .is_none());
+    }
+}

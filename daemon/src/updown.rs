@@ -1,0 +1,379 @@
+//! The updown command: run on prepare/route/unroute/up/down of a connection with the
+//! `PLUTO_*` environment ipsec_whack(8) describes, its output logged and its exit
+//! status checked.
+//!
+//! A connection's `updown=` (`--updown`) names the command; libreswan's default
+//! `ipsec _updown` means pluto-rs's own script (daemon/scripts/pluto-updown), found
+//! at run time by [`default_script`]; `%disabled` runs nothing.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use conn::addr::Subnet;
+use conn::connection::DEFAULT_UPDOWN;
+
+/// The script shipped with pluto-rs, embedded so a copy can always be written.
+pub const SCRIPT: &str = include_str!("../scripts/pluto-updown");
+
+/// The file name the default script is looked for under.
+pub const SCRIPT_NAME: &str = "pluto-updown";
+
+/// What happens, as libreswan's verb stem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Before routing: make sure routes can be added.
+    Prepare,
+    /// Trap policies installed.
+    Route,
+    /// Trap policies removed.
+    Unroute,
+    /// A Child SA is up.
+    Up,
+    /// A Child SA went down.
+    Down,
+}
+
+impl Verb {
+    fn stem(self) -> &'static str {
+        match self {
+            Verb::Prepare => "prepare",
+            Verb::Route => "route",
+            Verb::Unroute => "unroute",
+            Verb::Up => "up",
+            Verb::Down => "down",
+        }
+    }
+}
+
+/// Everything the environment is built from: one pair of clients of a connection.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The connection name.
+    pub connection: String,
+    /// Tunnel (true) or transport.
+    pub tunnel: bool,
+    /// Our host address.
+    pub me: IpAddr,
+    /// Our ID, libreswan's text form.
+    pub my_id: String,
+    /// Our client (subnet, or our host as /32).
+    pub my_client: Subnet,
+    /// Our protocol (0 = any) and port (0 = any).
+    pub my_protocol: u8,
+    /// Our port.
+    pub my_port: u16,
+    /// Source address for routes to the peer's clients.
+    pub my_sourceip: Option<IpAddr>,
+    /// The peer's host address.
+    pub peer: IpAddr,
+    /// The peer's ID.
+    pub peer_id: String,
+    /// The peer's client.
+    pub peer_client: Subnet,
+    /// The peer's protocol.
+    pub peer_protocol: u8,
+    /// The peer's port.
+    pub peer_port: u16,
+    /// The peer's CA (empty for PSK).
+    pub peer_ca: String,
+    /// The interface facing the peer.
+    pub interface: String,
+    /// The next hop to the peer (a gateway, or the peer itself).
+    pub next_hop: IpAddr,
+    /// The connection's reqid.
+    pub reqid: u32,
+    /// `ESP`.
+    pub sa_type: &'static str,
+    /// Policy flags as `--status` prints them.
+    pub conn_policy: String,
+    /// Bytes in/out when going down.
+    pub bytes: Option<(u64, u64)>,
+}
+
+fn mask(s: &Subnet) -> String {
+    let p = u32::from(s.prefix_len());
+    if s.is_v6() {
+        let m: u128 = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+        std::net::Ipv6Addr::from(m).to_string()
+    } else {
+        let m: u32 = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+        std::net::Ipv4Addr::from(m).to_string()
+    }
+}
+
+/// libreswan's verb: stem, then `-host` when our client is just our host and
+/// `-client` otherwise, with `-v6` for IPv6.
+pub fn verb(v: Verb, ctx: &Context) -> String {
+    let host = ctx.my_client.is_host() && ctx.my_client.addr() == ctx.me;
+    let which = if host { "host" } else { "client" };
+    let v6 = if ctx.me.is_ipv6() { "-v6" } else { "" };
+    format!("{}-{which}{v6}", v.stem())
+}
+
+/// The environment, in libreswan's names.
+pub fn env(v: Verb, ctx: &Context) -> Vec<(String, String)> {
+    let mut e: Vec<(&str, String)> = vec![
+        ("PLUTO_VERSION", "2.0".into()),
+        ("PLUTO_VERB", verb(v, ctx)),
+        ("PLUTO_CONNECTION", ctx.connection.clone()),
+        (
+            "PLUTO_CONNECTION_TYPE",
+            if ctx.tunnel { "tunnel" } else { "transport" }.into(),
+        ),
+        (
+            "PLUTO_MODE",
+            if ctx.tunnel { "tunnel" } else { "transport" }.into(),
+        ),
+        ("PLUTO_CONN_POLICY", ctx.conn_policy.clone()),
+        (
+            "PLUTO_CONN_ADDRFAMILY",
+            if ctx.me.is_ipv6() { "ipv6" } else { "ipv4" }.into(),
+        ),
+        ("PLUTO_NEXT_HOP", ctx.next_hop.to_string()),
+        ("PLUTO_INTERFACE", ctx.interface.clone()),
+        ("PLUTO_REQID", ctx.reqid.to_string()),
+        ("PLUTO_SA_REQID", ctx.reqid.to_string()),
+        ("PLUTO_SA_TYPE", ctx.sa_type.into()),
+        ("PLUTO_ME", ctx.me.to_string()),
+        ("PLUTO_MY_ID", ctx.my_id.clone()),
+        ("PLUTO_MY_CLIENT", ctx.my_client.to_string()),
+        ("PLUTO_MY_CLIENT_NET", ctx.my_client.addr().to_string()),
+        ("PLUTO_MY_CLIENT_MASK", mask(&ctx.my_client)),
+        ("PLUTO_MY_PORT", ctx.my_port.to_string()),
+        ("PLUTO_MY_PROTOCOL", ctx.my_protocol.to_string()),
+        ("PLUTO_PEER", ctx.peer.to_string()),
+        ("PLUTO_PEER_ID", ctx.peer_id.clone()),
+        ("PLUTO_PEER_CLIENT", ctx.peer_client.to_string()),
+        ("PLUTO_PEER_CLIENT_NET", ctx.peer_client.addr().to_string()),
+        ("PLUTO_PEER_CLIENT_MASK", mask(&ctx.peer_client)),
+        ("PLUTO_PEER_PORT", ctx.peer_port.to_string()),
+        ("PLUTO_PEER_PROTOCOL", ctx.peer_protocol.to_string()),
+        ("PLUTO_PEER_CA", ctx.peer_ca.clone()),
+        ("PLUTO_STACK", "xfrm".into()),
+        ("PLUTO_IS_PEER_CISCO", "0".into()),
+    ];
+    if let Some(s) = ctx.my_sourceip {
+        e.push(("PLUTO_MY_SOURCEIP", s.to_string()));
+    }
+    if let Some((i, o)) = ctx.bytes {
+        e.push(("PLUTO_INBYTES", i.to_string()));
+        e.push(("PLUTO_OUTBYTES", o.to_string()));
+    }
+    e.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Where pluto-rs's own script is: `--updown-script` when given; else
+/// `pluto-updown` next to the pluto binary, or in `../share/pluto-rs/` from it (an
+/// installed layout); else a copy of the embedded script written into the run
+/// directory.
+pub fn default_script(explicit: Option<&Path>, rundir: &Path) -> std::io::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            for cand in [
+                dir.join(SCRIPT_NAME),
+                dir.join("../share/pluto-rs").join(SCRIPT_NAME),
+            ] {
+                if cand.is_file() {
+                    return Ok(cand);
+                }
+            }
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let path = rundir.join(SCRIPT_NAME);
+    std::fs::write(&path, SCRIPT)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+/// The command to run for a connection's `updown=` value, `None` for none.
+pub fn command(updown: Option<&str>, default: &Path) -> Option<String> {
+    match updown {
+        None => None,
+        Some(u) if u.trim().is_empty() || u.trim() == "%disabled" => None,
+        Some(u) if u.trim() == DEFAULT_UPDOWN => Some(default.display().to_string()),
+        Some(u) => Some(u.to_string()),
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdownError {
+    /// The shell could not be started.
+    #[error("cannot run updown command \"{cmd}\": {source}")]
+    Spawn {
+        /// The command.
+        cmd: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It exited non-zero.
+    #[error("{verb}: updown command \"{cmd}\" exited with {status}")]
+    Failed {
+        /// The verb.
+        verb: String,
+        /// The command.
+        cmd: String,
+        /// The status.
+        status: std::process::ExitStatus,
+    },
+}
+
+/// Runs `cmd` through `/bin/sh -c` with the environment, logging each output line
+/// as libreswan does (`"west-east": updown: ...`).
+pub async fn run(cmd: &str, v: Verb, ctx: &Context) -> Result<(), UpdownError> {
+    let vars = env(v, ctx);
+    let verb = verb(v, ctx);
+    tracing::debug!("\"{}\": running updown {verb}: {cmd}", ctx.connection);
+    let out = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .envs(vars)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|source| UpdownError::Spawn {
+            cmd: cmd.to_string(),
+            source,
+        })?;
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+    {
+        tracing::info!("\"{}\": updown: {line}", ctx.connection);
+    }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(UpdownError::Failed {
+            verb,
+            cmd: cmd.to_string(),
+            status: out.status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context {
+            connection: "west-east".into(),
+            tunnel: true,
+            me: "192.0.2.1".parse().unwrap(),
+            my_id: "@west".into(),
+            my_client: Subnet::parse("198.51.100.0/24").unwrap(),
+            my_protocol: 0,
+            my_port: 0,
+            my_sourceip: Some("198.51.100.1".parse().unwrap()),
+            peer: "192.0.2.2".parse().unwrap(),
+            peer_id: "@east".into(),
+            peer_client: Subnet::parse("203.0.113.0/24").unwrap(),
+            peer_protocol: 0,
+            peer_port: 0,
+            peer_ca: String::new(),
+            interface: "eth0".into(),
+            next_hop: "192.0.2.2".parse().unwrap(),
+            reqid: 16388,
+            sa_type: "ESP",
+            conn_policy: "PSK+ENCRYPT+TUNNEL".into(),
+            bytes: None,
+        }
+    }
+
+    fn get<'a>(e: &'a [(String, String)], k: &str) -> &'a str {
+        e.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{k} missing"))
+    }
+
+    #[test]
+    fn environment_has_the_manuals_variables() {
+        let e = env(Verb::Up, &ctx());
+        assert_eq!(get(&e, "PLUTO_VERB"), "up-client");
+        assert_eq!(get(&e, "PLUTO_CONNECTION"), "west-east");
+        assert_eq!(get(&e, "PLUTO_NEXT_HOP"), "192.0.2.2");
+        assert_eq!(get(&e, "PLUTO_INTERFACE"), "eth0");
+        assert_eq!(get(&e, "PLUTO_ME"), "192.0.2.1");
+        assert_eq!(get(&e, "PLUTO_MY_CLIENT"), "198.51.100.0/24");
+        assert_eq!(get(&e, "PLUTO_MY_CLIENT_NET"), "198.51.100.0");
+        assert_eq!(get(&e, "PLUTO_MY_CLIENT_MASK"), "255.255.255.0");
+        assert_eq!(get(&e, "PLUTO_PEER"), "192.0.2.2");
+        assert_eq!(get(&e, "PLUTO_PEER_CLIENT"), "203.0.113.0/24");
+        assert_eq!(get(&e, "PLUTO_PEER_CLIENT_MASK"), "255.255.255.0");
+        assert_eq!(get(&e, "PLUTO_MY_PROTOCOL"), "0");
+        assert_eq!(get(&e, "PLUTO_PEER_PORT"), "0");
+        assert_eq!(get(&e, "PLUTO_MY_ID"), "@west");
+        assert_eq!(get(&e, "PLUTO_PEER_ID"), "@east");
+        assert_eq!(get(&e, "PLUTO_PEER_CA"), "");
+        assert_eq!(get(&e, "PLUTO_REQID"), "16388");
+        assert_eq!(get(&e, "PLUTO_SA_TYPE"), "ESP");
+        assert_eq!(get(&e, "PLUTO_VERSION"), "2.0");
+        assert_eq!(get(&e, "PLUTO_MY_SOURCEIP"), "198.51.100.1");
+    }
+
+    #[test]
+    fn host_and_v6_verbs() {
+        let mut c = ctx();
+        c.my_client = Subnet::host(c.me);
+        assert_eq!(verb(Verb::Down, &c), "down-host");
+        c.me = "2001:db8::1".parse().unwrap();
+        c.my_client = Subnet::parse("2001:db8:1::/48").unwrap();
+        assert_eq!(verb(Verb::Route, &c), "route-client-v6");
+        let e = env(Verb::Prepare, &c);
+        assert_eq!(get(&e, "PLUTO_MY_CLIENT_MASK"), "ffff:ffff:ffff::");
+    }
+
+    #[test]
+    fn command_choice() {
+        let d = Path::new("/x/pluto-updown");
+        assert_eq!(command(None, d), None);
+        assert_eq!(command(Some("%disabled"), d), None);
+        assert_eq!(
+            command(Some(DEFAULT_UPDOWN), d).as_deref(),
+            Some("/x/pluto-updown")
+        );
+        assert_eq!(command(Some("/bin/true"), d).as_deref(), Some("/bin/true"));
+    }
+
+    #[tokio::test]
+    async fn runs_and_checks_exit_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env");
+        let cmd = format!(
+            "echo \"$PLUTO_VERB $PLUTO_PEER_CLIENT\" > {}",
+            out.display()
+        );
+        run(&cmd, Verb::Up, &ctx()).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "up-client 203.0.113.0/24\n"
+        );
+        let e = run("echo oops >&2; exit 3", Verb::Down, &ctx())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("down-client"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn default_script_ignores_host_to_host_and_non_up_verbs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = default_script(None, dir.path()).unwrap();
+        let cmd = p.display().to_string();
+        // route-client: nothing to do.
+        run(&cmd, Verb::Route, &ctx()).await.unwrap();
+        // Peer client is the peer host: no route needed.
+        let mut c = ctx();
+        c.peer_client = Subnet::host(c.peer);
+        run(&cmd, Verb::Up, &c).await.unwrap();
+        // Transport mode: nothing either.
+        let mut c = ctx();
+        c.tunnel = false;
+        run(&cmd, Verb::Up, &c).await.unwrap();
+    }
+}

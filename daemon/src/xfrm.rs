@@ -1,0 +1,383 @@
+//! The IKEv2 core's kernel requests as `crates/kernel` specs: the two SAs of a Child
+//! SA, the in/out/fwd policies that send traffic through them, and the trap
+//! policies of a routed connection.
+//!
+//! Pure functions, so what reaches the kernel is unit-tested without one; the daemon
+//! loop carries the specs out with [`kernel::Kernel`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ike::ikev2::{ChildSaInstall, Connection, Mode};
+use ike::ts::TrafficSelector;
+use kernel::{
+    Dir, Encap, Encr, Integ, IpsecProto, KernelError, Lifetimes, Limits, PolicyAction, PolicySpec,
+    SaCrypto, SaId, SaSpec, SecretKey, Selector, Subnet, Template,
+};
+
+/// The first reqid pluto-rs hands out: libreswan's automatic reqids start here, and
+/// the kernel crate treats reqids from here on as this daemon's own.
+pub const REQID_BASE: u32 = 16384;
+
+/// The reqid of a connection (by its database serial). libreswan steps by 4 so that
+/// ESP, AH and IPComp of one connection could each get one.
+pub fn reqid(conn_serial: u64) -> u32 {
+    let n = u32::try_from(conn_serial).unwrap_or(u32::MAX / 8);
+    REQID_BASE.saturating_add(n.saturating_mul(4))
+}
+
+/// What to install for one Child SA.
+#[derive(Debug, Clone)]
+pub struct ChildPlan {
+    /// Peer to us.
+    pub inbound: SaSpec,
+    /// Us to peer.
+    pub outbound: SaSpec,
+    /// Out, in (and fwd in tunnel mode) per selector pair.
+    pub policies: Vec<PolicySpec>,
+}
+
+/// A traffic selector as a kernel prefix with protocol and port. XFRM selectors are
+/// prefixes with one port or any: a range that is no prefix, or a port range, is
+/// widened to what contains it and logged.
+fn prefix_of(ts: &TrafficSelector) -> Result<(Subnet, u8, Option<u16>), KernelError> {
+    let sub = match ts.subnet() {
+        Some(s) => Subnet::new(s.addr(), s.prefix())?,
+        None => {
+            tracing::warn!(
+                "traffic selector {}-{} is not a prefix; the kernel policy covers the whole address family instead",
+                ts.start_addr(),
+                ts.end_addr()
+            );
+            Subnet::any(ts.is_ipv6())
+        }
+    };
+    let port = if ts.start_port() == ts.end_port() {
+        Some(ts.start_port())
+    } else {
+        if (ts.start_port(), ts.end_port()) != (0, 65535) {
+            tracing::warn!(
+                "port range {}-{} cannot be expressed in an XFRM selector; the policy covers every port",
+                ts.start_port(),
+                ts.end_port()
+            );
+        }
+        None
+    };
+    Ok((sub, ts.ip_proto(), port))
+}
+
+/// The selector for traffic from `local` to `remote`.
+fn selector(local: &TrafficSelector, remote: &TrafficSelector) -> Result<Selector, KernelError> {
+    let (ls, lp, lport) = prefix_of(local)?;
+    let (rs, rp, rport) = prefix_of(remote)?;
+    let proto = if lp != 0 { lp } else { rp };
+    Ok(Selector::new(ls, rs)?
+        .with_proto(proto)
+        .with_ports(lport, rport))
+}
+
+fn template(mode: Mode, src: IpAddr, dst: IpAddr, reqid: u32) -> Template {
+    match mode {
+        Mode::Tunnel => Template::tunnel(IpsecProto::Esp, src, dst, reqid),
+        Mode::Transport => Template::transport(IpsecProto::Esp, reqid),
+    }
+}
+
+/// Policies between our selectors and the peer's: out with a template us -> peer,
+/// in (and fwd for tunnel mode) with peer -> us. Families that do not match are
+/// skipped (IPv4 and IPv6 selectors may both be configured).
+pub fn policies(
+    local_ts: &[TrafficSelector],
+    remote_ts: &[TrafficSelector],
+    mode: Mode,
+    me: IpAddr,
+    peer: IpAddr,
+    reqid: u32,
+    trap: bool,
+) -> Result<Vec<PolicySpec>, KernelError> {
+    let mut out = Vec::new();
+    for l in local_ts {
+        for r in remote_ts {
+            if l.is_ipv6() != r.is_ipv6() {
+                continue;
+            }
+            let sel = selector(l, r)?;
+            let tout = template(mode, me, peer, reqid);
+            out.push(PolicySpec::new(
+                sel,
+                Dir::Out,
+                if trap {
+                    PolicyAction::trap(tout)
+                } else {
+                    PolicyAction::Ipsec(vec![tout])
+                },
+            ));
+            if trap {
+                // A trap only needs the outbound half: inbound traffic cannot start
+                // a negotiation and is let through until the SA exists.
+                continue;
+            }
+            let tin = template(mode, peer, me, reqid);
+            out.push(PolicySpec::new(
+                sel.reversed(),
+                Dir::In,
+                PolicyAction::Ipsec(vec![tin.clone()]),
+            ));
+            if mode == Mode::Tunnel {
+                out.push(PolicySpec::new(
+                    sel.reversed(),
+                    Dir::Fwd,
+                    PolicyAction::Ipsec(vec![tin]),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The trap (on-demand) policies of a routed connection.
+pub fn trap_policies(c: &Connection, reqid: u32) -> Result<Vec<PolicySpec>, KernelError> {
+    policies(
+        &c.local_ts,
+        &c.remote_ts,
+        c.mode,
+        c.local_addr,
+        c.remote_addr,
+        reqid,
+        true,
+    )
+}
+
+/// Soft expiry at 90% of the hard lifetime, so a rekey-capable daemon has time.
+fn lifetimes(hard: Duration) -> Lifetimes {
+    let secs = hard.as_secs();
+    if secs == 0 {
+        return Lifetimes::default();
+    }
+    Lifetimes {
+        soft: Limits {
+            add_seconds: (secs * 9 / 10).max(1),
+            ..Limits::INFINITE
+        },
+        hard: Limits {
+            add_seconds: secs,
+            ..Limits::INFINITE
+        },
+    }
+}
+
+/// The SAs and policies of a negotiated Child SA.
+pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelError> {
+    let encr = Encr::from_ike(req.encr).ok_or_else(|| {
+        KernelError::Invalid(format!(
+            "negotiated ESP cipher {} has no kernel equivalent",
+            req.encr
+        ))
+    })?;
+    let integ = Integ::from_ike(req.integ)?;
+    let mode = match req.mode {
+        Mode::Tunnel => kernel::Mode::Tunnel,
+        Mode::Transport => kernel::Mode::Transport,
+    };
+    let crypto = |d: &ike::ikev2::ChildSaDirection| SaCrypto::Esp {
+        encr,
+        encr_key: SecretKey::from_slice(&d.encr_key),
+        integ: integ.map(|i| (i, SecretKey::from_slice(&d.integ_key))),
+    };
+    let me = req.inbound.dst;
+    let peer = req.outbound.dst;
+    let mut inbound = SaSpec::new(
+        SaId {
+            dst: req.inbound.dst,
+            spi: req.inbound.spi,
+            proto: IpsecProto::Esp,
+        },
+        req.inbound.src,
+        mode,
+        reqid,
+        crypto(&req.inbound),
+    );
+    let mut outbound = SaSpec::new(
+        SaId {
+            dst: req.outbound.dst,
+            spi: req.outbound.spi,
+            proto: IpsecProto::Esp,
+        },
+        req.outbound.src,
+        mode,
+        reqid,
+        crypto(&req.outbound),
+    );
+    inbound.replay_window = req.replay_window;
+    inbound.esn = req.esn;
+    outbound.esn = req.esn;
+    if req.esn {
+        outbound.replay_window = req.replay_window.max(1);
+    }
+    let lt = lifetimes(req.lifetime);
+    inbound.lifetimes = lt;
+    outbound.lifetimes = lt;
+    if let Some(e) = req.encap {
+        inbound.encap = Some(Encap {
+            sport: e.remote_port,
+            dport: e.local_port,
+            original: None,
+        });
+        outbound.encap = Some(Encap {
+            sport: e.local_port,
+            dport: e.remote_port,
+            original: None,
+        });
+    }
+    if req.mode == Mode::Transport {
+        // Transport SAs carry a host-to-host selector (docs/kernel.md).
+        inbound.selector = Some(Selector::hosts(peer, me)?);
+        outbound.selector = Some(Selector::hosts(me, peer)?);
+    }
+    let policies = policies(
+        &req.local_ts,
+        &req.remote_ts,
+        req.mode,
+        me,
+        peer,
+        reqid,
+        false,
+    )?;
+    Ok(ChildPlan {
+        inbound,
+        outbound,
+        policies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ike::crypto::SecretBytes;
+    use ike::ikev2::{ChildSaDirection, SaSerial, UdpEncap};
+    use ike::registry::{EncrId, IntegId, ProtocolId};
+    use ike::ts::{ProtoPort, Subnet as TsSubnet};
+
+    fn ts(net: &str, prefix: u8) -> TrafficSelector {
+        TrafficSelector::from_subnet(
+            TsSubnet::new(net.parse().unwrap(), prefix).unwrap(),
+            ProtoPort::ANY,
+        )
+    }
+
+    fn install(mode: Mode, gcm: bool) -> ChildSaInstall {
+        let dir = |spi, src: &str, dst: &str| ChildSaDirection {
+            spi,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            encr_key: SecretBytes::from_slice(&[7u8; 36][..if gcm { 36 } else { 32 }]),
+            integ_key: SecretBytes::from_slice(if gcm { &[] } else { &[9u8; 32] }),
+        };
+        ChildSaInstall {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            ike: SaSerial(1),
+            protocol: ProtocolId::ESP,
+            mode,
+            encr: if gcm {
+                EncrId::AES_GCM_16
+            } else {
+                EncrId::AES_CBC
+            },
+            encr_key_bits: 256,
+            salt_len: if gcm { 4 } else { 0 },
+            integ: if gcm {
+                IntegId::NONE
+            } else {
+                IntegId::HMAC_SHA2_256_128
+            },
+            inbound: dir(0x1234, "192.0.2.2", "192.0.2.1"),
+            outbound: dir(0xc0ffee, "192.0.2.1", "192.0.2.2"),
+            esn: false,
+            replay_window: 128,
+            local_ts: vec![ts("198.51.100.0", 24)],
+            remote_ts: vec![ts("203.0.113.0", 24)],
+            encap: None,
+            lifetime: Duration::from_secs(28800),
+        }
+    }
+
+    #[test]
+    fn tunnel_plan_has_both_sas_and_three_policies() {
+        let p = child_plan(&install(Mode::Tunnel, true), reqid(1)).unwrap();
+        assert_eq!(p.inbound.id.spi, 0x1234);
+        assert_eq!(p.inbound.id.dst.to_string(), "192.0.2.1");
+        assert_eq!(p.outbound.id.spi, 0xc0ffee);
+        assert_eq!(p.outbound.id.dst.to_string(), "192.0.2.2");
+        assert_eq!(p.inbound.reqid, 16388);
+        assert_eq!(p.inbound.replay_window, 128);
+        assert_eq!(p.inbound.lifetimes.hard.add_seconds, 28800);
+        assert_eq!(p.inbound.lifetimes.soft.add_seconds, 25920);
+        assert!(matches!(
+            p.inbound.crypto,
+            SaCrypto::Esp {
+                encr: Encr::AesGcm { icv_bytes: 16 },
+                integ: None,
+                ..
+            }
+        ));
+        p.inbound.check().unwrap();
+        p.outbound.check().unwrap();
+        let dirs: Vec<Dir> = p.policies.iter().map(|s| s.dir).collect();
+        assert_eq!(dirs, vec![Dir::Out, Dir::In, Dir::Fwd]);
+        let out = &p.policies[0];
+        assert_eq!(out.selector.src.to_string(), "198.51.100.0/24");
+        assert_eq!(out.selector.dst.to_string(), "203.0.113.0/24");
+        match &out.action {
+            PolicyAction::Ipsec(t) => {
+                assert_eq!(t[0].mode, kernel::Mode::Tunnel);
+                assert_eq!(t[0].src, Some("192.0.2.1".parse().unwrap()));
+                assert_eq!(t[0].dst, Some("192.0.2.2".parse().unwrap()));
+            }
+            a => panic!("{a:?}"),
+        }
+        assert_eq!(p.policies[1].selector.src.to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn transport_cbc_with_encap() {
+        let mut req = install(Mode::Transport, false);
+        req.local_ts = vec![TrafficSelector::host("192.0.2.1".parse().unwrap())];
+        req.remote_ts = vec![TrafficSelector::host("192.0.2.2".parse().unwrap())];
+        req.encap = Some(UdpEncap {
+            local_port: 4500,
+            remote_port: 4501,
+        });
+        let p = child_plan(&req, reqid(0)).unwrap();
+        assert!(matches!(
+            p.outbound.crypto,
+            SaCrypto::Esp {
+                encr: Encr::AesCbc,
+                integ: Some((Integ::HmacSha256_128, _)),
+                ..
+            }
+        ));
+        assert_eq!(p.outbound.encap.unwrap().dport, 4501);
+        assert_eq!(p.inbound.encap.unwrap().sport, 4501);
+        assert!(p.inbound.selector.is_some());
+        p.outbound.check().unwrap();
+        assert_eq!(p.policies.len(), 2, "no fwd policy in transport mode");
+    }
+
+    #[test]
+    fn traps_are_outbound_only_and_skip_other_families() {
+        let pols = policies(
+            &[ts("198.51.100.0", 24), ts("2001:db8::", 64)],
+            &[ts("203.0.113.0", 24)],
+            Mode::Tunnel,
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            reqid(3),
+            true,
+        )
+        .unwrap();
+        assert_eq!(pols.len(), 1);
+        assert_eq!(pols[0].dir, Dir::Out);
+    }
+}

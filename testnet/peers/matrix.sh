@@ -3,7 +3,7 @@
 #
 # Prints the interop matrix of the last `cargo xtask testnet <tier>` run as a markdown
 # table (for docs/interop.md): one row per pluto-rs scenario with its peer, pluto-rs's
-# role, mode, key exchange, ESP transform, result and duration, and above it the peer
+# role, mode, key exchange, ESP transform, identity type, result and duration, and above it the peer
 # versions the scenarios logged at run time (from the installed packages).
 # WORKDIR defaults to $CARGO_TARGET_DIR/testnet/interop (else target/testnet/interop).
 set -u
@@ -21,10 +21,10 @@ for jd in "$work"/j*; do
     i=$((i + 1))
     case "$kind/$what" in scenario/pluto-*) ;; *) continue ;; esac
     name=${what%.sh}
-    # pluto-<peer>-<role>-<mode>-<dh>-<esp>
+    # pluto-<peer>-<role>-<mode>-<dh>-<esp>[-<ids>]
     set -- $(echo "$name" | tr '-' ' ')
-    [ $# -eq 6 ] || continue
-    peer=$2 role=$3 mode=$4 dh=$5 esp=$6
+    [ $# -eq 6 ] || [ $# -eq 7 ] || continue
+    peer=$2 role=$3 mode=$4 dh=$5 esp=$6 ids=${7:-fqdn}
     if [ -f "$jd/rc/$i" ]; then
       read -r rc secs < "$jd/rc/$i"
       if [ "$rc" = 0 ]; then result=pass; else result="**FAIL**"; fi
@@ -45,7 +45,8 @@ for jd in "$work"/j*; do
       tunnel4) m="tunnel IPv4" ;; tunnel6) m="tunnel IPv6" ;; transport4) m="transport IPv4" ;; *) m=$mode ;;
     esac
     case $esp in gcm) e="AES-GCM-16 (128)" ;; cbc) e="AES-CBC-128 + HMAC-SHA2-256-128" ;; *) e=$esp ;; esac
-    printf '| %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$p" "$r" "$m" "$dh" "$e" "$result" "$secs" "$name" >> "$rows"
+    case $ids in fqdn) d=FQDN ;; email) d=USER_FQDN ;; ip) d="IP address" ;; *) d=$ids ;; esac
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$p" "$r" "$m" "$dh" "$e" "$d" "$result" "$secs" "$name" >> "$rows"
   done < "$jd/cases.list"
 done
 
@@ -55,6 +56,6 @@ echo "Run: $(date -u -r "$work" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); 
 [ -n "$standin" ] && echo "Stand-in run: every pluto-rs side was played by libreswan (TN_PLUTO_AS=libreswan)."
 echo "Result: $pass of $total scenarios passed."
 echo
-echo "| Peer | pluto-rs is | Mode | IKE DH | ESP | Result | Time | Scenario |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| Peer | pluto-rs is | Mode | IKE DH | ESP | IDs | Result | Time | Scenario |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 sort "$rows"

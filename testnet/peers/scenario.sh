@@ -8,6 +8,8 @@
 #   MODE         tunnel4, tunnel6 or transport4
 #   DH           x25519 or ecp256 (the IKE SA's key exchange)
 #   ESP          gcm (AES-GCM-16, 128-bit key) or cbc (AES-CBC 128 + HMAC-SHA2-256-128)
+#   IDS          fqdn (@west/@east, the default), email (west@testnet.example) or ip
+#                (the hosts' addresses): the identities' type
 #
 # PASS means, in this order: the initiator's initiate succeeds (`whack --initiate`
 # exits 0, `swanctl --initiate` succeeds); pings between the client subnets (transport:
@@ -64,7 +66,13 @@ case "$MODE" in
     west_PING=192.0.2.1 east_PING=192.0.2.2 TUNNEL=no ;;
   *) tn_fail "MODE=$MODE: tunnel4, tunnel6 or transport4" ;;
 esac
-west_ID=@west east_ID=@east
+# identities (IKE_AUTH's IDi/IDr and the PSK's selectors)
+case "${IDS:=fqdn}" in
+  fqdn) west_ID=@west east_ID=@east ;;                                     # ID_FQDN
+  email) west_ID=west@testnet.example east_ID=east@testnet.example ;;      # ID_RFC822_ADDR
+  ip) west_ID=$west_HOST east_ID=$east_HOST ;;                             # ID_IPV4/6_ADDR
+  *) tn_fail "IDS=$IDS: fqdn, email or ip" ;;
+esac
 
 # side_var SIDE NAME: the value of SIDE_NAME
 side_var() { eval "printf '%s' \"\${$1_$2}\""; }
@@ -99,7 +107,7 @@ sa_count() {
 # --- the versions under test, for the matrix (docs/interop.md) ---------------------
 strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
 libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
-tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
 tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
 
 # --- topology -------------------------------------------------------------------

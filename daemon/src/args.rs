@@ -31,6 +31,9 @@ pub struct Options {
     pub rundir: PathBuf,
     /// `--ctlsocket PATH` (default RUNDIR/pluto.ctl).
     pub ctlsocket: Option<PathBuf>,
+    /// `--updown-script FILE`: what libreswan's default `ipsec _updown` runs
+    /// (default: pluto-rs's `pluto-updown`, see [`crate::updown::default_script`]).
+    pub updown_script: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             debug: Vec::new(),
             rundir: PathBuf::from(control::DEFAULT_RUNDIR),
             ctlsocket: None,
+            updown_script: None,
         }
     }
 }
@@ -84,6 +88,7 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--secretsfile FILE] [--ipsecdir DIR] [--config FILE]
              [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
+             [--updown-script FILE]
 ";
 
 /// Parses pluto's arguments (without the program name). Errors are one line.
@@ -113,6 +118,7 @@ where
         "debug",
         "rundir",
         "ctlsocket",
+        "updown-script",
     ];
     while i < args.len() {
         let word = &args[i];
@@ -186,6 +192,7 @@ where
                 }
             }
             "rundir" => o.rundir = v.into(),
+            "updown-script" => o.updown_script = Some(v.into()),
             _ => o.ctlsocket = Some(v.into()),
         }
     }
@@ -208,11 +215,13 @@ mod tests {
         let o = run(
             "--nofork --stderrlog --secretsfile /s --ipsecdir /d --config /c \
                      --ikeport 4500 --interface eth0 --interface eth1 --uniqueids --force-busy \
-                     --debug base --debug=cpu-usage --rundir /r --logfile /l",
+                     --debug base --debug=cpu-usage --rundir /r --logfile /l \
+                     --updown-script /u",
         );
         assert!(o.nofork && o.stderrlog && o.uniqueids && o.force_busy);
         assert_eq!(o.secretsfile, PathBuf::from("/s"));
         assert_eq!(o.ikeport, 4500);
+        assert_eq!(o.updown_script, Some(PathBuf::from("/u")));
         assert_eq!(o.interfaces, vec!["eth0", "eth1"]);
         assert_eq!(o.debug, vec!["base", "cpu-usage"]);
         assert_eq!(o.ctlsocket(), PathBuf::from("/r/pluto.ctl"));

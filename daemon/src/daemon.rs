@@ -1,6 +1,7 @@
-//! The main loop: the control server feeds whack requests to [`Pluto`], one at a
-//! time, alongside signals. The IKE engine will be one more input of this loop
-//! (packets, timers, kernel events), so [`Pluto`] stays the single owner of state.
+//! The main loop: whack requests from the control server, IKE datagrams, the IKE
+//! core's timer, kernel events and signals, one at a time into [`Pluto`], the single
+//! owner of state; after each input [`Pluto::pump`] sends what the core queued and
+//! carries out its kernel requests.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,31 @@ fn remove_quietly(path: &Path, what: &str) {
     }
 }
 
+async fn recv_datagram(
+    rx: &mut Option<mpsc::Receiver<crate::sockets::Datagram>>,
+) -> Option<crate::sockets::Datagram> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_kernel_event(
+    ev: &mut Option<kernel::EventStream>,
+) -> Result<kernel::KernelEvent, kernel::KernelError> {
+    match ev {
+        Some(ev) => ev.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs pluto until `--shutdown` or SIGTERM/SIGINT. `ready` is called once the
 /// control socket and pid file exist (the forking parent waits for it).
 pub async fn run(
@@ -87,6 +113,19 @@ pub async fn run(
     );
     let config = opts.config.clone();
     let mut pluto = Pluto::new(opts);
+    let mut kernel_events = match kernel::Kernel::new() {
+        Ok((k, ev)) => {
+            pluto.attach_kernel(k);
+            Some(ev)
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot open the kernel's XFRM interface: {e}; IKE will negotiate but no SA or policy can be installed"
+            );
+            None
+        }
+    };
+    let mut datagrams = pluto.take_datagrams();
     if let Some(cfg) = config {
         match pluto.load_config(&cfg) {
             Ok(n) => tracing::info!("loaded {n} connections from \"{}\"", cfg.display()),
@@ -96,25 +135,47 @@ pub async fn run(
     if let Some(h) = debug_hook {
         pluto.set_debug_hook(h);
     }
+    // libreswan listens at start; whack --listen re-reads the interfaces later.
+    {
+        let (mut r, _rx, _answers) = control::server::Responder::detached();
+        pluto.listen(&mut r);
+    }
     let (tx, mut rx) = mpsc::channel::<Command>(64);
     let server_task = tokio::spawn(server.run(tx));
     tracing::info!("listening for whack on \"{}\"", ctl.display());
     ready();
 
     let mut last = None;
+    let mut stop = None;
     loop {
+        let deadline = pluto.next_timeout();
         tokio::select! {
             cmd = rx.recv() => {
-                let Some(Command { envelope, mut responder }) = cmd else { break };
-                match pluto.handle(&envelope, &mut responder) {
+                let Some(Command { envelope, responder }) = cmd else { break };
+                let (flow, responder) = pluto.handle(&envelope, responder).await;
+                match flow {
                     Flow::Continue => {}
                     Flow::Shutdown { leave_state } => {
-                        if leave_state {
-                            tracing::info!("leaving connections' kernel state in place (--leave-state)");
-                        }
                         // Answer only after cleanup, so whack returns once pluto is gone.
-                        last = Some(responder);
+                        last = responder;
+                        stop = Some(leave_state);
                         break;
+                    }
+                }
+            }
+            d = recv_datagram(&mut datagrams) => {
+                match d {
+                    Some(d) => pluto.datagram(d),
+                    None => datagrams = None,
+                }
+            }
+            _ = sleep_until(deadline) => pluto.timeout(),
+            ev = next_kernel_event(&mut kernel_events) => {
+                match ev {
+                    Ok(ev) => pluto.kernel_event(ev),
+                    Err(e) => {
+                        tracing::error!("kernel event stream failed: {e}; ACQUIRE and EXPIRE events are no longer seen");
+                        kernel_events = None;
                     }
                 }
             }
@@ -122,7 +183,13 @@ pub async fn run(
             _ = int.recv() => { tracing::info!("SIGINT received: shutting down"); break }
             _ = hup.recv() => { tracing::info!("SIGHUP received: ignored (use whack --rereadsecrets)") }
         }
+        pluto.pump().await;
     }
+    let leave_state = stop.unwrap_or(false);
+    if leave_state {
+        tracing::info!("leaving connections' kernel state in place (--leave-state)");
+    }
+    pluto.shutdown(leave_state).await;
     server_task.abort();
     let _ = server_task.await;
     rx.close();

@@ -17,8 +17,12 @@ use control::request::{
 };
 use control::server::Responder;
 use control::{classes, rc, Envelope, Request};
+use ike::ikev2::{Endpoint, EndpointConfig, SaSerial};
+use tokio::sync::mpsc;
 
 use crate::args::Options;
+use crate::engine::{ChildRec, IkeRec, Route, Waiter};
+use crate::sockets::{Datagram, IkeSockets};
 use crate::stats::{SaCounts, Totals};
 use crate::{ifaddrs, status, timefmt};
 
@@ -57,8 +61,29 @@ pub struct Pluto {
     addrs: Vec<(String, IpAddr)>,
     /// Loaded ipsec.secrets.
     pub secrets: Secrets,
-    /// Whether `--listen` was given (IKE sockets come with the engine).
+    /// Whether pluto listens for IKE (`--listen`, and at start).
     pub listening: bool,
+    /// The IKEv2 core: every IKE SA.
+    pub ike: Endpoint,
+    /// The kernel interface; `None` when XFRM netlink could not be opened.
+    pub kernel: Option<kernel::Kernel>,
+    /// The IKE sockets.
+    pub sockets: IkeSockets,
+    /// Received datagrams, until the main loop takes them.
+    datagrams: Option<mpsc::Receiver<Datagram>>,
+    /// `--initiate`s waiting for their outcome.
+    pub waiters: Vec<Waiter>,
+    /// Installed Child SAs.
+    pub children: BTreeMap<SaSerial, ChildRec>,
+    /// Child SAs whose kernel install failed (the core is told once it reports
+    /// them established).
+    pub failed_install: BTreeSet<SaSerial>,
+    /// Established IKE SAs' timing.
+    pub ike_sas: BTreeMap<SaSerial, IkeRec>,
+    /// Routed connections by name.
+    pub routed: BTreeMap<String, Route>,
+    /// The default updown script (for libreswan's `ipsec _updown`).
+    pub updown_default: std::path::PathBuf,
     /// DDoS mode.
     pub ddos: DdosMode,
     /// Global debug classes.
@@ -98,9 +123,54 @@ pub const MAX_HALFOPEN: u64 = 50_000;
 
 impl Pluto {
     /// A daemon with no connections, secrets loaded from `opts.secretsfile` if it
-    /// exists, and the machine's addresses read now.
+    /// exists, and the machine's addresses read now. No kernel interface is attached
+    /// (see [`Pluto::attach_kernel`]) and no socket is open.
     pub fn new(opts: Options) -> Pluto {
+        let (tx, rx) = mpsc::channel(256);
+        let natt_port = if opts.ikeport == 500 {
+            4500
+        } else {
+            opts.ikeport.wrapping_add(4000)
+        };
+        let ike_config = EndpointConfig {
+            ike_port: opts.ikeport,
+            natt_port,
+            busy: opts.force_busy,
+            ..EndpointConfig::default()
+        };
+        let ike = match Endpoint::new(ike_config, Box::new(ike::crypto::SystemRandomSource::new()))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                // Only the system random source can fail here; nothing works without it.
+                tracing::error!("cannot start the IKE engine: {e}");
+                std::process::exit(1);
+            }
+        };
+        let updown_default = match crate::updown::default_script(
+            opts.updown_script.as_deref(),
+            &opts.rundir,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot write the default updown script into \"{}\": {e}; connections using it will fail to run it",
+                    opts.rundir.display()
+                );
+                opts.rundir.join(crate::updown::SCRIPT_NAME)
+            }
+        };
         let mut p = Pluto {
+            ike,
+            kernel: None,
+            sockets: IkeSockets::new(tx),
+            datagrams: Some(rx),
+            waiters: Vec::new(),
+            children: BTreeMap::new(),
+            failed_install: BTreeSet::new(),
+            ike_sas: BTreeMap::new(),
+            routed: BTreeMap::new(),
+            updown_default,
             ddos: if opts.force_busy {
                 DdosMode::Busy
             } else {
@@ -264,6 +334,16 @@ impl Pluto {
         out
     }
 
+    /// Gives pluto its kernel interface.
+    pub fn attach_kernel(&mut self, k: kernel::Kernel) {
+        self.kernel = Some(k);
+    }
+
+    /// The receiving end of the IKE sockets, for the main loop (once).
+    pub fn take_datagrams(&mut self) -> Option<mpsc::Receiver<Datagram>> {
+        self.datagrams.take()
+    }
+
     /// Installs the hook that raises or lowers logging when debug classes change.
     pub fn set_debug_hook(&mut self, hook: DebugHook) {
         hook(!self.debug.is_empty());
@@ -303,19 +383,55 @@ impl Pluto {
         self.started.elapsed()
     }
 
-    /// Live SA counts. There are no SAs until the negotiation engine lands.
+    /// Live SA counts, from the IKEv2 core and the installed Child SAs.
     pub fn sa_counts(&self) -> SaCounts {
-        SaCounts::default()
+        let mut n = SaCounts::default();
+        for s in self.ike.status() {
+            match s.state {
+                "IKE_SA_INIT_I" | "IKE_SA_INIT_R" => n.ike_half_open += 1,
+                "ESTABLISHED_IKE_SA" | "IKE_SA_DELETE" => {
+                    n.ike_open += 1;
+                    n.ike_authenticated += 1;
+                }
+                _ => n.ike_open += 1,
+            }
+        }
+        n.ipsec_authenticated = self.children.len() as u64;
+        n
     }
 
     /// Connections with at least one established SA.
     pub fn active_connections(&self) -> usize {
-        0
+        let mut set = BTreeSet::new();
+        for s in self.ike.status() {
+            if s.state == "ESTABLISHED_IKE_SA" {
+                set.insert(s.connection);
+            }
+        }
+        set.len()
     }
 
-    /// `--trafficstatus` lines, one per established Child SA.
+    /// `--trafficstatus` lines, one per established Child SA (byte counters as last
+    /// read from the kernel, refreshed before every status request).
     pub fn traffic_lines(&self) -> Vec<String> {
-        Vec::new()
+        self.children
+            .iter()
+            .map(|(serial, c)| {
+                let name = format!("\"{}\"", c.connection);
+                status::traffic_line(&status::TrafficEntry {
+                    serial: serial.0,
+                    connection: &name,
+                    username: None,
+                    sa_type: "ESP",
+                    add_time: timefmt::unix(c.added),
+                    in_bytes: c.in_bytes,
+                    out_bytes: c.out_bytes,
+                    max_bytes: None,
+                    peer_id: &c.peer_id,
+                    lease: None,
+                })
+            })
+            .collect()
     }
 
     /// Whether IKE_SA_INIT must carry a cookie now.
@@ -370,8 +486,30 @@ impl Pluto {
         v
     }
 
-    /// Carries out every request of one whack invocation, in order.
-    pub fn handle(&mut self, env: &Envelope, r: &mut Responder) -> Flow {
+    /// Carries out every request of one whack invocation, in order. The responder
+    /// comes back unless an `--initiate` keeps it to stream progress until the
+    /// Child SA is up or fails (it is then answered from [`Pluto::pump`]).
+    pub async fn handle(&mut self, env: &Envelope, mut r: Responder) -> (Flow, Option<Responder>) {
+        let mut wait = None;
+        let flow = self.handle_all(env, &mut r, &mut wait).await;
+        match wait {
+            Some(connection) if flow == Flow::Continue && r.status() == 0 => {
+                self.waiters.push(Waiter {
+                    connection,
+                    responder: r,
+                });
+                (flow, None)
+            }
+            _ => (flow, Some(r)),
+        }
+    }
+
+    async fn handle_all(
+        &mut self,
+        env: &Envelope,
+        r: &mut Responder,
+        wait: &mut Option<String>,
+    ) -> Flow {
         if let Some(label) = &env.label {
             tracing::info!("whack request [{label}]");
         }
@@ -384,7 +522,7 @@ impl Pluto {
             if let Flow::Shutdown { .. } = flow {
                 break;
             }
-            flow = self.one(req, env, r, &mut json);
+            flow = self.one(req, env, r, &mut json, wait).await;
         }
         if !json.is_empty() {
             let doc = serde_json::Value::Object(json);
@@ -410,16 +548,31 @@ impl Pluto {
         false
     }
 
-    fn one(
+    async fn one(
         &mut self,
         req: &Request,
         env: &Envelope,
         r: &mut Responder,
         json: &mut serde_json::Map<String, serde_json::Value>,
+        wait: &mut Option<String>,
     ) -> Flow {
         match req {
             Request::AddConnection { spec } => self.add_connection(spec, r),
-            Request::Delete { name } => self.delete_connection(name, r),
+            Request::Delete { name } => {
+                // Tear the SAs and trap policies down first, as libreswan does.
+                if self.conns.find(name).is_some() {
+                    let n = self.down(name);
+                    if n > 0 {
+                        r.comment(format!(
+                            "\"{name}\": deleting {n} IKE SAs of the connection"
+                        ));
+                    }
+                    self.unroute(name).await;
+                    self.abandon_waiters(name, &format!("\"{name}\": connection deleted"));
+                    self.pump().await;
+                }
+                self.delete_connection(name, r)
+            }
             Request::Key {
                 keyid,
                 add,
@@ -427,21 +580,14 @@ impl Pluto {
             } => self.key(keyid, *add, pubkey_rsa.as_deref(), r),
             Request::Listen => {
                 self.refresh_addrs();
-                self.listening = true;
-                tracing::info!("listening for IKE messages");
-                r.comment("listening for IKE messages");
-                for (i, a) in self.addrs.clone() {
-                    r.comment(format!(
-                        "adding UDP interface {i} {} (IKE sockets are not opened yet: negotiation is not implemented in this build)",
-                        status::sock(a, self.opts.ikeport)
-                    ));
-                }
+                self.listen(r);
                 // As the manual says, --listen also rereads ipsec.secrets; a missing
                 // file is reported but does not fail the listen.
                 self.reread_secrets(r, false);
             }
             Request::Unlisten => {
                 self.listening = false;
+                self.sockets.close_all();
                 tracing::info!("no longer listening for IKE messages");
                 r.comment("no longer listening for IKE messages");
             }
@@ -459,45 +605,66 @@ impl Pluto {
                             format!("\"{name}\": cannot route: neither end of the connection is an address of this machine"),
                         );
                     } else {
-                        r.line(
-                            rc::ROUTE,
-                            format!("\"{name}\": cannot route: kernel policy installation is not implemented yet in pluto-rs"),
-                        );
+                        match self.route(name).await {
+                            Ok(n) => {
+                                tracing::info!("\"{name}\": route: installed {n} trap policies");
+                                r.comment(format!(
+                                    "\"{name}\": routed: {n} trap (on-demand) policies installed"
+                                ));
+                            }
+                            Err(e) => {
+                                tracing::warn!("\"{name}\": cannot route: {e}");
+                                r.line(rc::ROUTE, format!("\"{name}\": cannot route: {e}"));
+                            }
+                        }
                     }
                 }
             }
             Request::Unroute { name } => {
                 if self.known(name, r) {
-                    // Nothing is ever routed yet, so there is nothing to undo.
-                    r.comment(format!("\"{name}\": connection is not routed"));
+                    if self.unroute(name).await {
+                        r.comment(format!("\"{name}\": unrouted: trap policies removed"));
+                    } else {
+                        r.comment(format!("\"{name}\": connection is not routed"));
+                    }
                 }
             }
             Request::Initiate {
-                name, remote_host, ..
-            } => self.initiate(name, remote_host.as_deref(), r),
+                name,
+                remote_host,
+                asynchronous,
+                ..
+            } => {
+                if self.initiate(name, remote_host.as_deref(), r) && !*asynchronous {
+                    *wait = Some(name.clone());
+                }
+            }
             Request::Down { name, .. } => {
                 if self.known(name, r) {
                     r.comment(format!("\"{name}\": terminating SAs using this connection"));
-                    r.comment(format!("\"{name}\": no SAs to terminate"));
+                    let n = self.down(name);
+                    if n == 0 {
+                        r.comment(format!("\"{name}\": no SAs to terminate"));
+                    }
+                    self.abandon_waiters(name, &format!("\"{name}\": connection taken down"));
+                    self.pump().await;
                 }
             }
-            Request::Rekey { name, sa, .. }
-            | Request::DeleteSa { name, sa, .. }
-            | Request::DownSa { name, sa, .. } => {
+            Request::Rekey { name, sa, .. } => {
                 if self.known(name, r) {
-                    let verb = match req {
-                        Request::Rekey { .. } => "rekey",
-                        Request::DeleteSa { .. } => "delete",
-                        _ => "take down",
-                    };
                     r.line(
                         rc::WHACK_PROBLEM,
                         format!(
-                            "\"{name}\": cannot {verb} {} SA: the connection has no established {} SA (negotiation is not implemented yet in pluto-rs)",
-                            sa.label(),
+                            "\"{name}\": cannot rekey {} SA: rekeying is not implemented in pluto-rs (use --down then --initiate)",
                             sa.label()
                         ),
                     );
+                }
+            }
+            Request::DeleteSa { name, sa, .. } | Request::DownSa { name, sa, .. } => {
+                if self.known(name, r) {
+                    self.delete_sa(name, *sa, r);
+                    self.pump().await;
                 }
             }
             Request::GlobalRedirect { mode } => {
@@ -544,7 +711,19 @@ impl Pluto {
                 ));
             }
             Request::DeleteState { serial } => {
-                r.line(rc::UNKNOWN_NAME, format!("no state #{serial}"));
+                let s = SaSerial(*serial);
+                let now = std::time::Instant::now();
+                let ok = if self.ike.status().iter().any(|i| i.serial == s) {
+                    self.ike.delete_ike_sa(s, now).is_ok()
+                } else {
+                    self.children.contains_key(&s) && self.ike.delete_child_sa(s, now).is_ok()
+                };
+                if ok {
+                    r.comment(format!("deleting state #{serial}"));
+                    self.pump().await;
+                } else {
+                    r.line(rc::UNKNOWN_NAME, format!("no state #{serial}"));
+                }
             }
             Request::DeleteUser { user } => {
                 r.comment(format!("no states of XAUTH user \"{user}\" to delete"));
@@ -586,6 +765,9 @@ impl Pluto {
                 r.comment("OCSP is not implemented in pluto-rs; there is no OCSP cache to purge");
             }
             Request::Status { what } => {
+                if matches!(what, StatusKind::Status | StatusKind::Traffic) {
+                    self.refresh_counters().await;
+                }
                 if env.output.json {
                     json.insert(what.option().into(), status::json_for(self, *what));
                 } else {
@@ -746,26 +928,29 @@ impl Pluto {
         ));
     }
 
-    fn initiate(&mut self, name: &str, remote_host: Option<&str>, r: &mut Responder) {
+    /// Starts negotiating a connection. Returns true when the IKE SA was started
+    /// (whack then waits for the outcome unless `--asynchronous`).
+    fn initiate(&mut self, name: &str, remote_host: Option<&str>, r: &mut Responder) -> bool {
         let Some(c) = self.conns.find(name) else {
             self.known(name, r);
-            return;
+            return false;
         };
-        if !self.listening {
+        if !self.listening || self.sockets.is_empty() {
             r.line(
                 rc::DEAF,
                 "we have no IKE interfaces: need --listen before --initiate",
             );
-            return;
+            return false;
         }
         if !c.is_oriented() {
             r.line(
                 rc::ORIENT,
                 format!("\"{name}\": cannot initiate: neither end of the connection is an address of this machine"),
             );
-            return;
+            return false;
         }
         let peer_known = c.remote_end().is_some_and(|e| e.host_addr.is_some());
+        let mut peer = None;
         if !peer_known {
             match remote_host {
                 None => {
@@ -774,25 +959,98 @@ impl Pluto {
                         format!("\"{name}\": cannot initiate connection without knowing peer IP address (kind={}); give --remote-host",
                             if c.is_template() { "CK_TEMPLATE" } else { "CK_PERMANENT" }),
                     );
-                    return;
+                    return false;
                 }
-                Some(h) => {
-                    if h.parse::<IpAddr>().is_err() {
+                Some(h) => match h.parse::<IpAddr>() {
+                    Ok(a) => peer = Some(a),
+                    Err(_) => {
                         r.line(
                             rc::WHACK_PROBLEM,
                             format!("--remote-host \"{h}\" is not an IP address"),
                         );
-                        return;
+                        return false;
                     }
-                }
+                },
             }
         }
-        r.line(
-            rc::WHACK_PROBLEM,
-            format!(
-                "\"{name}\": cannot initiate: IKE negotiation is not implemented yet in pluto-rs"
-            ),
-        );
+        if self.children.values().any(|ch| ch.connection == name) {
+            r.comment(format!(
+                "\"{name}\": connection is already up; use --down first to renegotiate"
+            ));
+            return false;
+        }
+        let ikec = match crate::convert::connection(c, peer) {
+            Ok(k) => std::sync::Arc::new(k),
+            Err(e) => {
+                r.line(
+                    rc::WHACK_PROBLEM,
+                    format!("\"{name}\": cannot initiate: {e}"),
+                );
+                return false;
+            }
+        };
+        match self.ike.initiate(ikec, std::time::Instant::now()) {
+            Ok(serial) => {
+                tracing::debug!("\"{name}\" {serial}: initiating");
+                true
+            }
+            Err(e) => {
+                r.line(
+                    rc::WHACK_PROBLEM,
+                    format!("\"{name}\": cannot initiate: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Opens the IKE sockets and reports each as libreswan does.
+    pub fn listen(&mut self, r: &mut Responder) {
+        self.listening = true;
+        tracing::info!("listening for IKE messages");
+        r.comment("listening for IKE messages");
+        for (ok, line) in self.open_sockets() {
+            if ok {
+                tracing::info!("{line}");
+                r.comment(line);
+            } else {
+                tracing::warn!("{line}");
+                r.line(rc::LOG, line);
+            }
+        }
+    }
+
+    /// `--delete-ike`/`--down-ike` and `--delete-child`/`--down-child`: the newest
+    /// SA of that kind of the connection.
+    fn delete_sa(&mut self, name: &str, sa: control::request::SaKind, r: &mut Responder) {
+        let now = std::time::Instant::now();
+        let sts = self.ike.status();
+        let ikes: Vec<_> = sts.iter().filter(|s| s.connection == name).collect();
+        let target = match sa {
+            control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
+            control::request::SaKind::Child => ikes
+                .iter()
+                .flat_map(|s| s.children.iter().map(|c| c.serial))
+                .max(),
+        };
+        let Some(t) = target else {
+            r.line(
+                rc::WHACK_PROBLEM,
+                format!(
+                    "\"{name}\": the connection has no established {} SA",
+                    sa.label()
+                ),
+            );
+            return;
+        };
+        let res = match sa {
+            control::request::SaKind::Ike => self.ike.delete_ike_sa(t, now),
+            control::request::SaKind::Child => self.ike.delete_child_sa(t, now),
+        };
+        match res {
+            Ok(()) => r.comment(format!("\"{name}\" {t}: deleting {} SA", sa.label())),
+            Err(e) => r.line(rc::WHACK_PROBLEM, format!("\"{name}\" {t}: {e}")),
+        }
     }
 
     fn debug(&mut self, name: Option<&str>, changes: &[DebugChange], r: &mut Responder) {
@@ -1066,16 +1324,22 @@ mod tests {
 
     /// Runs one envelope; returns (status, lines).
     fn run(p: &mut Pluto, reqs: Vec<Request>, json: bool) -> (u32, Vec<String>, Flow) {
-        let (mut r, mut rx, _answers) = Responder::detached();
+        let (r, mut rx, _answers) = Responder::detached();
         let mut env = Envelope::new(reqs);
         env.output.json = json;
-        let flow = p.handle(&env, &mut r);
-        let status = r.status();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (flow, r) = rt.block_on(p.handle(&env, r));
         drop(r);
         let mut lines = Vec::new();
+        let mut status = 0;
         while let Ok(m) = rx.try_recv() {
-            if let Reply::Line { text, .. } = m {
-                lines.push(text);
+            match m {
+                Reply::Line { text, .. } => lines.push(text),
+                Reply::Done { status: s } => status = s,
+                _ => {}
             }
         }
         (status, lines, flow)

@@ -218,8 +218,7 @@ pub fn traffic_line(e: &TrafficEntry<'_>) -> String {
     s
 }
 
-/// `--trafficstatus`: one line per established Child SA; there are none until the
-/// negotiation engine lands, so the list is empty.
+/// `--trafficstatus`: one line per established Child SA.
 pub fn traffic(p: &Pluto) -> Vec<String> {
     p.traffic_lines()
 }
@@ -380,6 +379,8 @@ pub fn all(p: &Pluto) -> Vec<String> {
     v.push(String::new());
     v.extend(brief(p));
     v.push(String::new());
+    v.extend(p.state_lines());
+    v.push(String::new());
     v.extend(shunts(p));
     v
 }
@@ -405,7 +406,7 @@ fn all_json(p: &Pluto) -> Value {
         } else { Vec::new() },
         "connections": connections_json(p),
         "brief": brief_json(p),
-        "states": Vec::<Value>::new(),
+        "states": p.state_lines(),
         "shunts": Vec::<Value>::new(),
     })
 }
@@ -418,7 +419,11 @@ pub fn json_for(p: &Pluto, what: control::request::StatusKind) -> Value {
         K::Global => global_json(p),
         K::Brief => brief_json(p),
         K::Connection => connections_json(p),
-        K::Traffic => json!({ "traffic": Vec::<Value>::new() }),
+        K::Traffic => json!({ "traffic": p.children.iter().map(|(s, c)| json!({
+            "serial": s.0, "connection": c.connection, "type": "ESP",
+            "add_time": crate::timefmt::unix(c.added), "in_bytes": c.in_bytes,
+            "out_bytes": c.out_bytes, "id": c.peer_id,
+        })).collect::<Vec<_>>() }),
         K::Shunt => json!({ "shunts": Vec::<Value>::new() }),
         K::AddressPool => json!({
             "address_pools": pools(p).into_iter().map(|(r, size, conns)| json!({

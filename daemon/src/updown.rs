@@ -101,13 +101,12 @@ fn mask(s: &Subnet) -> String {
     }
 }
 
-/// libreswan's verb: stem, then `-host` when our client is just our host and
-/// `-client` otherwise, with `-v6` for IPv6.
+/// The manual's verb: stem, then `-host` when our client is just our host and
+/// `-client` otherwise (the family is in `PLUTO_CONN_ADDRFAMILY`).
 pub fn verb(v: Verb, ctx: &Context) -> String {
     let host = ctx.my_client.is_host() && ctx.my_client.addr() == ctx.me;
     let which = if host { "host" } else { "client" };
-    let v6 = if ctx.me.is_ipv6() { "-v6" } else { "" };
-    format!("{}-{which}{v6}", v.stem())
+    format!("{}-{which}", v.stem())
 }
 
 /// The environment, in libreswan's names.
@@ -324,7 +323,7 @@ mod tests {
         assert_eq!(verb(Verb::Down, &c), "down-host");
         c.me = "2001:db8::1".parse().unwrap();
         c.my_client = Subnet::parse("2001:db8:1::/48").unwrap();
-        assert_eq!(verb(Verb::Route, &c), "route-client-v6");
+        assert_eq!(verb(Verb::Route, &c), "route-client");
         let e = env(Verb::Prepare, &c);
         assert_eq!(get(&e, "PLUTO_MY_CLIENT_MASK"), "ffff:ffff:ffff::");
     }

@@ -122,7 +122,7 @@ pub fn policies(
             out.push(PolicySpec::new(
                 sel.reversed(),
                 Dir::In,
-                PolicyAction::Ipsec(vec![tin.clone()]),
+                PolicyAction::Ipsec(vec![tin]),
             ));
             if mode == Mode::Tunnel {
                 out.push(PolicySpec::new(

@@ -1,0 +1,799 @@
+//! The IKEv2 core driven by the daemon: datagrams in, transmits out, the core's
+//! events carried out (kernel SAs and policies, updown, whack progress), kernel
+//! events (ACQUIRE, EXPIRE) fed back.
+//!
+//! Everything here is `impl Pluto`: the main loop calls [`Pluto::datagram`],
+//! [`Pluto::timeout`] and [`Pluto::kernel_event`], then [`Pluto::pump`] to drain
+//! what the core produced. Kernel calls are awaited one at a time in the loop's
+//! task, so the state seen by the next input is always complete.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use control::rc;
+use control::server::Responder;
+use ike::ikev2::{
+    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress,
+    SaEnd, SaSerial,
+};
+use ike::ts::TrafficSelector;
+use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
+
+use crate::convert::{self, Lookup};
+use crate::pluto::Pluto;
+use crate::sockets::Datagram;
+use crate::updown::{self, Verb};
+use crate::xfrm;
+
+/// A whack `--initiate` waiting for the outcome.
+#[derive(Debug)]
+pub struct Waiter {
+    /// The connection (the core's name for it).
+    pub connection: String,
+    /// Where progress goes.
+    pub responder: Responder,
+}
+
+/// An installed Child SA.
+#[derive(Debug, Clone)]
+pub struct ChildRec {
+    /// Connection.
+    pub connection: String,
+    /// Its IKE SA.
+    pub ike: SaSerial,
+    /// Our inbound SA.
+    pub inbound: SaId,
+    /// The outbound SA.
+    pub outbound: SaId,
+    /// The policies installed for it.
+    pub policies: Vec<PolicySpec>,
+    /// Reqid.
+    pub reqid: u32,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// When it was installed.
+    pub added: SystemTime,
+    /// Monotonic install time, for REPLACE/EXPIRE countdowns.
+    pub added_at: Instant,
+    /// Its lifetime.
+    pub lifetime: Duration,
+    /// Bytes in, as last read from the kernel.
+    pub in_bytes: u64,
+    /// Bytes out, as last read from the kernel.
+    pub out_bytes: u64,
+    /// The peer's ID, libreswan's text form.
+    pub peer_id: String,
+    /// updown contexts, one per client pair, for "down".
+    pub updown: Vec<updown::Context>,
+    /// The updown command, if any.
+    pub updown_cmd: Option<String>,
+    /// Whether "up" ran (so "down" should).
+    pub up: bool,
+}
+
+/// An established IKE SA's timing, for status.
+#[derive(Debug, Clone, Copy)]
+pub struct IkeRec {
+    /// When it was established.
+    pub at: Instant,
+    /// Its lifetime.
+    pub lifetime: Duration,
+}
+
+/// A routed connection's trap policies.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Reqid of its policies (ties ACQUIREs to it).
+    pub reqid: u32,
+    /// The trap policies.
+    pub traps: Vec<PolicySpec>,
+}
+
+fn no_kernel() -> KernelError {
+    KernelError::Invalid(
+        "pluto has no kernel interface (XFRM netlink could not be opened at start; see the log)"
+            .into(),
+    )
+}
+
+impl Pluto {
+    /// The core's configuration of a connection by name, with `peer` for one whose
+    /// peer is `%any`.
+    pub fn ike_conn(
+        &self,
+        name: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<Arc<IkeConn>, convert::ConvertError> {
+        let c = self
+            .conns
+            .find(name)
+            .ok_or(convert::ConvertError::NotOriented)?;
+        convert::connection(c, peer).map(Arc::new)
+    }
+
+    /// The reqid of a connection by name (its database serial decides it).
+    pub fn reqid_of(&self, name: &str) -> u32 {
+        self.conns
+            .find(name)
+            .map(|c| xfrm::reqid(c.serial.0))
+            .unwrap_or(xfrm::REQID_BASE)
+    }
+
+    /// Hands one received datagram to the core.
+    pub fn datagram(&mut self, d: Datagram) {
+        let now = Instant::now();
+        // The core needs the lookup while it is borrowed mutably: build the lookup
+        // over disjoint fields.
+        let lookup = Lookup {
+            conns: &self.conns,
+            secrets: &self.secrets,
+        };
+        self.ike.handle(now, d.local, d.remote, &d.data, &lookup);
+    }
+
+    /// When the core next needs [`Pluto::timeout`].
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.ike.poll_timeout()
+    }
+
+    /// Runs the core's due timers.
+    pub fn timeout(&mut self) {
+        self.ike.handle_timeout(Instant::now());
+    }
+
+    /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE deletes or
+    /// (soft) is logged since rekeying is not implemented.
+    pub fn kernel_event(&mut self, ev: KernelEvent) {
+        let now = Instant::now();
+        match ev {
+            KernelEvent::Acquire {
+                src, dst, reqid, ..
+            } => {
+                let Some(name) = reqid.and_then(|r| {
+                    self.routed
+                        .iter()
+                        .find(|(_, rt)| rt.reqid == r)
+                        .map(|(n, _)| n.clone())
+                }) else {
+                    tracing::debug!(
+                        "ACQUIRE {src} -> {dst} (reqid {reqid:?}) matches no routed connection; ignored"
+                    );
+                    return;
+                };
+                tracing::info!("\"{name}\": acquired {src} -> {dst}: initiating");
+                match self.ike_conn(&name, None) {
+                    Ok(c) => {
+                        if let Err(e) = self.ike.handle_acquire(c, now) {
+                            tracing::warn!("\"{name}\": cannot initiate on ACQUIRE: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("\"{name}\": cannot initiate on ACQUIRE: {e}"),
+                }
+            }
+            KernelEvent::Expire { sa, hard, .. } => {
+                if !hard {
+                    tracing::info!(
+                        "soft EXPIRE for SA {sa}: rekeying Child SAs is not implemented in pluto-rs; the SA keeps running until its hard lifetime"
+                    );
+                }
+                if let Err(e) = self.ike.handle_expire(sa.spi, hard, now) {
+                    tracing::warn!("EXPIRE for SA {sa}: {e}");
+                }
+            }
+            KernelEvent::Mapping { sa, old, new, .. } => tracing::info!(
+                "NAT mapping of SA {sa} changed from {old} to {new}; updating it is not implemented in pluto-rs"
+            ),
+            KernelEvent::PolExpire { .. } => {}
+        }
+    }
+
+    /// Sends what the core queued and carries out its events, until both queues are
+    /// empty (handling an event may queue more).
+    pub async fn pump(&mut self) {
+        loop {
+            while let Some(t) = self.ike.poll_transmit() {
+                self.sockets.send(&t).await;
+            }
+            let Some(ev) = self.ike.poll_event() else {
+                break;
+            };
+            self.on_event(ev).await;
+        }
+    }
+
+    fn tell(&mut self, connection: &str, code: u32, text: &str) {
+        for w in self
+            .waiters
+            .iter_mut()
+            .filter(|w| w.connection == connection)
+        {
+            w.responder.line(code, text);
+        }
+    }
+
+    /// Ends every waiting `--initiate` of `connection`; `fail` adds a last line with
+    /// that code so whack exits with it.
+    fn finish(&mut self, connection: &str, fail: Option<(u32, String)>) {
+        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.connection == connection);
+        self.waiters = keep;
+        for mut w in done {
+            if let Some((code, text)) = &fail {
+                w.responder.line(*code, text.clone());
+            }
+            w.responder.finish();
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        let line = p.to_string();
+        if p.rc.is_failure() {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
+        }
+        self.tell(&p.connection, p.rc.0, &line);
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        let now = Instant::now();
+        match ev {
+            Event::Progress(p) => self.progress(&p),
+            Event::Kernel(KernelRequest::InstallChildSa(req)) => {
+                if let Err(e) = self.install(&req).await {
+                    let text = format!(
+                        "\"{}\" {}: cannot install Child SA in the kernel: {e}",
+                        req.connection, req.child
+                    );
+                    tracing::error!("{text}");
+                    self.tell(&req.connection, rc::LOG, &text);
+                    self.failed_install.insert(req.child);
+                }
+            }
+            Event::Kernel(KernelRequest::DeleteChildSa(d)) => self.uninstall(&d).await,
+            Event::IkeSaEstablished { ike, connection } => {
+                let lifetime = self
+                    .ike_conn(&connection, None)
+                    .map(|c| c.ike_lifetime)
+                    .unwrap_or(conn::policy::DEFAULT_IKE_LIFETIME);
+                self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
+                self.totals.add("total.ike.ikev2.established", 1);
+            }
+            Event::ChildSaEstablished {
+                connection, child, ..
+            } => {
+                if self.failed_install.remove(&child) {
+                    if let Err(e) = self.ike.delete_child_sa(child, now) {
+                        tracing::warn!("\"{connection}\" {child}: cannot delete it: {e}");
+                    }
+                    self.finish(
+                        &connection,
+                        Some((
+                            rc::FATAL,
+                            format!("\"{connection}\" {child}: Child SA not installed; see the kernel error above"),
+                        )),
+                    );
+                    return;
+                }
+                self.totals.add("total.ipsec.type.all", 1);
+                self.totals.add("total.ipsec.type.esp", 1);
+                self.run_updown(child, Verb::Up).await;
+                self.finish(&connection, None);
+            }
+            Event::ChildSaFailed {
+                connection,
+                child,
+                notify,
+            } => {
+                self.finish(
+                    &connection,
+                    Some((
+                        rc::FATAL,
+                        format!("\"{connection}\" {child}: Child SA failed: {notify}"),
+                    )),
+                );
+            }
+            Event::ChildSaDeleted { child, .. } => {
+                self.children.remove(&child);
+                self.failed_install.remove(&child);
+            }
+            Event::IkeSaDeleted {
+                connection,
+                ike,
+                reason,
+                final_failure,
+            } => {
+                self.ike_sas.remove(&ike);
+                let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
+                if failed {
+                    self.totals.add("total.ike.ikev2.failed", 1);
+                }
+                if final_failure || failed {
+                    let (code, why) = match &reason {
+                        SaEnd::Timeout => (
+                            rc::NORETRANSMISSION,
+                            "no response (or no acceptable response) from the peer".to_string(),
+                        ),
+                        SaEnd::Failed(n) => (rc::FATAL, format!("negotiation failed: {n}")),
+                        SaEnd::HalfOpenExpired => (rc::FATAL, "IKE_AUTH never arrived".to_string()),
+                        SaEnd::Error(e) => (rc::FATAL, e.clone()),
+                        SaEnd::Deleted | SaEnd::LifetimeExpired => (
+                            rc::FATAL,
+                            "IKE SA deleted before the Child SA was up".into(),
+                        ),
+                    };
+                    // Like libreswan, whack is released after the first failed
+                    // attempt; further keying tries go on in the background.
+                    let more = if final_failure || !self.ike_pending(&connection) {
+                        ""
+                    } else {
+                        "; keying attempts continue in the background, but releasing whack"
+                    };
+                    self.finish(
+                        &connection,
+                        Some((code, format!("\"{connection}\" {ike}: {why}{more}"))),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether an IKE SA of the connection still exists (a retry under way).
+    fn ike_pending(&self, connection: &str) -> bool {
+        self.ike.status().iter().any(|s| s.connection == connection)
+    }
+
+    fn kernel(&self) -> Result<Kernel, KernelError> {
+        self.kernel.clone().ok_or_else(no_kernel)
+    }
+
+    async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
+        let k = self.kernel()?;
+        let reqid = self.reqid_of(&req.connection);
+        let plan = xfrm::child_plan(req, reqid)?;
+        k.add_sa(&plan.inbound).await?;
+        if let Err(e) = k.add_sa(&plan.outbound).await {
+            let _ = k.del_sa(&plan.inbound.id, None).await;
+            return Err(e);
+        }
+        for p in &plan.policies {
+            // UPDPOLICY: replaces a trap policy of the same selector atomically.
+            if let Err(e) = k.replace_policy(p).await {
+                for q in &plan.policies {
+                    let _ = k.del_policy(&q.id()).await;
+                }
+                let _ = k.del_sa(&plan.inbound.id, None).await;
+                let _ = k.del_sa(&plan.outbound.id, None).await;
+                self.restore_traps(&req.connection).await;
+                return Err(e);
+            }
+        }
+        let peer_id = self
+            .ike
+            .status()
+            .iter()
+            .find(|s| s.serial == req.ike)
+            .map(|_| ())
+            .and_then(|_| self.conns.find(&req.connection))
+            .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
+            .unwrap_or_default();
+        let (ctxs, cmd) = self.updown_contexts(req, reqid).await;
+        self.children.insert(
+            req.child,
+            ChildRec {
+                connection: req.connection.clone(),
+                ike: req.ike,
+                inbound: plan.inbound.id,
+                outbound: plan.outbound.id,
+                policies: plan.policies,
+                reqid,
+                mode: req.mode,
+                added: SystemTime::now(),
+                added_at: Instant::now(),
+                lifetime: req.lifetime,
+                in_bytes: 0,
+                out_bytes: 0,
+                peer_id,
+                updown: ctxs,
+                updown_cmd: cmd,
+                up: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// Puts a routed connection's trap policies back (after its SA went away).
+    async fn restore_traps(&mut self, connection: &str) {
+        let Some(rt) = self.routed.get(connection).cloned() else {
+            return;
+        };
+        let Some(k) = self.kernel.clone() else { return };
+        for p in &rt.traps {
+            if let Err(e) = k.replace_policy(p).await {
+                tracing::warn!("\"{connection}\": cannot restore trap policy: {e}");
+            }
+        }
+    }
+
+    async fn uninstall(&mut self, d: &ChildSaDelete) {
+        let rec = self.children.get(&d.child).cloned();
+        if let Some(rec) = &rec {
+            if rec.up {
+                self.run_updown(d.child, Verb::Down).await;
+            }
+        }
+        let Some(k) = self.kernel.clone() else { return };
+        let routed = self.routed.contains_key(&d.connection);
+        if let Some(rec) = &rec {
+            // Other Child SAs of the connection may share the policies (a second
+            // initiate); only the last one removes them.
+            let shared = self
+                .children
+                .iter()
+                .any(|(s, c)| *s != d.child && c.connection == rec.connection);
+            if !shared {
+                if routed {
+                    self.restore_traps(&d.connection).await;
+                }
+                let traps: Vec<_> = self
+                    .routed
+                    .get(&d.connection)
+                    .map(|r| r.traps.iter().map(|p| p.id()).collect())
+                    .unwrap_or_default();
+                for p in &rec.policies {
+                    if traps.contains(&p.id()) {
+                        continue;
+                    }
+                    if let Err(e) = k.del_policy(&p.id()).await {
+                        tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
+                    }
+                }
+            }
+        }
+        for (spi, dst) in [
+            (d.inbound_spi, d.inbound_dst),
+            (d.outbound_spi, d.outbound_dst),
+        ] {
+            let id = SaId {
+                dst,
+                spi,
+                proto: IpsecProto::Esp,
+            };
+            if let Err(e) = k.del_sa(&id, None).await {
+                tracing::debug!("\"{}\": deleting SA {id}: {e}", d.connection);
+            }
+        }
+    }
+
+    async fn updown_contexts(
+        &self,
+        req: &ChildSaInstall,
+        reqid: u32,
+    ) -> (Vec<updown::Context>, Option<String>) {
+        let Some(c) = self.conns.find(&req.connection) else {
+            return (Vec::new(), None);
+        };
+        let (Some(l), Some(r)) = (c.local_end(), c.remote_end()) else {
+            return (Vec::new(), None);
+        };
+        let cmd = updown::command(l.updown.as_deref(), &self.updown_default);
+        let me = req.inbound.dst;
+        let peer = req.outbound.dst;
+        let interface = self
+            .addrs_list()
+            .into_iter()
+            .find(|(_, a)| *a == me)
+            .map(|(i, _)| i)
+            .unwrap_or_default();
+        let next_hop = match (l.nexthop, &self.kernel) {
+            (Some(n), _) => n,
+            (None, Some(k)) => match k.route_to(peer).await {
+                Ok(rt) => rt.gateway.unwrap_or(peer),
+                Err(_) => peer,
+            },
+            (None, None) => peer,
+        };
+        let subnet = |ts: &TrafficSelector| {
+            ts.subnet()
+                .and_then(|s| conn::addr::Subnet::new(s.addr(), s.prefix()))
+                .unwrap_or_else(|| conn::addr::Subnet::all(ts.is_ipv6()))
+        };
+        let port = |ts: &TrafficSelector| {
+            if ts.start_port() == ts.end_port() {
+                ts.start_port()
+            } else {
+                0
+            }
+        };
+        let mut out = Vec::new();
+        for lt in &req.local_ts {
+            for rt in &req.remote_ts {
+                if lt.is_ipv6() != rt.is_ipv6() {
+                    continue;
+                }
+                let my_client = subnet(lt);
+                let sourceip = l.sourceip.or_else(|| {
+                    if req.mode != Mode::Tunnel || my_client.is_host() {
+                        return None;
+                    }
+                    self.addrs_list()
+                        .into_iter()
+                        .map(|(_, a)| a)
+                        .find(|a| my_client.contains(*a))
+                });
+                out.push(updown::Context {
+                    connection: req.connection.clone(),
+                    tunnel: req.mode == Mode::Tunnel,
+                    me,
+                    my_id: l.id.to_string(),
+                    my_client,
+                    my_protocol: lt.ip_proto(),
+                    my_port: port(lt),
+                    my_sourceip: sourceip,
+                    peer,
+                    peer_id: r.id.to_string(),
+                    peer_client: subnet(rt),
+                    peer_protocol: rt.ip_proto(),
+                    peer_port: port(rt),
+                    peer_ca: String::new(),
+                    interface: interface.clone(),
+                    next_hop,
+                    reqid,
+                    sa_type: "ESP",
+                    conn_policy: c.policy.flags(),
+                    bytes: None,
+                });
+            }
+        }
+        (out, cmd)
+    }
+
+    async fn run_updown(&mut self, child: SaSerial, verb: Verb) {
+        let Some(rec) = self.children.get(&child).cloned() else {
+            return;
+        };
+        let Some(cmd) = rec.updown_cmd.clone() else {
+            return;
+        };
+        if verb == Verb::Down {
+            self.refresh_counters().await;
+        }
+        let bytes = self.children.get(&child).map(|c| (c.in_bytes, c.out_bytes));
+        for mut ctx in rec.updown {
+            if verb == Verb::Down {
+                ctx.bytes = bytes;
+            }
+            if let Err(e) = updown::run(&cmd, verb, &ctx).await {
+                tracing::warn!("\"{}\" {child}: {e}", rec.connection);
+                self.tell(
+                    &rec.connection,
+                    rc::LOG,
+                    &format!("\"{}\" {child}: {e}", rec.connection),
+                );
+            }
+        }
+        if let Some(c) = self.children.get_mut(&child) {
+            c.up = verb == Verb::Up;
+        }
+    }
+
+    /// Reads every Child SA's byte counters from the kernel.
+    pub async fn refresh_counters(&mut self) {
+        let Some(k) = self.kernel.clone() else { return };
+        for c in self.children.values_mut() {
+            match k.sa_counters(&c.inbound, None).await {
+                Ok(n) => c.in_bytes = n.bytes,
+                Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
+            }
+            match k.sa_counters(&c.outbound, None).await {
+                Ok(n) => c.out_bytes = n.bytes,
+                Err(e) => tracing::debug!("counters of {}: {e}", c.outbound),
+            }
+        }
+    }
+
+    /// Installs a connection's trap policies (`--route`) and runs updown's prepare
+    /// and route verbs.
+    pub async fn route(&mut self, name: &str) -> Result<usize, String> {
+        let c = self.ike_conn(name, None).map_err(|e| e.to_string())?;
+        let reqid = self.reqid_of(name);
+        let traps = xfrm::trap_policies(&c, reqid).map_err(|e| e.to_string())?;
+        let k = self.kernel().map_err(|e| e.to_string())?;
+        let up = self.children.values().any(|ch| ch.connection == name);
+        if !up {
+            for (i, p) in traps.iter().enumerate() {
+                if let Err(e) = k.replace_policy(p).await {
+                    for q in traps.iter().take(i) {
+                        let _ = k.del_policy(&q.id()).await;
+                    }
+                    return Err(e.to_string());
+                }
+            }
+        }
+        let n = traps.len();
+        self.routed.insert(name.to_string(), Route { reqid, traps });
+        self.set_routing(name, true);
+        Ok(n)
+    }
+
+    /// Removes a connection's trap policies (`--unroute`). Policies of an
+    /// established Child SA stay until it goes down.
+    pub async fn unroute(&mut self, name: &str) -> bool {
+        let Some(rt) = self.routed.remove(name) else {
+            return false;
+        };
+        self.set_routing(name, false);
+        let up = self.children.values().any(|ch| ch.connection == name);
+        if let (false, Some(k)) = (up, self.kernel.clone()) {
+            for p in &rt.traps {
+                if let Err(e) = k.del_policy(&p.id()).await {
+                    tracing::debug!("\"{name}\": deleting trap policy: {e}");
+                }
+            }
+        }
+        true
+    }
+
+    fn set_routing(&mut self, name: &str, routed: bool) {
+        let serial = self.conns.find(name).map(|c| c.serial);
+        if let Some(c) = serial.and_then(|s| self.conns.get_mut(s)) {
+            c.routing = if routed {
+                conn::connection::Routing::RoutedOndemand
+            } else {
+                conn::connection::Routing::Unrouted
+            };
+        }
+    }
+
+    /// Deletes every IKE SA of a connection (their Child SAs with them).
+    pub fn down(&mut self, name: &str) -> usize {
+        self.ike.delete_connection(name, Instant::now())
+    }
+
+    /// `--shutdown`: Deletes to every peer and the kernel state pluto owns removed,
+    /// unless `leave_state`.
+    pub async fn shutdown(&mut self, leave_state: bool) {
+        if !leave_state {
+            let now = Instant::now();
+            let serials: Vec<SaSerial> = self.ike.status().iter().map(|s| s.serial).collect();
+            for s in serials {
+                if let Err(e) = self.ike.delete_ike_sa(s, now) {
+                    tracing::debug!("{s}: {e}");
+                }
+            }
+            self.pump().await;
+            let names: Vec<String> = self.routed.keys().cloned().collect();
+            for n in names {
+                self.unroute(&n).await;
+            }
+            if let Some(k) = self.kernel.clone() {
+                match k.flush_owned().await {
+                    Ok(r) => tracing::info!("removed pluto's kernel state: {r:?}"),
+                    Err(e) => tracing::warn!("cannot remove pluto's kernel state: {e}"),
+                }
+            }
+        }
+        for w in std::mem::take(&mut self.waiters) {
+            let mut r = w.responder;
+            r.line(
+                rc::FATAL,
+                format!("\"{}\": pluto is shutting down", w.connection),
+            );
+        }
+        self.sockets.close_all();
+    }
+
+    /// The state lines of `--status`, libreswan 5's layout.
+    pub fn state_lines(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut v = Vec::new();
+        let sts = self.ike.status();
+        let newest: BTreeMap<&str, SaSerial> = sts.iter().fold(BTreeMap::new(), |mut m, s| {
+            let e = m.entry(s.connection.as_str()).or_insert(s.serial);
+            if s.serial > *e {
+                *e = s.serial;
+            }
+            m
+        });
+        for s in &sts {
+            let port = s.remote.port();
+            let left = |at: Instant, life: Duration| {
+                life.saturating_sub(now.saturating_duration_since(at))
+                    .as_secs()
+            };
+            let timer = match self.ike_sas.get(&s.serial) {
+                Some(r) => format!(" EXPIRE in {}s;", left(r.at, r.lifetime)),
+                None => String::new(),
+            };
+            let newest_s = if newest.get(s.connection.as_str()) == Some(&s.serial) {
+                " newest;"
+            } else {
+                ""
+            };
+            let what = if s.state == "ESTABLISHED_IKE_SA" {
+                "established IKE SA"
+            } else {
+                "negotiating IKE SA"
+            };
+            v.push(format!(
+                "#{}: \"{}\":{port} {} ({what});{timer}{newest_s} idle;",
+                s.serial.0, s.connection, s.state
+            ));
+            for ch in &s.children {
+                let Some(rec) = self.children.get(&ch.serial) else {
+                    continue;
+                };
+                v.push(format!(
+                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
+                    ch.serial.0,
+                    s.connection,
+                    left(rec.added_at, rec.lifetime),
+                    s.serial.0
+                ));
+                let tun = if rec.mode == Mode::Tunnel {
+                    format!(" tun.0@{} tun.0@{}", rec.outbound.dst, rec.inbound.dst)
+                } else {
+                    String::new()
+                };
+                v.push(format!(
+                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={}B ESPout={}B ESPmax=2^63B",
+                    ch.serial.0,
+                    s.connection,
+                    rec.outbound.spi,
+                    rec.outbound.dst,
+                    rec.inbound.spi,
+                    rec.inbound.dst,
+                    rec.in_bytes,
+                    rec.out_bytes
+                ));
+            }
+        }
+        v
+    }
+
+    /// `--listen`: opens the IKE sockets of every usable local address. Returns the
+    /// lines to show (libreswan's "adding UDP interface ...").
+    pub fn open_sockets(&mut self) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        let port = self.opts.ikeport;
+        let natt = self.natt_port();
+        let addrs: Vec<(String, IpAddr)> = self
+            .addrs_list()
+            .into_iter()
+            .filter(|(_, a)| crate::sockets::usable(*a))
+            .collect();
+        self.sockets
+            .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>());
+        for (iface, a) in addrs {
+            for (p, is_natt) in [(port, false), (natt, true)] {
+                let sa = SocketAddr::new(a, p);
+                match self.sockets.open(&iface, sa, is_natt) {
+                    Ok(()) => out.push((
+                        true,
+                        format!("adding UDP interface {iface} {}", crate::status::sock(a, p)),
+                    )),
+                    Err(e) => out.push((false, format!("{iface}: {e}"))),
+                }
+            }
+        }
+        out
+    }
+
+    /// The NAT-T port: 4500, or the IKE port + 4000 when `--ikeport` moved it (so
+    /// two test daemons on one host do not collide).
+    pub fn natt_port(&self) -> u16 {
+        if self.opts.ikeport == 500 {
+            4500
+        } else {
+            self.opts.ikeport.wrapping_add(4000)
+        }
+    }
+
+    /// Fails the waiting initiates of a connection that is going away.
+    pub fn abandon_waiters(&mut self, connection: &str, why: &str) {
+        self.finish(connection, Some((rc::FATAL, why.to_string())));
+    }
+}

@@ -16,7 +16,8 @@
 # between the hosts) are all answered; at least 8 ESP packets are seen on the veth;
 # every pluto-rs side's `whack --trafficstatus` shows non-zero inBytes and outBytes;
 # after `whack --down` on a pluto-rs side neither kernel holds an ESP SA between the
-# two hosts. Any failure prints the tail of every daemon's log and both kernels' SAs.
+# two hosts. Any failure prints the tail of every daemon's log and both kernels' SAs;
+# pass or fail, the whole daemon logs are kept in $TN_WORK/daemon-logs/<scenario>/.
 #
 # Validating the peer side without pluto-rs: with TN_PLUTO_AS=libreswan (or the UML
 # kernel parameter tn_pluto_as=libreswan, e.g. through TESTNET_UML_OPTS) every "pluto"
@@ -95,7 +96,15 @@ show_all() {
     call $s logs 2>&1 | tail -40
   done
 }
-fail() { show_all; tn_fail "$*"; }
+# save_logs: every daemon's whole log, kept beside the case logs (the scratch dir is
+# on the guest's tmpfs and dies with it): $TN_WORK/daemon-logs/<scenario>/<side>.log
+save_logs() {
+  [ -n "${TN_WORK:-}" ] || return 0
+  dst=$TN_WORK/daemon-logs/$TN_NAME
+  mkdir -p "$dst" 2>/dev/null || return 0
+  for s in west east; do call $s logs > "$dst/$s-$(kind_of $s).log" 2>&1; done
+}
+fail() { show_all; save_logs; tn_fail "$*"; }
 
 # sa_count NS: ESP SAs between the two hosts in a namespace's kernel
 sa_count() {
@@ -187,4 +196,5 @@ until gone; do
   sleep 0.1
 done
 tn_log "after whack --down on $DOWN: no ESP SA left in either kernel"
+save_logs
 tn_log "PASS"

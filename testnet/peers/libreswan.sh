@@ -1,7 +1,8 @@
 # A libreswan 4.10 side of a scenario: its pluto with its own ipsec.conf, NSS db, run
 # dir and ipsec.secrets, the connection loaded with addconn from that ipsec.conf;
 # initiates with its own whack. `rekey=no`, so that as initiator it does not revive the
-# connection after the peer deletes it (README gotcha 12).
+# connection after the peer deletes it (README gotcha 12); `keyingtries=1`, so that a
+# refused authentication ends its initiate instead of retrying.
 
 libreswan_start() {
   d=$TN_SCRATCH/$1 s=$1 o=$(other $1)
@@ -32,9 +33,10 @@ $nets
     esp=$ESP_LS
     leftupdown=%disabled
     rekey=no
+    keyingtries=1
     auto=add
 EOC
-  printf '%s %s : PSK "%s"\n' "$(side_var $s ID)" "$(side_var $o ID)" "$PSK" > "$d/ipsec.secrets"
+  printf '%s %s : PSK "%s"\n' "$(side_var $s ID)" "$(side_var $o ID)" "$(side_var $s PSK)" > "$d/ipsec.secrets"
   tn_bg tn_in "$s" "$ls_pluto" --nofork --stderrlog \
     --config "$d/ipsec.conf" --rundir "$d/run" --nssdir "$d/nss" --ipsecdir "$d/ipsec.d" \
     --secretsfile "$d/ipsec.secrets" --dumpdir "$d/run" >"$d/pluto.log" 2>&1

@@ -45,7 +45,10 @@ for jd in "$work"/j*; do
       tunnel4) m="tunnel IPv4" ;; tunnel6) m="tunnel IPv6" ;; transport4) m="transport IPv4" ;; *) m=$mode ;;
     esac
     case $esp in gcm) e="AES-GCM-16 (128)" ;; cbc) e="AES-CBC-128 + HMAC-SHA2-256-128" ;; *) e=$esp ;; esac
-    case $ids in fqdn) d=FQDN ;; email) d=USER_FQDN ;; ip) d="IP address" ;; *) d=$ids ;; esac
+    case $ids in
+      fqdn) d=FQDN ;; email) d=USER_FQDN ;; ip) d="IP address" ;;
+      badpsk) d="FQDN; wrong PSK first, must fail, then --rereadsecrets" ;; *) d=$ids ;;
+    esac
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$p" "$r" "$m" "$dh" "$e" "$d" "$result" "$secs" "$name" >> "$rows"
   done < "$jd/cases.list"
 done

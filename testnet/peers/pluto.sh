@@ -30,12 +30,17 @@ pluto_whack() {
   tn_in "$s" "$(whack_bin)" --ctlsocket "$TN_SCRATCH/$s/run/pluto.ctl" "$@"
 }
 
+# pluto_secrets SIDE KEY: write SIDE's ipsec.secrets with the pre-shared key KEY
+pluto_secrets() {
+  printf '%s %s : PSK "%s"\n' "$(side_var $1 ID)" "$(side_var $(other $1) ID)" "$2" \
+    > "$TN_SCRATCH/$1/ipsec.secrets"
+  chmod 600 "$TN_SCRATCH/$1/ipsec.secrets"
+}
+
 pluto_start() {
   d=$TN_SCRATCH/$1
   mkdir -p "$d/run" "$d/ipsec.d"
-  printf '%s %s : PSK "%s"\n' "$(side_var $1 ID)" "$(side_var $(other $1) ID)" "$PSK" \
-    > "$d/ipsec.secrets"
-  chmod 600 "$d/ipsec.secrets"
+  pluto_secrets $1 "$(side_var $1 PSK)"
   if [ "${PLUTO_AS:-}" = libreswan ]; then
     [ -x "$(pluto_bin)" ] || tn_fail "no libreswan in $TN_LIBRESWAN (run testnet/setup.sh)"
     mkdir -p "$d/nss"
@@ -64,6 +69,8 @@ pluto_ready() {
 pluto_load() {
   s=$1 o=$(other $1)
   set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$IKE_LS" --esp "$ESP_LS"
+  # a refused authentication is final: one try, so the failing initiate ends
+  [ "$BADPSK" = yes ] && set -- "$@" --keyingtries 1
   [ "$TUNNEL" = yes ] && set -- "$@" --tunnel
   # the namespaces already route the client subnets (lib.sh's tn_pair): no updown
   set -- "$@" --id "$(side_var $s ID)" --host "$(side_var $s HOST)" --updown %disabled

@@ -10,6 +10,9 @@
 #   ESP          gcm (AES-GCM-16, 128-bit key) or cbc (AES-CBC 128 + HMAC-SHA2-256-128)
 #   IDS          fqdn (@west/@east, the default), email (west@testnet.example) or ip
 #                (the hosts' addresses): the identities' type
+#   BADPSK       yes: west (pluto-rs) starts with a wrong PSK; the first initiate must
+#                fail and leave no SA, then west gets the right PSK through
+#                `whack --rereadsecrets` and the scenario goes on as usual
 #
 # PASS means, in this order: the initiator's initiate succeeds (`whack --initiate`
 # exits 0, `swanctl --initiate` succeeds); pings between the client subnets (transport:
@@ -33,6 +36,10 @@ TN_PEERS=${TN_PEERS:-$(dirname "$TN_LIB")/peers}
 PLUTO_AS=${tn_pluto_as:-${TN_PLUTO_AS:-}}
 CONN=west-east
 PSK="pluto-rs-testnet-psk-4f1e9c2b7a"
+# BADPSK=yes: west (always pluto-rs) starts with a wrong pre-shared key
+BADPSK=${BADPSK:-no}
+west_PSK=$PSK east_PSK=$PSK
+[ "$BADPSK" = yes ] && west_PSK="wrong-$PSK"
 
 case "$WEST/$EAST" in
   pluto/*|*/pluto) ;;
@@ -116,7 +123,7 @@ sa_count() {
 # --- the versions under test, for the matrix (docs/interop.md) ---------------------
 strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
 libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
-tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
 tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
 
 # --- topology -------------------------------------------------------------------
@@ -140,6 +147,27 @@ for s in west east; do
 done
 
 tn_capture west west0 "$TN_SCRATCH/esp.txt"
+
+# --- 0. with a wrong PSK: the initiate fails cleanly, then --rereadsecrets heals --
+if [ "$BADPSK" = yes ]; then
+  tn_log "west holds a wrong PSK: initiating from $INITIATOR must fail"
+  if call $INITIATOR initiate; then
+    fail "$INITIATOR: initiate succeeded although west's PSK is wrong"
+  fi
+  tn_log "initiate failed, as it must"
+  for s in west east; do
+    n=$(sa_count $s)
+    [ "$n" -eq 0 ] || fail "$s holds $n ESP SA(s) after a failed authentication"
+  done
+  for s in west east; do
+    [ "$(kind_of $s)" = pluto ] || continue
+    pluto_whack $s --status >/dev/null 2>&1 || fail "$s: pluto-rs no longer answers whack after the failed authentication"
+  done
+  tn_log "no ESP SA in either kernel; pluto-rs still answers whack"
+  pluto_secrets west "$PSK"
+  tn_log "west: right PSK written, whack --rereadsecrets"
+  pluto_whack west --rereadsecrets || fail "west: whack --rereadsecrets failed"
+fi
 
 # --- 1. initiate ----------------------------------------------------------------
 tn_log "initiating from $INITIATOR ($(kind_of $INITIATOR))"

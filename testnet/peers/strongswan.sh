@@ -45,7 +45,7 @@ connections {
 }
 secrets { ike-$CONN { id-1 = $(side_var $s ID)
                       id-2 = $(side_var $o ID)
-                      secret = "$PSK" } }
+                      secret = "$(side_var $s PSK)" } }
 EOC
   tn_bg tn_in "$s" env STRONGSWAN_CONF="$d/strongswan.conf" charon-systemd >"$d/stdout" 2>&1
 }

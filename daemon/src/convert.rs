@@ -17,7 +17,6 @@ use conn::secrets::Secrets;
 use conn::spec::{Encapsulation, IkeVersion, Mode as ConnMode};
 use ike::crypto::SecretBytes;
 use ike::ikev2::{ConfigSource, Connection, Identity, Mode, Retransmit};
-use ike::proposal::{ProposalKind, ProposalSet};
 use ike::ts::{ProtoPort, Subnet, TrafficSelector};
 
 /// Why a connection cannot be negotiated by the IKEv2 core.
@@ -70,7 +69,7 @@ pub fn conn_id(id: &Identity) -> Option<Id> {
         Identity::Ipv6(a) => Some(Id::Ip(IpAddr::V6(*a))),
         Identity::Fqdn(s) => Some(Id::Fqdn(s.clone())),
         Identity::UserFqdn(s) => Some(Id::UserFqdn(s.clone())),
-        Identity::Other { id_type, data } => Id::from_wire(id_type.0, data),
+        Identity::Other { id_type, data } => Id::from_wire(*id_type, data).ok(),
     }
 }
 
@@ -123,23 +122,21 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
     }
     let local_addr = l.host_addr.ok_or(ConvertError::NotOriented)?;
     let remote_addr = r.host_addr.or(peer).ok_or(ConvertError::NoPeer)?;
-    let parse = |s: Option<&String>, kind| match s {
-        Some(text) => {
-            ProposalSet::parse(text, kind).map_err(|e| ConvertError::Proposals(e.to_string()))
-        }
-        None => Ok(ProposalSet::defaults(kind)),
-    };
-    let ike_proposals = parse(c.policy.ike.as_ref(), ProposalKind::IKEV2_IKE)?;
-    let esp_proposals = parse(c.policy.esp.as_ref(), ProposalKind::IKEV2_ESP)?;
+    if c.proposals.child_protocol() != conn::proposals::ChildProtocol::Esp {
+        return Err(ConvertError::NoEsp);
+    }
+    let ike_proposals = c.proposals.ike().clone();
+    let esp_proposals = c.proposals.child().clone();
     let local_id = identity(&l.id, Some(local_addr))?
         .ok_or_else(|| ConvertError::Id("%any", "our own ID".into()))?;
     let remote_id = identity(&r.id, Some(remote_addr))?;
-    let mut remote_clients = r.clients();
-    if remote_clients.is_empty() {
-        remote_clients = vec![ConnSubnet::host(remote_addr)];
+    let local_ts = c.local_traffic_selectors();
+    let mut remote_ts = c.remote_traffic_selectors();
+    if remote_ts.is_empty() {
+        // A template answering (or initiating with --remote-host) protects the
+        // peer's own address unless it names a subnet.
+        remote_ts = selectors(&[ConnSubnet::host(remote_addr)], r.protoport.as_ref())?;
     }
-    let local_ts = selectors(&l.clients(), l.protoport.as_ref())?;
-    let remote_ts = selectors(&remote_clients, r.protoport.as_ref())?;
     Ok(Connection {
         name: c.name.clone(),
         local_addr,
@@ -151,6 +148,7 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         esp_proposals,
         local_ts,
         remote_ts,
+        pfs: c.policy.pfs,
         mode: match c.policy.mode {
             ConnMode::Tunnel => Mode::Tunnel,
             ConnMode::Transport => Mode::Transport,

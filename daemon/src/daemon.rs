@@ -140,6 +140,8 @@ pub async fn run(
         let (mut r, _rx, _answers) = control::server::Responder::detached();
         pluto.listen(&mut r);
     }
+    pluto.start_auto().await;
+    pluto.pump().await;
     let (tx, mut rx) = mpsc::channel::<Command>(64);
     let server_task = tokio::spawn(server.run(tx));
     tracing::info!("listening for whack on \"{}\"", ctl.display());

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
-    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress,
+    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress, Rc,
     SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
@@ -89,6 +89,16 @@ pub struct Route {
     pub reqid: u32,
     /// The trap policies.
     pub traps: Vec<PolicySpec>,
+}
+
+/// What updown needs to know of a Child SA or a routed connection.
+struct SaShape<'a> {
+    connection: &'a str,
+    mode: Mode,
+    me: IpAddr,
+    peer: IpAddr,
+    local_ts: &'a [TrafficSelector],
+    remote_ts: &'a [TrafficSelector],
 }
 
 fn no_kernel() -> KernelError {
@@ -228,13 +238,17 @@ impl Pluto {
         }
     }
 
+    /// A progress line of the core (which has logged it already) for the waiting
+    /// whacks.
+    ///
+    /// The core announces a Child SA as established right after asking for its
+    /// install; when the kernel refused it that line is not passed on (whack gets
+    /// the kernel's error and the failure instead).
     fn progress(&mut self, p: &Progress) {
-        let line = p.to_string();
-        if p.rc.is_failure() {
-            tracing::warn!("{line}");
-        } else {
-            tracing::info!("{line}");
+        if p.serial.is_some_and(|s| self.failed_install.contains(&s)) && p.rc == Rc::SUCCESS {
+            return;
         }
+        let line = p.to_string();
         self.tell(&p.connection, p.rc.0, &line);
     }
 
@@ -380,7 +394,15 @@ impl Pluto {
             .and_then(|_| self.conns.find(&req.connection))
             .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
             .unwrap_or_default();
-        let (ctxs, cmd) = self.updown_contexts(req, reqid).await;
+        let shape = SaShape {
+            connection: &req.connection,
+            mode: req.mode,
+            me: req.inbound.dst,
+            peer: req.outbound.dst,
+            local_ts: &req.local_ts,
+            remote_ts: &req.remote_ts,
+        };
+        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
         self.children.insert(
             req.child,
             ChildRec {
@@ -423,6 +445,12 @@ impl Pluto {
         if let Some(rec) = &rec {
             if rec.up {
                 self.run_updown(d.child, Verb::Down).await;
+                // "down" took the route away; a routed connection keeps its trap.
+                if let Some(rt) = self.routed.get(&d.connection).cloned() {
+                    if let Ok(c) = self.ike_conn(&d.connection, None) {
+                        self.run_route_updown(&c, rt.reqid, &[Verb::Route]).await;
+                    }
+                }
             }
         }
         let Some(k) = self.kernel.clone() else { return };
@@ -470,18 +498,18 @@ impl Pluto {
 
     async fn updown_contexts(
         &self,
-        req: &ChildSaInstall,
+        sa: &SaShape<'_>,
         reqid: u32,
     ) -> (Vec<updown::Context>, Option<String>) {
-        let Some(c) = self.conns.find(&req.connection) else {
+        let Some(c) = self.conns.find(sa.connection) else {
             return (Vec::new(), None);
         };
         let (Some(l), Some(r)) = (c.local_end(), c.remote_end()) else {
             return (Vec::new(), None);
         };
         let cmd = updown::command(l.updown.as_deref(), &self.updown_default);
-        let me = req.inbound.dst;
-        let peer = req.outbound.dst;
+        let (me, peer) = (sa.me, sa.peer);
+        let req = sa;
         let interface = self
             .addrs_list()
             .into_iter()
@@ -509,8 +537,8 @@ impl Pluto {
             }
         };
         let mut out = Vec::new();
-        for lt in &req.local_ts {
-            for rt in &req.remote_ts {
+        for lt in req.local_ts.iter() {
+            for rt in req.remote_ts.iter() {
                 if lt.is_ipv6() != rt.is_ipv6() {
                     continue;
                 }
@@ -525,7 +553,7 @@ impl Pluto {
                         .find(|a| my_client.contains(*a))
                 });
                 out.push(updown::Context {
-                    connection: req.connection.clone(),
+                    connection: req.connection.to_string(),
                     tunnel: req.mode == Mode::Tunnel,
                     me,
                     my_id: l.id.to_string(),
@@ -616,6 +644,8 @@ impl Pluto {
         let n = traps.len();
         self.routed.insert(name.to_string(), Route { reqid, traps });
         self.set_routing(name, true);
+        self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
+            .await;
         Ok(n)
     }
 
@@ -626,6 +656,9 @@ impl Pluto {
             return false;
         };
         self.set_routing(name, false);
+        if let Ok(c) = self.ike_conn(name, None) {
+            self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
+        }
         let up = self.children.values().any(|ch| ch.connection == name);
         if let (false, Some(k)) = (up, self.kernel.clone()) {
             for p in &rt.traps {
@@ -635,6 +668,26 @@ impl Pluto {
             }
         }
         true
+    }
+
+    async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
+        let shape = SaShape {
+            connection: &c.name,
+            mode: c.mode,
+            me: c.local_addr,
+            peer: c.remote_addr,
+            local_ts: &c.local_ts,
+            remote_ts: &c.remote_ts,
+        };
+        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        let Some(cmd) = cmd else { return };
+        for v in verbs {
+            for ctx in &ctxs {
+                if let Err(e) = updown::run(&cmd, *v, ctx).await {
+                    tracing::warn!("\"{}\": {e}", c.name);
+                }
+            }
+        }
     }
 
     fn set_routing(&mut self, name: &str, routed: bool) {
@@ -670,9 +723,9 @@ impl Pluto {
                 self.unroute(&n).await;
             }
             if let Some(k) = self.kernel.clone() {
-                match k.flush_owned().await {
-                    Ok(r) => tracing::info!("removed pluto's kernel state: {r:?}"),
-                    Err(e) => tracing::warn!("cannot remove pluto's kernel state: {e}"),
+                // The kernel crate logs what it removed.
+                if let Err(e) = k.flush_owned().await {
+                    tracing::warn!("cannot remove pluto's kernel state: {e}");
                 }
             }
         }

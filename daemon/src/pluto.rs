@@ -84,6 +84,8 @@ pub struct Pluto {
     pub routed: BTreeMap<String, Route>,
     /// The default updown script (for libreswan's `ipsec _updown`).
     pub updown_default: std::path::PathBuf,
+    /// `auto=route|start|keep` connections of `--config`, acted on once listening.
+    pending_auto: Vec<(String, conn::conf::Auto)>,
     /// DDoS mode.
     pub ddos: DdosMode,
     /// Global debug classes.
@@ -171,6 +173,7 @@ impl Pluto {
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),
             updown_default,
+            pending_auto: Vec::new(),
             ddos: if opts.force_busy {
                 DdosMode::Busy
             } else {
@@ -239,10 +242,7 @@ impl Pluto {
                     };
                     tracing::info!("added {v} connection \"{name}\"");
                     if cc.auto != conn::conf::Auto::Add {
-                        tracing::warn!(
-                            "\"{name}\": auto={} asks to route or initiate, which is not implemented yet in pluto-rs; the connection is only added",
-                            format!("{:?}", cc.auto).to_lowercase()
-                        );
+                        self.pending_auto.push((name.clone(), cc.auto));
                     }
                 }
                 Err(e) => tracing::error!(
@@ -332,6 +332,35 @@ impl Pluto {
             }
         }
         out
+    }
+
+    /// Routes (`auto=route`/`ondemand`) or initiates (`auto=start`/`keep`) the
+    /// connections `--config` asked for; progress goes to the log.
+    pub async fn start_auto(&mut self) {
+        for (name, auto) in std::mem::take(&mut self.pending_auto) {
+            match auto {
+                conn::conf::Auto::Ondemand => match self.route(&name).await {
+                    Ok(n) => tracing::info!("\"{name}\": auto=route: {n} trap policies installed"),
+                    Err(e) => tracing::warn!("\"{name}\": auto=route: cannot route: {e}"),
+                },
+                conn::conf::Auto::Start | conn::conf::Auto::Keep => {
+                    if auto == conn::conf::Auto::Keep {
+                        tracing::info!(
+                            "\"{name}\": auto=keep is treated as auto=start (keeping the connection up is not implemented)"
+                        );
+                    }
+                    let (mut r, mut rx, _answers) = Responder::detached();
+                    self.initiate(&name, None, &mut r);
+                    drop(r);
+                    while let Ok(control::Reply::Line { code, text }) = rx.try_recv() {
+                        if control::rc::sets_exit_status(code) {
+                            tracing::warn!("auto=start: {text}");
+                        }
+                    }
+                }
+                conn::conf::Auto::Add | conn::conf::Auto::Ignore => {}
+            }
+        }
     }
 
     /// Gives pluto its kernel interface.
@@ -700,15 +729,32 @@ impl Pluto {
                 r.line(
                     rc::OPPOFAILURE,
                     format!(
-                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: negotiation is not implemented yet in pluto-rs",
+                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: opportunistic encryption is not implemented in pluto-rs",
                         t.here, t.sport, t.there, t.dport, t.proto
                     ),
                 );
             }
             Request::Crash { address } => {
-                r.comment(format!(
-                    "no IKE SAs with peer {address}; nothing to restart"
-                ));
+                // The peer rebooted: its SAs are gone, so ours are deleted without
+                // waiting for liveness checks to notice.
+                let now = std::time::Instant::now();
+                let gone: Vec<SaSerial> = self
+                    .ike
+                    .status()
+                    .into_iter()
+                    .filter(|s| s.remote.ip() == *address)
+                    .map(|s| s.serial)
+                    .collect();
+                if gone.is_empty() {
+                    r.comment(format!(
+                        "no IKE SAs with peer {address}; nothing to restart"
+                    ));
+                }
+                for s in gone {
+                    r.comment(format!("peer {address} crashed: deleting IKE SA {s}"));
+                    let _ = self.ike.delete_ike_sa(s, now);
+                }
+                self.pump().await;
             }
             Request::DeleteState { serial } => {
                 let s = SaSerial(*serial);
@@ -783,7 +829,7 @@ impl Pluto {
             Request::IkeSocketBufsize { bytes } => {
                 self.ike_socket_bufsize = Some(*bytes);
                 r.comment(format!(
-                    "set IKE socket buffer size to {bytes} (applies when IKE sockets are opened; they are not in this build)"
+                    "set IKE socket buffer size to {bytes}: recorded, but pluto-rs does not apply it to its IKE sockets yet"
                 ));
             }
             Request::IkeSocketErrqueueToggle => {
@@ -1145,7 +1191,7 @@ impl Pluto {
                         .or_default()
                         .insert(behaviour.clone(), how.clone());
                     r.comment(format!(
-                        "IMPAIR: {behaviour} recorded; no negotiation code consults it yet (IKE is not implemented in this build)"
+                        "IMPAIR: {behaviour} recorded; the IKEv2 engine of pluto-rs does not consult impairments yet"
                     ));
                 }
                 ImpairChange::Clear(b) => {

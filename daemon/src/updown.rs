@@ -360,12 +360,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn default_script_ignores_host_to_host_and_non_up_verbs() {
+    async fn default_script_ignores_host_to_host_transport_and_prepare() {
         let dir = tempfile::tempdir().unwrap();
         let p = default_script(None, dir.path()).unwrap();
         let cmd = p.display().to_string();
-        // route-client: nothing to do.
-        run(&cmd, Verb::Route, &ctx()).await.unwrap();
+        // prepare-client: nothing to do.
+        run(&cmd, Verb::Prepare, &ctx()).await.unwrap();
         // Peer client is the peer host: no route needed.
         let mut c = ctx();
         c.peer_client = Subnet::host(c.peer);

@@ -236,6 +236,23 @@ impl Subnet {
     }
 }
 
+impl From<Subnet> for ike::ts::Subnet {
+    fn from(s: Subnet) -> Self {
+        // A conn Subnet is always a valid prefix (checked on construction), so the
+        // fallback is never taken; it only avoids a panic path.
+        ike::ts::Subnet::new(s.addr, s.len).unwrap_or_else(|_| ike::ts::Subnet::host(s.addr))
+    }
+}
+
+impl From<ike::ts::Subnet> for Subnet {
+    fn from(s: ike::ts::Subnet) -> Self {
+        Subnet {
+            addr: s.addr(),
+            len: s.prefix(),
+        }
+    }
+}
+
 impl fmt::Display for Subnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
@@ -335,6 +352,30 @@ impl ProtoPort {
             .map(|(n, _)| n.to_ascii_uppercase())
             .unwrap_or_else(|| self.proto.to_string())
     }
+}
+
+/// `tcp/22` is the port range 22..22; "any port" is 0..65535.
+impl From<ProtoPort> for ike::ts::ProtoPort {
+    fn from(pp: ProtoPort) -> Self {
+        let (start_port, end_port) = match pp.port {
+            Some(p) => (p, p),
+            None => (0, u16::MAX),
+        };
+        ike::ts::ProtoPort {
+            proto: pp.proto,
+            start_port,
+            end_port,
+        }
+    }
+}
+
+/// The IKEv2 traffic selector for a client subnet with an optional protocol/port
+/// restriction (`leftsubnet=` + `leftprotoport=`), as sent in TSi/TSr.
+pub fn traffic_selector(subnet: Subnet, pp: Option<ProtoPort>) -> ike::ts::TrafficSelector {
+    ike::ts::TrafficSelector::from_subnet(
+        subnet.into(),
+        pp.map(Into::into).unwrap_or(ike::ts::ProtoPort::ANY),
+    )
 }
 
 impl fmt::Display for ProtoPort {
@@ -481,6 +522,37 @@ mod tests {
         assert!(ProtoPort::parse("tcp/65536").is_err());
         assert!(ProtoPort::parse("bogus/1").is_err());
         assert!(ProtoPort::parse("0/80").is_err());
+    }
+
+    #[test]
+    fn conversions_to_ike_ts() {
+        for text in ["192.0.2.0/24", "0.0.0.0/0", "2001:db8:1::/48", "192.0.2.7"] {
+            let s = Subnet::parse(text).unwrap();
+            let t: ike::ts::Subnet = s.into();
+            assert_eq!(t.to_string(), s.to_string());
+            assert_eq!(t.range(), s.range());
+            assert_eq!(Subnet::from(t), s);
+        }
+        let pp: ike::ts::ProtoPort = ProtoPort::parse("udp/1701").unwrap().into();
+        assert_eq!((pp.proto, pp.start_port, pp.end_port), (17, 1701, 1701));
+        let pp: ike::ts::ProtoPort = ProtoPort::parse("tcp").unwrap().into();
+        assert_eq!((pp.proto, pp.start_port, pp.end_port), (6, 0, 65535));
+
+        let ts = traffic_selector(
+            Subnet::parse("198.51.100.0/24").unwrap(),
+            Some(ProtoPort::parse("tcp/22").unwrap()),
+        );
+        assert_eq!(ts.start_addr(), ip("198.51.100.0"));
+        assert_eq!(ts.end_addr(), ip("198.51.100.255"));
+        assert_eq!((ts.ip_proto(), ts.start_port(), ts.end_port()), (6, 22, 22));
+        assert_eq!(ts.ts_type(), ike::registry::TsType::IPV4_ADDR_RANGE);
+        let ts = traffic_selector(Subnet::parse("2001:db8::/32").unwrap(), None);
+        assert_eq!(
+            (ts.ip_proto(), ts.start_port(), ts.end_port()),
+            (0, 0, 65535)
+        );
+        assert_eq!(ts.end_addr(), ip("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"));
+        assert_eq!(ts.to_string(), "2001:db8::/32");
     }
 
     #[test]

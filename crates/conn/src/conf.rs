@@ -710,7 +710,8 @@ fn build(
                 })
             }
             "ike" => s.ike = opt(v),
-            "esp" | "phase2alg" => s.esp = opt(v),
+            // libreswan's `ah=` is the same option as `esp=`; `phase2=` says which.
+            "esp" | "ah" | "phase2alg" => s.esp = opt(v),
             "phase2" => match v.to_ascii_lowercase().as_str() {
                 "esp" => {
                     s.encrypt = true;
@@ -1016,5 +1017,20 @@ conn west-east
             Err(ConfError::Io { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ah_proposals_with_phase2_ah() {
+        let c = parse(
+            "conn ah\n  left=192.0.2.1\n  right=192.0.2.2\n  phase2=ah\n  ah=sha2_256-dh19\n",
+        );
+        let spec = c.conn("ah").unwrap().spec.clone();
+        assert_eq!(spec.esp.as_deref(), Some("sha2_256-dh19"));
+        let conn = Connection::from_spec(spec, &HostAddrs::default()).unwrap();
+        assert_eq!(
+            conn.proposals.child().kind(),
+            ike::proposal::ProposalKind::IKEV2_AH
+        );
+        assert_eq!(conn.proposals.child().to_string(), "HMAC_SHA2_256_128-DH19");
     }
 }

@@ -13,12 +13,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::{same_family, AddrError, AddrRange, Host, ProtoPort, Subnet};
+use ike::ts::TrafficSelector;
+
+use crate::addr::{same_family, traffic_selector, AddrError, AddrRange, Host, ProtoPort, Subnet};
 use crate::id::{Id, IdError};
 use crate::policy::{
     AuthBy, ConnMark, Policy, DEFAULT_IKE_LIFETIME, DEFAULT_IPSEC_LIFETIME, DEFAULT_REKEY_FUZZ,
-    DEFAULT_REKEY_MARGIN, MAX_LIFETIME, PFS_GROUPS,
+    DEFAULT_REKEY_MARGIN, MAX_LIFETIME,
 };
+use crate::proposals::{ChildProtocol, ProposalConfig, Proposals, ProposalsError};
 use crate::spec::{
     AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion, Mode,
     OnTraffic, SendCa, SendCert,
@@ -56,6 +59,9 @@ pub enum ConnError {
          without them only an IKE SA is built"
     )]
     ClientWithoutIpsec,
+    /// `ike=`/`esp=` did not parse or `pfsgroup=` names no group.
+    #[error(transparent)]
+    Proposals(#[from] ProposalsError),
     /// Both hosts are addresses of this machine.
     #[error(
         "both ends are local: left {left} and right {right} are both addresses of this \
@@ -343,6 +349,16 @@ impl End {
             self.host_addr.map(Subnet::host).into_iter().collect()
         }
     }
+
+    /// This end's IKEv2 traffic selectors: each client (see [`End::clients`]) with
+    /// the protocol/port restriction. Empty while the host is unknown and no subnet
+    /// was given (a template's `%any` end before instantiation).
+    pub fn traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.clients()
+            .into_iter()
+            .map(|c| traffic_selector(c, self.protoport))
+            .collect()
+    }
 }
 
 /// Connection serial number, printed `$N` like libreswan.
@@ -416,6 +432,9 @@ pub struct Connection {
     pub local: Option<Side>,
     /// Connection-wide policy.
     pub policy: Policy,
+    /// The parsed `ike=`/`esp=` proposals (defaults when not given), `pfsgroup=`
+    /// applied.
+    pub proposals: Proposals,
     /// Routing state, maintained by the daemon.
     pub routing: Routing,
     /// The description it was built from (to re-orient when interfaces change).
@@ -480,21 +499,6 @@ fn lifetime(
             Ok(MAX_LIFETIME)
         }
         Some(s) => Ok(Duration::from_secs(s)),
-    }
-}
-
-fn check_proposal(option: &str, s: &str) -> Result<(), ConnError> {
-    let ok = !s.trim().is_empty()
-        && s.split(',').all(|p| !p.trim().is_empty())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-+;,. ".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ConnError::invalid(
-            option,
-            format!("\"{s}\" is not a proposal list (e.g. aes_gcm256-sha2_256;dh19,aes256-sha2)"),
-        ))
     }
 }
 
@@ -612,23 +616,19 @@ impl Connection {
                 "XAUTH is an IKEv1 mechanism; --xauthserver/--xauthclient are ignored for this IKEv2 connection".into(),
             );
         }
-        if let Some(g) = &spec.pfsgroup {
-            if !PFS_GROUPS.contains(&g.to_ascii_lowercase().as_str()) {
-                return Err(ConnError::invalid(
-                    "pfsgroup",
-                    format!(
-                        "unknown group \"{g}\"; expected one of {}",
-                        PFS_GROUPS.join(", ")
-                    ),
-                ));
-            }
-        }
-        if let Some(p) = &spec.ike {
-            check_proposal("ike", p)?;
-        }
-        if let Some(p) = &spec.esp {
-            check_proposal("esp", p)?;
-        }
+        let proposals = Proposals::new(ProposalConfig {
+            version: ike_version,
+            ike: spec.ike.clone(),
+            esp: spec.esp.clone(),
+            child: if spec.authenticate && !spec.encrypt {
+                ChildProtocol::Ah
+            } else {
+                ChildProtocol::Esp
+            },
+            pfs: spec.pfs.unwrap_or(true),
+            pfsgroup: spec.pfsgroup.clone(),
+        })?;
+        warnings.extend(proposals.warnings().iter().cloned());
         let ike_lifetime = lifetime(
             "ikelifetime",
             spec.ikelifetime,
@@ -733,6 +733,7 @@ impl Connection {
             right,
             local: None,
             policy,
+            proposals,
             routing: Routing::Unrouted,
             spec,
             warnings,
@@ -868,6 +869,22 @@ impl Connection {
         self.local.map(|s| self.end(s.other()))
     }
 
+    /// Our traffic selectors (TSi when we initiate, TSr when we respond); empty while
+    /// unoriented.
+    pub fn local_traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.local_end()
+            .map(End::traffic_selectors)
+            .unwrap_or_default()
+    }
+
+    /// The peer's traffic selectors; empty while unoriented, and for a template whose
+    /// peer protects no subnet until it is instantiated with the peer's address.
+    pub fn remote_traffic_selectors(&self) -> Vec<TrafficSelector> {
+        self.remote_end()
+            .map(End::traffic_selectors)
+            .unwrap_or_default()
+    }
+
     /// The name libreswan prints: `"name"` or `"name"[N] 192.0.2.2` for an instance.
     pub fn display_name(&self) -> String {
         match (self.kind, self.remote_end().and_then(|e| e.host_addr)) {
@@ -952,6 +969,51 @@ mod tests {
         assert_eq!(cw.local_end().unwrap().id, Id::Fqdn("west".into()));
         assert_eq!(ce.local_end().unwrap().id, Id::Fqdn("east".into()));
         assert_eq!(cw.kind, Kind::Permanent);
+    }
+
+    #[test]
+    fn traffic_selectors_follow_orientation_and_protoport() {
+        let mut s = west_east();
+        s.left.subnets.push("198.51.101.0/24".into());
+        s.right.clientprotoport = Some("tcp/443".into());
+        let cw = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        let ce = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.2")])).unwrap();
+        let texts = |v: Vec<TrafficSelector>| -> Vec<String> {
+            v.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            texts(cw.local_traffic_selectors()),
+            ["198.51.100.0/24", "198.51.101.0/24"]
+        );
+        assert_eq!(
+            texts(cw.remote_traffic_selectors()),
+            ["203.0.113.0/24:tcp/443"]
+        );
+        assert_eq!(ce.local_traffic_selectors(), cw.remote_traffic_selectors());
+        assert_eq!(ce.remote_traffic_selectors(), cw.local_traffic_selectors());
+        // Without subnets, the host itself.
+        s.left.subnets.clear();
+        let c = Connection::from_spec(s.clone(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        assert_eq!(texts(c.local_traffic_selectors()), ["192.0.2.1/32"]);
+        // Unoriented: none.
+        let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        assert!(c.local_traffic_selectors().is_empty());
+        assert_eq!(texts(c.left.traffic_selectors()), ["192.0.2.1/32"]);
+    }
+
+    #[test]
+    fn serializes_and_rebuilds_with_its_proposals() {
+        let mut s = west_east();
+        s.ike = Some("aes_gcm256-sha2_512-dh19".into());
+        s.pfsgroup = Some("dh20".into());
+        let c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Connection = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(
+            back.proposals.pfs_group(),
+            Some(ike::registry::KeId::ECP_384)
+        );
     }
 
     #[test]
@@ -1079,8 +1141,12 @@ mod tests {
         assert!(err(s).contains("both --xauthserver and --xauthclient"));
 
         let mut s = west_east();
-        s.esp = Some("aes!".into());
-        assert!(err(s).starts_with("esp:"));
+        s.esp = Some("aes-md4".into());
+        assert!(err(s).starts_with("--esp: esp=\"aes-md4\": "));
+
+        let mut s = west_east();
+        s.ike = Some("aes,".into());
+        assert!(err(s).starts_with("--ike: ike=\"aes,\": "));
 
         let mut s = west_east();
         s.dpdtimeout = Some(30);
@@ -1198,6 +1264,11 @@ mod tests {
         );
         assert_eq!(i.right.host_addr, Some(ip("192.0.2.77")));
         assert_eq!(i.right.clients(), vec![Subnet::host(ip("192.0.2.77"))]);
+        assert!(t.remote_traffic_selectors().is_empty());
+        assert_eq!(
+            i.remote_traffic_selectors(),
+            vec![TrafficSelector::host(ip("192.0.2.77"))]
+        );
         assert_eq!(i.right.id, Id::Fqdn("road".into()));
         assert!(t.instantiate(ip("2001:db8::1"), None).is_err());
         let p = Connection::from_spec(west_east(), &HostAddrs::new([ip("192.0.2.1")])).unwrap();

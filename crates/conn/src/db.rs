@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use crate::addr::{same_family, Subnet};
+use crate::addr::{same_family, traffic_selector, ProtoPort, Subnet};
 use crate::connection::{ConnError, ConnSerial, Connection, HostAddrs, Kind};
 use crate::id::Id;
 use crate::spec::ConnSpec;
@@ -30,62 +30,27 @@ pub enum DbError {
     Invalid(#[from] ConnError),
 }
 
-/// A traffic selector as received in a TSi/TSr payload (RFC 7296 section 3.13.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TrafficSelector {
-    /// IP protocol, 0 = any.
-    pub proto: u8,
-    /// First port.
-    pub start_port: u16,
-    /// Last port.
-    pub end_port: u16,
-    /// First address.
-    pub start: IpAddr,
-    /// Last address.
-    pub end: IpAddr,
-}
+pub use ike::ts::TrafficSelector;
 
-impl TrafficSelector {
-    /// A selector covering a whole subnet, any protocol and port.
-    pub fn from_subnet(s: Subnet) -> TrafficSelector {
-        let (start, end) = s.range();
-        TrafficSelector {
-            proto: 0,
-            start_port: 0,
-            end_port: u16::MAX,
-            start,
-            end,
-        }
-    }
-}
-
-/// How well a configured client (subnet + protoport) fits a selector; 0 = not at all.
-fn ts_fit(clients: &[Subnet], proto: Option<crate::addr::ProtoPort>, ts: &TrafficSelector) -> u32 {
-    if !same_family(ts.start, ts.end) || ts.start > ts.end || ts.start_port > ts.end_port {
-        return 0;
-    }
-    if let Some(pp) = proto {
-        if ts.proto != 0 && pp.proto != 0 && ts.proto != pp.proto {
-            return 0;
-        }
-        if let Some(p) = pp.port {
-            if !(ts.start_port..=ts.end_port).contains(&p) {
-                return 0;
-            }
-        }
-    }
+/// How well one side's configured clients (subnets with a protocol/port
+/// restriction) fit a selector the peer proposed: 4 = exactly one of ours, 3 = within
+/// one of ours, 2 = wider than one of ours (we narrow to ours), 1 = overlapping one of
+/// ours (narrowed to the intersection), 0 = not at all. Protocol and ports count as
+/// part of the selector, so `tcp/22` fits a connection with `protoport=tcp/22` or
+/// none, but not one with `udp/1701`.
+fn ts_fit(clients: &[Subnet], pp: Option<ProtoPort>, ts: &TrafficSelector) -> u32 {
     clients
         .iter()
-        .map(|c| {
-            let (lo, hi) = c.range();
-            if !same_family(lo, ts.start) {
-                0
-            } else if lo == ts.start && hi == ts.end {
-                3 // exact
-            } else if c.contains_range(ts.start, ts.end) {
-                2 // the peer asks for part of ours: fine
-            } else if ts.start <= lo && hi <= ts.end {
-                1 // the peer offers more: we narrow to ours
+        .map(|&c| {
+            let ours = traffic_selector(c, pp);
+            if ours == *ts {
+                4
+            } else if ours.contains(ts) {
+                3
+            } else if ts.contains(&ours) {
+                2
+            } else if ours.intersect(ts).is_some() {
+                1
             } else {
                 0
             }
@@ -311,8 +276,11 @@ impl ConnDb {
 
     /// The connection whose clients best fit the traffic selectors of a child SA
     /// request between `local` and `remote` hosts. `ours` are the selectors for our
-    /// side (TSr when we respond), `theirs` the peer's (TSi). Every selector must fit
-    /// some client of its side; exact fits beat narrowing.
+    /// side (TSr when we respond), `theirs` the peer's (TSi), as the codec decoded
+    /// them. Every selector must fit some client of its side; exact fits beat
+    /// narrowing. The answer is then narrowed with [`ike::ts::narrow`] against the
+    /// connection's [`Connection::local_traffic_selectors`] /
+    /// [`Connection::remote_traffic_selectors`].
     pub fn find_by_traffic_selectors(
         &self,
         local: IpAddr,
@@ -516,7 +484,7 @@ mod tests {
         narrow.left.subnets = vec!["198.51.100.0/25".into()];
         narrow.right.subnets = vec!["203.0.113.0/25".into()];
         let narrow = db.add(narrow, &west()).unwrap();
-        let ts = |s: &str| TrafficSelector::from_subnet(Subnet::parse(s).unwrap());
+        let ts = |s: &str| traffic_selector(Subnet::parse(s).unwrap(), None);
         let (l, r) = (ip("192.0.2.1"), ip("192.0.2.2"));
         assert_eq!(
             db.find_by_traffic_selectors(l, r, &[ts("198.51.100.0/25")], &[ts("203.0.113.0/25")]),
@@ -545,21 +513,56 @@ mod tests {
         l2tp.mode = Some(crate::spec::Mode::Transport);
         let s = db.add(l2tp, &west()).unwrap();
         let (l, r) = (ip("192.0.2.1"), ip("192.0.2.99"));
-        let mut ours = TrafficSelector::from_subnet(Subnet::host(l));
-        let theirs = TrafficSelector::from_subnet(Subnet::host(r));
+        let host = |a: IpAddr, pp: Option<&str>| {
+            traffic_selector(Subnet::host(a), pp.map(|p| ProtoPort::parse(p).unwrap()))
+        };
+        let theirs = host(r, None);
         assert_eq!(
-            db.find_by_traffic_selectors(l, r, &[ours], &[theirs]),
+            db.find_by_traffic_selectors(l, r, &[host(l, None)], &[theirs]),
+            Some(s),
+            "the peer asks for all of our host: narrowed to udp/1701"
+        );
+        assert_eq!(
+            db.find_by_traffic_selectors(l, r, &[host(l, Some("tcp"))], &[theirs]),
+            None
+        );
+        assert_eq!(
+            db.find_by_traffic_selectors(l, r, &[host(l, Some("udp/1701"))], &[theirs]),
             Some(s)
         );
-        ours.proto = 6;
-        assert_eq!(db.find_by_traffic_selectors(l, r, &[ours], &[theirs]), None);
-        ours.proto = 17;
-        ours.start_port = 1701;
-        ours.end_port = 1701;
         assert_eq!(
-            db.find_by_traffic_selectors(l, r, &[ours], &[theirs]),
-            Some(s)
+            db.find_by_traffic_selectors(l, r, &[host(l, Some("udp/500"))], &[theirs]),
+            None
         );
+        // OPAQUE ports (65535..0) never fit a specific port.
+        let opaque = TrafficSelector::new(17, 65535, 0, l, l).unwrap();
+        assert_eq!(
+            db.find_by_traffic_selectors(l, r, &[opaque], &[theirs]),
+            None
+        );
+    }
+
+    #[test]
+    fn traffic_selector_fit_ranks_exact_within_wider_overlap() {
+        let c = [Subnet::parse("198.51.100.0/24").unwrap()];
+        let range = |a: &str, b: &str| TrafficSelector::new(0, 0, 65535, ip(a), ip(b)).unwrap();
+        assert_eq!(
+            ts_fit(&c, None, &range("198.51.100.0", "198.51.100.255")),
+            4
+        );
+        assert_eq!(ts_fit(&c, None, &range("198.51.100.5", "198.51.100.9")), 3);
+        assert_eq!(ts_fit(&c, None, &range("198.51.0.0", "198.51.255.255")), 2);
+        assert_eq!(
+            ts_fit(&c, None, &range("198.51.100.200", "198.51.101.9")),
+            1
+        );
+        assert_eq!(ts_fit(&c, None, &range("198.51.101.0", "198.51.101.9")), 0);
+        assert_eq!(
+            ts_fit(&[], None, &range("198.51.100.0", "198.51.100.255")),
+            0
+        );
+        let v6 = TrafficSelector::all(true);
+        assert_eq!(ts_fit(&c, None, &v6), 0);
     }
 
     #[test]

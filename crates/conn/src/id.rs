@@ -19,6 +19,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use ike::registry::IdType;
 use serde::{Deserialize, Serialize};
 
 /// What is wrong with an ID string.
@@ -39,9 +40,34 @@ pub enum IdError {
     /// A form that is neither an address, a name, a DN nor a keyword.
     #[error("\"{0}\" is not an ID; did you mean @{0} (ID_KEY_ID forms start with @# or @[)?")]
     Unrecognized(String),
+    /// A tab or other control character inside the ID.
+    #[error("\"{0}\" contains a control character (such as a tab); IDs are printable text")]
+    ControlCharacter(String),
     /// Unknown `%` keyword.
     #[error("\"{0}\" is not a known ID keyword (%any, %fromcert, %null, %none)")]
     UnknownKeyword(String),
+}
+
+/// An ID that cannot be put in, or read from, an ID payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdWireError {
+    /// `%any`, `%none` or `%fromcert` stand for no particular ID.
+    #[error("{0} is not an ID that can be sent; configure a concrete ID (@fqdn, user@fqdn, an IP address or @#keyid)")]
+    NotConcrete(&'static str),
+    /// Distinguished names need DER encoding, which is not implemented yet.
+    #[error("ID_DER_ASN1_DN is not supported yet; use @fqdn, user@fqdn, an IP address or @#keyid as the ID")]
+    DnNotSupported,
+    /// A type this implementation does not accept.
+    #[error("ID type {0} is not supported; expected ID_IPV4_ADDR, ID_IPV6_ADDR, ID_FQDN, ID_USER_FQDN, ID_KEY_ID or ID_NULL")]
+    Unsupported(IdType),
+    /// The data does not fit the type.
+    #[error("malformed {ty} ID payload: {why}")]
+    Malformed {
+        /// The ID type received.
+        ty: IdType,
+        /// What is wrong.
+        why: &'static str,
+    },
 }
 
 /// An IKE identity.
@@ -73,6 +99,9 @@ impl Id {
         let t = s.trim();
         if t.is_empty() {
             return Err(IdError::Empty);
+        }
+        if t.chars().any(char::is_control) {
+            return Err(IdError::ControlCharacter(t.escape_debug().to_string()));
         }
         if let Some(kw) = t.strip_prefix('%') {
             return match kw.to_ascii_lowercase().as_str() {
@@ -147,40 +176,73 @@ impl Id {
         }
     }
 
-    /// The RFC 7296 ID type number, when the ID is a concrete one.
-    pub fn wire_type(&self) -> Option<u8> {
+    /// The ID payload type this ID is sent as, when it is a concrete one.
+    pub fn wire_type(&self) -> Option<IdType> {
         Some(match self {
-            Id::Ip(IpAddr::V4(_)) => 1,
-            Id::Fqdn(_) => 2,
-            Id::UserFqdn(_) => 3,
-            Id::Ip(IpAddr::V6(_)) => 5,
-            Id::Dn(_) => 9,
-            Id::KeyId(_) => 11,
-            Id::Null => 13,
+            Id::Ip(IpAddr::V4(_)) => IdType::IPV4_ADDR,
+            Id::Fqdn(_) => IdType::FQDN,
+            Id::UserFqdn(_) => IdType::RFC822_ADDR,
+            Id::Ip(IpAddr::V6(_)) => IdType::IPV6_ADDR,
+            Id::Dn(_) => IdType::DER_ASN1_DN,
+            Id::KeyId(_) => IdType::KEY_ID,
+            Id::Null => IdType::NULL,
             Id::None | Id::Any | Id::FromCert => return None,
         })
     }
 
-    /// Build an ID from an IKE ID payload (type and data). DNs arrive DER-encoded and are
-    /// converted by the certificate code, so ID_DER_ASN1_DN returns `None` here, as do
-    /// unknown types and malformed data.
-    pub fn from_wire(id_type: u8, data: &[u8]) -> Option<Id> {
-        match id_type {
-            1 => <[u8; 4]>::try_from(data)
-                .ok()
-                .map(|b| Id::Ip(IpAddr::from(b))),
-            5 => <[u8; 16]>::try_from(data)
-                .ok()
-                .map(|b| Id::Ip(IpAddr::from(b))),
-            2 => std::str::from_utf8(data)
-                .ok()
-                .map(|s| Id::Fqdn(s.to_string())),
-            3 => std::str::from_utf8(data)
-                .ok()
-                .map(|s| Id::UserFqdn(s.to_string())),
-            11 => Some(Id::KeyId(data.to_vec())),
-            13 => Some(Id::Null),
-            _ => None,
+    /// The ID payload (RFC 7296 3.5, RFC 2407 4.6.2) this ID is sent as: its type and
+    /// identification data. FQDN and USER_FQDN are sent without libreswan's `@`;
+    /// ID_NULL has empty data (RFC 7619 3).
+    pub fn to_wire(&self) -> Result<(IdType, Vec<u8>), IdWireError> {
+        let data = match self {
+            Id::Ip(IpAddr::V4(a)) => a.octets().to_vec(),
+            Id::Ip(IpAddr::V6(a)) => a.octets().to_vec(),
+            Id::Fqdn(n) | Id::UserFqdn(n) => n.as_bytes().to_vec(),
+            Id::KeyId(k) => k.clone(),
+            Id::Null => Vec::new(),
+            Id::Dn(_) => return Err(IdWireError::DnNotSupported),
+            Id::None | Id::Any | Id::FromCert => {
+                return Err(IdWireError::NotConcrete(self.type_name()))
+            }
+        };
+        let ty = self
+            .wire_type()
+            .ok_or(IdWireError::NotConcrete(self.type_name()))?;
+        Ok((ty, data))
+    }
+
+    /// Reads a received ID payload. Addresses must have their exact length, FQDN and
+    /// USER_FQDN must be non-empty UTF-8 without control characters
+    /// (RFC 7296 3.5 allows no terminator or padding, and these end up in logs and
+    /// `ipsec.secrets` lookups), KEY_ID must be non-empty; ID_NULL's data is ignored
+    /// (RFC 7619 3). ID_DER_ASN1_DN is refused until DER names are supported, as are
+    /// the IKEv1 subnet/range types and unknown types.
+    pub fn from_wire(ty: IdType, data: &[u8]) -> Result<Id, IdWireError> {
+        let bad = |why: &'static str| IdWireError::Malformed { ty, why };
+        let text = |data: &[u8]| -> Result<String, IdWireError> {
+            if data.is_empty() {
+                return Err(bad("the identification data is empty"));
+            }
+            let s = std::str::from_utf8(data).map_err(|_| bad("the name is not UTF-8"))?;
+            if s.chars().any(char::is_control) {
+                return Err(bad("the name contains control characters"));
+            }
+            Ok(s.to_string())
+        };
+        match ty {
+            IdType::IPV4_ADDR => <[u8; 4]>::try_from(data)
+                .map(|b| Id::Ip(IpAddr::from(b)))
+                .map_err(|_| bad("an IPv4 address is 4 bytes")),
+            IdType::IPV6_ADDR => <[u8; 16]>::try_from(data)
+                .map(|b| Id::Ip(IpAddr::from(b)))
+                .map_err(|_| bad("an IPv6 address is 16 bytes")),
+            IdType::FQDN => text(data).map(Id::Fqdn),
+            IdType::RFC822_ADDR => text(data).map(Id::UserFqdn),
+            IdType::KEY_ID if data.is_empty() => Err(bad("the key ID is empty")),
+            IdType::KEY_ID => Ok(Id::KeyId(data.to_vec())),
+            IdType::NULL => Ok(Id::Null),
+            IdType::DER_ASN1_DN => Err(IdWireError::DnNotSupported),
+            other => Err(IdWireError::Unsupported(other)),
         }
     }
 
@@ -320,6 +382,10 @@ mod tests {
         assert!(matches!(Id::parse("C=CA, junk"), Err(IdError::BadDn(_))));
         assert!(matches!(Id::parse("#x"), Err(IdError::Unrecognized(_))));
         assert_eq!(Id::parse("@[]"), Err(IdError::Empty));
+        assert!(matches!(
+            Id::parse("@a\tb"),
+            Err(IdError::ControlCharacter(_))
+        ));
     }
 
     #[test]
@@ -356,17 +422,72 @@ mod tests {
     }
 
     #[test]
-    fn wire_forms() {
-        assert_eq!(Id::parse("@east").unwrap().wire_type(), Some(2));
+    fn wire_forms_round_trip() {
+        for (text, ty, data) in [
+            ("192.0.2.1", IdType::IPV4_ADDR, vec![192, 0, 2, 1]),
+            (
+                "2001:db8::1",
+                IdType::IPV6_ADDR,
+                vec![0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            ),
+            ("@east.example", IdType::FQDN, b"east.example".to_vec()),
+            (
+                "road@example.org",
+                IdType::RFC822_ADDR,
+                b"road@example.org".to_vec(),
+            ),
+            ("@#0a1b", IdType::KEY_ID, vec![0x0a, 0x1b]),
+            ("%null", IdType::NULL, vec![]),
+        ] {
+            let id = Id::parse(text).unwrap();
+            assert_eq!(id.wire_type(), Some(ty), "{text}");
+            assert_eq!(id.to_wire(), Ok((ty, data.clone())), "{text}");
+            assert_eq!(Id::from_wire(ty, &data), Ok(id), "{text}");
+        }
+    }
+
+    #[test]
+    fn wire_refusals() {
         assert_eq!(Id::Any.wire_type(), None);
+        assert!(matches!(
+            Id::Any.to_wire(),
+            Err(IdWireError::NotConcrete("%any"))
+        ));
+        assert!(Id::FromCert.to_wire().is_err());
+        let dn = Id::parse("C=CA, CN=east").unwrap();
+        assert_eq!(dn.wire_type(), Some(IdType::DER_ASN1_DN));
+        assert_eq!(dn.to_wire(), Err(IdWireError::DnNotSupported));
+        assert!(dn
+            .to_wire()
+            .unwrap_err()
+            .to_string()
+            .contains("not supported yet"));
         assert_eq!(
-            Id::from_wire(1, &[192, 0, 2, 1]),
-            Some(Id::Ip("192.0.2.1".parse().unwrap()))
+            Id::from_wire(IdType::DER_ASN1_DN, b"0\x00"),
+            Err(IdWireError::DnNotSupported)
         );
-        assert_eq!(Id::from_wire(1, &[192, 0, 2]), None);
-        assert_eq!(Id::from_wire(2, b"east"), Some(Id::Fqdn("east".into())));
-        assert_eq!(Id::from_wire(2, &[0xff]), None);
-        assert_eq!(Id::from_wire(9, b"x"), None);
-        assert_eq!(Id::from_wire(13, b""), Some(Id::Null));
+        assert!(matches!(
+            Id::from_wire(IdType::IPV4_ADDR, &[192, 0, 2]),
+            Err(IdWireError::Malformed { .. })
+        ));
+        assert!(Id::from_wire(IdType::IPV6_ADDR, &[0; 4]).is_err());
+        assert!(Id::from_wire(IdType::FQDN, b"").is_err());
+        assert!(Id::from_wire(IdType::FQDN, &[0xff]).is_err());
+        assert!(Id::from_wire(IdType::FQDN, b"east\0").is_err());
+        assert!(Id::from_wire(IdType::RFC822_ADDR, b"a\tb@c").is_err());
+        assert!(Id::from_wire(IdType::KEY_ID, b"").is_err());
+        assert_eq!(
+            Id::from_wire(IdType::FQDN, "bücher.example".as_bytes()),
+            Ok(Id::Fqdn("bücher.example".into()))
+        );
+        assert_eq!(Id::from_wire(IdType::NULL, b"junk"), Ok(Id::Null));
+        assert_eq!(
+            Id::from_wire(IdType::V1_IPV4_ADDR_SUBNET, &[0; 8]),
+            Err(IdWireError::Unsupported(IdType::V1_IPV4_ADDR_SUBNET))
+        );
+        assert!(Id::from_wire(IdType(200), b"x")
+            .unwrap_err()
+            .to_string()
+            .starts_with("ID type IdType(200) is not supported"));
     }
 }

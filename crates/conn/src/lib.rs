@@ -20,8 +20,12 @@
 //!
 //! Modules:
 //! - [`spec`] holds the untyped description and its keyword enums.
-//! - [`addr`] and [`id`] hold hosts, subnets, protocol/ports, ranges; IKE identities.
+//! - [`addr`] and [`id`] hold hosts, subnets, protocol/ports, ranges; IKE identities,
+//!   with conversions to the wire forms the IKE core uses (`ike::ts` traffic
+//!   selectors, ID payload type and data).
 //! - [`policy`] holds connection-wide policy with libreswan's defaults.
+//! - [`proposals`] holds the parsed `ike=`/`esp=` proposals (via `ike::proposal`)
+//!   with `pfs=`/`pfsgroup=` applied.
 //! - [`connection`] holds validation, orientation, templates and instances.
 //! - [`db`] holds the database and its lookups.
 //! - [`secrets`] holds `ipsec.secrets` and PSK/key/XAUTH lookup.
@@ -36,6 +40,7 @@ pub mod db;
 pub mod files;
 pub mod id;
 pub mod policy;
+pub mod proposals;
 pub mod secrets;
 pub mod spec;
 pub mod status;
@@ -43,4 +48,5 @@ pub mod status;
 pub use connection::{ConnError, ConnSerial, Connection, HostAddrs, Side};
 pub use db::{ConnDb, DbError};
 pub use id::Id;
+pub use proposals::Proposals;
 pub use spec::{ConnSpec, EndSpec};

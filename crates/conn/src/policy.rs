@@ -23,7 +23,11 @@ pub const DEFAULT_REKEY_FUZZ: u32 = 100;
 /// libreswan's NAT keepalive interval.
 pub const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 
-/// Key-exchange groups `--pfsgroup` accepts (libreswan spellings).
+/// The `--pfsgroup` spellings whack offers (libreswan's). The daemon accepts every
+/// group name `ike::proposal` knows (`ike::proposal::alg::lookup_ke`), which
+/// includes all of these except the RFC 5114 groups `dh22`/`dh23`/`dh24`: the whack
+/// manual still lists them, but libreswan 4 removed them and `ike::crypto` has none,
+/// so adding a connection with one fails with a message saying so.
 pub const PFS_GROUPS: &[&str] = &[
     "modp1024",
     "modp1536",
@@ -161,7 +165,7 @@ pub struct Policy {
     pub pfs: bool,
     /// PFS group keyword, when given.
     pub pfsgroup: Option<String>,
-    /// `ike=` proposal string as given (parsed by the proposal module when it lands).
+    /// `ike=` proposal string as given; the parsed form is `Connection::proposals`.
     pub ike: Option<String>,
     /// `esp=` proposal string as given.
     pub esp: Option<String>,
@@ -313,6 +317,14 @@ mod tests {
             ConnMark::parse("5/0xff").unwrap().to_string(),
             "5/0x000000ff"
         );
+    }
+
+    #[test]
+    fn every_whack_pfsgroup_is_a_known_group() {
+        for g in PFS_GROUPS {
+            let removed = crate::proposals::REMOVED_GROUPS.contains(g);
+            assert_eq!(ike::proposal::alg::lookup_ke(g).is_some(), !removed, "{g}");
+        }
     }
 
     #[test]

@@ -18,18 +18,18 @@ use crate::addr::Subnet;
 use crate::connection::{Connection, End, Side};
 use crate::db::ConnDb;
 use crate::id::Id;
-use crate::spec::{Encapsulation, SendCert};
+use crate::spec::{Encapsulation, IkeVersion, SendCert};
 
 /// Facts the daemon knows and this crate does not.
 #[derive(Debug, Clone, Default)]
 pub struct StatusExtra<'a> {
     /// The interface the connection uses (`eth0`), when known.
     pub interface: Option<&'a str>,
-    /// The IKE algorithms in libreswan's normalized form, when the proposal parser
-    /// produced them; otherwise the `ike=` string is printed as given.
-    pub ike_algorithms: Option<&'a str>,
-    /// Same for ESP.
-    pub esp_algorithms: Option<&'a str>,
+    /// The algorithms of the connection's newest established IKE SA, in the
+    /// proposal's canonical form (`AES_GCM_16_256-HMAC_SHA2_512-DH19`).
+    pub ike_newest: Option<&'a str>,
+    /// Same for its newest Child SA (`AES_GCM_16_256-NONE`).
+    pub child_newest: Option<&'a str>,
 }
 
 fn client_text(end: &End) -> Option<Vec<String>> {
@@ -298,11 +298,32 @@ pub fn connection_lines(c: &Connection, extra: &StatusExtra<'_>) -> Vec<String> 
     )));
     out.push(d(format!("routing: {};", c.routing.keyword())));
     out.push(d(format!("conn serial: {};", c.serial)));
-    if let Some(a) = extra.ike_algorithms.or(p.ike.as_deref()) {
-        out.push(d(format!("IKE algorithms: {a}")));
+    // Like libreswan, only proposals that differ from the defaults are shown, in the
+    // canonical form the parser reads back (`AES_GCM_16_256-HMAC_SHA2_512-DH19`).
+    let props = &c.proposals;
+    let version = match p.ike_version {
+        IkeVersion::V1 => "IKEv1",
+        IkeVersion::V2 => "IKEv2",
+    };
+    if props.ike_configured() {
+        out.push(d(format!("IKE algorithms: {}", props.ike())));
     }
-    if let Some(a) = extra.esp_algorithms.or(p.esp.as_deref()) {
-        out.push(d(format!("ESP algorithms: {a}")));
+    if let Some(a) = extra.ike_newest {
+        out.push(d(format!("{version} algorithm newest: {a}")));
+    }
+    let child = props.child_protocol().name();
+    if p.has_ipsec() && props.child_configured() {
+        out.push(d(format!("{child} algorithms: {}", props.child())));
+    }
+    if let Some(a) = extra.child_newest {
+        // IKEv2 always takes the PFS group from the IKE SA unless esp= names one,
+        // which the algorithms already show; IKEv1 Quick Mode names its own.
+        let pfs = match (p.pfs, p.ike_version, props.pfs_group()) {
+            (false, _, _) => "<N/A>".to_string(),
+            (true, IkeVersion::V1, Some(g)) => g.to_string(),
+            (true, _, _) => "<Phase1>".to_string(),
+        };
+        out.push(d(format!("{child} algorithm newest: {a}; pfsgroup={pfs}")));
     }
     out
 }
@@ -386,6 +407,71 @@ mod tests {
             "our idtype: ID_FQDN; our id=@west; their idtype: ID_FQDN; their id=@east"
         )));
         assert!(lines.iter().all(|l| l.starts_with("\"west-east\":")));
+    }
+
+    #[test]
+    fn algorithms_lines_show_configured_proposals_in_canonical_form() {
+        let addrs = HostAddrs::new([ip("192.0.2.1")]);
+        let c = Connection::from_spec(west_east(), &addrs).unwrap();
+        let lines = connection_lines(&c, &StatusExtra::default());
+        assert!(
+            !lines.iter().any(|l| l.contains("algorithms:")),
+            "defaults are not shown: {lines:?}"
+        );
+
+        let mut s = west_east();
+        s.ike = Some("aes_gcm256-sha2_512+sha2_256-dh19+dh31".into());
+        s.esp = Some("aes128-sha2_256".into());
+        s.pfsgroup = Some("modp2048".into());
+        let c = Connection::from_spec(s, &addrs).unwrap();
+        let lines = connection_lines(&c, &StatusExtra::default());
+        assert!(lines.contains(
+            &"\"west-east\":   IKE algorithms: AES_GCM_16_256-HMAC_SHA2_512+HMAC_SHA2_256-DH19+DH31"
+                .to_string()
+        ));
+        assert!(lines.contains(
+            &"\"west-east\":   ESP algorithms: AES_CBC_128-HMAC_SHA2_256_128-MODP2048".to_string()
+        ));
+
+        let mut s = west_east();
+        s.encrypt = false;
+        s.authenticate = true;
+        s.esp = Some("sha2_512".into());
+        let c = Connection::from_spec(s, &addrs).unwrap();
+        let lines = connection_lines(&c, &StatusExtra::default());
+        assert!(lines.contains(&"\"west-east\":   AH algorithms: HMAC_SHA2_512_256".to_string()));
+    }
+
+    #[test]
+    fn newest_algorithms_come_from_the_daemon() {
+        let addrs = HostAddrs::new([ip("192.0.2.1")]);
+        let c = Connection::from_spec(west_east(), &addrs).unwrap();
+        let extra = StatusExtra {
+            ike_newest: Some("AES_GCM_16_256-HMAC_SHA2_512-DH19"),
+            child_newest: Some("AES_GCM_16_256-NONE"),
+            ..StatusExtra::default()
+        };
+        let lines = connection_lines(&c, &extra);
+        let n = lines.len();
+        assert_eq!(
+            lines[n - 2],
+            "\"west-east\":   IKEv2 algorithm newest: AES_GCM_16_256-HMAC_SHA2_512-DH19"
+        );
+        assert_eq!(
+            lines[n - 1],
+            "\"west-east\":   ESP algorithm newest: AES_GCM_16_256-NONE; pfsgroup=<Phase1>"
+        );
+        let mut s = west_east();
+        s.ike_version = Some(IkeVersion::V1);
+        s.pfsgroup = Some("modp2048".into());
+        let c = Connection::from_spec(s.clone(), &addrs).unwrap();
+        let last = connection_lines(&c, &extra).pop().unwrap();
+        assert!(last.ends_with("; pfsgroup=MODP2048"), "{last}");
+        s.pfs = Some(false);
+        s.pfsgroup = None;
+        let c = Connection::from_spec(s, &addrs).unwrap();
+        let last = connection_lines(&c, &extra).pop().unwrap();
+        assert!(last.ends_with("; pfsgroup=<N/A>"), "{last}");
     }
 
     #[test]

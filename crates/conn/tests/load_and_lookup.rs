@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use conn::addr::Subnet;
 use conn::conf::{Auto, Config};
 use conn::db::TrafficSelector;
 use conn::secrets::Secrets;
@@ -46,6 +45,9 @@ conn west-east
     right=192.0.2.2
     rightid=@east
     rightsubnet=203.0.113.0/24
+    ike=aes256-sha2_256-modp2048
+    esp=aes_gcm128
+    pfsgroup=dh19
     auto=start
 
 include ipsec.d/*.conf
@@ -147,8 +149,8 @@ fn road_warrior_negotiation_lookups() {
     assert_eq!(secrets.psk(&ours, &dave).unwrap().expose(), b"generic");
 
     // The child SA's selectors: 0.0.0.0/0 on our side, the peer's address on theirs.
-    let ts_ours = TrafficSelector::from_subnet(Subnet::parse("0.0.0.0/0").unwrap());
-    let ts_theirs = TrafficSelector::from_subnet(Subnet::host(peer));
+    let ts_ours = TrafficSelector::all(false);
+    let ts_theirs = TrafficSelector::host(peer);
     assert_eq!(
         db.find_by_traffic_selectors(us, peer, &[ts_ours], &[ts_theirs]),
         Some(inst)
@@ -182,4 +184,64 @@ fn status_lists_every_connection() {
         lines.last().unwrap(),
         "Total IPsec connections: loaded 4, active 0"
     );
+}
+
+#[test]
+fn what_the_ike_daemon_builds_a_negotiation_from() {
+    let (_d, conf, _) = setup("ike");
+    let west = load(&conf, &HostAddrs::new([ip("192.0.2.1")]));
+    let east = load(&conf, &HostAddrs::new([ip("192.0.2.2")]));
+    let w = west.find("west-east").unwrap();
+    let e = east.find("west-east").unwrap();
+
+    // Proposals parsed from ike=/esp= with pfsgroup= applied, the same on both peers.
+    assert_eq!(w.proposals, e.proposals);
+    assert_eq!(
+        w.proposals.ike().to_string(),
+        "AES_CBC_256-HMAC_SHA2_256-MODP2048"
+    );
+    assert_eq!(w.proposals.child().to_string(), "AES_GCM_16_128;DH19");
+    assert_eq!(
+        w.proposals.ike().kind(),
+        ike::proposal::ProposalKind::IKEV2_IKE
+    );
+    // The road-warrior conns set none: libreswan's defaults.
+    let rw = east.find("rw").unwrap();
+    assert_eq!(
+        rw.proposals.ike(),
+        &ike::proposal::ProposalSet::defaults(ike::proposal::ProposalKind::IKEV2_IKE)
+    );
+
+    // TSi/TSr: what west sends as TSi is what east expects of the peer, and vice versa.
+    assert_eq!(w.local_traffic_selectors(), e.remote_traffic_selectors());
+    assert_eq!(w.remote_traffic_selectors(), e.local_traffic_selectors());
+    let tsi = w.local_traffic_selectors();
+    let tsr = w.remote_traffic_selectors();
+    let narrowed = ike::ts::narrow(
+        &tsi,
+        &tsr,
+        &e.remote_traffic_selectors(),
+        &e.local_traffic_selectors(),
+    )
+    .unwrap();
+    assert_eq!(narrowed.tsi, tsi);
+    // East finds the connection from the selectors it received.
+    assert_eq!(
+        east.find_by_traffic_selectors(ip("192.0.2.2"), ip("192.0.2.1"), &tsr, &tsi),
+        Some(e.serial)
+    );
+
+    // IDi as west sends it, and as east reads it back.
+    let (ty, data) = w.local_end().unwrap().id.to_wire().unwrap();
+    assert_eq!(ty, ike::registry::IdType::FQDN);
+    assert_eq!(data, b"west");
+    let idi = Id::from_wire(ty, &data).unwrap();
+    assert!(e.remote_end().unwrap().id.matches(&idi));
+
+    // Status shows the configured proposals in canonical form.
+    let lines = connection_list(&east, 0, |_| StatusExtra::default());
+    assert!(lines.contains(
+        &"\"west-east\":   IKE algorithms: AES_CBC_256-HMAC_SHA2_256-MODP2048".to_string()
+    ));
+    assert!(lines.contains(&"\"west-east\":   ESP algorithms: AES_GCM_16_128;DH19".to_string()));
 }

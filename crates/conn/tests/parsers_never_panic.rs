@@ -8,7 +8,9 @@ use conn::conf::Config;
 use conn::files::{glob_match, split_words, strip_comment};
 use conn::policy::ConnMark;
 use conn::secrets::Secrets;
+use conn::spec::IkeVersion;
 use conn::{ConnSpec, Connection, HostAddrs, Id};
+use ike::registry::IdType;
 use proptest::prelude::*;
 
 /// Strings biased towards the characters the parsers care about.
@@ -44,6 +46,27 @@ proptest! {
     }
 
     #[test]
+    fn id_wire_round_trips(s in texty()) {
+        if let Ok(id) = Id::parse(&s) {
+            if let Ok((ty, data)) = id.to_wire() {
+                prop_assert_eq!(Id::from_wire(ty, &data), Ok(id));
+            }
+        }
+    }
+
+    #[test]
+    fn id_from_arbitrary_payload(ty in any::<u8>(), data in proptest::collection::vec(any::<u8>(), 0..40)) {
+        if let Ok(id) = Id::from_wire(IdType(ty), &data) {
+            // What we accept we can send back unchanged (ID_NULL data is ignored).
+            let (t, d) = id.to_wire().expect("accepted IDs are concrete");
+            prop_assert_eq!(t, IdType(ty));
+            if t != IdType::NULL {
+                prop_assert_eq!(d, data);
+            }
+        }
+    }
+
+    #[test]
     fn secrets_file(s in texty()) {
         let _ = Secrets::parse_str(&s, Path::new("/nonexistent/ipsec.secrets"));
     }
@@ -68,6 +91,7 @@ proptest! {
     fn connection_from_arbitrary_spec(
         name in texty(), lh in texty(), rh in texty(), lid in texty(),
         ls in texty(), rs in texty(), pp in texty(), mark in texty(),
+        ike in texty(), esp in texty(), pfsgroup in texty(), v1 in any::<bool>(),
     ) {
         let mut s = ConnSpec::named(name);
         s.left.host = Some(lh);
@@ -77,6 +101,12 @@ proptest! {
         s.right.subnets = vec![rs];
         s.right.clientprotoport = Some(pp);
         s.conn_mark = Some(mark);
+        s.ike = Some(ike);
+        s.esp = Some(esp);
+        s.pfsgroup = Some(pfsgroup);
+        if v1 {
+            s.ike_version = Some(IkeVersion::V1);
+        }
         s.encrypt = true;
         let _ = Connection::from_spec(s, &HostAddrs::new(["192.0.2.1".parse().unwrap()]));
     }

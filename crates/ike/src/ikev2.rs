@@ -20,17 +20,52 @@
 //! responder finds its connection and everyone finds pre-shared keys through the
 //! [`ConfigSource`] trait the daemon implements.
 //!
-//! One module per exchange: [`ike_sa_init`](self) (IKE_SA_INIT, cookies,
-//! INVALID_KE_PAYLOAD), `ike_auth` (PSK authentication and the first Child SA),
-//! `create_child_sa` (Child SA keying; CREATE_CHILD_SA itself is refused with
-//! NO_ADDITIONAL_SAS until rekeying is written) and `informational` (Delete,
-//! liveness). `sa` holds the IKE SA record, message IDs and retransmission.
+//! One module per exchange: `ike_sa_init` (IKE_SA_INIT, cookies, INVALID_KE_PAYLOAD,
+//! NAT detection), `ike_auth` (PSK authentication and the first Child SA),
+//! `create_child_sa` (Child SA keying and rekeying) and `informational` (Delete,
+//! liveness). `sa` holds the IKE SA record, message IDs, retransmission and
+//! fragmentation.
 //!
-//! Limits of this version, each reported at runtime where it matters: window size 1;
-//! no IKE SA or Child SA rekeying (an IKE SA is deleted when its lifetime ends); no
-//! IKE fragmentation (IKEV2_FRAGMENTATION_SUPPORTED is announced, as libreswan and
-//! strongSwan do, but a fragmented message is dropped with a log line; PSK messages
-//! stay far below any MTU); PSK authentication only; ESP only.
+//! Limits of this version: window size 1; we never initiate additional Child SAs
+//! on an IKE SA (a peer may add some for the same connection); PSK authentication
+//! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
+//! kernel; simultaneous rekeys are not detected. Child SAs and IKE SAs are rekeyed
+//! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
+//! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
+//! (RFC 7383) is announced and works both ways once both ends support it.
+//!
+//! # Driving it
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use std::time::Instant;
+//! # use ike::ikev2::*;
+//! # fn recv() -> (std::net::SocketAddr, std::net::SocketAddr, Vec<u8>) { unimplemented!() }
+//! # fn send(_: Transmit) {}
+//! # fn kernel(_: KernelRequest) {}
+//! # fn whack(_: Progress) {}
+//! # fn run(conn: Arc<Connection>, config: &dyn ConfigSource) -> Result<(), Error> {
+//! let rng = Box::new(ike::crypto::SystemRandomSource::new());
+//! let mut ep = Endpoint::new(EndpointConfig::default(), rng)?;
+//! ep.initiate(conn, Instant::now())?;
+//! loop {
+//!     while let Some(t) = ep.poll_transmit() {
+//!         send(t); // from t.local to t.remote; contents already carry the marker
+//!     }
+//!     while let Some(ev) = ep.poll_event() {
+//!         match ev {
+//!             Event::Kernel(k) => kernel(k),
+//!             Event::Progress(p) => whack(p),
+//!             _ => {} // SA life cycle: updown, whack exit status, status tables
+//!         }
+//!     }
+//!     // Wait for a datagram or ep.poll_timeout(), whichever comes first, then:
+//!     let (local, remote, bytes) = recv();
+//!     ep.handle(Instant::now(), local, remote, &bytes, config);
+//!     ep.handle_timeout(Instant::now());
+//! }
+//! # }
+//! ```
 
 mod config;
 mod create_child_sa;
@@ -61,7 +96,7 @@ use crate::crypto::{CryptoError, RandomSource};
 use crate::registry::{ExchangeType, NotifyType};
 
 use ike_sa_init::{CookieSecret, InitOutcome};
-use sa::{Ctx, IkeSa, IkeState, Out, RequestKind};
+use sa::{later, Ctx, IkeSa, IkeState, Out, RequestKind};
 
 /// Why a command failed or an SA had to be abandoned.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +118,12 @@ pub enum Error {
     /// The negotiated proposal lacks a transform it needs.
     #[error("the negotiated proposal has no {0} transform")]
     Incomplete(&'static str),
+    /// The peer protected a message whose inner payloads do not decode.
+    #[error("protected payloads do not decode: {0}")]
+    InnerDecode(DecodeError),
+    /// An SKF payload with impossible numbering.
+    #[error("IKE fragment with bad number or total (at most 32 fragments)")]
+    BadFragment,
     /// Internal misuse of the INFORMATIONAL sender.
     #[error("IKE_SA_INIT and IKE_AUTH requests are not sent as INFORMATIONAL")]
     NotInformational,
@@ -277,8 +318,7 @@ impl Endpoint {
     }
 
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
-    /// hard expiry deletes the Child SA with the peer; a soft one would start a rekey,
-    /// which is not implemented: it is logged and the SA runs until its hard limit.
+    /// hard expiry deletes the Child SA with the peer; a soft one rekeys it.
     pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
         let found = self.sas.values().find_map(|sa| {
             sa.children
@@ -299,14 +339,58 @@ impl Endpoint {
             );
             self.delete_child_sa(child, now)
         } else {
-            self.out.progress(
-                &name,
-                Some(child),
-                Rc::LOG_SERIOUS,
-                "Child SA reached its soft lifetime; rekeying is not implemented by pluto-rs yet, it will be deleted at the hard lifetime".to_owned(),
-            );
-            Ok(())
+            self.rekey_child_sa(child, now)
         }
+    }
+
+    /// Rekeys an IKE SA with CREATE_CHILD_SA (RFC 7296 2.18), as happens by itself
+    /// when its lifetime ends: the new IKE SA (announced with
+    /// [`Event::IkeSaEstablished`]) takes over the Child SAs, then the old one is
+    /// deleted ([`Event::IkeSaDeleted`] with [`SaEnd::Deleted`]).
+    pub fn rekey_ike_sa(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(mut sa) = self.sas.remove(&serial) else {
+            return Err(Error::UnknownSerial(serial));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        let busy = sa.pending_ike_rekey.is_some()
+            || sa.replaced_by.is_some()
+            || sa.queue.contains(&RequestKind::RekeyIke);
+        if sa.state == IkeState::Established && !busy {
+            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyIke) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// Rekeys a Child SA with CREATE_CHILD_SA (RFC 7296 2.8): a new pair is
+    /// negotiated (with PFS when the connection says so) and installed, then the old
+    /// one is uninstalled and deleted with the peer.
+    pub fn rekey_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
+        let Some(ike) = self
+            .sas
+            .values()
+            .find(|sa| sa.children.iter().any(|c| c.serial == child))
+            .map(|sa| sa.serial)
+        else {
+            return Err(Error::UnknownSerial(child));
+        };
+        let Some(mut sa) = self.sas.remove(&ike) else {
+            return Err(Error::UnknownSerial(ike));
+        };
+        let (mut ctx, _) = self.ctx(now);
+        let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+            || sa.queue.contains(&RequestKind::RekeyChild(child));
+        let mut fate = Fate::Keep;
+        if sa.state == IkeState::Established && !busy {
+            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyChild(child)) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
     }
 
     /// Deletes an IKE SA (`whack --down`, `--delete`, shutdown): its Child SAs are
@@ -495,7 +579,45 @@ impl Endpoint {
                 Fate::Remove(SaEnd::Error(e.to_string()))
             }
         };
+        let initial_contact = std::mem::take(&mut sa.initial_contact);
         self.settle(sa, fate, now);
+        if initial_contact {
+            self.purge_stale(serial, now);
+        }
+    }
+
+    /// RFC 7296 2.4: after INITIAL_CONTACT, the peer has forgotten its older IKE SAs
+    /// with us; ours are deleted locally, without Deletes it would not understand.
+    fn purge_stale(&mut self, serial: SaSerial, now: Instant) {
+        let Some(new) = self.sas.get(&serial) else {
+            return;
+        };
+        let (name, peer, ip) = (new.conn.name.clone(), new.peer_id.clone(), new.remote.ip());
+        let stale: Vec<SaSerial> = self
+            .sas
+            .values()
+            .filter(|sa| {
+                sa.serial != serial
+                    && sa.conn.name == name
+                    && sa.peer_id == peer
+                    && sa.remote.ip() == ip
+                    && matches!(sa.state, IkeState::Established | IkeState::Deleting)
+            })
+            .map(|sa| sa.serial)
+            .collect();
+        for old in stale {
+            if let Some(sa) = self.sas.remove(&old) {
+                self.out.progress(
+                    &name,
+                    Some(serial),
+                    Rc::LOG,
+                    format!(
+                        "received INITIAL_CONTACT; deleting older IKE SA {old} of the same peer"
+                    ),
+                );
+                self.settle(sa, Fate::Remove(SaEnd::Deleted), now);
+            }
+        }
     }
 
     fn handle_init_request(
@@ -520,8 +642,9 @@ impl Endpoint {
                             sa.conn.name,
                             sa.serial
                         );
-                        let (l, r, resp) = (sa.local, sa.remote, resp.clone());
-                        self.out.send(&self.config, l, r, &resp);
+                        for m in resp {
+                            self.out.send(&self.config, sa.local, sa.remote, m);
+                        }
                     }
                     _ => tracing::debug!(
                         "dropping IKE_SA_INIT request from {remote}: an IKE SA with this SPIi exists"
@@ -637,6 +760,11 @@ impl Endpoint {
     /// Puts the SA back, or removes it and reports it, restarting an initiator whose
     /// keying tries remain.
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
+        if let Some(new) = sa.spawned.take() {
+            // A rekey produced the IKE SA that replaces this one.
+            self.by_spi.insert(new.our_spi(), new.serial);
+            self.sas.insert(new.serial, *new);
+        }
         let (reason, linger) = match fate {
             Fate::Keep => {
                 self.sas.insert(sa.serial, sa);
@@ -677,7 +805,7 @@ impl Endpoint {
             sa.expires = None;
             sa.next_dpd = None;
             sa.next_keepalive = None;
-            sa.half_open_deadline = Some(now + sa.conn.retransmit.timeout);
+            sa.half_open_deadline = Some(later(now, sa.conn.retransmit.timeout));
             self.sas.insert(sa.serial, sa);
         } else {
             self.forget(&sa);
@@ -724,9 +852,17 @@ fn enqueue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: RequestKind) -> Result<(), E
 
 /// Sends the next queued request if none is outstanding.
 fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
-    if sa.outstanding.is_none() {
-        if let Some(kind) = sa.queue.pop_front() {
-            informational::send_request(ctx, sa, kind)?;
+    while sa.outstanding.is_none() {
+        let Some(kind) = sa.queue.pop_front() else {
+            break;
+        };
+        match kind {
+            RequestKind::RekeyChild(child) => {
+                // Skipped when the Child SA went away while queued.
+                create_child_sa::send_rekey(ctx, sa, child)?;
+            }
+            RequestKind::RekeyIke => create_child_sa::send_ike_rekey(ctx, sa, None)?,
+            kind => informational::send_request(ctx, sa, kind)?,
         }
     }
     Ok(())
@@ -757,7 +893,7 @@ fn handle_in_sa(
         return Ok(Fate::Keep);
     }
     if hdr.flags.response {
-        return handle_response(ctx, sa, hdr, local, remote, data, config);
+        return handle_response(ctx, sa, hdr, data, config);
     }
 
     // A request from the peer.
@@ -771,8 +907,9 @@ fn handle_in_sa(
                     hdr.exchange,
                     id
                 );
-                let resp = resp.clone();
-                ctx.out.send(ctx.cfg, sa.local, sa.remote, &resp);
+                for m in resp {
+                    ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+                }
             }
             _ => tracing::debug!(
                 "\"{}\" {}: dropping {} request with message ID {} (expecting {})",
@@ -788,8 +925,10 @@ fn handle_in_sa(
     if sa.state == IkeState::Dying {
         return Ok(Fate::Keep);
     }
-    let payloads = match sa.open(data) {
-        Ok(p) => p,
+    let payloads = match sa.open(hdr, data) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Fate::Keep), // more fragments to come
+        Err(Error::InnerDecode(e)) => return reject_request(ctx, sa, hdr, data, &e),
         Err(e) => {
             tracing::info!(
                 "\"{}\" {}: dropping {} request: {e}",
@@ -835,13 +974,49 @@ fn handle_in_sa(
     }
 }
 
+/// A protected request whose payloads do not decode: answered (RFC 7296 2.5, 2.21)
+/// with UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, or INVALID_SYNTAX. An
+/// IKE_AUTH that cannot be read ends the half-open SA.
+fn reject_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    hdr: &Header,
+    data: &[u8],
+    e: &DecodeError,
+) -> Result<Fate, Error> {
+    let n = e.v2_notify();
+    let notify = match e.unsupported_payload_type() {
+        Some(ty) => Notify::unsupported_critical_payload(ty),
+        None => Notify::new(n),
+    };
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG_SERIOUS,
+        format!(
+            "{} request cannot be processed ({e}); responding with {n}",
+            hdr.exchange
+        ),
+    );
+    let resp = sa.seal(
+        ctx.rng,
+        hdr.exchange,
+        true,
+        hdr.message_id,
+        &[Payload::Notify(notify)],
+    )?;
+    ctx.respond(sa, data, hdr.message_id, resp);
+    if sa.state == IkeState::HalfOpen {
+        return Ok(Fate::Linger(SaEnd::Failed(n)));
+    }
+    Ok(Fate::Keep)
+}
+
 /// A response: only the one answering our outstanding request is taken.
 fn handle_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     hdr: &Header,
-    local: SocketAddr,
-    remote: SocketAddr,
     data: &[u8],
     config: &dyn ConfigSource,
 ) -> Result<Fate, Error> {
@@ -873,7 +1048,6 @@ fn handle_response(
                 return Ok(Fate::Keep);
             }
         };
-        let _ = (local, remote);
         return match ike_sa_init::process_response(ctx, sa, hdr, &msg, data)? {
             InitOutcome::Resent => Ok(Fate::Keep),
             InitOutcome::Failed(end) => Ok(Fate::Remove(end)),
@@ -886,8 +1060,9 @@ fn handle_response(
             }
         };
     }
-    let payloads = match sa.open(data) {
-        Ok(p) => p,
+    let payloads = match sa.open(hdr, data) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(e) => {
             tracing::info!(
                 "\"{}\" {}: dropping {} response: {e}",
@@ -922,6 +1097,27 @@ fn handle_response(
                 "IKE SA deleted".to_owned(),
             );
             Fate::Remove(SaEnd::Deleted)
+        }
+        RequestKind::RekeyChild(_) => {
+            create_child_sa::process_rekey_response(ctx, sa, &payloads)?;
+            Fate::Keep
+        }
+        RequestKind::RekeyIke => {
+            if !create_child_sa::process_ike_rekey_response(ctx, sa, &payloads)? {
+                // The lifetime is over and it cannot be renewed: delete it.
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(sa.serial),
+                    Rc::LOG_SERIOUS,
+                    "IKE SA lifetime expired and the rekey failed; deleting the IKE SA".to_owned(),
+                );
+                for child in std::mem::take(&mut sa.children) {
+                    create_child_sa::uninstall(ctx, sa, &child);
+                }
+                sa.queue.clear();
+                sa.queue.push_back(RequestKind::DeleteIke);
+            }
+            Fate::Keep
         }
         RequestKind::DeleteChild(_) | RequestKind::Liveness => Fate::Keep,
     };
@@ -970,6 +1166,9 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 let what = match kind {
                     RequestKind::IkeSaInit => "our first IKEv2 message",
                     RequestKind::IkeAuth => "our IKE_AUTH request",
+                    RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
+                        "our CREATE_CHILD_SA request"
+                    }
                     _ => "our INFORMATIONAL request",
                 };
                 ctx.out.progress(
@@ -988,13 +1187,14 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 });
             }
             o.retransmits += 1;
-            o.interval = (o.interval * 2).min(retransmit.max_interval);
-            let end = o.first_sent + retransmit.timeout;
-            o.next_at = (now + o.interval).min(end);
-            let message = o.message.clone();
+            o.interval = o.interval.saturating_mul(2).min(retransmit.max_interval);
+            let end = later(o.first_sent, retransmit.timeout);
+            o.next_at = later(now, o.interval).min(end);
             let wait = o.interval;
             let exchange = o.exchange;
-            ctx.out.send(ctx.cfg, sa.local, sa.remote, &message);
+            for m in &o.message {
+                ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+            }
             tracing::info!(
                 "\"{}\" {}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
                 sa.conn.name,
@@ -1005,23 +1205,14 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         }
     }
     if let Some(t) = sa.expires {
-        if t <= now {
+        if t <= now && sa.state == IkeState::Established {
             sa.expires = None;
-            ctx.out.progress(
-                &sa.conn.name,
-                Some(sa.serial),
-                Rc::LOG_SERIOUS,
-                "IKE SA lifetime expired; rekeying is not implemented by pluto-rs yet, deleting the IKE SA".to_owned(),
-            );
-            for child in std::mem::take(&mut sa.children) {
-                create_child_sa::uninstall(ctx, sa, &child);
-            }
-            sa.queue.clear();
-            if sa.outstanding.is_none() {
-                informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
-            } else {
-                sa.queue.push_back(RequestKind::DeleteIke);
-                sa.state = IkeState::Deleting;
+            if sa.replaced_by.is_some() {
+                // Rekeyed by the peer, which never deleted this one: we do.
+                sa.queue.clear();
+                enqueue(ctx, sa, RequestKind::DeleteIke)?;
+            } else if sa.pending_ike_rekey.is_none() && !sa.queue.contains(&RequestKind::RekeyIke) {
+                enqueue(ctx, sa, RequestKind::RekeyIke)?;
             }
         }
     }
@@ -1029,7 +1220,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         if t <= now {
             if sa.state == IkeState::Established {
                 ctx.out.send_keepalive(sa.local, sa.remote);
-                sa.next_keepalive = Some(now + ctx.cfg.nat_keepalive);
+                sa.next_keepalive = Some(later(now, ctx.cfg.nat_keepalive));
             } else {
                 sa.next_keepalive = None;
             }
@@ -1037,7 +1228,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
     }
     if let (Some(t), Some(delay)) = (sa.next_dpd, sa.conn.dpd_delay) {
         if t <= now && sa.outstanding.is_none() && sa.state == IkeState::Established {
-            sa.next_dpd = Some(now + delay);
+            sa.next_dpd = Some(later(now, delay));
             enqueue(ctx, sa, RequestKind::Liveness)?;
         }
     }

@@ -263,3 +263,214 @@ fn rfc3947_nat_d_nat_oa_and_rfc3706_dpd() {
         V1NotifyType::PAYLOAD_MALFORMED
     );
 }
+
+/// The inner payloads of an IKE_AUTH exchange (as they are after decryption), one of
+/// each kind, written from the RFC 7296 section 3 figures.
+const IKE_AUTH_INNER: &str = "
+    25 00 0014 02 000000 776573742e6578616d706c65       # IDi: next CERT, ID_FQDN west.example
+    26 00 0009 04 deadbeef                              # CERT: next CERTREQ, X509_SIGNATURE
+    27 00 0019 04 5555555555555555555555555555555555555555 # CERTREQ: next AUTH, one CA hash
+    2f 00 0010 02 000000 6666666666666666               # AUTH: next CP, PSK
+    21 00 0014 01 000000 0001 0000 0003 0004 c0000235   # CP: next SA, REQUEST IP4 address, DNS
+    2c 00 002c                                          # SA: next TSi, len 44
+      00 00 0028 01 03 04 03 12345678                   #   ESP proposal, SPI 0x12345678
+        03 00 000c 01 00 000c 800e 0080                 #     ENCR AES_CBC 128
+        03 00 0008 03 00 000c                           #     INTEG HMAC_SHA2_256_128
+        00 00 0008 05 00 0000                           #     ESN none
+    2d 00 0018 01 000000                                # TSi: next TSr, one selector
+      07 00 0010 0000 ffff c0000200 c00002ff            #   192.0.2.0-192.0.2.255 any
+    29 00 0030 01 000000                                # TSr: next N
+      08 06 0028 0050 0050                              #   IPv6 TCP port 80
+      20010db8000000000000000000000000
+      20010db800000000ffffffffffffffff
+    2a 00 0008 00 00 4007                               # N(USE_TRANSPORT_MODE): next D
+    30 00 0010 03 04 0002 aabbccdd 11223344             # D: next EAP, two ESP SPIs
+    00 00 000a 02 07 0006 01 61                         # EAP Response/Identity 'a'
+";
+
+#[test]
+fn rfc7296_every_inner_payload_layout() {
+    use ike::registry::{AuthMethod, CertEncoding, CfgAttr, CfgType, EsnId, IntegId};
+    let bytes = unhex(IKE_AUTH_INNER);
+    let p = v2::decode_chain(PayloadType::IDI, &bytes).expect("valid inner chain");
+    assert_eq!(p.len(), 11);
+    assert!(
+        matches!(&p[0], v2::Payload::IdI(id) if id.id_type == IdType::FQDN && id.data == b"west.example")
+    );
+    assert!(
+        matches!(&p[1], v2::Payload::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE && c.data == [0xde, 0xad, 0xbe, 0xef])
+    );
+    let v2::Payload::CertReq(cr) = &p[2] else {
+        panic!("CERTREQ")
+    };
+    assert_eq!(cr.ca_hashes().collect::<Vec<_>>(), [&[0x55u8; 20][..]]);
+    assert!(
+        matches!(&p[3], v2::Payload::Auth(a) if a.method == AuthMethod::SHARED_KEY_MIC && a.data == [0x66; 8])
+    );
+    let v2::Payload::Cp(cp) = &p[4] else {
+        panic!("CP")
+    };
+    assert_eq!(cp.cfg_type, CfgType::REQUEST);
+    assert_eq!(cp.attributes[0].ty, CfgAttr::INTERNAL_IP4_ADDRESS);
+    assert!(cp.attributes[0].value.is_empty());
+    assert_eq!(cp.attributes[1].value, [192, 0, 2, 53]);
+    let v2::Payload::Sa(sa) = &p[5] else {
+        panic!("SA")
+    };
+    let prop = &sa.proposals[0];
+    assert_eq!(
+        (prop.protocol, prop.spi.as_u32()),
+        (ProtocolId::ESP, Some(0x1234_5678))
+    );
+    assert_eq!(
+        prop.transforms[0].id,
+        v2::TransformId::Encr(EncrId::AES_CBC)
+    );
+    assert_eq!(prop.transforms[0].key_length(), Some(128));
+    assert_eq!(
+        prop.transforms[1].id,
+        v2::TransformId::Integ(IntegId::HMAC_SHA2_256_128)
+    );
+    assert_eq!(prop.transforms[2].id, v2::TransformId::Esn(EsnId::NO));
+    let v2::Payload::TsI(tsi) = &p[6] else {
+        panic!("TSi")
+    };
+    assert_eq!(
+        tsi.selectors,
+        [v2::TrafficSelector::Range(v2::AddressRange {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 65535,
+            start: "192.0.2.0".parse().unwrap(),
+            end: "192.0.2.255".parse().unwrap(),
+        })]
+    );
+    let v2::Payload::TsR(tsr) = &p[7] else {
+        panic!("TSr")
+    };
+    assert_eq!(
+        tsr.selectors,
+        [v2::TrafficSelector::Range(v2::AddressRange {
+            ip_protocol: 6,
+            start_port: 80,
+            end_port: 80,
+            start: "2001:db8::".parse().unwrap(),
+            end: "2001:db8:0:0:ffff:ffff:ffff:ffff".parse().unwrap(),
+        })]
+    );
+    assert!(
+        matches!(&p[8], v2::Payload::Notify(n) if n.ty == NotifyType::USE_TRANSPORT_MODE && n.spi.is_empty())
+    );
+    let v2::Payload::Delete(d) = &p[9] else {
+        panic!("D")
+    };
+    assert_eq!(
+        d,
+        &v2::Delete::child(ProtocolId::ESP, &[0xaabb_ccdd, 0x1122_3344])
+    );
+    assert!(matches!(&p[10], v2::Payload::Eap(e) if e == &[2, 7, 0, 6, 1, b'a']));
+    let mut out = Vec::new();
+    assert_eq!(
+        v2::encode_chain(&p, &mut out).expect("encodes"),
+        PayloadType::IDI
+    );
+    assert_eq!(out, bytes);
+}
+
+/// A decrypted ISAKMP chain with one of each remaining IKEv1 payload kind, written
+/// from the RFC 2408 section 3 / RFC 2407 section 4 figures, then padding.
+const V1_CHAIN: &str = "
+    01 00 0018 7777777777777777777777777777777777777777 # HASH: next SA
+    0a 00 0034 00000001 00000001                         # SA: next NONCE, IPsec DOI
+      00 00 0028 01 03 04 01 0a0b0c0d                    #   ESP proposal, SPI
+        00 00 001c 01 0c 0000                            #     transform #1 ESP_AES
+          8001 0001 8002 0e10                            #       life seconds, 3600
+          8004 0001 8005 0002 8006 0080                  #       tunnel, HMAC-SHA1, 128 bits
+    05 00 0014 88888888888888888888888888888888          # NONCE: next ID
+    05 00 0010 04 00 0000 c0000200 ffffff00              # IDci: next ID, 192.0.2.0/24
+    0c 00 0010 04 11 01f4 c6336400 ffffff00              # IDcr: next D, UDP/500 198.51.100.0/24
+    07 00 0014 00000001 03 04 0002 aabbccdd 11223344     # D: next CR, two ESP SPIs
+    06 00 0005 04                                        # CR: next CERT, X509_SIGNATURE, any CA
+    0e 00 0008 04 010203                                 # CERT: next ModeCFG
+    04 00 0014 02 00 0001 0001 0004 c0000264 c08f 0001   # ModeCFG REPLY: next KE; IP4 address, XAUTH-STATUS OK
+    09 00 0008 01020304                                  # KE: next SIG
+    14 00 0008 05060708                                  # SIG: next NAT-D
+    84 00 0008 090a0b0c                                  # NAT-D: next fragment
+    00 00 000b 0001 01 00 aabbcc                         # fragment: id 1, #1, not last
+    0000                                                 # padding
+";
+
+#[test]
+fn rfc2408_every_isakmp_payload_layout() {
+    use ike::registry::{CertEncoding, CfgType, IpsecAttr, ModeCfgAttr};
+    let bytes = unhex(V1_CHAIN);
+    let c = v1::decode_chain(PayloadType::V1_HASH, &bytes).expect("valid chain");
+    assert_eq!(c.padding_len, 2);
+    let p = &c.payloads;
+    assert_eq!(p.len(), 13);
+    assert!(matches!(&p[0], v1::Payload::Hash(h) if h == &[0x77; 20]));
+    let v1::Payload::Sa(sa) = &p[1] else {
+        panic!("SA")
+    };
+    let prop = &sa.proposals[0];
+    assert_eq!(
+        (prop.protocol, prop.spi.as_u32()),
+        (ProtocolId::ESP, Some(0x0a0b_0c0d))
+    );
+    let t = &prop.transforms[0];
+    assert_eq!((t.number, t.id), (1, 12));
+    assert_eq!(
+        t.lifetimes(IpsecAttr::SA_LIFE_TYPE.0, IpsecAttr::SA_LIFE_DURATION.0),
+        [(v1::LIFE_SECONDS, 3600)]
+    );
+    assert_eq!(
+        t.attribute(IpsecAttr::KEY_LENGTH.0)
+            .and_then(|a| a.as_u64()),
+        Some(128)
+    );
+    assert!(matches!(&p[2], v1::Payload::Nonce(n) if n == &[0x88; 16]));
+    let v1::Payload::Id(ci) = &p[3] else {
+        panic!("IDci")
+    };
+    assert_eq!(ci.id_type, IdType::V1_IPV4_ADDR_SUBNET);
+    let (a, m) = ci.address_pair().expect("subnet");
+    assert_eq!(
+        (a.to_string(), m.to_string()),
+        ("192.0.2.0".to_string(), "255.255.255.0".to_string())
+    );
+    let v1::Payload::Id(cr) = &p[4] else {
+        panic!("IDcr")
+    };
+    assert_eq!((cr.protocol, cr.port), (17, 500));
+    let v1::Payload::Delete(d) = &p[5] else {
+        panic!("D")
+    };
+    assert_eq!(
+        (d.doi, d.protocol, d.spi_size, d.spis.len()),
+        (1, ProtocolId::ESP, 4, 2)
+    );
+    assert_eq!(d.spis[1].as_u32(), Some(0x1122_3344));
+    assert!(
+        matches!(&p[6], v1::Payload::CertReq(c) if c.encoding == CertEncoding::X509_SIGNATURE && c.data.is_empty())
+    );
+    assert!(matches!(&p[7], v1::Payload::Cert(c) if c.data == [1, 2, 3]));
+    let v1::Payload::ModeCfg(mc) = &p[8] else {
+        panic!("ModeCFG")
+    };
+    assert_eq!((mc.msg_type, mc.identifier), (CfgType::REPLY, 1));
+    assert_eq!(mc.attributes[0].ty, ModeCfgAttr::INTERNAL_IP4_ADDRESS.0);
+    assert_eq!(mc.attributes[1].ty, ModeCfgAttr::XAUTH_STATUS.0);
+    assert_eq!(mc.attributes[1].as_u64(), Some(1));
+    assert!(matches!(&p[9], v1::Payload::Ke(k) if k == &[1, 2, 3, 4]));
+    assert!(matches!(&p[10], v1::Payload::Sig(s) if s == &[5, 6, 7, 8]));
+    assert!(matches!(&p[11], v1::Payload::NatD(h) if h == &[9, 10, 11, 12]));
+    assert!(
+        matches!(&p[12], v1::Payload::Fragment(f) if f.id == 1 && f.number == 1 && !f.last && f.data == [0xaa, 0xbb, 0xcc])
+    );
+    let mut out = Vec::new();
+    assert_eq!(
+        v1::encode_chain(p, &mut out).expect("encodes"),
+        PayloadType::V1_HASH
+    );
+    assert_eq!(out, bytes[..bytes.len() - 2]);
+}

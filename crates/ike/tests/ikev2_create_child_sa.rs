@@ -129,3 +129,239 @@ fn every_sa_gets_fresh_keys_and_spis() {
     assert_eq!(wa.lifetime, Duration::from_secs(28800));
     assert_eq!(wa.replay_window, 128);
 }
+
+fn child_of(host: &Host) -> ike::ikev2::SaSerial {
+    host.ep.status()[0].children[0].serial
+}
+
+/// After a rekey: each side installed a second, matching pair and deleted the first.
+fn assert_rekeyed(net: &Net) {
+    let (w, e) = (net.west.installs(), net.east.installs());
+    assert_eq!((w.len(), e.len()), (2, 2), "{:#?}", net.west.progress());
+    let (w, e) = (w[1], e[1]);
+    assert_eq!(w.outbound.spi, e.inbound.spi);
+    assert_eq!(w.inbound.spi, e.outbound.spi);
+    assert_eq!(&*w.outbound.encr_key, &*e.inbound.encr_key);
+    assert_eq!(&*w.inbound.encr_key, &*e.outbound.encr_key);
+    assert_eq!(&*w.outbound.integ_key, &*e.inbound.integ_key);
+    assert_ne!(
+        &*w.outbound.encr_key,
+        &*net.west.installs()[0].outbound.encr_key
+    );
+    assert_eq!((net.west.deletes(), net.east.deletes()), (1, 1));
+    let (ws, es) = (net.west.ep.status(), net.east.ep.status());
+    assert_eq!(ws[0].children.len(), 1);
+    assert_eq!(es[0].children.len(), 1);
+    assert_eq!(ws[0].children[0].inbound_spi, w.inbound.spi);
+    assert_eq!(es[0].children[0].inbound_spi, e.inbound.spi);
+    assert!(net.west.ike_deleted().is_empty() && net.east.ike_deleted().is_empty());
+}
+
+#[test]
+fn initiator_rekeys_a_child_sa_with_pfs() {
+    let mut net = handshake("aes256-sha2_256");
+    let child = child_of(&net.west);
+    net.west.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_rekeyed(&net);
+    assert!(net
+        .west
+        .has_line("initiating rekey to replace Child SA #2 using #1; new Child SA #3"));
+    assert!(net
+        .west
+        .has_line("#3: initiator rekeyed Child SA #2 using #1; IPsec tunnel"));
+    assert!(net
+        .east
+        .has_line("#3: responder rekeyed Child SA #2 using #1; IPsec tunnel"));
+}
+
+#[test]
+fn responder_of_the_ike_sa_rekeys_too() {
+    let mut net = handshake("aes_gcm256");
+    let child = child_of(&net.east);
+    net.east.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_rekeyed(&net);
+    assert!(net.east.has_line("initiator rekeyed Child SA #2 using #1"));
+}
+
+/// Size of the CREATE_CHILD_SA request of a rekey initiated by west.
+fn rekey_request_len(pfs: bool) -> usize {
+    let mut w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
+    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    w.pfs = pfs;
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let before = net.wire.len();
+    let child = child_of(&net.west);
+    net.west.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_rekeyed(&net);
+    net.wire[before].contents.len()
+}
+
+#[test]
+fn rekey_with_and_without_pfs() {
+    // The default IKE group is DH19: its KE payload adds 8 + 64 bytes (plus padding).
+    let (with, without) = (rekey_request_len(true), rekey_request_len(false));
+    assert!(with >= without + 72, "{with} vs {without}");
+}
+
+#[test]
+fn rekey_follows_invalid_ke_payload() {
+    let w = conn(
+        "c",
+        WEST,
+        EAST,
+        WEST_NET,
+        EAST_NET,
+        "",
+        "aes_gcm256-dh31+dh19",
+    );
+    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256-dh19");
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    let child = child_of(&net.west);
+    net.west.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert!(net
+        .east
+        .has_line("CREATE_CHILD_SA request: answering INVALID_KE_PAYLOAD suggesting DH19"));
+    assert_rekeyed(&net);
+}
+
+#[test]
+fn soft_expire_rekeys_and_hard_expire_deletes() {
+    let mut net = handshake("aes_gcm256");
+    let spi = net.west.installs()[0].inbound.spi;
+    net.west.ep.handle_expire(spi, false, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_rekeyed(&net);
+    let spi = net.west.installs()[1].outbound.spi;
+    net.west.ep.handle_expire(spi, true, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!((net.west.deletes(), net.east.deletes()), (2, 2));
+    assert!(net.west.ep.status()[0].children.is_empty());
+    // An EXPIRE for an SPI nobody has is ignored.
+    net.west
+        .ep
+        .handle_expire(0xdead_beef, true, net.now)
+        .unwrap();
+}
+
+#[test]
+fn rekey_under_loss_and_duplication() {
+    for seed in 80..=90 {
+        let mut net = handshake("aes_gcm256");
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.3,
+            dup: 0.3,
+            jitter_ms: 600,
+        };
+        let child = child_of(&net.west);
+        net.west.ep.rekey_child_sa(child, net.now).unwrap();
+        net.run_for(Duration::from_secs(70));
+        assert_rekeyed(&net);
+    }
+}
+
+fn ike_of(host: &Host) -> ike::ikev2::SaSerial {
+    host.ep.status()[0].serial
+}
+
+/// After an IKE SA rekey: one IKE SA each side, a new one, holding the old Child SA,
+/// which was never touched in the kernel.
+fn assert_ike_rekeyed(net: &Net, old: ike::ikev2::SaSerial) {
+    for h in [&net.west, &net.east] {
+        let st = h.ep.status();
+        assert_eq!(st.len(), 1, "{:#?}", h.progress());
+        assert_ne!(st[0].serial, old);
+        assert_eq!(st[0].state, "ESTABLISHED_IKE_SA");
+        assert_eq!(st[0].children.len(), 1);
+        assert_eq!(st[0].children[0].inbound_spi, h.installs()[0].inbound.spi);
+        assert_eq!(h.established_ike(), 2);
+        assert_eq!(h.ike_deleted(), vec![(ike::ikev2::SaEnd::Deleted, false)]);
+        assert_eq!(h.deletes(), 0);
+        assert_eq!(h.installs().len(), 1);
+    }
+    let (w, e) = (net.west.ep.status(), net.east.ep.status());
+    assert_eq!(w[0].spis, e[0].spis);
+}
+
+/// The rekeyed IKE SA must carry on: a Child SA rekey in it derives from its SK_d.
+fn assert_new_ike_sa_works(net: &mut Net) {
+    let child = child_of(&net.west);
+    net.west.ep.rekey_child_sa(child, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let (w, e) = (net.west.installs(), net.east.installs());
+    assert_eq!((w.len(), e.len()), (2, 2));
+    assert_eq!(&*w[1].outbound.encr_key, &*e[1].inbound.encr_key);
+    assert_eq!(&*w[1].inbound.encr_key, &*e[1].outbound.encr_key);
+}
+
+#[test]
+fn initiator_rekeys_the_ike_sa() {
+    let mut net = handshake("aes_gcm256");
+    let old = ike_of(&net.west);
+    net.west.ep.rekey_ike_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_ike_rekeyed(&net, old);
+    assert!(net.west.has_line("initiating rekey to replace IKE SA #1"));
+    assert!(net
+        .west
+        .has_line("initiator rekeyed IKE SA #1 {cipher=AES_GCM_16_256"));
+    assert!(net.east.has_line("responder rekeyed IKE SA #1"));
+    // West's new SA: west is its original initiator again.
+    assert!(net.west.ep.status()[0].initiator);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn responder_rekeys_the_ike_sa_and_becomes_its_initiator() {
+    let mut net = handshake("aes256-sha2_256");
+    let old = ike_of(&net.east);
+    net.east.ep.rekey_ike_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_ike_rekeyed(&net, old);
+    assert!(net.east.ep.status()[0].initiator);
+    assert!(!net.west.ep.status()[0].initiator);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn ike_lifetime_triggers_rekeys() {
+    let mut w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
+    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    w.ike_lifetime = Duration::from_secs(100);
+    let mut net = Net::new(w, e, b"k", b"k");
+    net.initiate();
+    net.run_for(Duration::from_secs(250));
+    // Rekeyed at 100 s and at 200 s; the Child SA survived both.
+    assert_eq!(net.west.established_ike(), 3);
+    assert_eq!(net.east.established_ike(), 3);
+    assert_eq!(net.west.ep.status().len(), 1);
+    assert_eq!(net.east.ep.status().len(), 1);
+    assert_eq!(net.west.deletes() + net.east.deletes(), 0);
+    assert_new_ike_sa_works(&mut net);
+}
+
+#[test]
+fn ike_rekey_under_loss_and_duplication() {
+    for seed in 100..=110 {
+        let mut net = handshake("aes_gcm256");
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.3,
+            dup: 0.3,
+            jitter_ms: 600,
+        };
+        let old = ike_of(&net.west);
+        net.west.ep.rekey_ike_sa(old, net.now).unwrap();
+        net.run_for(Duration::from_secs(130));
+        assert_ike_rekeyed(&net, old);
+    }
+}

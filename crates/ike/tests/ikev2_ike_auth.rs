@@ -322,3 +322,88 @@ fn nat_traversal_disabled_sends_no_nat_detection() {
     assert!(w.encap.is_none());
     assert!(net.wire.iter().all(|t| !t.non_esp_marker));
 }
+
+/// Makes both ends fragment anything above `size` bytes.
+fn fragmenting_net(size: usize) -> Net {
+    let (w, e) = pair();
+    let mut net = Net::new(w.clone(), e.clone(), b"k", b"k");
+    let cfg = ike::ikev2::EndpointConfig {
+        fragment_size: size,
+        ..Default::default()
+    };
+    net.west = Host::with_config(w, b"k", 1, cfg.clone());
+    net.east = Host::with_config(e, b"k", 2, cfg);
+    net
+}
+
+fn is_fragment(t: &ike::ikev2::Transmit) -> bool {
+    // Next payload of the IKE header (after the marker, if any) is SKF (53).
+    let off = if t.non_esp_marker { 4 } else { 0 };
+    t.contents.get(off + 16) == Some(&53)
+}
+
+#[test]
+fn ike_auth_in_fragments_rfc7383() {
+    let mut net = fragmenting_net(200);
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    let from = |ip: &str| {
+        net.wire
+            .iter()
+            .filter(|t| is_fragment(t) && t.local.ip().to_string() == ip)
+            .collect::<Vec<_>>()
+    };
+    assert!(from(WEST).len() >= 2, "IKE_AUTH request not fragmented");
+    assert!(from(EAST).len() >= 2, "IKE_AUTH response not fragmented");
+    assert!(from(WEST)
+        .iter()
+        .chain(&from(EAST))
+        .all(|t| t.contents.len() <= 200));
+}
+
+#[test]
+fn fragments_survive_loss_duplication_and_reordering() {
+    for seed in 60..=70 {
+        let mut net = fragmenting_net(200);
+        net.dice = Dice::new(seed);
+        net.impair = Impair {
+            loss: 0.25,
+            dup: 0.3,
+            jitter_ms: 900,
+        };
+        net.initiate();
+        net.run_for(Duration::from_secs(70));
+        net.assert_matching_children();
+    }
+}
+
+#[test]
+fn no_fragmentation_without_need() {
+    let mut net = Net::default_pair();
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert!(!net.wire.iter().any(is_fragment));
+}
+
+#[test]
+fn initial_contact_replaces_stale_sas_of_a_rebooted_peer() {
+    let mut net = Net::default_pair();
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net.assert_matching_children();
+    // West "reboots": a fresh endpoint that knows nothing, initiating again.
+    let c = net.west.conn();
+    net.west = Host::new((*c).clone(), b"secret", 11);
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert!(net
+        .east
+        .has_line("received INITIAL_CONTACT; deleting older IKE SA #1 of the same peer"));
+    assert_eq!(net.east.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+    assert_eq!(net.east.deletes(), 1);
+    let st = net.east.ep.status();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0].serial.0, 3);
+    assert_eq!(st[0].children.len(), 1);
+}

@@ -297,3 +297,84 @@ fn invalid_ke_and_cookie_under_duplication_and_loss() {
         net.assert_matching_children();
     }
 }
+
+#[test]
+fn responses_are_matched_strictly_and_duplicates_answered_from_cache() {
+    let mut net = Net::default_pair();
+    let now = net.now;
+    let c = net.west.conn();
+    net.west.ep.initiate(c, now).unwrap();
+    let req = net.west.ep.poll_transmit().unwrap();
+    net.east
+        .ep
+        .handle(now, req.remote, req.local, &req.contents, &net.east.config);
+    let resp = net.east.ep.poll_transmit().unwrap();
+    // The same request again: the cached answer, byte for byte, and no second SA.
+    net.east
+        .ep
+        .handle(now, req.remote, req.local, &req.contents, &net.east.config);
+    assert_eq!(net.east.ep.poll_transmit().unwrap().contents, resp.contents);
+    assert_eq!(net.east.ep.status().len(), 1);
+
+    let deliver = |net: &mut Net, bytes: &[u8]| {
+        net.west
+            .ep
+            .handle(now, resp.remote, resp.local, bytes, &net.west.config);
+        net.west.ep.poll_transmit()
+    };
+    // Wrong message ID: dropped.
+    let mut bad = resp.contents.clone();
+    bad[20..24].copy_from_slice(&1u32.to_be_bytes());
+    assert!(deliver(&mut net, &bad).is_none());
+    // Wrong initiator SPI: no such SA, a response: dropped without answer.
+    let mut bad = resp.contents.clone();
+    bad[0] ^= 0xff;
+    assert!(deliver(&mut net, &bad).is_none());
+    // Wrong exchange type: dropped.
+    let mut bad = resp.contents.clone();
+    bad[18] = 37;
+    assert!(deliver(&mut net, &bad).is_none());
+    // Truncated: dropped.
+    assert!(deliver(&mut net, &resp.contents[..resp.contents.len() - 1]).is_none());
+    assert_eq!(net.west.ep.status()[0].state, "IKE_SA_INIT_I");
+    // The genuine response moves west on to IKE_AUTH.
+    let auth = deliver(&mut net, &resp.contents.clone()).expect("IKE_AUTH request");
+    assert_eq!(auth.contents[18], 35);
+    // A late duplicate of the IKE_SA_INIT response changes nothing.
+    assert!(deliver(&mut net, &resp.contents.clone()).is_none());
+    // East answers IKE_AUTH once, and its retransmission from the cache.
+    net.east.ep.handle(
+        now,
+        auth.remote,
+        auth.local,
+        &auth.contents,
+        &net.east.config,
+    );
+    let a1 = net.east.ep.poll_transmit().unwrap();
+    net.east.ep.handle(
+        now,
+        auth.remote,
+        auth.local,
+        &auth.contents,
+        &net.east.config,
+    );
+    let a2 = net.east.ep.poll_transmit().unwrap();
+    assert_eq!(a1.contents, a2.contents);
+    let mut installs = 0;
+    while let Some(e) = net.east.ep.poll_event() {
+        installs += usize::from(matches!(
+            e,
+            ike::ikev2::Event::Kernel(ike::ikev2::KernelRequest::InstallChildSa(_))
+        ));
+    }
+    assert_eq!(installs, 1);
+    // A tampered IKE_AUTH retransmission fails integrity and is neither processed
+    // nor answered.
+    let mut bad = auth.contents.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    net.east
+        .ep
+        .handle(now, auth.remote, auth.local, &bad, &net.east.config);
+    assert!(net.east.ep.poll_transmit().is_none());
+}

@@ -32,6 +32,7 @@ mod payloads;
 mod sa;
 mod ts;
 
+pub(crate) use payloads::ip_from;
 pub use payloads::{
     Authentication, Certificate, CfgAttribute, Configuration, Delete, Encrypted, EncryptedFragment,
     Identification, KeyExchange, Notify,

@@ -158,9 +158,12 @@ pub struct Connection {
     pub remote_ts: Vec<TrafficSelector>,
     /// Tunnel or transport.
     pub mode: Mode,
-    /// IKE SA lifetime (`ikelifetime=`). Rekeying is not implemented yet: when it
-    /// ends, the IKE SA and its Child SAs are deleted (and the daemon may initiate
-    /// again); this is logged when the SA is established.
+    /// Perfect forward secrecy for Child SAs (`pfs=`, libreswan's default yes): a
+    /// Child SA rekey we initiate carries a KE payload of the IKE SA's group (or of
+    /// the groups `esp=` names). The first Child SA, keyed in IKE_AUTH, never has one.
+    pub pfs: bool,
+    /// IKE SA lifetime (`ikelifetime=`): when it ends the IKE SA is rekeyed (and
+    /// deleted if the rekey fails).
     pub ike_lifetime: Duration,
     /// Child SA lifetime (`ipsec-lifetime=`), passed to the kernel as the hard
     /// expiry of each installed SA (the soft expiry is 90% of it).
@@ -218,6 +221,9 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// Nonce length in bytes (RFC 7296 2.10: at least 16 and half the PRF key).
     pub nonce_len: usize,
+    /// Largest IKE datagram sent before fragmenting (RFC 7383), when the peer
+    /// supports fragmentation; strongSwan's default is 1280.
+    pub fragment_size: usize,
     /// Interval of NAT keepalives (RFC 3948 4) while we are behind a NAT.
     pub nat_keepalive: Duration,
     /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
@@ -233,6 +239,7 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(60),
             nonce_len: 32,
             nat_keepalive: Duration::from_secs(20),
+            fragment_size: 1280,
             busy: false,
         }
     }

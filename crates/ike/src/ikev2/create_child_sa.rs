@@ -1,24 +1,55 @@
-//! Child SA keying (RFC 7296 2.17), shared by the first Child SA of IKE_AUTH, and the
-//! CREATE_CHILD_SA exchange (1.3).
+//! Child SAs beyond IKE_AUTH: keying (RFC 7296 2.17, shared with the first Child SA
+//! of IKE_AUTH) and the CREATE_CHILD_SA exchange (1.3): rekeying Child SAs (with PFS
+//! when configured) and rekeying the IKE SA (2.18), in both roles.
 //!
-//! Not implemented yet: creating or rekeying Child SAs and rekeying the IKE SA with
-//! CREATE_CHILD_SA. A CREATE_CHILD_SA request from the peer is answered with
-//! NO_ADDITIONAL_SAS (RFC 7296 3.10.1), which tells it this IKE SA takes no more
-//! SAs, and the refusal is logged saying so.
+//! A peer may also add Child SAs to the IKE SA (for the same connection: its
+//! traffic selectors are narrowed against the IKE SA's connection); we do not
+//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are not
+//! detected: both new SAs are kept and both old ones deleted.
 
-use crate::codec::v2::{Notify, Payload};
-use crate::crypto::ikev2::Role;
-use crate::crypto::{ChildSaKeys, EncrAlg, IntegAlg, SecretBytes};
-use crate::proposal::Chosen;
-use crate::registry::{ExchangeType, IntegId, NotifyType};
-use crate::ts::TrafficSelector;
+use crate::codec::v2::{KeyExchange as KePayload, Notify, Payload};
+use crate::codec::Spi;
+use crate::crypto::ikev2::{skeyseed_rekey, Role};
+use crate::crypto::{ChildSaKeys, EncrAlg, IkeSaKeys, IntegAlg, KeAlg, SecretBytes};
+use crate::proposal::{check_answer, select, Chosen};
+use crate::registry::{ExchangeType, IntegId, KeId, NotifyType, ProtocolId};
+use crate::ts::{check_narrowed, narrow, TrafficSelector};
 
 use super::config::Mode;
 use super::output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
 };
-use super::sa::{mode_name, ts_pair, ChildSa, Ctx, IkeSa, CHILD_PROTOCOL};
+use super::sa::{
+    error_notify, find_notify, mode_name, proposal_spi, sa_payload, ts_from_payload, ts_pair,
+    ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
+    RequestKind, CHILD_PROTOCOL,
+};
 use super::Error;
+
+/// The inputs of KEYMAT = prf+(SK_d, [g^ir (new)] | Ni | Nr) for one Child SA.
+pub(crate) struct Keying {
+    /// The nonce of the exchange's initiator.
+    pub ni: Vec<u8>,
+    /// The nonce of the exchange's responder.
+    pub nr: Vec<u8>,
+    /// The PFS shared secret, if a KE was exchanged.
+    pub shared: Option<SecretBytes>,
+    /// Whether we sent the request of the exchange: KEYMAT's first half keys the
+    /// exchange initiator's outbound direction.
+    pub we_initiated: bool,
+}
+
+impl Keying {
+    /// The first Child SA: the IKE SA's nonces and roles, no PFS.
+    pub fn ike_auth(sa: &IkeSa) -> Self {
+        Keying {
+            ni: sa.ni.clone(),
+            nr: sa.nr.clone(),
+            shared: None,
+            we_initiated: sa.role == crate::crypto::ikev2::Role::Initiator,
+        }
+    }
+}
 
 /// What a negotiated Child SA needs to be keyed and installed.
 pub(crate) struct NewChild<'a> {
@@ -29,10 +60,13 @@ pub(crate) struct NewChild<'a> {
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     pub mode: Mode,
+    pub keying: Keying,
+    /// The Child SA this one replaces, for the log line.
+    pub rekey_of: Option<SaSerial>,
 }
 
 /// Derives KEYMAT, asks the kernel to install both SAs, records the Child SA and
-/// logs libreswan's "established Child SA" line.
+/// logs libreswan's "established Child SA" (or "rekeyed Child SA") line.
 pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Result<(), Error> {
     let (encr_id, bits) = c.chosen.encr.ok_or(Error::Incomplete("ENCR"))?;
     let encr = EncrAlg::lookup(encr_id, bits)?;
@@ -47,19 +81,21 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     }
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let keys = sa.keys.as_ref().ok_or(Error::NoKeys)?;
+    let pfs: Vec<&[u8]> = c.keying.shared.iter().map(|s| &s[..]).collect();
     let km = ChildSaKeys::derive(
         suite.prf,
         keys.sk_d(),
-        &[],
-        &sa.ni,
-        &sa.nr,
+        &pfs,
+        &c.keying.ni,
+        &c.keying.nr,
         encr.keymat_len(),
         integ.map_or(0, |i| i.key_len),
     )?;
     let (i2r, r2i) = (km.initiator_to_responder(), km.responder_to_initiator());
-    let (inb, outb) = match sa.role {
-        Role::Initiator => (r2i, i2r),
-        Role::Responder => (i2r, r2i),
+    let (inb, outb) = if c.keying.we_initiated {
+        (r2i, i2r)
+    } else {
+        (i2r, r2i)
     };
     let encap = (sa.nat_local || sa.nat_remote).then_some(UdpEncap {
         local_port: sa.local.port(),
@@ -103,9 +139,14 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         .push_back(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
             install,
         ))));
-    let role = match sa.role {
-        Role::Initiator => "initiator",
-        Role::Responder => "responder",
+    let role = if c.keying.we_initiated {
+        "initiator"
+    } else {
+        "responder"
+    };
+    let what = match c.rekey_of {
+        Some(old) => format!("rekeyed Child SA {old}"),
+        None => "established Child SA".to_owned(),
     };
     let proto = match (encap.is_some(), esn) {
         (false, false) => "ESP".to_owned(),
@@ -128,7 +169,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         Some(c.serial),
         Rc::SUCCESS,
         format!(
-            "{role} established Child SA using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
+            "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
             sa.serial,
             mode_name(c.mode),
             ts_pair(&c.local_ts, &c.remote_ts),
@@ -174,8 +215,47 @@ pub(crate) fn uninstall(ctx: &mut Ctx<'_>, sa: &IkeSa, child: &ChildSa) {
     });
 }
 
-/// Responder: a CREATE_CHILD_SA request. New Child SAs and rekeys are not
-/// implemented, so it is refused with NO_ADDITIONAL_SAS, as RFC 7296 allows.
+/// The payloads of a CREATE_CHILD_SA message, collected.
+#[derive(Default)]
+struct CreatePayloads<'a> {
+    sa: Option<&'a crate::codec::v2::SecurityAssociation>,
+    nonce: Option<&'a Vec<u8>>,
+    ke: Option<&'a KePayload>,
+    tsi: Option<&'a crate::codec::v2::TrafficSelectors>,
+    tsr: Option<&'a crate::codec::v2::TrafficSelectors>,
+    rekey: Option<&'a Notify>,
+    transport: bool,
+}
+
+fn collect(payloads: &[Payload]) -> CreatePayloads<'_> {
+    let mut c = CreatePayloads::default();
+    for p in payloads {
+        match p {
+            Payload::Sa(x) => c.sa = c.sa.or(Some(x)),
+            Payload::Nonce(x) => c.nonce = c.nonce.or(Some(x)),
+            Payload::Ke(x) => c.ke = c.ke.or(Some(x)),
+            Payload::TsI(x) => c.tsi = c.tsi.or(Some(x)),
+            Payload::TsR(x) => c.tsr = c.tsr.or(Some(x)),
+            Payload::Notify(n) if n.ty == NotifyType::REKEY_SA => c.rekey = c.rekey.or(Some(n)),
+            Payload::Notify(n) if n.ty == NotifyType::USE_TRANSPORT_MODE => c.transport = true,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The Child SA proposals to offer or accept in CREATE_CHILD_SA: with PFS, every
+/// proposal that names no group gets the IKE SA's.
+fn child_proposals(sa: &IkeSa, pfs: bool) -> crate::proposal::ProposalSet {
+    if pfs {
+        sa.conn.esp_proposals.with_pfs(sa.ke_group)
+    } else {
+        super::sa::set_without_ke(&sa.conn.esp_proposals)
+    }
+}
+
+/// Responder: a CREATE_CHILD_SA request: a Child SA rekey, an additional Child SA,
+/// or an IKE SA rekey.
 pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
@@ -183,45 +263,691 @@ pub(crate) fn process_request(
     msgid: u32,
     payloads: &[Payload],
 ) -> Result<(), Error> {
-    let rekey = payloads
+    let p = collect(payloads);
+    let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
+        ctx.respond(sa, raw, msgid, resp);
+        Ok(())
+    };
+    let refuse = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, n: NotifyType, why: String| {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            format!("CREATE_CHILD_SA request refused with {n}: {why}"),
+        );
+        reply(ctx, sa, &[Payload::Notify(Notify::new(n))])
+    };
+    let Some(sa_pl) = p.sa else {
+        return refuse(ctx, sa, NotifyType::INVALID_SYNTAX, "no SA payload".into());
+    };
+    if sa_pl
+        .proposals
         .iter()
-        .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::REKEY_SA));
-    let ike_rekey = payloads.iter().any(|p| {
-        matches!(p, Payload::Sa(s) if s.proposals.iter().any(|q| q.protocol == crate::registry::ProtocolId::IKE))
-    });
-    let what = if ike_rekey {
-        "rekeying the IKE SA"
-    } else if rekey {
-        "rekeying a Child SA"
+        .any(|q| q.protocol == ProtocolId::IKE)
+    {
+        return process_ike_rekey_request(ctx, sa, raw, msgid, sa_pl, &p);
+    }
+    let (Some(ni), Some(tsi), Some(tsr)) = (p.nonce, p.tsi, p.tsr) else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "Ni, TSi or TSr missing".into(),
+        );
+    };
+    if !(16..=256).contains(&ni.len()) {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "bad nonce length".into(),
+        );
+    }
+    // REKEY_SA names the SA by the sender's inbound SPI (RFC 7296 1.3.3): our
+    // outbound. A peer that names our inbound SPI instead is understood too; the
+    // SPIs are random, so the two cannot be confused. Without REKEY_SA the request
+    // is for an additional Child SA of this connection.
+    let old = match p.rekey {
+        None => None,
+        Some(rekey) => {
+            let found = rekey.spi.as_u32().and_then(|spi| {
+                sa.children
+                    .iter()
+                    .find(|c| c.outbound_spi == spi)
+                    .or_else(|| sa.children.iter().find(|c| c.inbound_spi == spi))
+            });
+            match found {
+                Some(c) => Some(c.serial),
+                None => {
+                    return refuse(
+                        ctx,
+                        sa,
+                        NotifyType::CHILD_SA_NOT_FOUND,
+                        "REKEY_SA names no Child SA of ours".into(),
+                    )
+                }
+            }
+        }
+    };
+    let offered = wire_proposals(sa_pl);
+    let chosen = select(&child_proposals(sa, true), &offered, p.ke.map(|k| k.group))
+        .or_else(|_| select(&child_proposals(sa, false), &offered, None));
+    let chosen = match chosen {
+        Ok(c) => c,
+        Err(e) => return refuse(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
+    };
+    let group = chosen.ke_group();
+    if let Some(g) = group {
+        if p.ke.map(|k| k.group) != Some(g) {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG,
+                format!("CREATE_CHILD_SA request: answering INVALID_KE_PAYLOAD suggesting {g}"),
+            );
+            return reply(ctx, sa, &[Payload::Notify(Notify::invalid_ke_payload(g))]);
+        }
+    }
+    let Some(peer_spi) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_u32())
+        .filter(|&s| s > 0xff)
+    else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "no valid ESP SPI".into(),
+        );
+    };
+    let mode = sa.conn.mode;
+    if p.transport != (mode == Mode::Transport) {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            "mode differs from the connection's".into(),
+        );
+    }
+    let narrowed = match narrow(
+        &ts_from_payload(tsi),
+        &ts_from_payload(tsr),
+        &sa.conn.remote_ts,
+        &sa.conn.local_ts,
+    ) {
+        Ok(n) => n,
+        Err(e) => return refuse(ctx, sa, NotifyType::TS_UNACCEPTABLE, e.to_string()),
+    };
+    let nr = ctx.random(ctx.cfg.nonce_len)?;
+    let (our_ke, shared) = match (group, p.ke) {
+        (Some(g), Some(ke)) => match KeAlg::lookup(g)?.respond(ctx.rng, &ke.data) {
+            Ok((pubv, shared)) => (
+                Some(KePayload {
+                    group: g,
+                    data: pubv,
+                }),
+                Some(shared),
+            ),
+            Err(e) => return refuse(ctx, sa, NotifyType::INVALID_SYNTAX, format!("bad KE: {e}")),
+        },
+        _ => (None, None),
+    };
+    let serial = ctx.serial();
+    let spi = ctx.esp_spi()?;
+    let mut resp = vec![
+        Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::from_u32(spi))),
+        Payload::Nonce(nr.clone()),
+    ];
+    resp.extend(our_ke.map(Payload::Ke));
+    resp.push(Payload::TsI(ts_payload(&narrowed.tsi)));
+    resp.push(Payload::TsR(ts_payload(&narrowed.tsr)));
+    if mode == Mode::Transport {
+        resp.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
+    }
+    reply(ctx, sa, &resp)?;
+    install(
+        ctx,
+        sa,
+        NewChild {
+            serial,
+            chosen: &chosen,
+            inbound_spi: spi,
+            outbound_spi: peer_spi,
+            local_ts: narrowed.tsr,
+            remote_ts: narrowed.tsi,
+            mode,
+            keying: Keying {
+                ni: ni.clone(),
+                nr,
+                shared,
+                we_initiated: false,
+            },
+            rekey_of: old,
+        },
+    )
+}
+
+/// Initiator: sends the CREATE_CHILD_SA request rekeying Child SA `old` (RFC 7296
+/// 1.3.3). Returns false when that Child SA no longer exists.
+pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Result<bool, Error> {
+    let Some(child) = sa.children.iter().find(|c| c.serial == old).cloned() else {
+        return Ok(false);
+    };
+    let proposals = child_proposals(sa, sa.conn.pfs);
+    let ke_group = proposals.initial_ke().unwrap_or(KeId::NONE);
+    let ke = match ke_group {
+        KeId::NONE => None,
+        g => Some(KeAlg::lookup(g)?.initiate(ctx.rng)?),
+    };
+    let pending = PendingRekey {
+        old,
+        serial: ctx.serial(),
+        inbound_spi: ctx.esp_spi()?,
+        ni: ctx.random(ctx.cfg.nonce_len)?,
+        ke,
+        ke_group,
+        proposals,
+        tsi: child.local_ts.clone(),
+        tsr: child.remote_ts.clone(),
+        ke_retried: false,
+    };
+    send_rekey_request(ctx, sa, pending, child.inbound_spi)?;
+    Ok(true)
+}
+
+fn send_rekey_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    pending: PendingRekey,
+    old_inbound: u32,
+) -> Result<(), Error> {
+    let mut payloads = vec![Payload::Notify(Notify::rekey_sa(
+        CHILD_PROTOCOL,
+        old_inbound,
+    ))];
+    if sa.conn.mode == Mode::Transport {
+        payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
+    }
+    payloads.push(Payload::Sa(sa_payload(
+        &pending.proposals.offer(),
+        Spi::from_u32(pending.inbound_spi),
+    )));
+    payloads.push(Payload::Nonce(pending.ni.clone()));
+    if let Some(ke) = &pending.ke {
+        payloads.push(Payload::Ke(KePayload {
+            group: pending.ke_group,
+            data: ke.public_value().to_vec(),
+        }));
+    }
+    payloads.push(Payload::TsI(ts_payload(&pending.tsi)));
+    payloads.push(Payload::TsR(ts_payload(&pending.tsr)));
+    let msg = sa.seal(
+        ctx.rng,
+        ExchangeType::CREATE_CHILD_SA,
+        false,
+        sa.next_msgid,
+        &payloads,
+    )?;
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(pending.old),
+        Rc::LOG,
+        format!(
+            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{ESP <{:#010x}}}",
+            pending.old, sa.serial, pending.serial, pending.inbound_spi
+        ),
+    );
+    let old = pending.old;
+    sa.pending_rekey = Some(pending);
+    ctx.start_request(
+        sa,
+        ExchangeType::CREATE_CHILD_SA,
+        RequestKind::RekeyChild(old),
+        msg,
+    );
+    Ok(())
+}
+
+/// Initiator: the CREATE_CHILD_SA response to our rekey. On success the new Child SA
+/// is installed, the old one uninstalled, and its Delete queued.
+pub(crate) fn process_rekey_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    payloads: &[Payload],
+) -> Result<(), Error> {
+    let Some(mut pending) = sa.pending_rekey.take() else {
+        return Ok(());
+    };
+    let name = sa.conn.name.clone();
+    let fail = |ctx: &mut Ctx<'_>, why: String| {
+        ctx.out.progress(
+            &name,
+            Some(pending.old),
+            Rc::LOG_SERIOUS,
+            format!(
+                "rekey of Child SA {} failed: {why}; it stays until it expires",
+                pending.old
+            ),
+        );
+        Ok(())
+    };
+    if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
+        let retry = n
+            .wanted_ke()
+            .and_then(|g| pending.proposals.retry_ke(pending.ke_group, g).ok());
+        match (retry, pending.ke_retried) {
+            (Some(g), false) => {
+                let Some(old_in) = sa
+                    .children
+                    .iter()
+                    .find(|c| c.serial == pending.old)
+                    .map(|c| c.inbound_spi)
+                else {
+                    return Ok(());
+                };
+                pending.ke_group = g;
+                pending.ke = Some(KeAlg::lookup(g)?.initiate(ctx.rng)?);
+                pending.ke_retried = true;
+                return send_rekey_request(ctx, sa, pending, old_in);
+            }
+            _ => return fail(ctx, "peer answered INVALID_KE_PAYLOAD".into()),
+        }
+    }
+    if let Some(n) = error_notify(payloads) {
+        return fail(ctx, format!("peer answered {n}"));
+    }
+    let p = collect(payloads);
+    let (Some(sa_pl), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
+        return fail(ctx, "response lacks SA, Nr, TSi or TSr".into());
+    };
+    let chosen = match check_answer(&pending.proposals, &wire_proposals(sa_pl)) {
+        Ok(c) => c,
+        Err(e) => return fail(ctx, e.to_string()),
+    };
+    let shared = match (chosen.ke_group(), &pending.ke, p.ke) {
+        (None, _, _) => None,
+        (Some(g), Some(ours), Some(theirs)) if g == pending.ke_group && theirs.group == g => {
+            match ours.complete(&theirs.data) {
+                Ok(s) => Some(s),
+                Err(e) => return fail(ctx, format!("bad KE payload: {e}")),
+            }
+        }
+        _ => return fail(ctx, "KE payload missing or of the wrong group".into()),
+    };
+    let Some(peer_spi) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_u32())
+        .filter(|&s| s > 0xff)
+    else {
+        return fail(ctx, "no valid ESP SPI in the answer".into());
+    };
+    let (got_tsi, got_tsr) = (ts_from_payload(tsi), ts_from_payload(tsr));
+    if let Err(e) = check_narrowed(&pending.tsi, &pending.tsr, &got_tsi, &got_tsr) {
+        return fail(ctx, e.to_string());
+    }
+    if p.transport != (sa.conn.mode == Mode::Transport) {
+        return fail(ctx, "responder answered in the other mode".into());
+    }
+    let mode = sa.conn.mode;
+    install(
+        ctx,
+        sa,
+        NewChild {
+            serial: pending.serial,
+            chosen: &chosen,
+            inbound_spi: pending.inbound_spi,
+            outbound_spi: peer_spi,
+            local_ts: got_tsi,
+            remote_ts: got_tsr,
+            mode,
+            keying: Keying {
+                ni: pending.ni.clone(),
+                nr: nr.clone(),
+                shared,
+                we_initiated: true,
+            },
+            rekey_of: Some(pending.old),
+        },
+    )?;
+    if let Some(i) = sa.children.iter().position(|c| c.serial == pending.old) {
+        let old = sa.children.remove(i);
+        uninstall(ctx, sa, &old);
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
+    }
+    Ok(())
+}
+
+/// The IKE SA that replaces `old` after a rekey (RFC 7296 2.18): keys from
+/// `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)`, the Child SAs moved over. The
+/// end that sent the rekey request is the new SA's original initiator.
+#[allow(clippy::too_many_arguments)]
+fn successor(
+    ctx: &mut Ctx<'_>,
+    old: &mut IkeSa,
+    role: Role,
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    ni: &[u8],
+    nr: &[u8],
+    chosen: Chosen,
+    shared: &[u8],
+) -> Result<IkeSa, Error> {
+    let group = chosen.ke_group().ok_or(Error::NoKeGroup)?;
+    let suite = super::ike_sa_init::suite_of(&chosen)?;
+    let old_prf = old.suite.as_ref().ok_or(Error::NoKeys)?.prf;
+    let old_keys = old.keys.as_ref().ok_or(Error::NoKeys)?;
+    let seed = skeyseed_rekey(old_prf, old_keys.sk_d(), &[shared], ni, nr)?;
+    let keys = IkeSaKeys::derive(&suite, &seed, ni, nr, &spi_i, &spi_r)?;
+    let (tx, rx) = keys.sk_ciphers(&suite, role)?;
+    let mut sa = IkeSa::new(
+        ctx.serial(),
+        old.conn.clone(),
+        role,
+        IkeState::Established,
+        spi_i,
+        spi_r,
+        old.local,
+        old.remote,
+    );
+    sa.init_remote = old.init_remote;
+    sa.ni = ni.to_vec();
+    sa.nr = nr.to_vec();
+    sa.ke_group = group;
+    sa.chosen = Some(chosen);
+    sa.suite = Some(suite);
+    sa.keys = Some(keys);
+    sa.tx = Some(tx);
+    sa.rx = Some(rx);
+    sa.nat_local = old.nat_local;
+    sa.nat_remote = old.nat_remote;
+    sa.peer_fragmentation = old.peer_fragmentation;
+    sa.fragment_size = old.fragment_size;
+    sa.peer_id = old.peer_id.clone();
+    sa.psk = old.psk.clone();
+    sa.children = std::mem::take(&mut old.children);
+    super::ike_auth::start_lifetime(ctx, &mut sa);
+    let what = if role == Role::Initiator {
+        "initiator"
     } else {
-        "creating another Child SA"
+        "responder"
     };
     ctx.out.progress(
         &sa.conn.name,
         Some(sa.serial),
-        Rc::LOG_SERIOUS,
+        Rc::LOG,
         format!(
-            "CREATE_CHILD_SA request ({what}) refused with NO_ADDITIONAL_SAS: not implemented by pluto-rs yet"
+            "{what} rekeyed IKE SA {} {}",
+            old.serial,
+            super::ike_sa_init::suite_desc(&suite, group)
         ),
     );
-    let resp = sa.seal(
+    ctx.out.events.push_back(Event::IkeSaEstablished {
+        connection: sa.conn.name.clone(),
+        ike: sa.serial,
+    });
+    old.replaced_by = Some(sa.serial);
+    old.expires = None;
+    old.next_dpd = None;
+    old.next_keepalive = None;
+    Ok(sa)
+}
+
+/// Responder: a CREATE_CHILD_SA request rekeying the IKE SA.
+fn process_ike_rekey_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    raw: &[u8],
+    msgid: u32,
+    sa_pl: &crate::codec::v2::SecurityAssociation,
+    p: &CreatePayloads<'_>,
+) -> Result<(), Error> {
+    let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
+        ctx.respond(sa, raw, msgid, resp);
+        Ok(())
+    };
+    let refuse = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, n: NotifyType, why: String| {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            format!("IKE SA rekey request refused with {n}: {why}"),
+        );
+        reply(ctx, sa, &[Payload::Notify(Notify::new(n))])
+    };
+    if sa.replaced_by.is_some() {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::TEMPORARY_FAILURE,
+            "the IKE SA is already rekeyed".into(),
+        );
+    }
+    let (Some(ni), Some(ke)) = (p.nonce, p.ke) else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "Ni or KE missing".into(),
+        );
+    };
+    if !(16..=256).contains(&ni.len()) {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "bad nonce length".into(),
+        );
+    }
+    let chosen = match select(
+        &sa.conn.ike_proposals,
+        &wire_proposals(sa_pl),
+        Some(ke.group),
+    ) {
+        Ok(c) => c,
+        Err(e) => return refuse(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
+    };
+    let Some(group) = chosen.ke_group() else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            "no key exchange chosen".into(),
+        );
+    };
+    if ke.group != group {
+        return reply(
+            ctx,
+            sa,
+            &[Payload::Notify(Notify::invalid_ke_payload(group))],
+        );
+    }
+    let Some(spi_i) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_ike())
+        .filter(|s| *s != [0; 8])
+    else {
+        return refuse(
+            ctx,
+            sa,
+            NotifyType::INVALID_SYNTAX,
+            "no valid 8-byte IKE SPI".into(),
+        );
+    };
+    let (our_ke, shared) = match KeAlg::lookup(group)?.respond(ctx.rng, &ke.data) {
+        Ok(v) => v,
+        Err(e) => return refuse(ctx, sa, NotifyType::INVALID_SYNTAX, format!("bad KE: {e}")),
+    };
+    let spi_r = ctx.ike_spi()?;
+    let nr = ctx.random(ctx.cfg.nonce_len)?;
+    reply(
+        ctx,
+        sa,
+        &[
+            Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::from_ike(spi_r))),
+            Payload::Nonce(nr.clone()),
+            Payload::Ke(KePayload {
+                group,
+                data: our_ke,
+            }),
+        ],
+    )?;
+    let new = successor(
+        ctx,
+        sa,
+        Role::Responder,
+        spi_i,
+        spi_r,
+        ni,
+        &nr,
+        chosen,
+        &shared,
+    )?;
+    // The initiator of the rekey deletes this SA; if it never does, we do.
+    sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
+    sa.spawned = Some(Box::new(new));
+    Ok(())
+}
+
+/// Initiator: sends the CREATE_CHILD_SA request rekeying this IKE SA.
+pub(crate) fn send_ike_rekey(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    retry_group: Option<KeId>,
+) -> Result<(), Error> {
+    let group = match retry_group {
+        Some(g) => g,
+        None if sa.conn.ike_proposals.accepts_ke(sa.ke_group) => sa.ke_group,
+        None => sa.conn.ike_proposals.initial_ke().ok_or(Error::NoKeGroup)?,
+    };
+    let ke = KeAlg::lookup(group)?.initiate(ctx.rng)?;
+    let spi_i = match &sa.pending_ike_rekey {
+        Some(p) => p.spi_i,
+        None => ctx.ike_spi()?,
+    };
+    let ni = ctx.random(ctx.cfg.nonce_len)?;
+    // Offer our current suite first so an unchanged SA is the likely outcome.
+    let mut offer = sa.conn.ike_proposals.offer();
+    if let Some(i) = sa
+        .chosen
+        .as_ref()
+        .and_then(|c| offer.iter().position(|o| o.number == c.number))
+    {
+        offer.swap(0, i);
+    }
+    let payloads = vec![
+        Payload::Sa(sa_payload(&offer, Spi::from_ike(spi_i))),
+        Payload::Nonce(ni.clone()),
+        Payload::Ke(KePayload {
+            group,
+            data: ke.public_value().to_vec(),
+        }),
+    ];
+    let msg = sa.seal(
         ctx.rng,
         ExchangeType::CREATE_CHILD_SA,
-        true,
-        msgid,
-        &[Payload::Notify(Notify::new(NotifyType::NO_ADDITIONAL_SAS))],
+        false,
+        sa.next_msgid,
+        &payloads,
     )?;
-    ctx.respond(sa, raw, msgid, resp);
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG,
+        format!("initiating rekey to replace IKE SA {}", sa.serial),
+    );
+    sa.pending_ike_rekey = Some(PendingIkeRekey {
+        spi_i,
+        ni,
+        ke,
+        group,
+        retried: retry_group.is_some(),
+    });
+    ctx.start_request(
+        sa,
+        ExchangeType::CREATE_CHILD_SA,
+        RequestKind::RekeyIke,
+        msg,
+    );
     Ok(())
+}
+
+/// Initiator: the response to our IKE SA rekey. Returns false when the rekey failed
+/// (the caller then deletes the SA, as its lifetime is over).
+pub(crate) fn process_ike_rekey_response(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    payloads: &[Payload],
+) -> Result<bool, Error> {
+    let Some(pending) = sa.pending_ike_rekey.take() else {
+        return Ok(false);
+    };
+    let fail = |ctx: &mut Ctx<'_>, sa: &IkeSa, why: String| {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            format!("rekey of IKE SA {} failed: {why}", sa.serial),
+        );
+        Ok(false)
+    };
+    if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
+        if let (Some(g), false) = (n.wanted_ke(), pending.retried) {
+            if sa.conn.ike_proposals.retry_ke(pending.group, g).is_ok() {
+                sa.pending_ike_rekey = Some(pending);
+                send_ike_rekey(ctx, sa, Some(g))?;
+                return Ok(true);
+            }
+        }
+        return fail(ctx, sa, "peer answered INVALID_KE_PAYLOAD".into());
+    }
+    if let Some(n) = error_notify(payloads) {
+        return fail(ctx, sa, format!("peer answered {n}"));
+    }
+    let p = collect(payloads);
+    let (Some(sa_pl), Some(nr), Some(ke)) = (p.sa, p.nonce, p.ke) else {
+        return fail(ctx, sa, "response lacks SA, Nr or KE".into());
+    };
+    let chosen = match check_answer(&sa.conn.ike_proposals, &wire_proposals(sa_pl)) {
+        Ok(c) => c,
+        Err(e) => return fail(ctx, sa, e.to_string()),
+    };
+    if chosen.ke_group() != Some(pending.group) || ke.group != pending.group {
+        return fail(ctx, sa, "KE payload of the wrong group".into());
+    }
+    let Some(spi_r) = proposal_spi(sa_pl, chosen.number)
+        .and_then(|s| s.as_ike())
+        .filter(|s| *s != [0; 8])
+    else {
+        return fail(ctx, sa, "no valid 8-byte IKE SPI in the answer".into());
+    };
+    let shared = match pending.ke.complete(&ke.data) {
+        Ok(s) => s,
+        Err(e) => return fail(ctx, sa, format!("bad KE payload: {e}")),
+    };
+    let new = successor(
+        ctx,
+        sa,
+        Role::Initiator,
+        pending.spi_i,
+        spi_r,
+        &pending.ni,
+        nr,
+        chosen,
+        &shared,
+    )?;
+    sa.spawned = Some(Box::new(new));
+    sa.queue.clear();
+    sa.queue.push_back(RequestKind::DeleteIke);
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testutil::Pair;
     use super::super::{Event, KernelRequest};
-    use crate::codec::v2::{Notify, Payload};
+    use crate::codec::v2::Payload;
     use crate::crypto::ikev2::prf_plus;
-    use crate::registry::{ExchangeType, NotifyType};
+    use crate::registry::ExchangeType;
 
     fn install(events: &[Event]) -> super::ChildSaInstall {
         events
@@ -259,41 +985,68 @@ mod tests {
     }
 
     #[test]
-    fn create_child_sa_request_is_refused_with_no_additional_sas() {
+    fn additional_child_sa_keyed_from_the_exchange_nonces() {
         let mut p = Pair::established("aes_gcm256");
         let serial = *p.west.sas.keys().next().unwrap();
         let sa = p.west.sas.get_mut(&serial).unwrap();
         let msgid = sa.next_msgid;
+        let offer = super::super::sa::sa_payload(
+            &super::super::sa::set_without_ke(&sa.conn.esp_proposals).offer(),
+            crate::codec::Spi::from_u32(0x1234_5678),
+        );
+        let ni = vec![7u8; 32];
+        let ts = super::super::sa::ts_payload(&sa.conn.local_ts);
+        let tsr = super::super::sa::ts_payload(&sa.conn.remote_ts);
         let req = sa
             .seal(
                 p.west.rng.as_ref(),
                 ExchangeType::CREATE_CHILD_SA,
                 false,
                 msgid,
-                &[Payload::Notify(Notify::new(NotifyType::REKEY_SA))],
+                &[
+                    Payload::Sa(offer),
+                    Payload::Nonce(ni.clone()),
+                    Payload::TsI(ts),
+                    Payload::TsR(tsr),
+                ],
             )
             .unwrap();
         let (local, remote) = (sa.local, sa.remote);
-        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        let [req] = &req[..] else {
+            panic!("fragmented")
+        };
+        p.east.handle(p.now, remote, local, req, &p.ecfg);
         let t = p.east.poll_transmit().unwrap();
-        let sa = p.west.sas.get(&serial).unwrap();
-        let payloads = sa.open(&t.contents).unwrap();
-        assert!(
-            matches!(&payloads[..], [Payload::Notify(n)] if n.ty == NotifyType::NO_ADDITIONAL_SAS)
-        );
-        let mut lines = Vec::new();
-        while let Some(e) = p.east.poll_event() {
-            if let Event::Progress(l) = e {
-                lines.push(l.text);
-            }
-        }
-        assert!(lines
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let hdr = crate::codec::v2::Header::decode(&t.contents)
+            .unwrap()
+            .header;
+        let payloads = sa.open(&hdr, &t.contents).unwrap().unwrap();
+        let nr = payloads
             .iter()
-            .any(|l| l.contains("refused with NO_ADDITIONAL_SAS: not implemented")));
+            .find_map(|p| match p {
+                Payload::Nonce(n) => Some(n.clone()),
+                _ => None,
+            })
+            .expect("Nr in the response");
+        // KEYMAT = prf+(SK_d, Ni | Nr) with this exchange's nonces; west sent the
+        // request, so the first 36 bytes key west -> east.
+        let suite = sa.suite.unwrap();
+        let mut km = vec![0u8; 72];
+        let sk_d = sa.keys.as_ref().unwrap().sk_d();
+        prf_plus(&suite.prf.key(sk_d).unwrap(), &[&ni, &nr], &mut km).unwrap();
+        let mut east_events = Vec::new();
+        while let Some(e) = p.east.poll_event() {
+            east_events.push(e);
+        }
+        let added = install(&east_events);
+        assert_eq!(added.outbound.spi, 0x1234_5678);
+        assert_eq!(&*added.inbound.encr_key, &km[..36]);
+        assert_eq!(&*added.outbound.encr_key, &km[36..]);
+        assert_eq!(p.east.status()[0].children.len(), 2);
         // A retransmission of the same request gets the cached answer.
-        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        p.east.handle(p.now, remote, local, req, &p.ecfg);
         assert_eq!(p.east.poll_transmit().unwrap().contents, t.contents);
-        // The IKE SA is unaffected.
-        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+        assert_eq!(p.east.status()[0].children.len(), 2);
     }
 }

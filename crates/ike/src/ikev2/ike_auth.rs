@@ -12,11 +12,12 @@ use crate::registry::{AuthMethod, ExchangeType, NotifyType};
 use crate::ts::{check_narrowed, narrow};
 
 use super::config::{ConfigSource, Connection, Identity, Mode};
-use super::create_child_sa::{install, NewChild};
+use super::create_child_sa::{install, Keying, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, payload_list, proposal_spi, sa_payload, ts_from_payload, ts_payload,
-    wire_proposals, Ctx, IkeSa, IkeState, PendingChild, RequestKind,
+    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, set_without_ke,
+    strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, IkeSa, IkeState, PendingChild,
+    RequestKind,
 };
 use super::Error;
 
@@ -98,7 +99,7 @@ pub(crate) fn send_request(
         payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
     payloads.push(Payload::Sa(sa_payload(
-        &conn.esp_proposals.offer(),
+        &set_without_ke(&conn.esp_proposals).offer(),
         Spi::from_u32(spi),
     )));
     payloads.push(Payload::TsI(ts_payload(&conn.local_ts)));
@@ -244,6 +245,7 @@ pub(crate) fn process_request(
     }
     sa.conn = conn.clone();
     sa.peer_id = Some(peer_id.clone());
+    sa.initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
     sa.state = IkeState::Established;
     sa.half_open_deadline = None;
     let idr = conn.local_id.to_payload();
@@ -316,6 +318,8 @@ pub(crate) fn process_request(
                 local_ts: narrowed.tsr,
                 remote_ts: narrowed.tsi,
                 mode: conn.mode,
+                keying: Keying::ike_auth(sa),
+                rekey_of: None,
             },
         )?;
     }
@@ -323,17 +327,11 @@ pub(crate) fn process_request(
     Ok(AuthOutcome::Established)
 }
 
-/// Arms the IKE SA lifetime and liveness timers of a newly established SA.
-fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
-    sa.expires = Some(ctx.now + sa.conn.ike_lifetime);
-    sa.next_dpd = sa.conn.dpd_delay.map(|d| ctx.now + d);
-    sa.next_keepalive = sa.nat_local.then(|| ctx.now + ctx.cfg.nat_keepalive);
-    tracing::debug!(
-        "\"{}\" {}: IKE SA expires in {:?}; rekeying is not implemented, the SA will be deleted then",
-        sa.conn.name,
-        sa.serial,
-        sa.conn.ike_lifetime
-    );
+/// Arms the IKE SA lifetime (rekey) and liveness timers of a newly established SA.
+pub(crate) fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
+    sa.expires = Some(later(ctx.now, sa.conn.ike_lifetime));
+    sa.next_dpd = sa.conn.dpd_delay.map(|d| later(ctx.now, d));
+    sa.next_keepalive = sa.nat_local.then(|| later(ctx.now, ctx.cfg.nat_keepalive));
 }
 
 type ChildChoice = (crate::proposal::Chosen, u32, crate::ts::Narrowed);
@@ -346,8 +344,12 @@ fn negotiate_child(
     tsr: &crate::codec::v2::TrafficSelectors,
     transport: bool,
 ) -> Result<ChildChoice, (NotifyType, String)> {
-    let chosen = select(&conn.esp_proposals, &wire_proposals(sa_pl), None)
-        .map_err(|e| (NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()))?;
+    let chosen = select(
+        &set_without_ke(&conn.esp_proposals),
+        &strip_ke(wire_proposals(sa_pl)),
+        None,
+    )
+    .map_err(|e| (NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()))?;
     let peer_spi = proposal_spi(sa_pl, chosen.number)
         .and_then(|s| s.as_u32())
         .filter(|&s| s > 0xff)
@@ -492,7 +494,7 @@ pub(crate) fn process_response(
             "IKE_AUTH response has no Child SA (SA, TSi, TSr missing)".to_owned(),
         );
     };
-    let chosen = match check_answer(&conn.esp_proposals, &wire_proposals(sa_pl)) {
+    let chosen = match check_answer(&set_without_ke(&conn.esp_proposals), &wire_proposals(sa_pl)) {
         Ok(c) => c,
         Err(e) => return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),
     };
@@ -532,8 +534,9 @@ pub(crate) fn process_response(
             local_ts: got_tsi,
             remote_ts: got_tsr,
             mode: conn.mode,
+            keying: Keying::ike_auth(sa),
+            rekey_of: None,
         },
     )?;
-    let _ = find_notify;
     Ok(ResponseOutcome::Established { delete_ike: false })
 }

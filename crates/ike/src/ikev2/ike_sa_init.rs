@@ -15,7 +15,9 @@ use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 
 use super::config::{ConfigSource, Connection};
 use super::output::{Rc, SaEnd};
-use super::sa::{find_notify, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind};
+use super::sa::{
+    find_notify, later, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind,
+};
 use super::{natt, Error};
 
 /// RFC 7427 hash algorithms we announce: SHA2-256, SHA2-384, SHA2-512.
@@ -59,7 +61,7 @@ pub(crate) fn suite_of(chosen: &Chosen) -> Result<IkeSuite, Error> {
 }
 
 /// `{cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_512 group=DH19}`.
-fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
+pub(crate) fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
     format!(
         "{{cipher={} integ={} prf={} group={}}}",
         suite.encr.name,
@@ -155,7 +157,12 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
     sa.init_request = msg.clone();
     sa.next_msgid = 0;
     sa.outstanding = None;
-    ctx.start_request(sa, ExchangeType::IKE_SA_INIT, RequestKind::IkeSaInit, msg);
+    ctx.start_request(
+        sa,
+        ExchangeType::IKE_SA_INIT,
+        RequestKind::IkeSaInit,
+        vec![msg],
+    );
     ctx.out.progress(
         &sa.conn.name,
         Some(sa.serial),
@@ -339,6 +346,7 @@ pub(crate) fn process_response(
     };
     sa.ke = None;
     sa.chosen = Some(chosen);
+    sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
     derive_keys(sa, &shared)?;
     if sa.conn.nat_traversal {
         if let Some((l, r)) = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote)
@@ -549,6 +557,7 @@ pub(crate) fn process_request(
     sa.nr = ctx.random(ctx.cfg.nonce_len)?;
     sa.ke_group = group;
     sa.peer_fragmentation = frag;
+    sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
     sa.init_request = raw.to_vec();
     sa.chosen = Some(chosen.clone());
     derive_keys(&mut sa, &shared)?;
@@ -596,8 +605,8 @@ pub(crate) fn process_request(
     }
     .to_bytes()?;
     sa.init_response = resp.clone();
-    sa.half_open_deadline = Some(ctx.now + ctx.cfg.half_open_timeout);
-    ctx.respond(&mut sa, raw, 0, resp);
+    sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
+    ctx.respond(&mut sa, raw, 0, vec![resp]);
     ctx.out.progress(
         &conn.name,
         Some(serial),

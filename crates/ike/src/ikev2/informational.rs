@@ -116,7 +116,10 @@ pub(crate) fn send_request(
             vec![Payload::Delete(Delete::child(CHILD_PROTOCOL, spis))]
         }
         RequestKind::Liveness => Vec::new(),
-        RequestKind::IkeSaInit | RequestKind::IkeAuth => return Err(Error::NotInformational),
+        RequestKind::IkeSaInit
+        | RequestKind::IkeAuth
+        | RequestKind::RekeyChild(_)
+        | RequestKind::RekeyIke => return Err(Error::NotInformational),
     };
     let msg = sa.seal(
         ctx.rng,
@@ -148,6 +151,8 @@ pub(crate) fn send_auth_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), 
         ],
     )?;
     sa.next_msgid = sa.next_msgid.wrapping_add(1);
-    ctx.out.send(ctx.cfg, sa.local, sa.remote, &msg);
+    for m in &msg {
+        ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
+    }
     Ok(())
 }

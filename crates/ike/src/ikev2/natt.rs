@@ -1,24 +1,15 @@
-//! NAT detection (RFC 7296 2.23): `SHA-1(SPIi | SPIr | IP | port)` in the
+//! NAT detection (RFC 7296 2.23): which end is behind a NAT, from the
 //! NAT_DETECTION_SOURCE_IP / NAT_DETECTION_DESTINATION_IP notifies.
 
-use std::net::{IpAddr, SocketAddr};
-
-use aws_lc_rs::digest;
+use std::net::SocketAddr;
 
 use crate::codec::v2::{Notify, Payload};
+use crate::crypto::ikev2::nat_detection_hash;
 use crate::registry::NotifyType;
 
-/// The NAT detection hash of one address.
-pub(crate) fn hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: SocketAddr) -> Vec<u8> {
-    let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(spi_i);
-    ctx.update(spi_r);
-    match addr.ip() {
-        IpAddr::V4(a) => ctx.update(&a.octets()),
-        IpAddr::V6(a) => ctx.update(&a.octets()),
-    }
-    ctx.update(&addr.port().to_be_bytes());
-    ctx.finish().as_ref().to_vec()
+/// The NAT detection hash of one address: `SHA-1(SPIi | SPIr | IP | port)`.
+pub(crate) fn hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: SocketAddr) -> [u8; 20] {
+    nat_detection_hash(spi_i, spi_r, addr.ip(), addr.port())
 }
 
 /// The two notifies for a message from `local` to `remote`.
@@ -29,14 +20,8 @@ pub(crate) fn notifies(
     remote: SocketAddr,
 ) -> [Payload; 2] {
     [
-        Payload::Notify(Notify::with_data(
-            NotifyType::NAT_DETECTION_SOURCE_IP,
-            hash(spi_i, spi_r, local),
-        )),
-        Payload::Notify(Notify::with_data(
-            NotifyType::NAT_DETECTION_DESTINATION_IP,
-            hash(spi_i, spi_r, remote),
-        )),
+        Payload::Notify(Notify::nat_detection(true, hash(spi_i, spi_r, local))),
+        Payload::Notify(Notify::nat_detection(false, hash(spi_i, spi_r, remote))),
     ]
 }
 

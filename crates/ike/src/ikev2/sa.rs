@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::v2::{
-    decode_chain, encode_chain, encode_encrypted_prefix, AddressRange, Flags, Header, Message,
-    Payload, Proposal as WireSa, SecurityAssociation, TrafficSelector as WireTs, TrafficSelectors,
-    Transform as CodecTransform, TransformId,
+    decode_chain, encode_chain, encode_encrypted_prefix, AddressRange, Flags, FragmentInfo, Header,
+    Message, Payload, Proposal as WireSa, SecurityAssociation, TrafficSelector as WireTs,
+    TrafficSelectors, Transform as CodecTransform, TransformId, HEADER_LEN, PAYLOAD_HEADER_LEN,
+    SKF_HEADER_LEN,
 };
 use crate::codec::Spi;
 use crate::crypto::{
     ikev2::Role, IkeSaKeys, IkeSuite, KeyExchange, RandomSource, SecretBytes, SkCipher,
 };
 use crate::proposal::{Chosen, Transform, WireProposal};
-use crate::registry::{ExchangeType, KeId, NotifyType, ProtocolId};
+use crate::registry::{ExchangeType, KeId, NotifyType, PayloadType, ProtocolId};
 use crate::ts::TrafficSelector;
 
 use super::config::{Connection, EndpointConfig, Identity, Mode};
@@ -49,8 +50,8 @@ pub(crate) struct Outstanding {
     pub msgid: u32,
     pub exchange: ExchangeType,
     pub kind: RequestKind,
-    /// The message bytes (without non-ESP marker), resent as is.
-    pub message: Vec<u8>,
+    /// The datagrams (without non-ESP marker), resent as they are.
+    pub message: Vec<Vec<u8>>,
     pub first_sent: Instant,
     pub next_at: Instant,
     pub interval: Duration,
@@ -66,6 +67,25 @@ pub(crate) enum RequestKind {
     /// Our inbound SPIs being deleted.
     DeleteChild(Vec<u32>),
     Liveness,
+    /// Rekey of the Child SA with this serial (state in `IkeSa::pending_rekey`).
+    RekeyChild(SaSerial),
+    /// Rekey of this IKE SA (state in `IkeSa::pending_ike_rekey`).
+    RekeyIke,
+}
+
+/// Most fragments accepted for one message.
+const MAX_FRAGMENTS: u16 = 32;
+/// Smallest plaintext per fragment, whatever the configured size.
+const MIN_FRAGMENT_PLAINTEXT: usize = 64;
+
+/// A message arriving in SKF fragments (RFC 7383 2.6): decrypted parts by number.
+#[derive(Debug)]
+pub(crate) struct Reassembly {
+    pub msgid: u32,
+    pub response: bool,
+    pub total: u16,
+    pub first_inner: PayloadType,
+    pub parts: Vec<Option<Vec<u8>>>,
 }
 
 /// A Child SA the IKE SA owns.
@@ -85,6 +105,29 @@ pub(crate) struct PendingChild {
     pub inbound_spi: u32,
     pub tsi: Vec<TrafficSelector>,
     pub tsr: Vec<TrafficSelector>,
+}
+
+/// A Child SA rekey we initiated, waiting for its CREATE_CHILD_SA response.
+pub(crate) struct PendingRekey {
+    pub old: SaSerial,
+    pub serial: SaSerial,
+    pub inbound_spi: u32,
+    pub ni: Vec<u8>,
+    pub ke: Option<KeyExchange>,
+    pub ke_group: KeId,
+    pub proposals: crate::proposal::ProposalSet,
+    pub tsi: Vec<TrafficSelector>,
+    pub tsr: Vec<TrafficSelector>,
+    pub ke_retried: bool,
+}
+
+/// A rekey of the IKE SA we initiated (RFC 7296 1.3.2).
+pub(crate) struct PendingIkeRekey {
+    pub spi_i: [u8; 8],
+    pub ni: Vec<u8>,
+    pub ke: KeyExchange,
+    pub group: KeId,
+    pub retried: bool,
 }
 
 /// One IKE SA.
@@ -121,7 +164,14 @@ pub(crate) struct IkeSa {
     pub nat_local: bool,
     pub nat_remote: bool,
     pub peer_fragmentation: bool,
+    /// Largest datagram we send in this SA before fragmenting (RFC 7383), once both
+    /// ends announced IKEV2_FRAGMENTATION_SUPPORTED.
+    pub fragment_size: Option<usize>,
+    /// Fragments of a message being reassembled.
+    pub reassembly: Option<Reassembly>,
     pub peer_id: Option<Identity>,
+    /// The peer sent INITIAL_CONTACT in IKE_AUTH: older SAs with it are stale.
+    pub initial_contact: bool,
     pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
@@ -131,10 +181,16 @@ pub(crate) struct IkeSa {
     pub peer_msgid: u32,
     /// The last request received and the response sent to it (message bytes).
     pub last_request: Vec<u8>,
-    pub last_response: Option<(u32, Vec<u8>)>,
+    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
+    pub pending_rekey: Option<PendingRekey>,
+    pub pending_ike_rekey: Option<PendingIkeRekey>,
+    /// A new IKE SA produced by a rekey, for the endpoint to take over.
+    pub spawned: Option<Box<IkeSa>>,
+    /// Set once this SA was rekeyed: it only waits to be deleted.
+    pub replaced_by: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -183,7 +239,10 @@ impl IkeSa {
             nat_local: false,
             nat_remote: false,
             peer_fragmentation: false,
+            fragment_size: None,
+            reassembly: None,
             peer_id: None,
+            initial_contact: false,
             psk: None,
             next_msgid: 0,
             outstanding: None,
@@ -193,6 +252,10 @@ impl IkeSa {
             last_response: None,
             children: Vec::new(),
             pending_child: None,
+            pending_rekey: None,
+            pending_ike_rekey: None,
+            spawned: None,
+            replaced_by: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,
@@ -224,7 +287,9 @@ impl IkeSa {
         }
     }
 
-    /// Encodes and protects a message whose payloads all go inside SK.
+    /// Encodes and protects a message whose payloads all go inside SK. Returns the
+    /// datagrams: one, or several SKF fragments (RFC 7383) when both ends announced
+    /// fragmentation and the message would exceed the fragment size.
     pub fn seal(
         &self,
         rng: &dyn RandomSource,
@@ -232,26 +297,48 @@ impl IkeSa {
         response: bool,
         msgid: u32,
         inner: &[Payload],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<Vec<Vec<u8>>, Error> {
         let tx = self.tx.as_ref().ok_or(Error::NoKeys)?;
         let mut plain = Vec::with_capacity(256);
         let first = encode_chain(inner, &mut plain)?;
-        let body_len = tx.sealed_len(plain.len());
         let header = self.header(exchange, response, msgid);
-        let mut out = Vec::with_capacity(64 + body_len);
-        let span = encode_encrypted_prefix(&header, &[], first, None, body_len, &mut out)?;
-        out.resize(span.body_start + body_len, 0);
-        let (aad, body) = out.split_at_mut(span.body_start);
-        tx.seal_into(rng, aad, &plain, body)?;
+        let overhead = HEADER_LEN + SKF_HEADER_LEN + tx.sealed_len(0);
+        let chunk = self
+            .fragment_size
+            .filter(|&max| HEADER_LEN + PAYLOAD_HEADER_LEN + tx.sealed_len(plain.len()) > max)
+            .map(|max| max.saturating_sub(overhead).max(MIN_FRAGMENT_PLAINTEXT));
+        let mut out = Vec::new();
+        match chunk {
+            None => out.push(seal_one(rng, tx, &header, first, None, &plain)?),
+            Some(chunk) => {
+                let total = u16::try_from(plain.len().div_ceil(chunk))
+                    .map_err(|_| Error::Incomplete("fragment count"))?;
+                for (i, part) in plain.chunks(chunk).enumerate() {
+                    // i < total <= u16::MAX by the conversion above.
+                    let number = (i + 1) as u16;
+                    let next = if number == 1 {
+                        first
+                    } else {
+                        PayloadType::NONE
+                    };
+                    let info = FragmentInfo { number, total };
+                    out.push(seal_one(rng, tx, &header, next, Some(info), part)?);
+                }
+            }
+        }
         zeroize::Zeroize::zeroize(&mut plain);
         Ok(out)
     }
 
-    /// Verifies and decrypts a received protected message; returns its inner payloads.
-    pub fn open(&self, datagram: &[u8]) -> Result<Vec<Payload>, Error> {
+    /// Verifies and decrypts a received protected message. Returns its inner
+    /// payloads, or `None` for an SKF fragment while others are still missing.
+    /// Failures of the outer decode or of integrity are [`Error::Decode`] /
+    /// [`Error::Crypto`]; a bad inner payload chain (which the peer did protect) is
+    /// [`Error::InnerDecode`], to be answered with a notify.
+    pub fn open(&mut self, hdr: &Header, datagram: &[u8]) -> Result<Option<Vec<Payload>>, Error> {
         let rx = self.rx.as_ref().ok_or(Error::NoKeys)?;
         let (msg, span) = Message::decode_located(datagram)?;
-        let (Some(span), Some(Payload::Sk(sk))) = (span, msg.payloads.last()) else {
+        let Some(span) = span else {
             return Err(Error::NotEncrypted);
         };
         let mut buf = datagram.to_vec();
@@ -259,8 +346,60 @@ impl IkeSa {
         let body = rest
             .get_mut(..span.end - span.body_start)
             .ok_or(Error::NotEncrypted)?;
-        let plain = rx.open(aad, body)?;
-        Ok(decode_chain(sk.next_inner, plain)?)
+        match msg.payloads.last() {
+            Some(Payload::Sk(sk)) => {
+                let plain = rx.open(aad, body)?;
+                Ok(Some(
+                    decode_chain(sk.next_inner, plain).map_err(Error::InnerDecode)?,
+                ))
+            }
+            Some(Payload::Skf(f)) => {
+                let (number, total) = (f.number, f.total);
+                if number == 0 || number > total || total > MAX_FRAGMENTS {
+                    return Err(Error::BadFragment);
+                }
+                let plain = rx.open(aad, body)?.to_vec();
+                let key = (hdr.message_id, hdr.flags.response);
+                let fresh = match &self.reassembly {
+                    Some(r) if (r.msgid, r.response) == key => {
+                        if total < r.total {
+                            return Ok(None); // a fragment of an older, superseded send
+                        }
+                        total > r.total
+                    }
+                    _ => true,
+                };
+                if fresh {
+                    self.reassembly = Some(Reassembly {
+                        msgid: key.0,
+                        response: key.1,
+                        total,
+                        first_inner: PayloadType::NONE,
+                        parts: vec![None; usize::from(total)],
+                    });
+                }
+                let Some(r) = self.reassembly.as_mut() else {
+                    return Ok(None);
+                };
+                if number == 1 {
+                    r.first_inner = f.next_inner;
+                }
+                if let Some(slot) = r.parts.get_mut(usize::from(number) - 1) {
+                    *slot = Some(plain);
+                }
+                if r.parts.iter().any(Option::is_none) {
+                    return Ok(None);
+                }
+                let Some(r) = self.reassembly.take() else {
+                    return Ok(None);
+                };
+                let all: Vec<u8> = r.parts.into_iter().flatten().flatten().collect();
+                Ok(Some(
+                    decode_chain(r.first_inner, &all).map_err(Error::InnerDecode)?,
+                ))
+            }
+            _ => Err(Error::NotEncrypted),
+        }
     }
 
     /// Whether a timer of this SA is due by `now`.
@@ -390,11 +529,13 @@ impl Ctx<'_> {
         sa: &mut IkeSa,
         exchange: ExchangeType,
         kind: RequestKind,
-        message: Vec<u8>,
+        message: Vec<Vec<u8>>,
     ) {
         let msgid = sa.next_msgid;
         sa.next_msgid = sa.next_msgid.wrapping_add(1);
-        self.out.send(self.cfg, sa.local, sa.remote, &message);
+        for m in &message {
+            self.out.send(self.cfg, sa.local, sa.remote, m);
+        }
         let interval = sa.conn.retransmit.initial;
         sa.outstanding = Some(Outstanding {
             msgid,
@@ -402,19 +543,29 @@ impl Ctx<'_> {
             kind,
             message,
             first_sent: self.now,
-            next_at: self.now + interval,
+            next_at: later(self.now, interval),
             interval,
             retransmits: 0,
         });
     }
 
     /// Sends a response and caches it for retransmitted requests.
-    pub fn respond(&mut self, sa: &mut IkeSa, request: &[u8], msgid: u32, response: Vec<u8>) {
-        self.out.send(self.cfg, sa.local, sa.remote, &response);
+    pub fn respond(&mut self, sa: &mut IkeSa, request: &[u8], msgid: u32, response: Vec<Vec<u8>>) {
+        for m in &response {
+            self.out.send(self.cfg, sa.local, sa.remote, m);
+        }
         sa.last_request = request.to_vec();
         sa.last_response = Some((msgid, response));
         sa.peer_msgid = msgid.wrapping_add(1);
     }
+}
+
+/// `now + d`, saturating far in the future instead of panicking on a configured
+/// duration too large for the clock.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
 }
 
 /// The proposals of an SA payload in the proposal module's form. Proposals with a
@@ -441,6 +592,30 @@ pub(crate) fn wire_proposals(sa: &SecurityAssociation) -> Vec<WireProposal> {
                 .collect(),
         })
         .collect()
+}
+
+/// Proposals without key exchange transforms: the Child SA of IKE_AUTH is keyed
+/// from the IKE SA's exchange, so KE is neither offered nor chosen there.
+pub(crate) fn strip_ke(mut proposals: Vec<WireProposal>) -> Vec<WireProposal> {
+    for p in &mut proposals {
+        p.transforms.retain(|t| {
+            t.ty != crate::registry::TransformType::KE
+                && crate::proposal::addke_index(t.ty).is_none()
+        });
+    }
+    proposals
+}
+
+/// A proposal set without key exchange methods (see [`strip_ke`]).
+pub(crate) fn set_without_ke(set: &crate::proposal::ProposalSet) -> crate::proposal::ProposalSet {
+    let mut props = set.proposals().to_vec();
+    for p in &mut props {
+        p.ke.clear();
+        for a in &mut p.addke {
+            a.clear();
+        }
+    }
+    crate::proposal::ProposalSet::from_proposals(set.kind(), props)
 }
 
 /// An SA payload from proposals, each with the given SPI.
@@ -569,3 +744,21 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
 
 /// The protocol of a Child SA proposal set (ESP; AH is not negotiated yet).
 pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;
+
+/// Seals one SK (or SKF) payload body and writes the whole datagram.
+fn seal_one(
+    rng: &dyn RandomSource,
+    tx: &SkCipher,
+    header: &Header,
+    first: PayloadType,
+    fragment: Option<FragmentInfo>,
+    plain: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let body_len = tx.sealed_len(plain.len());
+    let mut out = Vec::with_capacity(64 + body_len);
+    let span = encode_encrypted_prefix(header, &[], first, fragment, body_len, &mut out)?;
+    out.resize(span.body_start + body_len, 0);
+    let (aad, body) = out.split_at_mut(span.body_start);
+    tx.seal_into(rng, aad, plain, body)?;
+    Ok(out)
+}

@@ -46,6 +46,7 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         local_ts: ts(local),
         remote_ts: ts(remote),
         mode: Mode::Tunnel,
+        pfs: true,
         ike_lifetime: Duration::from_secs(3600),
         child_lifetime: Duration::from_secs(3600),
         keyingtries: 1,
@@ -111,4 +112,12 @@ impl Pair {
             }
         }
     }
+}
+
+/// The daemon moves the endpoint into a tokio task: it must stay `Send`.
+#[test]
+fn endpoint_is_send() {
+    fn send<T: Send>() {}
+    send::<Endpoint>();
+    send::<Event>();
 }

@@ -59,6 +59,7 @@ pub fn conn(
         local_ts: ts(local_net),
         remote_ts: ts(remote_net),
         mode: Mode::Tunnel,
+        pfs: true,
         ike_lifetime: Duration::from_secs(28800),
         child_lifetime: Duration::from_secs(28800),
         keyingtries: 1,
@@ -126,9 +127,13 @@ pub struct Host {
 
 impl Host {
     pub fn new(conn: Connection, psk: &[u8], seed: u64) -> Self {
+        Self::with_config(conn, psk, seed, EndpointConfig::default())
+    }
+
+    pub fn with_config(conn: Connection, psk: &[u8], seed: u64, cfg: EndpointConfig) -> Self {
         let addr = conn.local_addr;
         Host {
-            ep: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(seed))).unwrap(),
+            ep: Endpoint::new(cfg, Box::new(TestRandom::new(seed))).unwrap(),
             config: Config {
                 conns: vec![Arc::new(conn)],
                 psk: psk.to_vec(),

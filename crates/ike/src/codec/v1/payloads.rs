@@ -7,6 +7,7 @@ use crate::codec::attr::{self, Attribute};
 use crate::codec::error::{DecodeError, EncodeError};
 use crate::codec::io::{fit_u16, Reader};
 use crate::codec::spi::{decode_spis, encode_spis, Spi};
+use crate::codec::v2::ip_from;
 use crate::registry::{CertEncoding, CfgType, IdType, ProtocolId, V1NotifyType};
 
 /// IPsec DOI Identification payload (RFC 2407 4.6.2).
@@ -23,6 +24,32 @@ pub struct Identification {
 }
 
 impl Identification {
+    /// The address of an ID_IPV4_ADDR / ID_IPV6_ADDR identity.
+    pub fn ip(&self) -> Option<IpAddr> {
+        ip_from(self.id_type, &self.data)
+    }
+
+    /// The (first, second) addresses of an ID_IPV4_ADDR_SUBNET / ID_IPV6_ADDR_SUBNET
+    /// (address and mask) or ID_IPV4_ADDR_RANGE / ID_IPV6_ADDR_RANGE (first and last
+    /// address), as Quick Mode IDci/IDcr carry them (RFC 2407 4.6.2.1).
+    pub fn address_pair(&self) -> Option<(IpAddr, IpAddr)> {
+        let n = match self.id_type {
+            IdType::V1_IPV4_ADDR_SUBNET | IdType::V1_IPV4_ADDR_RANGE => 4,
+            IdType::V1_IPV6_ADDR_SUBNET | IdType::V1_IPV6_ADDR_RANGE => 16,
+            _ => return None,
+        };
+        if self.data.len() != 2 * n {
+            return None;
+        }
+        let (a, b) = self.data.split_at(n);
+        let ty = if n == 4 {
+            IdType::IPV4_ADDR
+        } else {
+            IdType::IPV6_ADDR
+        };
+        Some((ip_from(ty, a)?, ip_from(ty, b)?))
+    }
+
     pub(crate) fn decode(body: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
         let id_type = IdType(r.u8("ID type")?);
@@ -326,6 +353,26 @@ mod tests {
         assert_eq!(back, n);
         assert_eq!(back.dpd_sequence(), Some(7));
         assert!(Notify::decode(&out[..20]).is_err());
+    }
+
+    #[test]
+    fn quick_mode_id_subnet() {
+        let id = Identification {
+            id_type: IdType::V1_IPV4_ADDR_SUBNET,
+            protocol: 0,
+            port: 0,
+            data: vec![192, 0, 2, 0, 255, 255, 255, 0],
+        };
+        let (a, m) = id.address_pair().unwrap();
+        assert_eq!(
+            (a.to_string(), m.to_string()),
+            ("192.0.2.0".into(), "255.255.255.0".into())
+        );
+        assert_eq!(id.ip(), None);
+        let mut out = Vec::new();
+        id.encode(&mut out);
+        assert_eq!(&out[..4], &[4, 0, 0, 0]);
+        assert_eq!(Identification::decode(&out).unwrap(), id);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The simple IKEv2 payload bodies (RFC 7296 3.4-3.16, RFC 7383 2.5).
 
+use std::net::IpAddr;
+
 use crate::codec::error::{DecodeError, EncodeError};
 use crate::codec::io::{fit_u16, Reader};
 use crate::codec::spi::{decode_spis, encode_spis, Spi};
@@ -44,6 +46,25 @@ pub struct Identification {
 }
 
 impl Identification {
+    /// An ID_IPV4_ADDR or ID_IPV6_ADDR identity.
+    pub fn from_ip(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(a) => Identification {
+                id_type: IdType::IPV4_ADDR,
+                data: a.octets().to_vec(),
+            },
+            IpAddr::V6(a) => Identification {
+                id_type: IdType::IPV6_ADDR,
+                data: a.octets().to_vec(),
+            },
+        }
+    }
+
+    /// The address of an ID_IPV4_ADDR / ID_IPV6_ADDR identity with the right length.
+    pub fn ip(&self) -> Option<IpAddr> {
+        ip_from(self.id_type, &self.data)
+    }
+
     pub(crate) fn decode(body: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
         let id_type = IdType(r.u8("ID type")?);
@@ -66,6 +87,15 @@ impl Identification {
         out.push(self.id_type.0);
         out.extend_from_slice(&[0, 0, 0]);
         out.extend_from_slice(&self.data);
+    }
+}
+
+/// Reads the 4- or 16-byte address of an ID_IPV4_ADDR / ID_IPV6_ADDR identity.
+pub(crate) fn ip_from(id_type: IdType, data: &[u8]) -> Option<IpAddr> {
+    match id_type {
+        IdType::IPV4_ADDR => <[u8; 4]>::try_from(data).ok().map(IpAddr::from),
+        IdType::IPV6_ADDR => <[u8; 16]>::try_from(data).ok().map(IpAddr::from),
+        _ => None,
     }
 }
 
@@ -178,6 +208,41 @@ impl Notify {
             NotifyType::SIGNATURE_HASH_ALGORITHMS,
             ids.iter().flat_map(|v| v.to_be_bytes()).collect(),
         )
+    }
+
+    /// NAT_DETECTION_SOURCE_IP (`source`) or NAT_DETECTION_DESTINATION_IP with its
+    /// SHA-1 hash (RFC 7296 2.23).
+    pub fn nat_detection(source: bool, hash: [u8; 20]) -> Self {
+        let ty = if source {
+            NotifyType::NAT_DETECTION_SOURCE_IP
+        } else {
+            NotifyType::NAT_DETECTION_DESTINATION_IP
+        };
+        Notify::with_data(ty, hash.to_vec())
+    }
+
+    /// REKEY_SA naming the Child SA being rekeyed by its SPI (RFC 7296 1.3.3).
+    pub fn rekey_sa(protocol: ProtocolId, spi: u32) -> Self {
+        Notify {
+            protocol,
+            spi: Spi::from_u32(spi),
+            ty: NotifyType::REKEY_SA,
+            data: Vec::new(),
+        }
+    }
+
+    /// IPCOMP_SUPPORTED with the CPI and IPComp transform ID (RFC 7296 3.10.1).
+    pub fn ipcomp_supported(cpi: u16, transform: u8) -> Self {
+        let [a, b] = cpi.to_be_bytes();
+        Notify::with_data(NotifyType::IPCOMP_SUPPORTED, vec![a, b, transform])
+    }
+
+    /// The (CPI, transform ID) of an IPCOMP_SUPPORTED notify.
+    pub fn ipcomp(&self) -> Option<(u16, u8)> {
+        match (self.ty, self.data.as_slice()) {
+            (NotifyType::IPCOMP_SUPPORTED, [a, b, t]) => Some((u16::from_be_bytes([*a, *b]), *t)),
+            _ => None,
+        }
     }
 
     /// The 2-byte method of an INVALID_KE_PAYLOAD notify.
@@ -422,6 +487,28 @@ mod tests {
         assert!(Notify::decode(&[3, 4, 0x40, 0x09, 0xde]).is_err());
         let sha = Notify::signature_hash_algorithms(&[2, 3, 4]);
         assert_eq!(sha.hash_algorithms(), Some(vec![2, 3, 4]));
+    }
+
+    #[test]
+    fn typed_notify_and_id_helpers() {
+        let n = Notify::ipcomp_supported(0x1234, 2);
+        assert_eq!(n.data, [0x12, 0x34, 2]);
+        assert_eq!(n.ipcomp(), Some((0x1234, 2)));
+        assert_eq!(Notify::rekey_sa(ProtocolId::ESP, 7).spi.as_u32(), Some(7));
+        assert_eq!(
+            Notify::nat_detection(true, [1; 20]).ty,
+            NotifyType::NAT_DETECTION_SOURCE_IP
+        );
+        let addr: IpAddr = "2001:db8::1".parse().unwrap();
+        let id = Identification::from_ip(addr);
+        assert_eq!(id.id_type, IdType::IPV6_ADDR);
+        assert_eq!(id.ip(), Some(addr));
+        assert_eq!(id.body_bytes().len(), 20);
+        let bad = Identification {
+            id_type: IdType::IPV4_ADDR,
+            data: vec![1, 2, 3],
+        };
+        assert_eq!(bad.ip(), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tiers: interop
+# tiers: quick interop
 # timeout: 60
 # libreswan (east) initiates to pluto-rs (west): IPv4 transport, IKE DH ecp256, ESP AES-GCM-16.
 # What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tiers: interop
+# tiers: quick interop
 # timeout: 60
 # strongSwan (east) initiates to pluto-rs (west): IPv6 tunnel, IKE DH x25519, ESP AES-CBC + HMAC-SHA2-256.
 # What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.

@@ -136,6 +136,7 @@ pub async fn run(
         pluto.set_debug_hook(h);
     }
     // libreswan listens at start; whack --listen re-reads the interfaces later.
+    pluto.discover_interfaces().await;
     {
         let (mut r, _rx, _answers) = control::server::Responder::detached();
         pluto.listen(&mut r);

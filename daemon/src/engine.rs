@@ -101,6 +101,18 @@ struct SaShape<'a> {
     remote_ts: &'a [TrafficSelector],
 }
 
+/// A byte count as libreswan's status prints it: `84B`, `29KB`, `3MB`, `2GB`.
+pub fn amount(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut n = bytes;
+    let mut u = 0;
+    while n >= 1024 && u + 1 < UNITS.len() {
+        n /= 1024;
+        u += 1;
+    }
+    format!("{n}{}", UNITS[u])
+}
+
 fn no_kernel() -> KernelError {
     KernelError::Invalid(
         "pluto has no kernel interface (XFRM netlink could not be opened at start; see the log)"
@@ -275,6 +287,7 @@ impl Pluto {
                     .unwrap_or(conn::policy::DEFAULT_IKE_LIFETIME);
                 self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
                 self.totals.add("total.ike.ikev2.established", 1);
+                self.instantiate(&connection, ike);
             }
             Event::ChildSaEstablished {
                 connection, child, ..
@@ -294,6 +307,7 @@ impl Pluto {
                 }
                 self.totals.add("total.ipsec.type.all", 1);
                 self.totals.add("total.ipsec.type.esp", 1);
+                self.set_routing(&connection);
                 self.run_updown(child, Verb::Up).await;
                 self.finish(&connection, None);
             }
@@ -310,9 +324,10 @@ impl Pluto {
                     )),
                 );
             }
-            Event::ChildSaDeleted { child, .. } => {
+            Event::ChildSaDeleted { child, connection } => {
                 self.children.remove(&child);
                 self.failed_install.remove(&child);
+                self.set_routing(&connection);
             }
             Event::IkeSaDeleted {
                 connection,
@@ -321,6 +336,11 @@ impl Pluto {
                 final_failure,
             } => {
                 self.ike_sas.remove(&ike);
+                if let Some(inst) = self.instances.remove(&ike) {
+                    if let Some(c) = self.conns.remove(inst) {
+                        tracing::info!("{}: deleting connection instance", c.display_name());
+                    }
+                }
                 let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
                 if failed {
                     self.totals.add("total.ike.ikev2.failed", 1);
@@ -352,6 +372,34 @@ impl Pluto {
                     );
                 }
             }
+        }
+    }
+
+    /// A template that answered a peer gets an instance for it in the database (as
+    /// libreswan's `"rw"[1] 192.0.2.9`), shown by `--connectionstatus` and removed
+    /// with the IKE SA. The core keeps using the template's name.
+    fn instantiate(&mut self, connection: &str, ike: SaSerial) {
+        let Some(t) = self.conns.find(connection).filter(|c| c.is_template()) else {
+            return;
+        };
+        let template = t.serial;
+        let Some(peer) = self
+            .ike
+            .status()
+            .iter()
+            .find(|s| s.serial == ike)
+            .map(|s| s.remote.ip())
+        else {
+            return;
+        };
+        match self.conns.instantiate(template, peer, None) {
+            Ok(inst) => {
+                if let Some(c) = self.conns.get(inst) {
+                    tracing::info!("{}: instantiated for IKE SA {ike}", c.display_name());
+                }
+                self.instances.insert(ike, inst);
+            }
+            Err(e) => tracing::warn!("\"{connection}\": cannot instantiate for {peer}: {e}"),
         }
     }
 
@@ -403,6 +451,7 @@ impl Pluto {
             remote_ts: &req.remote_ts,
         };
         let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        self.touched_kernel = true;
         self.children.insert(
             req.child,
             ChildRec {
@@ -456,28 +505,34 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
         if let Some(rec) = &rec {
-            // Other Child SAs of the connection may share the policies (a second
-            // initiate); only the last one removes them.
-            let shared = self
+            // Another Child SA may use the same policies (a second initiate of the
+            // connection): those stay; a road-warrior template's instances each have
+            // their own selectors and are not held back by one another.
+            let in_use: Vec<kernel::PolicyId> = self
                 .children
                 .iter()
-                .any(|(s, c)| *s != d.child && c.connection == rec.connection);
-            if !shared {
-                if routed {
-                    self.restore_traps(&d.connection).await;
+                .filter(|(s, _)| **s != d.child)
+                .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
+                .collect();
+            let traps: Vec<_> = self
+                .routed
+                .get(&d.connection)
+                .map(|r| r.traps.iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            if routed && in_use.is_empty() {
+                self.restore_traps(&d.connection).await;
+            }
+            for p in &rec.policies {
+                let id = p.id();
+                if in_use.contains(&id) {
+                    continue;
                 }
-                let traps: Vec<_> = self
-                    .routed
-                    .get(&d.connection)
-                    .map(|r| r.traps.iter().map(|p| p.id()).collect())
-                    .unwrap_or_default();
-                for p in &rec.policies {
-                    if traps.contains(&p.id()) {
-                        continue;
-                    }
-                    if let Err(e) = k.del_policy(&p.id()).await {
-                        tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
-                    }
+                if traps.contains(&id) {
+                    // Already back to its trap (restore_traps replaced it).
+                    continue;
+                }
+                if let Err(e) = k.del_policy(&id).await {
+                    tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
                 }
             }
         }
@@ -642,8 +697,9 @@ impl Pluto {
             }
         }
         let n = traps.len();
+        self.touched_kernel = true;
         self.routed.insert(name.to_string(), Route { reqid, traps });
-        self.set_routing(name, true);
+        self.set_routing(name);
         self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
         Ok(n)
@@ -655,7 +711,7 @@ impl Pluto {
         let Some(rt) = self.routed.remove(name) else {
             return false;
         };
-        self.set_routing(name, false);
+        self.set_routing(name);
         if let Ok(c) = self.ike_conn(name, None) {
             self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
         }
@@ -690,14 +746,20 @@ impl Pluto {
         }
     }
 
-    fn set_routing(&mut self, name: &str, routed: bool) {
+    /// Brings the connection's routing state (shown by `--connectionstatus`) in
+    /// line with what is installed: a Child SA's policies, else traps, else none.
+    fn set_routing(&mut self, name: &str) {
+        use conn::connection::Routing;
+        let routing = if self.children.values().any(|c| c.connection == name) {
+            Routing::RoutedTunnel
+        } else if self.routed.contains_key(name) {
+            Routing::RoutedOndemand
+        } else {
+            Routing::Unrouted
+        };
         let serial = self.conns.find(name).map(|c| c.serial);
         if let Some(c) = serial.and_then(|s| self.conns.get_mut(s)) {
-            c.routing = if routed {
-                conn::connection::Routing::RoutedOndemand
-            } else {
-                conn::connection::Routing::Unrouted
-            };
+            c.routing = routing;
         }
     }
 
@@ -722,7 +784,9 @@ impl Pluto {
             for n in names {
                 self.unroute(&n).await;
             }
-            if let Some(k) = self.kernel.clone() {
+            // Only a pluto that installed something removes "its" state: several
+            // test daemons may share one namespace.
+            if let (true, Some(k)) = (self.touched_kernel, self.kernel.clone()) {
                 // The kernel crate logs what it removed.
                 if let Err(e) = k.flush_owned().await {
                     tracing::warn!("cannot remove pluto's kernel state: {e}");
@@ -792,15 +856,15 @@ impl Pluto {
                     String::new()
                 };
                 v.push(format!(
-                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={}B ESPout={}B ESPmax=2^63B",
+                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
                     ch.serial.0,
                     s.connection,
                     rec.outbound.spi,
                     rec.outbound.dst,
                     rec.inbound.spi,
                     rec.inbound.dst,
-                    rec.in_bytes,
-                    rec.out_bytes
+                    amount(rec.in_bytes),
+                    amount(rec.out_bytes)
                 ));
             }
         }
@@ -848,5 +912,155 @@ impl Pluto {
     /// Fails the waiting initiates of a connection that is going away.
     pub fn abandon_waiters(&mut self, connection: &str, why: &str) {
         self.finish(connection, Some((rc::FATAL, why.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Options;
+    use control::Reply;
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    fn pluto(dir: &std::path::Path) -> Pluto {
+        Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            rundir: dir.to_path_buf(),
+            ..Options::default()
+        })
+    }
+
+    fn wait(p: &mut Pluto, conn: &str) -> UnboundedReceiver<Reply> {
+        let (r, rx, _answers) = Responder::detached();
+        p.waiters.push(Waiter {
+            connection: conn.into(),
+            responder: r,
+        });
+        rx
+    }
+
+    fn drain(rx: &mut UnboundedReceiver<Reply>) -> (Vec<(u32, String)>, Option<u32>) {
+        let mut lines = Vec::new();
+        let mut done = None;
+        while let Ok(m) = rx.try_recv() {
+            match m {
+                Reply::Line { code, text } => lines.push((code, text)),
+                Reply::Done { status } => done = Some(status),
+                _ => {}
+            }
+        }
+        (lines, done)
+    }
+
+    #[test]
+    fn amounts_use_libreswans_units() {
+        assert_eq!(amount(0), "0B");
+        assert_eq!(amount(84), "84B");
+        assert_eq!(amount(29 * 1024 + 5), "29KB");
+        assert_eq!(amount(3 << 20), "3MB");
+        assert_eq!(amount(5 << 40), "5120GB");
+    }
+
+    #[tokio::test]
+    async fn initiate_streams_progress_and_fails_on_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        let mut other = wait(&mut p, "other");
+        p.on_event(Event::Progress(Progress {
+            connection: "west-east".into(),
+            serial: Some(SaSerial(1)),
+            rc: Rc::LOG,
+            text: "sent IKE_SA_INIT request".into(),
+        }))
+        .await;
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::Timeout,
+            final_failure: true,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert_eq!(
+            lines[0],
+            (2, "\"west-east\" #1: sent IKE_SA_INIT request".into())
+        );
+        assert!(lines[1].1.contains("no response"), "{lines:?}");
+        assert_eq!(done, Some(rc::NORETRANSMISSION));
+        // Another connection's whack is neither told nor released.
+        assert_eq!(drain(&mut other), (Vec::new(), None));
+        assert_eq!(p.waiters.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn failed_install_is_reported_and_not_announced_as_established() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(req))))
+            .await;
+        p.on_event(Event::Progress(Progress {
+            connection: "west-east".into(),
+            serial: Some(SaSerial(2)),
+            rc: Rc::SUCCESS,
+            text: "initiator established Child SA using #1".into(),
+        }))
+        .await;
+        p.on_event(Event::ChildSaEstablished {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            child: SaSerial(2),
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(
+            lines[0].1.contains("cannot install Child SA in the kernel")
+                && lines[0].1.contains("no kernel interface"),
+            "{lines:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.1.contains("established Child SA")),
+            "{lines:?}"
+        );
+        assert_eq!(done, Some(rc::FATAL));
+        assert!(p.children.is_empty());
+        assert!(p.failed_install.is_empty());
+    }
+
+    #[tokio::test]
+    async fn child_failure_and_unknown_acquire() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::ChildSaFailed {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            notify: ike::registry::NotifyType::TS_UNACCEPTABLE,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(lines[0].1.contains("TS_UNACCEPTABLE"), "{lines:?}");
+        assert_eq!(done, Some(rc::FATAL));
+        // An ACQUIRE for a reqid no routed connection has is ignored.
+        p.kernel_event(KernelEvent::Acquire {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            proto: Some(IpsecProto::Esp),
+            selector: kernel::Selector::hosts(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.2".parse().unwrap(),
+            )
+            .unwrap(),
+            policy_index: 1,
+            policy_dir: None,
+            reqid: Some(99),
+            seq: 1,
+            mark: None,
+            if_id: None,
+        });
+        assert!(p.ike.status().is_empty());
+        assert!(p.ike.poll_transmit().is_none());
     }
 }

@@ -84,6 +84,10 @@ pub struct Pluto {
     pub routed: BTreeMap<String, Route>,
     /// The default updown script (for libreswan's `ipsec _updown`).
     pub updown_default: std::path::PathBuf,
+    /// Template instances made for IKE SAs, removed with them.
+    pub instances: BTreeMap<SaSerial, conn::connection::ConnSerial>,
+    /// Whether this pluto installed any SA or policy (so `--shutdown` flushes).
+    pub touched_kernel: bool,
     /// `auto=route|start|keep` connections of `--config`, acted on once listening.
     pending_auto: Vec<(String, conn::conf::Auto)>,
     /// DDoS mode.
@@ -174,6 +178,8 @@ impl Pluto {
             routed: BTreeMap::new(),
             updown_default,
             pending_auto: Vec::new(),
+            touched_kernel: false,
+            instances: BTreeMap::new(),
             ddos: if opts.force_busy {
                 DdosMode::Busy
             } else {
@@ -388,6 +394,39 @@ impl Pluto {
         let host = self.host_addrs();
         for (name, e) in self.conns.reorient(&host) {
             tracing::warn!("{name}: cannot orient connection: {e}");
+        }
+    }
+
+    /// Interface discovery for `--listen` (and at start): the kernel's rtnetlink view
+    /// of interfaces that are up, restricted by `--interface`; getifaddrs(3) when
+    /// pluto has no kernel interface. Connections are re-oriented.
+    pub async fn discover_interfaces(&mut self) {
+        let Some(k) = self.kernel.clone() else {
+            self.refresh_addrs();
+            return;
+        };
+        match k.interfaces().await {
+            Ok(ifs) => {
+                self.addrs = ifs
+                    .into_iter()
+                    .filter(|i| i.up)
+                    .filter(|i| {
+                        self.opts.interfaces.is_empty() || self.opts.interfaces.contains(&i.name)
+                    })
+                    .flat_map(|i| {
+                        let name = i.name.clone();
+                        i.addrs.into_iter().map(move |(a, _)| (name.clone(), a))
+                    })
+                    .collect();
+                let host = self.host_addrs();
+                for (name, e) in self.conns.reorient(&host) {
+                    tracing::warn!("{name}: cannot orient connection: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot list interfaces over rtnetlink: {e}; using getifaddrs");
+                self.refresh_addrs();
+            }
         }
     }
 
@@ -608,7 +647,7 @@ impl Pluto {
                 pubkey_rsa,
             } => self.key(keyid, *add, pubkey_rsa.as_deref(), r),
             Request::Listen => {
-                self.refresh_addrs();
+                self.discover_interfaces().await;
                 self.listen(r);
                 // As the manual says, --listen also rereads ipsec.secrets; a missing
                 // file is reported but does not fail the listen.

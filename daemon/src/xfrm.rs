@@ -251,22 +251,23 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
     })
 }
 
+/// Sample Child SA installs for the daemon's unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testutil {
     use super::*;
     use ike::crypto::SecretBytes;
-    use ike::ikev2::{ChildSaDirection, SaSerial, UdpEncap};
+    use ike::ikev2::{ChildSaDirection, SaSerial};
     use ike::registry::{EncrId, IntegId, ProtocolId};
     use ike::ts::{ProtoPort, Subnet as TsSubnet};
 
-    fn ts(net: &str, prefix: u8) -> TrafficSelector {
+    pub fn ts(net: &str, prefix: u8) -> TrafficSelector {
         TrafficSelector::from_subnet(
             TsSubnet::new(net.parse().unwrap(), prefix).unwrap(),
             ProtoPort::ANY,
         )
     }
 
-    fn install(mode: Mode, gcm: bool) -> ChildSaInstall {
+    pub fn install(mode: Mode, gcm: bool) -> ChildSaInstall {
         let dir = |spi, src: &str, dst: &str| ChildSaDirection {
             spi,
             src: src.parse().unwrap(),
@@ -302,6 +303,13 @@ mod tests {
             lifetime: Duration::from_secs(28800),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{install, ts};
+    use super::*;
+    use ike::ikev2::UdpEncap;
 
     #[test]
     fn tunnel_plan_has_both_sas_and_three_policies() {

@@ -83,7 +83,7 @@ fn skip(why: &str) {
     eprintln!("skipping the two-namespace test: {why}");
 }
 
-fn setup() -> Option<Bed> {
+fn setup(tag: char) -> Option<Bed> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         skip("not root");
@@ -94,14 +94,14 @@ fn setup() -> Option<Bed> {
         return None;
     }
     let id = std::process::id();
-    let ns = [format!("prs-w-{id}"), format!("prs-e-{id}")];
+    let ns = [format!("prs-w{tag}-{id}"), format!("prs-e{tag}-{id}")];
     let dir = tempfile::tempdir().unwrap();
     let bed = Bed {
         ns: ns.clone(),
         plutos: Vec::new(),
         dir,
     };
-    let (vw, ve) = (format!("pw{id}"), format!("pe{id}"));
+    let (vw, ve) = (format!("pw{tag}{id}"), format!("pe{tag}{id}"));
     let steps: Vec<Vec<String>> = vec![
         vec!["ip", "netns", "add", &ns[0]],
         vec!["ip", "netns", "add", &ns[1]],
@@ -168,15 +168,11 @@ fn setup() -> Option<Bed> {
     Some(bed)
 }
 
-fn start(bed: &mut Bed, side: usize) {
+fn start(bed: &mut Bed, side: usize, psk: &str) {
     let run = bed.run(side);
     std::fs::create_dir_all(&run).unwrap();
     let secrets = run.join("ipsec.secrets");
-    std::fs::write(
-        &secrets,
-        "@west @east : PSK \"two namespaces, one secret\"\n",
-    )
-    .unwrap();
+    std::fs::write(&secrets, format!("@west @east : PSK \"{psk}\"\n")).unwrap();
     let log = std::fs::File::create(run.join("log")).unwrap();
     let child = Command::new("ip")
         .args(["netns", "exec", &bed.ns[side]])
@@ -208,9 +204,9 @@ const CONN: &str = "--name west-east --id @west --host 192.0.2.1 --client 198.51
 
 #[test]
 fn two_plutos_negotiate_through_whack() {
-    let Some(mut bed) = setup() else { return };
-    start(&mut bed, 0);
-    start(&mut bed, 1);
+    let Some(mut bed) = setup('a') else { return };
+    start(&mut bed, 0, "two namespaces, one secret");
+    start(&mut bed, 1, "two namespaces, one secret");
     for side in [0, 1] {
         let (st, o) = bed.whack(side, CONN);
         assert_eq!(st, 0, "{o}");
@@ -305,4 +301,25 @@ fn two_plutos_negotiate_through_whack() {
     }
     let (st, _) = bed.whack(0, "--shutdown");
     assert_eq!(st, 0);
+}
+
+#[test]
+fn wrong_psk_fails_cleanly_on_both_sides() {
+    let Some(mut bed) = setup('b') else { return };
+    start(&mut bed, 0, "the secret west knows");
+    start(&mut bed, 1, "a different secret on east");
+    for side in [0, 1] {
+        let (st, o) = bed.whack(side, CONN);
+        assert_eq!(st, 0, "{o}");
+    }
+    let (st, o) = bed.whack(0, "--name west-east --initiate");
+    let logs = format!("{o}\n--- west\n{}\n--- east\n{}", bed.log(0), bed.log(1));
+    assert_ne!(st, 0, "{logs}");
+    assert!(!o.contains("established IKE SA"), "{logs}");
+    assert!(o.contains("AUTHENTICATION_FAILED"), "{logs}");
+    assert!(!bed.log(1).contains("established IKE SA"), "{logs}");
+    let (_, status) = bed.whack(0, "--trafficstatus");
+    assert!(!status.contains("type=ESP"), "{status}");
+    assert!(!bed.xfrm_state(0).contains("proto esp"));
+    assert!(!bed.xfrm_state(1).contains("proto esp"));
 }

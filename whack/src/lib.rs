@@ -4,6 +4,10 @@
 //! [`parse::Invocation`], and `main` sends it with [`control::client`] and prints
 //! the reply. The parser lives in this library so that its grammar is tested
 //! without a daemon.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod options;
 pub mod parse;

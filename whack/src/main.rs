@@ -1,4 +1,8 @@
 //! whack: the thin control client that drives pluto over its control socket.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::process::ExitCode;
 

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use conn::addr::ip_protocol_number;
 use conn::spec::{
     self, AddrFamily, ConnSpec, EndSpec, FailShunt, IkeVersion, KeywordError, Mode, OnTraffic,
 };
@@ -217,19 +218,6 @@ fn text(opt: &str, v: &str) -> Result<String, UsageError> {
     }
     Ok(v.to_string())
 }
-
-/// IP protocol names `--oppoproto` accepts besides numbers.
-const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("tcp", 6),
-    ("udp", 17),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("icmpv6", 58),
-    ("ipv6-icmp", 58),
-    ("sctp", 132),
-];
 
 fn conn_mark(v: &str) -> Result<String, UsageError> {
     let num = |s: &str| -> bool {
@@ -548,9 +536,8 @@ impl Seen {
             OppoSport => self.oppo_sport = Some(port(name, &v)?),
             OppoDport => self.oppo_dport = Some(port(name, &v)?),
             OppoProto => {
-                let l = v.to_ascii_lowercase();
-                self.oppo_proto = Some(match PROTOCOLS.iter().find(|(n, _)| *n == l) {
-                    Some(&(_, p)) => p,
+                self.oppo_proto = Some(match ip_protocol_number(&v) {
+                    Some(p) => p,
                     None => number(name, &v, "a protocol name or number (0-255)")?,
                 })
             }

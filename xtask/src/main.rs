@@ -3,12 +3,35 @@
 //! `cargo xtask testnet <kernel|quick|interop>` builds the cases, runs them where the
 //! kernel has ESP (inside User-Mode Linux when the host has none), prints one line per
 //! case and `N passed, N failed` last, and exits non-zero on any failure.
+//!
+//! `cargo xtask fuzz [target] [--runs N]` runs the ike fuzz targets (all three, one
+//! million runs each, by default) and prints a summary; `cargo xtask bench` runs the
+//! ike criterion benchmarks.
 
+mod bench;
+mod fuzz;
 mod testnet;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Command-line words from one string, for the option parsers' tests.
+#[cfg(test)]
+fn test_args(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
 
 fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
+         \x20      cargo xtask fuzz [ikev2_message|ikev1_message|proposal]... [--runs N]\n\
+         \x20      cargo xtask bench [--quick] [codec|crypto] [-- CRITERION_ARGS...]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\
@@ -38,12 +61,18 @@ fn main() {
             };
             std::process::exit(code);
         }
-        Some("bench") | Some("fuzz") => {
-            eprintln!(
-                "xtask {}: not implemented yet (no benchmarks or fuzz targets exist so far)",
-                args[0]
-            );
-            std::process::exit(2);
+        Some(cmd @ ("fuzz" | "bench")) => {
+            let root = workspace_root();
+            let run = if cmd == "fuzz" {
+                fuzz::main
+            } else {
+                bench::main
+            };
+            let code = run(&root, &args[1..]).unwrap_or_else(|e| {
+                eprintln!("xtask {cmd}: {e}");
+                2
+            });
+            std::process::exit(code);
         }
         _ => usage(),
     }

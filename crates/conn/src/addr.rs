@@ -297,18 +297,7 @@ pub struct ProtoPort {
     pub port: Option<u16>,
 }
 
-/// Protocol names libreswan accepts, with their numbers.
-const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("tcp", 6),
-    ("udp", 17),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("ipv6-icmp", 58),
-    ("icmpv6", 58),
-    ("sctp", 132),
-];
+pub use ike::ts::ip_protocol_number;
 
 impl ProtoPort {
     /// Parse `proto/port`, `proto/%any` or `proto` (name or number).
@@ -319,15 +308,9 @@ impl ProtoPort {
             Some((p, port)) => (p, Some(port)),
             None => (t, None),
         };
-        let proto = if let Ok(n) = p.parse::<u8>() {
-            n
-        } else {
-            let l = p.to_ascii_lowercase();
-            PROTOCOLS
-                .iter()
-                .find(|(n, _)| *n == l)
-                .map(|&(_, v)| v)
-                .ok_or_else(bad)?
+        let proto = match p.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => ip_protocol_number(p).ok_or_else(bad)?,
         };
         let port = match port {
             None => None,
@@ -346,11 +329,13 @@ impl ProtoPort {
     /// The protocol's name in upper case as libreswan's status prints it (`UDP`), or its
     /// number.
     pub fn proto_name(&self) -> String {
-        PROTOCOLS
-            .iter()
-            .find(|&&(_, v)| v == self.proto)
-            .map(|(n, _)| n.to_ascii_uppercase())
-            .unwrap_or_else(|| self.proto.to_string())
+        match self.proto {
+            // /etc/protocols' name, which libreswan prints (ike::ts says icmpv6)
+            58 => "IPV6-ICMP".to_string(),
+            p => ike::ts::ip_protocol_name(p)
+                .map(str::to_ascii_uppercase)
+                .unwrap_or_else(|| p.to_string()),
+        }
     }
 }
 

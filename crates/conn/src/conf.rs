@@ -30,34 +30,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::files::{expand_include, split_words, strip_comment, MAX_INCLUDE_DEPTH};
+use crate::files::{include_files, read_text, split_words, strip_comment, FileError};
 use crate::spec::{
     AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion,
     KeywordError, Mode, SendCa, SendCert,
 };
 
-/// An `ipsec.conf` problem, with its location.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfError {
-    /// A file could not be read.
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A syntax or value error.
-    #[error("{path}:{line}: {problem}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
+/// An `ipsec.conf` problem, with its location (the same type as
+/// [`crate::secrets::SecretsError`]: both readers fail the same ways).
+pub type ConfError = FileError;
 
 /// What the daemon does with a conn at start (`auto=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -147,11 +128,7 @@ struct Raw {
 }
 
 fn syntax(path: &Path, line: usize, problem: impl Into<String>) -> ConfError {
-    ConfError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        problem: problem.into(),
-    }
+    FileError::syntax(path, line, problem)
 }
 
 impl Config {
@@ -176,10 +153,7 @@ impl Config {
 }
 
 fn read_file(raw: &mut Raw, path: &Path, depth: usize) -> Result<(), ConfError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     parse_text(raw, &text, path, depth)
 }
 
@@ -224,19 +198,7 @@ fn parse_text(raw: &mut Raw, text: &str, path: &Path, depth: usize) -> Result<()
                     return Err(syntax(path, line, "conn needs exactly one name: conn NAME"))
                 }
                 ("include", 2) => {
-                    if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(syntax(
-                            path,
-                            line,
-                            format!(
-                                "include nested deeper than {MAX_INCLUDE_DEPTH} levels (a loop?)"
-                            ),
-                        ));
-                    }
-                    let base = path.parent().unwrap_or(Path::new("."));
-                    let files = expand_include(base, &words[1].text)
-                        .map_err(|e| syntax(path, line, e.to_string()))?;
-                    for f in files {
+                    for f in include_files(path, line, depth, &words[1].text)? {
                         read_file(raw, &f, depth + 1)?;
                     }
                     cur = Current::None;

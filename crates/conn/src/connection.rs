@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use ike::ts::TrafficSelector;
 
 use crate::addr::{same_family, traffic_selector, AddrError, AddrRange, Host, ProtoPort, Subnet};
+use crate::files::{decode_hex, strip_hex_prefix};
 use crate::id::{Id, IdError};
 use crate::policy::{
     AuthBy, ConnMark, Policy, DEFAULT_IKE_LIFETIME, DEFAULT_IPSEC_LIFETIME, DEFAULT_REKEY_FUZZ,
@@ -447,18 +448,7 @@ pub struct Connection {
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if s.is_empty() || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    decode_hex(strip_hex_prefix(s.trim()))
 }
 
 fn valid_name(n: &str) -> bool {

@@ -6,6 +6,94 @@ use std::path::{Component, Path, PathBuf};
 /// Maximum `include` nesting; deeper nesting is almost certainly a loop.
 pub const MAX_INCLUDE_DEPTH: usize = 10;
 
+/// A problem reading `ipsec.conf` or `ipsec.secrets` (or a file either includes), with
+/// its location. [`crate::conf::ConfError`] and [`crate::secrets::SecretsError`] name it.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// A file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A syntax or value error.
+    #[error("{path}:{line}: {problem}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl FileError {
+    /// A syntax or value error at `path:line`.
+    pub fn syntax(path: &Path, line: usize, problem: impl Into<String>) -> Self {
+        FileError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads a whole configuration file.
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The files an `include ARG` on `path:line` names, resolved relative to `path`'s
+/// directory, refusing nesting deeper than [`MAX_INCLUDE_DEPTH`] (`depth` is the
+/// including file's).
+pub fn include_files(
+    path: &Path,
+    line: usize,
+    depth: usize,
+    arg: &str,
+) -> Result<Vec<PathBuf>, FileError> {
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(FileError::syntax(
+            path,
+            line,
+            format!("include nested deeper than {MAX_INCLUDE_DEPTH} levels (a loop?)"),
+        ));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    expand_include(base, arg).map_err(|e| FileError::syntax(path, line, e.to_string()))
+}
+
+/// Bytes from an even, non-zero number of hex digits of either case; `None` for
+/// anything else. Callers strip their own prefixes (`0x`) and separators first.
+pub fn decode_hex(digits: &str) -> Option<Vec<u8>> {
+    let nibbles = digits
+        .chars()
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect::<Option<Vec<u8>>>()?;
+    if nibbles.is_empty() || !nibbles.len().is_multiple_of(2) {
+        return None;
+    }
+    Some(
+        nibbles
+            .chunks_exact(2)
+            .map(|pair| pair.iter().fold(0, |byte, &n| (byte << 4) | n))
+            .collect(),
+    )
+}
+
+/// `s` without a leading `0x` or `0X`.
+pub fn strip_hex_prefix(s: &str) -> &str {
+    s.strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s)
+}
+
 /// Match one path component against a shell pattern (`*`, `?`, `[abc]`, `[a-z]`,
 /// `[!x]`). Like the shell, `*` and `?` do not match a leading `.`.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -170,6 +258,28 @@ pub fn split_words(s: &str) -> Option<Vec<Word>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_digits() {
+        assert_eq!(decode_hex("00aBff"), Some(vec![0x00, 0xab, 0xff]));
+        for bad in ["", "a", "abc", "0g", "é1", "0x00"] {
+            assert_eq!(decode_hex(bad), None, "{bad:?}");
+        }
+        assert_eq!(strip_hex_prefix("0X0a"), "0a");
+        assert_eq!(strip_hex_prefix("x0a"), "x0a");
+    }
+
+    #[test]
+    fn include_depth_and_missing_files() {
+        let conf = Path::new("/nonexistent/ipsec.conf");
+        let e = include_files(conf, 3, MAX_INCLUDE_DEPTH, "x.conf").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/ipsec.conf:3: include nested"),
+            "{e}"
+        );
+        assert!(matches!(read_text(conf), Err(FileError::Io { .. })));
+    }
 
     #[test]
     fn glob_patterns() {

@@ -22,6 +22,8 @@ use std::net::IpAddr;
 use ike::registry::IdType;
 use serde::{Deserialize, Serialize};
 
+use crate::files::{decode_hex, strip_hex_prefix};
+
 /// What is wrong with an ID string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -295,16 +297,7 @@ impl fmt::Display for Id {
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if s.is_empty() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let digits: Option<Vec<u8>> = s.chars().map(|c| c.to_digit(16).map(|d| d as u8)).collect();
-    let digits = digits?;
-    Some(digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
+    decode_hex(strip_hex_prefix(s))
 }
 
 /// Split `C=CA, O=Example\, Inc, CN=east` into RDNs, honouring `\,` escapes.

@@ -32,6 +32,10 @@
 //! - [`conf`] holds `ipsec.conf`.
 //! - [`status`] holds status output.
 //! - [`files`] holds include globbing and quoting shared by the readers.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod addr;
 pub mod conf;

@@ -29,31 +29,12 @@ use std::path::{Path, PathBuf};
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::files::{expand_include, split_words, strip_comment, Word, MAX_INCLUDE_DEPTH};
+use crate::files::{self, include_files, read_text, split_words, strip_comment, FileError, Word};
 use crate::id::Id;
 
-/// An `ipsec.secrets` problem, with its location.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A syntax or value error.
-    #[error("{path}:{line}: {problem}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        problem: String,
-    },
-}
+/// An `ipsec.secrets` problem, with its location (the same type as
+/// [`crate::conf::ConfError`]: both readers fail the same ways).
+pub type SecretsError = FileError;
 
 /// Secret bytes: zeroized on drop, redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -175,19 +156,12 @@ impl Secrets {
     }
 
     fn load_file(&mut self, path: &Path, depth: usize) -> Result<(), SecretsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SecretsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path)?;
         self.parse_text(&text, path, depth)
     }
 
     fn parse_text(&mut self, text: &str, path: &Path, depth: usize) -> Result<(), SecretsError> {
-        let err = |line: usize, problem: String| SecretsError::Syntax {
-            path: path.to_path_buf(),
-            line,
-            problem,
-        };
+        let err = |line: usize, problem: String| FileError::syntax(path, line, problem);
         // Group physical lines into logical entries.
         let mut logical: Vec<(usize, String)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -217,21 +191,13 @@ impl Secrets {
                 .first()
                 .is_some_and(|w| !w.quoted && w.text == "include")
             {
-                if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(err(
-                        line,
-                        format!("include nested deeper than {MAX_INCLUDE_DEPTH} levels (a loop?)"),
-                    ));
-                }
                 let [_, arg] = words.as_slice() else {
                     return Err(err(
                         line,
                         "include takes exactly one file name or pattern".into(),
                     ));
                 };
-                let base = path.parent().unwrap_or(Path::new("."));
-                let files =
-                    expand_include(base, &arg.text).map_err(|e| err(line, e.to_string()))?;
+                let files = include_files(path, line, depth, &arg.text)?;
                 if files.is_empty() {
                     tracing::debug!(
                         "{}:{line}: include {} matched no file",
@@ -521,16 +487,9 @@ fn parse_keyref(kind: &str, value: &[Word]) -> Result<KeyRef, String> {
     }
 }
 
+/// Hex digits with optional `_` separators.
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = s
-        .chars()
-        .filter(|&c| c != '_')
-        .map(|c| c.to_digit(16).map(|d| d as u8))
-        .collect::<Option<Vec<u8>>>()?;
-    if digits.is_empty() || !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    Some(digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect())
+    files::decode_hex(&s.replace('_', ""))
 }
 
 fn decode_base64(s: &str) -> Option<Vec<u8>> {

@@ -6,6 +6,10 @@
 //! - [`client`]: the blocking client whack uses.
 //! - [`server`]: the tokio accept loop; the daemon receives [`server::Command`]s.
 //! - [`classes`]: the debug classes and impairments.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod classes;
 pub mod client;

@@ -49,9 +49,14 @@
 //! assert_eq!(sk.next_inner, PayloadType::IDI);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod attr;
 mod error;
+mod header;
 mod io;
 mod spi;
 pub mod v1;

@@ -35,6 +35,10 @@
 //! assert_eq!(body.len(), outbound.sealed_len(19));
 //! # Ok::<(), ike::crypto::CryptoError>(())
 //! ```
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod ffi;

@@ -11,6 +11,10 @@
 //! - [`select`] is the responder's choice (RFC 7296 2.7, 3.3.6), [`check_answer`] the
 //!   initiator's check of what came back, and the KE helpers decide which group goes
 //!   in the KE payload and what INVALID_KE_PAYLOAD says.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod alg;
 mod defaults;

@@ -6,6 +6,10 @@
 //! can be skipped, logged or answered with the right notify) without a parse failure.
 //! Each type knows the names of the values it has, in libreswan's spelling where one
 //! exists, so logs read like libreswan's.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use core::fmt;
 

@@ -8,6 +8,10 @@
 //! Narrowing: the responder intersects what the initiator proposed with its own
 //! configuration ([`narrow`]); the initiator checks that what came back is within what
 //! it sent ([`check_narrowed`]). Both fail with TS_UNACCEPTABLE.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use core::fmt;
 use core::str::FromStr;
@@ -453,6 +457,9 @@ pub struct ProtoPort {
     pub end_port: u16,
 }
 
+/// IP protocol names libreswan accepts for a protocol (ipsec.conf `protoport=`, whack
+/// `--oppoproto`), with their numbers. Where two names share a number, the first is
+/// the one [`ProtoPort`]'s `Display` prints.
 const PROTO_NAMES: &[(&str, u8)] = &[
     ("icmp", 1),
     ("tcp", 6),
@@ -464,6 +471,23 @@ const PROTO_NAMES: &[(&str, u8)] = &[
     ("ipv6-icmp", 58),
     ("sctp", 132),
 ];
+
+/// The number of an IP protocol named as libreswan accepts it (`tcp`, `UDP`,
+/// `ipv6-icmp`, ...; case does not matter). Numbers are not names: callers parse them.
+pub fn ip_protocol_number(name: &str) -> Option<u8> {
+    PROTO_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, number)| number)
+}
+
+/// The name [`ProtoPort`] prints for an IP protocol number, if it has one.
+pub fn ip_protocol_name(number: u8) -> Option<&'static str> {
+    PROTO_NAMES
+        .iter()
+        .find(|&&(_, n)| n == number)
+        .map(|&(name, _)| name)
+}
 
 impl ProtoPort {
     /// Any protocol, any port.
@@ -490,7 +514,7 @@ impl FromStr for ProtoPort {
         };
         let proto = if p == "%any" || p == "0" {
             0
-        } else if let Some(&(_, n)) = PROTO_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(p)) {
+        } else if let Some(n) = ip_protocol_number(p) {
             n
         } else {
             p.parse::<u8>().map_err(|_| {
@@ -533,9 +557,9 @@ impl FromStr for ProtoPort {
 
 impl fmt::Display for ProtoPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match PROTO_NAMES.iter().find(|(_, n)| *n == self.proto) {
+        match ip_protocol_name(self.proto) {
             _ if self.proto == 0 => f.write_str("%any")?,
-            Some((name, _)) => f.write_str(name)?,
+            Some(name) => f.write_str(name)?,
             None => write!(f, "{}", self.proto)?,
         }
         match (self.start_port, self.end_port) {
@@ -645,6 +669,18 @@ pub fn check_narrowed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_names_both_ways() {
+        assert_eq!(ip_protocol_number("TCP"), Some(6));
+        assert_eq!(ip_protocol_number("ipv6-icmp"), Some(58));
+        assert_eq!(ip_protocol_number("icmpv6"), Some(58));
+        assert_eq!(ip_protocol_number("6"), None);
+        assert_eq!(ip_protocol_number("tcpx"), None);
+        assert_eq!(ip_protocol_name(58), Some("icmpv6"));
+        assert_eq!(ip_protocol_name(132), Some("sctp"));
+        assert_eq!(ip_protocol_name(99), None);
+    }
 
     fn ts(subnet: &str, pp: &str) -> TrafficSelector {
         TrafficSelector::from_subnet(subnet.parse().unwrap(), pp.parse().unwrap())

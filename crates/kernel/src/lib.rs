@@ -21,6 +21,10 @@
 //! Messages are built by this crate (module `wire`) over raw netlink sockets driven by
 //! tokio; see docs/kernel.md for the XFRM features used, the priority scheme and what
 //! state counts as this daemon's own.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod alg;
 pub mod error;

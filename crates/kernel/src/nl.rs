@@ -81,6 +81,7 @@ impl MsgBuilder {
     /// Sets the length and sequence number and returns the wire bytes.
     pub(crate) fn finish(mut self, seq: u32) -> Vec<u8> {
         let len = self.buf.len() as u32;
+        // `new` wrote the 16-byte header, so these ranges exist.
         self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
         self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
         self.buf
@@ -110,7 +111,12 @@ pub(crate) fn split_messages(mut data: &[u8]) -> Result<Vec<Message>, KernelErro
             msg_type: u16_at(data, 4)?,
             flags: u16_at(data, 6)?,
             seq: u32_at(data, 8)?,
-            payload: data[NLMSG_HDRLEN..len].to_vec(),
+            payload: data
+                .get(NLMSG_HDRLEN..len)
+                .ok_or(KernelError::Malformed(
+                    "netlink message length out of bounds",
+                ))?
+                .to_vec(),
         });
         data = data.get(align4(len)..).unwrap_or(&[]);
     }
@@ -129,37 +135,45 @@ pub(crate) fn attrs(payload: &[u8], skip: usize) -> Result<Vec<(u16, &[u8])>, Ke
                 "netlink attribute length out of bounds",
             ));
         }
-        out.push((ty, &data[4..len]));
+        let value = data.get(4..len).ok_or(KernelError::Malformed(
+            "netlink attribute length out of bounds",
+        ))?;
+        out.push((ty, value));
         data = data.get(align4(len)..).unwrap_or(&[]);
     }
     Ok(out)
 }
 
-pub(crate) fn u16_at(b: &[u8], at: usize) -> Result<u16, KernelError> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_ne_bytes([s[0], s[1]]))
+/// The `N` bytes at `at`, or an error when the message is shorter (an `at` near
+/// `usize::MAX` is "too short" too, not an overflow).
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], KernelError> {
+    at.checked_add(N)
+        .and_then(|end| b.get(at..end))
+        .and_then(|s| <[u8; N]>::try_from(s).ok())
         .ok_or(KernelError::Malformed("message too short"))
+}
+
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Result<u16, KernelError> {
+    bytes_at(b, at).map(u16::from_ne_bytes)
 }
 
 pub(crate) fn u32_at(b: &[u8], at: usize) -> Result<u32, KernelError> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or(KernelError::Malformed("message too short"))
+    bytes_at(b, at).map(u32::from_ne_bytes)
 }
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Result<u64, KernelError> {
-    b.get(at..at + 8)
-        .map(|s| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(s);
-            u64::from_ne_bytes(a)
-        })
-        .ok_or(KernelError::Malformed("message too short"))
+    bytes_at(b, at).map(u64::from_ne_bytes)
+}
+
+/// The errno carried (negated) in the first four bytes of NLMSG_ERROR and
+/// NLMSG_DONE. `wrapping_neg` so that a kernel word of 0x80000000 cannot overflow.
+fn errno_at(payload: &[u8]) -> Result<i32, KernelError> {
+    bytes_at(payload, 0).map(|b| i32::from_ne_bytes(b).wrapping_neg())
 }
 
 /// Decodes an NLMSG_ERROR payload: the errno (0 = ack) and the extended-ack text.
 pub(crate) fn parse_error(msg: &Message) -> Result<(i32, Option<String>), KernelError> {
-    let errno = -(u32_at(&msg.payload, 0)? as i32);
+    let errno = errno_at(&msg.payload)?;
     let mut text = None;
     if msg.flags & NLM_F_ACK_TLVS != 0 {
         // nlmsgerr = error code + the original header (and its payload unless capped)
@@ -408,7 +422,7 @@ impl Requester {
                         }
                     }
                     NLMSG_DONE => {
-                        let errno = u32_at(&m.payload, 0).map(|e| -(e as i32)).unwrap_or(0);
+                        let errno = errno_at(&m.payload).unwrap_or(0);
                         if errno != 0 {
                             return Err(KernelError::from_errno(op, errno, None));
                         }
@@ -465,6 +479,29 @@ mod tests {
         let bad_attr = [0u8, 0, 0, 0, 50, 0, 1, 0];
         assert!(attrs(&bad_attr, 4).is_err());
         assert!(split_messages(&[1, 2, 3]).unwrap().is_empty());
+        // offsets near usize::MAX are "too short", not an overflow
+        assert!(u16_at(&data, usize::MAX).is_err());
+        assert!(u64_at(&data, usize::MAX - 3).is_err());
+        assert_eq!(u64_at(&[0xff; 8], 0).unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn errno_of_any_kernel_word() {
+        let m = |word: i32| Message {
+            msg_type: NLMSG_ERROR,
+            flags: 0,
+            seq: 1,
+            payload: word.to_ne_bytes().to_vec(),
+        };
+        assert_eq!(parse_error(&m(0)).unwrap(), (0, None));
+        assert_eq!(parse_error(&m(-1)).unwrap(), (1, None));
+        // -(i32::MIN) does not exist: it must not overflow
+        assert_eq!(parse_error(&m(i32::MIN)).unwrap(), (i32::MIN, None));
+        assert!(parse_error(&Message {
+            payload: vec![0; 3],
+            ..m(0)
+        })
+        .is_err());
     }
 
     #[test]

@@ -63,14 +63,12 @@ pub struct Route {
 }
 
 fn addr_from(v: &[u8]) -> Option<IpAddr> {
-    match v.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(v[0], v[1], v[2], v[3]))),
-        16 => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(v);
-            Some(IpAddr::V6(Ipv6Addr::from(o)))
-        }
-        _ => None,
+    if let Ok(a) = <[u8; 4]>::try_from(v) {
+        Some(IpAddr::V4(Ipv4Addr::from(a)))
+    } else {
+        <[u8; 16]>::try_from(v)
+            .ok()
+            .map(|a| IpAddr::V6(Ipv6Addr::from(a)))
     }
 }
 
@@ -107,10 +105,13 @@ pub(crate) async fn interfaces(req: &Requester) -> Result<Vec<Interface>, Kernel
     let mut m = MsgBuilder::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
     m.body(&[0u8; 8]); // struct ifaddrmsg
     for msg in req.dump(Op::Route, m).await? {
-        if msg.msg_type != RTM_NEWADDR || msg.payload.len() < 8 {
+        // struct ifaddrmsg: family, prefix length, flags, scope, index (u32)
+        let Some(&[_family, prefix, ..]) = msg.payload.get(..8) else {
+            continue;
+        };
+        if msg.msg_type != RTM_NEWADDR {
             continue;
         }
-        let prefix = msg.payload[1];
         let index = u32_at(&msg.payload, 4)?;
         let mut addr = None;
         for (ty, v) in attrs(&msg.payload, 8)? {
@@ -129,13 +130,13 @@ pub(crate) async fn interfaces(req: &Requester) -> Result<Vec<Interface>, Kernel
 }
 
 fn parse_route(payload: &[u8]) -> Result<Option<(Route, u32, u8)>, KernelError> {
-    if payload.len() < 12 {
+    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+    let Some(&[family, prefix, _src_len, _tos, table, _protocol, _scope, rtype, ..]) =
+        payload.get(..12)
+    else {
         return Err(KernelError::Malformed("rtmsg too short"));
-    }
-    let family = payload[0];
-    let prefix = payload[1];
-    let mut table = u32::from(payload[4]);
-    let rtype = payload[7];
+    };
+    let mut table = u32::from(table);
     let mut route = Route {
         dst: if i32::from(family) == libc::AF_INET6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -246,5 +247,21 @@ mod tests {
         assert_eq!(r.pref_src, Some("192.0.2.1".parse().unwrap()));
         assert_eq!(r.oif, Some(3));
         assert!(parse_route(&[0u8; 4]).is_err());
+        assert!(parse_route(&[0u8; 11]).is_err());
+    }
+
+    #[test]
+    fn addresses_of_the_two_sizes_only() {
+        assert_eq!(
+            addr_from(&[192, 0, 2, 1]),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v6[15] = 1;
+        assert_eq!(addr_from(&v6), Some("2001:db8::1".parse().unwrap()));
+        for len in [0, 3, 5, 15, 17] {
+            assert_eq!(addr_from(&vec![1; len]), None);
+        }
     }
 }

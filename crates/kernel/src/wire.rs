@@ -84,13 +84,14 @@ fn put_addr(b: &mut [u8], ip: IpAddr) {
 }
 
 fn get_addr(b: &[u8], at: usize, fam: u16) -> Result<IpAddr, KernelError> {
-    let s = b
-        .get(at..at + 16)
+    // xfrm_address_t is 16 bytes whatever the family; IPv4 uses the first four.
+    let s: [u8; 16] = at
+        .checked_add(16)
+        .and_then(|end| b.get(at..end))
+        .and_then(|s| s.try_into().ok())
         .ok_or(KernelError::Malformed("address out of bounds"))?;
     if fam == libc::AF_INET6 as u16 {
-        let mut o = [0u8; 16];
-        o.copy_from_slice(s);
-        Ok(IpAddr::V6(Ipv6Addr::from(o)))
+        Ok(IpAddr::V6(Ipv6Addr::from(s)))
     } else {
         Ok(IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3])))
     }

@@ -104,6 +104,29 @@ pub(crate) fn patch_len16(
     Ok(())
 }
 
+/// Appends `items` as a run of substructures, the way both versions chain proposals
+/// in an SA and transforms in a proposal (RFC 2408 3.5/3.6, RFC 7296 3.3.1/3.3.2):
+/// each gets a 4-byte generic header whose first byte is `more` on all but the last
+/// item (0 there), a reserved byte and the length, then what `body` writes.
+pub(crate) fn encode_substructures<T>(
+    items: &[T],
+    more: u8,
+    what: &'static str,
+    out: &mut Vec<u8>,
+    mut body: impl FnMut(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let mut rest = items.iter().peekable();
+    while let Some(item) = rest.next() {
+        let start = out.len();
+        out.push(if rest.peek().is_some() { more } else { 0 });
+        out.push(0);
+        let at = reserve_u16(out);
+        body(item, out)?;
+        patch_len16(out, at, start, what)?;
+    }
+    Ok(())
+}
+
 /// Converts a count or size to the width of its wire field.
 pub(crate) fn fit_u8(n: usize, what: &'static str) -> Result<u8, EncodeError> {
     u8::try_from(n).map_err(|_| EncodeError::TooLong {
@@ -141,6 +164,23 @@ mod tests {
         assert_eq!(r.u8("z"), Ok(3));
         assert!(r.is_empty());
         assert_eq!(r.take(usize::MAX, "w").unwrap_err().v2_notify().0, 7);
+    }
+
+    #[test]
+    fn substructures_chain_with_more_flags_and_lengths() {
+        let mut out = Vec::new();
+        encode_substructures(&[&b"ab"[..], b"", b"xyz"], 2, "s", &mut out, |b, out| {
+            out.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            out,
+            [2, 0, 0, 6, b'a', b'b', 2, 0, 0, 4, 0, 0, 0, 7, b'x', b'y', b'z']
+        );
+        let mut none = Vec::new();
+        encode_substructures(&[] as &[u8], 2, "s", &mut none, |_, _| Ok(())).unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]

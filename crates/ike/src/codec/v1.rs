@@ -25,13 +25,21 @@ pub use sa::{
 };
 
 use super::error::{DecodeError, EncodeError};
+use super::header::{patch_length, Version, WireHeader};
 use super::io::{patch_len16, reserve_u16, Reader};
 use crate::registry::{ExchangeType, PayloadType};
 
 /// Size of the ISAKMP header.
-pub const HEADER_LEN: usize = 28;
+pub const HEADER_LEN: usize = super::header::HEADER_LEN;
 /// ISAKMP major version this module speaks.
 pub const MAJOR_VERSION: u8 = 1;
+
+const VERSION: Version = Version {
+    major: MAJOR_VERSION,
+    header: "ISAKMP header",
+    message: "ISAKMP message",
+    minor_version: "ISAKMP minor version",
+};
 
 const FLAG_ENCRYPTION: u8 = 0x01;
 const FLAG_COMMIT: u8 = 0x02;
@@ -100,40 +108,18 @@ impl Header {
     /// Reads just the ISAKMP header, e.g. to find the state by cookies and message ID
     /// before decrypting.
     pub fn decode(buf: &[u8]) -> Result<RawHeader, DecodeError> {
-        let mut r = Reader::new(buf);
-        let icookie = r.array("ISAKMP header")?;
-        let rcookie = r.array("ISAKMP header")?;
-        let next_payload = PayloadType(r.u8("ISAKMP header")?);
-        let version = r.u8("ISAKMP header")?;
-        let exchange = ExchangeType(r.u8("ISAKMP header")?);
-        let flags = Flags::from_byte(r.u8("ISAKMP header")?);
-        let message_id = r.u32("ISAKMP header")?;
-        let length = r.u32("ISAKMP header")?;
-        let major = version >> 4;
-        if major != MAJOR_VERSION {
-            return Err(DecodeError::InvalidMajorVersion {
-                found: major,
-                expected: MAJOR_VERSION,
-            });
-        }
-        if (length as usize) < HEADER_LEN {
-            return Err(DecodeError::BadLength {
-                what: "ISAKMP message",
-                length: length as usize,
-                reason: "shorter than the 28-byte header",
-            });
-        }
+        let w = WireHeader::decode(buf, VERSION)?;
         Ok(RawHeader {
             header: Header {
-                icookie,
-                rcookie,
-                minor_version: version & 0x0f,
-                exchange,
-                flags,
-                message_id,
+                icookie: w.spi_i,
+                rcookie: w.spi_r,
+                minor_version: w.minor_version,
+                exchange: w.exchange,
+                flags: Flags::from_byte(w.flags),
+                message_id: w.message_id,
             },
-            next_payload,
-            length,
+            next_payload: w.next_payload,
+            length: w.length,
         })
     }
 
@@ -144,22 +130,17 @@ impl Header {
         length: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        if self.minor_version > 0x0f {
-            return Err(EncodeError::TooLong {
-                what: "ISAKMP minor version",
-                len: self.minor_version as usize,
-                max: 0x0f,
-            });
+        WireHeader {
+            spi_i: self.icookie,
+            spi_r: self.rcookie,
+            next_payload,
+            minor_version: self.minor_version,
+            exchange: self.exchange,
+            flags: self.flags.to_byte(),
+            message_id: self.message_id,
+            length,
         }
-        out.extend_from_slice(&self.icookie);
-        out.extend_from_slice(&self.rcookie);
-        out.push(next_payload.0);
-        out.push((MAJOR_VERSION << 4) | self.minor_version);
-        out.push(self.exchange.0);
-        out.push(self.flags.to_byte());
-        out.extend_from_slice(&self.message_id.to_be_bytes());
-        out.extend_from_slice(&length.to_be_bytes());
-        Ok(())
+        .encode(VERSION, out)
     }
 }
 
@@ -346,14 +327,7 @@ impl Message {
                 out.extend_from_slice(ciphertext);
             }
         }
-        let len = out.len() - start;
-        let v = u32::try_from(len).map_err(|_| EncodeError::TooLong {
-            what: "ISAKMP message",
-            len,
-            max: u32::MAX as usize,
-        })?;
-        out[start + 24..start + 28].copy_from_slice(&v.to_be_bytes());
-        Ok(())
+        patch_length(out, start, VERSION)
     }
 
     /// The encoded message in a new buffer.

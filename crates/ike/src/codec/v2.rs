@@ -41,17 +41,25 @@ pub use sa::{Proposal, SecurityAssociation, Transform, TransformId, ATTR_KEY_LEN
 pub use ts::{AddressRange, TrafficSelector, TrafficSelectors};
 
 use super::error::{DecodeError, EncodeError};
+use super::header::{patch_length, set_length, Version, WireHeader};
 use super::io::{patch_len16, reserve_u16, Reader};
 use crate::registry::{ExchangeType, PayloadType};
 
 /// Size of the IKE header.
-pub const HEADER_LEN: usize = 28;
+pub const HEADER_LEN: usize = super::header::HEADER_LEN;
 /// Size of a generic payload header.
 pub const PAYLOAD_HEADER_LEN: usize = 4;
 /// Size of the SKF payload header: generic header plus fragment number and total.
 pub const SKF_HEADER_LEN: usize = 8;
 /// IKE major version this module speaks.
 pub const MAJOR_VERSION: u8 = 2;
+
+const VERSION: Version = Version {
+    major: MAJOR_VERSION,
+    header: "IKE header",
+    message: "IKE message",
+    minor_version: "IKE minor version",
+};
 
 const FLAG_INITIATOR: u8 = 0x08;
 const FLAG_VERSION: u8 = 0x10;
@@ -118,40 +126,18 @@ impl Header {
     /// rest. Checks the major version and that the length field is plausible, but not
     /// the payloads.
     pub fn decode(buf: &[u8]) -> Result<RawHeader, DecodeError> {
-        let mut r = Reader::new(buf);
-        let spi_i = r.array("IKE header")?;
-        let spi_r = r.array("IKE header")?;
-        let next_payload = PayloadType(r.u8("IKE header")?);
-        let version = r.u8("IKE header")?;
-        let exchange = ExchangeType(r.u8("IKE header")?);
-        let flags = Flags::from_byte(r.u8("IKE header")?);
-        let message_id = r.u32("IKE header")?;
-        let length = r.u32("IKE header")?;
-        let major = version >> 4;
-        if major != MAJOR_VERSION {
-            return Err(DecodeError::InvalidMajorVersion {
-                found: major,
-                expected: MAJOR_VERSION,
-            });
-        }
-        if (length as usize) < HEADER_LEN {
-            return Err(DecodeError::BadLength {
-                what: "IKE message",
-                length: length as usize,
-                reason: "shorter than the 28-byte header",
-            });
-        }
+        let w = WireHeader::decode(buf, VERSION)?;
         Ok(RawHeader {
             header: Header {
-                spi_i,
-                spi_r,
-                minor_version: version & 0x0f,
-                exchange,
-                flags,
-                message_id,
+                spi_i: w.spi_i,
+                spi_r: w.spi_r,
+                minor_version: w.minor_version,
+                exchange: w.exchange,
+                flags: Flags::from_byte(w.flags),
+                message_id: w.message_id,
             },
-            next_payload,
-            length,
+            next_payload: w.next_payload,
+            length: w.length,
         })
     }
 
@@ -162,22 +148,17 @@ impl Header {
         length: u32,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        if self.minor_version > 0x0f {
-            return Err(EncodeError::TooLong {
-                what: "IKE minor version",
-                len: self.minor_version as usize,
-                max: 0x0f,
-            });
+        WireHeader {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            next_payload,
+            minor_version: self.minor_version,
+            exchange: self.exchange,
+            flags: self.flags.to_byte(),
+            message_id: self.message_id,
+            length,
         }
-        out.extend_from_slice(&self.spi_i);
-        out.extend_from_slice(&self.spi_r);
-        out.push(next_payload.0);
-        out.push((MAJOR_VERSION << 4) | self.minor_version);
-        out.push(self.exchange.0);
-        out.push(self.flags.to_byte());
-        out.extend_from_slice(&self.message_id.to_be_bytes());
-        out.extend_from_slice(&length.to_be_bytes());
-        Ok(())
+        .encode(VERSION, out)
     }
 }
 
@@ -422,7 +403,7 @@ impl Message {
             }
             _ => {}
         }
-        patch_len32(out, start)
+        patch_length(out, start, VERSION)
     }
 
     /// The encoded message in a new buffer.
@@ -493,13 +474,14 @@ pub fn encode_encrypted_prefix(
         out.extend_from_slice(&f.total.to_be_bytes());
     }
     let body_start = out.len() - start;
-    let end = body_start + body_len;
-    let total = u32::try_from(end).map_err(|_| EncodeError::TooLong {
-        what: "IKE message",
-        len: end,
-        max: u32::MAX as usize,
-    })?;
-    out[start + 24..start + 28].copy_from_slice(&total.to_be_bytes());
+    let end = body_start
+        .checked_add(body_len)
+        .ok_or(EncodeError::TooLong {
+            what: "IKE message",
+            len: body_len,
+            max: u32::MAX as usize,
+        })?;
+    set_length(out, start, end, VERSION)?;
     Ok(EncryptedSpan {
         payload_start,
         body_start,
@@ -522,17 +504,6 @@ fn write_generic(out: &mut Vec<u8>, next: PayloadType, len: usize) -> Result<(),
     out.push(next.0);
     out.push(0);
     out.extend_from_slice(&len.to_be_bytes());
-    Ok(())
-}
-
-fn patch_len32(out: &mut [u8], start: usize) -> Result<(), EncodeError> {
-    let len = out.len() - start;
-    let v = u32::try_from(len).map_err(|_| EncodeError::TooLong {
-        what: "IKE message",
-        len,
-        max: u32::MAX as usize,
-    })?;
-    out[start + 24..start + 28].copy_from_slice(&v.to_be_bytes());
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use crate::codec::attr::{self, Attribute};
 use crate::codec::error::{DecodeError, EncodeError};
-use crate::codec::io::{fit_u8, patch_len16, reserve_u16, Reader};
+use crate::codec::io::{encode_substructures, fit_u8, Reader};
 use crate::codec::spi::Spi;
 use crate::registry::{PayloadType, ProtocolId};
 
@@ -142,16 +142,13 @@ impl SecurityAssociation {
         }
         out.extend_from_slice(&self.doi.to_be_bytes());
         out.extend_from_slice(&self.situation.to_be_bytes());
-        let n = self.proposals.len();
-        for (i, p) in self.proposals.iter().enumerate() {
-            let start = out.len();
-            out.push(if i + 1 == n { 0 } else { PayloadType::V1_P.0 });
-            out.push(0);
-            let at = reserve_u16(out);
-            p.encode_body(out)?;
-            patch_len16(out, at, start, "proposal payload")?;
-        }
-        Ok(())
+        encode_substructures(
+            &self.proposals,
+            PayloadType::V1_P.0,
+            "proposal payload",
+            out,
+            Proposal::encode_body,
+        )
     }
 }
 
@@ -221,22 +218,18 @@ impl Proposal {
         let count = fit_u8(self.transforms.len(), "transforms in a proposal")?;
         out.push(count);
         out.extend_from_slice(self.spi.as_bytes());
-        for (i, t) in self.transforms.iter().enumerate() {
-            let start = out.len();
-            out.push(if i + 1 == count as usize {
-                0
-            } else {
-                PayloadType::V1_T.0
-            });
-            out.push(0);
-            let at = reserve_u16(out);
-            out.push(t.number);
-            out.push(t.id);
-            out.extend_from_slice(&[0, 0]);
-            attr::encode_all(&t.attributes, out)?;
-            patch_len16(out, at, start, "transform payload")?;
-        }
-        Ok(())
+        encode_substructures(
+            &self.transforms,
+            PayloadType::V1_T.0,
+            "transform payload",
+            out,
+            |t, out| {
+                out.push(t.number);
+                out.push(t.id);
+                out.extend_from_slice(&[0, 0]);
+                attr::encode_all(&t.attributes, out)
+            },
+        )
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::codec::attr::{self, AttrValue, Attribute};
 use crate::codec::error::{DecodeError, EncodeError};
-use crate::codec::io::{fit_u8, patch_len16, reserve_u16, Reader};
+use crate::codec::io::{encode_substructures, fit_u8, Reader};
 use crate::codec::spi::Spi;
 use crate::registry::{EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId, TransformType};
 
@@ -184,16 +184,13 @@ impl SecurityAssociation {
                 reason: "no proposals",
             });
         }
-        let n = self.proposals.len();
-        for (i, p) in self.proposals.iter().enumerate() {
-            let start = out.len();
-            out.push(if i + 1 == n { 0 } else { MORE_PROPOSALS });
-            out.push(0);
-            let at = reserve_u16(out);
-            p.encode_body(out)?;
-            patch_len16(out, at, start, "proposal")?;
-        }
-        Ok(())
+        encode_substructures(
+            &self.proposals,
+            MORE_PROPOSALS,
+            "proposal",
+            out,
+            Proposal::encode_body,
+        )
     }
 }
 
@@ -252,22 +249,18 @@ impl Proposal {
         let count = fit_u8(self.transforms.len(), "transforms in a proposal")?;
         out.push(count);
         out.extend_from_slice(self.spi.as_bytes());
-        for (i, t) in self.transforms.iter().enumerate() {
-            let start = out.len();
-            out.push(if i + 1 == count as usize {
-                0
-            } else {
-                MORE_TRANSFORMS
-            });
-            out.push(0);
-            let at = reserve_u16(out);
-            out.push(t.id.transform_type().0);
-            out.push(0);
-            out.extend_from_slice(&t.id.raw_id().to_be_bytes());
-            attr::encode_all(&t.attributes, out)?;
-            patch_len16(out, at, start, "transform")?;
-        }
-        Ok(())
+        encode_substructures(
+            &self.transforms,
+            MORE_TRANSFORMS,
+            "transform",
+            out,
+            |t, out| {
+                out.push(t.id.transform_type().0);
+                out.push(0);
+                out.extend_from_slice(&t.id.raw_id().to_be_bytes());
+                attr::encode_all(&t.attributes, out)
+            },
+        )
     }
 }
 

@@ -47,7 +47,8 @@ for jd in "$work"/j*; do
     case $esp in gcm) e="AES-GCM-16 (128)" ;; cbc) e="AES-CBC-128 + HMAC-SHA2-256-128" ;; *) e=$esp ;; esac
     case $ids in
       fqdn) d=FQDN ;; email) d=USER_FQDN ;; ip) d="IP address" ;;
-      badpsk) d="FQDN; wrong PSK first, must fail, then --rereadsecrets" ;; *) d=$ids ;;
+      badpsk) d="FQDN; wrong PSK first, must fail, then --rereadsecrets" ;;
+      shutdown) d="FQDN; ended by whack --shutdown" ;; *) d=$ids ;;
     esac
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$p" "$r" "$m" "$dh" "$e" "$d" "$result" "$secs" "$name" >> "$rows"
   done < "$jd/cases.list"
@@ -59,6 +60,6 @@ echo "Run: $(date -u -r "$work" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); 
 [ -n "$standin" ] && echo "Stand-in run: every pluto-rs side was played by libreswan (TN_PLUTO_AS=libreswan)."
 echo "Result: $pass of $total scenarios passed."
 echo
-echo "| Peer | pluto-rs is | Mode | IKE DH | ESP | IDs | Result | Time | Scenario |"
+echo "| Peer | pluto-rs is | Mode | IKE DH | ESP | IDs, variant | Result | Time | Scenario |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 sort "$rows"

@@ -55,6 +55,7 @@ pluto_start() {
       --ctlsocket "$d/run/pluto.ctl" --ipsecdir "$d/ipsec.d" \
       --secretsfile "$d/ipsec.secrets" >"$d/pluto.log" 2>&1
   fi
+  eval "$1_PID=\$TN_PID"
 }
 
 pluto_ready() {
@@ -97,6 +98,16 @@ pluto_initiate() {
 pluto_down() {
   if [ "${PLUTO_AS:-}" = libreswan ]; then pluto_whack $1 --name "$CONN" --terminate
   else pluto_whack $1 --name "$CONN" --down; fi
+}
+
+# pluto_shutdown SIDE: `whack --shutdown`, then wait (10 s at most) for the daemon to exit
+pluto_shutdown() {
+  pluto_whack $1 --shutdown || return 1
+  pid=$(side_var $1 PID)
+  i=0
+  while kill -0 "$pid" 2>/dev/null; do
+    i=$((i + 1)); [ $i -le 100 ] || return 1; sleep 0.1
+  done
 }
 
 pluto_logs() { cat "$TN_SCRATCH/$1/pluto.log"; }

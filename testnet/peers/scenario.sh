@@ -13,6 +13,8 @@
 #   BADPSK       yes: west (pluto-rs) starts with a wrong PSK; the first initiate must
 #                fail and leave no SA, then west gets the right PSK through
 #                `whack --rereadsecrets` and the scenario goes on as usual
+#   END          down (default): `whack --down`; shutdown: `whack --shutdown`, after
+#                which that pluto-rs must exit and leave no SA or policy of its own
 #
 # PASS means, in this order: the initiator's initiate succeeds (`whack --initiate`
 # exits 0, `swanctl --initiate` succeeds); pings between the client subnets (transport:
@@ -38,6 +40,9 @@ CONN=west-east
 PSK="pluto-rs-testnet-psk-4f1e9c2b7a"
 # BADPSK=yes: west (always pluto-rs) starts with a wrong pre-shared key
 BADPSK=${BADPSK:-no}
+# END=down (default) or shutdown: how the pluto-rs side ends the tunnel
+END=${END:-down}
+case "$END" in down|shutdown) ;; *) tn_fail "END=$END: down or shutdown" ;; esac
 west_PSK=$PSK east_PSK=$PSK
 [ "$BADPSK" = yes ] && west_PSK="wrong-$PSK"
 
@@ -136,7 +141,7 @@ pol_count() {
 # --- the versions under test, for the matrix (docs/interop.md) ---------------------
 strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
 libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
-tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK end=$END${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
 tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
 
 # --- topology -------------------------------------------------------------------
@@ -223,24 +228,35 @@ want_mode=tunnel; [ "$TUNNEL" = yes ] || want_mode=transport
 for s in west east; do
   n=$(sa_count $s)
   modes=$(ip -n $s xfrm state 2>/dev/null | sed -n 's/.*proto esp .* mode \([a-z]*\).*/\1/p' | sort -u | tr '\n' ' ')
-  tn_log "$s kernel holds $n ESP SA(s) of the connection (mode: ${modes% }) and $(pol_count $s) policies before --down"
+  tn_log "$s kernel holds $n ESP SA(s) of the connection (mode: ${modes% }) and $(pol_count $s) policies before --$END"
   [ "$n" -ge 2 ] || fail "$s: expected an inbound and an outbound ESP SA, found $n"
   [ "${modes% }" = "$want_mode" ] || fail "$s: ESP SAs in mode '${modes% }', expected $want_mode"
 done
-tn_log "$DOWN: whack --name $CONN --down"
-pluto_down $DOWN || fail "$DOWN: whack --down failed"
+if [ "$END" = shutdown ]; then
+  tn_log "$DOWN: whack --shutdown"
+  pluto_shutdown $DOWN || fail "$DOWN: whack --shutdown failed or pluto did not exit within 10 s"
+  tn_log "$DOWN: pluto exited"
+else
+  tn_log "$DOWN: whack --name $CONN --down"
+  pluto_down $DOWN || fail "$DOWN: whack --down failed"
+fi
 gone() { [ "$(sa_count west)" -eq 0 ] && [ "$(sa_count east)" -eq 0 ]; }
 i=0
 until gone; do
   i=$((i + 1))
-  [ $i -le 50 ] || fail "5 s after whack --down on $DOWN: west holds $(sa_count west), east $(sa_count east) ESP SA(s)"
+  [ $i -le 50 ] || fail "5 s after whack --$END on $DOWN: west holds $(sa_count west), east $(sa_count east) ESP SA(s)"
   sleep 0.1
 done
-tn_log "after whack --down on $DOWN: no ESP SA left in either kernel"
+tn_log "after whack --$END on $DOWN: no ESP SA left in either kernel"
+if [ "$END" = shutdown ]; then
+  # a daemon that shuts down removes the kernel state it owns, policies included
+  n=$(pol_count $DOWN)
+  [ "$n" -eq 0 ] || fail "$DOWN: $n IPsec policy(ies) for $west_SEL <-> $east_SEL left after whack --shutdown"
+fi
 # Policies left behind are reported, not judged: libreswan 4.10 itself keeps an
 # on-demand (trap) policy after --down of a connection it never routed.
 for s in west east; do
-  tn_log "$s ($(kind_of $s)) keeps $(pol_count $s) IPsec policy(ies) for $west_SEL <-> $east_SEL after --down"
+  tn_log "$s ($(kind_of $s)) keeps $(pol_count $s) IPsec policy(ies) for $west_SEL <-> $east_SEL after --$END"
 done
 save_logs
 tn_log "PASS"

@@ -8,7 +8,9 @@
 //! * commands: [`Endpoint::initiate`], [`Endpoint::delete_ike_sa`],
 //!   [`Endpoint::delete_child_sa`], [`Endpoint::delete_connection`],
 //!   [`Endpoint::send_liveness`], and kernel events [`Endpoint::handle_acquire`] and
-//!   [`Endpoint::handle_expire`],
+//!   [`Endpoint::handle_expire`], and the outcome of each Child SA install with
+//!   [`Endpoint::child_sa_installed`] / [`Endpoint::child_sa_install_failed`] (which
+//!   only matter with [`EndpointConfig::confirm_child_installs`]),
 //! * the time, whenever the deadline from [`Endpoint::poll_timeout`] has passed, with
 //!   [`Endpoint::handle_timeout`],
 //!
@@ -29,7 +31,8 @@
 //! Limits of this version: window size 1; we never initiate additional Child SAs
 //! on an IKE SA (a peer may add some for the same connection); PSK authentication
 //! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
-//! kernel; simultaneous rekeys are not detected. Child SAs and IKE SAs are rekeyed
+//! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
+//! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
 //! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
 //! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
 //! (RFC 7383) is announced and works both ways once both ends support it.
@@ -66,6 +69,12 @@
 //! }
 //! # }
 //! ```
+
+// Peer bytes, config and whack input must never panic this code (tests may).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod config;
 mod create_child_sa;
@@ -481,6 +490,60 @@ impl Endpoint {
         Ok(())
     }
 
+    /// The kernel accepted Child SA `child` (after its
+    /// [`KernelRequest::InstallChildSa`]): with
+    /// [`EndpointConfig::confirm_child_installs`] set, it is announced now ("established
+    /// Child SA" and [`Event::ChildSaEstablished`]) and a Child SA it replaces in a
+    /// rekey we initiated is retired. Announcing twice is avoided, so calling this
+    /// with the flag unset is harmless.
+    pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
+        let mut sa = self.take_owner(child)?;
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        if create_child_sa::confirm(&mut ctx, &mut sa, child) {
+            if let Err(e) = pump(&mut ctx, &mut sa) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// The kernel refused Child SA `child` (`reason` says why, for the log): the
+    /// Child SA is never announced; it is uninstalled (a
+    /// [`KernelRequest::DeleteChildSa`] for whatever half got in, then
+    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does. The
+    /// IKE SA stays. The daemon ends a waiting `whack --initiate` itself.
+    pub fn child_sa_install_failed(
+        &mut self,
+        child: SaSerial,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let mut sa = self.take_owner(child)?;
+        let (mut ctx, _) = self.ctx(now);
+        let mut fate = Fate::Keep;
+        if create_child_sa::install_failed(&mut ctx, &mut sa, child, reason) {
+            if let Err(e) = pump(&mut ctx, &mut sa) {
+                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+            }
+        }
+        self.settle(sa, fate, now);
+        Ok(())
+    }
+
+    /// Removes the IKE SA owning Child SA `child` from the table (the caller settles
+    /// it back).
+    fn take_owner(&mut self, child: SaSerial) -> Result<IkeSa, Error> {
+        let ike = self
+            .sas
+            .values()
+            .find(|sa| sa.children.iter().any(|c| c.serial == child))
+            .map(|sa| sa.serial)
+            .ok_or(Error::UnknownSerial(child))?;
+        self.sas.remove(&ike).ok_or(Error::UnknownSerial(ike))
+    }
+
     /// Deletes every IKE SA of a connection (`whack --down`). Returns how many.
     pub fn delete_connection(&mut self, name: &str, now: Instant) -> usize {
         let serials: Vec<SaSerial> = self
@@ -536,13 +599,18 @@ impl Endpoint {
         };
         let raw = match Header::decode(data) {
             Ok(r) => r,
+            Err(DecodeError::InvalidMajorVersion { found, .. }) if found > 2 => {
+                self.invalid_major_version(now, local, remote, data, found);
+                return;
+            }
             Err(e) => {
-                tracing::info!("dropping packet from {remote}: {e}");
+                // Unauthenticated garbage gets no answer (RFC 7296 2.21).
+                tracing::debug!("dropping packet from {remote}: {e}");
                 return;
             }
         };
         if raw.length as usize != data.len() {
-            tracing::info!(
+            tracing::debug!(
                 "dropping packet from {remote}: IKE length {} differs from the datagram's {}",
                 raw.length,
                 data.len()
@@ -656,7 +724,7 @@ impl Endpoint {
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                tracing::info!("dropping IKE_SA_INIT request from {remote}: {e}");
+                tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}");
                 return;
             }
         };
@@ -706,14 +774,9 @@ impl Endpoint {
             );
             return;
         }
-        if let Some(last) = self.invalid_spi_sent.get(&remote.ip()) {
-            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
-                return;
-            }
+        if !self.may_answer_unprotected(now, remote.ip()) {
+            return;
         }
-        self.invalid_spi_sent.insert(remote.ip(), now);
-        self.invalid_spi_sent
-            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
         tracing::info!(
             "{} request from {remote} for an unknown IKE SA; answering INVALID_IKE_SPI",
             hdr.exchange
@@ -732,6 +795,79 @@ impl Endpoint {
         match msg.to_bytes() {
             Ok(b) => self.out.send(&self.config, local, remote, &b),
             Err(e) => tracing::warn!("cannot encode INVALID_IKE_SPI: {e}"),
+        }
+    }
+
+    /// Rate limit of unprotected answers (INVALID_IKE_SPI, INVALID_MAJOR_VERSION):
+    /// at most one a second per peer address, so forged packets cannot turn us into
+    /// a reflector.
+    fn may_answer_unprotected(&mut self, now: Instant, peer: IpAddr) -> bool {
+        if let Some(last) = self.invalid_spi_sent.get(&peer) {
+            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
+                return false;
+            }
+        }
+        self.invalid_spi_sent.insert(peer, now);
+        self.invalid_spi_sent
+            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
+        true
+    }
+
+    /// RFC 7296 2.5: a request with a higher major version is dropped and answered,
+    /// unprotected, with INVALID_MAJOR_VERSION in a version 2.0 header (the highest
+    /// we speak); responses and lower versions are dropped silently.
+    fn invalid_major_version(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        found: u8,
+    ) {
+        // The fixed header layout is the same in every version (RFC 7296 2.5 asks
+        // implementations to keep it): SPIs, next payload, version, exchange type,
+        // flags, message ID.
+        let (Some(spi_i), Some(spi_r), Some(&exchange), Some(&flags), Some(msgid)) = (
+            data.get(0..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            data.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            data.get(18),
+            data.get(19),
+            data.get(20..24).and_then(|b| <[u8; 4]>::try_from(b).ok()),
+        ) else {
+            return;
+        };
+        const RESPONSE: u8 = 0x20;
+        const INITIATOR: u8 = 0x08;
+        if flags & RESPONSE != 0 {
+            tracing::debug!("dropping IKE version {found} response from {remote}");
+            return;
+        }
+        if !self.may_answer_unprotected(now, remote.ip()) {
+            return;
+        }
+        tracing::info!(
+            "IKE major version {found} request from {remote}; answering INVALID_MAJOR_VERSION (we speak 2)"
+        );
+        let msg = Message {
+            header: Header {
+                spi_i,
+                spi_r,
+                minor_version: 0,
+                exchange: ExchangeType(exchange),
+                flags: Flags {
+                    initiator: flags & INITIATOR == 0,
+                    version: false,
+                    response: true,
+                },
+                message_id: u32::from_be_bytes(msgid),
+            },
+            payloads: vec![Payload::Notify(Notify::new(
+                NotifyType::INVALID_MAJOR_VERSION,
+            ))],
+        };
+        match msg.to_bytes() {
+            Ok(b) => self.out.send(&self.config, local, remote, &b),
+            Err(e) => tracing::warn!("cannot encode INVALID_MAJOR_VERSION: {e}"),
         }
     }
 
@@ -760,8 +896,13 @@ impl Endpoint {
     /// Puts the SA back, or removes it and reports it, restarting an initiator whose
     /// keying tries remain.
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
-        if let Some(new) = sa.spawned.take() {
+        if let Some(mut new) = sa.spawned.take() {
             // A rekey produced the IKE SA that replaces this one.
+            if let Some(loser) = new.adopt_children_from.take() {
+                if let Some(l) = self.sas.get_mut(&loser) {
+                    new.children.append(&mut l.children);
+                }
+            }
             self.by_spi.insert(new.our_spi(), new.serial);
             self.sas.insert(new.serial, *new);
         }
@@ -861,6 +1002,8 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
                 // Skipped when the Child SA went away while queued.
                 create_child_sa::send_rekey(ctx, sa, child)?;
             }
+            // Skipped when the peer rekeyed the IKE SA while ours was queued.
+            RequestKind::RekeyIke if sa.replaced_by.is_some() => {}
             RequestKind::RekeyIke => create_child_sa::send_ike_rekey(ctx, sa, None)?,
             kind => informational::send_request(ctx, sa, kind)?,
         }
@@ -1233,4 +1376,153 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
         }
     }
     Ok(Fate::Keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sa::seal_one;
+    use super::testutil::Pair;
+    use super::*;
+    use crate::registry::PayloadType;
+
+    /// West sends east an INFORMATIONAL request protected with the IKE SA's keys
+    /// whose inner payload chain is `plain` (starting with payload type `first`);
+    /// returns the inner payloads of east's answer, if it sent one.
+    fn protected_request(p: &mut Pair, first: PayloadType, plain: &[u8]) -> Option<Vec<Payload>> {
+        let serial = *p.west.sas.keys().next().unwrap();
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let header = sa.header(ExchangeType::INFORMATIONAL, false, sa.next_msgid);
+        sa.next_msgid += 1;
+        let req = seal_one(
+            p.west.rng.as_ref(),
+            sa.tx.as_ref().unwrap(),
+            &header,
+            first,
+            None,
+            plain,
+        )
+        .unwrap();
+        let (local, remote) = (sa.local, sa.remote);
+        p.east.handle(p.now, remote, local, &req, &p.ecfg);
+        let t = p.east.poll_transmit()?;
+        let sa = p.west.sas.get_mut(&serial).unwrap();
+        let hdr = Header::decode(&t.contents).unwrap().header;
+        assert!(hdr.flags.response);
+        Some(sa.open(&hdr, &t.contents).unwrap().unwrap())
+    }
+
+    fn only_notify(payloads: &[Payload]) -> (NotifyType, Vec<u8>) {
+        match payloads {
+            [Payload::Notify(n)] => (n.ty, n.data.clone()),
+            other => panic!("expected one notify, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn protected_requests_that_do_not_decode_get_the_notify_they_deserve() {
+        let mut p = Pair::established("aes_gcm256");
+        // A Nonce payload whose length field (2) is shorter than its header.
+        let answer = protected_request(&mut p, PayloadType::NONCE, &[0, 0, 0, 2]).unwrap();
+        assert_eq!(only_notify(&answer).0, NotifyType::INVALID_SYNTAX);
+        // An unknown payload with the critical bit: named in the notify's data.
+        let answer = protected_request(&mut p, PayloadType(200), &[0, 0x80, 0, 4]).unwrap();
+        assert_eq!(
+            only_notify(&answer),
+            (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![200])
+        );
+        // The IKE SA survives both.
+        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+    }
+
+    #[test]
+    fn unprotected_requests_in_an_sa_are_dropped_silently() {
+        let mut p = Pair::established("aes_gcm256");
+        let sa = p.west.sas.values().next().unwrap();
+        let msg = Message {
+            header: sa.header(ExchangeType::INFORMATIONAL, false, sa.next_msgid),
+            payloads: vec![Payload::Delete(crate::codec::v2::Delete::ike())],
+        };
+        let (local, remote) = (sa.local, sa.remote);
+        p.east
+            .handle(p.now, remote, local, &msg.to_bytes().unwrap(), &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        assert_eq!(p.east.status()[0].state, "ESTABLISHED_IKE_SA");
+        // The message ID was not used up: a real request still gets its answer.
+        let serial = p.west.status()[0].serial;
+        p.west.send_liveness(serial, p.now).unwrap();
+        p.pump();
+        assert!(p.west.sas.values().next().unwrap().outstanding.is_none());
+    }
+
+    fn v3_request(flags: u8) -> Vec<u8> {
+        let mut b = vec![0u8; 28];
+        b[..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        b[16] = 33; // SA
+        b[17] = 0x30; // IKE version 3.0
+        b[18] = 34; // IKE_SA_INIT
+        b[19] = flags;
+        b[27] = 28;
+        b
+    }
+
+    #[test]
+    fn higher_major_version_requests_get_invalid_major_version() {
+        let mut p = Pair::established("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        p.east.handle(p.now, us, them, &v3_request(0x08), &p.ecfg);
+        let t = p.east.poll_transmit().expect("an answer");
+        assert_eq!((t.local, t.remote), (us, them));
+        let m = Message::decode(&t.contents).unwrap();
+        assert_eq!(t.contents[17], 0x20, "answered as version 2.0");
+        assert_eq!(m.header.spi_i, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(m.header.exchange, ExchangeType::IKE_SA_INIT);
+        assert!(m.header.flags.response && !m.header.flags.initiator);
+        assert_eq!(
+            only_notify(&m.payloads).0,
+            NotifyType::INVALID_MAJOR_VERSION
+        );
+        // Rate limited per peer; responses and IKEv1 are dropped silently.
+        p.east.handle(p.now, us, them, &v3_request(0x08), &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        let later = p.now + Duration::from_secs(2);
+        p.east.handle(later, us, them, &v3_request(0x20), &p.ecfg);
+        let mut v1 = v3_request(0x08);
+        v1[17] = 0x10;
+        p.east.handle(later, us, them, &v1, &p.ecfg);
+        assert!(p.east.poll_transmit().is_none());
+        p.east.handle(later, us, them, &v3_request(0x08), &p.ecfg);
+        assert!(p.east.poll_transmit().is_some());
+    }
+
+    #[test]
+    fn unprotected_garbage_gets_no_answer() {
+        let mut p = Pair::established("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        let mut init = v3_request(0x08);
+        init[17] = 0x20;
+        let mut bad_len = init.clone();
+        bad_len[27] = 200;
+        let mut bad_payload = init.clone();
+        bad_payload.extend_from_slice(&[0, 0, 0, 1]);
+        bad_payload[27] = 32;
+        for garbage in [
+            &[][..],
+            &[0xff; 5][..],
+            &init[..20],
+            &bad_len[..],
+            &bad_payload[..],
+            &[0u8; 28][..],
+        ] {
+            p.east.handle(p.now, us, them, garbage, &p.ecfg);
+            assert!(p.east.poll_transmit().is_none(), "{garbage:?}");
+        }
+        assert!(p.east.poll_event().is_none());
+        assert_eq!(p.east.status().len(), 1);
+    }
 }

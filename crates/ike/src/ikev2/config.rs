@@ -229,6 +229,18 @@ pub struct EndpointConfig {
     /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
     /// toggle it under load with [`Endpoint::set_busy`](super::Endpoint::set_busy)).
     pub busy: bool,
+    /// Hold back the "established Child SA" line and [`Event::ChildSaEstablished`]
+    /// until the daemon confirms the kernel accepted the Child SA with
+    /// [`Endpoint::child_sa_installed`], or reports the install failed with
+    /// [`Endpoint::child_sa_install_failed`] (the Child SA is then deleted with the
+    /// peer). Off by default: a Child SA is announced right after its
+    /// [`KernelRequest::InstallChildSa`].
+    ///
+    /// [`Event::ChildSaEstablished`]: super::Event::ChildSaEstablished
+    /// [`Endpoint::child_sa_installed`]: super::Endpoint::child_sa_installed
+    /// [`Endpoint::child_sa_install_failed`]: super::Endpoint::child_sa_install_failed
+    /// [`KernelRequest::InstallChildSa`]: super::KernelRequest::InstallChildSa
+    pub confirm_child_installs: bool,
 }
 
 impl Default for EndpointConfig {
@@ -241,6 +253,7 @@ impl Default for EndpointConfig {
             nat_keepalive: Duration::from_secs(20),
             fragment_size: 1280,
             busy: false,
+            confirm_child_installs: false,
         }
     }
 }

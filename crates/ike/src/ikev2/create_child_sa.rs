@@ -4,8 +4,11 @@
 //!
 //! A peer may also add Child SAs to the IKE SA (for the same connection: its
 //! traffic selectors are narrowed against the IKE SA's connection); we do not
-//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are not
-//! detected: both new SAs are kept and both old ones deleted.
+//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are settled
+//! when our response arrives after we answered the peer's rekey of the same SA: the
+//! new SA made with the lowest of the four nonces is deleted by its creator (a
+//! redundant Child SA of ours is never installed), and the creator of the other one
+//! deletes the old SA; a redundant IKE SA hands its Child SAs to the survivor.
 
 use crate::codec::v2::{KeyExchange as KePayload, Notify, Payload};
 use crate::codec::Spi;
@@ -20,9 +23,9 @@ use super::output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
 };
 use super::sa::{
-    error_notify, find_notify, mode_name, proposal_spi, sa_payload, ts_from_payload, ts_pair,
-    ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
-    RequestKind, CHILD_PROTOCOL,
+    error_notify, find_notify, lowest_nonce, mode_name, proposal_spi, sa_payload, ts_from_payload,
+    ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey,
+    PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -164,34 +167,107 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     } else {
         "passive"
     };
-    ctx.out.progress(
-        &conn.name,
-        Some(c.serial),
-        Rc::SUCCESS,
-        format!(
-            "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
-            sa.serial,
-            mode_name(c.mode),
-            ts_pair(&c.local_ts, &c.remote_ts),
-            c.outbound_spi,
-            c.inbound_spi,
-            encr.name,
-            integ.map_or("NONE", |i| i.name),
-        ),
+    let text = format!(
+        "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
+        sa.serial,
+        mode_name(c.mode),
+        ts_pair(&c.local_ts, &c.remote_ts),
+        c.outbound_spi,
+        c.inbound_spi,
+        encr.name,
+        integ.map_or("NONE", |i| i.name),
     );
+    let unconfirmed = if ctx.cfg.confirm_child_installs {
+        tracing::debug!(
+            "\"{}\" {}: waiting for the kernel to accept the Child SA",
+            conn.name,
+            c.serial
+        );
+        Some(Box::new(Unconfirmed { text, retire: None }))
+    } else {
+        announce(ctx, sa, c.serial, text);
+        None
+    };
     sa.children.push(ChildSa {
         serial: c.serial,
         inbound_spi: c.inbound_spi,
         outbound_spi: c.outbound_spi,
         local_ts: c.local_ts,
         remote_ts: c.remote_ts,
-    });
-    ctx.out.events.push_back(Event::ChildSaEstablished {
-        connection: conn.name.clone(),
-        ike: sa.serial,
-        child: c.serial,
+        unconfirmed,
+        rekeyed_by_peer: None,
     });
     Ok(())
+}
+
+/// Logs libreswan's "established Child SA" line and reports the Child SA up.
+fn announce(ctx: &mut Ctx<'_>, sa: &IkeSa, child: SaSerial, text: String) {
+    ctx.out
+        .progress(&sa.conn.name, Some(child), Rc::SUCCESS, text);
+    ctx.out.events.push_back(Event::ChildSaEstablished {
+        connection: sa.conn.name.clone(),
+        ike: sa.serial,
+        child,
+    });
+}
+
+/// The kernel accepted Child SA `child`: announces it and, for a rekey we
+/// initiated, retires the Child SA it replaces. False when it was announced
+/// already.
+pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> bool {
+    let Some(u) = sa
+        .children
+        .iter_mut()
+        .find(|c| c.serial == child)
+        .and_then(|c| c.unconfirmed.take())
+    else {
+        return false;
+    };
+    announce(ctx, sa, child, u.text);
+    if let Some(old) = u.retire {
+        retire(ctx, sa, old);
+    }
+    true
+}
+
+/// The kernel refused Child SA `child`: it is removed (with whatever part the
+/// kernel did take) and deleted with the peer, as libreswan does. False when no
+/// such Child SA exists.
+pub(crate) fn install_failed(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    child: SaSerial,
+    reason: &str,
+) -> bool {
+    let Some(i) = sa.children.iter().position(|c| c.serial == child) else {
+        return false;
+    };
+    let c = sa.children.remove(i);
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(child),
+        Rc::LOG_SERIOUS,
+        format!(
+            "cannot install Child SA in the kernel ({reason}); deleting it using {} and sending notification",
+            sa.serial
+        ),
+    );
+    uninstall(ctx, sa, &c);
+    if sa.state == IkeState::Established {
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
+    }
+    true
+}
+
+/// Uninstalls a Child SA replaced by a rekey we initiated and queues its Delete.
+fn retire(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) {
+    if let Some(i) = sa.children.iter().position(|c| c.serial == old) {
+        let old = sa.children.remove(i);
+        uninstall(ctx, sa, &old);
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
+    }
 }
 
 /// Asks the kernel to remove a Child SA and reports it gone.
@@ -405,6 +481,7 @@ pub(crate) fn process_request(
         resp.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
     reply(ctx, sa, &resp)?;
+    let lowest = lowest_nonce(ni, &nr);
     install(
         ctx,
         sa,
@@ -424,7 +501,13 @@ pub(crate) fn process_request(
             },
             rekey_of: old,
         },
-    )
+    )?;
+    // The peer deletes the old one; remember the rekey in case ours of the same
+    // Child SA is under way (RFC 7296 2.8.1).
+    if let Some(c) = old.and_then(|old| sa.children.iter_mut().find(|c| c.serial == old)) {
+        c.rekeyed_by_peer = Some((serial, lowest));
+    }
+    Ok(())
 }
 
 /// Initiator: sends the CREATE_CHILD_SA request rekeying Child SA `old` (RFC 7296
@@ -433,6 +516,13 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
     let Some(child) = sa.children.iter().find(|c| c.serial == old).cloned() else {
         return Ok(false);
     };
+    if let Some((new, _)) = child.rekeyed_by_peer {
+        tracing::debug!(
+            "\"{}\" {old}: not rekeying: the peer already replaced it with {new}",
+            sa.conn.name
+        );
+        return Ok(false);
+    }
     let proposals = child_proposals(sa, sa.conn.pfs);
     let ke_group = proposals.initial_ke().unwrap_or(KeId::NONE);
     let ke = match ke_group {
@@ -587,6 +677,39 @@ pub(crate) fn process_rekey_response(
     if p.transport != (sa.conn.mode == Mode::Transport) {
         return fail(ctx, "responder answered in the other mode".into());
     }
+    // RFC 7296 2.8.1: if the peer rekeyed the same Child SA meanwhile, the new
+    // Child SA made with the lowest of the four nonces is redundant and deleted by
+    // its creator; the creator of the other one deletes the old Child SA.
+    let peer_rekey = sa
+        .children
+        .iter()
+        .find(|c| c.serial == pending.old)
+        .and_then(|c| c.rekeyed_by_peer.clone());
+    if let Some((theirs, their_lowest)) = peer_rekey {
+        if lowest_nonce(&pending.ni, nr) < their_lowest {
+            ctx.out.progress(
+                &name,
+                Some(pending.serial),
+                Rc::LOG,
+                format!(
+                    "simultaneous rekey of Child SA {}: the peer's {theirs} stays; deleting our redundant Child SA {} (it has the lowest nonce)",
+                    pending.old, pending.serial
+                ),
+            );
+            sa.queue
+                .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
+            return Ok(());
+        }
+        ctx.out.progress(
+            &name,
+            Some(pending.serial),
+            Rc::LOG,
+            format!(
+                "simultaneous rekey of Child SA {}: ours stays; the peer deletes its redundant Child SA {theirs}",
+                pending.old
+            ),
+        );
+    }
     let mode = sa.conn.mode;
     install(
         ctx,
@@ -608,11 +731,15 @@ pub(crate) fn process_rekey_response(
             rekey_of: Some(pending.old),
         },
     )?;
-    if let Some(i) = sa.children.iter().position(|c| c.serial == pending.old) {
-        let old = sa.children.remove(i);
-        uninstall(ctx, sa, &old);
-        sa.queue
-            .push_back(RequestKind::DeleteChild(vec![old.inbound_spi]));
+    // With confirmed installs the old Child SA goes once the new one is in.
+    match sa
+        .children
+        .iter_mut()
+        .find(|c| c.serial == pending.serial)
+        .and_then(|c| c.unconfirmed.as_mut())
+    {
+        Some(u) => u.retire = Some(pending.old),
+        None => retire(ctx, sa, pending.old),
     }
     Ok(())
 }
@@ -804,6 +931,7 @@ fn process_ike_rekey_request(
     )?;
     // The initiator of the rekey deletes this SA; if it never does, we do.
     sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
+    sa.rekeyed_by_peer = Some((new.serial, lowest_nonce(ni, &nr)));
     sa.spawned = Some(Box::new(new));
     Ok(())
 }
@@ -924,7 +1052,8 @@ pub(crate) fn process_ike_rekey_response(
         Ok(s) => s,
         Err(e) => return fail(ctx, sa, format!("bad KE payload: {e}")),
     };
-    let new = successor(
+    let peer_rekey = sa.rekeyed_by_peer.clone();
+    let mut new = successor(
         ctx,
         sa,
         Role::Initiator,
@@ -935,6 +1064,37 @@ pub(crate) fn process_ike_rekey_response(
         chosen,
         &shared,
     )?;
+    // RFC 7296 2.8.1: the peer rekeyed this IKE SA too. The new IKE SA made with
+    // the lowest of the four nonces is deleted by its creator; the other one gets
+    // the Child SAs, and its creator deletes the old IKE SA.
+    if let Some((theirs, their_lowest)) = peer_rekey {
+        if lowest_nonce(&pending.ni, nr) < their_lowest {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(new.serial),
+                Rc::LOG,
+                format!(
+                    "simultaneous rekey of IKE SA {}: the peer's {theirs} stays; deleting our redundant IKE SA {} (it has the lowest nonce)",
+                    sa.serial, new.serial
+                ),
+            );
+            sa.replaced_by = Some(theirs);
+            super::informational::send_request(ctx, &mut new, RequestKind::DeleteIke)?;
+            sa.spawned = Some(Box::new(new));
+            // The peer deletes the old IKE SA (or `expires` makes us do it).
+            return Ok(true);
+        }
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(new.serial),
+            Rc::LOG,
+            format!(
+                "simultaneous rekey of IKE SA {}: ours stays and takes the Child SAs; the peer deletes its redundant IKE SA {theirs}",
+                sa.serial
+            ),
+        );
+        new.adopt_children_from = Some(theirs);
+    }
     sa.spawned = Some(Box::new(new));
     sa.queue.clear();
     sa.queue.push_back(RequestKind::DeleteIke);

@@ -229,7 +229,9 @@ pub enum Event {
         /// The IKE SA.
         ike: SaSerial,
     },
-    /// A Child SA is up: its [`KernelRequest::InstallChildSa`] came just before.
+    /// A Child SA is up: its [`KernelRequest::InstallChildSa`] came just before, or,
+    /// with `EndpointConfig::confirm_child_installs`, the daemon confirmed it with
+    /// `Endpoint::child_sa_installed`.
     ChildSaEstablished {
         /// The connection.
         connection: String,

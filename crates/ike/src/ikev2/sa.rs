@@ -96,6 +96,23 @@ pub(crate) struct ChildSa {
     pub outbound_spi: u32,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Set while the kernel has not confirmed the install (with
+    /// `EndpointConfig::confirm_child_installs`): what to announce once it does.
+    pub unconfirmed: Option<Box<Unconfirmed>>,
+    /// The peer rekeyed this Child SA (we answered its CREATE_CHILD_SA): the new
+    /// Child SA and the lowest nonce of that exchange, to settle a simultaneous
+    /// rekey (RFC 7296 2.8.1) and to not rekey it a second time.
+    pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
+}
+
+/// The announcement of a Child SA held back until the kernel accepted it.
+#[derive(Debug, Clone)]
+pub(crate) struct Unconfirmed {
+    /// libreswan's "initiator established Child SA ..." line.
+    pub text: String,
+    /// The Child SA this one replaces in a rekey we initiated: uninstalled and
+    /// deleted with the peer only once the new one is in the kernel.
+    pub retire: Option<SaSerial>,
 }
 
 /// The Child SA an initiator proposed in IKE_AUTH.
@@ -191,6 +208,12 @@ pub(crate) struct IkeSa {
     pub spawned: Option<Box<IkeSa>>,
     /// Set once this SA was rekeyed: it only waits to be deleted.
     pub replaced_by: Option<SaSerial>,
+    /// The peer rekeyed this IKE SA (we answered): the new IKE SA and the lowest
+    /// nonce of that exchange, to settle a simultaneous rekey (RFC 7296 2.8.1).
+    pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
+    /// A new IKE SA that won a simultaneous rekey takes the Child SAs over from the
+    /// one that lost (which got them when the peer's rekey was answered).
+    pub adopt_children_from: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -256,6 +279,8 @@ impl IkeSa {
             pending_ike_rekey: None,
             spawned: None,
             replaced_by: None,
+            rekeyed_by_peer: None,
+            adopt_children_from: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,
@@ -734,6 +759,13 @@ pub(crate) fn ts_pair(local: &[TrafficSelector], remote: &[TrafficSelector]) -> 
     format!("[{}==={}]", join(local), join(remote))
 }
 
+/// The lowest of an exchange's two nonces: of two simultaneous rekeys of one SA,
+/// the exchange with the lowest nonce of all four made the redundant SA (RFC 7296
+/// 2.8.1). Nonces compare as octet strings.
+pub(crate) fn lowest_nonce(ni: &[u8], nr: &[u8]) -> Vec<u8> {
+    ni.min(nr).to_vec()
+}
+
 /// `tunnel` / `transport` for log lines.
 pub(crate) fn mode_name(mode: Mode) -> &'static str {
     match mode {
@@ -746,7 +778,7 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
 pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;
 
 /// Seals one SK (or SKF) payload body and writes the whole datagram.
-fn seal_one(
+pub(crate) fn seal_one(
     rng: &dyn RandomSource,
     tx: &SkCipher,
     header: &Header,

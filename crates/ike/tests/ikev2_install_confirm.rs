@@ -1,0 +1,149 @@
+//! Child SAs announced only once the kernel took them
+//! (`EndpointConfig::confirm_child_installs`, interop finding F2).
+
+mod ikev2_sim;
+
+use std::time::Duration;
+
+use ike::ikev2::{EndpointConfig, Event, SaSerial};
+use ikev2_sim::*;
+
+/// West and east established, west confirming its installs (east announces at once).
+fn confirming() -> Net {
+    let (w, e) = pair();
+    let mut net = Net::new(w.clone(), e, b"k", b"k");
+    let cfg = EndpointConfig {
+        confirm_child_installs: true,
+        ..EndpointConfig::default()
+    };
+    net.west = Host::with_config(w, b"k", 1, cfg);
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    net
+}
+
+fn established(host: &Host) -> Vec<SaSerial> {
+    host.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaEstablished { child, .. } => Some(*child),
+            _ => None,
+        })
+        .collect()
+}
+
+fn child_deleted(host: &Host) -> Vec<SaSerial> {
+    host.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaDeleted { child, .. } => Some(*child),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn established_is_announced_only_after_confirmation() {
+    let mut net = confirming();
+    net.assert_matching_children();
+    let child = net.west.installs()[0].child;
+    assert!(established(&net.west).is_empty());
+    assert!(!net.west.has_line("established Child SA"));
+    assert_eq!(established(&net.east).len(), 1);
+
+    net.west.ep.child_sa_installed(child, net.now).unwrap();
+    net.collect();
+    assert_eq!(established(&net.west), vec![child]);
+    assert!(net
+        .west
+        .has_line("#2: initiator established Child SA using #1; IPsec tunnel"));
+    // A second confirmation announces nothing more.
+    net.west.ep.child_sa_installed(child, net.now).unwrap();
+    net.collect();
+    assert_eq!(established(&net.west).len(), 1);
+    assert!(net
+        .west
+        .ep
+        .child_sa_installed(SaSerial(99), net.now)
+        .is_err());
+}
+
+#[test]
+fn failed_install_deletes_the_child_sa_with_the_peer() {
+    let mut net = confirming();
+    let child = net.west.installs()[0].child;
+    net.west
+        .ep
+        .child_sa_install_failed(child, "adding an SA: Function not implemented", net.now)
+        .unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert!(established(&net.west).is_empty());
+    assert!(!net.west.has_line("established Child SA"));
+    assert!(net.west.has_line(
+        "#2: cannot install Child SA in the kernel (adding an SA: Function not implemented); deleting it using #1 and sending notification"
+    ));
+    // West removed whatever got in; east removed its pair on our Delete.
+    assert_eq!(net.west.deletes(), 1);
+    assert_eq!(child_deleted(&net.west), vec![child]);
+    assert_eq!(net.east.deletes(), 1);
+    assert!(net.west.ep.status()[0].children.is_empty());
+    assert!(net.east.ep.status()[0].children.is_empty());
+    // The IKE SA stays up on both ends.
+    assert!(net.west.ike_deleted().is_empty() && net.east.ike_deleted().is_empty());
+    assert_eq!(net.west.ep.status()[0].state, "ESTABLISHED_IKE_SA");
+    assert!(net
+        .west
+        .ep
+        .child_sa_install_failed(child, "again", net.now)
+        .is_err());
+}
+
+#[test]
+fn a_rekey_retires_the_old_child_sa_only_once_the_new_one_is_in() {
+    let mut net = confirming();
+    let old = net.west.installs()[0].child;
+    net.west.ep.child_sa_installed(old, net.now).unwrap();
+    net.west.ep.rekey_child_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let new = net.west.installs()[1].child;
+    // Both are still there on west: the old one waits for the new one's install.
+    assert_eq!(net.west.ep.status()[0].children.len(), 2);
+    assert_eq!(net.west.deletes(), 0);
+    assert!(!net.west.has_line("initiator rekeyed Child SA"));
+
+    net.west.ep.child_sa_installed(new, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert!(net
+        .west
+        .has_line("#3: initiator rekeyed Child SA #2 using #1"));
+    assert_eq!(child_deleted(&net.west), vec![old]);
+    assert_eq!((net.west.deletes(), net.east.deletes()), (1, 1));
+    let (ws, es) = (net.west.ep.status(), net.east.ep.status());
+    assert_eq!(ws[0].children.len(), 1);
+    assert_eq!(es[0].children.len(), 1);
+    assert_eq!(ws[0].children[0].serial, new);
+}
+
+#[test]
+fn a_failed_rekey_install_keeps_the_old_child_sa() {
+    let mut net = confirming();
+    let old = net.west.installs()[0].child;
+    net.west.ep.child_sa_installed(old, net.now).unwrap();
+    net.west.ep.rekey_child_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let new = net.west.installs()[1].child;
+    net.west
+        .ep
+        .child_sa_install_failed(new, "no memory", net.now)
+        .unwrap();
+    net.run_for(Duration::from_secs(5));
+    let (ws, es) = (net.west.ep.status(), net.east.ep.status());
+    assert_eq!(ws[0].children.len(), 1);
+    assert_eq!(ws[0].children[0].serial, old);
+    // East dropped the new pair on our Delete and keeps the old one.
+    assert_eq!(es[0].children.len(), 1);
+    assert_eq!(
+        es[0].children[0].inbound_spi,
+        net.west.installs()[0].outbound.spi
+    );
+}

@@ -161,6 +161,9 @@ pub(crate) struct IkeSa {
     pub init_remote: SocketAddr,
     /// The keying attempt this SA is (initiator), from 1.
     pub attempt: u32,
+    /// The packet whose ACQUIRE started this SA (initiator): its selectors go
+    /// first in the first Child SA's TSi/TSr.
+    pub trigger: Option<super::TriggeringPacket>,
 
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -245,6 +248,7 @@ impl IkeSa {
             remote,
             init_remote: remote,
             attempt: 1,
+            trigger: None,
             ni: Vec::new(),
             nr: Vec::new(),
             ke: None,

@@ -777,7 +777,18 @@ impl Endpoint {
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}");
+                // RFC 7296 2.5: an unknown critical payload is refused even here;
+                // any other malformed IKE_SA_INIT is unauthenticated garbage.
+                match (e.unsupported_payload_type(), Header::decode(data)) {
+                    (Some(ty), Ok(raw)) if self.may_answer_unprotected(now, remote.ip()) => {
+                        tracing::info!(
+                            "IKE_SA_INIT request from {remote}: {e}; answering UNSUPPORTED_CRITICAL_PAYLOAD"
+                        );
+                        let n = Notify::unsupported_critical_payload(ty);
+                        self.answer_unprotected(local, remote, &raw.header, n);
+                    }
+                    _ => tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}"),
+                }
                 return;
             }
         };
@@ -834,6 +845,18 @@ impl Endpoint {
             "{} request from {remote} for an unknown IKE SA; answering INVALID_IKE_SPI",
             hdr.exchange
         );
+        self.answer_unprotected(local, remote, hdr, Notify::new(NotifyType::INVALID_IKE_SPI));
+    }
+
+    /// Sends an unprotected response to request `hdr` holding only `notify`.
+    fn answer_unprotected(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &Header,
+        notify: Notify,
+    ) {
+        let ty = notify.ty;
         let msg = Message {
             header: Header {
                 flags: Flags {
@@ -843,11 +866,11 @@ impl Endpoint {
                 },
                 ..*hdr
             },
-            payloads: vec![Payload::Notify(Notify::new(NotifyType::INVALID_IKE_SPI))],
+            payloads: vec![Payload::Notify(notify)],
         };
         match msg.to_bytes() {
             Ok(b) => self.out.send(&self.config, local, remote, &b),
-            Err(e) => tracing::warn!("cannot encode INVALID_IKE_SPI: {e}"),
+            Err(e) => tracing::warn!("cannot encode {ty}: {e}"),
         }
     }
 
@@ -1549,6 +1572,30 @@ mod tests {
         assert!(p.east.poll_transmit().is_none());
         p.east.handle(later, us, them, &v3_request(0x08), &p.ecfg);
         assert!(p.east.poll_transmit().is_some());
+    }
+
+    #[test]
+    fn ike_sa_init_with_an_unknown_critical_payload_is_refused() {
+        let mut p = Pair::new("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        let mut req = v3_request(0x08);
+        req[16] = 200; // an unknown payload type...
+        req[17] = 0x20;
+        req.extend_from_slice(&[0, 0x80, 0, 4]); // ...marked critical
+        req[27] = 32;
+        p.east.handle(p.now, us, them, &req, &p.ecfg);
+        let t = p.east.poll_transmit().expect("an answer");
+        let m = Message::decode(&t.contents).unwrap();
+        assert!(m.header.flags.response);
+        assert_eq!(m.header.spi_i, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            only_notify(&m.payloads),
+            (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![200])
+        );
+        assert!(p.east.status().is_empty());
     }
 
     #[test]

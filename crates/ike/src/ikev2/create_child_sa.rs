@@ -1079,9 +1079,10 @@ pub(crate) fn process_ike_rekey_response(
                 ),
             );
             sa.replaced_by = Some(theirs);
+            // The peer deletes the old IKE SA; if it never does, we do.
+            sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
             super::informational::send_request(ctx, &mut new, RequestKind::DeleteIke)?;
             sa.spawned = Some(Box::new(new));
-            // The peer deletes the old IKE SA (or `expires` makes us do it).
             return Ok(true);
         }
         ctx.out.progress(

@@ -974,13 +974,31 @@ impl Endpoint {
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
         if let Some(mut new) = sa.spawned.take() {
             // A rekey produced the IKE SA that replaces this one.
-            if let Some(loser) = new.adopt_children_from.take() {
+            if let Some(loser) = new.won_over.take() {
                 if let Some(l) = self.sas.get_mut(&loser) {
                     new.children.append(&mut l.children);
+                    // Its creator deletes it; should its creator never have got
+                    // the answer that made it, we do.
+                    l.replaced_by = Some(new.serial);
+                    l.expires = Some(later(now, l.conn.retransmit.timeout));
+                    l.next_dpd = None;
                 }
             }
             self.by_spi.insert(new.our_spi(), new.serial);
             self.sas.insert(new.serial, *new);
+        }
+        // After a simultaneous rekey (RFC 7296 2.8.1) the Child SAs belong to the
+        // surviving new IKE SA: handed over rather than uninstalled with this one.
+        let heir = sa.hand_children_to.or_else(|| {
+            (!matches!(fate, Fate::Keep))
+                .then(|| sa.rekeyed_by_peer.as_ref().map(|(b, _)| *b))
+                .flatten()
+        });
+        if let Some(heir) = heir.filter(|_| !sa.children.is_empty()) {
+            if let Some(h) = self.sas.get_mut(&heir) {
+                h.children.append(&mut sa.children);
+                sa.hand_children_to = None;
+            }
         }
         let (reason, linger) = match fate {
             Fate::Keep => {

@@ -528,6 +528,18 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
         );
         return Ok(false);
     }
+    if let Some(new) = sa.children.iter().find(|c| {
+        c.unconfirmed
+            .as_ref()
+            .is_some_and(|u| u.retire == Some(old))
+    }) {
+        tracing::debug!(
+            "\"{}\" {old}: not rekeying: {} replaces it once the kernel has it",
+            sa.conn.name,
+            new.serial
+        );
+        return Ok(false);
+    }
     let proposals = child_proposals(sa, sa.conn.pfs);
     let ke_group = proposals.initial_ke().unwrap_or(KeId::NONE);
     let ke = match ke_group {

@@ -1298,6 +1298,16 @@ fn handle_response(
             }
         };
     }
+    if kind == RequestKind::DeleteIke && peer_forgot_sa(data) {
+        // Unprotected, so possibly forged; but this SA was going anyway.
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG,
+            "IKE SA deleted (the peer answered INVALID_IKE_SPI: it no longer has it)".to_owned(),
+        );
+        return Ok(Fate::Remove(SaEnd::Deleted));
+    }
     let payloads = match sa.open(hdr, data) {
         Ok(Some(p)) => p,
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
@@ -1363,6 +1373,19 @@ fn handle_response(
         pump(ctx, sa)?;
     }
     Ok(fate)
+}
+
+/// True for an unprotected response carrying INVALID_IKE_SPI (RFC 7296 2.21.4).
+fn peer_forgot_sa(data: &[u8]) -> bool {
+    Message::decode(data).is_ok_and(|m| {
+        m.payloads
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::INVALID_IKE_SPI))
+            && !m
+                .payloads
+                .iter()
+                .any(|p| matches!(p, Payload::Sk(_) | Payload::Skf(_)))
+    })
 }
 
 /// The state name libreswan logs retransmissions and timeouts under.

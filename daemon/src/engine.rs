@@ -924,10 +924,11 @@ impl Pluto {
             for (p, is_natt) in [(port, false), (natt, true)] {
                 let sa = SocketAddr::new(a, p);
                 match self.sockets.open(&iface, sa, is_natt) {
-                    Ok(()) => out.push((
+                    Ok(true) => out.push((
                         true,
                         format!("adding UDP interface {iface} {}", crate::status::sock(a, p)),
                     )),
+                    Ok(false) => {}
                     Err(e) => out.push((false, format!("{iface}: {e}"))),
                 }
             }

@@ -182,6 +182,70 @@ fn build_kernel_tests(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
+/// Builds the pluto and whack binaries the pluto-rs scenarios drive; returns
+/// (name, executable).
+fn build_daemon(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    eprintln!("building pluto and whack...");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "-p",
+            "pluto",
+            "-p",
+            "whack",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("building pluto and whack failed (see above)".into());
+    }
+    let mut bins = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let (Some(exe), Some(name)) = (v["executable"].as_str(), v["target"]["name"].as_str()) {
+            if name == "pluto" || name == "whack" {
+                bins.push((name.to_string(), PathBuf::from(exe)));
+            }
+        }
+    }
+    if bins.len() != 2 {
+        return Err(format!(
+            "cargo built {} of the pluto and whack binaries",
+            bins.len()
+        ));
+    }
+    Ok(bins)
+}
+
+/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh` scenario)?
+fn needs_daemon(case: &Case) -> bool {
+    matches!(case, Case::Scenario { file, .. } if file.starts_with("pluto-"))
+}
+
+/// Copies a directory tree (the peer modules under `testnet/peers/`).
+fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
+    fs::create_dir_all(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    let rd = fs::read_dir(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    for e in rd {
+        let path = e.map_err(|e| format!("{}: {e}", src.display()))?.path();
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if path.is_dir() {
+            copy_tree(&path, &dst.join(name))?;
+        } else {
+            copy_into(&path, &dst.join(name))?;
+        }
+    }
+    Ok(())
+}
+
 /// The tests a libtest binary holds.
 fn list_tests(exe: &Path) -> Result<Vec<String>, String> {
     let out = Command::new(exe)
@@ -304,7 +368,13 @@ fn copy_into(src: &Path, dst: &Path) -> Result<(), String> {
 
 /// Lays out the work dir: common/ (binaries, scenarios, lib.sh, guest.sh) and one
 /// jN/cases.list per guest.
-fn prepare(work: &Path, root: &Path, cases: &[Case], jobs: usize) -> Result<(), String> {
+fn prepare(
+    work: &Path,
+    root: &Path,
+    cases: &[Case],
+    daemon_bins: &[(String, PathBuf)],
+    jobs: usize,
+) -> Result<(), String> {
     if work.exists() {
         fs::remove_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
     }
@@ -314,6 +384,13 @@ fn prepare(work: &Path, root: &Path, cases: &[Case], jobs: usize) -> Result<(), 
     mk(&common.join("scenarios"))?;
     copy_into(&root.join("testnet/guest.sh"), &common.join("guest.sh"))?;
     copy_into(&root.join("testnet/lib.sh"), &common.join("lib.sh"))?;
+    for (name, exe) in daemon_bins {
+        copy_into(exe, &common.join("bin").join(name))?;
+    }
+    let peers = root.join("testnet/peers");
+    if peers.is_dir() {
+        copy_tree(&peers, &common.join("peers"))?;
+    }
     let mut copied = BTreeMap::new();
     for c in cases {
         match c {
@@ -445,7 +522,12 @@ pub fn main(args: &[String]) -> Result<i32, String> {
     let jobs = if uml { jobs } else { 1 };
     let tier_name = format!("{:?}", opts.tier).to_lowercase();
     let work = target_dir(&root).join("testnet").join(&tier_name);
-    prepare(&work, &root, &cases, jobs)?;
+    let daemon_bins = if cases.iter().any(needs_daemon) {
+        build_daemon(&root)?
+    } else {
+        Vec::new()
+    };
+    prepare(&work, &root, &cases, &daemon_bins, jobs)?;
     eprintln!(
         "running {} cases of tier '{tier_name}' {} ({} guest{})...",
         cases.len(),
@@ -482,18 +564,25 @@ pub fn main(args: &[String]) -> Result<i32, String> {
             }
             Some(c) => {
                 println!("FAIL {} (exit {c}, {secs:.1}s)", case.name());
-                failed.push((case.name(), dir.join(format!("logs/{idx}.log")), job));
+                failed.push((case, dir.join(format!("logs/{idx}.log")), job));
             }
             None => {
                 println!("FAIL {} (never ran: the guest stopped early)", case.name());
-                failed.push((case.name(), dir.join(format!("logs/{idx}.log")), job));
+                failed.push((case, dir.join(format!("logs/{idx}.log")), job));
             }
         }
     }
     let mut shown_console = Vec::new();
-    for (name, log, job) in &failed {
+    for (case, log, job) in &failed {
+        let name = case.name();
+        // a scenario's log ends with the tail of every daemon's log
+        let lines = if matches!(case, Case::Scenario { .. }) {
+            150
+        } else {
+            60
+        };
         println!("\n===== {name}: last lines of {} =====", log.display());
-        println!("{}", tail(log, 60));
+        println!("{}", tail(log, lines));
         if !log.exists() && !shown_console.contains(job) {
             shown_console.push(*job);
             let console = work.join(format!("j{job}/console.log"));
@@ -532,6 +621,45 @@ mod tests {
         assert!(parse_opts(&args("nonsense")).is_err());
         assert!(parse_opts(&args("kernel --jobs")).is_err());
         assert!(parse_opts(&[]).is_err());
+    }
+
+    #[test]
+    fn pluto_scenarios_cover_the_interop_matrix() {
+        let found = scenarios(&root()).unwrap();
+        let pluto: Vec<_> = found.iter().filter(|(_, c)| needs_daemon(c)).collect();
+        assert!(pluto.len() >= 24, "only {} pluto-rs scenarios", pluto.len());
+        assert!(pluto.iter().all(|(t, _)| t.iter().any(|t| t == "interop")));
+        for peer in ["strongswan", "libreswan", "pluto"] {
+            for role in ["init", "resp"] {
+                let prefix = format!("scenario/pluto-{peer}-{role}-");
+                let names: Vec<String> = pluto
+                    .iter()
+                    .map(|(_, c)| c.name())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect();
+                for part in [
+                    "tunnel4",
+                    "tunnel6",
+                    "transport4",
+                    "x25519",
+                    "ecp256",
+                    "gcm",
+                    "cbc",
+                ] {
+                    assert!(
+                        names.iter().any(|n| n.contains(part)),
+                        "no {part} case among {prefix}*"
+                    );
+                }
+            }
+            let quick = format!("scenario/pluto-{peer}-");
+            assert!(
+                pluto
+                    .iter()
+                    .any(|(t, c)| c.name().starts_with(&quick) && t.iter().any(|t| t == "quick")),
+                "no quick case with {peer}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,10 @@
+#!/bin/sh
+# tiers: interop
+# timeout: 60
+# pluto-rs (west) initiates to libreswan (east): IPv4 transport, IKE DH x25519, ESP AES-CBC + HMAC-SHA2-256.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-libreswan-init-transport4-x25519-cbc
+WEST=pluto EAST=libreswan INITIATOR=west
+MODE=transport4 DH=x25519 ESP=cbc
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

@@ -1,0 +1,10 @@
+#!/bin/sh
+# tiers: quick interop
+# timeout: 60
+# libreswan (east) initiates to pluto-rs (west): IPv4 transport, IKE DH ecp256, ESP AES-GCM-16.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-libreswan-resp-transport4-ecp256-gcm
+WEST=pluto EAST=libreswan INITIATOR=east
+MODE=transport4 DH=ecp256 ESP=gcm
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

@@ -1,0 +1,10 @@
+#!/bin/sh
+# tiers: interop
+# timeout: 60
+# libreswan (east) initiates to pluto-rs (west): IPv4 tunnel, IKE DH ecp256, ESP AES-CBC + HMAC-SHA2-256.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-libreswan-resp-tunnel4-ecp256-cbc
+WEST=pluto EAST=libreswan INITIATOR=east
+MODE=tunnel4 DH=ecp256 ESP=cbc
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

@@ -1,0 +1,10 @@
+#!/bin/sh
+# tiers: quick interop
+# timeout: 60
+# libreswan (east) initiates to pluto-rs (west): IPv4 tunnel, IKE DH x25519, ESP AES-GCM-16.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-libreswan-resp-tunnel4-x25519-gcm
+WEST=pluto EAST=libreswan INITIATOR=east
+MODE=tunnel4 DH=x25519 ESP=gcm
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

@@ -1,0 +1,12 @@
+#!/bin/sh
+# tiers: interop
+# timeout: 90
+# another pluto-rs (east) initiates to pluto-rs (west): IPv4 tunnel, IKE DH x25519, ESP AES-GCM-16,
+# with west's PSK wrong at first: that initiate must fail cleanly (AUTHENTICATION_FAILED,
+# no SA), and after `whack --rereadsecrets` with the right PSK the tunnel must work.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-pluto-resp-tunnel4-x25519-gcm-badpsk
+WEST=pluto EAST=pluto INITIATOR=east
+MODE=tunnel4 DH=x25519 ESP=gcm BADPSK=yes
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

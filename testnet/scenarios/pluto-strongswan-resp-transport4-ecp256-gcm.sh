@@ -1,0 +1,10 @@
+#!/bin/sh
+# tiers: interop
+# timeout: 60
+# strongSwan (east) initiates to pluto-rs (west): IPv4 transport, IKE DH ecp256, ESP AES-GCM-16.
+# What PASS means and how to run it without pluto-rs: testnet/peers/scenario.sh.
+. "$TN_LIB"
+TN_NAME=pluto-strongswan-resp-transport4-ecp256-gcm
+WEST=pluto EAST=strongswan INITIATOR=east
+MODE=transport4 DH=ecp256 ESP=gcm
+. "$(dirname "$TN_LIB")/peers/scenario.sh"

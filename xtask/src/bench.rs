@@ -2,14 +2,15 @@
 //! benchmarks of crates/ike (`cargo bench -p ike`).
 //!
 //! `--quick` is the short measurement docs/benchmarks.md records (1 s warm-up, 2 s
-//! measurement, no plots); `BENCH` (`codec` or `crypto`) runs one bench target only;
-//! anything after `--` goes to criterion as is (a filter, `--save-baseline`, ...).
+//! measurement, no plots); `BENCH` (`codec`, `crypto` or `handshake`) runs one bench
+//! target only; anything after `--` goes to criterion as is (a filter,
+//! `--save-baseline`, ...).
 
 use std::path::Path;
 use std::process::Command;
 
 /// The bench targets of crates/ike.
-pub const BENCHES: [&str; 2] = ["codec", "crypto"];
+pub const BENCHES: [&str; 3] = ["codec", "crypto", "handshake"];
 
 const QUICK: [&str; 5] = ["--warm-up-time", "1", "--measurement-time", "2", "--noplot"];
 

@@ -928,8 +928,10 @@ impl Pluto {
         v
     }
 
-    /// `--listen`: opens the IKE sockets of every usable local address. Returns the
-    /// lines to show (libreswan's "adding UDP interface ...").
+    /// `--listen`: re-scans like libreswan. Sockets of addresses still configured
+    /// are kept as they are and not reported; sockets of vanished addresses are
+    /// closed ("shutting down interface ..."); new addresses get sockets ("adding
+    /// UDP interface ..."). Returns those lines, flagged false for failures.
     pub fn open_sockets(&mut self) -> Vec<(bool, String)> {
         let mut out = Vec::new();
         let port = self.opts.ikeport;
@@ -939,8 +941,18 @@ impl Pluto {
             .into_iter()
             .filter(|(_, a)| crate::sockets::usable(*a))
             .collect();
-        self.sockets
-            .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>());
+        for (iface, a) in self
+            .sockets
+            .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>())
+        {
+            out.push((
+                true,
+                format!(
+                    "shutting down interface {iface} {}",
+                    crate::status::sock(a.ip(), a.port())
+                ),
+            ));
+        }
         for (iface, a) in addrs {
             for (p, is_natt) in [(port, false), (natt, true)] {
                 let sa = SocketAddr::new(a, p);

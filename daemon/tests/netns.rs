@@ -323,3 +323,72 @@ fn wrong_psk_fails_cleanly_on_both_sides() {
     assert!(!bed.xfrm_state(0).contains("proto esp"));
     assert!(!bed.xfrm_state(1).contains("proto esp"));
 }
+
+#[test]
+fn listen_rescans_interfaces_like_libreswan() {
+    let Some(mut bed) = setup('c') else { return };
+    start(&mut bed, 0, "unused");
+    let adding = |s: &str| s.matches("adding UDP interface").count();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !bed.log(0).contains("listening for whack") {
+        assert!(Instant::now() < deadline, "{}", bed.log(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at_start = adding(&bed.log(0));
+    assert!(at_start >= 2, "{}", bed.log(0));
+    // Nothing changed: existing sockets are kept, neither reported nor logged.
+    let (st, o) = bed.whack(0, "--listen");
+    assert_eq!(st, 0, "{o}");
+    assert_eq!(adding(&o), 0, "{o}");
+    assert!(!o.contains("shutting down interface"), "{o}");
+    assert_eq!(adding(&bed.log(0)), at_start, "{}", bed.log(0));
+    // A new address gets its two sockets, and only it.
+    let ns = bed.ns[0].clone();
+    assert!(sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "add",
+        "192.0.2.77/32",
+        "dev",
+        "lo"
+    ]));
+    let (st, o) = bed.whack(0, "--listen");
+    assert_eq!(st, 0, "{o}");
+    assert!(o.contains("adding UDP interface lo 192.0.2.77:500"), "{o}");
+    assert!(o.contains("adding UDP interface lo 192.0.2.77:4500"), "{o}");
+    assert_eq!(adding(&o), 2, "{o}");
+    // A vanished address loses its sockets, the others stay untouched.
+    assert!(sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "del",
+        "192.0.2.77/32",
+        "dev",
+        "lo"
+    ]));
+    let (st, o) = bed.whack(0, "--listen");
+    assert_eq!(st, 0, "{o}");
+    assert!(
+        o.contains("shutting down interface lo 192.0.2.77:500"),
+        "{o}"
+    );
+    assert!(
+        o.contains("shutting down interface lo 192.0.2.77:4500"),
+        "{o}"
+    );
+    assert_eq!(adding(&o), 0, "{o}");
+    assert!(bed
+        .log(0)
+        .contains("shutting down interface lo 192.0.2.77:4500"));
+    // --unlisten closes everything; --listen then opens everything again.
+    let (st, _) = bed.whack(0, "--unlisten");
+    assert_eq!(st, 0);
+    let (st, o) = bed.whack(0, "--listen");
+    assert_eq!(st, 0, "{o}");
+    assert_eq!(adding(&o), at_start, "{o}");
+    assert!(o.contains("adding UDP interface"), "{o}");
+}

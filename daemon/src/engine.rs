@@ -425,29 +425,69 @@ impl Pluto {
 
     /// A template that answered a peer gets an instance for it in the database (as
     /// libreswan's `"rw"[1] 192.0.2.9`), shown by `--connectionstatus` and removed
-    /// with the IKE SA. The core keeps using the template's name.
+    /// with the IKE SA. The core keeps the template's name for lookups but prefixes
+    /// the SA's log and whack lines with the instance's, as libreswan does. An IKE
+    /// SA that replaces one of an instance (IKE rekey) inherits the instance
+    /// rather than making a new one.
     fn instantiate(&mut self, connection: &str, ike: SaSerial) {
         let Some(t) = self.conns.find(connection).filter(|c| c.is_template()) else {
             return;
         };
         let template = t.serial;
-        let Some(peer) = self
+        let Some((peer, inherited)) = self
             .ike
             .status()
-            .iter()
+            .into_iter()
             .find(|s| s.serial == ike)
-            .map(|s| s.remote.ip())
+            .map(|s| (s.remote.ip(), s.instance))
         else {
             return;
         };
+        if let Some(name) = inherited {
+            let old = self.instances.iter().find_map(|(s, c)| {
+                self.conns
+                    .get(*c)
+                    .filter(|c| c.display_name() == name)
+                    .map(|_| *s)
+            });
+            if let Some(inst) = old.and_then(|s| self.instances.remove(&s)) {
+                self.instances.insert(ike, inst);
+                return;
+            }
+        }
         match self.conns.instantiate(template, peer, None) {
             Ok(inst) => {
                 if let Some(c) = self.conns.get(inst) {
-                    tracing::info!("{}: instantiated for IKE SA {ike}", c.display_name());
+                    let name = c.display_name();
+                    tracing::info!("{name}: instantiated for IKE SA {ike}");
+                    if let Err(e) = self.ike.set_instance_name(ike, name) {
+                        tracing::debug!("cannot name the instance of IKE SA {ike}: {e}");
+                    }
                 }
                 self.instances.insert(ike, inst);
             }
             Err(e) => tracing::warn!("\"{connection}\": cannot instantiate for {peer}: {e}"),
+        }
+    }
+
+    /// The peer's ID for `--trafficstatus` and updown: the one it authenticated
+    /// with in IKE SA `ike` (a template's `%any` says nothing), else the
+    /// connection's configured one.
+    fn peer_id_text(&self, ike: SaSerial, connection: &str) -> String {
+        let authenticated = self
+            .ike
+            .status()
+            .into_iter()
+            .find(|s| s.serial == ike)
+            .and_then(|s| s.peer_id)
+            .and_then(|i| crate::convert::conn_id(&i));
+        match authenticated {
+            Some(id) => id.to_string(),
+            None => self
+                .conns
+                .find(connection)
+                .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
+                .unwrap_or_default(),
         }
     }
 
@@ -481,15 +521,7 @@ impl Pluto {
                 return Err(e);
             }
         }
-        let peer_id = self
-            .ike
-            .status()
-            .iter()
-            .find(|s| s.serial == req.ike)
-            .map(|_| ())
-            .and_then(|_| self.conns.find(&req.connection))
-            .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
-            .unwrap_or_default();
+        let peer_id = self.peer_id_text(req.ike, &req.connection);
         let shape = SaShape {
             connection: &req.connection,
             mode: req.mode,
@@ -890,18 +922,21 @@ impl Pluto {
             } else {
                 "negotiating IKE SA"
             };
+            let name = s
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("\"{}\"", s.connection));
             v.push(format!(
-                "#{}: \"{}\":{port} {} ({what});{timer}{newest_s} idle;",
-                s.serial.0, s.connection, s.state
+                "#{}: {name}:{port} {} ({what});{timer}{newest_s} idle;",
+                s.serial.0, s.state
             ));
             for ch in &s.children {
                 let Some(rec) = self.children.get(&ch.serial) else {
                     continue;
                 };
                 v.push(format!(
-                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
+                    "#{}: {name}:{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
                     ch.serial.0,
-                    s.connection,
                     // The kernel's soft limit (90%) starts the rekey.
                     left(rec.added_at, rec.lifetime.mul_f64(0.9)),
                     left(rec.added_at, rec.lifetime),
@@ -913,9 +948,8 @@ impl Pluto {
                     String::new()
                 };
                 v.push(format!(
-                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
+                    "#{}: {name} esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
                     ch.serial.0,
-                    s.connection,
                     rec.outbound.spi,
                     rec.outbound.dst,
                     rec.inbound.spi,
@@ -1040,6 +1074,7 @@ mod tests {
         let mut other = wait(&mut p, "other");
         p.on_event(Event::Progress(Progress {
             connection: "west-east".into(),
+            instance: None,
             serial: Some(SaSerial(1)),
             rc: Rc::LOG,
             text: "sent IKE_SA_INIT request".into(),

@@ -392,3 +392,38 @@ fn listen_rescans_interfaces_like_libreswan() {
     assert_eq!(adding(&o), at_start, "{o}");
     assert!(o.contains("adding UDP interface"), "{o}");
 }
+
+/// East answers with a road-warrior template: its SAs carry the instance's name
+/// (`"rw"[1] 192.0.2.1 #N:`) in the log and status, and `--trafficstatus` shows
+/// the ID west authenticated with, not the template's `%any`.
+#[test]
+fn template_instances_name_their_sas() {
+    let Some(mut bed) = setup('d') else { return };
+    start(&mut bed, 0, "instance secret");
+    start(&mut bed, 1, "instance secret");
+    let (st, o) = bed.whack(0, CONN);
+    assert_eq!(st, 0, "{o}");
+    let rw = "--name rw --id @east --host 192.0.2.2 --client 203.0.113.0/24 \
+        --to --id %any --host %any --client 198.51.100.0/24 \
+        --ikev2 --psk --encrypt --tunnel --updown %disabled";
+    let (st, o) = bed.whack(1, rw);
+    assert_eq!(st, 0, "{o}");
+    let (st, o) = bed.whack(0, "--name west-east --initiate");
+    let logs = || format!("{o}\n--- west\n{}\n--- east\n{}", bed.log(0), bed.log(1));
+    assert!(o.contains("initiator established IKE SA"), "{}", logs());
+    let (_, status) = bed.whack(1, "--status");
+    assert!(
+        status.contains("\"rw\"[1] 192.0.2.1:500 ESTABLISHED_IKE_SA"),
+        "{status}\n{}",
+        logs()
+    );
+    // Lines logged once the instance exists carry its name.
+    assert!(bed.log(1).contains("\"rw\"[1] 192.0.2.1 #"), "{}", logs());
+    if st == 0 {
+        let (_, t) = bed.whack(1, "--trafficstatus");
+        assert!(t.contains("\"rw\"[1] 192.0.2.1, type=ESP"), "{t}");
+        assert!(t.contains("id='@west'"), "{t}");
+    }
+    let (st, _) = bed.whack(1, "--shutdown");
+    assert_eq!(st, 0);
+}

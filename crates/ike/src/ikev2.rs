@@ -88,7 +88,7 @@ mod sa;
 #[cfg(test)]
 mod testutil;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,6 +179,10 @@ pub struct IkeSaStatus {
     pub remote: SocketAddr,
     /// The Child SAs.
     pub children: Vec<ChildSaStatus>,
+    /// The peer's ID as authenticated in IKE_AUTH (`None` before that).
+    pub peer_id: Option<Identity>,
+    /// The connection instance name given with [`Endpoint::set_instance_name`].
+    pub instance: Option<String>,
 }
 
 /// The packet that made the kernel ACQUIRE an SA, as single-host selectors (its
@@ -283,8 +287,28 @@ impl Endpoint {
                         outbound_spi: c.outbound_spi,
                     })
                     .collect(),
+                peer_id: sa.peer_id.clone(),
+                instance: self.out.instances.get(&sa.serial).cloned(),
             })
             .collect()
+    }
+
+    /// Names the connection instance IKE SA `ike` belongs to (libreswan's
+    /// `"rw"[1] 192.0.2.1`, quotes included), when the daemon instantiated a
+    /// template for it. From now on the progress lines of the IKE SA, of its
+    /// Child SAs and of the SAs that later replace them carry this name instead
+    /// of the template's; [`Progress::connection`] and events keep the template's
+    /// name, which is what configuration lookups use.
+    pub fn set_instance_name(&mut self, ike: SaSerial, name: String) -> Result<(), Error> {
+        let sa = self.sas.get(&ike).ok_or(Error::UnknownSerial(ike))?;
+        let mut serials = vec![ike];
+        serials.extend(sa.children.iter().map(|c| c.serial));
+        serials.extend(sa.pending_child.as_ref().map(|p| p.serial));
+        serials.extend(sa.pending_rekey.as_ref().map(|p| p.serial));
+        for s in serials {
+            self.out.instances.insert(s, name.clone());
+        }
+        Ok(())
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut BTreeMap<SaSerial, IkeSa>) {
@@ -1071,6 +1095,27 @@ impl Endpoint {
 
     /// Drops the lookup entries of an SA that is gone.
     fn forget(&mut self, sa: &IkeSa) {
+        // Instance names of Child SAs deleted earlier in the SA's life linger
+        // until here; those of SAs that still exist (children handed to a
+        // successor) stay.
+        if !self.out.instances.is_empty() {
+            let live: HashSet<SaSerial> = self
+                .sas
+                .values()
+                .flat_map(|s| {
+                    std::iter::once(s.serial)
+                        .chain(s.children.iter().map(|c| c.serial))
+                        .chain(s.pending_child.as_ref().map(|p| p.serial))
+                        .chain(s.pending_rekey.as_ref().map(|p| p.serial))
+                })
+                .collect();
+            let mine: HashSet<SaSerial> = std::iter::once(sa.serial)
+                .chain(sa.children.iter().map(|c| c.serial))
+                .collect();
+            self.out
+                .instances
+                .retain(|s, _| !mine.contains(s) || live.contains(s));
+        }
         if self.by_spi.get(&sa.our_spi()) == Some(&sa.serial) {
             self.by_spi.remove(&sa.our_spi());
         }
@@ -1534,6 +1579,52 @@ mod tests {
             [Payload::Notify(n)] => (n.ty, n.data.clone()),
             other => panic!("expected one notify, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn instance_names_prefix_the_lines_of_the_sa_and_its_successors() {
+        let mut p = Pair::established("aes_gcm256");
+        let st = p.east.status();
+        let ike = st[0].serial;
+        let child = st[0].children[0].serial;
+        assert_eq!(st[0].instance, None);
+        // The peer's authenticated ID is part of the status.
+        assert_eq!(
+            st[0].peer_id.as_ref().map(|i| i.to_string()),
+            Some(p.wcfg.0.local_id.to_string())
+        );
+        let name = "\"rw\"[1] 192.0.2.1".to_string();
+        p.east.set_instance_name(ike, name.clone()).unwrap();
+        assert!(p
+            .east
+            .set_instance_name(SaSerial(999), name.clone())
+            .is_err());
+        assert_eq!(p.east.status()[0].instance.as_deref(), Some(name.as_str()));
+        p.east_events.clear();
+        p.east.rekey_child_sa(child, p.now).unwrap();
+        p.pump();
+        let lines: Vec<String> = p
+            .east_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Progress(pr) => Some(pr.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(l.starts_with("\"rw\"[1] 192.0.2.1 #"), "{l}");
+        }
+        // Events keep the template's name for lookups.
+        assert!(p.east_events.iter().all(|e| match e {
+            Event::Progress(pr) => pr.connection == p.ecfg.0.name,
+            _ => true,
+        }));
+        // West never named an instance: plain names.
+        assert!(p.west_events.iter().all(|e| match e {
+            Event::Progress(pr) => pr.instance.is_none(),
+            _ => true,
+        }));
     }
 
     #[test]

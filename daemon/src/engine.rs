@@ -19,7 +19,7 @@ use ike::ikev2::{
     SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
-use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
+use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
 
 use crate::convert::{self, Lookup};
 use crate::pluto::Pluto;
@@ -49,6 +49,9 @@ pub struct ChildRec {
     pub outbound: SaId,
     /// The policies installed for it.
     pub policies: Vec<PolicySpec>,
+    /// The inbound and outbound SAs as installed (keys zeroized on drop), kept
+    /// to update their encapsulation after a NAT mapping change.
+    pub sa_specs: (SaSpec, SaSpec),
     /// Reqid.
     pub reqid: u32,
     /// Tunnel or transport.
@@ -189,9 +192,9 @@ impl Pluto {
         self.ike.handle_timeout(Instant::now());
     }
 
-    /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE deletes or
-    /// (soft) is logged since rekeying is not implemented.
-    pub fn kernel_event(&mut self, ev: KernelEvent) {
+    /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE rekeys
+    /// (soft) or deletes (hard) the Child SA; MAPPING moves the peer's NAT port.
+    pub async fn kernel_event(&mut self, ev: KernelEvent) {
         let now = Instant::now();
         match ev {
             KernelEvent::Acquire {
@@ -230,15 +233,17 @@ impl Pluto {
                 tracing::debug!(
                     "{} EXPIRE for SA {sa}: {}",
                     if hard { "hard" } else { "soft" },
-                    if hard { "deleting its Child SA" } else { "rekeying its Child SA" }
+                    if hard {
+                        "deleting its Child SA"
+                    } else {
+                        "rekeying its Child SA"
+                    }
                 );
                 if let Err(e) = self.ike.handle_expire(sa.spi, hard, now) {
                     tracing::warn!("EXPIRE for SA {sa}: {e}");
                 }
             }
-            KernelEvent::Mapping { sa, old, new, .. } => tracing::info!(
-                "NAT mapping of SA {sa} changed from {old} to {new}; updating it is not implemented in pluto-rs"
-            ),
+            KernelEvent::Mapping { sa, old, new, .. } => self.nat_mapping(sa, old, new, now).await,
             KernelEvent::PolExpire { .. } => {}
         }
     }
@@ -470,6 +475,73 @@ impl Pluto {
         }
     }
 
+    /// XFRM MAPPING: ESP-in-UDP for our inbound SA `sa` arrived from `new` instead
+    /// of `old` (the NAT in front of the peer re-mapped it). The IKE SA follows
+    /// (the core logs libreswan's "NAT-T: new mapping"), and every Child SA of that
+    /// IKE SA gets its encapsulation updated in the kernel (UPDSA), so ESP goes to
+    /// the port the peer is now reachable at.
+    async fn nat_mapping(&mut self, sa: SaId, old: SocketAddr, new: SocketAddr, now: Instant) {
+        let Some(child) = self
+            .children
+            .iter()
+            .find(|(_, c)| c.inbound == sa)
+            .map(|(s, _)| *s)
+        else {
+            tracing::debug!("NAT mapping change for SA {sa}, which is not ours; ignored");
+            return;
+        };
+        let ike = match self.ike.handle_mapping(child, new, now) {
+            Ok(ike) => ike,
+            Err(e) => {
+                tracing::warn!("NAT mapping change {old} -> {new} of SA {sa}: {e}");
+                return;
+            }
+        };
+        let Some(st) = self.ike.status().into_iter().find(|s| s.serial == ike) else {
+            return;
+        };
+        let name = st
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("\"{}\"", st.connection));
+        let k = match self.kernel() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("{name} {ike}: NAT-T: cannot update the Child SAs: {e}");
+                return;
+            }
+        };
+        for c in st.children.iter().map(|c| c.serial) {
+            let Some(rec) = self.children.get(&c) else {
+                continue;
+            };
+            let (i, o) = match crate::xfrm::remap_encap(&rec.sa_specs.0, &rec.sa_specs.1, old, new)
+            {
+                Ok(Some(specs)) => specs,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("{name} {c}: NAT-T: {e}");
+                    continue;
+                }
+            };
+            let res = match k.update_sa(&i).await {
+                Ok(()) => k.update_sa(&o).await,
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(()) => {
+                    tracing::info!("{name} {c}: NAT-T: ESP-in-UDP now to {new}");
+                    if let Some(rec) = self.children.get_mut(&c) {
+                        rec.sa_specs = (i, o);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{name} {c}: NAT-T: cannot update the encapsulation to {new}: {e}"
+                ),
+            }
+        }
+    }
+
     /// The peer's ID for `--trafficstatus` and updown: the one it authenticated
     /// with in IKE SA `ike` (a template's `%any` says nothing), else the
     /// connection's configured one.
@@ -540,6 +612,7 @@ impl Pluto {
                 inbound: plan.inbound.id,
                 outbound: plan.outbound.id,
                 policies: plan.policies,
+                sa_specs: (plan.inbound, plan.outbound),
                 reqid,
                 mode: req.mode,
                 added: SystemTime::now(),
@@ -1151,7 +1224,8 @@ mod tests {
             seq: 1,
             mark: None,
             if_id: None,
-        });
+        })
+        .await;
         assert!(p.ike.status().is_empty());
         assert!(p.ike.poll_transmit().is_none());
     }

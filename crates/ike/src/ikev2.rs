@@ -118,6 +118,10 @@ pub enum Error {
     /// No SA has this serial.
     #[error("there is no IKE SA or Child SA {0}")]
     UnknownSerial(SaSerial),
+    /// A NAT mapping change was reported for an IKE SA that does not use NAT-T
+    /// towards a NATed peer.
+    #[error("{0} does not use NAT traversal towards a NATed peer; NAT mapping change ignored")]
+    NotNatted(SaSerial),
     /// An operation needed keys the SA does not have yet.
     #[error("the IKE SA has no keys yet (IKE_SA_INIT has not completed)")]
     NoKeys,
@@ -611,6 +615,40 @@ impl Endpoint {
 
     /// Removes the IKE SA owning Child SA `child` from the table (the caller settles
     /// it back).
+    /// The kernel saw ESP-in-UDP of Child SA `child` arrive from `new` (an
+    /// XFRM MAPPING event: the NAT in front of the peer changed its port): the
+    /// IKE SA owning it sends to `new` from now on, as RFC 7296 2.23 asks of an
+    /// end that is not behind a NAT itself. Logged as libreswan does
+    /// (`"c" #1: NAT-T: new mapping 192.0.2.9:4501`). Returns the IKE SA's serial.
+    /// Only for IKE SAs already on the NAT-T port with a NAT detected on the
+    /// peer's side ([`Error::NotNatted`] otherwise: the event is then spurious).
+    pub fn handle_mapping(
+        &mut self,
+        child: SaSerial,
+        new: SocketAddr,
+        now: Instant,
+    ) -> Result<SaSerial, Error> {
+        let mut sa = self.take_owner(child)?;
+        let ike = sa.serial;
+        let natted = sa.nat_remote && sa.local.port() == self.config.natt_port;
+        let result = if !natted {
+            Err(Error::NotNatted(ike))
+        } else {
+            if sa.remote != new {
+                sa.remote = new;
+                self.out.progress(
+                    &sa.conn.name,
+                    Some(ike),
+                    Rc::LOG,
+                    format!("NAT-T: new mapping {new}"),
+                );
+            }
+            Ok(ike)
+        };
+        self.settle(sa, Fate::Keep, now);
+        result
+    }
+
     fn take_owner(&mut self, child: SaSerial) -> Result<IkeSa, Error> {
         let ike = self
             .sas
@@ -1579,6 +1617,47 @@ mod tests {
             [Payload::Notify(n)] => (n.ty, n.data.clone()),
             other => panic!("expected one notify, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn nat_mapping_moves_the_ike_sa_to_the_new_port() {
+        let mut p = Pair::established("aes_gcm256");
+        let st = p.east.status();
+        let (ike, child, remote) = (st[0].serial, st[0].children[0].serial, st[0].remote);
+        let new = SocketAddr::new(remote.ip(), 4501);
+        // No NAT between the two: a mapping event is spurious and changes nothing.
+        assert!(matches!(
+            p.east.handle_mapping(child, new, p.now),
+            Err(Error::NotNatted(s)) if s == ike
+        ));
+        assert_eq!(p.east.status()[0].remote, remote);
+        assert!(matches!(
+            p.east.handle_mapping(SaSerial(999), new, p.now),
+            Err(Error::UnknownSerial(_))
+        ));
+        // Behind a NAT, on the NAT-T port: the IKE SA follows the new mapping.
+        {
+            let sa = p.east.sas.get_mut(&ike).unwrap();
+            sa.nat_remote = true;
+            sa.local.set_port(4500);
+        }
+        assert_eq!(p.east.handle_mapping(child, new, p.now).unwrap(), ike);
+        assert_eq!(p.east.status()[0].remote, new);
+        let line = std::iter::from_fn(|| p.east.poll_event())
+            .find_map(|e| match e {
+                Event::Progress(pr) => Some(pr.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            line,
+            format!("\"{}\" {ike}: NAT-T: new mapping {new}", p.ecfg.0.name)
+        );
+        // The same mapping again: nothing to log.
+        p.east.handle_mapping(child, new, p.now).unwrap();
+        assert!(
+            std::iter::from_fn(|| p.east.poll_event()).all(|e| !matches!(e, Event::Progress(_)))
+        );
     }
 
     #[test]

@@ -128,6 +128,19 @@ fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
             .all(|(x, y)| x.id() == y.id())
 }
 
+/// The whack code for a negotiation that failed with notification `n`: libreswan's
+/// RC_NOTIFICATION + n (224 for AUTHENTICATION_FAILED, 214 for NO_PROPOSAL_CHOSEN,
+/// 238 for TS_UNACCEPTABLE), which its whack exits with. Notify types too large
+/// for an exit status (private-use errors) give RC_FATAL instead.
+pub fn notification_rc(n: ike::registry::NotifyType) -> u32 {
+    let code = rc::NOTIFICATION + u32::from(n.0);
+    if code <= 255 {
+        code
+    } else {
+        rc::FATAL
+    }
+}
+
 /// A byte count as libreswan's status prints it: `84B`, `29KB`, `3MB`, `2GB`.
 pub fn amount(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
@@ -373,7 +386,7 @@ impl Pluto {
                 self.finish(
                     &connection,
                     Some((
-                        rc::FATAL,
+                        notification_rc(notify),
                         format!("\"{connection}\" {child}: Child SA failed: {notify}"),
                     )),
                 );
@@ -404,7 +417,9 @@ impl Pluto {
                             rc::NORETRANSMISSION,
                             "no response (or no acceptable response) from the peer".to_string(),
                         ),
-                        SaEnd::Failed(n) => (rc::FATAL, format!("negotiation failed: {n}")),
+                        SaEnd::Failed(n) => {
+                            (notification_rc(*n), format!("negotiation failed: {n}"))
+                        }
                         SaEnd::HalfOpenExpired => (rc::FATAL, "IKE_AUTH never arrived".to_string()),
                         SaEnd::Error(e) => (rc::FATAL, e.clone()),
                         SaEnd::Deleted | SaEnd::LifetimeExpired => (
@@ -1194,6 +1209,40 @@ mod tests {
         assert!(p.children.is_empty());
     }
 
+    #[test]
+    fn notification_codes_are_libreswans() {
+        use ike::registry::NotifyType;
+        assert_eq!(notification_rc(NotifyType::AUTHENTICATION_FAILED), 224);
+        assert_eq!(notification_rc(NotifyType::NO_PROPOSAL_CHOSEN), 214);
+        assert_eq!(notification_rc(NotifyType::TS_UNACCEPTABLE), 238);
+        assert_eq!(notification_rc(NotifyType::INVALID_KE_PAYLOAD), 217);
+        // Too large for an exit status.
+        assert_eq!(notification_rc(NotifyType(8192)), rc::FATAL);
+        for code in [214, 224, 238] {
+            assert!(rc::sets_exit_status(code));
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_ike_sa_ends_whack_with_the_notification_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::Failed(ike::registry::NotifyType::AUTHENTICATION_FAILED),
+            final_failure: true,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(
+            lines.iter().any(|l| l.1.contains("AUTHENTICATION_FAILED")),
+            "{lines:?}"
+        );
+        assert_eq!(done, Some(224));
+    }
+
     #[tokio::test]
     async fn child_failure_and_unknown_acquire() {
         let dir = tempfile::tempdir().unwrap();
@@ -1207,7 +1256,8 @@ mod tests {
         .await;
         let (lines, done) = drain(&mut rx);
         assert!(lines[0].1.contains("TS_UNACCEPTABLE"), "{lines:?}");
-        assert_eq!(done, Some(rc::FATAL));
+        // libreswan's RC_NOTIFICATION + TS_UNACCEPTABLE (38).
+        assert_eq!(done, Some(238));
         // An ACQUIRE for a reqid no routed connection has is ignored.
         p.kernel_event(KernelEvent::Acquire {
             src: "192.0.2.1".parse().unwrap(),

@@ -617,7 +617,12 @@ impl Pluto {
             local_ts: &req.local_ts,
             remote_ts: &req.remote_ts,
         };
-        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        let (mut ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        // PLUTO_PEER_ID is the ID the peer authenticated with (a template's
+        // configured `%any` says nothing about who connected).
+        for c in &mut ctxs {
+            c.peer_id.clone_from(&peer_id);
+        }
         self.touched_kernel = true;
         self.children.insert(
             req.child,

@@ -821,9 +821,8 @@ impl Endpoint {
                 match &sa.last_response {
                     Some((0, resp)) if sa.last_request == data => {
                         tracing::debug!(
-                            "\"{}\" {}: retransmitting IKE_SA_INIT response to duplicate request",
-                            sa.conn.name,
-                            sa.serial
+                            "{}: retransmitting IKE_SA_INIT response to duplicate request",
+ self.out.label(&sa.conn.name, sa.serial)
                         );
                         for m in resp {
                             self.out.send(&self.config, sa.local, sa.remote, m);
@@ -1222,9 +1221,8 @@ fn handle_in_sa(
         match &sa.last_response {
             Some((id, resp)) if *id == hdr.message_id && sa.last_request == data => {
                 tracing::debug!(
-                    "\"{}\" {}: retransmitting response to duplicate {} request {}",
-                    sa.conn.name,
-                    sa.serial,
+                    "{}: retransmitting response to duplicate {} request {}",
+                    ctx.out.label(&sa.conn.name, sa.serial),
                     hdr.exchange,
                     id
                 );
@@ -1233,9 +1231,8 @@ fn handle_in_sa(
                 }
             }
             _ => tracing::debug!(
-                "\"{}\" {}: dropping {} request with message ID {} (expecting {})",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} request with message ID {} (expecting {})",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange,
                 hdr.message_id,
                 sa.peer_msgid
@@ -1252,9 +1249,8 @@ fn handle_in_sa(
         Err(Error::InnerDecode(e)) => return reject_request(ctx, sa, hdr, data, &e),
         Err(e) => {
             tracing::info!(
-                "\"{}\" {}: dropping {} request: {e}",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} request: {e}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange
             );
             return Ok(Fate::Keep);
@@ -1286,9 +1282,8 @@ fn handle_in_sa(
         }
         (ex, st) => {
             tracing::info!(
-                "\"{}\" {}: dropping unexpected {ex} request in state {st:?}",
-                sa.conn.name,
-                sa.serial
+                "{}: dropping unexpected {ex} request in state {st:?}",
+                ctx.out.label(&sa.conn.name, sa.serial)
             );
             Ok(Fate::Keep)
         }
@@ -1396,9 +1391,8 @@ fn handle_response(
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(e) => {
             tracing::info!(
-                "\"{}\" {}: dropping {} response: {e}",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} response: {e}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange
             );
             return Ok(Fate::Keep);
@@ -1540,9 +1534,8 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
             }
             tracing::info!(
-                "\"{}\" {}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
-                sa.conn.name,
-                sa.serial,
+                "{}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 state_name(sa),
                 wait.as_secs_f64()
             );
@@ -1679,6 +1672,12 @@ mod tests {
             .set_instance_name(SaSerial(999), name.clone())
             .is_err());
         assert_eq!(p.east.status()[0].instance.as_deref(), Some(name.as_str()));
+        // Plain log lines name the SA the same way.
+        assert_eq!(p.east.out.label("rw", ike), format!("{name} {ike}"));
+        assert_eq!(
+            p.west.out.label("west-east", ike),
+            format!("\"west-east\" {ike}")
+        );
         p.east_events.clear();
         p.east.rekey_child_sa(child, p.now).unwrap();
         p.pump();

@@ -472,6 +472,15 @@ pub(crate) struct Out {
 }
 
 impl Out {
+    /// How log lines name SA `serial` of connection `conn`: `"conn" #N`, or
+    /// `"rw"[1] 192.0.2.1 #N` for an SA of a named instance.
+    pub fn label(&self, conn: &str, serial: SaSerial) -> String {
+        match self.instances.get(&serial) {
+            Some(i) => format!("{i} {serial}"),
+            None => format!("\"{conn}\" {serial}"),
+        }
+    }
+
     /// Queues a progress line (and logs it).
     pub fn progress(&mut self, conn: &str, serial: Option<SaSerial>, rc: Rc, text: String) {
         let p = Progress {

@@ -307,10 +307,13 @@ impl Endpoint {
 
     /// The IKE SA owning Child SA `child`.
     fn owner_of(&self, child: SaSerial) -> Result<SaSerial, Error> {
-        self.sas
-            .values()
-            .find(|sa| sa.children.iter().any(|c| c.serial == child))
-            .map(|sa| sa.serial)
+        self.index
+            .owners_of_child(child)
+            .find(|ike| {
+                self.sas
+                    .get(ike)
+                    .is_some_and(|sa| sa.children.iter().any(|c| c.serial == child))
+            })
             .ok_or(Error::UnknownSerial(child))
     }
 
@@ -444,7 +447,8 @@ impl Endpoint {
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
     /// hard expiry deletes the Child SA with the peer; a soft one rekeys it.
     pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
-        let found = self.sas.values().find_map(|sa| {
+        let found = self.index.owners_of_spi(spi).find_map(|ike| {
+            let sa = self.sas.get(&ike)?;
             sa.children
                 .iter()
                 .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
@@ -1031,6 +1035,7 @@ impl Endpoint {
             }
             if let Some(h) = self.sas.get_mut(&heir) {
                 h.children.append(&mut children);
+                self.index.update(h);
             }
         }
         let (reason, linger) = match fate {

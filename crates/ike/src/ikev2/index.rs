@@ -2,8 +2,9 @@
 //! of how many SAs it holds: the timer queue (every SA's earliest deadline, ordered,
 //! so [`Endpoint::poll_timeout`](super::Endpoint::poll_timeout) is a lookup of the
 //! first entry and [`Endpoint::handle_timeout`](super::Endpoint::handle_timeout)
-//! visits only the SAs that are due) and the SAs of each connection (for ACQUIREs,
-//! `whack --down` and INITIAL_CONTACT).
+//! visits only the SAs that are due), the SAs of each connection (for ACQUIREs,
+//! `whack --down` and INITIAL_CONTACT) and the owners of Child SAs by serial and by
+//! SPI (for whack commands and kernel EXPIREs).
 //!
 //! The exchange handlers change an SA's timers and even its connection (a responder
 //! switches connection in IKE_AUTH) in many places. Rather than have each of them
@@ -11,7 +12,7 @@
 //! an SA (in `settle`, after every message, command and timer), which compares what
 //! is registered with what the SA now says. The invariant is: outside the
 //! endpoint's methods, every SA in the table is registered with exactly its
-//! [`IkeSa::next_timer`] and its connection's name.
+//! [`IkeSa::next_timer`], its connection's name and its Child SAs.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,6 +27,16 @@ use super::sa::IkeSa;
 struct Registered {
     timer: Option<Instant>,
     conn: Arc<Connection>,
+    /// (serial, inbound SPI, outbound SPI) of each Child SA, in the SA's order.
+    children: Vec<ChildKey>,
+}
+
+type ChildKey = (SaSerial, u32, u32);
+
+fn child_keys(sa: &IkeSa) -> impl Iterator<Item = ChildKey> + '_ {
+    sa.children
+        .iter()
+        .map(|c| (c.serial, c.inbound_spi, c.outbound_spi))
 }
 
 /// The timer queue and the by-connection index of an endpoint's IKE SAs.
@@ -36,6 +47,13 @@ pub(crate) struct SaIndex {
     timers: BTreeSet<(Instant, SaSerial)>,
     /// The SAs of each connection, by connection name.
     by_conn: HashMap<String, BTreeSet<SaSerial>>,
+    /// (Child SA serial, owning IKE SA). A set of pairs rather than a map: while
+    /// the endpoint hands Child SAs from one IKE SA to another, both may hold it
+    /// for a moment.
+    child_owner: BTreeSet<(SaSerial, SaSerial)>,
+    /// (either SPI of a Child SA, owning IKE SA). The peer picks the outbound SPIs,
+    /// so two peers may well pick the same one.
+    child_spi: BTreeSet<(u32, SaSerial)>,
 }
 
 impl SaIndex {
@@ -64,6 +82,20 @@ impl SaIndex {
                     }
                     r.conn = sa.conn.clone();
                 }
+                if !r.children.iter().copied().eq(child_keys(sa)) {
+                    for (child, inbound, outbound) in r.children.drain(..) {
+                        self.child_owner.remove(&(child, sa.serial));
+                        self.child_spi.remove(&(inbound, sa.serial));
+                        self.child_spi.remove(&(outbound, sa.serial));
+                    }
+                    r.children.extend(child_keys(sa));
+                    add_children(
+                        &mut self.child_owner,
+                        &mut self.child_spi,
+                        sa.serial,
+                        &r.children,
+                    );
+                }
             }
             None => {
                 if let Some(new) = timer {
@@ -73,11 +105,19 @@ impl SaIndex {
                     .entry(sa.conn.name.clone())
                     .or_default()
                     .insert(sa.serial);
+                let children: Vec<ChildKey> = child_keys(sa).collect();
+                add_children(
+                    &mut self.child_owner,
+                    &mut self.child_spi,
+                    sa.serial,
+                    &children,
+                );
                 self.registered.insert(
                     sa.serial,
                     Registered {
                         timer,
                         conn: sa.conn.clone(),
+                        children,
                     },
                 );
             }
@@ -91,6 +131,11 @@ impl SaIndex {
                 self.timers.remove(&(t, serial));
             }
             remove_from(&mut self.by_conn, &r.conn.name, serial);
+            for (child, inbound, outbound) in r.children {
+                self.child_owner.remove(&(child, serial));
+                self.child_spi.remove(&(inbound, serial));
+                self.child_spi.remove(&(outbound, serial));
+            }
         }
     }
 
@@ -116,6 +161,21 @@ impl SaIndex {
         self.by_conn.get(name).into_iter().flatten().copied()
     }
 
+    /// The IKE SAs holding Child SA `child`, in serial order (one, except while
+    /// the endpoint moves it).
+    pub fn owners_of_child(&self, child: SaSerial) -> impl Iterator<Item = SaSerial> + '_ {
+        self.child_owner
+            .range((child, SaSerial(0))..=(child, SaSerial(u64::MAX)))
+            .map(|(_, ike)| *ike)
+    }
+
+    /// The IKE SAs with a Child SA that has `spi` as either SPI, in serial order.
+    pub fn owners_of_spi(&self, spi: u32) -> impl Iterator<Item = SaSerial> + '_ {
+        self.child_spi
+            .range((spi, SaSerial(0))..=(spi, SaSerial(u64::MAX)))
+            .map(|(_, ike)| *ike)
+    }
+
     /// Whether the entries of `sa` are up to date (for debug checks).
     pub fn is_current(&self, sa: &IkeSa) -> bool {
         self.registered.get(&sa.serial).is_some_and(|r| {
@@ -127,12 +187,31 @@ impl SaIndex {
                     .by_conn
                     .get(&sa.conn.name)
                     .is_some_and(|s| s.contains(&sa.serial))
+                && r.children.iter().copied().eq(child_keys(sa))
+                && r.children.iter().all(|(c, i, o)| {
+                    self.child_owner.contains(&(*c, sa.serial))
+                        && self.child_spi.contains(&(*i, sa.serial))
+                        && self.child_spi.contains(&(*o, sa.serial))
+                })
         })
     }
 
     /// How many SAs are registered.
     pub fn len(&self) -> usize {
         self.registered.len()
+    }
+}
+
+fn add_children(
+    child_owner: &mut BTreeSet<(SaSerial, SaSerial)>,
+    child_spi: &mut BTreeSet<(u32, SaSerial)>,
+    ike: SaSerial,
+    children: &[ChildKey],
+) {
+    for (child, inbound, outbound) in children {
+        child_owner.insert((*child, ike));
+        child_spi.insert((*inbound, ike));
+        child_spi.insert((*outbound, ike));
     }
 }
 
@@ -205,6 +284,56 @@ mod tests {
         idx.update(&b);
         assert_eq!(idx.next_deadline(), None);
         assert_eq!(idx.len(), 1);
+    }
+
+    fn child(serial: u64, inbound: u32, outbound: u32) -> super::super::sa::ChildSa {
+        super::super::sa::ChildSa {
+            serial: SaSerial(serial),
+            inbound_spi: inbound,
+            outbound_spi: outbound,
+            local_ts: Vec::new(),
+            remote_ts: Vec::new(),
+            unconfirmed: None,
+            rekeyed_by_peer: None,
+        }
+    }
+
+    #[test]
+    fn child_sas_are_found_by_serial_and_either_spi() {
+        let c = conn("a");
+        let mut idx = SaIndex::default();
+        let (mut a, mut b) = (sa(1, &c), sa(2, &c));
+        a.children.push(child(3, 0x1000, 0x2000));
+        // The peer of b picked the same outbound SPI as a's peer.
+        b.children.push(child(4, 0x3000, 0x2000));
+        idx.update(&a);
+        idx.update(&b);
+        let owners = |it: &mut dyn Iterator<Item = SaSerial>| it.collect::<Vec<_>>();
+        assert_eq!(owners(&mut idx.owners_of_child(SaSerial(3))), [SaSerial(1)]);
+        assert_eq!(owners(&mut idx.owners_of_spi(0x1000)), [SaSerial(1)]);
+        assert_eq!(owners(&mut idx.owners_of_spi(0x3000)), [SaSerial(2)]);
+        assert_eq!(
+            owners(&mut idx.owners_of_spi(0x2000)),
+            [SaSerial(1), SaSerial(2)]
+        );
+        // Handing a's Child SA to b: while only b is updated both hold it.
+        b.children.append(&mut a.children);
+        idx.update(&b);
+        assert_eq!(
+            owners(&mut idx.owners_of_child(SaSerial(3))),
+            [SaSerial(1), SaSerial(2)]
+        );
+        idx.update(&a);
+        assert_eq!(owners(&mut idx.owners_of_child(SaSerial(3))), [SaSerial(2)]);
+        assert_eq!(owners(&mut idx.owners_of_spi(0x1000)), [SaSerial(2)]);
+        assert!(idx.is_current(&a) && idx.is_current(&b));
+        // b's own Child SA deleted, then b itself.
+        b.children.retain(|c| c.serial != SaSerial(4));
+        idx.update(&b);
+        assert_eq!(idx.owners_of_spi(0x3000).count(), 0);
+        assert_eq!(owners(&mut idx.owners_of_spi(0x2000)), [SaSerial(2)]);
+        idx.remove(SaSerial(2));
+        assert!(idx.child_owner.is_empty() && idx.child_spi.is_empty());
     }
 
     #[test]

@@ -212,7 +212,8 @@ pub struct Endpoint {
     /// serials keeps its nodes half empty, so records stored inline would cost
     /// twice their size and be moved on every rebalancing.
     sas: BTreeMap<SaSerial, Box<IkeSa>>,
-    /// Timer queue and SAs by connection; brought up to date in `settle`.
+    /// Timer queue, SAs by connection and owners of Child SAs; brought up to date
+    /// in `settle`.
     index: SaIndex,
     by_spi: HashMap<[u8; 8], SaSerial>,
     /// Responder SAs by (peer address, SPIi), to spot retransmitted IKE_SA_INITs.

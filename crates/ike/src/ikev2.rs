@@ -81,6 +81,7 @@ mod config;
 mod create_child_sa;
 mod ike_auth;
 mod ike_sa_init;
+mod index;
 mod informational;
 mod natt;
 mod output;
@@ -107,6 +108,7 @@ use crate::registry::{ExchangeType, NotifyType};
 use crate::ts::TrafficSelector;
 
 use ike_sa_init::{CookieSecret, InitOutcome};
+use index::SaIndex;
 use sa::{later, Ctx, IkeSa, IkeState, Out, RequestKind};
 
 /// Why a command failed or an SA had to be abandoned.
@@ -214,7 +216,13 @@ enum Fate {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Box<dyn RandomSource>,
-    sas: BTreeMap<SaSerial, IkeSa>,
+    /// The IKE SAs, boxed: a record is several KiB, and a B-tree keyed by growing
+    /// serials keeps its nodes half empty, so records stored inline would cost
+    /// twice their size and be moved on every rebalancing.
+    sas: BTreeMap<SaSerial, Box<IkeSa>>,
+    /// Timer queue, SAs by connection and owners of Child SAs; brought up to date
+    /// in `settle`.
+    index: SaIndex,
     by_spi: HashMap<[u8; 8], SaSerial>,
     /// Responder SAs by (peer address, SPIi), to spot retransmitted IKE_SA_INITs.
     by_init: HashMap<(SocketAddr, [u8; 8]), SaSerial>,
@@ -233,6 +241,7 @@ impl Endpoint {
             config,
             rng,
             sas: BTreeMap::new(),
+            index: SaIndex::default(),
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
             invalid_spi_sent: HashMap::new(),
@@ -259,7 +268,62 @@ impl Endpoint {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas.values().filter_map(IkeSa::next_timer).min()
+        self.debug_check_index();
+        self.index.next_deadline()
+    }
+
+    /// Debug builds check the index against the table while it is small (the check
+    /// is a scan, which would defeat the index on a loaded endpoint).
+    fn debug_check_index(&self) {
+        if cfg!(debug_assertions) && self.sas.len() <= 64 {
+            debug_assert_eq!(self.index.len(), self.sas.len(), "SA index out of step");
+            for sa in self.sas.values() {
+                debug_assert!(
+                    self.index.is_current(sa),
+                    "SA index stale for {}",
+                    sa.serial
+                );
+            }
+        }
+    }
+
+    /// Puts a new SA into the table and the indexes.
+    fn insert_sa(&mut self, sa: Box<IkeSa>) {
+        self.index.update(&sa);
+        self.sas.insert(sa.serial, sa);
+    }
+
+    /// Takes an SA out of the table and the indexes.
+    fn remove_sa(&mut self, serial: SaSerial) -> Option<Box<IkeSa>> {
+        self.index.remove(serial);
+        self.sas.remove(&serial)
+    }
+
+    /// Runs `f` on IKE SA `serial` where it lies in the table, then settles the SA
+    /// with the fate `f` returns. `None` when there is no such SA.
+    fn with_sa<R>(
+        &mut self,
+        serial: SaSerial,
+        now: Instant,
+        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> (Fate, R),
+    ) -> Option<R> {
+        let (mut ctx, sas) = self.ctx(now);
+        let sa = sas.get_mut(&serial)?;
+        let (fate, r) = f(&mut ctx, sa);
+        self.settle(serial, fate, now);
+        Some(r)
+    }
+
+    /// The IKE SA owning Child SA `child`.
+    fn owner_of(&self, child: SaSerial) -> Result<SaSerial, Error> {
+        self.index
+            .owners_of_child(child)
+            .find(|ike| {
+                self.sas
+                    .get(ike)
+                    .is_some_and(|sa| sa.children.iter().any(|c| c.serial == child))
+            })
+            .ok_or(Error::UnknownSerial(child))
     }
 
     /// The IKE SAs and their Child SAs, for status output.
@@ -315,7 +379,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut BTreeMap<SaSerial, IkeSa>) {
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut BTreeMap<SaSerial, Box<IkeSa>>) {
         (
             Ctx {
                 now,
@@ -346,7 +410,7 @@ impl Endpoint {
         sa.trigger = trigger;
         let serial = sa.serial;
         self.by_spi.insert(sa.our_spi(), serial);
-        self.sas.insert(serial, sa);
+        self.insert_sa(Box::new(sa));
         Ok(serial)
     }
 
@@ -394,8 +458,10 @@ impl Endpoint {
         trigger: Option<TriggeringPacket>,
         now: Instant,
     ) -> Result<Option<SaSerial>, Error> {
-        let busy = self.sas.values().any(|sa| {
-            sa.conn.name == conn.name && !matches!(sa.state, IkeState::Deleting | IkeState::Dying)
+        let busy = self.index.of_connection(&conn.name).any(|s| {
+            self.sas
+                .get(&s)
+                .is_some_and(|sa| !matches!(sa.state, IkeState::Deleting | IkeState::Dying))
         });
         if busy {
             tracing::debug!(
@@ -410,7 +476,8 @@ impl Endpoint {
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
     /// hard expiry deletes the Child SA with the peer; a soft one rekeys it.
     pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
-        let found = self.sas.values().find_map(|sa| {
+        let found = self.index.owners_of_spi(spi).find_map(|ike| {
+            let sa = self.sas.get(&ike)?;
             sa.children
                 .iter()
                 .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
@@ -438,137 +505,111 @@ impl Endpoint {
     /// [`Event::IkeSaEstablished`]) takes over the Child SAs, then the old one is
     /// deleted ([`Event::IkeSaDeleted`] with [`SaEnd::Deleted`]).
     pub fn rekey_ike_sa(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
-        let Some(mut sa) = self.sas.remove(&serial) else {
-            return Err(Error::UnknownSerial(serial));
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let mut fate = Fate::Keep;
-        let busy = sa.pending_ike_rekey.is_some()
-            || sa.replaced_by.is_some()
-            || sa.queue.contains(&RequestKind::RekeyIke);
-        if sa.state == IkeState::Established && !busy {
-            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyIke) {
-                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+        self.with_sa(serial, now, |ctx, sa| {
+            let mut fate = Fate::Keep;
+            let busy = sa.pending_ike_rekey.is_some()
+                || sa.replaced_by.is_some()
+                || sa.queue.contains(&RequestKind::RekeyIke);
+            if sa.state == IkeState::Established && !busy {
+                if let Err(e) = enqueue(ctx, sa, RequestKind::RekeyIke) {
+                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
+                }
             }
-        }
-        self.settle(sa, fate, now);
-        Ok(())
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(serial))
     }
 
     /// Rekeys a Child SA with CREATE_CHILD_SA (RFC 7296 2.8): a new pair is
     /// negotiated (with PFS when the connection says so) and installed, then the old
     /// one is uninstalled and deleted with the peer.
     pub fn rekey_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
-        let Some(ike) = self
-            .sas
-            .values()
-            .find(|sa| sa.children.iter().any(|c| c.serial == child))
-            .map(|sa| sa.serial)
-        else {
-            return Err(Error::UnknownSerial(child));
-        };
-        let Some(mut sa) = self.sas.remove(&ike) else {
-            return Err(Error::UnknownSerial(ike));
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
-            || sa.queue.contains(&RequestKind::RekeyChild(child));
-        let mut fate = Fate::Keep;
-        if sa.state == IkeState::Established && !busy {
-            if let Err(e) = enqueue(&mut ctx, &mut sa, RequestKind::RekeyChild(child)) {
-                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+        let ike = self.owner_of(child)?;
+        self.with_sa(ike, now, |ctx, sa| {
+            let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+                || sa.queue.contains(&RequestKind::RekeyChild(child));
+            let mut fate = Fate::Keep;
+            if sa.state == IkeState::Established && !busy {
+                if let Err(e) = enqueue(ctx, sa, RequestKind::RekeyChild(child)) {
+                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
+                }
             }
-        }
-        self.settle(sa, fate, now);
-        Ok(())
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(ike))
     }
 
     /// Deletes an IKE SA (`whack --down`, `--delete`, shutdown): its Child SAs are
     /// uninstalled at once and a Delete is sent to the peer if the SA is established;
     /// an SA still negotiating is just dropped.
     pub fn delete_ike_sa(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
-        let Some(mut sa) = self.sas.remove(&serial) else {
-            return Err(Error::UnknownSerial(serial));
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let fate = match sa.state {
-            IkeState::Established => {
-                ctx.out.progress(
-                    &sa.conn.name,
-                    Some(serial),
-                    Rc::LOG,
-                    "deleting IKE SA and sending notification".to_owned(),
-                );
-                for child in std::mem::take(&mut sa.children) {
-                    create_child_sa::uninstall(&mut ctx, &sa, &child);
-                }
-                sa.expires = None;
-                sa.next_dpd = None;
-                sa.next_keepalive = None;
-                sa.queue.clear();
-                if sa.outstanding.is_none() {
-                    match informational::send_request(&mut ctx, &mut sa, RequestKind::DeleteIke) {
-                        Ok(()) => Fate::Keep,
-                        Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
+        self.with_sa(serial, now, |ctx, sa| {
+            let fate = match sa.state {
+                IkeState::Established => {
+                    ctx.out.progress(
+                        &sa.conn.name,
+                        Some(serial),
+                        Rc::LOG,
+                        "deleting IKE SA and sending notification".to_owned(),
+                    );
+                    for child in std::mem::take(&mut sa.children) {
+                        create_child_sa::uninstall(ctx, sa, &child);
                     }
-                } else {
-                    sa.queue.push_back(RequestKind::DeleteIke);
-                    sa.state = IkeState::Deleting;
-                    Fate::Keep
+                    sa.expires = None;
+                    sa.next_dpd = None;
+                    sa.next_keepalive = None;
+                    sa.queue.clear();
+                    if sa.outstanding.is_none() {
+                        match informational::send_request(ctx, sa, RequestKind::DeleteIke) {
+                            Ok(()) => Fate::Keep,
+                            Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
+                        }
+                    } else {
+                        sa.queue.push_back(RequestKind::DeleteIke);
+                        sa.state = IkeState::Deleting;
+                        Fate::Keep
+                    }
                 }
-            }
-            IkeState::Deleting | IkeState::Dying => Fate::Keep,
-            _ => {
-                ctx.out.progress(
-                    &sa.conn.name,
-                    Some(serial),
-                    Rc::LOG,
-                    "deleting IKE SA that is still being negotiated".to_owned(),
-                );
-                Fate::Remove(SaEnd::Deleted)
-            }
-        };
-        self.settle(sa, fate, now);
-        Ok(())
+                IkeState::Deleting | IkeState::Dying => Fate::Keep,
+                _ => {
+                    ctx.out.progress(
+                        &sa.conn.name,
+                        Some(serial),
+                        Rc::LOG,
+                        "deleting IKE SA that is still being negotiated".to_owned(),
+                    );
+                    Fate::Remove(SaEnd::Deleted)
+                }
+            };
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(serial))
     }
 
     /// Deletes one Child SA: uninstalls it and sends a Delete for it.
     pub fn delete_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
-        let Some(ike) = self
-            .sas
-            .values()
-            .find(|sa| sa.children.iter().any(|c| c.serial == child))
-            .map(|sa| sa.serial)
-        else {
-            return Err(Error::UnknownSerial(child));
-        };
-        let Some(mut sa) = self.sas.remove(&ike) else {
-            return Err(Error::UnknownSerial(ike));
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let mut fate = Fate::Keep;
-        if let Some(i) = sa.children.iter().position(|c| c.serial == child) {
-            let c = sa.children.remove(i);
-            ctx.out.progress(
-                &sa.conn.name,
-                Some(child),
-                Rc::LOG,
-                format!(
-                    "deleting Child SA using {} and sending notification",
-                    sa.serial
-                ),
-            );
-            create_child_sa::uninstall(&mut ctx, &sa, &c);
-            if let Err(e) = enqueue(
-                &mut ctx,
-                &mut sa,
-                RequestKind::DeleteChild(vec![c.inbound_spi]),
-            ) {
-                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+        let ike = self.owner_of(child)?;
+        self.with_sa(ike, now, |ctx, sa| {
+            let mut fate = Fate::Keep;
+            if let Some(i) = sa.children.iter().position(|c| c.serial == child) {
+                let c = sa.children.remove(i);
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(child),
+                    Rc::LOG,
+                    format!(
+                        "deleting Child SA using {} and sending notification",
+                        sa.serial
+                    ),
+                );
+                create_child_sa::uninstall(ctx, sa, &c);
+                if let Err(e) = enqueue(ctx, sa, RequestKind::DeleteChild(vec![c.inbound_spi])) {
+                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
+                }
             }
-        }
-        self.settle(sa, fate, now);
-        Ok(())
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(ike))
     }
 
     /// The kernel accepted Child SA `child` (after its
@@ -578,16 +619,17 @@ impl Endpoint {
     /// rekey we initiated is retired. Announcing twice is avoided, so calling this
     /// with the flag unset is harmless.
     pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
-        let mut sa = self.take_owner(child)?;
-        let (mut ctx, _) = self.ctx(now);
-        let mut fate = Fate::Keep;
-        if create_child_sa::confirm(&mut ctx, &mut sa, child) {
-            if let Err(e) = pump(&mut ctx, &mut sa) {
-                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+        let ike = self.owner_of(child)?;
+        self.with_sa(ike, now, |ctx, sa| {
+            let mut fate = Fate::Keep;
+            if create_child_sa::confirm(ctx, sa, child) {
+                if let Err(e) = pump(ctx, sa) {
+                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
+                }
             }
-        }
-        self.settle(sa, fate, now);
-        Ok(())
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(ike))
     }
 
     /// The kernel refused Child SA `child` (`reason` says why, for the log): the
@@ -601,20 +643,19 @@ impl Endpoint {
         reason: &str,
         now: Instant,
     ) -> Result<(), Error> {
-        let mut sa = self.take_owner(child)?;
-        let (mut ctx, _) = self.ctx(now);
-        let mut fate = Fate::Keep;
-        if create_child_sa::install_failed(&mut ctx, &mut sa, child, reason) {
-            if let Err(e) = pump(&mut ctx, &mut sa) {
-                fate = Fate::Remove(SaEnd::Error(e.to_string()));
+        let ike = self.owner_of(child)?;
+        self.with_sa(ike, now, |ctx, sa| {
+            let mut fate = Fate::Keep;
+            if create_child_sa::install_failed(ctx, sa, child, reason) {
+                if let Err(e) = pump(ctx, sa) {
+                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
+                }
             }
-        }
-        self.settle(sa, fate, now);
-        Ok(())
+            (fate, ())
+        })
+        .ok_or(Error::UnknownSerial(ike))
     }
 
-    /// Removes the IKE SA owning Child SA `child` from the table (the caller settles
-    /// it back).
     /// The kernel saw ESP-in-UDP of Child SA `child` arrive from `new` (an
     /// XFRM MAPPING event: the NAT in front of the peer changed its port): the
     /// IKE SA owning it sends to `new` from now on, as RFC 7296 2.23 asks of an
@@ -628,44 +669,36 @@ impl Endpoint {
         new: SocketAddr,
         now: Instant,
     ) -> Result<SaSerial, Error> {
-        let mut sa = self.take_owner(child)?;
-        let ike = sa.serial;
-        let natted = sa.nat_remote && sa.local.port() == self.config.natt_port;
-        let result = if !natted {
-            Err(Error::NotNatted(ike))
-        } else {
+        let ike = self.owner_of(child)?;
+        self.with_sa(ike, now, |ctx, sa| {
+            let natted = sa.nat_remote && sa.local.port() == ctx.cfg.natt_port;
+            if !natted {
+                return (Fate::Keep, Err(Error::NotNatted(ike)));
+            }
             if sa.remote != new {
                 sa.remote = new;
-                self.out.progress(
+                ctx.out.progress(
                     &sa.conn.name,
                     Some(ike),
                     Rc::LOG,
                     format!("NAT-T: new mapping {new}"),
                 );
             }
-            Ok(ike)
-        };
-        self.settle(sa, Fate::Keep, now);
-        result
-    }
-
-    fn take_owner(&mut self, child: SaSerial) -> Result<IkeSa, Error> {
-        let ike = self
-            .sas
-            .values()
-            .find(|sa| sa.children.iter().any(|c| c.serial == child))
-            .map(|sa| sa.serial)
-            .ok_or(Error::UnknownSerial(child))?;
-        self.sas.remove(&ike).ok_or(Error::UnknownSerial(ike))
+            (Fate::Keep, Ok(ike))
+        })
+        .ok_or(Error::UnknownSerial(ike))?
     }
 
     /// Deletes every IKE SA of a connection (`whack --down`). Returns how many.
     pub fn delete_connection(&mut self, name: &str, now: Instant) -> usize {
         let serials: Vec<SaSerial> = self
-            .sas
-            .values()
-            .filter(|sa| sa.conn.name == name && sa.state != IkeState::Dying)
-            .map(|sa| sa.serial)
+            .index
+            .of_connection(name)
+            .filter(|s| {
+                self.sas
+                    .get(s)
+                    .is_some_and(|sa| sa.state != IkeState::Dying)
+            })
             .collect();
         for s in &serials {
             // The serials were just collected, so the SAs exist.
@@ -676,17 +709,15 @@ impl Endpoint {
 
     /// Sends an empty INFORMATIONAL request (a liveness check) in an established SA.
     pub fn send_liveness(&mut self, serial: SaSerial, now: Instant) -> Result<(), Error> {
-        let Some(mut sa) = self.sas.remove(&serial) else {
-            return Err(Error::UnknownSerial(serial));
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let r = if sa.state == IkeState::Established {
-            enqueue(&mut ctx, &mut sa, RequestKind::Liveness)
-        } else {
-            Err(Error::NoKeys)
-        };
-        self.settle(sa, Fate::Keep, now);
-        r
+        self.with_sa(serial, now, |ctx, sa| {
+            let r = if sa.state == IkeState::Established {
+                enqueue(ctx, sa, RequestKind::Liveness)
+            } else {
+                Err(Error::NoKeys)
+            };
+            (Fate::Keep, r)
+        })
+        .ok_or(Error::UnknownSerial(serial))?
     }
 
     /// Handles one received datagram. `local` is our address and port it arrived on,
@@ -746,25 +777,22 @@ impl Endpoint {
             self.unknown_spi(now, local, remote, &hdr);
             return;
         };
-        let Some(mut sa) = self.sas.remove(&serial) else {
-            return;
-        };
-        let (mut ctx, _) = self.ctx(now);
-        let fate = match handle_in_sa(&mut ctx, &mut sa, &hdr, local, remote, data, config) {
-            Ok(f) => f,
-            Err(e) => {
-                ctx.out.progress(
-                    &sa.conn.name,
-                    Some(sa.serial),
-                    Rc::LOG_SERIOUS,
-                    format!("IKE SA failed: {e}"),
-                );
-                Fate::Remove(SaEnd::Error(e.to_string()))
-            }
-        };
-        let initial_contact = std::mem::take(&mut sa.initial_contact);
-        self.settle(sa, fate, now);
-        if initial_contact {
+        let initial_contact = self.with_sa(serial, now, |ctx, sa| {
+            let fate = match handle_in_sa(ctx, sa, &hdr, local, remote, data, config) {
+                Ok(f) => f,
+                Err(e) => {
+                    ctx.out.progress(
+                        &sa.conn.name,
+                        Some(sa.serial),
+                        Rc::LOG_SERIOUS,
+                        format!("IKE SA failed: {e}"),
+                    );
+                    Fate::Remove(SaEnd::Error(e.to_string()))
+                }
+            };
+            (fate, std::mem::take(&mut sa.initial_contact))
+        });
+        if initial_contact == Some(true) {
             self.purge_stale(serial, now);
         }
     }
@@ -777,11 +805,11 @@ impl Endpoint {
         };
         let (name, peer, ip) = (new.conn.name.clone(), new.peer_id.clone(), new.remote.ip());
         let stale: Vec<SaSerial> = self
-            .sas
-            .values()
+            .index
+            .of_connection(&name)
+            .filter_map(|s| self.sas.get(&s))
             .filter(|sa| {
                 sa.serial != serial
-                    && sa.conn.name == name
                     && sa.peer_id == peer
                     && sa.remote.ip() == ip
                     && matches!(sa.state, IkeState::Established | IkeState::Deleting)
@@ -789,7 +817,7 @@ impl Endpoint {
             .map(|sa| sa.serial)
             .collect();
         for old in stale {
-            if let Some(sa) = self.sas.remove(&old) {
+            if self.sas.contains_key(&old) {
                 self.out.progress(
                     &name,
                     Some(serial),
@@ -798,7 +826,7 @@ impl Endpoint {
                         "received INITIAL_CONTACT; deleting older IKE SA {old} of the same peer"
                     ),
                 );
-                self.settle(sa, Fate::Remove(SaEnd::Deleted), now);
+                self.settle(old, Fate::Remove(SaEnd::Deleted), now);
             }
         }
     }
@@ -881,7 +909,7 @@ impl Endpoint {
             Ok(Some(sa)) => {
                 self.by_spi.insert(sa.our_spi(), sa.serial);
                 self.by_init.insert((remote, sa.spi_i), sa.serial);
-                self.sas.insert(sa.serial, sa);
+                self.insert_sa(Box::new(sa));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("IKE_SA_INIT request from {remote} failed: {e}"),
@@ -1011,28 +1039,28 @@ impl Endpoint {
     /// Runs every timer due by `now`: retransmissions, timeouts, half-open expiry,
     /// lifetimes, liveness checks.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<SaSerial> = self
-            .sas
-            .values()
-            .filter(|sa| sa.next_timer().is_some_and(|t| t <= now))
-            .map(|sa| sa.serial)
-            .collect();
-        for serial in due {
-            let Some(mut sa) = self.sas.remove(&serial) else {
-                continue;
-            };
-            let (mut ctx, _) = self.ctx(now);
-            let fate = match sa_timers(&mut ctx, &mut sa) {
-                Ok(f) => f,
-                Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
-            };
-            self.settle(sa, fate, now);
+        self.debug_check_index();
+        for serial in self.index.due(now) {
+            let fate = self.with_sa(serial, now, |ctx, sa| {
+                let fate = match sa_timers(ctx, sa) {
+                    Ok(f) => f,
+                    Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
+                };
+                (fate, ())
+            });
+            if fate.is_none() {
+                tracing::debug!("{serial}: timer of an IKE SA that is gone; ignored");
+            }
         }
     }
 
-    /// Puts the SA back, or removes it and reports it, restarting an initiator whose
-    /// keying tries remain.
-    fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
+    /// Done with SA `serial` (still in the table): keeps it, bringing its index
+    /// entries up to date, or removes it and reports it, restarting an initiator
+    /// whose keying tries remain.
+    fn settle(&mut self, serial: SaSerial, fate: Fate, now: Instant) {
+        let Some(sa) = self.sas.get_mut(&serial) else {
+            return;
+        };
         if let Some(mut new) = sa.spawned.take() {
             // A rekey produced the IKE SA that replaces this one.
             if let Some(loser) = new.won_over.take() {
@@ -1043,11 +1071,15 @@ impl Endpoint {
                     l.replaced_by = Some(new.serial);
                     l.expires = Some(later(now, l.conn.retransmit.timeout));
                     l.next_dpd = None;
+                    self.index.update(l);
                 }
             }
             self.by_spi.insert(new.our_spi(), new.serial);
-            self.sas.insert(new.serial, *new);
+            self.insert_sa(new);
         }
+        let Some(sa) = self.sas.get_mut(&serial) else {
+            return;
+        };
         // After a simultaneous rekey (RFC 7296 2.8.1) the Child SAs belong to the
         // surviving new IKE SA: handed over rather than uninstalled with this one.
         let heir = sa.hand_children_to.or_else(|| {
@@ -1055,19 +1087,30 @@ impl Endpoint {
                 .then(|| sa.rekeyed_by_peer.as_ref().map(|(b, _)| *b))
                 .flatten()
         });
-        if let Some(heir) = heir.filter(|_| !sa.children.is_empty()) {
-            if let Some(h) = self.sas.get_mut(&heir) {
-                h.children.append(&mut sa.children);
+        let heir = heir.filter(|h| !sa.children.is_empty() && *h != serial);
+        if let Some(heir) = heir.filter(|h| self.sas.contains_key(h)) {
+            let mut children = Vec::new();
+            if let Some(sa) = self.sas.get_mut(&serial) {
+                children = std::mem::take(&mut sa.children);
                 sa.hand_children_to = None;
+            }
+            if let Some(h) = self.sas.get_mut(&heir) {
+                h.children.append(&mut children);
+                self.index.update(h);
             }
         }
         let (reason, linger) = match fate {
             Fate::Keep => {
-                self.sas.insert(sa.serial, sa);
+                if let Some(sa) = self.sas.get(&serial) {
+                    self.index.update(sa);
+                }
                 return;
             }
             Fate::Remove(r) => (r, false),
             Fate::Linger(r) => (r, true),
+        };
+        let Some(mut sa) = self.remove_sa(serial) else {
+            return;
         };
         if sa.state == IkeState::Dying {
             // Already reported when it started lingering.
@@ -1103,7 +1146,7 @@ impl Endpoint {
             sa.next_dpd = None;
             sa.next_keepalive = None;
             sa.half_open_deadline = Some(later(now, sa.conn.retransmit.timeout));
-            self.sas.insert(sa.serial, sa);
+            self.insert_sa(sa);
         } else {
             self.forget(&sa);
         }

@@ -802,8 +802,8 @@ fn successor(
     sa.chosen = Some(chosen);
     sa.suite = Some(suite);
     sa.keys = Some(keys);
-    sa.tx = Some(tx);
-    sa.rx = Some(rx);
+    sa.tx = Some(Box::new(tx));
+    sa.rx = Some(Box::new(rx));
     sa.nat_local = old.nat_local;
     sa.nat_remote = old.nat_remote;
     sa.peer_fragmentation = old.peer_fragmentation;

@@ -80,8 +80,8 @@ fn derive_keys(sa: &mut IkeSa, shared: &[u8]) -> Result<(), Error> {
     let (tx, rx) = keys.sk_ciphers(&suite, sa.role)?;
     sa.suite = Some(suite);
     sa.keys = Some(keys);
-    sa.tx = Some(tx);
-    sa.rx = Some(rx);
+    sa.tx = Some(Box::new(tx));
+    sa.rx = Some(Box::new(rx));
     Ok(())
 }
 

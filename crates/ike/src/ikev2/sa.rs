@@ -178,8 +178,10 @@ pub(crate) struct IkeSa {
     pub chosen: Option<Chosen>,
     pub suite: Option<IkeSuite>,
     pub keys: Option<IkeSaKeys>,
-    pub tx: Option<SkCipher>,
-    pub rx: Option<SkCipher>,
+    /// The SK cipher states, boxed: inline each is as large as the largest cipher
+    /// variant (over 2 KiB), and an SA still in IKE_SA_INIT has none.
+    pub tx: Option<Box<SkCipher>>,
+    pub rx: Option<Box<SkCipher>>,
     /// NAT between us: we are behind one / the peer is.
     pub nat_local: bool,
     pub nat_remote: bool,

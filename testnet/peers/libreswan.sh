@@ -29,7 +29,7 @@ conn $CONN
     right=$(side_var $o HOST)
     rightid=$(side_var $o ID)
 $nets
-    ike=$IKE_LS
+    ike=$(side_var $s IKE_LS)
     esp=$ESP_LS
     leftupdown=%disabled
     rekey=no

@@ -69,7 +69,7 @@ pluto_ready() {
 # designed to not distinguish which end is ours"), then --listen.
 pluto_load() {
   s=$1 o=$(other $1)
-  set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$IKE_LS" --esp "$ESP_LS"
+  set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$(side_var $s IKE_LS)" --esp "$ESP_LS"
   # a refused authentication is final: one try, so the failing initiate ends
   [ "$BADPSK" = yes ] && set -- "$@" --keyingtries 1
   [ "$TUNNEL" = yes ] && set -- "$@" --tunnel

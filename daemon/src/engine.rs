@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
-    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress, Rc,
+    ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress,
     SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
@@ -99,6 +99,17 @@ struct SaShape<'a> {
     peer: IpAddr,
     local_ts: &'a [TrafficSelector],
     remote_ts: &'a [TrafficSelector],
+}
+
+/// Whether two Child SAs carry the same traffic (same connection and policies): a
+/// rekey's successor, as opposed to another road warrior of the same template.
+fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
+    a.connection == b.connection
+        && a.policies.len() == b.policies.len()
+        && a.policies
+            .iter()
+            .zip(&b.policies)
+            .all(|(x, y)| x.id() == y.id())
 }
 
 /// A byte count as libreswan's status prints it: `84B`, `29KB`, `3MB`, `2GB`.
@@ -195,11 +206,11 @@ impl Pluto {
                 }
             }
             KernelEvent::Expire { sa, hard, .. } => {
-                if !hard {
-                    tracing::info!(
-                        "soft EXPIRE for SA {sa}: rekeying Child SAs is not implemented in pluto-rs; the SA keeps running until its hard lifetime"
-                    );
-                }
+                tracing::debug!(
+                    "{} EXPIRE for SA {sa}: {}",
+                    if hard { "hard" } else { "soft" },
+                    if hard { "deleting its Child SA" } else { "rekeying its Child SA" }
+                );
                 if let Err(e) = self.ike.handle_expire(sa.spi, hard, now) {
                     tracing::warn!("EXPIRE for SA {sa}: {e}");
                 }
@@ -252,14 +263,7 @@ impl Pluto {
 
     /// A progress line of the core (which has logged it already) for the waiting
     /// whacks.
-    ///
-    /// The core announces a Child SA as established right after asking for its
-    /// install; when the kernel refused it that line is not passed on (whack gets
-    /// the kernel's error and the failure instead).
     fn progress(&mut self, p: &Progress) {
-        if p.serial.is_some_and(|s| self.failed_install.contains(&s)) && p.rc == Rc::SUCCESS {
-            return;
-        }
         let line = p.to_string();
         self.tell(&p.connection, p.rc.0, &line);
     }
@@ -269,14 +273,38 @@ impl Pluto {
         match ev {
             Event::Progress(p) => self.progress(&p),
             Event::Kernel(KernelRequest::InstallChildSa(req)) => {
-                if let Err(e) = self.install(&req).await {
-                    let text = format!(
-                        "\"{}\" {}: cannot install Child SA in the kernel: {e}",
-                        req.connection, req.child
-                    );
-                    tracing::error!("{text}");
-                    self.tell(&req.connection, rc::LOG, &text);
-                    self.failed_install.insert(req.child);
+                // The core announces the Child SA (and retires the one a rekey
+                // replaces) only once the kernel has taken it.
+                match self.install(&req).await {
+                    Ok(()) => {
+                        if let Err(e) = self.ike.child_sa_installed(req.child, now) {
+                            tracing::warn!("\"{}\" {}: {e}", req.connection, req.child);
+                        }
+                    }
+                    Err(e) => {
+                        let text = format!(
+                            "\"{}\" {}: cannot install Child SA in the kernel: {e}",
+                            req.connection, req.child
+                        );
+                        self.tell(&req.connection, rc::LOG, &text);
+                        if let Err(e2) =
+                            self.ike
+                                .child_sa_install_failed(req.child, &e.to_string(), now)
+                        {
+                            tracing::error!("{text}");
+                            tracing::debug!("\"{}\" {}: {e2}", req.connection, req.child);
+                        }
+                        self.finish(
+                            &req.connection,
+                            Some((
+                                rc::FATAL,
+                                format!(
+                                    "\"{}\" {}: Child SA not installed; the IKE SA stays up",
+                                    req.connection, req.child
+                                ),
+                            )),
+                        );
+                    }
                 }
             }
             Event::Kernel(KernelRequest::DeleteChildSa(d)) => self.uninstall(&d).await,
@@ -292,23 +320,23 @@ impl Pluto {
             Event::ChildSaEstablished {
                 connection, child, ..
             } => {
-                if self.failed_install.remove(&child) {
-                    if let Err(e) = self.ike.delete_child_sa(child, now) {
-                        tracing::warn!("\"{connection}\" {child}: cannot delete it: {e}");
-                    }
-                    self.finish(
-                        &connection,
-                        Some((
-                            rc::FATAL,
-                            format!("\"{connection}\" {child}: Child SA not installed; see the kernel error above"),
-                        )),
-                    );
-                    return;
-                }
                 self.totals.add("total.ipsec.type.all", 1);
                 self.totals.add("total.ipsec.type.esp", 1);
                 self.set_routing(&connection);
-                self.run_updown(child, Verb::Up).await;
+                // A rekey replaces a Child SA that is already up: the routes and
+                // firewall rules of "up" are in place and stay.
+                let rekey = self.children.get(&child).is_some_and(|me| {
+                    self.children
+                        .iter()
+                        .any(|(s, c)| *s != child && c.up && same_traffic(c, me))
+                });
+                if rekey {
+                    if let Some(c) = self.children.get_mut(&child) {
+                        c.up = true;
+                    }
+                } else {
+                    self.run_updown(child, Verb::Up).await;
+                }
                 self.finish(&connection, None);
             }
             Event::ChildSaFailed {
@@ -326,7 +354,6 @@ impl Pluto {
             }
             Event::ChildSaDeleted { child, connection } => {
                 self.children.remove(&child);
-                self.failed_install.remove(&child);
                 self.set_routing(&connection);
             }
             Event::IkeSaDeleted {
@@ -491,8 +518,14 @@ impl Pluto {
 
     async fn uninstall(&mut self, d: &ChildSaDelete) {
         let rec = self.children.get(&d.child).cloned();
+        let replaced = rec.as_ref().is_some_and(|me| {
+            self.children
+                .iter()
+                .any(|(s, c)| *s != d.child && same_traffic(c, me))
+        });
         if let Some(rec) = &rec {
-            if rec.up {
+            // The old Child SA of a rekey goes without "down": its successor is up.
+            if rec.up && !replaced {
                 self.run_updown(d.child, Verb::Down).await;
                 // "down" took the route away; a routed connection keeps its trap.
                 if let Some(rt) = self.routed.get(&d.connection).cloned() {
@@ -822,7 +855,8 @@ impl Pluto {
                     .as_secs()
             };
             let timer = match self.ike_sas.get(&s.serial) {
-                Some(r) => format!(" EXPIRE in {}s;", left(r.at, r.lifetime)),
+                // The core rekeys an IKE SA when its lifetime ends.
+                Some(r) => format!(" REKEY in {}s;", left(r.at, r.lifetime)),
                 None => String::new(),
             };
             let newest_s = if newest.get(s.connection.as_str()) == Some(&s.serial) {
@@ -844,9 +878,11 @@ impl Pluto {
                     continue;
                 };
                 v.push(format!(
-                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
+                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
                     ch.serial.0,
                     s.connection,
+                    // The kernel's soft limit (90%) starts the rekey.
+                    left(rec.added_at, rec.lifetime.mul_f64(0.9)),
                     left(rec.added_at, rec.lifetime),
                     s.serial.0
                 ));
@@ -920,6 +956,7 @@ mod tests {
     use super::*;
     use crate::args::Options;
     use control::Reply;
+    use ike::ikev2::Rc;
     use tokio::sync::mpsc::UnboundedReceiver;
 
     fn pluto(dir: &std::path::Path) -> Pluto {
@@ -1001,19 +1038,6 @@ mod tests {
         let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
         p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(req))))
             .await;
-        p.on_event(Event::Progress(Progress {
-            connection: "west-east".into(),
-            serial: Some(SaSerial(2)),
-            rc: Rc::SUCCESS,
-            text: "initiator established Child SA using #1".into(),
-        }))
-        .await;
-        p.on_event(Event::ChildSaEstablished {
-            connection: "west-east".into(),
-            ike: SaSerial(1),
-            child: SaSerial(2),
-        })
-        .await;
         let (lines, done) = drain(&mut rx);
         assert!(
             lines[0].1.contains("cannot install Child SA in the kernel")
@@ -1026,7 +1050,6 @@ mod tests {
         );
         assert_eq!(done, Some(rc::FATAL));
         assert!(p.children.is_empty());
-        assert!(p.failed_install.is_empty());
     }
 
     #[tokio::test]

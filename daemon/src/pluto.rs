@@ -75,9 +75,6 @@ pub struct Pluto {
     pub waiters: Vec<Waiter>,
     /// Installed Child SAs.
     pub children: BTreeMap<SaSerial, ChildRec>,
-    /// Child SAs whose kernel install failed (the core is told once it reports
-    /// them established).
-    pub failed_install: BTreeSet<SaSerial>,
     /// Established IKE SAs' timing.
     pub ike_sas: BTreeMap<SaSerial, IkeRec>,
     /// Routed connections by name.
@@ -142,6 +139,8 @@ impl Pluto {
             ike_port: opts.ikeport,
             natt_port,
             busy: opts.force_busy,
+            // Child SAs are announced only once the kernel holds them.
+            confirm_child_installs: true,
             ..EndpointConfig::default()
         };
         let ike = match Endpoint::new(ike_config, Box::new(ike::crypto::SystemRandomSource::new()))
@@ -173,7 +172,6 @@ impl Pluto {
             datagrams: Some(rx),
             waiters: Vec::new(),
             children: BTreeMap::new(),
-            failed_install: BTreeSet::new(),
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),
             updown_default,
@@ -720,13 +718,8 @@ impl Pluto {
             }
             Request::Rekey { name, sa, .. } => {
                 if self.known(name, r) {
-                    r.line(
-                        rc::WHACK_PROBLEM,
-                        format!(
-                            "\"{name}\": cannot rekey {} SA: rekeying is not implemented in pluto-rs (use --down then --initiate)",
-                            sa.label()
-                        ),
-                    );
+                    self.rekey(name, *sa, r);
+                    self.pump().await;
                 }
             }
             Request::DeleteSa { name, sa, .. } | Request::DownSa { name, sa, .. } => {
@@ -1102,6 +1095,45 @@ impl Pluto {
                 tracing::warn!("{line}");
                 r.line(rc::LOG, line);
             }
+        }
+    }
+
+    /// `--rekey-ike` / `--rekey-child`: the newest SA of that kind of the connection
+    /// is rekeyed with CREATE_CHILD_SA.
+    fn rekey(&mut self, name: &str, sa: control::request::SaKind, r: &mut Responder) {
+        let now = std::time::Instant::now();
+        let sts = self.ike.status();
+        let ikes: Vec<_> = sts
+            .iter()
+            .filter(|s| s.connection == name && s.state == "ESTABLISHED_IKE_SA")
+            .collect();
+        let target = match sa {
+            control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
+            control::request::SaKind::Child => ikes
+                .iter()
+                .flat_map(|s| s.children.iter().map(|c| c.serial))
+                .max(),
+        };
+        let Some(t) = target else {
+            r.line(
+                rc::WHACK_PROBLEM,
+                format!(
+                    "\"{name}\": cannot rekey: the connection has no established {} SA",
+                    sa.label()
+                ),
+            );
+            return;
+        };
+        let res = match sa {
+            control::request::SaKind::Ike => self.ike.rekey_ike_sa(t, now),
+            control::request::SaKind::Child => self.ike.rekey_child_sa(t, now),
+        };
+        match res {
+            Ok(()) => r.comment(format!("\"{name}\" {t}: rekeying {} SA", sa.label())),
+            Err(e) => r.line(
+                rc::WHACK_PROBLEM,
+                format!("\"{name}\" {t}: cannot rekey: {e}"),
+            ),
         }
     }
 

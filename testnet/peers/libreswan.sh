@@ -34,6 +34,7 @@ $nets
     leftupdown=%disabled
     rekey=no
     keyingtries=1
+    encapsulation=$( [ "$ENCAP" = yes ] && echo yes || echo auto )
     auto=add
 EOC
   printf '%s %s : PSK "%s"\n' "$(side_var $s ID)" "$(side_var $o ID)" "$(side_var $s PSK)" > "$d/ipsec.secrets"

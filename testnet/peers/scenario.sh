@@ -16,6 +16,8 @@
 #   INVALKE      yes: the initiator proposes the other group first (its KE guess), the
 #                responder allows only DH: an INVALID_KE_PAYLOAD round trip must
 #                happen (two IKE_SA_INIT requests on the wire) and the tunnel come up
+#   ENCAP        yes: all sides force UDP encapsulation of ESP (no NAT on the path):
+#                the ESP packets on the veth must all be ESP-in-UDP on port 4500
 #   END          down (default): `whack --down`; shutdown: `whack --shutdown`, after
 #                which that pluto-rs must exit and leave no SA or policy of its own
 #
@@ -45,6 +47,8 @@ PSK="pluto-rs-testnet-psk-4f1e9c2b7a"
 BADPSK=${BADPSK:-no}
 # INVALKE=yes: the initiator's first KE is for a group the responder refuses
 INVALKE=${INVALKE:-no}
+# ENCAP=yes: every side forces ESP-in-UDP (RFC 3948) although there is no NAT
+ENCAP=${ENCAP:-no}
 # END=down (default) or shutdown: how the pluto-rs side ends the tunnel
 END=${END:-down}
 case "$END" in down|shutdown) ;; *) tn_fail "END=$END: down or shutdown" ;; esac
@@ -155,7 +159,7 @@ pol_count() {
 # --- the versions under test, for the matrix (docs/interop.md) ---------------------
 strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
 libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
-tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK invalke=$INVALKE end=$END${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK invalke=$INVALKE encap=$ENCAP end=$END${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
 tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
 
 # --- topology -------------------------------------------------------------------
@@ -224,6 +228,11 @@ sleep 0.3
 n=$(tn_count_esp "$TN_SCRATCH/esp.txt")
 tn_log "ESP packets seen on west0: $n"
 [ "$n" -ge 8 ] || fail "expected at least 8 ESP packets on west0, saw $n"
+if [ "$ENCAP" = yes ]; then
+  u=$(grep -c 'UDP-encap: ESP' "$TN_SCRATCH/esp.txt")
+  tn_log "of which ESP-in-UDP: $u"
+  [ "$u" -eq "$n" ] || fail "encapsulation forced, but only $u of $n ESP packets were ESP-in-UDP"
+fi
 
 # --- 4. traffic counters of every pluto-rs side ---------------------------------
 for s in west east; do

@@ -34,6 +34,7 @@ connections {
     local_addrs = $(side_var $s HOST)
     remote_addrs = $(side_var $o HOST)
     proposals = $(side_var $s IKE_SS)
+    encap = $( [ "$ENCAP" = yes ] && echo yes || echo no )
     local { auth = psk
             id = $(side_var $s ID) }
     remote { auth = psk

@@ -101,6 +101,19 @@ struct SaShape<'a> {
     remote_ts: &'a [TrafficSelector],
 }
 
+/// The packet an ACQUIRE reports (the kernel narrows its selector to the packet's
+/// hosts, protocol and ports) as the core's single-host traffic selectors.
+fn triggering_packet(sel: &kernel::Selector) -> Option<ike::ikev2::TriggeringPacket> {
+    let ts = |addr: IpAddr, port: Option<u16>| {
+        let (lo, hi) = port.map_or((0, 65535), |p| (p, p));
+        TrafficSelector::new(sel.proto, lo, hi, addr, addr).ok()
+    };
+    Some(ike::ikev2::TriggeringPacket {
+        local: ts(sel.src.addr(), sel.sport)?,
+        remote: ts(sel.dst.addr(), sel.dport)?,
+    })
+}
+
 /// Whether two Child SAs carry the same traffic (same connection and policies): a
 /// rekey's successor, as opposed to another road warrior of the same template.
 fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
@@ -182,7 +195,11 @@ impl Pluto {
         let now = Instant::now();
         match ev {
             KernelEvent::Acquire {
-                src, dst, reqid, ..
+                src,
+                dst,
+                reqid,
+                selector,
+                ..
             } => {
                 let Some(name) = reqid.and_then(|r| {
                     self.routed
@@ -198,7 +215,11 @@ impl Pluto {
                 tracing::info!("\"{name}\": acquired {src} -> {dst}: initiating");
                 match self.ike_conn(&name, None) {
                     Ok(c) => {
-                        if let Err(e) = self.ike.handle_acquire(c, now) {
+                        let res = match triggering_packet(&selector) {
+                            Some(p) => self.ike.handle_acquire_packet(c, p, now),
+                            None => self.ike.handle_acquire(c, now),
+                        };
+                        if let Err(e) = res {
                             tracing::warn!("\"{name}\": cannot initiate on ACQUIRE: {e}");
                         }
                     }
@@ -924,10 +945,11 @@ impl Pluto {
             for (p, is_natt) in [(port, false), (natt, true)] {
                 let sa = SocketAddr::new(a, p);
                 match self.sockets.open(&iface, sa, is_natt) {
-                    Ok(()) => out.push((
+                    Ok(true) => out.push((
                         true,
                         format!("adding UDP interface {iface} {}", crate::status::sock(a, p)),
                     )),
+                    Ok(false) => {}
                     Err(e) => out.push((false, format!("{iface}: {e}"))),
                 }
             }

@@ -90,12 +90,12 @@ impl IkeSockets {
         }
     }
 
-    /// Opens one socket; `natt` marks the NAT-T port. Socket options that fail
-    /// (without CAP_NET_ADMIN) are logged and the socket is kept: IKE still works,
-    /// only ESP through it would not.
-    pub fn open(&mut self, iface: &str, addr: SocketAddr, natt: bool) -> Result<(), SocketError> {
+    /// Opens one socket; `natt` marks the NAT-T port. Returns false when it was
+    /// open already. Socket options that fail (without CAP_NET_ADMIN) are logged
+    /// and the socket is kept: IKE still works, only ESP through it would not.
+    pub fn open(&mut self, iface: &str, addr: SocketAddr, natt: bool) -> Result<bool, SocketError> {
         if self.socks.contains_key(&addr) {
-            return Ok(());
+            return Ok(false);
         }
         let std_sock =
             std::net::UdpSocket::bind(addr).map_err(|source| SocketError::Bind { addr, source })?;
@@ -125,7 +125,7 @@ impl IkeSockets {
                 reader,
             },
         );
-        Ok(())
+        Ok(true)
     }
 
     /// Closes every socket (`whack --unlisten`, shutdown).
@@ -237,7 +237,8 @@ mod tests {
         let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let free = probe.local_addr().unwrap();
         drop(probe);
-        s.open("lo", free, false).unwrap();
+        assert!(s.open("lo", free, false).unwrap());
+        assert!(!s.open("lo", free, false).unwrap());
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         peer.send_to(b"hello", free).await.unwrap();
         let d = rx.recv().await.unwrap();

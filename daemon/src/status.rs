@@ -319,10 +319,8 @@ fn global_json(p: &Pluto) -> Value {
 fn setup(p: &Pluto) -> Vec<String> {
     let o = &p.opts;
     let mut v = vec!["using kernel interface: xfrm".to_string(), String::new()];
-    if p.listening {
-        for a in p.addrs_list() {
-            v.push(format!("interface {} UDP {}", a.0, sock(a.1, o.ikeport)));
-        }
+    for (iface, a) in p.sockets.list() {
+        v.push(format!("interface {iface} UDP {}", sock(a.ip(), a.port())));
     }
     v.push(String::new());
     v.push("fips mode=disabled;".to_string());
@@ -401,9 +399,7 @@ fn all_json(p: &Pluto) -> Value {
             "global_redirect_to": p.global_redirect_to,
             "debug": p.debug.iter().collect::<Vec<_>>(),
         },
-        "interfaces": if p.listening {
-            p.addrs_list().into_iter().map(|(i, a)| json!({"name": i, "address": a.to_string(), "port": p.opts.ikeport})).collect::<Vec<_>>()
-        } else { Vec::new() },
+        "interfaces": p.sockets.list().into_iter().map(|(i, a)| json!({"name": i, "address": a.ip().to_string(), "port": a.port()})).collect::<Vec<_>>(),
         "connections": connections_json(p),
         "brief": brief_json(p),
         "states": p.state_lines(),

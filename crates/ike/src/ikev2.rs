@@ -7,7 +7,8 @@
 //!   the bytes as read from the socket, the time),
 //! * commands: [`Endpoint::initiate`], [`Endpoint::delete_ike_sa`],
 //!   [`Endpoint::delete_child_sa`], [`Endpoint::delete_connection`],
-//!   [`Endpoint::send_liveness`], and kernel events [`Endpoint::handle_acquire`] and
+//!   [`Endpoint::send_liveness`], and kernel events [`Endpoint::handle_acquire`]
+//!   (or [`Endpoint::handle_acquire_packet`], with the triggering packet) and
 //!   [`Endpoint::handle_expire`], and the outcome of each Child SA install with
 //!   [`Endpoint::child_sa_installed`] / [`Endpoint::child_sa_install_failed`] (which
 //!   only matter with [`EndpointConfig::confirm_child_installs`]),
@@ -103,6 +104,7 @@ use crate::codec::{DecodeError, EncodeError};
 use crate::crypto::ikev2::Role;
 use crate::crypto::{CryptoError, RandomSource};
 use crate::registry::{ExchangeType, NotifyType};
+use crate::ts::TrafficSelector;
 
 use ike_sa_init::{CookieSecret, InitOutcome};
 use sa::{later, Ctx, IkeSa, IkeState, Out, RequestKind};
@@ -177,6 +179,18 @@ pub struct IkeSaStatus {
     pub remote: SocketAddr,
     /// The Child SAs.
     pub children: Vec<ChildSaStatus>,
+}
+
+/// The packet that made the kernel ACQUIRE an SA, as single-host selectors (its
+/// addresses, and protocol and ports when the daemon knows them). RFC 7296 2.9:
+/// the initiator's first TSi and TSr are these, ahead of the connection's own, so
+/// a responder with narrower policy can pick the part of ours the packet is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggeringPacket {
+    /// Our side: the packet's source.
+    pub local: TrafficSelector,
+    /// The peer's side: the packet's destination.
+    pub remote: TrafficSelector,
 }
 
 /// What to do with an SA after handling something.
@@ -289,17 +303,19 @@ impl Endpoint {
     /// Starts negotiating `conn` as initiator (`whack --initiate`). Returns the IKE
     /// SA's serial; progress and the outcome arrive as events.
     pub fn initiate(&mut self, conn: Arc<Connection>, now: Instant) -> Result<SaSerial, Error> {
-        self.start_attempt(conn, 1, now)
+        self.start_attempt(conn, 1, None, now)
     }
 
     fn start_attempt(
         &mut self,
         conn: Arc<Connection>,
         attempt: u32,
+        trigger: Option<TriggeringPacket>,
         now: Instant,
     ) -> Result<SaSerial, Error> {
         let (mut ctx, _) = self.ctx(now);
-        let sa = ike_sa_init::initiate(&mut ctx, conn, attempt)?;
+        let mut sa = ike_sa_init::initiate(&mut ctx, conn, attempt)?;
+        sa.trigger = trigger;
         let serial = sa.serial;
         self.by_spi.insert(sa.our_spi(), serial);
         self.sas.insert(serial, sa);
@@ -307,10 +323,47 @@ impl Endpoint {
     }
 
     /// A kernel ACQUIRE for a trap policy of `conn`: initiates unless an IKE SA of the
-    /// connection already exists or is being negotiated.
+    /// connection already exists or is being negotiated. Without the triggering
+    /// packet the Child SA proposes the connection's selectors only; see
+    /// [`handle_acquire_packet`](Self::handle_acquire_packet).
     pub fn handle_acquire(
         &mut self,
         conn: Arc<Connection>,
+        now: Instant,
+    ) -> Result<Option<SaSerial>, Error> {
+        self.acquire(conn, None, now)
+    }
+
+    /// [`handle_acquire`](Self::handle_acquire) with the packet that triggered the
+    /// ACQUIRE: the first Child SA's first TSi/TSr are the packet's selectors (RFC
+    /// 7296 2.9), followed by the connection's. Selectors outside the connection's
+    /// are ignored (with a log line), as the kernel policy cannot have trapped them.
+    pub fn handle_acquire_packet(
+        &mut self,
+        conn: Arc<Connection>,
+        packet: TriggeringPacket,
+        now: Instant,
+    ) -> Result<Option<SaSerial>, Error> {
+        let inside = conn.local_ts.iter().any(|t| t.contains(&packet.local))
+            && conn.remote_ts.iter().any(|t| t.contains(&packet.remote));
+        let trigger = if inside {
+            Some(packet)
+        } else {
+            tracing::info!(
+                "\"{}\": acquired packet {}==={} lies outside the connection's selectors; proposing those only",
+                conn.name,
+                packet.local,
+                packet.remote
+            );
+            None
+        };
+        self.acquire(conn, trigger, now)
+    }
+
+    fn acquire(
+        &mut self,
+        conn: Arc<Connection>,
+        trigger: Option<TriggeringPacket>,
         now: Instant,
     ) -> Result<Option<SaSerial>, Error> {
         let busy = self.sas.values().any(|sa| {
@@ -323,7 +376,7 @@ impl Endpoint {
             );
             return Ok(None);
         }
-        self.initiate(conn, now).map(Some)
+        self.start_attempt(conn, 1, trigger, now).map(Some)
     }
 
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
@@ -724,7 +777,18 @@ impl Endpoint {
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}");
+                // RFC 7296 2.5: an unknown critical payload is refused even here;
+                // any other malformed IKE_SA_INIT is unauthenticated garbage.
+                match (e.unsupported_payload_type(), Header::decode(data)) {
+                    (Some(ty), Ok(raw)) if self.may_answer_unprotected(now, remote.ip()) => {
+                        tracing::info!(
+                            "IKE_SA_INIT request from {remote}: {e}; answering UNSUPPORTED_CRITICAL_PAYLOAD"
+                        );
+                        let n = Notify::unsupported_critical_payload(ty);
+                        self.answer_unprotected(local, remote, &raw.header, n);
+                    }
+                    _ => tracing::debug!("dropping IKE_SA_INIT request from {remote}: {e}"),
+                }
                 return;
             }
         };
@@ -781,6 +845,18 @@ impl Endpoint {
             "{} request from {remote} for an unknown IKE SA; answering INVALID_IKE_SPI",
             hdr.exchange
         );
+        self.answer_unprotected(local, remote, hdr, Notify::new(NotifyType::INVALID_IKE_SPI));
+    }
+
+    /// Sends an unprotected response to request `hdr` holding only `notify`.
+    fn answer_unprotected(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &Header,
+        notify: Notify,
+    ) {
+        let ty = notify.ty;
         let msg = Message {
             header: Header {
                 flags: Flags {
@@ -790,11 +866,11 @@ impl Endpoint {
                 },
                 ..*hdr
             },
-            payloads: vec![Payload::Notify(Notify::new(NotifyType::INVALID_IKE_SPI))],
+            payloads: vec![Payload::Notify(notify)],
         };
         match msg.to_bytes() {
             Ok(b) => self.out.send(&self.config, local, remote, &b),
-            Err(e) => tracing::warn!("cannot encode INVALID_IKE_SPI: {e}"),
+            Err(e) => tracing::warn!("cannot encode {ty}: {e}"),
         }
     }
 
@@ -898,13 +974,31 @@ impl Endpoint {
     fn settle(&mut self, mut sa: IkeSa, fate: Fate, now: Instant) {
         if let Some(mut new) = sa.spawned.take() {
             // A rekey produced the IKE SA that replaces this one.
-            if let Some(loser) = new.adopt_children_from.take() {
+            if let Some(loser) = new.won_over.take() {
                 if let Some(l) = self.sas.get_mut(&loser) {
                     new.children.append(&mut l.children);
+                    // Its creator deletes it; should its creator never have got
+                    // the answer that made it, we do.
+                    l.replaced_by = Some(new.serial);
+                    l.expires = Some(later(now, l.conn.retransmit.timeout));
+                    l.next_dpd = None;
                 }
             }
             self.by_spi.insert(new.our_spi(), new.serial);
             self.sas.insert(new.serial, *new);
+        }
+        // After a simultaneous rekey (RFC 7296 2.8.1) the Child SAs belong to the
+        // surviving new IKE SA: handed over rather than uninstalled with this one.
+        let heir = sa.hand_children_to.or_else(|| {
+            (!matches!(fate, Fate::Keep))
+                .then(|| sa.rekeyed_by_peer.as_ref().map(|(b, _)| *b))
+                .flatten()
+        });
+        if let Some(heir) = heir.filter(|_| !sa.children.is_empty()) {
+            if let Some(h) = self.sas.get_mut(&heir) {
+                h.children.append(&mut sa.children);
+                sa.hand_children_to = None;
+            }
         }
         let (reason, linger) = match fate {
             Fate::Keep => {
@@ -939,6 +1033,7 @@ impl Endpoint {
             final_failure: establishing && !retry,
         });
         let attempt = sa.attempt + 1;
+        let trigger = sa.trigger;
         if linger {
             sa.state = IkeState::Dying;
             sa.outstanding = None;
@@ -963,7 +1058,7 @@ impl Endpoint {
                 Rc::LOG,
                 format!("starting keying attempt {attempt} of {limit}"),
             );
-            if let Err(e) = self.start_attempt(conn.clone(), attempt, now) {
+            if let Err(e) = self.start_attempt(conn.clone(), attempt, trigger, now) {
                 self.out.progress(
                     &conn.name,
                     None,
@@ -1203,6 +1298,16 @@ fn handle_response(
             }
         };
     }
+    if kind == RequestKind::DeleteIke && peer_forgot_sa(data) {
+        // Unprotected, so possibly forged; but this SA was going anyway.
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::LOG,
+            "IKE SA deleted (the peer answered INVALID_IKE_SPI: it no longer has it)".to_owned(),
+        );
+        return Ok(Fate::Remove(SaEnd::Deleted));
+    }
     let payloads = match sa.open(hdr, data) {
         Ok(Some(p)) => p,
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
@@ -1268,6 +1373,19 @@ fn handle_response(
         pump(ctx, sa)?;
     }
     Ok(fate)
+}
+
+/// True for an unprotected response carrying INVALID_IKE_SPI (RFC 7296 2.21.4).
+fn peer_forgot_sa(data: &[u8]) -> bool {
+    Message::decode(data).is_ok_and(|m| {
+        m.payloads
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::INVALID_IKE_SPI))
+            && !m
+                .payloads
+                .iter()
+                .any(|p| matches!(p, Payload::Sk(_) | Payload::Skf(_)))
+    })
 }
 
 /// The state name libreswan logs retransmissions and timeouts under.
@@ -1498,6 +1616,30 @@ mod tests {
     }
 
     #[test]
+    fn ike_sa_init_with_an_unknown_critical_payload_is_refused() {
+        let mut p = Pair::new("aes_gcm256");
+        let (us, them) = (
+            "192.0.2.2:500".parse().unwrap(),
+            "192.0.2.9:500".parse().unwrap(),
+        );
+        let mut req = v3_request(0x08);
+        req[16] = 200; // an unknown payload type...
+        req[17] = 0x20;
+        req.extend_from_slice(&[0, 0x80, 0, 4]); // ...marked critical
+        req[27] = 32;
+        p.east.handle(p.now, us, them, &req, &p.ecfg);
+        let t = p.east.poll_transmit().expect("an answer");
+        let m = Message::decode(&t.contents).unwrap();
+        assert!(m.header.flags.response);
+        assert_eq!(m.header.spi_i, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            only_notify(&m.payloads),
+            (NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![200])
+        );
+        assert!(p.east.status().is_empty());
+    }
+
+    #[test]
     fn unprotected_garbage_gets_no_answer() {
         let mut p = Pair::established("aes_gcm256");
         let (us, them) = (
@@ -1524,5 +1666,91 @@ mod tests {
         }
         assert!(p.east.poll_event().is_none());
         assert_eq!(p.east.status().len(), 1);
+    }
+
+    /// Acquires through `p.west`, runs IKE_SA_INIT, and returns the TSi and TSr of
+    /// west's IKE_AUTH request as east decrypts them (the request is then delivered).
+    fn acquired_ts(
+        p: &mut Pair,
+        packet: Option<TriggeringPacket>,
+    ) -> (Vec<TrafficSelector>, Vec<TrafficSelector>) {
+        let conn = p.wcfg.0.clone();
+        let serial = match packet {
+            Some(packet) => p.west.handle_acquire_packet(conn, packet, p.now),
+            None => p.west.handle_acquire(conn, p.now),
+        };
+        assert!(serial.unwrap().is_some());
+        let init = p.west.poll_transmit().unwrap();
+        p.east
+            .handle(p.now, init.remote, init.local, &init.contents, &p.ecfg);
+        let resp = p.east.poll_transmit().unwrap();
+        p.west
+            .handle(p.now, resp.remote, resp.local, &resp.contents, &p.wcfg);
+        let auth = p.west.poll_transmit().unwrap();
+        let hdr = Header::decode(&auth.contents).unwrap().header;
+        let east = p.east.sas.values_mut().next().unwrap();
+        let payloads = east.open(&hdr, &auth.contents).unwrap().unwrap();
+        let ts = |want: PayloadType| {
+            payloads
+                .iter()
+                .find_map(|p| match p {
+                    Payload::TsI(t) if want == PayloadType::TSI => Some(sa::ts_from_payload(t)),
+                    Payload::TsR(t) if want == PayloadType::TSR => Some(sa::ts_from_payload(t)),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        let got = (ts(PayloadType::TSI), ts(PayloadType::TSR));
+        p.east
+            .handle(p.now, auth.remote, auth.local, &auth.contents, &p.ecfg);
+        p.pump();
+        got
+    }
+
+    fn tcp(addr: &str, port: u16) -> TrafficSelector {
+        let a: IpAddr = addr.parse().unwrap();
+        TrafficSelector::new(6, port, port, a, a).unwrap()
+    }
+
+    #[test]
+    fn acquire_proposes_the_triggering_packet_first() {
+        let mut p = Pair::new("aes_gcm256");
+        let packet = TriggeringPacket {
+            local: tcp("192.0.2.1", 40000),
+            remote: tcp("192.0.2.2", 80),
+        };
+        let (tsi, tsr) = acquired_ts(&mut p, Some(packet));
+        let conn = p.wcfg.0.clone();
+        assert_eq!(tsi, [packet.local, conn.local_ts[0]]);
+        assert_eq!(tsr, [packet.remote, conn.remote_ts[0]]);
+        // The Child SA came up; a second ACQUIRE while it exists starts nothing.
+        assert!(p
+            .west_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaEstablished { .. })));
+        assert!(p
+            .west
+            .handle_acquire_packet(conn, packet, p.now)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn acquire_ignores_a_packet_outside_the_connection() {
+        let mut p = Pair::new("aes_gcm256");
+        let packet = TriggeringPacket {
+            local: tcp("192.0.2.1", 40000),
+            remote: tcp("198.51.100.9", 80),
+        };
+        let (tsi, tsr) = acquired_ts(&mut p, Some(packet));
+        let conn = p.wcfg.0.clone();
+        assert_eq!(tsi, conn.local_ts);
+        assert_eq!(tsr, conn.remote_ts);
+        // As does the plain ACQUIRE.
+        let mut p = Pair::new("aes_gcm256");
+        assert_eq!(
+            acquired_ts(&mut p, None),
+            (conn.local_ts.clone(), conn.remote_ts.clone())
+        );
     }
 }

@@ -261,3 +261,30 @@ fn half_open_sa_expires() {
     assert!(net.east.ep.status().is_empty());
     assert!(net.east.ep.poll_timeout().is_none());
 }
+
+/// West deletes an IKE SA east has already forgotten: east's unprotected
+/// INVALID_IKE_SPI ends it at once instead of after the retransmit timeout.
+#[test]
+fn deleting_an_ike_sa_the_peer_forgot_ends_on_invalid_ike_spi() {
+    let mut net = Net::default_pair();
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    let east_ike = net.east.ep.status()[0].serial;
+    // East's Delete never reaches west; east gives up on it and forgets the SA.
+    let east: std::net::IpAddr = EAST.parse().unwrap();
+    net.filter = Some(Box::new(move |t| t.local.ip() == east));
+    net.east.ep.delete_ike_sa(east_ike, net.now).unwrap();
+    net.run_for(Duration::from_secs(120));
+    assert!(net.east.ep.status().is_empty());
+    net.filter = None;
+    let west_ike = net.west.ep.status()[0].serial;
+    net.west.ep.delete_ike_sa(west_ike, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert!(
+        net.west.ep.status().is_empty(),
+        "{:#?}",
+        net.west.progress()
+    );
+    assert!(net.west.has_line("the peer answered INVALID_IKE_SPI"));
+    assert!(!net.west.has_line("timeout exceeded"));
+}

@@ -147,3 +147,18 @@ fn a_failed_rekey_install_keeps_the_old_child_sa() {
         net.west.installs()[0].outbound.spi
     );
 }
+
+#[test]
+fn a_child_sa_whose_successor_awaits_the_kernel_is_not_rekeyed_again() {
+    let mut net = confirming();
+    let old = net.west.installs()[0].child;
+    let old_spi = net.west.installs()[0].inbound.spi;
+    net.west.ep.child_sa_installed(old, net.now).unwrap();
+    net.west.ep.rekey_child_sa(old, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    // A soft EXPIRE of the old one before the new one is confirmed changes nothing.
+    net.west.ep.handle_expire(old_spi, false, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.installs().len(), 2);
+    assert_eq!(net.east.installs().len(), 2);
+}

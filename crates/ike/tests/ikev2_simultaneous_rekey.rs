@@ -95,7 +95,13 @@ fn simultaneous_ike_sa_rekey_leaves_one_new_ike_sa_with_the_child_sas() {
         net.run_for(Duration::from_secs(10));
 
         let (w, e) = (net.west.ep.status(), net.east.ep.status());
-        assert_eq!(w.len(), 1, "seed {seed}: {:#?}", net.west.progress());
+        assert_eq!(
+            w.len(),
+            1,
+            "seed {seed}: {:#?} {:#?}",
+            net.west.progress(),
+            net.east.progress()
+        );
         assert_eq!(e.len(), 1, "seed {seed}: {:#?}", net.east.progress());
         assert_eq!(w[0].spis, e[0].spis);
         assert_ne!(w[0].serial, old_w);
@@ -133,4 +139,57 @@ fn simultaneous_ike_sa_rekey_leaves_one_new_ike_sa_with_the_child_sas() {
         assert_eq!(&*wi[1].outbound.encr_key, &*ei[1].inbound.encr_key);
     }
     assert!(west_won > 0 && east_won > 0, "{west_won} / {east_won}");
+}
+
+#[test]
+fn simultaneous_rekeys_under_loss_and_duplication_converge() {
+    for seed in 0..40 {
+        let mut net = established(seed);
+        net.dice = Dice::new(seed + 300);
+        net.impair = Impair {
+            loss: 0.2,
+            dup: 0.2,
+            jitter_ms: 300,
+        };
+        let (old_w, _, _) = only_child(&net.west);
+        let (old_e, _, _) = only_child(&net.east);
+        net.west.ep.rekey_child_sa(old_w, net.now).unwrap();
+        net.east.ep.rekey_child_sa(old_e, net.now).unwrap();
+        net.run_for(Duration::from_secs(30));
+        let ike_w = net.west.ep.status()[0].serial;
+        let ike_e = net.east.ep.status()[0].serial;
+        net.west.ep.rekey_ike_sa(ike_w, net.now).unwrap();
+        net.east.ep.rekey_ike_sa(ike_e, net.now).unwrap();
+        net.run_for(Duration::from_secs(90));
+        net.impair = Impair::default();
+        net.run_for(Duration::from_secs(90));
+        let (w, e) = (net.west.ep.status(), net.east.ep.status());
+        assert_eq!(
+            w.len(),
+            1,
+            "seed {seed}: {:#?} {:#?}",
+            net.west.progress(),
+            net.east.progress()
+        );
+        assert_eq!(e.len(), 1, "seed {seed}: {:#?}", net.east.progress());
+        assert_eq!(w[0].spis, e[0].spis, "seed {seed}");
+        let wc: Vec<_> = w[0]
+            .children
+            .iter()
+            .map(|c| (c.inbound_spi, c.outbound_spi))
+            .collect();
+        let ec: Vec<_> = e[0]
+            .children
+            .iter()
+            .map(|c| (c.outbound_spi, c.inbound_spi))
+            .collect();
+        assert!(!wc.is_empty(), "seed {seed}: {:#?}", net.west.progress());
+        assert_eq!(
+            wc,
+            ec,
+            "seed {seed}: {:#?} {:#?}",
+            net.west.progress(),
+            net.east.progress()
+        );
+    }
 }

@@ -504,8 +504,13 @@ pub(crate) fn process_request(
     )?;
     // The peer deletes the old one; remember the rekey in case ours of the same
     // Child SA is under way (RFC 7296 2.8.1).
-    if let Some(c) = old.and_then(|old| sa.children.iter_mut().find(|c| c.serial == old)) {
-        c.rekeyed_by_peer = Some((serial, lowest));
+    if let Some(old) = old {
+        if sa.pending_rekey.as_ref().is_some_and(|p| p.old == old) {
+            sa.peer_child_rekeys.push((old, serial, lowest.clone()));
+        }
+        if let Some(c) = sa.children.iter_mut().find(|c| c.serial == old) {
+            c.rekeyed_by_peer = Some((serial, lowest));
+        }
     }
     Ok(())
 }
@@ -520,6 +525,18 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
         tracing::debug!(
             "\"{}\" {old}: not rekeying: the peer already replaced it with {new}",
             sa.conn.name
+        );
+        return Ok(false);
+    }
+    if let Some(new) = sa.children.iter().find(|c| {
+        c.unconfirmed
+            .as_ref()
+            .is_some_and(|u| u.retire == Some(old))
+    }) {
+        tracing::debug!(
+            "\"{}\" {old}: not rekeying: {} replaces it once the kernel has it",
+            sa.conn.name,
+            new.serial
         );
         return Ok(false);
     }
@@ -681,10 +698,12 @@ pub(crate) fn process_rekey_response(
     // Child SA made with the lowest of the four nonces is redundant and deleted by
     // its creator; the creator of the other one deletes the old Child SA.
     let peer_rekey = sa
-        .children
+        .peer_child_rekeys
         .iter()
-        .find(|c| c.serial == pending.old)
-        .and_then(|c| c.rekeyed_by_peer.clone());
+        .find(|(old, _, _)| *old == pending.old)
+        .map(|(_, new, lowest)| (*new, lowest.clone()));
+    sa.peer_child_rekeys
+        .retain(|(old, _, _)| *old != pending.old);
     if let Some((theirs, their_lowest)) = peer_rekey {
         if lowest_nonce(&pending.ni, nr) < their_lowest {
             ctx.out.progress(
@@ -918,7 +937,7 @@ fn process_ike_rekey_request(
             }),
         ],
     )?;
-    let new = successor(
+    let mut new = successor(
         ctx,
         sa,
         Role::Responder,
@@ -932,6 +951,11 @@ fn process_ike_rekey_request(
     // The initiator of the rekey deletes this SA; if it never does, we do.
     sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
     sa.rekeyed_by_peer = Some((new.serial, lowest_nonce(ni, &nr)));
+    if sa.pending_ike_rekey.is_some() {
+        // Our own rekey of this SA is under way (RFC 7296 2.8.1): the Child SAs
+        // stay until its answer says which new IKE SA survives.
+        sa.children = std::mem::take(&mut new.children);
+    }
     sa.spawned = Some(Box::new(new));
     Ok(())
 }
@@ -1079,9 +1103,12 @@ pub(crate) fn process_ike_rekey_response(
                 ),
             );
             sa.replaced_by = Some(theirs);
+            // The peer deletes the old IKE SA; if it never does, we do.
+            sa.expires = Some(super::sa::later(ctx.now, sa.conn.retransmit.timeout));
+            sa.children = std::mem::take(&mut new.children);
+            sa.hand_children_to = Some(theirs);
             super::informational::send_request(ctx, &mut new, RequestKind::DeleteIke)?;
             sa.spawned = Some(Box::new(new));
-            // The peer deletes the old IKE SA (or `expires` makes us do it).
             return Ok(true);
         }
         ctx.out.progress(
@@ -1089,11 +1116,11 @@ pub(crate) fn process_ike_rekey_response(
             Some(new.serial),
             Rc::LOG,
             format!(
-                "simultaneous rekey of IKE SA {}: ours stays and takes the Child SAs; the peer deletes its redundant IKE SA {theirs}",
+                "simultaneous rekey of IKE SA {}: ours stays; the peer deletes its redundant IKE SA {theirs}",
                 sa.serial
             ),
         );
-        new.adopt_children_from = Some(theirs);
+        new.won_over = Some(theirs);
     }
     sa.spawned = Some(Box::new(new));
     sa.queue.clear();

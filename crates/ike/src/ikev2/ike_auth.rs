@@ -102,15 +102,23 @@ pub(crate) fn send_request(
         &set_without_ke(&conn.esp_proposals).offer(),
         Spi::from_u32(spi),
     )));
-    payloads.push(Payload::TsI(ts_payload(&conn.local_ts)));
-    payloads.push(Payload::TsR(ts_payload(&conn.remote_ts)));
+    // RFC 7296 2.9: the packet that triggered an ACQUIRE goes first.
+    let (mut tsi, mut tsr) = (Vec::new(), Vec::new());
+    if let Some(t) = &sa.trigger {
+        tsi.push(t.local);
+        tsr.push(t.remote);
+    }
+    tsi.extend(conn.local_ts.iter().cloned());
+    tsr.extend(conn.remote_ts.iter().cloned());
+    payloads.push(Payload::TsI(ts_payload(&tsi)));
+    payloads.push(Payload::TsR(ts_payload(&tsr)));
     let msgid = sa.next_msgid;
     let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
     sa.pending_child = Some(PendingChild {
         serial: child_serial,
         inbound_spi: spi,
-        tsi: conn.local_ts.clone(),
-        tsr: conn.remote_ts.clone(),
+        tsi,
+        tsr,
     });
     sa.state = IkeState::AuthSent;
     ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);

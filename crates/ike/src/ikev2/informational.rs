@@ -94,8 +94,12 @@ pub(crate) fn process_request(
             Rc::LOG
         };
         ctx.out.progress(&sa.conn.name, Some(sa.serial), rc, text);
-        for child in std::mem::take(&mut sa.children) {
-            uninstall(ctx, sa, &child);
+        // Rekeyed by the peer: its Child SAs live on in the new IKE SA (the
+        // endpoint hands over any still held back by a simultaneous rekey).
+        if sa.rekeyed_by_peer.is_none() {
+            for child in std::mem::take(&mut sa.children) {
+                uninstall(ctx, sa, &child);
+            }
         }
         return Ok(InfoOutcome::IkeDeleted(
             auth_failed.then_some(NotifyType::AUTHENTICATION_FAILED),

@@ -161,6 +161,9 @@ pub(crate) struct IkeSa {
     pub init_remote: SocketAddr,
     /// The keying attempt this SA is (initiator), from 1.
     pub attempt: u32,
+    /// The packet whose ACQUIRE started this SA (initiator): its selectors go
+    /// first in the first Child SA's TSi/TSr.
+    pub trigger: Option<super::TriggeringPacket>,
 
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -203,6 +206,11 @@ pub(crate) struct IkeSa {
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
     pub pending_rekey: Option<PendingRekey>,
+    /// Child SAs the peer rekeyed while our rekey of the same one was outstanding:
+    /// (old, the peer's new one, the lowest nonce of its exchange). Kept here, not
+    /// on the old Child SA, because the peer may delete that one before our
+    /// response arrives (RFC 7296 2.8.1).
+    pub peer_child_rekeys: Vec<(SaSerial, SaSerial, Vec<u8>)>,
     pub pending_ike_rekey: Option<PendingIkeRekey>,
     /// A new IKE SA produced by a rekey, for the endpoint to take over.
     pub spawned: Option<Box<IkeSa>>,
@@ -211,9 +219,12 @@ pub(crate) struct IkeSa {
     /// The peer rekeyed this IKE SA (we answered): the new IKE SA and the lowest
     /// nonce of that exchange, to settle a simultaneous rekey (RFC 7296 2.8.1).
     pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
-    /// A new IKE SA that won a simultaneous rekey takes the Child SAs over from the
-    /// one that lost (which got them when the peer's rekey was answered).
-    pub adopt_children_from: Option<SaSerial>,
+    /// A new IKE SA that won a simultaneous rekey: the redundant one of the peer,
+    /// which the peer deletes (or we do, should the peer never have completed it).
+    pub won_over: Option<SaSerial>,
+    /// The Child SAs of this IKE SA belong to that one (the peer's rekey of it won
+    /// a simultaneous rekey): moved there when this SA is put back or removed.
+    pub hand_children_to: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
     pub expires: Option<Instant>,
     pub next_dpd: Option<Instant>,
@@ -245,6 +256,7 @@ impl IkeSa {
             remote,
             init_remote: remote,
             attempt: 1,
+            trigger: None,
             ni: Vec::new(),
             nr: Vec::new(),
             ke: None,
@@ -276,11 +288,13 @@ impl IkeSa {
             children: Vec::new(),
             pending_child: None,
             pending_rekey: None,
+            peer_child_rekeys: Vec::new(),
             pending_ike_rekey: None,
             spawned: None,
             replaced_by: None,
             rekeyed_by_peer: None,
-            adopt_children_from: None,
+            won_over: None,
+            hand_children_to: None,
             half_open_deadline: None,
             expires: None,
             next_dpd: None,

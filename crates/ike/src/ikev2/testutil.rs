@@ -71,20 +71,26 @@ pub(crate) struct Pair {
 impl Pair {
     /// Two endpoints with a completed handshake.
     pub fn established(esp: &str) -> Pair {
+        let mut p = Pair::new(esp);
+        let w = p.wcfg.0.clone();
+        p.west.initiate(w, p.now).unwrap();
+        p.pump();
+        p
+    }
+
+    /// Two endpoints that have not talked yet.
+    pub fn new(esp: &str) -> Pair {
         let w = Arc::new(conn("192.0.2.1", "192.0.2.2", esp));
         let e = Arc::new(conn("192.0.2.2", "192.0.2.1", esp));
-        let mut p = Pair {
+        Pair {
             west: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(1))).unwrap(),
             east: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(2))).unwrap(),
-            wcfg: OneConn(w.clone()),
+            wcfg: OneConn(w),
             ecfg: OneConn(e),
             now: Instant::now(),
             west_events: Vec::new(),
             east_events: Vec::new(),
-        };
-        p.west.initiate(w, p.now).unwrap();
-        p.pump();
-        p
+        }
     }
 
     /// Delivers datagrams both ways until both are quiet.

@@ -175,7 +175,7 @@ pub async fn run(
             _ = sleep_until(deadline) => pluto.timeout(),
             ev = next_kernel_event(&mut kernel_events) => {
                 match ev {
-                    Ok(ev) => pluto.kernel_event(ev),
+                    Ok(ev) => pluto.kernel_event(ev).await,
                     Err(e) => {
                         tracing::error!("kernel event stream failed: {e}; ACQUIRE and EXPIRE events are no longer seen");
                         kernel_events = None;

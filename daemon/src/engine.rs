@@ -19,7 +19,7 @@ use ike::ikev2::{
     SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
-use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
+use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
 
 use crate::convert::{self, Lookup};
 use crate::pluto::Pluto;
@@ -49,6 +49,9 @@ pub struct ChildRec {
     pub outbound: SaId,
     /// The policies installed for it.
     pub policies: Vec<PolicySpec>,
+    /// The inbound and outbound SAs as installed (keys zeroized on drop), kept
+    /// to update their encapsulation after a NAT mapping change.
+    pub sa_specs: (SaSpec, SaSpec),
     /// Reqid.
     pub reqid: u32,
     /// Tunnel or transport.
@@ -125,6 +128,19 @@ fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
             .all(|(x, y)| x.id() == y.id())
 }
 
+/// The whack code for a negotiation that failed with notification `n`: libreswan's
+/// RC_NOTIFICATION + n (224 for AUTHENTICATION_FAILED, 214 for NO_PROPOSAL_CHOSEN,
+/// 238 for TS_UNACCEPTABLE), which its whack exits with. Notify types too large
+/// for an exit status (private-use errors) give RC_FATAL instead.
+pub fn notification_rc(n: ike::registry::NotifyType) -> u32 {
+    let code = rc::NOTIFICATION + u32::from(n.0);
+    if code <= 255 {
+        code
+    } else {
+        rc::FATAL
+    }
+}
+
 /// A byte count as libreswan's status prints it: `84B`, `29KB`, `3MB`, `2GB`.
 pub fn amount(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
@@ -189,9 +205,9 @@ impl Pluto {
         self.ike.handle_timeout(Instant::now());
     }
 
-    /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE deletes or
-    /// (soft) is logged since rekeying is not implemented.
-    pub fn kernel_event(&mut self, ev: KernelEvent) {
+    /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE rekeys
+    /// (soft) or deletes (hard) the Child SA; MAPPING moves the peer's NAT port.
+    pub async fn kernel_event(&mut self, ev: KernelEvent) {
         let now = Instant::now();
         match ev {
             KernelEvent::Acquire {
@@ -230,15 +246,17 @@ impl Pluto {
                 tracing::debug!(
                     "{} EXPIRE for SA {sa}: {}",
                     if hard { "hard" } else { "soft" },
-                    if hard { "deleting its Child SA" } else { "rekeying its Child SA" }
+                    if hard {
+                        "deleting its Child SA"
+                    } else {
+                        "rekeying its Child SA"
+                    }
                 );
                 if let Err(e) = self.ike.handle_expire(sa.spi, hard, now) {
                     tracing::warn!("EXPIRE for SA {sa}: {e}");
                 }
             }
-            KernelEvent::Mapping { sa, old, new, .. } => tracing::info!(
-                "NAT mapping of SA {sa} changed from {old} to {new}; updating it is not implemented in pluto-rs"
-            ),
+            KernelEvent::Mapping { sa, old, new, .. } => self.nat_mapping(sa, old, new, now).await,
             KernelEvent::PolExpire { .. } => {}
         }
     }
@@ -368,7 +386,7 @@ impl Pluto {
                 self.finish(
                     &connection,
                     Some((
-                        rc::FATAL,
+                        notification_rc(notify),
                         format!("\"{connection}\" {child}: Child SA failed: {notify}"),
                     )),
                 );
@@ -399,7 +417,9 @@ impl Pluto {
                             rc::NORETRANSMISSION,
                             "no response (or no acceptable response) from the peer".to_string(),
                         ),
-                        SaEnd::Failed(n) => (rc::FATAL, format!("negotiation failed: {n}")),
+                        SaEnd::Failed(n) => {
+                            (notification_rc(*n), format!("negotiation failed: {n}"))
+                        }
                         SaEnd::HalfOpenExpired => (rc::FATAL, "IKE_AUTH never arrived".to_string()),
                         SaEnd::Error(e) => (rc::FATAL, e.clone()),
                         SaEnd::Deleted | SaEnd::LifetimeExpired => (
@@ -425,29 +445,136 @@ impl Pluto {
 
     /// A template that answered a peer gets an instance for it in the database (as
     /// libreswan's `"rw"[1] 192.0.2.9`), shown by `--connectionstatus` and removed
-    /// with the IKE SA. The core keeps using the template's name.
+    /// with the IKE SA. The core keeps the template's name for lookups but prefixes
+    /// the SA's log and whack lines with the instance's, as libreswan does. An IKE
+    /// SA that replaces one of an instance (IKE rekey) inherits the instance
+    /// rather than making a new one.
     fn instantiate(&mut self, connection: &str, ike: SaSerial) {
         let Some(t) = self.conns.find(connection).filter(|c| c.is_template()) else {
             return;
         };
         let template = t.serial;
-        let Some(peer) = self
+        let Some((peer, inherited)) = self
             .ike
             .status()
-            .iter()
+            .into_iter()
             .find(|s| s.serial == ike)
-            .map(|s| s.remote.ip())
+            .map(|s| (s.remote.ip(), s.instance))
         else {
             return;
         };
+        if let Some(name) = inherited {
+            let old = self.instances.iter().find_map(|(s, c)| {
+                self.conns
+                    .get(*c)
+                    .filter(|c| c.display_name() == name)
+                    .map(|_| *s)
+            });
+            if let Some(inst) = old.and_then(|s| self.instances.remove(&s)) {
+                self.instances.insert(ike, inst);
+                return;
+            }
+        }
         match self.conns.instantiate(template, peer, None) {
             Ok(inst) => {
                 if let Some(c) = self.conns.get(inst) {
-                    tracing::info!("{}: instantiated for IKE SA {ike}", c.display_name());
+                    let name = c.display_name();
+                    tracing::info!("{name}: instantiated for IKE SA {ike}");
+                    if let Err(e) = self.ike.set_instance_name(ike, name) {
+                        tracing::debug!("cannot name the instance of IKE SA {ike}: {e}");
+                    }
                 }
                 self.instances.insert(ike, inst);
             }
             Err(e) => tracing::warn!("\"{connection}\": cannot instantiate for {peer}: {e}"),
+        }
+    }
+
+    /// XFRM MAPPING: ESP-in-UDP for our inbound SA `sa` arrived from `new` instead
+    /// of `old` (the NAT in front of the peer re-mapped it). The IKE SA follows
+    /// (the core logs libreswan's "NAT-T: new mapping"), and every Child SA of that
+    /// IKE SA gets its encapsulation updated in the kernel (UPDSA), so ESP goes to
+    /// the port the peer is now reachable at.
+    async fn nat_mapping(&mut self, sa: SaId, old: SocketAddr, new: SocketAddr, now: Instant) {
+        let Some(child) = self
+            .children
+            .iter()
+            .find(|(_, c)| c.inbound == sa)
+            .map(|(s, _)| *s)
+        else {
+            tracing::debug!("NAT mapping change for SA {sa}, which is not ours; ignored");
+            return;
+        };
+        let ike = match self.ike.handle_mapping(child, new, now) {
+            Ok(ike) => ike,
+            Err(e) => {
+                tracing::warn!("NAT mapping change {old} -> {new} of SA {sa}: {e}");
+                return;
+            }
+        };
+        let Some(st) = self.ike.status().into_iter().find(|s| s.serial == ike) else {
+            return;
+        };
+        let name = st
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("\"{}\"", st.connection));
+        let k = match self.kernel() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("{name} {ike}: NAT-T: cannot update the Child SAs: {e}");
+                return;
+            }
+        };
+        for c in st.children.iter().map(|c| c.serial) {
+            let Some(rec) = self.children.get(&c) else {
+                continue;
+            };
+            let (i, o) = match crate::xfrm::remap_encap(&rec.sa_specs.0, &rec.sa_specs.1, old, new)
+            {
+                Ok(Some(specs)) => specs,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("{name} {c}: NAT-T: {e}");
+                    continue;
+                }
+            };
+            let res = match k.update_sa(&i).await {
+                Ok(()) => k.update_sa(&o).await,
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(()) => {
+                    tracing::info!("{name} {c}: NAT-T: ESP-in-UDP now to {new}");
+                    if let Some(rec) = self.children.get_mut(&c) {
+                        rec.sa_specs = (i, o);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{name} {c}: NAT-T: cannot update the encapsulation to {new}: {e}"
+                ),
+            }
+        }
+    }
+
+    /// The peer's ID for `--trafficstatus` and updown: the one it authenticated
+    /// with in IKE SA `ike` (a template's `%any` says nothing), else the
+    /// connection's configured one.
+    fn peer_id_text(&self, ike: SaSerial, connection: &str) -> String {
+        let authenticated = self
+            .ike
+            .status()
+            .into_iter()
+            .find(|s| s.serial == ike)
+            .and_then(|s| s.peer_id)
+            .and_then(|i| crate::convert::conn_id(&i));
+        match authenticated {
+            Some(id) => id.to_string(),
+            None => self
+                .conns
+                .find(connection)
+                .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
+                .unwrap_or_default(),
         }
     }
 
@@ -481,15 +608,7 @@ impl Pluto {
                 return Err(e);
             }
         }
-        let peer_id = self
-            .ike
-            .status()
-            .iter()
-            .find(|s| s.serial == req.ike)
-            .map(|_| ())
-            .and_then(|_| self.conns.find(&req.connection))
-            .and_then(|c| c.remote_end().map(|e| e.id.to_string()))
-            .unwrap_or_default();
+        let peer_id = self.peer_id_text(req.ike, &req.connection);
         let shape = SaShape {
             connection: &req.connection,
             mode: req.mode,
@@ -498,7 +617,12 @@ impl Pluto {
             local_ts: &req.local_ts,
             remote_ts: &req.remote_ts,
         };
-        let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        let (mut ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        // PLUTO_PEER_ID is the ID the peer authenticated with (a template's
+        // configured `%any` says nothing about who connected).
+        for c in &mut ctxs {
+            c.peer_id.clone_from(&peer_id);
+        }
         self.touched_kernel = true;
         self.children.insert(
             req.child,
@@ -508,6 +632,7 @@ impl Pluto {
                 inbound: plan.inbound.id,
                 outbound: plan.outbound.id,
                 policies: plan.policies,
+                sa_specs: (plan.inbound, plan.outbound),
                 reqid,
                 mode: req.mode,
                 added: SystemTime::now(),
@@ -890,18 +1015,21 @@ impl Pluto {
             } else {
                 "negotiating IKE SA"
             };
+            let name = s
+                .instance
+                .clone()
+                .unwrap_or_else(|| format!("\"{}\"", s.connection));
             v.push(format!(
-                "#{}: \"{}\":{port} {} ({what});{timer}{newest_s} idle;",
-                s.serial.0, s.connection, s.state
+                "#{}: {name}:{port} {} ({what});{timer}{newest_s} idle;",
+                s.serial.0, s.state
             ));
             for ch in &s.children {
                 let Some(rec) = self.children.get(&ch.serial) else {
                     continue;
                 };
                 v.push(format!(
-                    "#{}: \"{}\":{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
+                    "#{}: {name}:{port} ESTABLISHED_CHILD_SA (established Child SA); REKEY in {}s; EXPIRE in {}s; newest; eroute owner; IKE SA #{}; idle;",
                     ch.serial.0,
-                    s.connection,
                     // The kernel's soft limit (90%) starts the rekey.
                     left(rec.added_at, rec.lifetime.mul_f64(0.9)),
                     left(rec.added_at, rec.lifetime),
@@ -913,9 +1041,8 @@ impl Pluto {
                     String::new()
                 };
                 v.push(format!(
-                    "#{}: \"{}\" esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
+                    "#{}: {name} esp.{:x}@{} esp.{:x}@{}{tun} Traffic: ESPin={} ESPout={} ESPmax=2^63B",
                     ch.serial.0,
-                    s.connection,
                     rec.outbound.spi,
                     rec.outbound.dst,
                     rec.inbound.spi,
@@ -928,8 +1055,10 @@ impl Pluto {
         v
     }
 
-    /// `--listen`: opens the IKE sockets of every usable local address. Returns the
-    /// lines to show (libreswan's "adding UDP interface ...").
+    /// `--listen`: re-scans like libreswan. Sockets of addresses still configured
+    /// are kept as they are and not reported; sockets of vanished addresses are
+    /// closed ("shutting down interface ..."); new addresses get sockets ("adding
+    /// UDP interface ..."). Returns those lines, flagged false for failures.
     pub fn open_sockets(&mut self) -> Vec<(bool, String)> {
         let mut out = Vec::new();
         let port = self.opts.ikeport;
@@ -939,8 +1068,18 @@ impl Pluto {
             .into_iter()
             .filter(|(_, a)| crate::sockets::usable(*a))
             .collect();
-        self.sockets
-            .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>());
+        for (iface, a) in self
+            .sockets
+            .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>())
+        {
+            out.push((
+                true,
+                format!(
+                    "shutting down interface {iface} {}",
+                    crate::status::sock(a.ip(), a.port())
+                ),
+            ));
+        }
         for (iface, a) in addrs {
             for (p, is_natt) in [(port, false), (natt, true)] {
                 let sa = SocketAddr::new(a, p);
@@ -1028,6 +1167,7 @@ mod tests {
         let mut other = wait(&mut p, "other");
         p.on_event(Event::Progress(Progress {
             connection: "west-east".into(),
+            instance: None,
             serial: Some(SaSerial(1)),
             rc: Rc::LOG,
             text: "sent IKE_SA_INIT request".into(),
@@ -1074,6 +1214,40 @@ mod tests {
         assert!(p.children.is_empty());
     }
 
+    #[test]
+    fn notification_codes_are_libreswans() {
+        use ike::registry::NotifyType;
+        assert_eq!(notification_rc(NotifyType::AUTHENTICATION_FAILED), 224);
+        assert_eq!(notification_rc(NotifyType::NO_PROPOSAL_CHOSEN), 214);
+        assert_eq!(notification_rc(NotifyType::TS_UNACCEPTABLE), 238);
+        assert_eq!(notification_rc(NotifyType::INVALID_KE_PAYLOAD), 217);
+        // Too large for an exit status.
+        assert_eq!(notification_rc(NotifyType(8192)), rc::FATAL);
+        for code in [214, 224, 238] {
+            assert!(rc::sets_exit_status(code));
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_ike_sa_ends_whack_with_the_notification_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::Failed(ike::registry::NotifyType::AUTHENTICATION_FAILED),
+            final_failure: true,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert!(
+            lines.iter().any(|l| l.1.contains("AUTHENTICATION_FAILED")),
+            "{lines:?}"
+        );
+        assert_eq!(done, Some(224));
+    }
+
     #[tokio::test]
     async fn child_failure_and_unknown_acquire() {
         let dir = tempfile::tempdir().unwrap();
@@ -1087,7 +1261,8 @@ mod tests {
         .await;
         let (lines, done) = drain(&mut rx);
         assert!(lines[0].1.contains("TS_UNACCEPTABLE"), "{lines:?}");
-        assert_eq!(done, Some(rc::FATAL));
+        // libreswan's RC_NOTIFICATION + TS_UNACCEPTABLE (38).
+        assert_eq!(done, Some(238));
         // An ACQUIRE for a reqid no routed connection has is ignored.
         p.kernel_event(KernelEvent::Acquire {
             src: "192.0.2.1".parse().unwrap(),
@@ -1104,7 +1279,8 @@ mod tests {
             seq: 1,
             mark: None,
             if_id: None,
-        });
+        })
+        .await;
         assert!(p.ike.status().is_empty());
         assert!(p.ike.poll_transmit().is_none());
     }

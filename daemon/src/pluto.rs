@@ -480,10 +480,29 @@ impl Pluto {
     /// `--trafficstatus` lines, one per established Child SA (byte counters as last
     /// read from the kernel, refreshed before every status request).
     pub fn traffic_lines(&self) -> Vec<String> {
+        // An instantiated template's Child SAs show the instance's name (looked up
+        // by Child SA: after an IKE rekey they belong to the new IKE SA).
+        let instances: BTreeMap<SaSerial, String> = self
+            .ike
+            .status()
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.instance?;
+                Some(
+                    s.children
+                        .into_iter()
+                        .map(move |c| (c.serial, name.clone())),
+                )
+            })
+            .flatten()
+            .collect();
         self.children
             .iter()
             .map(|(serial, c)| {
-                let name = format!("\"{}\"", c.connection);
+                let name = instances
+                    .get(serial)
+                    .cloned()
+                    .unwrap_or_else(|| format!("\"{}\"", c.connection));
                 status::traffic_line(&status::TrafficEntry {
                     serial: serial.0,
                     connection: &name,

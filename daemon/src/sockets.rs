@@ -136,20 +136,25 @@ impl IkeSockets {
         }
     }
 
-    /// Closes the sockets of addresses no longer in `keep`.
-    pub fn retain(&mut self, keep: &[IpAddr]) {
+    /// Closes the sockets of addresses no longer in `keep` (a `--listen` re-scan
+    /// after an address vanished) and returns them as (interface, address) so the
+    /// caller can report each as libreswan does ("shutting down interface ...").
+    /// Sockets of addresses still present are left alone.
+    pub fn retain(&mut self, keep: &[IpAddr]) -> Vec<(String, SocketAddr)> {
         let gone: Vec<SocketAddr> = self
             .socks
             .keys()
             .filter(|a| !keep.contains(&a.ip()))
             .copied()
             .collect();
+        let mut closed = Vec::new();
         for a in gone {
             if let Some(s) = self.socks.remove(&a) {
                 s.reader.abort();
-                tracing::info!("shutting down interface {} {a}", s.iface);
+                closed.push((s.iface, a));
             }
         }
+        closed
     }
 
     /// The open sockets as (interface, address).
@@ -227,6 +232,26 @@ mod tests {
         assert!(usable("2001:db8::1".parse().unwrap()));
         assert!(!usable("fe80::1".parse().unwrap()));
         assert!(!usable("0.0.0.0".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn retain_closes_only_vanished_addresses() {
+        let (tx, _rx) = mpsc::channel(4);
+        let mut s = IkeSockets::new(tx);
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v4 = probe.local_addr().unwrap();
+        drop(probe);
+        let probe = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let other = probe.local_addr().unwrap();
+        drop(probe);
+        assert!(s.open("lo", v4, false).unwrap());
+        assert!(s.open("lo", other, false).unwrap());
+        let closed = s.retain(&[v4.ip()]);
+        assert_eq!(closed, vec![("lo".to_string(), other)]);
+        assert_eq!(s.list(), vec![("lo".to_string(), v4)]);
+        // Nothing vanished: nothing closed, nothing reopened.
+        assert!(s.retain(&[v4.ip()]).is_empty());
+        assert!(!s.open("lo", v4, false).unwrap());
     }
 
     #[tokio::test]

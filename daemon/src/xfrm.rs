@@ -5,7 +5,7 @@
 //! Pure functions, so what reaches the kernel is unit-tested without one; the daemon
 //! loop carries the specs out with [`kernel::Kernel`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ike::ikev2::{ChildSaInstall, Connection, Mode};
@@ -252,6 +252,56 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
 }
 
 /// Sample Child SA installs for the daemon's unit tests.
+/// Why a NAT mapping change (XFRM MAPPING event) cannot be applied to a Child SA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// The SA does not use ESP-in-UDP, so no NAT port can have changed.
+    #[error("the SA is not UDP-encapsulated; NAT mapping change ignored")]
+    NotEncapsulated,
+    /// The peer's public address changed, not only its port: the outbound SA's
+    /// destination is part of its identity and would have to be migrated.
+    #[error("address change currently not supported [{old} -> {new}]; the Child SA keeps sending to {old} until it is rekeyed or restarted")]
+    AddressChange {
+        /// The peer's mapped address and port so far.
+        old: SocketAddr,
+        /// The one the kernel saw.
+        new: SocketAddr,
+    },
+}
+
+/// The two SAs of a Child SA with their ESP-in-UDP encapsulation moved to the
+/// peer's new NAT port: the inbound SA expects packets from `new`'s port (its
+/// encap source port), the outbound SA sends to it (its encap destination port).
+/// Everything else, keys included, is as installed, so the kernel's UPDSA only
+/// changes the encapsulation. `None` when the port is already `new`'s.
+pub fn remap_encap(
+    inbound: &SaSpec,
+    outbound: &SaSpec,
+    old: SocketAddr,
+    new: SocketAddr,
+) -> Result<Option<(SaSpec, SaSpec)>, MappingError> {
+    let (Some(ie), Some(oe)) = (inbound.encap, outbound.encap) else {
+        return Err(MappingError::NotEncapsulated);
+    };
+    if new.ip() != old.ip() || outbound.id.dst != new.ip() {
+        return Err(MappingError::AddressChange { old, new });
+    }
+    if ie.sport == new.port() && oe.dport == new.port() {
+        return Ok(None);
+    }
+    let mut i = inbound.clone();
+    let mut o = outbound.clone();
+    i.encap = Some(Encap {
+        sport: new.port(),
+        ..ie
+    });
+    o.encap = Some(Encap {
+        dport: new.port(),
+        ..oe
+    });
+    Ok(Some((i, o)))
+}
+
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::*;
@@ -346,6 +396,44 @@ mod tests {
             a => panic!("{a:?}"),
         }
         assert_eq!(p.policies[1].selector.src.to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn nat_mapping_moves_only_the_peer_port() {
+        let mut req = install(Mode::Tunnel, true);
+        req.encap = Some(UdpEncap {
+            local_port: 4500,
+            remote_port: 4500,
+        });
+        let p = child_plan(&req, reqid(0)).unwrap();
+        let old: SocketAddr = "192.0.2.2:4500".parse().unwrap();
+        let new: SocketAddr = "192.0.2.2:4501".parse().unwrap();
+        let (i, o) = remap_encap(&p.inbound, &p.outbound, old, new)
+            .unwrap()
+            .unwrap();
+        let (ie, oe) = (i.encap.unwrap(), o.encap.unwrap());
+        assert_eq!((ie.sport, ie.dport), (4501, 4500));
+        assert_eq!((oe.sport, oe.dport), (4500, 4501));
+        // Nothing but the encapsulation changes: same SAs, same keys.
+        assert_eq!(i.id, p.inbound.id);
+        assert_eq!(o.id, p.outbound.id);
+        assert_eq!(i.crypto, p.inbound.crypto);
+        assert_eq!(o.reqid, p.outbound.reqid);
+        o.check().unwrap();
+        // Applying the same mapping again is a no-op.
+        assert_eq!(remap_encap(&i, &o, old, new), Ok(None));
+        // A new address cannot be applied by an update.
+        let moved: SocketAddr = "192.0.2.9:4501".parse().unwrap();
+        assert_eq!(
+            remap_encap(&p.inbound, &p.outbound, old, moved),
+            Err(MappingError::AddressChange { old, new: moved })
+        );
+        // Plain ESP has no NAT port to move.
+        let plain = child_plan(&install(Mode::Tunnel, true), reqid(0)).unwrap();
+        assert_eq!(
+            remap_encap(&plain.inbound, &plain.outbound, old, new),
+            Err(MappingError::NotEncapsulated)
+        );
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub const FATAL: u32 = 56;
 /// One past the highest exit-status code.
 pub const EXIT_ROOF: u32 = 100;
 
+/// libreswan's RC_NOTIFICATION: a negotiation failed with IKE notification `n`
+/// (sent or received), reported with code `NOTIFICATION + n` and, as in
+/// libreswan's whack, taken as the exit status (e.g. 224 for AUTHENTICATION_FAILED).
+pub const NOTIFICATION: u32 = 200;
+
 /// Whether a line with this code is a prompt that whack must answer.
 pub fn is_prompt(code: u32) -> bool {
     code == ENTERSECRET || code == USERPROMPT
@@ -72,7 +77,8 @@ pub fn is_prompt(code: u32) -> bool {
 /// Whether a line with this code sets whack's exit status (as opposed to being
 /// a comment, a log line, or a prompt).
 pub fn sets_exit_status(code: u32) -> bool {
-    (EXIT_FLOOR..EXIT_ROOF).contains(&code) && !is_prompt(code)
+    ((EXIT_FLOOR..EXIT_ROOF).contains(&code) && !is_prompt(code))
+        || (NOTIFICATION..=255).contains(&code)
 }
 
 /// libreswan's name for a code, for documentation and debugging.
@@ -138,6 +144,10 @@ mod tests {
         );
         assert_eq!((BADWHACKMESSAGE, INTERNAL_ERROR), (50, 52));
         assert_eq!((ENTERSECRET, USERPROMPT), (40, 41));
+        // RC_NOTIFICATION + n is an exit status, progress codes 100..199 are not.
+        assert_eq!(NOTIFICATION, 200);
+        assert!(sets_exit_status(NOTIFICATION + 24));
+        assert!(!sets_exit_status(100));
     }
 
     #[test]

@@ -88,7 +88,7 @@ mod sa;
 #[cfg(test)]
 mod testutil;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,6 +118,10 @@ pub enum Error {
     /// No SA has this serial.
     #[error("there is no IKE SA or Child SA {0}")]
     UnknownSerial(SaSerial),
+    /// A NAT mapping change was reported for an IKE SA that does not use NAT-T
+    /// towards a NATed peer.
+    #[error("{0} does not use NAT traversal towards a NATed peer; NAT mapping change ignored")]
+    NotNatted(SaSerial),
     /// An operation needed keys the SA does not have yet.
     #[error("the IKE SA has no keys yet (IKE_SA_INIT has not completed)")]
     NoKeys,
@@ -179,6 +183,10 @@ pub struct IkeSaStatus {
     pub remote: SocketAddr,
     /// The Child SAs.
     pub children: Vec<ChildSaStatus>,
+    /// The peer's ID as authenticated in IKE_AUTH (`None` before that).
+    pub peer_id: Option<Identity>,
+    /// The connection instance name given with [`Endpoint::set_instance_name`].
+    pub instance: Option<String>,
 }
 
 /// The packet that made the kernel ACQUIRE an SA, as single-host selectors (its
@@ -283,8 +291,28 @@ impl Endpoint {
                         outbound_spi: c.outbound_spi,
                     })
                     .collect(),
+                peer_id: sa.peer_id.clone(),
+                instance: self.out.instances.get(&sa.serial).cloned(),
             })
             .collect()
+    }
+
+    /// Names the connection instance IKE SA `ike` belongs to (libreswan's
+    /// `"rw"[1] 192.0.2.1`, quotes included), when the daemon instantiated a
+    /// template for it. From now on the progress lines of the IKE SA, of its
+    /// Child SAs and of the SAs that later replace them carry this name instead
+    /// of the template's; [`Progress::connection`] and events keep the template's
+    /// name, which is what configuration lookups use.
+    pub fn set_instance_name(&mut self, ike: SaSerial, name: String) -> Result<(), Error> {
+        let sa = self.sas.get(&ike).ok_or(Error::UnknownSerial(ike))?;
+        let mut serials = vec![ike];
+        serials.extend(sa.children.iter().map(|c| c.serial));
+        serials.extend(sa.pending_child.as_ref().map(|p| p.serial));
+        serials.extend(sa.pending_rekey.as_ref().map(|p| p.serial));
+        for s in serials {
+            self.out.instances.insert(s, name.clone());
+        }
+        Ok(())
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut BTreeMap<SaSerial, IkeSa>) {
@@ -587,6 +615,40 @@ impl Endpoint {
 
     /// Removes the IKE SA owning Child SA `child` from the table (the caller settles
     /// it back).
+    /// The kernel saw ESP-in-UDP of Child SA `child` arrive from `new` (an
+    /// XFRM MAPPING event: the NAT in front of the peer changed its port): the
+    /// IKE SA owning it sends to `new` from now on, as RFC 7296 2.23 asks of an
+    /// end that is not behind a NAT itself. Logged as libreswan does
+    /// (`"c" #1: NAT-T: new mapping 192.0.2.9:4501`). Returns the IKE SA's serial.
+    /// Only for IKE SAs already on the NAT-T port with a NAT detected on the
+    /// peer's side ([`Error::NotNatted`] otherwise: the event is then spurious).
+    pub fn handle_mapping(
+        &mut self,
+        child: SaSerial,
+        new: SocketAddr,
+        now: Instant,
+    ) -> Result<SaSerial, Error> {
+        let mut sa = self.take_owner(child)?;
+        let ike = sa.serial;
+        let natted = sa.nat_remote && sa.local.port() == self.config.natt_port;
+        let result = if !natted {
+            Err(Error::NotNatted(ike))
+        } else {
+            if sa.remote != new {
+                sa.remote = new;
+                self.out.progress(
+                    &sa.conn.name,
+                    Some(ike),
+                    Rc::LOG,
+                    format!("NAT-T: new mapping {new}"),
+                );
+            }
+            Ok(ike)
+        };
+        self.settle(sa, Fate::Keep, now);
+        result
+    }
+
     fn take_owner(&mut self, child: SaSerial) -> Result<IkeSa, Error> {
         let ike = self
             .sas
@@ -759,9 +821,8 @@ impl Endpoint {
                 match &sa.last_response {
                     Some((0, resp)) if sa.last_request == data => {
                         tracing::debug!(
-                            "\"{}\" {}: retransmitting IKE_SA_INIT response to duplicate request",
-                            sa.conn.name,
-                            sa.serial
+                            "{}: retransmitting IKE_SA_INIT response to duplicate request",
+ self.out.label(&sa.conn.name, sa.serial)
                         );
                         for m in resp {
                             self.out.send(&self.config, sa.local, sa.remote, m);
@@ -1071,6 +1132,27 @@ impl Endpoint {
 
     /// Drops the lookup entries of an SA that is gone.
     fn forget(&mut self, sa: &IkeSa) {
+        // Instance names of Child SAs deleted earlier in the SA's life linger
+        // until here; those of SAs that still exist (children handed to a
+        // successor) stay.
+        if !self.out.instances.is_empty() {
+            let live: HashSet<SaSerial> = self
+                .sas
+                .values()
+                .flat_map(|s| {
+                    std::iter::once(s.serial)
+                        .chain(s.children.iter().map(|c| c.serial))
+                        .chain(s.pending_child.as_ref().map(|p| p.serial))
+                        .chain(s.pending_rekey.as_ref().map(|p| p.serial))
+                })
+                .collect();
+            let mine: HashSet<SaSerial> = std::iter::once(sa.serial)
+                .chain(sa.children.iter().map(|c| c.serial))
+                .collect();
+            self.out
+                .instances
+                .retain(|s, _| !mine.contains(s) || live.contains(s));
+        }
         if self.by_spi.get(&sa.our_spi()) == Some(&sa.serial) {
             self.by_spi.remove(&sa.our_spi());
         }
@@ -1139,9 +1221,8 @@ fn handle_in_sa(
         match &sa.last_response {
             Some((id, resp)) if *id == hdr.message_id && sa.last_request == data => {
                 tracing::debug!(
-                    "\"{}\" {}: retransmitting response to duplicate {} request {}",
-                    sa.conn.name,
-                    sa.serial,
+                    "{}: retransmitting response to duplicate {} request {}",
+                    ctx.out.label(&sa.conn.name, sa.serial),
                     hdr.exchange,
                     id
                 );
@@ -1150,9 +1231,8 @@ fn handle_in_sa(
                 }
             }
             _ => tracing::debug!(
-                "\"{}\" {}: dropping {} request with message ID {} (expecting {})",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} request with message ID {} (expecting {})",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange,
                 hdr.message_id,
                 sa.peer_msgid
@@ -1169,9 +1249,8 @@ fn handle_in_sa(
         Err(Error::InnerDecode(e)) => return reject_request(ctx, sa, hdr, data, &e),
         Err(e) => {
             tracing::info!(
-                "\"{}\" {}: dropping {} request: {e}",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} request: {e}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange
             );
             return Ok(Fate::Keep);
@@ -1203,9 +1282,8 @@ fn handle_in_sa(
         }
         (ex, st) => {
             tracing::info!(
-                "\"{}\" {}: dropping unexpected {ex} request in state {st:?}",
-                sa.conn.name,
-                sa.serial
+                "{}: dropping unexpected {ex} request in state {st:?}",
+                ctx.out.label(&sa.conn.name, sa.serial)
             );
             Ok(Fate::Keep)
         }
@@ -1313,9 +1391,8 @@ fn handle_response(
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(e) => {
             tracing::info!(
-                "\"{}\" {}: dropping {} response: {e}",
-                sa.conn.name,
-                sa.serial,
+                "{}: dropping {} response: {e}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 hdr.exchange
             );
             return Ok(Fate::Keep);
@@ -1457,9 +1534,8 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                 ctx.out.send(ctx.cfg, sa.local, sa.remote, m);
             }
             tracing::info!(
-                "\"{}\" {}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
-                sa.conn.name,
-                sa.serial,
+                "{}: {}: retransmitting {exchange} request; will wait {:.1} seconds for response",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 state_name(sa),
                 wait.as_secs_f64()
             );
@@ -1534,6 +1610,99 @@ mod tests {
             [Payload::Notify(n)] => (n.ty, n.data.clone()),
             other => panic!("expected one notify, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn nat_mapping_moves_the_ike_sa_to_the_new_port() {
+        let mut p = Pair::established("aes_gcm256");
+        let st = p.east.status();
+        let (ike, child, remote) = (st[0].serial, st[0].children[0].serial, st[0].remote);
+        let new = SocketAddr::new(remote.ip(), 4501);
+        // No NAT between the two: a mapping event is spurious and changes nothing.
+        assert!(matches!(
+            p.east.handle_mapping(child, new, p.now),
+            Err(Error::NotNatted(s)) if s == ike
+        ));
+        assert_eq!(p.east.status()[0].remote, remote);
+        assert!(matches!(
+            p.east.handle_mapping(SaSerial(999), new, p.now),
+            Err(Error::UnknownSerial(_))
+        ));
+        // Behind a NAT, on the NAT-T port: the IKE SA follows the new mapping.
+        {
+            let sa = p.east.sas.get_mut(&ike).unwrap();
+            sa.nat_remote = true;
+            sa.local.set_port(4500);
+        }
+        assert_eq!(p.east.handle_mapping(child, new, p.now).unwrap(), ike);
+        assert_eq!(p.east.status()[0].remote, new);
+        let line = std::iter::from_fn(|| p.east.poll_event())
+            .find_map(|e| match e {
+                Event::Progress(pr) => Some(pr.to_string()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            line,
+            format!("\"{}\" {ike}: NAT-T: new mapping {new}", p.ecfg.0.name)
+        );
+        // The same mapping again: nothing to log.
+        p.east.handle_mapping(child, new, p.now).unwrap();
+        assert!(
+            std::iter::from_fn(|| p.east.poll_event()).all(|e| !matches!(e, Event::Progress(_)))
+        );
+    }
+
+    #[test]
+    fn instance_names_prefix_the_lines_of_the_sa_and_its_successors() {
+        let mut p = Pair::established("aes_gcm256");
+        let st = p.east.status();
+        let ike = st[0].serial;
+        let child = st[0].children[0].serial;
+        assert_eq!(st[0].instance, None);
+        // The peer's authenticated ID is part of the status.
+        assert_eq!(
+            st[0].peer_id.as_ref().map(|i| i.to_string()),
+            Some(p.wcfg.0.local_id.to_string())
+        );
+        let name = "\"rw\"[1] 192.0.2.1".to_string();
+        p.east.set_instance_name(ike, name.clone()).unwrap();
+        assert!(p
+            .east
+            .set_instance_name(SaSerial(999), name.clone())
+            .is_err());
+        assert_eq!(p.east.status()[0].instance.as_deref(), Some(name.as_str()));
+        // Plain log lines name the SA the same way.
+        assert_eq!(p.east.out.label("rw", ike), format!("{name} {ike}"));
+        assert_eq!(
+            p.west.out.label("west-east", ike),
+            format!("\"west-east\" {ike}")
+        );
+        p.east_events.clear();
+        p.east.rekey_child_sa(child, p.now).unwrap();
+        p.pump();
+        let lines: Vec<String> = p
+            .east_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Progress(pr) => Some(pr.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert!(!lines.is_empty());
+        for l in &lines {
+            assert!(l.starts_with("\"rw\"[1] 192.0.2.1 #"), "{l}");
+        }
+        // Events keep the template's name for lookups.
+        assert!(p.east_events.iter().all(|e| match e {
+            Event::Progress(pr) => pr.connection == p.ecfg.0.name,
+            _ => true,
+        }));
+        // West never named an instance: plain names.
+        assert!(p.west_events.iter().all(|e| match e {
+            Event::Progress(pr) => pr.instance.is_none(),
+            _ => true,
+        }));
     }
 
     #[test]

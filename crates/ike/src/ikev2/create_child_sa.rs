@@ -468,7 +468,7 @@ pub(crate) fn process_request(
         },
         _ => (None, None),
     };
-    let serial = ctx.serial();
+    let serial = ctx.serial_under(sa.serial);
     let spi = ctx.esp_spi()?;
     let mut resp = vec![
         Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::from_u32(spi))),
@@ -548,7 +548,7 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
     };
     let pending = PendingRekey {
         old,
-        serial: ctx.serial(),
+        serial: ctx.serial_under(sa.serial),
         inbound_spi: ctx.esp_spi()?,
         ni: ctx.random(ctx.cfg.nonce_len)?,
         ke,
@@ -786,7 +786,7 @@ fn successor(
     let keys = IkeSaKeys::derive(&suite, &seed, ni, nr, &spi_i, &spi_r)?;
     let (tx, rx) = keys.sk_ciphers(&suite, role)?;
     let mut sa = IkeSa::new(
-        ctx.serial(),
+        ctx.serial_under(old.serial),
         old.conn.clone(),
         role,
         IkeState::Established,

@@ -85,7 +85,7 @@ pub(crate) fn send_request(
     let idi = conn.local_id.to_payload();
     let auth = our_auth(sa, &psk, &idi)?;
     sa.psk = Some(psk);
-    let child_serial = ctx.serial();
+    let child_serial = ctx.serial_under(sa.serial);
     let spi = ctx.esp_spi()?;
     let mut payloads = vec![Payload::IdI(idi)];
     if conn.initial_contact {
@@ -280,7 +280,7 @@ pub(crate) fn process_request(
     ];
     let mut child_ok = None;
     if let (Some(sa_pl), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) {
-        let child_serial = ctx.serial();
+        let child_serial = ctx.serial_under(sa.serial);
         match negotiate_child(&conn, sa_pl, tsi, tsr, p.transport) {
             Ok((chosen, peer_spi, narrowed)) => {
                 let spi = ctx.esp_spi()?;

@@ -50,24 +50,21 @@ pub(crate) fn process_request(
                         deleted_child_spis.push(child.inbound_spi);
                     } else {
                         tracing::info!(
-                            "\"{}\" {}: received Delete for unknown ESP SPI {spi:#010x}; ignored",
-                            sa.conn.name,
-                            sa.serial
+                            "{}: received Delete for unknown ESP SPI {spi:#010x}; ignored",
+                            ctx.out.label(&sa.conn.name, sa.serial)
                         );
                     }
                 }
             }
             Payload::Delete(d) => tracing::info!(
-                "\"{}\" {}: ignoring Delete for protocol {}",
-                sa.conn.name,
-                sa.serial,
+                "{}: ignoring Delete for protocol {}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 d.protocol
             ),
             Payload::Notify(n) if n.ty == NotifyType::AUTHENTICATION_FAILED => auth_failed = true,
             Payload::Notify(n) if n.ty.is_error() => tracing::info!(
-                "\"{}\" {}: INFORMATIONAL request carries notification {}",
-                sa.conn.name,
-                sa.serial,
+                "{}: INFORMATIONAL request carries notification {}",
+                ctx.out.label(&sa.conn.name, sa.serial),
                 n.ty
             ),
             _ => {}

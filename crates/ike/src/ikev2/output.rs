@@ -70,6 +70,10 @@ impl Rc {
 pub struct Progress {
     /// The connection name.
     pub connection: String,
+    /// The connection instance's display name (`"rw"[1] 192.0.2.1`, quotes
+    /// included) when the SA belongs to an instantiated template
+    /// ([`super::Endpoint::set_instance_name`]); shown in place of `"connection"`.
+    pub instance: Option<String>,
     /// The SA the line is about, if any.
     pub serial: Option<SaSerial>,
     /// The whack reply code.
@@ -78,10 +82,14 @@ pub struct Progress {
     pub text: String,
 }
 
-/// libreswan's layout: `"conn" #1: text`.
+/// libreswan's layout: `"conn" #1: text`, or `"rw"[1] 192.0.2.1 #3: text` for an
+/// instance.
 impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.connection)?;
+        match &self.instance {
+            Some(i) => f.write_str(i)?,
+            None => write!(f, "\"{}\"", self.connection)?,
+        }
         if let Some(s) = self.serial {
             write!(f, " {s}")?;
         }

@@ -3,7 +3,7 @@
 //! plumbing the exchange modules use: sealing and opening SK payloads, conversions
 //! between the codec's and the proposal/TS modules' types.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -466,13 +466,26 @@ impl IkeSa {
 pub(crate) struct Out {
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
+    /// Connection instance names (`"rw"[1] 192.0.2.1`) by SA serial, set by the
+    /// daemon for SAs of an instantiated template; progress lines use them.
+    pub instances: HashMap<SaSerial, String>,
 }
 
 impl Out {
+    /// How log lines name SA `serial` of connection `conn`: `"conn" #N`, or
+    /// `"rw"[1] 192.0.2.1 #N` for an SA of a named instance.
+    pub fn label(&self, conn: &str, serial: SaSerial) -> String {
+        match self.instances.get(&serial) {
+            Some(i) => format!("{i} {serial}"),
+            None => format!("\"{conn}\" {serial}"),
+        }
+    }
+
     /// Queues a progress line (and logs it).
     pub fn progress(&mut self, conn: &str, serial: Option<SaSerial>, rc: Rc, text: String) {
         let p = Progress {
             connection: conn.to_owned(),
+            instance: serial.and_then(|s| self.instances.get(&s).cloned()),
             serial,
             rc,
             text,
@@ -532,6 +545,17 @@ impl Ctx<'_> {
     pub fn serial(&mut self) -> SaSerial {
         *self.next_serial += 1;
         SaSerial(*self.next_serial)
+    }
+
+    /// Draws the serial of an SA that belongs to `parent` (its Child SA, or the
+    /// IKE SA that replaces it): it inherits the parent's connection instance
+    /// name, so its log lines carry the same `"rw"[1] 192.0.2.1` prefix.
+    pub fn serial_under(&mut self, parent: SaSerial) -> SaSerial {
+        let s = self.serial();
+        if let Some(name) = self.out.instances.get(&parent).cloned() {
+            self.out.instances.insert(s, name);
+        }
+        s
     }
 
     /// Random bytes.

@@ -29,11 +29,12 @@ conn $CONN
     right=$(side_var $o HOST)
     rightid=$(side_var $o ID)
 $nets
-    ike=$IKE_LS
+    ike=$(side_var $s IKE_LS)
     esp=$ESP_LS
     leftupdown=%disabled
     rekey=no
     keyingtries=1
+    encapsulation=$( [ "$ENCAP" = yes ] && echo yes || echo auto )
     auto=add
 EOC
   printf '%s %s : PSK "%s"\n' "$(side_var $s ID)" "$(side_var $o ID)" "$(side_var $s PSK)" > "$d/ipsec.secrets"

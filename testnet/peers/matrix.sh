@@ -48,7 +48,9 @@ for jd in "$work"/j*; do
     case $ids in
       fqdn) d=FQDN ;; email) d=USER_FQDN ;; ip) d="IP address" ;;
       badpsk) d="FQDN; wrong PSK first, must fail, then --rereadsecrets" ;;
-      shutdown) d="FQDN; ended by whack --shutdown" ;; *) d=$ids ;;
+      shutdown) d="FQDN; ended by whack --shutdown" ;;
+      invalke) d="FQDN; first KE refused, INVALID_KE_PAYLOAD round trip" ;;
+      encap) d="FQDN; ESP-in-UDP forced (no NAT)" ;; *) d=$ids ;;
     esac
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | `%s` |\n' "$p" "$r" "$m" "$dh" "$e" "$d" "$result" "$secs" "$name" >> "$rows"
   done < "$jd/cases.list"

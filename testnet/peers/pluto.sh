@@ -69,9 +69,14 @@ pluto_ready() {
 # designed to not distinguish which end is ours"), then --listen.
 pluto_load() {
   s=$1 o=$(other $1)
-  set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$IKE_LS" --esp "$ESP_LS"
+  set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$(side_var $s IKE_LS)" --esp "$ESP_LS"
   # a refused authentication is final: one try, so the failing initiate ends
   [ "$BADPSK" = yes ] && set -- "$@" --keyingtries 1
+  # (libreswan 4.10's whack spells the manual's --encapsulation as --encaps)
+  if [ "$ENCAP" = yes ]; then
+    if [ "${PLUTO_AS:-}" = libreswan ]; then set -- "$@" --encaps yes
+    else set -- "$@" --encapsulation yes; fi
+  fi
   [ "$TUNNEL" = yes ] && set -- "$@" --tunnel
   # the namespaces already route the client subnets (lib.sh's tn_pair): no updown
   set -- "$@" --id "$(side_var $s ID)" --host "$(side_var $s HOST)" --updown %disabled

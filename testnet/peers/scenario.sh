@@ -13,6 +13,11 @@
 #   BADPSK       yes: west (pluto-rs) starts with a wrong PSK; the first initiate must
 #                fail and leave no SA, then west gets the right PSK through
 #                `whack --rereadsecrets` and the scenario goes on as usual
+#   INVALKE      yes: the initiator proposes the other group first (its KE guess), the
+#                responder allows only DH: an INVALID_KE_PAYLOAD round trip must
+#                happen (two IKE_SA_INIT requests on the wire) and the tunnel come up
+#   ENCAP        yes: all sides force UDP encapsulation of ESP (no NAT on the path):
+#                the ESP packets on the veth must all be ESP-in-UDP on port 4500
 #   END          down (default): `whack --down`; shutdown: `whack --shutdown`, after
 #                which that pluto-rs must exit and leave no SA or policy of its own
 #
@@ -40,6 +45,10 @@ CONN=west-east
 PSK="pluto-rs-testnet-psk-4f1e9c2b7a"
 # BADPSK=yes: west (always pluto-rs) starts with a wrong pre-shared key
 BADPSK=${BADPSK:-no}
+# INVALKE=yes: the initiator's first KE is for a group the responder refuses
+INVALKE=${INVALKE:-no}
+# ENCAP=yes: every side forces ESP-in-UDP (RFC 3948) although there is no NAT
+ENCAP=${ENCAP:-no}
 # END=down (default) or shutdown: how the pluto-rs side ends the tunnel
 END=${END:-down}
 case "$END" in down|shutdown) ;; *) tn_fail "END=$END: down or shutdown" ;; esac
@@ -54,10 +63,19 @@ case "$INITIATOR" in west|east) ;; *) tn_fail "INITIATOR=$INITIATOR: west or eas
 
 # --- what the parameters mean for each implementation ------------------------------
 case "$DH" in
-  x25519) IKE_LS=aes256-sha2_256-dh31 IKE_SS=aes256-sha256-x25519 ;;
-  ecp256) IKE_LS=aes256-sha2_256-dh19 IKE_SS=aes256-sha256-ecp256 ;;
+  x25519) IKE_LS=aes256-sha2_256-dh31 IKE_SS=aes256-sha256-x25519
+          ALT_LS=aes256-sha2_256-dh19 ALT_SS=aes256-sha256-ecp256 ;;
+  ecp256) IKE_LS=aes256-sha2_256-dh19 IKE_SS=aes256-sha256-ecp256
+          ALT_LS=aes256-sha2_256-dh31 ALT_SS=aes256-sha256-x25519 ;;
   *) tn_fail "DH=$DH: x25519 or ecp256" ;;
 esac
+# per side; with INVALKE=yes the initiator first proposes (and sends a KE for) the other
+# group, which the responder does not allow: it must answer INVALID_KE_PAYLOAD and the
+# initiator retry with DH
+west_IKE_LS=$IKE_LS west_IKE_SS=$IKE_SS east_IKE_LS=$IKE_LS east_IKE_SS=$IKE_SS
+if [ "$INVALKE" = yes ]; then
+  eval "${INITIATOR}_IKE_LS=\"$ALT_LS,$IKE_LS\" ${INITIATOR}_IKE_SS=\"$ALT_SS, $IKE_SS\""
+fi
 case "$ESP" in
   gcm) ESP_LS=aes_gcm128-null ESP_SS=aes128gcm16 ;;
   cbc) ESP_LS=aes128-sha2_256 ESP_SS=aes128-sha256 ;;
@@ -141,7 +159,7 @@ pol_count() {
 # --- the versions under test, for the matrix (docs/interop.md) ---------------------
 strongswan_version=$(dpkg-query -W -f '${Version}' charon-systemd 2>/dev/null | cut -d- -f1)
 libreswan_version=$("$TN_LIBRESWAN/usr/libexec/ipsec/pluto" --version 2>/dev/null | awk '{print $2; exit}')
-tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK end=$END${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
+tn_log "scenario: west=$WEST east=$EAST initiator=$INITIATOR mode=$MODE dh=$DH esp=$ESP ids=$IDS badpsk=$BADPSK invalke=$INVALKE encap=$ENCAP end=$END${PLUTO_AS:+ (pluto-rs sides played by $PLUTO_AS)}"
 tn_log "versions: strongSwan ${strongswan_version:-?}, libreswan ${libreswan_version:-?}, pluto-rs $(pluto_version)"
 
 # --- topology -------------------------------------------------------------------
@@ -165,6 +183,7 @@ for s in west east; do
 done
 
 tn_capture west west0 "$TN_SCRATCH/esp.txt"
+[ "$INVALKE" = yes ] && tn_capture west west0 "$TN_SCRATCH/ike.txt" udp port 500 or udp port 4500
 
 # --- 0. with a wrong PSK: the initiate fails cleanly, then --rereadsecrets heals --
 if [ "$BADPSK" = yes ]; then
@@ -192,6 +211,13 @@ tn_log "initiating from $INITIATOR ($(kind_of $INITIATOR))"
 call $INITIATOR initiate || fail "$INITIATOR ($(kind_of $INITIATOR)) could not initiate"
 tn_log "initiate succeeded"
 
+if [ "$INVALKE" = yes ]; then
+  sleep 0.2
+  n=$(grep -c 'ikev2_init\[I\]' "$TN_SCRATCH/ike.txt")
+  tn_log "IKE_SA_INIT requests on the wire: $n"
+  [ "$n" -ge 2 ] || fail "expected an INVALID_KE_PAYLOAD round trip (2 IKE_SA_INIT requests), saw $n request(s)"
+fi
+
 # --- 2. ping --------------------------------------------------------------------
 tn_in west ping -n -q -c 4 -i 0.2 -W 2 -I "$west_PING" "$east_PING" ||
   fail "ping $west_PING -> $east_PING unanswered"
@@ -202,6 +228,11 @@ sleep 0.3
 n=$(tn_count_esp "$TN_SCRATCH/esp.txt")
 tn_log "ESP packets seen on west0: $n"
 [ "$n" -ge 8 ] || fail "expected at least 8 ESP packets on west0, saw $n"
+if [ "$ENCAP" = yes ]; then
+  u=$(grep -c 'UDP-encap: ESP' "$TN_SCRATCH/esp.txt")
+  tn_log "of which ESP-in-UDP: $u"
+  [ "$u" -eq "$n" ] || fail "encapsulation forced, but only $u of $n ESP packets were ESP-in-UDP"
+fi
 
 # --- 4. traffic counters of every pluto-rs side ---------------------------------
 for s in west east; do

@@ -33,7 +33,8 @@ connections {
     version = 2
     local_addrs = $(side_var $s HOST)
     remote_addrs = $(side_var $o HOST)
-    proposals = $IKE_SS
+    proposals = $(side_var $s IKE_SS)
+    encap = $( [ "$ENCAP" = yes ] && echo yes || echo no )
     local { auth = psk
             id = $(side_var $s ID) }
     remote { auth = psk

@@ -157,7 +157,14 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         child_lifetime: c.policy.ipsec_lifetime,
         keyingtries: c.policy.keying_tries,
         retransmit: Retransmit::default(),
-        nat_traversal: c.policy.encapsulation != Encapsulation::No,
+        // NAT detection is always on (libreswan's `nat-traversal=yes`);
+        // `encapsulation=` decides what is done with its result.
+        nat_traversal: true,
+        encapsulation: match c.policy.encapsulation {
+            Encapsulation::Auto => ike::ikev2::Encapsulation::Auto,
+            Encapsulation::Yes => ike::ikev2::Encapsulation::Yes,
+            Encapsulation::No => ike::ikev2::Encapsulation::No,
+        },
         initial_contact: true,
         replay_window: 128,
         dpd_delay: c.policy.dpd_delay.filter(|d| *d > Duration::ZERO),
@@ -276,6 +283,23 @@ mod tests {
         assert_eq!(k.remote_ts[0].start_addr().to_string(), "203.0.113.0");
         assert_eq!(k.remote_port, 500);
         assert!(k.nat_traversal);
+        assert_eq!(k.encapsulation, ike::ikev2::Encapsulation::Auto);
+    }
+
+    #[test]
+    fn encapsulation_reaches_the_ikev2_connection() {
+        for (conf, core) in [
+            (Encapsulation::Yes, ike::ikev2::Encapsulation::Yes),
+            (Encapsulation::No, ike::ikev2::Encapsulation::No),
+            (Encapsulation::Auto, ike::ikev2::Encapsulation::Auto),
+        ] {
+            let mut s = spec();
+            s.encapsulation = Some(conf);
+            let c = ConnConnection::from_spec(s, &host()).unwrap();
+            let k = connection(&c, None).unwrap();
+            assert_eq!(k.encapsulation, core);
+            assert!(k.nat_traversal, "NAT detection stays on for {conf}");
+        }
     }
 
     #[test]

@@ -93,7 +93,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use config::{ConfigSource, Connection, EndpointConfig, Identity, Mode, Retransmit};
+pub use config::{
+    ConfigSource, Connection, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
+};
 pub use output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Progress, Rc, SaEnd,
     SaSerial, Transmit, UdpEncap,

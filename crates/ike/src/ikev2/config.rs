@@ -108,6 +108,20 @@ pub enum Mode {
     Transport,
 }
 
+/// ESP-in-UDP (RFC 3948) policy of a connection (`encapsulation=yes|no|auto`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Encapsulation {
+    /// Encapsulate when NAT detection (RFC 7296 2.23) finds a NAT on the path.
+    #[default]
+    Auto,
+    /// Always encapsulate: our NAT_DETECTION_SOURCE_IP hashes a bogus address so
+    /// that the peer, like us, believes there is a NAT and floats to the NAT-T
+    /// port. This is how libreswan and strongSwan force it, and both follow it.
+    Yes,
+    /// Never encapsulate, even when a NAT is detected (IKE stays on its port).
+    No,
+}
+
 /// Request retransmission (libreswan's `retransmit-interval=` / `retransmit-timeout=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retransmit {
@@ -175,6 +189,10 @@ pub struct Connection {
     /// NAT traversal (`encapsulation=auto` vs `no`): send NAT_DETECTION notifies
     /// and float to the NAT-T port when a NAT is detected.
     pub nat_traversal: bool,
+    /// ESP-in-UDP policy (`encapsulation=`); `Yes` and `No` override what NAT
+    /// detection finds. Needs `nat_traversal` (without NAT_DETECTION notifies the
+    /// peer cannot be told to encapsulate).
+    pub encapsulation: Encapsulation,
     /// Send INITIAL_CONTACT in IKE_AUTH (libreswan does for the first IKE SA).
     pub initial_contact: bool,
     /// ESP anti-replay window passed to the kernel (`replay-window=`).

@@ -13,7 +13,7 @@ use crate::crypto::{EncrAlg, IkeSaKeys, IkeSuite, IntegAlg, KeAlg, PrfAlg};
 use crate::proposal::{check_answer, check_ke_payload, select, Chosen};
 use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 
-use super::config::{ConfigSource, Connection};
+use super::config::{ConfigSource, Connection, Encapsulation};
 use super::output::{Rc, SaEnd};
 use super::sa::{
     find_notify, later, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind,
@@ -141,7 +141,10 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
     }));
     payloads.push(Payload::Nonce(sa.ni.clone()));
     if sa.conn.nat_traversal {
-        payloads.extend(natt::notifies(&sa.spi_i, &[0; 8], sa.local, sa.remote));
+        let force = sa.conn.encapsulation == Encapsulation::Yes;
+        payloads.extend(natt::notifies(
+            &sa.spi_i, &[0; 8], sa.local, sa.remote, force,
+        ));
     }
     payloads.push(Payload::Notify(Notify::new(
         NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
@@ -349,11 +352,8 @@ pub(crate) fn process_response(
     sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
     derive_keys(sa, &shared)?;
     if sa.conn.nat_traversal {
-        if let Some((l, r)) = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote)
-        {
-            sa.nat_local = l;
-            sa.nat_remote = r;
-        }
+        let detected = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote);
+        apply_nat_detection(ctx, sa, detected);
     }
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let desc = suite_desc(suite, sa.ke_group);
@@ -372,6 +372,19 @@ pub(crate) fn process_response(
         sa.remote.set_port(ctx.cfg.natt_port);
     }
     Ok(InitOutcome::Proceed)
+}
+
+/// Records what NAT detection found, as the connection's `encapsulation=` has it
+/// (forced or refused ESP-in-UDP), and logs when the policy overrides it.
+fn apply_nat_detection(ctx: &mut Ctx<'_>, sa: &mut IkeSa, detected: Option<(bool, bool)>) {
+    let ((local, remote), note) = natt::apply(sa.conn.encapsulation, detected);
+    sa.nat_local = local;
+    sa.nat_remote = remote;
+    if let Some(note) = note {
+        let name = sa.conn.name.clone();
+        ctx.out
+            .progress(&name, Some(sa.serial), Rc::LOG, note.to_string());
+    }
 }
 
 /// Sends an unprotected IKE_SA_INIT error response (SPIr zero: no state is kept).
@@ -562,10 +575,8 @@ pub(crate) fn process_request(
     sa.chosen = Some(chosen.clone());
     derive_keys(&mut sa, &shared)?;
     if conn.nat_traversal {
-        if let Some((l, r)) = natt::detect(&msg.payloads, &hdr.spi_i, &[0; 8], local, remote) {
-            sa.nat_local = l;
-            sa.nat_remote = r;
-        }
+        let detected = natt::detect(&msg.payloads, &hdr.spi_i, &[0; 8], local, remote);
+        apply_nat_detection(ctx, &mut sa, detected);
     }
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     ctx.out.progress(
@@ -591,7 +602,8 @@ pub(crate) fn process_request(
     if conn.nat_traversal
         && find_notify(&msg.payloads, NotifyType::NAT_DETECTION_SOURCE_IP).is_some()
     {
-        payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote));
+        let force = conn.encapsulation == Encapsulation::Yes;
+        payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote, force));
     }
     payloads.push(Payload::Notify(Notify::new(
         NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,

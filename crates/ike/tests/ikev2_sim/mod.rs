@@ -65,6 +65,7 @@ pub fn conn(
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
+        encapsulation: Default::default(),
         initial_contact: true,
         replay_window: 128,
         dpd_delay: None,

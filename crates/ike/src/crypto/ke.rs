@@ -54,17 +54,28 @@ pub struct KeAlg {
     kind: KeKind,
 }
 
-macro_rules! modp {
-    ($(#[$m:meta])* $name:ident, $id:ident, $text:expr, $prime:expr, $bytes:expr, $exp:expr) => {
+/// Defines one [`KeAlg`] static; every method below goes through here so the table
+/// has one shape.
+macro_rules! ke_alg {
+    ($(#[$m:meta])* $name:ident, $id:ident, $text:expr, $public:expr, $response:expr,
+     $shared:expr, $kind:expr) => {
         $(#[$m])*
         pub static $name: KeAlg = KeAlg {
             id: KeId::$id,
             name: $text,
-            public_len: $bytes,
-            response_len: $bytes,
-            shared_len: $bytes,
-            kind: KeKind::Modp { prime: $prime, exp_bits: $exp },
+            public_len: $public,
+            response_len: $response,
+            shared_len: $shared,
+            kind: $kind,
         };
+    };
+}
+
+/// A MODP group: public value, response and shared secret are all the prime's size.
+macro_rules! modp {
+    ($(#[$m:meta])* $name:ident, $id:ident, $text:expr, $prime:expr, $bytes:expr, $exp:expr) => {
+        ke_alg!($(#[$m])* $name, $id, $text, $bytes, $bytes, $bytes,
+            KeKind::Modp { prime: $prime, exp_bits: $exp });
     };
 }
 
@@ -83,78 +94,22 @@ modp!(/// 6144-bit MODP group 17 (RFC 3526).
 modp!(/// 8192-bit MODP group 18 (RFC 3526).
     MODP8192, MODP8192, "MODP8192", ModpPrime::Rfc3526(8192), 1024, 620);
 
-/// 256-bit random ECP group 19 (RFC 5903); KE data is x | y.
-pub static ECP_256: KeAlg = KeAlg {
-    id: KeId::ECP_256,
-    name: "DH19",
-    public_len: 64,
-    response_len: 64,
-    shared_len: 32,
-    kind: KeKind::Ecp(&agreement::ECDH_P256),
-};
-/// 384-bit random ECP group 20 (RFC 5903).
-pub static ECP_384: KeAlg = KeAlg {
-    id: KeId::ECP_384,
-    name: "DH20",
-    public_len: 96,
-    response_len: 96,
-    shared_len: 48,
-    kind: KeKind::Ecp(&agreement::ECDH_P384),
-};
-/// 521-bit random ECP group 21 (RFC 5903).
-pub static ECP_521: KeAlg = KeAlg {
-    id: KeId::ECP_521,
-    name: "DH21",
-    public_len: 132,
-    response_len: 132,
-    shared_len: 66,
-    kind: KeKind::Ecp(&agreement::ECDH_P521),
-};
-/// Curve25519, group 31 (RFC 8031).
-pub static CURVE25519: KeAlg = KeAlg {
-    id: KeId::CURVE25519,
-    name: "DH31",
-    public_len: 32,
-    response_len: 32,
-    shared_len: 32,
-    kind: KeKind::X25519,
-};
-/// Curve448, group 32 (RFC 8031).
-pub static CURVE448: KeAlg = KeAlg {
-    id: KeId::CURVE448,
-    name: "DH32",
-    public_len: 56,
-    response_len: 56,
-    shared_len: 56,
-    kind: KeKind::X448,
-};
-/// ML-KEM-512 (FIPS 203) as an additional key exchange (RFC 9370).
-pub static ML_KEM_512: KeAlg = KeAlg {
-    id: KeId::ML_KEM_512,
-    name: "ML_KEM_512",
-    public_len: 800,
-    response_len: 768,
-    shared_len: 32,
-    kind: KeKind::MlKem(&kem::ML_KEM_512),
-};
-/// ML-KEM-768.
-pub static ML_KEM_768: KeAlg = KeAlg {
-    id: KeId::ML_KEM_768,
-    name: "ML_KEM_768",
-    public_len: 1184,
-    response_len: 1088,
-    shared_len: 32,
-    kind: KeKind::MlKem(&kem::ML_KEM_768),
-};
-/// ML-KEM-1024.
-pub static ML_KEM_1024: KeAlg = KeAlg {
-    id: KeId::ML_KEM_1024,
-    name: "ML_KEM_1024",
-    public_len: 1568,
-    response_len: 1568,
-    shared_len: 32,
-    kind: KeKind::MlKem(&kem::ML_KEM_1024),
-};
+ke_alg!(/// 256-bit random ECP group 19 (RFC 5903); KE data is x | y.
+    ECP_256, ECP_256, "DH19", 64, 64, 32, KeKind::Ecp(&agreement::ECDH_P256));
+ke_alg!(/// 384-bit random ECP group 20 (RFC 5903).
+    ECP_384, ECP_384, "DH20", 96, 96, 48, KeKind::Ecp(&agreement::ECDH_P384));
+ke_alg!(/// 521-bit random ECP group 21 (RFC 5903).
+    ECP_521, ECP_521, "DH21", 132, 132, 66, KeKind::Ecp(&agreement::ECDH_P521));
+ke_alg!(/// Curve25519, group 31 (RFC 8031).
+    CURVE25519, CURVE25519, "DH31", 32, 32, 32, KeKind::X25519);
+ke_alg!(/// Curve448, group 32 (RFC 8031).
+    CURVE448, CURVE448, "DH32", 56, 56, 56, KeKind::X448);
+ke_alg!(/// ML-KEM-512 (FIPS 203) as an additional key exchange (RFC 9370).
+    ML_KEM_512, ML_KEM_512, "ML_KEM_512", 800, 768, 32, KeKind::MlKem(&kem::ML_KEM_512));
+ke_alg!(/// ML-KEM-768.
+    ML_KEM_768, ML_KEM_768, "ML_KEM_768", 1184, 1088, 32, KeKind::MlKem(&kem::ML_KEM_768));
+ke_alg!(/// ML-KEM-1024.
+    ML_KEM_1024, ML_KEM_1024, "ML_KEM_1024", 1568, 1568, 32, KeKind::MlKem(&kem::ML_KEM_1024));
 
 /// Every implemented key exchange method.
 pub static ALL: [&KeAlg; 15] = [

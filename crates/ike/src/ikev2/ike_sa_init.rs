@@ -146,12 +146,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
             &sa.spi_i, &[0; 8], sa.local, sa.remote, force,
         ));
     }
-    payloads.push(Payload::Notify(Notify::new(
-        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-    )));
-    payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
-        &SIGNATURE_HASHES,
-    )));
+    push_capabilities(&mut payloads);
     let msg = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, false, 0),
         payloads,
@@ -387,14 +382,26 @@ fn apply_nat_detection(ctx: &mut Ctx<'_>, sa: &mut IkeSa, detected: Option<(bool
     }
 }
 
-/// Sends an unprotected IKE_SA_INIT error response (SPIr zero: no state is kept).
+/// Appends the notifies both IKE_SA_INIT request and response announce: IKEv2
+/// fragmentation (RFC 7383) and the signature hash algorithms (RFC 7427).
+fn push_capabilities(payloads: &mut Vec<Payload>) {
+    payloads.push(Payload::Notify(Notify::new(
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+    )));
+    payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
+        &SIGNATURE_HASHES,
+    )));
+}
+
+/// Sends an unprotected IKE_SA_INIT error response (SPIr zero: no state is kept),
+/// so the caller has no SA to return.
 fn send_notify(
     ctx: &mut Ctx<'_>,
     req: &Header,
     local: SocketAddr,
     remote: SocketAddr,
     notify: Notify,
-) -> Result<(), Error> {
+) -> Result<Option<IkeSa>, Error> {
     let msg = Message {
         header: Header {
             spi_i: req.spi_i,
@@ -412,7 +419,7 @@ fn send_notify(
     }
     .to_bytes()?;
     ctx.out.send(ctx.cfg, local, remote, &msg);
-    Ok(())
+    Ok(None)
 }
 
 /// Responder: answers a new IKE_SA_INIT request. Returns the new half-open SA, or
@@ -429,6 +436,8 @@ pub(crate) fn process_request(
     raw: &[u8],
 ) -> Result<Option<IkeSa>, Error> {
     let hdr = &msg.header;
+    // Every refusal below answers with one notify and keeps no state.
+    let reject = |ctx: &mut Ctx<'_>, notify: Notify| send_notify(ctx, hdr, local, remote, notify);
     let mut sa_pl = None;
     let mut ke = None;
     let mut ni = None;
@@ -448,28 +457,14 @@ pub(crate) fn process_request(
         tracing::info!(
             "dropping IKE_SA_INIT request from {remote}: it lacks an SA, KE or Ni payload"
         );
-        return send_notify(
-            ctx,
-            hdr,
-            local,
-            remote,
-            Notify::new(NotifyType::INVALID_SYNTAX),
-        )
-        .map(|()| None);
+        return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
     };
     if !(16..=256).contains(&ni.len()) {
         tracing::info!(
             "dropping IKE_SA_INIT request from {remote}: nonce of {} bytes",
             ni.len()
         );
-        return send_notify(
-            ctx,
-            hdr,
-            local,
-            remote,
-            Notify::new(NotifyType::INVALID_SYNTAX),
-        )
-        .map(|()| None);
+        return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
     }
     if busy {
         let expected = cookies.cookie(ni, remote, &hdr.spi_i);
@@ -478,28 +473,14 @@ pub(crate) fn process_request(
         });
         if !ok {
             tracing::info!("busy: answering IKE_SA_INIT request from {remote} with a COOKIE");
-            return send_notify(
-                ctx,
-                hdr,
-                local,
-                remote,
-                Notify::with_data(NotifyType::COOKIE, expected),
-            )
-            .map(|()| None);
+            return reject(ctx, Notify::with_data(NotifyType::COOKIE, expected));
         }
     }
     let Some(conn) = config.connection_for_init(local.ip(), remote.ip()) else {
         tracing::info!(
             "no connection found for IKE_SA_INIT request from {remote} to {local}; answering NO_PROPOSAL_CHOSEN"
         );
-        return send_notify(
-            ctx,
-            hdr,
-            local,
-            remote,
-            Notify::new(NotifyType::NO_PROPOSAL_CHOSEN),
-        )
-        .map(|()| None);
+        return reject(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN));
     };
     let offered = wire_proposals(sa_pl);
     let chosen = match select(&conn.ike_proposals, &offered, Some(ke.group)) {
@@ -511,14 +492,7 @@ pub(crate) fn process_request(
                 Rc::notification(NotifyType::NO_PROPOSAL_CHOSEN),
                 format!("IKE_SA_INIT request from {remote}: {e}"),
             );
-            return send_notify(
-                ctx,
-                hdr,
-                local,
-                remote,
-                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN),
-            )
-            .map(|()| None);
+            return reject(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN));
         }
     };
     if let Err(e) = check_ke_payload(&chosen, ke.group) {
@@ -528,14 +502,7 @@ pub(crate) fn process_request(
             Rc::LOG,
             format!("IKE_SA_INIT request from {remote}: {e}"),
         );
-        return send_notify(
-            ctx,
-            hdr,
-            local,
-            remote,
-            Notify::invalid_ke_payload(e.wanted),
-        )
-        .map(|()| None);
+        return reject(ctx, Notify::invalid_ke_payload(e.wanted));
     }
     let group = chosen.ke_group().ok_or(Error::NoKeGroup)?;
     let ke_alg = KeAlg::lookup(group)?;
@@ -543,14 +510,7 @@ pub(crate) fn process_request(
         Ok(v) => v,
         Err(e) => {
             tracing::info!("dropping IKE_SA_INIT request from {remote}: invalid KE payload: {e}");
-            return send_notify(
-                ctx,
-                hdr,
-                local,
-                remote,
-                Notify::new(NotifyType::INVALID_SYNTAX),
-            )
-            .map(|()| None);
+            return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
         }
     };
 
@@ -605,12 +565,7 @@ pub(crate) fn process_request(
         let force = conn.encapsulation == Encapsulation::Yes;
         payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote, force));
     }
-    payloads.push(Payload::Notify(Notify::new(
-        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-    )));
-    payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
-        &SIGNATURE_HASHES,
-    )));
+    push_capabilities(&mut payloads);
     let resp = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),
         payloads,

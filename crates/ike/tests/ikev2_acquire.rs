@@ -40,7 +40,7 @@ fn acquire_with_the_packet_establishes_the_connection_selectors() {
 
 #[test]
 fn a_narrower_responder_picks_the_part_holding_the_packet() {
-    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "");
+    let w = west_conn("c", "", "");
     // East only protects 203.0.113.0/28 with us.
     let e = conn("c", EAST, WEST, "203.0.113.0/28", WEST_NET, "", "");
     let mut net = Net::new(w, e, b"k", b"k");

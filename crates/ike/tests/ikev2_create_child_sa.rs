@@ -11,8 +11,8 @@ use ike::registry::{EncrId, EsnId, IntegId};
 use ikev2_sim::*;
 
 fn handshake(esp: &str) -> Net {
-    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", esp);
-    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", esp);
+    let w = west_conn("c", "", esp);
+    let e = east_conn("c", "", esp);
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -102,8 +102,8 @@ fn key_lengths_and_salt_per_transform() {
 
 #[test]
 fn esn_follows_the_negotiation() {
-    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
-    let mut e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    let w = west_conn("c", "", "aes_gcm256");
+    let mut e = east_conn("c", "", "aes_gcm256");
     let mut props = e.esp_proposals.proposals().to_vec();
     for p in &mut props {
         p.esn = vec![EsnId::NO];
@@ -187,8 +187,8 @@ fn responder_of_the_ike_sa_rekeys_too() {
 
 /// Size of the CREATE_CHILD_SA request of a rekey initiated by west.
 fn rekey_request_len(pfs: bool) -> usize {
-    let mut w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
-    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    let mut w = west_conn("c", "", "aes_gcm256");
+    let e = east_conn("c", "", "aes_gcm256");
     w.pfs = pfs;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
@@ -210,16 +210,8 @@ fn rekey_with_and_without_pfs() {
 
 #[test]
 fn rekey_follows_invalid_ke_payload() {
-    let w = conn(
-        "c",
-        WEST,
-        EAST,
-        WEST_NET,
-        EAST_NET,
-        "",
-        "aes_gcm256-dh31+dh19",
-    );
-    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256-dh19");
+    let w = west_conn("c", "", "aes_gcm256-dh31+dh19");
+    let e = east_conn("c", "", "aes_gcm256-dh19");
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -334,8 +326,8 @@ fn responder_rekeys_the_ike_sa_and_becomes_its_initiator() {
 
 #[test]
 fn ike_lifetime_triggers_rekeys() {
-    let mut w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
-    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    let mut w = west_conn("c", "", "aes_gcm256");
+    let e = east_conn("c", "", "aes_gcm256");
     w.ike_lifetime = Duration::from_secs(100);
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();

@@ -51,24 +51,8 @@ fn handshake_installs_matching_child_sas() {
 
 #[test]
 fn cbc_hmac_and_modp_handshake() {
-    let w = conn(
-        "c",
-        WEST,
-        EAST,
-        WEST_NET,
-        EAST_NET,
-        "aes256-sha2_256-modp2048",
-        "aes128-sha2_256",
-    );
-    let e = conn(
-        "c",
-        EAST,
-        WEST,
-        EAST_NET,
-        WEST_NET,
-        "aes256-sha2_256-modp2048",
-        "aes128-sha2_256",
-    );
+    let w = west_conn("c", "aes256-sha2_256-modp2048", "aes128-sha2_256");
+    let e = east_conn("c", "aes256-sha2_256-modp2048", "aes128-sha2_256");
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -82,24 +66,8 @@ fn cbc_hmac_and_modp_handshake() {
 
 #[test]
 fn no_proposal_in_common_fails_with_no_proposal_chosen() {
-    let w = conn(
-        "c",
-        WEST,
-        EAST,
-        WEST_NET,
-        EAST_NET,
-        "aes128-sha2_256-modp2048",
-        "",
-    );
-    let e = conn(
-        "c",
-        EAST,
-        WEST,
-        EAST_NET,
-        WEST_NET,
-        "aes_gcm256-sha2_512-dh19",
-        "",
-    );
+    let w = west_conn("c", "aes128-sha2_256-modp2048", "");
+    let e = east_conn("c", "aes_gcm256-sha2_512-dh19", "");
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -117,24 +85,8 @@ fn no_proposal_in_common_fails_with_no_proposal_chosen() {
 #[test]
 fn invalid_ke_round_trip_retries_with_the_group_asked_for() {
     // West offers x25519 first; east only takes DH19, which west also allows.
-    let w = conn(
-        "c",
-        WEST,
-        EAST,
-        WEST_NET,
-        EAST_NET,
-        "aes_gcm256-sha2_512-dh31+dh19",
-        "",
-    );
-    let e = conn(
-        "c",
-        EAST,
-        WEST,
-        EAST_NET,
-        WEST_NET,
-        "aes_gcm256-sha2_512-dh19",
-        "",
-    );
+    let w = west_conn("c", "aes_gcm256-sha2_512-dh31+dh19", "");
+    let e = east_conn("c", "aes_gcm256-sha2_512-dh19", "");
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -147,24 +99,8 @@ fn invalid_ke_round_trip_retries_with_the_group_asked_for() {
 
 #[test]
 fn invalid_ke_for_a_group_we_did_not_offer_fails() {
-    let w = conn(
-        "c",
-        WEST,
-        EAST,
-        WEST_NET,
-        EAST_NET,
-        "aes_gcm256-sha2_512-dh31",
-        "",
-    );
-    let e = conn(
-        "c",
-        EAST,
-        WEST,
-        EAST_NET,
-        WEST_NET,
-        "aes_gcm256-sha2_512-dh19+dh31",
-        "",
-    );
+    let w = west_conn("c", "aes_gcm256-sha2_512-dh31", "");
+    let e = east_conn("c", "aes_gcm256-sha2_512-dh19+dh31", "");
     // East prefers DH19 but DH31 is acceptable: it must take the KE it got, no retry.
     let mut net = Net::new(w.clone(), e, b"k", b"k");
     net.initiate();
@@ -172,15 +108,7 @@ fn invalid_ke_for_a_group_we_did_not_offer_fails() {
     net.assert_matching_children();
     assert!(!net.west.has_line("INVALID_KE_PAYLOAD"));
 
-    let e = conn(
-        "c",
-        EAST,
-        WEST,
-        EAST_NET,
-        WEST_NET,
-        "aes_gcm256-sha2_512-dh19",
-        "",
-    );
+    let e = east_conn("c", "aes_gcm256-sha2_512-dh19", "");
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -261,24 +189,8 @@ fn loss_duplication_and_reordering_together() {
 #[test]
 fn invalid_ke_and_cookie_under_duplication_and_loss() {
     for seed in 40..=52 {
-        let w = conn(
-            "c",
-            WEST,
-            EAST,
-            WEST_NET,
-            EAST_NET,
-            "aes_gcm256-sha2_512-dh31+dh19",
-            "",
-        );
-        let e = conn(
-            "c",
-            EAST,
-            WEST,
-            EAST_NET,
-            WEST_NET,
-            "aes_gcm256-sha2_512-dh19",
-            "",
-        );
+        let w = west_conn("c", "aes_gcm256-sha2_512-dh31+dh19", "");
+        let e = east_conn("c", "aes_gcm256-sha2_512-dh19", "");
         let mut net = Net::new(w, e, b"k", b"k");
         net.east.ep.set_busy(true);
         net.dice = Dice::new(seed);

@@ -12,8 +12,8 @@ use ikev2_sim::*;
 /// An established pair whose random sources are seeded with `seed` (the nonces,
 /// and so the winner of a simultaneous rekey, depend on it).
 fn established(seed: u64) -> Net {
-    let w = conn("c", WEST, EAST, WEST_NET, EAST_NET, "", "aes_gcm256");
-    let e = conn("c", EAST, WEST, EAST_NET, WEST_NET, "", "aes_gcm256");
+    let w = west_conn("c", "", "aes_gcm256");
+    let e = east_conn("c", "", "aes_gcm256");
     let mut net = Net::new(w.clone(), e.clone(), b"k", b"k");
     net.west = Host::new(w, b"k", 2 * seed + 1);
     net.east = Host::new(e, b"k", 2 * seed + 2);

@@ -72,11 +72,21 @@ pub fn conn(
     }
 }
 
+/// West's side of the subnet-to-subnet tunnel between west and east.
+pub fn west_conn(name: &str, ike: &str, esp: &str) -> Connection {
+    conn(name, WEST, EAST, WEST_NET, EAST_NET, ike, esp)
+}
+
+/// East's side of the subnet-to-subnet tunnel between west and east.
+pub fn east_conn(name: &str, ike: &str, esp: &str) -> Connection {
+    conn(name, EAST, WEST, EAST_NET, WEST_NET, ike, esp)
+}
+
 /// The default west-east pair: tunnel between the two subnets, default proposals.
 pub fn pair() -> (Connection, Connection) {
     (
-        conn("west-east", WEST, EAST, WEST_NET, EAST_NET, "", ""),
-        conn("west-east", EAST, WEST, EAST_NET, WEST_NET, "", ""),
+        west_conn("west-east", "", ""),
+        east_conn("west-east", "", ""),
     )
 }
 

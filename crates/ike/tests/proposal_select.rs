@@ -26,6 +26,24 @@ fn wire(number: u8, protocol: ProtocolId, transforms: Vec<Transform>) -> WirePro
     }
 }
 
+/// A peer's IKE proposal with one transform of each type, in the order strongSwan and
+/// libreswan send them: ENCR (with Key Length), PRF, INTEG if any, KE if any.
+fn ike_wire(
+    number: u8,
+    (encr, key_bits): (EncrId, u16),
+    prf: PrfId,
+    integ: Option<IntegId>,
+    ke: Option<KeId>,
+) -> WireProposal {
+    let mut transforms = vec![
+        Transform::encr(encr, Some(key_bits)),
+        t(TransformType::PRF, prf.0),
+    ];
+    transforms.extend(integ.map(|i| t(TransformType::INTEG, i.0)));
+    transforms.extend(ke.map(|k| t(TransformType::KE, k.0)));
+    wire(number, ProtocolId::IKE, transforms)
+}
+
 /// A strongSwan-style IKE proposal: everything in one proposal.
 fn strongswan_ike() -> WireProposal {
     wire(
@@ -86,24 +104,19 @@ fn ke_hint_avoids_invalid_ke_round_trip() {
 fn our_proposal_order_beats_peer_order() {
     let ours = ike("aes_gcm256-sha2_512-dh19,aes256-sha2_256-dh19");
     let peer = [
-        wire(
+        ike_wire(
             1,
-            ProtocolId::IKE,
-            vec![
-                Transform::encr(EncrId::AES_CBC, Some(256)),
-                t(TransformType::PRF, PrfId::HMAC_SHA2_256.0),
-                t(TransformType::INTEG, IntegId::HMAC_SHA2_256_128.0),
-                t(TransformType::KE, KeId::ECP_256.0),
-            ],
+            (EncrId::AES_CBC, 256),
+            PrfId::HMAC_SHA2_256,
+            Some(IntegId::HMAC_SHA2_256_128),
+            Some(KeId::ECP_256),
         ),
-        wire(
+        ike_wire(
             2,
-            ProtocolId::IKE,
-            vec![
-                Transform::encr(EncrId::AES_GCM_16, Some(256)),
-                t(TransformType::PRF, PrfId::HMAC_SHA2_512.0),
-                t(TransformType::KE, KeId::ECP_256.0),
-            ],
+            (EncrId::AES_GCM_16, 256),
+            PrfId::HMAC_SHA2_512,
+            None,
+            Some(KeId::ECP_256),
         ),
     ];
     let c = select(&ours, &peer, None).unwrap();
@@ -134,29 +147,24 @@ fn aead_accepts_integ_none_or_absent_and_rejects_real_integ() {
 #[test]
 fn key_length_must_match() {
     let ours = ike("aes128-sha2-dh19");
-    let peer = wire(
+    let peer = ike_wire(
         1,
-        ProtocolId::IKE,
-        vec![
-            Transform::encr(EncrId::AES_CBC, Some(256)),
-            t(TransformType::PRF, PrfId::HMAC_SHA2_256.0),
-            t(TransformType::INTEG, IntegId::HMAC_SHA2_256_128.0),
-            t(TransformType::KE, KeId::ECP_256.0),
-        ],
+        (EncrId::AES_CBC, 256),
+        PrfId::HMAC_SHA2_256,
+        Some(IntegId::HMAC_SHA2_256_128),
+        Some(KeId::ECP_256),
     );
     assert!(select(&ours, std::slice::from_ref(&peer), None).is_err());
     // `aes` without a length accepts 256 and 128.
     let c = select(&ike("aes-sha2-dh19"), &[peer], None).unwrap();
     assert_eq!(c.encr, Some((EncrId::AES_CBC, Some(256))));
     // A fixed-key cipher sent with a Key Length attribute is not what we offer.
-    let chacha = wire(
+    let chacha = ike_wire(
         1,
-        ProtocolId::IKE,
-        vec![
-            Transform::encr(EncrId::CHACHA20_POLY1305, Some(256)),
-            t(TransformType::PRF, PrfId::HMAC_SHA2_256.0),
-            t(TransformType::KE, KeId::ECP_256.0),
-        ],
+        (EncrId::CHACHA20_POLY1305, 256),
+        PrfId::HMAC_SHA2_256,
+        None,
+        Some(KeId::ECP_256),
     );
     assert!(select(&ike("chacha20_poly1305-sha2-dh19"), &[chacha], None).is_err());
 }
@@ -164,14 +172,12 @@ fn key_length_must_match() {
 #[test]
 fn missing_required_type_or_unknown_type_rejects() {
     let ours = ike("aes256-sha2-dh19");
-    let no_ke = wire(
+    let no_ke = ike_wire(
         1,
-        ProtocolId::IKE,
-        vec![
-            Transform::encr(EncrId::AES_CBC, Some(256)),
-            t(TransformType::PRF, PrfId::HMAC_SHA2_256.0),
-            t(TransformType::INTEG, IntegId::HMAC_SHA2_256_128.0),
-        ],
+        (EncrId::AES_CBC, 256),
+        PrfId::HMAC_SHA2_256,
+        Some(IntegId::HMAC_SHA2_256_128),
+        None,
     );
     assert!(select(&ours, std::slice::from_ref(&no_ke), None).is_err());
     let mut unknown = no_ke.clone();
@@ -238,14 +244,12 @@ fn esn_preference_and_missing_esn() {
 #[test]
 fn addke_matching() {
     let ours = ike("aes_gcm256-sha2-dh19;addke1=ml_kem_768");
-    let mut p = wire(
+    let mut p = ike_wire(
         1,
-        ProtocolId::IKE,
-        vec![
-            Transform::encr(EncrId::AES_GCM_16, Some(256)),
-            t(TransformType::PRF, PrfId::HMAC_SHA2_256.0),
-            t(TransformType::KE, KeId::ECP_256.0),
-        ],
+        (EncrId::AES_GCM_16, 256),
+        PrfId::HMAC_SHA2_256,
+        None,
+        Some(KeId::ECP_256),
     );
     assert!(
         select(&ours, &[p.clone()], None).is_err(),
@@ -289,14 +293,12 @@ fn defaults_interoperate_with_each_other() {
 #[test]
 fn initiator_checks_answer() {
     let ours = ike("aes256-sha2_256-dh19,aes_gcm256-sha2_512-dh31");
-    let good = wire(
+    let good = ike_wire(
         2,
-        ProtocolId::IKE,
-        vec![
-            Transform::encr(EncrId::AES_GCM_16, Some(256)),
-            t(TransformType::PRF, PrfId::HMAC_SHA2_512.0),
-            t(TransformType::KE, KeId::CURVE25519.0),
-        ],
+        (EncrId::AES_GCM_16, 256),
+        PrfId::HMAC_SHA2_512,
+        None,
+        Some(KeId::CURVE25519),
     );
     let c = check_answer(&ours, std::slice::from_ref(&good)).unwrap();
     assert_eq!(c.number, 2);

@@ -621,17 +621,9 @@ impl Endpoint {
     /// rekey we initiated is retired. Announcing twice is avoided, so calling this
     /// with the flag unset is harmless.
     pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
-        let ike = self.owner_of(child)?;
-        self.with_sa(ike, now, |ctx, sa| {
-            let mut fate = Fate::Keep;
-            if create_child_sa::confirm(ctx, sa, child) {
-                if let Err(e) = pump(ctx, sa) {
-                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
-                }
-            }
-            (fate, ())
+        self.with_child_then_pump(child, now, |ctx, sa| {
+            create_child_sa::confirm(ctx, sa, child)
         })
-        .ok_or(Error::UnknownSerial(ike))
     }
 
     /// The kernel refused Child SA `child` (`reason` says why, for the log): the
@@ -645,10 +637,24 @@ impl Endpoint {
         reason: &str,
         now: Instant,
     ) -> Result<(), Error> {
+        self.with_child_then_pump(child, now, |ctx, sa| {
+            create_child_sa::install_failed(ctx, sa, child, reason)
+        })
+    }
+
+    /// Runs `f` on the IKE SA that owns Child SA `child`; when `f` reports that it
+    /// changed something the peer must hear about, sends what is queued (a send
+    /// failure ends the IKE SA). Shared by the kernel's install answers.
+    fn with_child_then_pump(
+        &mut self,
+        child: SaSerial,
+        now: Instant,
+        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> bool,
+    ) -> Result<(), Error> {
         let ike = self.owner_of(child)?;
         self.with_sa(ike, now, |ctx, sa| {
             let mut fate = Fate::Keep;
-            if create_child_sa::install_failed(ctx, sa, child, reason) {
+            if f(ctx, sa) {
                 if let Err(e) = pump(ctx, sa) {
                     fate = Fate::Remove(SaEnd::Error(e.to_string()));
                 }

@@ -23,9 +23,9 @@ use super::output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
 };
 use super::sa::{
-    error_notify, find_notify, lowest_nonce, mode_name, proposal_spi, sa_payload, ts_from_payload,
-    ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState, PendingIkeRekey,
-    PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
+    error_notify, find_notify, lowest_nonce, mode_name, nonce_len_ok, proposal_spi, sa_payload,
+    ts_from_payload, ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState,
+    PendingIkeRekey, PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -372,7 +372,7 @@ pub(crate) fn process_request(
             "Ni, TSi or TSr missing".into(),
         );
     };
-    if !(16..=256).contains(&ni.len()) {
+    if !nonce_len_ok(ni) {
         return refuse(
             ctx,
             sa,
@@ -877,7 +877,7 @@ fn process_ike_rekey_request(
             "Ni or KE missing".into(),
         );
     };
-    if !(16..=256).contains(&ni.len()) {
+    if !nonce_len_ok(ni) {
         return refuse(
             ctx,
             sa,

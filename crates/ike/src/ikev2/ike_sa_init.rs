@@ -16,7 +16,7 @@ use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 use super::config::{ConfigSource, Connection, Encapsulation};
 use super::output::{Rc, SaEnd};
 use super::sa::{
-    find_notify, later, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind,
+    find_notify, later, nonce_len_ok, sa_payload, wire_proposals, Ctx, IkeSa, IkeState, RequestKind,
 };
 use super::{natt, Error};
 
@@ -320,7 +320,7 @@ pub(crate) fn process_response(
             ),
         );
     }
-    if !(16..=256).contains(&nr.len()) {
+    if !nonce_len_ok(nr) {
         return fail(
             ctx,
             sa,
@@ -459,7 +459,7 @@ pub(crate) fn process_request(
         );
         return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
     };
-    if !(16..=256).contains(&ni.len()) {
+    if !nonce_len_ok(ni) {
         tracing::info!(
             "dropping IKE_SA_INIT request from {remote}: nonce of {} bytes",
             ni.len()

@@ -26,6 +26,12 @@ use super::config::{Connection, EndpointConfig, Identity, Mode};
 use super::output::{Event, Progress, Rc, SaSerial, Transmit};
 use super::Error;
 
+/// RFC 7296 2.10: a nonce is at least 16 octets (and at least half the PRF key
+/// size, which all our PRFs meet at 16) and at most 256 octets.
+pub(crate) fn nonce_len_ok(nonce: &[u8]) -> bool {
+    (16..=256).contains(&nonce.len())
+}
+
 /// Where an IKE SA is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IkeState {

@@ -24,10 +24,18 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another pluto holds the pid file's lock.
+    #[error("lock file \"{}\" already exists and is locked: pluto is already running ({}); stop it first, or give another --rundir", path.display(), match pid { Some(p) => format!("pid {p}"), None => "pid unknown".into() })]
+    Running {
+        /// The pid file.
+        path: PathBuf,
+        /// The pid written in it, when readable.
+        pid: Option<u32>,
+    },
     /// The control socket cannot be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
-    /// The pid file cannot be written.
+    /// The pid file cannot be created, locked or written.
     #[error("cannot write pid file \"{path}\": {source}")]
     PidFile {
         /// The file.
@@ -35,20 +43,97 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// ipsec.secrets exists but cannot be read.
+    #[error("{0}; fix its permissions or give another --secretsfile")]
+    Secrets(conn::files::FileError),
     /// Signal handlers cannot be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
 
-fn write_pidfile(path: &Path) -> Result<(), StartError> {
-    let mut f = std::fs::File::create(path).map_err(|source| StartError::PidFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    writeln!(f, "{}", std::process::id()).map_err(|source| StartError::PidFile {
-        path: path.to_path_buf(),
-        source,
-    })
+impl StartError {
+    /// The exit status, as libreswan's pluto uses them (10: lock file, 2: socket,
+    /// 1: anything else).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::RunDir { .. } | StartError::Running { .. } | StartError::PidFile { .. } => {
+                10
+            }
+            StartError::Bind(_) => 2,
+            StartError::Secrets(_) | StartError::Signals(_) => 1,
+        }
+    }
+}
+
+/// The pid file, locked (flock) for as long as this value lives: a second pluto on
+/// the same run directory finds it locked and refuses to start, while a file left
+/// behind by a crashed pluto is simply taken over.
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl PidFile {
+    /// Creates (or takes over) `path`, locks it and writes our pid into it.
+    pub fn lock(path: &Path) -> Result<PidFile, StartError> {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let err = |source| StartError::PidFile {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(err)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(err(e));
+            }
+            let mut text = String::new();
+            let pid = f
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| text.trim().parse().ok());
+            return Err(StartError::Running {
+                path: path.to_path_buf(),
+                pid,
+            });
+        }
+        f.set_len(0).map_err(err)?;
+        writeln!(f, "{}", std::process::id()).map_err(err)?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _file: f,
+        })
+    }
+
+    /// Removes the file; the lock goes with the value.
+    pub fn remove(self) {
+        remove_quietly(&self.path, "pid file");
+    }
+}
+
+/// Fails when ipsec.secrets exists but cannot be read (a missing file is only
+/// warned about later, as libreswan does).
+fn check_secrets(path: &Path) -> Result<(), StartError> {
+    match conn::secrets::Secrets::load(path) {
+        Err(conn::files::FileError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        Err(e @ conn::files::FileError::Io { .. }) => Err(StartError::Secrets(e)),
+        _ => Ok(()),
+    }
 }
 
 fn remove_quietly(path: &Path, what: &str) {
@@ -84,27 +169,52 @@ async fn next_kernel_event(
     }
 }
 
-/// Runs pluto until `--shutdown` or SIGTERM/SIGINT. `ready` is called once the
-/// control socket and pid file exist (the forking parent waits for it).
-pub async fn run(
-    opts: Options,
-    debug_hook: Option<DebugHook>,
-    ready: impl FnOnce(),
-) -> Result<(), StartError> {
+/// What the start-up hands to the main loop besides the options.
+#[derive(Default)]
+pub struct Hooks {
+    /// Raises the log level while a debug class is on.
+    pub debug: Option<DebugHook>,
+    /// Reopens the log file on SIGHUP; `Ok(false)` when there is none.
+    pub reopen_log: Option<Box<dyn Fn() -> Result<bool, crate::logging::LogError> + Send>>,
+}
+
+/// Runs pluto until `--shutdown` or SIGTERM/SIGINT. `ready` is called once the pid
+/// file is locked, ipsec.secrets checked, the control socket bound and the IKE
+/// sockets open (the forking parent waits for it); any error before that is
+/// returned and nothing is left behind.
+pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<(), StartError> {
     std::fs::create_dir_all(&opts.rundir).map_err(|source| StartError::RunDir {
         path: opts.rundir.clone(),
         source,
     })?;
     let ctl = opts.ctlsocket();
-    let pidfile = opts.pidfile();
-    let server = Server::bind(&ctl)?;
-    if let Err(e) = write_pidfile(&pidfile) {
-        Server::remove_socket(&ctl);
-        return Err(e);
+    let pidfile = PidFile::lock(&opts.pidfile())?;
+    let started = async {
+        check_secrets(&opts.secretsfile)?;
+        let server = Server::bind(&ctl)?;
+        let signals = (|| {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::hangup())?,
+            ))
+        })();
+        match signals {
+            Ok(s) => Ok((server, s)),
+            Err(e) => {
+                Server::remove_socket(&ctl);
+                Err(StartError::Signals(e))
+            }
+        }
     }
-    let mut term = signal(SignalKind::terminate()).map_err(StartError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(StartError::Signals)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(StartError::Signals)?;
+    .await;
+    let (server, (mut term, mut int, mut hup)) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            pidfile.remove();
+            return Err(e);
+        }
+    };
 
     tracing::info!(
         "Starting Pluto (pluto-rs Version {}) pid:{}",
@@ -132,7 +242,7 @@ pub async fn run(
             Err(e) => tracing::error!("{e}; no connections loaded from it"),
         }
     }
-    if let Some(h) = debug_hook {
+    if let Some(h) = hooks.debug {
         pluto.set_debug_hook(h);
     }
     // libreswan listens at start; whack --listen re-reads the interfaces later.
@@ -184,7 +294,11 @@ pub async fn run(
             }
             _ = term.recv() => { tracing::info!("SIGTERM received: shutting down"); break }
             _ = int.recv() => { tracing::info!("SIGINT received: shutting down"); break }
-            _ = hup.recv() => { tracing::info!("SIGHUP received: ignored (use whack --rereadsecrets)") }
+            _ = hup.recv() => match hooks.reopen_log.as_ref().map(|f| f()) {
+                Some(Ok(true)) => tracing::info!("SIGHUP received: log file reopened"),
+                Some(Err(e)) => tracing::error!("SIGHUP received: {e}; still logging to the old file"),
+                _ => tracing::info!("SIGHUP received: no log file to reopen (use whack --rereadsecrets to reload secrets)"),
+            },
         }
         pluto.pump().await;
     }
@@ -200,7 +314,7 @@ pub async fn run(
         control::server::refuse_shutting_down(&mut cmd.responder);
     }
     remove_quietly(&ctl, "control socket");
-    remove_quietly(&pidfile, "pid file");
+    pidfile.remove();
     tracing::info!("pluto shut down");
     if let Some(r) = last {
         r.finish();

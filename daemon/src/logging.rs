@@ -1,11 +1,14 @@
-//! Where pluto's log goes: standard error (`--stderrlog`, or `--nofork` without
-//! `--logfile`), a file (`--logfile`), or syslog (the default for a forked daemon).
-//! Debug lines appear only while a debug class is enabled (`--debug`, or whack
-//! `--debug` at run time).
+//! Where pluto's log goes. With `--logfile FILE` to FILE (appending), and to standard
+//! error as well when `--stderrlog` is given too; without `--logfile` to standard
+//! error (`--stderrlog`, or `--nofork`) or else to syslog (a forked daemon's default).
+//! SIGHUP reopens the log file ([`Logging::reopen`]), so a rotated file is followed by
+//! a new one at the old path. Debug lines appear only while a debug class is enabled
+//! (`--debug`, or whack `--debug` at run time).
 
+use std::fs::File;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -13,65 +16,170 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, Registry};
 
-/// Where to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sink {
+use crate::args::Options;
+
+/// Where to log: any of the three sinks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sinks {
     /// Standard error.
-    Stderr,
-    /// Append to a file.
-    File(std::path::PathBuf),
+    pub stderr: bool,
+    /// Append to this file.
+    pub file: Option<PathBuf>,
     /// syslog(3), facility daemon.
-    Syslog,
+    pub syslog: bool,
+}
+
+impl Sinks {
+    /// The sinks the command line asks for.
+    pub fn from_options(o: &Options) -> Sinks {
+        match &o.logfile {
+            Some(f) => Sinks {
+                stderr: o.stderrlog,
+                file: Some(f.clone()),
+                syslog: false,
+            },
+            None => Sinks {
+                stderr: o.stderrlog || o.nofork,
+                file: None,
+                syslog: !(o.stderrlog || o.nofork),
+            },
+        }
+    }
+}
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log file cannot be opened for appending.
+    #[error("cannot open log file \"{path}\": {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A log file that can be reopened at its path (log rotation). Each event is one
+/// write under the lock, so lines of concurrent events never interleave.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+}
+
+impl LogFile {
+    /// Opens `path` for appending, creating it (mode 0600) when missing.
+    pub fn open(path: &Path) -> Result<LogFile, LogError> {
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(open_append(path)?)),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the path again and writes from now on to what it names; the old file
+    /// is closed. On failure the old file is kept.
+    pub fn reopen(&self) -> Result<(), LogError> {
+        let f = open_append(&self.path)?;
+        *self.lock() = f;
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, File> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One event's writer into a [`LogFile`].
+pub struct LogFileWriter<'a>(MutexGuard<'a, File>);
+
+impl Write for LogFileWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.write(b)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogFile {
+    type Writer = LogFileWriter<'a>;
+
+    fn make_writer(&'a self) -> LogFileWriter<'a> {
+        LogFileWriter(self.lock())
+    }
+}
+
+fn open_append(p: &Path) -> Result<File, LogError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(p)
+        .map_err(|source| LogError::Open {
+            path: p.to_path_buf(),
+            source,
+        })
 }
 
 /// Switches debug logging on or off after start.
 pub type LevelSwitch = Box<dyn Fn(bool) + Send>;
 
-/// Installs the global subscriber. Returns the switch for debug logging.
-pub fn init(sink: &Sink) -> std::io::Result<LevelSwitch> {
+/// The installed subscriber's handles.
+pub struct Logging {
+    /// Raises the level to debug (`true`) or back to info.
+    pub level: LevelSwitch,
+    /// The log file, when there is one (reopened on SIGHUP).
+    pub file: Option<LogFile>,
+}
+
+/// Installs the global subscriber writing to `sinks`.
+pub fn init(sinks: &Sinks) -> Result<Logging, LogError> {
+    let file = sinks.file.as_deref().map(LogFile::open).transpose()?;
     let (filter, handle) = reload::Layer::new(LevelFilter::INFO);
-    let base = Registry::default().with(filter);
-    match sink {
-        Sink::Stderr => base
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_target(false)
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .without_time(),
+    let stderr = sinks.stderr.then(|| {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .without_time()
+    });
+    let to_file = file.clone().map(|f| {
+        fmt::layer()
+            .with_writer(f)
+            .with_target(false)
+            .with_ansi(false)
+    });
+    let syslog = sinks.syslog.then(|| {
+        // SAFETY: the ident is a static NUL-terminated string, as openlog requires.
+        unsafe {
+            libc::openlog(
+                c"pluto".as_ptr(),
+                libc::LOG_PID | libc::LOG_NDELAY,
+                libc::LOG_DAEMON,
             )
-            .init(),
-        Sink::File(p) => {
-            let f = open_append(p)?;
-            base.with(
-                fmt::layer()
-                    .with_writer(Mutex::new(f))
-                    .with_target(false)
-                    .with_ansi(false),
-            )
-            .init()
-        }
-        Sink::Syslog => {
-            // SAFETY: the ident is a static NUL-terminated string, as openlog requires.
-            unsafe {
-                libc::openlog(
-                    c"pluto".as_ptr(),
-                    libc::LOG_PID | libc::LOG_NDELAY,
-                    libc::LOG_DAEMON,
-                )
-            };
-            base.with(
-                fmt::layer()
-                    .with_writer(SyslogWriter)
-                    .with_target(false)
-                    .with_level(false)
-                    .with_ansi(false)
-                    .without_time(),
-            )
-            .init()
-        }
-    }
-    Ok(Box::new(move |debug: bool| {
+        };
+        fmt::layer()
+            .with_writer(SyslogWriter)
+            .with_target(false)
+            .with_level(false)
+            .with_ansi(false)
+            .without_time()
+    });
+    Registry::default()
+        .with(filter)
+        .with(stderr)
+        .with(to_file)
+        .with(syslog)
+        .init();
+    let level = Box::new(move |debug: bool| {
         let level = if debug {
             LevelFilter::DEBUG
         } else {
@@ -80,14 +188,8 @@ pub fn init(sink: &Sink) -> std::io::Result<LevelSwitch> {
         if let Err(e) = handle.modify(|f| *f = level) {
             eprintln!("pluto: cannot change log level: {e}");
         }
-    }))
-}
-
-fn open_append(p: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
+    });
+    Ok(Logging { level, file })
 }
 
 /// Writes each formatted event to syslog at the event's severity.
@@ -146,5 +248,72 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
             buf: Vec::new(),
             priority,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(a: &str) -> Options {
+        match crate::args::parse(a.split_whitespace()) {
+            Ok(crate::args::Cmd::Run(o)) => *o,
+            other => panic!("{a}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sinks_follow_the_command_line() {
+        let s = Sinks::from_options(&opts("--logfile /l --stderrlog"));
+        assert_eq!(
+            s,
+            Sinks {
+                stderr: true,
+                file: Some("/l".into()),
+                syslog: false
+            }
+        );
+        let s = Sinks::from_options(&opts("--logfile /l --nofork"));
+        assert!(!s.stderr && !s.syslog && s.file.is_some());
+        let s = Sinks::from_options(&opts("--nofork"));
+        assert!(s.stderr && !s.syslog && s.file.is_none());
+        let s = Sinks::from_options(&opts("--stderrlog"));
+        assert!(s.stderr && !s.syslog);
+        let s = Sinks::from_options(&opts(""));
+        assert!(!s.stderr && s.syslog && s.file.is_none());
+    }
+
+    #[test]
+    fn reopen_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pluto.log");
+        let f = LogFile::open(&path).unwrap();
+        f.make_writer().write_all(b"before\n").unwrap();
+        let rotated = dir.path().join("pluto.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        f.make_writer().write_all(b"still old\n").unwrap();
+        f.reopen().unwrap();
+        f.make_writer().write_all(b"after\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            "before\nstill old\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+    }
+
+    #[test]
+    fn unopenable_log_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/pluto.log");
+        let e = LogFile::open(&path).unwrap_err().to_string();
+        assert!(e.starts_with("cannot open log file \""), "{e}");
+        assert!(e.contains("no/such/dir/pluto.log"), "{e}");
+        // A failed reopen keeps the old file.
+        let ok = dir.path().join("ok.log");
+        let f = LogFile::open(&ok).unwrap();
+        std::fs::remove_file(&ok).unwrap();
+        std::fs::create_dir(&ok).unwrap();
+        assert!(f.reopen().is_err());
+        f.make_writer().write_all(b"kept\n").unwrap();
     }
 }

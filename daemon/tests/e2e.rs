@@ -48,7 +48,7 @@ impl Daemon {
             .unwrap();
         let d = Daemon { child, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !d.pidfile().exists() {
+        while !d.ctl().exists() {
             assert!(Instant::now() < deadline, "pluto did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -453,19 +453,179 @@ fn local_problems_exit_1_without_contacting_pluto() {
 #[test]
 fn second_pluto_on_same_rundir_refuses_and_sigterm_stops() {
     let mut d = Daemon::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_pluto"))
-        .args(["--nofork", "--stderrlog", "--rundir"])
-        .arg(d.rundir())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("another pluto is running"), "{err}");
+    let pid = d.child.id();
+    // In the foreground and forking: both refuse with the lock's holder, exit 10
+    // (libreswan's lock-file failure), and leave the first pluto's files alone.
+    for fork in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+        if !fork {
+            cmd.args(["--nofork", "--stderrlog"]);
+        }
+        let out = cmd
+            .arg("--rundir")
+            .arg(d.rundir())
+            .arg("--ctlsocket")
+            .arg(d.rundir().join("other.ctl"))
+            .arg("--secretsfile")
+            .arg(d.rundir().join("none"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(10), "fork={fork}: {err}");
+        assert!(
+            err.contains(&format!("pluto is already running (pid {pid})")),
+            "fork={fork}: {err}"
+        );
+        assert!(err.contains("lock file \""), "{err}");
+        assert!(!d.rundir().join("other.ctl").exists());
+    }
     assert!(d.ctl().exists(), "the first pluto's socket must survive");
+    assert_eq!(
+        std::fs::read_to_string(d.pidfile()).unwrap().trim(),
+        pid.to_string()
+    );
     // SAFETY: sending SIGTERM to our own child.
-    unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     assert!(d.wait_exit().success());
     assert!(!d.ctl().exists() && !d.pidfile().exists());
+}
+
+/// Runs pluto to a failed start: (exit code, stderr). Nothing may be left behind.
+fn failed_start(dir: &Path, fork: bool, args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pluto"));
+    if !fork {
+        cmd.arg("--nofork");
+    }
+    let out = cmd
+        .arg("--rundir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !dir.join("pluto.ctl").exists(),
+        "control socket left behind"
+    );
+    assert!(!dir.join("pluto.pid").exists(), "pid file left behind");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_logfile_fails_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("no/such/dir/pluto.log");
+    let none = dir.path().join("none");
+    for fork in [false, true] {
+        let (code, err) = failed_start(
+            dir.path(),
+            fork,
+            &[
+                "--logfile".as_ref(),
+                log.as_os_str(),
+                "--secretsfile".as_ref(),
+                none.as_os_str(),
+            ],
+        );
+        assert_eq!(code, Some(1), "fork={fork}: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "pluto: cannot open log file \"{}\": ",
+                log.display()
+            )),
+            "fork={fork}: {err}"
+        );
+        assert!(err.contains("No such file or directory"), "{err}");
+    }
+}
+
+#[test]
+fn unreadable_secrets_file_fails_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be read as a file, even by root.
+    let secrets = dir.path().join("secrets.d");
+    std::fs::create_dir(&secrets).unwrap();
+    let log = dir.path().join("pluto.log");
+    for fork in [false, true] {
+        let (code, err) = failed_start(
+            dir.path(),
+            fork,
+            &[
+                "--secretsfile".as_ref(),
+                secrets.as_os_str(),
+                "--logfile".as_ref(),
+                log.as_os_str(),
+            ],
+        );
+        assert_eq!(code, Some(1), "fork={fork}: {err}");
+        assert!(
+            err.contains(&format!("{}: cannot read: ", secrets.display())),
+            "fork={fork}: {err}"
+        );
+        assert!(err.contains("give another --secretsfile"), "{err}");
+    }
+    // The reason is in the log too.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("cannot read"), "{text}");
+    // A missing secrets file is not fatal (libreswan warns and runs).
+    let d = Daemon::start_with(|dir| {
+        vec![
+            "--secretsfile".into(),
+            dir.join("missing.secrets").display().to_string(),
+        ]
+    });
+    assert_eq!(d.whack("--status").0, 0);
+}
+
+#[test]
+fn logfile_and_stderrlog_both_get_the_log_and_sighup_reopens_the_file() {
+    let mut d = Daemon::start_with(|dir| {
+        vec![
+            "--logfile".into(),
+            dir.join("pluto.log").display().to_string(),
+        ]
+    });
+    let log = d.rundir().join("pluto.log");
+    let rotated = d.rundir().join("pluto.log.1");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("Starting Pluto (pluto-rs Version"), "{text}");
+    // Rotation: rename, SIGHUP, and new lines go to a new file at the old path.
+    std::fs::rename(&log, &rotated).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reopen the log file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (st, out, _) = d.whack("--name rotated --host 127.0.0.1 --to --host 203.0.113.9");
+    assert_eq!(st, 0, "{out}");
+    assert_eq!(d.whack("--shutdown").0, 0);
+    assert!(d.wait_exit().success());
+    let new = std::fs::read_to_string(&log).unwrap();
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(new.contains("SIGHUP received: log file reopened"), "{new}");
+    assert!(new.contains("added IKEv2 connection \"rotated\""), "{new}");
+    assert!(new.contains("pluto shut down"), "{new}");
+    assert!(!old.contains("rotated"), "{old}");
+    assert!(old.contains("Starting Pluto"), "{old}");
+    // --stderrlog with --logfile: stderr has every line too.
+    let mut err = String::new();
+    std::io::Read::read_to_string(d.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    for want in [
+        "Starting Pluto",
+        "log file reopened",
+        "added IKEv2 connection \"rotated\"",
+        "pluto shut down",
+    ] {
+        assert!(err.contains(want), "stderr lacks {want}: {err}");
+    }
 }
 
 #[test]

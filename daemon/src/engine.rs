@@ -807,6 +807,14 @@ impl Pluto {
                     sa_type: "ESP",
                     conn_policy: c.policy.flags(),
                     bytes: None,
+                    metric: c.policy.metric,
+                    nflog_group: c.policy.nflog_group,
+                    // A unique mark (-1) is allocated per instance, not known here.
+                    conn_mark: c
+                        .policy
+                        .conn_mark
+                        .filter(|m| !m.unique)
+                        .map(|m| (m.value, m.mask)),
                 });
             }
         }

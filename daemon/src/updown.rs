@@ -1,19 +1,31 @@
 //! The updown command: run on prepare/route/unroute/up/down of a connection with the
-//! `PLUTO_*` environment ipsec_whack(8) describes, its output logged and its exit
-//! status checked.
+//! `PLUTO_*` environment ipsec_whack(8) describes (plus `PLUTO_METRIC`, `NFLOG`,
+//! `CONNMARK_IN`/`CONNMARK_OUT` from `--metric`, `--nflog-group` and `--conn-mark`,
+//! named as libreswan names them), its output logged and its exit status checked.
+//! A run that takes longer than [`TIMEOUT`] is killed (its whole process group) and
+//! reported as failed, with whatever it printed.
 //!
 //! A connection's `updown=` (`--updown`) names the command; libreswan's default
 //! `ipsec _updown` means pluto-rs's own script (daemon/scripts/pluto-updown), found
 //! at run time by [`default_script`]; `%disabled` runs nothing.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use conn::addr::Subnet;
 use conn::connection::DEFAULT_UPDOWN;
 
 /// The script shipped with pluto-rs, embedded so a copy can always be written.
 pub const SCRIPT: &str = include_str!("../scripts/pluto-updown");
+
+/// How long one run of the updown command may take before it is killed.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After the kill, how long the output pipes may stay open (a process that left the
+/// command's process group) before pluto stops waiting for them.
+const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// The file name the default script is looked for under.
 pub const SCRIPT_NAME: &str = "pluto-updown";
@@ -88,6 +100,12 @@ pub struct Context {
     pub conn_policy: String,
     /// Bytes in/out when going down.
     pub bytes: Option<(u64, u64)>,
+    /// `--metric` (libreswan passes `PLUTO_METRIC` unless it is 0).
+    pub metric: u32,
+    /// `--nflog-group` (`NFLOG`).
+    pub nflog_group: Option<u16>,
+    /// `--conn-mark` value and mask (`CONNMARK_IN`, `CONNMARK_OUT`).
+    pub conn_mark: Option<(u32, u32)>,
 }
 
 fn mask(s: &Subnet) -> String {
@@ -158,6 +176,18 @@ pub fn env(v: Verb, ctx: &Context) -> Vec<(String, String)> {
         e.push(("PLUTO_INBYTES", i.to_string()));
         e.push(("PLUTO_OUTBYTES", o.to_string()));
     }
+    if ctx.metric != 0 {
+        e.push(("PLUTO_METRIC", ctx.metric.to_string()));
+    }
+    if let Some(g) = ctx.nflog_group.filter(|g| *g != 0) {
+        e.push(("NFLOG", g.to_string()));
+    }
+    if let Some((value, mask)) = ctx.conn_mark.filter(|(v, _)| *v != 0) {
+        // libreswan's "%u/%#08x": the value in decimal, the mask in hex.
+        let m = format!("{value}/{mask:#08x}");
+        e.push(("CONNMARK_IN", m.clone()));
+        e.push(("CONNMARK_OUT", m));
+    }
     e.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
@@ -198,7 +228,7 @@ pub fn command(updown: Option<&str>, default: &Path) -> Option<String> {
     }
 }
 
-/// Why a run failed.
+/// Why a run failed. The messages carry what the command printed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdownError {
     /// The shell could not be started.
@@ -209,48 +239,149 @@ pub enum UpdownError {
         /// Why.
         source: std::io::Error,
     },
-    /// It exited non-zero.
-    #[error("{verb}: updown command \"{cmd}\" exited with {status}")]
+    /// It exited non-zero (or was killed by a signal).
+    #[error(
+        "{verb}: updown command \"{cmd}\" {status}; output: {}",
+        joined(output)
+    )]
     Failed {
         /// The verb.
         verb: String,
         /// The command.
         cmd: String,
-        /// The status.
-        status: std::process::ExitStatus,
+        /// How it ended, as a phrase ("exited with status 3").
+        status: String,
+        /// Its stdout then stderr lines.
+        output: Vec<String>,
+    },
+    /// It ran longer than its limit and was killed.
+    #[error("{verb}: updown command \"{cmd}\" did not finish within {}s and was killed; output: {}", limit.as_secs(), joined(output))]
+    Timeout {
+        /// The verb.
+        verb: String,
+        /// The command.
+        cmd: String,
+        /// The limit.
+        limit: Duration,
+        /// What it printed until then.
+        output: Vec<String>,
     },
 }
 
-/// Runs `cmd` through `/bin/sh -c` with the environment, logging each output line
-/// as libreswan does (`"west-east": updown: ...`).
+fn joined(lines: &[String]) -> String {
+    if lines.is_empty() {
+        "(none)".into()
+    } else {
+        lines.join(" / ")
+    }
+}
+
+fn ended(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        (None, None) => format!("ended with {st}"),
+    }
+}
+
+/// Runs `cmd` through `/bin/sh -c` with the environment, killed after [`TIMEOUT`].
+/// On success each output line is logged as libreswan does
+/// (`"west-east": updown: ...`); on failure the lines are in the error.
 pub async fn run(cmd: &str, v: Verb, ctx: &Context) -> Result<(), UpdownError> {
+    run_until(cmd, v, ctx, tokio::time::sleep(TIMEOUT), TIMEOUT).await
+}
+
+/// [`run`] with the deadline given as a future (`limit` is what the error reports).
+/// At the deadline the command's whole process group is killed.
+pub async fn run_until(
+    cmd: &str,
+    v: Verb,
+    ctx: &Context,
+    deadline: impl Future<Output = ()>,
+    limit: Duration,
+) -> Result<(), UpdownError> {
+    use tokio::io::AsyncReadExt;
     let vars = env(v, ctx);
     let verb = verb(v, ctx);
     tracing::debug!("\"{}\": running updown {verb}: {cmd}", ctx.connection);
-    let out = tokio::process::Command::new("/bin/sh")
+    let mut child = tokio::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .envs(vars)
         .stdin(std::process::Stdio::null())
-        .output()
-        .await
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // Its own process group, so a timeout kills what it started too.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
         .map_err(|source| UpdownError::Spawn {
             cmd: cmd.to_string(),
             source,
         })?;
-    for line in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-    {
-        tracing::info!("\"{}\": updown: {line}", ctx.connection);
-    }
-    if out.status.success() {
+    let pid = child.id();
+    let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
+    let work = async {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let read_o = async {
+            if let Some(p) = so.as_mut() {
+                let _ = p.read_to_end(&mut o).await;
+            }
+        };
+        let read_e = async {
+            if let Some(p) = se.as_mut() {
+                let _ = p.read_to_end(&mut e).await;
+            }
+        };
+        tokio::join!(read_o, read_e);
+        let st = child.wait().await;
+        (o, e, st)
+    };
+    tokio::pin!(work);
+    let lines = |o: &[u8], e: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(o)
+            .lines()
+            .chain(String::from_utf8_lossy(e).lines())
+            .map(str::to_string)
+            .collect()
+    };
+    let finished = tokio::select! {
+        r = &mut work => Some(r),
+        () = deadline => None,
+    };
+    let Some((o, e, st)) = finished else {
+        if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: signalling the process group we created for the command.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        let output = match tokio::time::timeout(KILL_GRACE, &mut work).await {
+            Ok((o, e, _)) => lines(&o, &e),
+            Err(_) => vec!["(output pipes still held open by a process outside its group)".into()],
+        };
+        return Err(UpdownError::Timeout {
+            verb,
+            cmd: cmd.to_string(),
+            limit,
+            output,
+        });
+    };
+    let output = lines(&o, &e);
+    let st = st.map_err(|source| UpdownError::Spawn {
+        cmd: cmd.to_string(),
+        source,
+    })?;
+    if st.success() {
+        for line in output {
+            tracing::info!("\"{}\": updown: {line}", ctx.connection);
+        }
         Ok(())
     } else {
         Err(UpdownError::Failed {
             verb,
             cmd: cmd.to_string(),
-            status: out.status,
+            status: ended(st),
+            output,
         })
     }
 }
@@ -281,6 +412,9 @@ mod tests {
             sa_type: "ESP",
             conn_policy: "PSK+ENCRYPT+TUNNEL".into(),
             bytes: None,
+            metric: 1,
+            nflog_group: None,
+            conn_mark: None,
         }
     }
 
@@ -353,10 +487,116 @@ mod tests {
             std::fs::read_to_string(&out).unwrap(),
             "up-client 203.0.113.0/24\n"
         );
-        let e = run("echo oops >&2; exit 3", Verb::Down, &ctx())
+        let e = run("echo out; echo oops >&2; exit 3", Verb::Down, &ctx())
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("down-client"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "down-client: updown command \"echo out; echo oops >&2; exit 3\" exited with status 3; output: out / oops"
+        );
+        let e = run("kill -9 $$", Verb::Up, &ctx()).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("was killed by signal 9; output: (none)"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_deadline_is_killed_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = dir.path().join("started");
+        let bg = dir.path().join("bg.pid");
+        // It prints, leaves a background child holding its stdout, then hangs.
+        let cmd = format!(
+            "echo partial; sleep 300 & echo $! > {}; touch {}; wait",
+            bg.display(),
+            started.display()
+        );
+        // The deadline is "the command is running" (no clock involved).
+        let deadline = async {
+            while !started.exists() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let e = run_until(&cmd, Verb::Up, &ctx(), deadline, TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, UpdownError::Timeout { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .ends_with("did not finish within 30s and was killed; output: partial"),
+            "{e}"
+        );
+        // The background sleep was in the group: it dies (gone, or a zombie
+        // awaiting its new parent).
+        let pid = std::fs::read_to_string(&bg).unwrap();
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let gone = (0..500).any(|_| {
+            let dead = match std::fs::read_to_string(&stat) {
+                Ok(s) => s.rsplit(')').next().unwrap_or("").split_whitespace().next() == Some("Z"),
+                Err(_) => true,
+            };
+            if !dead {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            dead
+        });
+        assert!(gone, "the background child survived the timeout");
+    }
+
+    #[tokio::test]
+    async fn default_script_routes_with_the_connections_metric() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = default_script(None, dir.path()).unwrap();
+        // A stand-in `ip` first on PATH records what the script asks of it.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let calls = dir.path().join("calls");
+        std::fs::write(
+            bin.join("ip"),
+            format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(bin.join("ip"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cmd = format!("PATH={}:$PATH {}", bin.display(), script.display());
+        let mut c = ctx();
+        c.metric = 7;
+        c.next_hop = "192.0.2.254".parse().unwrap();
+        run(&cmd, Verb::Up, &c).await.unwrap();
+        run(&cmd, Verb::Down, &c).await.unwrap();
+        c.metric = 0;
+        run(&cmd, Verb::Route, &c).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&calls).unwrap(),
+            "route replace 203.0.113.0/24 via 192.0.2.254 dev eth0 src 198.51.100.1 metric 7\n\
+             route delete 203.0.113.0/24 via 192.0.2.254 dev eth0 metric 7\n\
+             route replace 203.0.113.0/24 via 192.0.2.254 dev eth0 src 198.51.100.1\n"
+        );
+    }
+
+    #[test]
+    fn metric_nflog_and_mark_reach_the_environment_as_libreswan_names_them() {
+        let mut c = ctx();
+        let e = env(Verb::Up, &c);
+        assert_eq!(get(&e, "PLUTO_METRIC"), "1");
+        assert!(!e
+            .iter()
+            .any(|(k, _)| k == "NFLOG" || k.starts_with("CONNMARK")));
+        c.metric = 0;
+        c.nflog_group = Some(13);
+        c.conn_mark = Some((16, 0xff));
+        let e = env(Verb::Up, &c);
+        assert!(
+            !e.iter().any(|(k, _)| k == "PLUTO_METRIC"),
+            "0 is not passed"
+        );
+        assert_eq!(get(&e, "NFLOG"), "13");
+        assert_eq!(get(&e, "CONNMARK_IN"), "16/0x0000ff");
+        assert_eq!(get(&e, "CONNMARK_OUT"), "16/0x0000ff");
+        c.conn_mark = Some((7, u32::MAX));
+        assert_eq!(get(&env(Verb::Up, &c), "CONNMARK_IN"), "7/0xffffffff");
     }
 
     #[tokio::test]

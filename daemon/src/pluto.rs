@@ -99,10 +99,6 @@ pub struct Pluto {
     pub global_redirect: RedirectMode,
     /// `--global-redirect-to`.
     pub global_redirect_to: Option<String>,
-    /// `--ike-socket-bufsize`.
-    pub ike_socket_bufsize: Option<u32>,
-    /// `--ike-socket-errqueue-toggle` state (on by default, as in libreswan).
-    pub ike_socket_errqueue: bool,
     /// `--keyid` public keys by ID.
     pub keys: BTreeMap<String, Vec<PubKey>>,
     /// `total.*` counters.
@@ -193,8 +189,6 @@ impl Pluto {
             listening: false,
             global_redirect: RedirectMode::No,
             global_redirect_to: None,
-            ike_socket_bufsize: None,
-            ike_socket_errqueue: true,
             keys: BTreeMap::new(),
             totals: Totals::default(),
             debug_hook: None,
@@ -878,21 +872,24 @@ impl Pluto {
                 r.comment("statistics cleared");
             }
             Request::IkeSocketBufsize { bytes } => {
-                self.ike_socket_bufsize = Some(*bytes);
-                r.comment(format!(
-                    "set IKE socket buffer size to {bytes}: recorded, but pluto-rs does not apply it to its IKE sockets yet"
-                ));
+                r.comment(format!("set IKE socket buffer to {bytes}"));
+                for p in self.sockets.set_bufsize(*bytes) {
+                    tracing::warn!("{p}");
+                    r.comment(p);
+                }
+                r.comment(crate::status::socket_summary(&self.sockets));
             }
             Request::IkeSocketErrqueueToggle => {
-                self.ike_socket_errqueue = !self.ike_socket_errqueue;
+                let on = !self.sockets.options().errqueue;
                 r.comment(format!(
-                    "IKE socket MSG_ERRQUEUE {}",
-                    if self.ike_socket_errqueue {
-                        "enabled"
-                    } else {
-                        "disabled"
-                    }
+                    "{} IKE socket MSG_ERRQUEUEs",
+                    if on { "enabling" } else { "disabling" }
                 ));
+                for p in self.sockets.set_errqueue(on) {
+                    tracing::warn!("{p}");
+                    r.comment(p);
+                }
+                r.comment(crate::status::socket_summary(&self.sockets));
             }
             Request::Shutdown { leave_state } => {
                 tracing::info!("shutting down");

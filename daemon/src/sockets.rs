@@ -11,13 +11,22 @@
 //!
 //! A reader task per socket forwards datagrams into one channel the main loop
 //! selects on; closing a socket aborts its task.
+//!
+//! `--ike-socket-bufsize` (SO_RCVBUF/SO_SNDBUF, forced past the system maximum
+//! where CAP_NET_ADMIN allows, as libreswan does) and `--ike-socket-errqueue-toggle`
+//! (IP_RECVERR / IPV6_RECVERR, on by default as in libreswan) apply to the open
+//! sockets at once and to every socket opened later; [`IkeSockets::readback`] reads
+//! the kernel's values back. With the error queue on, the reader drains it and logs
+//! each ICMP error the kernel reports for a datagram pluto sent.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ike::ikev2::Transmit;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -37,6 +46,139 @@ struct Sock {
     iface: String,
     sock: Arc<UdpSocket>,
     reader: JoinHandle<()>,
+    /// Errors drained from the socket's error queue.
+    async_errors: Arc<AtomicU64>,
+}
+
+/// The IKE socket settings (`--ike-socket-bufsize`, `--ike-socket-errqueue-toggle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_RCVBUF and SO_SNDBUF to ask for; `None` leaves the kernel's default.
+    pub bufsize: Option<u32>,
+    /// IP_RECVERR / IPV6_RECVERR.
+    pub errqueue: bool,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            bufsize: None,
+            errqueue: true,
+        }
+    }
+}
+
+/// One socket's options as the kernel reports them (getsockopt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readback {
+    /// The interface.
+    pub iface: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// SO_RCVBUF (the kernel doubles what was asked, for its bookkeeping).
+    pub rcvbuf: u32,
+    /// SO_SNDBUF.
+    pub sndbuf: u32,
+    /// IP_RECVERR (IPV6_RECVERR on IPv6 sockets).
+    pub errqueue: bool,
+}
+
+fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: a valid descriptor, a pointer to an int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn getsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> std::io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid descriptor, a pointer to an int and its size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(v)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// SO_RCVBUFFORCE / SO_SNDBUFFORCE (Linux, generic socket option numbers).
+const SO_SNDBUFFORCE: libc::c_int = 32;
+const SO_RCVBUFFORCE: libc::c_int = 33;
+
+/// Sets both buffer sizes: forced past net.core.[rw]mem_max where CAP_NET_ADMIN
+/// allows it, else plainly (capped by the system maximum).
+fn set_bufsize(fd: BorrowedFd<'_>, bytes: u32) -> std::io::Result<()> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    for (force, plain) in [
+        (SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd, libc::SOL_SOCKET, force, v).is_err() {
+            setsockopt_int(fd, libc::SOL_SOCKET, plain, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn recverr_opt(v6: bool) -> (libc::c_int, libc::c_int) {
+    if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVERR)
+    }
+}
+
+fn set_errqueue(fd: BorrowedFd<'_>, v6: bool, on: bool) -> std::io::Result<()> {
+    let (level, name) = recverr_opt(v6);
+    setsockopt_int(fd, level, name, libc::c_int::from(on))
+}
+
+fn apply(fd: BorrowedFd<'_>, addr: SocketAddr, o: &SocketOptions, fresh: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(n) = o.bufsize {
+        if let Err(e) = set_bufsize(fd, n) {
+            problems.push(format!("cannot set socket buffer size to {n}: {e}"));
+        }
+    }
+    // A fresh socket has the error queue off already.
+    if !(fresh && !o.errqueue) {
+        if let Err(e) = set_errqueue(fd, addr.is_ipv6(), o.errqueue) {
+            problems.push(format!(
+                "cannot {} MSG_ERRQUEUE: {e}",
+                if o.errqueue { "enable" } else { "disable" }
+            ));
+        }
+    }
+    problems
 }
 
 /// Why an IKE socket could not be opened.
@@ -64,6 +206,7 @@ pub enum SocketError {
 pub struct IkeSockets {
     socks: BTreeMap<SocketAddr, Sock>,
     tx: mpsc::Sender<Datagram>,
+    opts: SocketOptions,
 }
 
 impl std::fmt::Debug for IkeSockets {
@@ -87,7 +230,77 @@ impl IkeSockets {
         IkeSockets {
             socks: BTreeMap::new(),
             tx,
+            opts: SocketOptions::default(),
         }
+    }
+
+    /// The settings applied to every socket.
+    pub fn options(&self) -> SocketOptions {
+        self.opts
+    }
+
+    /// `--ike-socket-bufsize`: applies `bytes` to every open socket now and to the
+    /// ones opened later. Returns the problems, one line per socket that refused.
+    pub fn set_bufsize(&mut self, bytes: u32) -> Vec<String> {
+        self.opts.bufsize = Some(bytes);
+        self.socks
+            .iter()
+            .filter_map(|(a, s)| {
+                set_bufsize(s.sock.as_fd(), bytes).err().map(|e| {
+                    format!(
+                        "{} {a}: cannot set socket buffer size to {bytes}: {e}",
+                        s.iface
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// `--ike-socket-errqueue-toggle`: turns the error queue on or off on every
+    /// open socket and for the ones opened later. Returns the problems.
+    pub fn set_errqueue(&mut self, on: bool) -> Vec<String> {
+        self.opts.errqueue = on;
+        self.socks
+            .iter()
+            .filter_map(|(a, s)| {
+                set_errqueue(s.sock.as_fd(), a.is_ipv6(), on)
+                    .err()
+                    .map(|e| format!("{} {a}: cannot toggle MSG_ERRQUEUE: {e}", s.iface))
+            })
+            .collect()
+    }
+
+    /// Every open socket's options as the kernel reports them.
+    pub fn readback(&self) -> Vec<Readback> {
+        self.socks
+            .iter()
+            .map(|(a, s)| {
+                let fd = s.sock.as_fd();
+                let get = |level, name| {
+                    getsockopt_int(fd, level, name)
+                        .ok()
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(0)
+                };
+                let (level, name) = recverr_opt(a.is_ipv6());
+                Readback {
+                    iface: s.iface.clone(),
+                    addr: *a,
+                    rcvbuf: get(libc::SOL_SOCKET, libc::SO_RCVBUF),
+                    sndbuf: get(libc::SOL_SOCKET, libc::SO_SNDBUF),
+                    errqueue: get(level, name) != 0,
+                }
+            })
+            .collect()
+    }
+
+    /// How many errors the sockets' error queues reported (ICMP unreachable and
+    /// the like, for datagrams pluto sent).
+    pub fn async_errors(&self) -> u64 {
+        self.socks
+            .values()
+            .map(|s| s.async_errors.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Opens one socket; `natt` marks the NAT-T port. Returns false when it was
@@ -112,17 +325,28 @@ impl IkeSockets {
                 tracing::warn!("{iface} {addr}: cannot enable ESP-in-UDP on the NAT-T socket: {e}");
             }
         }
+        for p in apply(std_sock.as_fd(), addr, &self.opts, true) {
+            tracing::warn!("{iface} {addr}: {p}");
+        }
         let sock = Arc::new(
             UdpSocket::from_std(std_sock)
                 .map_err(|source| SocketError::Register { addr, source })?,
         );
-        let reader = tokio::spawn(read_loop(sock.clone(), addr, self.tx.clone()));
+        let async_errors = Arc::new(AtomicU64::new(0));
+        let reader = tokio::spawn(read_loop(
+            sock.clone(),
+            iface.to_string(),
+            addr,
+            self.tx.clone(),
+            async_errors.clone(),
+        ));
         self.socks.insert(
             addr,
             Sock {
                 iface: iface.to_string(),
                 sock,
                 reader,
+                async_errors,
             },
         );
         Ok(true)
@@ -200,25 +424,133 @@ impl Drop for IkeSockets {
     }
 }
 
-async fn read_loop(sock: Arc<UdpSocket>, local: SocketAddr, tx: mpsc::Sender<Datagram>) {
+async fn read_loop(
+    sock: Arc<UdpSocket>,
+    iface: String,
+    local: SocketAddr,
+    tx: mpsc::Sender<Datagram>,
+    async_errors: Arc<AtomicU64>,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
-        match sock.recv_from(&mut buf).await {
-            Ok((n, remote)) => {
-                let d = Datagram {
-                    local,
-                    remote,
-                    data: buf.get(..n).unwrap_or_default().to_vec(),
-                };
-                if tx.send(d).await.is_err() {
-                    return;
+        tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, remote)) => {
+                    let d = Datagram {
+                        local,
+                        remote,
+                        data: buf.get(..n).unwrap_or_default().to_vec(),
+                    };
+                    if tx.send(d).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("receive on {local} failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            r = sock.ready(Interest::ERROR) => {
+                if r.is_err() {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+                // Drain the error queue until the kernel says it is empty.
+                loop {
+                    match sock.try_io(Interest::ERROR, || read_errqueue(sock.as_fd())) {
+                        Ok(report) => {
+                            async_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(
+                                "ERROR: asynchronous network error report on {iface} ({local}){report}"
+                            );
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::debug!("reading the error queue of {local} failed: {e}");
+                            break;
+                        }
+                    }
                 }
             }
-            Err(e) => {
-                tracing::debug!("receive on {local} failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
         }
+    }
+}
+
+/// Reads one entry of the socket's error queue: ", for a message to PEER: REASON".
+fn read_errqueue(fd: BorrowedFd<'_>) -> std::io::Result<String> {
+    let mut data = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut control = [0u64; 64];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at buffers that live until the call returns.
+    let n = unsafe {
+        libc::recvmsg(
+            fd.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let peer = sockaddr_to(&name).map(|a| a.to_string());
+    let mut errno = None;
+    // SAFETY: walking the control messages recvmsg filled in, with the libc macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let (lvl, ty) = ((*c).cmsg_level, (*c).cmsg_type);
+            if (lvl == libc::IPPROTO_IP && ty == libc::IP_RECVERR)
+                || (lvl == libc::IPPROTO_IPV6 && ty == libc::IPV6_RECVERR)
+            {
+                let ee: libc::sock_extended_err =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                errno = Some(ee.ee_errno);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    let reason = match errno.and_then(|e| i32::try_from(e).ok()) {
+        Some(e) => format!("{} [errno {e}]", std::io::Error::from_raw_os_error(e)),
+        None => "unknown error".into(),
+    };
+    Ok(match peer {
+        Some(p) => format!(", for a message to {p}: {reason}"),
+        None => format!(": {reason}"),
+    })
+}
+
+fn sockaddr_to(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddr::from((
+                std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says it is a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddr::from((
+                std::net::Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -283,5 +615,77 @@ mod tests {
         assert_eq!(from, free);
         s.close_all();
         assert!(s.is_empty());
+    }
+
+    fn free_port(ip: &str) -> SocketAddr {
+        let probe = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        probe.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn bufsize_and_errqueue_reach_open_and_later_sockets() {
+        let (tx, _rx) = mpsc::channel(4);
+        let mut s = IkeSockets::new(tx);
+        let a = free_port("127.0.0.1");
+        assert!(s.open("lo", a, false).unwrap());
+        // libreswan's default: the error queue is on.
+        let r = s.readback();
+        assert!(r[0].errqueue, "{r:?}");
+        let default_rcv = r[0].rcvbuf;
+        // Applied to the open socket at once; Linux reports twice what was set.
+        assert!(s.set_bufsize(65536).is_empty());
+        let r = s.readback();
+        assert_eq!((r[0].rcvbuf, r[0].sndbuf), (131072, 131072), "{r:?}");
+        assert_ne!(default_rcv, 131072);
+        assert!(s.set_errqueue(false).is_empty());
+        assert!(!s.readback()[0].errqueue);
+        // A socket opened later gets the current settings.
+        let b = free_port("127.0.0.1");
+        assert!(s.open("lo", b, false).unwrap());
+        let r = s.readback();
+        let rb = r.iter().find(|x| x.addr == b).unwrap();
+        assert_eq!((rb.rcvbuf, rb.sndbuf, rb.errqueue), (131072, 131072, false));
+        assert!(s.set_errqueue(true).is_empty());
+        assert!(s.readback().iter().all(|x| x.errqueue));
+        assert_eq!(
+            s.options(),
+            SocketOptions {
+                bufsize: Some(65536),
+                errqueue: true
+            }
+        );
+        let v6 = std::net::UdpSocket::bind("[::1]:0").map(|p| p.local_addr().unwrap());
+        if let Ok(v6) = v6 {
+            assert!(s.open("lo", v6, false).unwrap());
+            let r = s.readback();
+            let r6 = r.iter().find(|x| x.addr == v6).unwrap();
+            assert!(r6.errqueue && r6.rcvbuf == 131072, "{r6:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_error_queue_is_drained_and_counted() {
+        let (tx, _rx) = mpsc::channel(4);
+        let mut s = IkeSockets::new(tx);
+        let a = free_port("127.0.0.1");
+        assert!(s.open("lo", a, false).unwrap());
+        // Nobody listens there: the kernel answers ICMP port unreachable.
+        let closed = free_port("127.0.0.1");
+        let t = Transmit {
+            local: a,
+            remote: closed,
+            contents: b"ike".to_vec(),
+            non_esp_marker: false,
+        };
+        s.send(&t).await;
+        let mut seen = false;
+        for _ in 0..500 {
+            if s.async_errors() >= 1 {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(seen, "the ICMP error was not read from the error queue");
     }
 }

@@ -345,13 +345,7 @@ fn setup(p: &Pluto) -> Vec<String> {
         p.global_redirect.name(),
         p.global_redirect_to.as_deref().unwrap_or("<unset>")
     ));
-    v.push(format!(
-        "ike-socket-bufsize={}, ike-socket-errqueue={}",
-        p.ike_socket_bufsize
-            .map(|b| b.to_string())
-            .unwrap_or_else(|| "default".into()),
-        if p.ike_socket_errqueue { "yes" } else { "no" }
-    ));
+    v.push(socket_summary(&p.sockets));
     v.push(format!("debug: {}", p.debug_names()));
     v.push(String::new());
     v.push(format!(
@@ -360,6 +354,40 @@ fn setup(p: &Pluto) -> Vec<String> {
     ));
     v.push(String::new());
     v
+}
+
+/// The IKE socket settings and what the kernel reports for the open sockets
+/// (getsockopt): `ike-socket-bufsize=65536 (SO_RCVBUF=131072 SO_SNDBUF=131072 on 2
+/// sockets), ike-socket-errqueue=yes (IP_RECVERR on 2 of 2 sockets)`.
+pub fn socket_summary(s: &crate::sockets::IkeSockets) -> String {
+    let o = s.options();
+    let rb = s.readback();
+    let range = |v: Vec<u32>| -> String {
+        match (v.iter().min(), v.iter().max()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => "-".into(),
+        }
+    };
+    let buffers = if rb.is_empty() {
+        "no sockets open".to_string()
+    } else {
+        format!(
+            "SO_RCVBUF={} SO_SNDBUF={} on {} sockets",
+            range(rb.iter().map(|r| r.rcvbuf).collect()),
+            range(rb.iter().map(|r| r.sndbuf).collect()),
+            rb.len()
+        )
+    };
+    format!(
+        "ike-socket-bufsize={} ({buffers}), ike-socket-errqueue={} (IP_RECVERR on {} of {} sockets)",
+        o.bufsize
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "default".into()),
+        if o.errqueue { "yes" } else { "no" },
+        rb.iter().filter(|r| r.errqueue).count(),
+        rb.len()
+    )
 }
 
 /// `addr:port`, with IPv6 addresses bracketed.

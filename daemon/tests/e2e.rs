@@ -349,10 +349,40 @@ fn settings_forms_work() {
         .whack("--status")
         .1
         .contains("global-redirect=yes, global-redirect-to=192.0.2.9"));
-    assert_eq!(
-        d.whack("--ike-socket-bufsize 65536 --ike-socket-errqueue-toggle")
-            .0,
-        0
+    // The IKE socket options act on the open sockets; status reads them back.
+    let (_, out, _) = d.whack("--status");
+    assert!(
+        out.contains("ike-socket-bufsize=default (SO_RCVBUF="),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--ike-socket-bufsize 65536");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("set IKE socket buffer to 65536"), "{out}");
+    assert!(
+        out.contains("ike-socket-bufsize=65536 (SO_RCVBUF=131072 SO_SNDBUF=131072 on "),
+        "{out}"
+    );
+    let (st, out, _) = d.whack("--ike-socket-errqueue-toggle");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("disabling IKE socket MSG_ERRQUEUEs"), "{out}");
+    assert!(
+        out.contains("ike-socket-errqueue=no (IP_RECVERR on 0 of "),
+        "{out}"
+    );
+    let (_, out, _) = d.whack("--status");
+    assert!(
+        out.contains("ike-socket-errqueue=no (IP_RECVERR on 0 of "),
+        "{out}"
+    );
+    let (_, out, _) = d.whack("--ike-socket-errqueue-toggle");
+    let n = out
+        .split("ike-socket-errqueue=yes (IP_RECVERR on ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        out.contains(&format!("IP_RECVERR on {n} of {n} sockets")) && n != "0",
+        "{out}"
     );
     let (st, out, _) = d.whack("--globalstatus --clearstats");
     assert_eq!(st, 0);

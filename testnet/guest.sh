@@ -7,6 +7,7 @@
 #
 # cases.list lines (tab-separated):
 #   rust      <binary under common/bin>  <test name>    one libtest test, run --exact
+#             --include-ignored (the ESP cases are #[ignore]d for plain cargo test)
 #   scenario  <script under common/scenarios> <timeout>  a shell scenario (see lib.sh)
 TN_WORK=${TN_WORK:-/mnt/work}
 job=${tn_job:-${tn_tag:-j0}}
@@ -32,7 +33,7 @@ while IFS="$tab" read -r kind what arg; do
   t0=$(date +%s.%N)
   case "$kind" in
     rust)
-      (cd "$common" && timeout 300 "./bin/$what" --exact "$arg" --test-threads=1 --color never) >"$log" 2>&1
+      (cd "$common" && timeout 300 "./bin/$what" --exact "$arg" --include-ignored --test-threads=1 --color never) >"$log" 2>&1
       rc=$?
       # a filter that matched nothing must not pass
       grep -q "^test result: ok. 1 passed" "$log" || [ $rc -ne 0 ] || rc=99

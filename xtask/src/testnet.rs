@@ -2,7 +2,8 @@
 //! kernel has ESP, and reports.
 //!
 //! A case is either one libtest test of a crate's end-to-end test binary (today the
-//! kernel crate's `tests/*.rs`) or one shell scenario under `testnet/scenarios/`
+//! kernel crate's `tests/*.rs`; `guest.sh` runs it with `--include-ignored`, since the
+//! cases that need ESP are `#[ignore]`d for a plain `cargo test`) or one shell scenario under `testnet/scenarios/`
 //! (header lines `# tiers: quick interop` and `# timeout: SECONDS`). The cases are
 //! written to a work dir under the target dir with copies of the binaries, the
 //! scenarios, `testnet/lib.sh` and `testnet/guest.sh`, split round-robin over one or

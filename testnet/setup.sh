@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets this machine up for the test net (run as root; idempotent; a few seconds when
-# everything is already in place, which is what CI sees on every run).
+# Sets this machine up for the test net (run as root; idempotent; when everything is
+# already in place it takes a second, makes no network access and prints one line,
+# which is what CI sees on every run).
 #
 # Installs:
 #   - strongSwan 5.9.x from apt (charon-systemd + swanctl: no pidfile, so several
@@ -38,20 +39,41 @@ apt_update_once() {
   fi
 }
 
-# Installs the named packages that are not installed yet (no apt call at all when
-# none are missing, which keeps the re-run fast).
+# What the installed packages provide (virtual names such as "host", which
+# bind9-host provides), one name a line; read once, again after an install.
+PROVIDED=
+load_provided() {
+  [ -z "$PROVIDED" ] || return 0
+  PROVIDED=$(dpkg-query -W -f='${Status}\t${Provides}\n' 2>/dev/null \
+    | awk -F'\t' '$1 == "install ok installed" && $2 != "" {print $2}' \
+    | tr ',' '\n' | sed -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' | sort -u)
+  PROVIDED=${PROVIDED:-(none)}
+}
+
+# Whether a package (or a virtual package) is there: installed itself, or provided
+# by an installed package. (No pipe into `grep -q`: with pipefail its early exit
+# would fail the pipeline now and then.)
+have_package() {
+  local st
+  st=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+  [ "$st" = "install ok installed" ] && return 0
+  load_provided
+  grep -qxF -- "$1" <<<"$PROVIDED"
+}
+
+# Installs the named packages that are not there yet (no apt call at all, and no
+# output, when none are missing, which keeps the re-run fast and offline).
 ensure_packages() {
   local missing=()
   local p
   for p in "$@"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-      missing+=("$p")
-    fi
+    have_package "$p" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     apt_update_once
     say "installing ${missing[*]}"
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    PROVIDED=
   fi
 }
 

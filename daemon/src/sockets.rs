@@ -170,7 +170,7 @@ fn apply(fd: BorrowedFd<'_>, addr: SocketAddr, o: &SocketOptions, fresh: bool) -
         }
     }
     // A fresh socket has the error queue off already.
-    if !(fresh && !o.errqueue) {
+    if !fresh || o.errqueue {
         if let Err(e) = set_errqueue(fd, addr.is_ipv6(), o.errqueue) {
             problems.push(format!(
                 "cannot {} MSG_ERRQUEUE: {e}",

@@ -702,19 +702,32 @@ fn config_conns_are_loaded_at_start() {
 #[test]
 fn without_nofork_pluto_forks_once_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let st = Command::new(env!("CARGO_BIN_EXE_pluto"))
+    // The forked daemon keeps stderr for --stderrlog (here a file, so that reading
+    // it does not wait for the daemon to exit).
+    let stderr = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pluto"))
         .arg("--rundir")
         .arg(dir.path())
         .arg("--secretsfile")
         .arg(dir.path().join("none"))
         .arg("--logfile")
         .arg(dir.path().join("pluto.log"))
-        .status()
+        .arg("--stderrlog")
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
         .unwrap();
+    let parent = child.id();
+    let st = child.wait().unwrap();
     assert!(st.success(), "the parent exits 0 once the child is ready");
     let ctl = dir.path().join("pluto.ctl");
     let pidfile = dir.path().join("pluto.pid");
     assert!(ctl.exists() && pidfile.exists());
+    let daemon: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(daemon, parent, "the pid file names the forked daemon");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let args = ["--ctlsocket", ctl.to_str().unwrap(), "--shutdown"];
     assert_eq!(whack::run::run(args, &mut out, &mut err), 0);
@@ -726,4 +739,14 @@ fn without_nofork_pluto_forks_once_ready() {
     let log = std::fs::read_to_string(dir.path().join("pluto.log")).unwrap();
     assert!(log.contains("Starting Pluto (pluto-rs Version"), "{log}");
     assert!(log.contains("shutting down"), "{log}");
+    let err = std::fs::read_to_string(&stderr).unwrap();
+    assert!(err.contains("Starting Pluto (pluto-rs Version"), "{err}");
+    assert!(err.contains("pluto shut down"), "{err}");
+    let pid: u32 = log
+        .split("pid:")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(pid, daemon);
 }

@@ -178,7 +178,9 @@ where
         match name {
             "logfile" => o.logfile = Some(v.into()),
             "secretsfile" => o.secretsfile = v.into(),
-            "ipsecdir" => o.ipsecdir = v.into(),
+            "ipsecdir" => {
+                return Err(format!("--ipsecdir {v}: pluto-rs reads nothing from an ipsec.d directory (no NSS database); drop the option"))
+            }
             "config" => o.config = Some(v.into()),
             "ikeport" => {
                 o.ikeport = match v.parse::<u16>() {
@@ -217,12 +219,10 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = run(
-            "--nofork --stderrlog --secretsfile /s --ipsecdir /d --config /c \
+        let o = run("--nofork --stderrlog --secretsfile /s --config /c \
                      --ikeport 4500 --interface eth0 --interface eth1 --force-busy \
                      --debug base --debug=cpu-usage --rundir /r --logfile /l \
-                     --updown-script /u",
-        );
+                     --updown-script /u");
         assert!(o.nofork && o.stderrlog && !o.uniqueids && o.force_busy);
         assert_eq!(o.secretsfile, PathBuf::from("/s"));
         assert_eq!(o.ikeport, 4500);
@@ -251,6 +251,15 @@ mod tests {
             .unwrap_err()
             .contains("unknown debug class"));
         assert!(parse(["x"]).unwrap_err().contains("unexpected argument"));
+    }
+
+    #[test]
+    fn ipsecdir_is_refused() {
+        let e = parse(["--ipsecdir", "/etc/ipsec.d"]).unwrap_err();
+        assert!(
+            e.starts_with("--ipsecdir /etc/ipsec.d: pluto-rs reads nothing"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1854,4 +1854,103 @@ mod tests {
             ["--purgeocsp: OCSP is not supported by pluto-rs yet; there is no OCSP cache to purge"]
         );
     }
+
+    #[test]
+    fn interface_limits_the_addresses_used() {
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["lo".into()],
+            ..Options::default()
+        });
+        let all = p.addrs_list();
+        assert!(!all.is_empty());
+        assert!(all.iter().all(|(i, _)| i == "lo"), "{all:?}");
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["nosuch0".into()],
+            ..Options::default()
+        });
+        assert!(p.addrs_list().is_empty());
+    }
+
+    #[test]
+    fn debug_option_enables_classes_from_the_start() {
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            debug: vec!["base".into(), "cpu-usage".into(), "no-base".into()],
+            ..Options::default()
+        });
+        assert_eq!(p.debug_names(), "cpu-usage");
+    }
+
+    #[test]
+    fn ikeport_moves_the_ike_sockets() {
+        let port = loop {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = s.local_addr().unwrap().port();
+            if port < 60000 {
+                break port;
+            }
+        };
+        let mut p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["lo".into()],
+            ikeport: port,
+            ..Options::default()
+        });
+        let (_, lines, _) = run(&mut p, vec![Request::Listen, Request::Unlisten], false);
+        let want = format!("adding UDP interface lo 127.0.0.1:{port}");
+        assert!(lines.iter().any(|l| *l == want), "{lines:?}");
+        let natt = format!("adding UDP interface lo 127.0.0.1:{}", port + 4000);
+        assert!(lines.iter().any(|l| *l == natt), "{lines:?}");
+    }
+
+    #[test]
+    fn unroute_forgets_the_trap_policies() {
+        let mut p = pluto();
+        run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        p.routed.insert(
+            "a".into(),
+            Route {
+                reqid: 7,
+                traps: Vec::new(),
+            },
+        );
+        let serial = p.conns.find("a").unwrap().serial;
+        p.conns.get_mut(serial).unwrap().routing = conn::connection::Routing::RoutedOndemand;
+        let routing = |p: &Pluto| p.conns.find("a").unwrap().routing;
+        assert_eq!(routing(&p), conn::connection::Routing::RoutedOndemand);
+        let (st, lines, _) = run(&mut p, vec![Request::Unroute { name: "a".into() }], false);
+        assert_eq!(st, 0);
+        assert_eq!(lines, ["\"a\": unrouted: trap policies removed"]);
+        assert!(!p.routed.contains_key("a"));
+        assert_eq!(routing(&p), conn::connection::Routing::Unrouted);
+        let (_, lines, _) = run(&mut p, vec![Request::Unroute { name: "a".into() }], false);
+        assert_eq!(lines, ["\"a\": connection is not routed"]);
+    }
+
+    #[test]
+    fn rereadall_rereads_the_secrets_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipsec.secrets");
+        std::fs::write(&path, "@a @b : PSK \"one\"\n").unwrap();
+        let mut p = Pluto::new(Options {
+            secretsfile: path.clone(),
+            ..Options::default()
+        });
+        std::fs::write(&path, "@a @b : PSK \"one\"\n@a @c : PSK \"two\"\n").unwrap();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Reread {
+                what: RereadKind::All,
+            }],
+            false,
+        );
+        assert_eq!(st, 0, "{lines:?}");
+        assert!(lines.iter().any(|l| l == "loaded 2 secrets"), "{lines:?}");
+    }
 }

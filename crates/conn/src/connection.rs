@@ -1284,6 +1284,20 @@ mod tests {
     }
 
     #[test]
+    fn host_family_options_check_the_hosts() {
+        let mut s = west_east();
+        s.host_addr_family = Some(AddrFamily::Ipv6);
+        assert!(err(s).contains("is IPv4 but --ipv6/--tunnelipv6 was given"));
+        let mut s = west_east();
+        s.host_addr_family = Some(AddrFamily::Ipv4);
+        Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        let mut s = west_east();
+        s.tunnel_addr_family = Some(AddrFamily::Ipv4);
+        s.right.subnets = vec!["2001:db8::/64".into()];
+        assert!(err(s).contains("is IPv6 but --ipv4/--tunnelipv4 was given"));
+    }
+
+    #[test]
     fn refuses_certificate_options() {
         let mut s = west_east();
         s.left.cert = Some("westcert".into());

@@ -379,3 +379,20 @@ fn pluto_version_and_ctlsocket_options() {
     assert_eq!(st, 0, "{}", String::from_utf8_lossy(&e));
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn peer_ikeport_is_where_ike_is_sent() {
+    let line = "--name c --host 192.0.2.1 --to --host 192.0.2.2 --ikeport 4500 --psk --encrypt";
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    let Ok(whack::Parsed::Run(inv)) = whack::parse(words) else {
+        panic!("{line}")
+    };
+    let [control::Request::AddConnection { spec }] = inv.envelope.requests.as_slice() else {
+        panic!("{:?}", inv.envelope.requests)
+    };
+    let here = conn::connection::HostAddrs::new(["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+    let c = conn::connection::Connection::from_spec((**spec).clone(), &here).unwrap();
+    let k = pluto::convert::connection(&c, None).unwrap();
+    assert_eq!(k.remote_port, 4500);
+    assert_eq!(k.remote_addr.to_string(), "192.0.2.2");
+}

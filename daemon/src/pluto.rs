@@ -1900,9 +1900,9 @@ mod tests {
         });
         let (_, lines, _) = run(&mut p, vec![Request::Listen, Request::Unlisten], false);
         let want = format!("adding UDP interface lo 127.0.0.1:{port}");
-        assert!(lines.iter().any(|l| *l == want), "{lines:?}");
+        assert!(lines.contains(&want), "{lines:?}");
         let natt = format!("adding UDP interface lo 127.0.0.1:{}", port + 4000);
-        assert!(lines.iter().any(|l| *l == natt), "{lines:?}");
+        assert!(lines.contains(&natt), "{lines:?}");
     }
 
     #[test]

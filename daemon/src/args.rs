@@ -91,6 +91,29 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--updown-script FILE]
 ";
 
+/// pluto's flag options (long names, without `--`).
+pub const FLAGS: &[&str] = &[
+    "help",
+    "version",
+    "nofork",
+    "stderrlog",
+    "uniqueids",
+    "force-busy",
+];
+/// pluto's options that take a value.
+pub const VALUED: &[&str] = &[
+    "logfile",
+    "secretsfile",
+    "ipsecdir",
+    "config",
+    "ikeport",
+    "interface",
+    "debug",
+    "rundir",
+    "ctlsocket",
+    "updown-script",
+];
+
 /// Parses pluto's arguments (without the program name). Errors are one line.
 pub fn parse<I, S>(args: I) -> Result<Cmd, String>
 where
@@ -100,26 +123,6 @@ where
     let args: Vec<String> = args.into_iter().map(Into::into).collect();
     let mut o = Options::default();
     let mut i = 0;
-    const FLAGS: &[&str] = &[
-        "help",
-        "version",
-        "nofork",
-        "stderrlog",
-        "uniqueids",
-        "force-busy",
-    ];
-    const VALUED: &[&str] = &[
-        "logfile",
-        "secretsfile",
-        "ipsecdir",
-        "config",
-        "ikeport",
-        "interface",
-        "debug",
-        "rundir",
-        "ctlsocket",
-        "updown-script",
-    ];
     while i < args.len() {
         let word = &args[i];
         i += 1;
@@ -154,7 +157,9 @@ where
                 "version" => return Ok(Cmd::Version),
                 "nofork" => o.nofork = true,
                 "stderrlog" => o.stderrlog = true,
-                "uniqueids" => o.uniqueids = true,
+                "uniqueids" => {
+                    return Err("--uniqueids: replacing an older IKE SA of the same peer ID is not implemented by pluto-rs yet; start pluto without it".into())
+                }
                 _ => o.force_busy = true,
             }
             continue;
@@ -173,7 +178,9 @@ where
         match name {
             "logfile" => o.logfile = Some(v.into()),
             "secretsfile" => o.secretsfile = v.into(),
-            "ipsecdir" => o.ipsecdir = v.into(),
+            "ipsecdir" => {
+                return Err(format!("--ipsecdir {v}: pluto-rs reads nothing from an ipsec.d directory (no NSS database); drop the option"))
+            }
             "config" => o.config = Some(v.into()),
             "ikeport" => {
                 o.ikeport = match v.parse::<u16>() {
@@ -212,13 +219,11 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = run(
-            "--nofork --stderrlog --secretsfile /s --ipsecdir /d --config /c \
-                     --ikeport 4500 --interface eth0 --interface eth1 --uniqueids --force-busy \
+        let o = run("--nofork --stderrlog --secretsfile /s --config /c \
+                     --ikeport 4500 --interface eth0 --interface eth1 --force-busy \
                      --debug base --debug=cpu-usage --rundir /r --logfile /l \
-                     --updown-script /u",
-        );
-        assert!(o.nofork && o.stderrlog && o.uniqueids && o.force_busy);
+                     --updown-script /u");
+        assert!(o.nofork && o.stderrlog && !o.uniqueids && o.force_busy);
         assert_eq!(o.secretsfile, PathBuf::from("/s"));
         assert_eq!(o.ikeport, 4500);
         assert_eq!(o.updown_script, Some(PathBuf::from("/u")));
@@ -246,5 +251,22 @@ mod tests {
             .unwrap_err()
             .contains("unknown debug class"));
         assert!(parse(["x"]).unwrap_err().contains("unexpected argument"));
+    }
+
+    #[test]
+    fn ipsecdir_is_refused() {
+        let e = parse(["--ipsecdir", "/etc/ipsec.d"]).unwrap_err();
+        assert!(
+            e.starts_with("--ipsecdir /etc/ipsec.d: pluto-rs reads nothing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn uniqueids_is_refused() {
+        assert_eq!(
+            parse(["--uniqueids"]),
+            Err("--uniqueids: replacing an older IKE SA of the same peer ID is not implemented by pluto-rs yet; start pluto without it".into())
+        );
     }
 }

@@ -115,6 +115,9 @@ impl std::fmt::Debug for Pluto {
     }
 }
 
+/// Why the redirect forms are refused.
+const NO_REDIRECT: &str = "IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet";
+
 /// libreswan's number of half-open IKE SAs above which `auto` requires cookies.
 pub const DDOS_THRESHOLD: u64 = 25_000;
 /// libreswan's number of half-open IKE SAs above which new exchanges are dropped.
@@ -672,8 +675,16 @@ impl Pluto {
             }
             Request::Ddos { mode } => {
                 self.ddos = *mode;
+                // busy: every new initiator must return a COOKIE (RFC 7296 2.6);
+                // unlimited: never, and no limit on half-open SAs (the engine has none).
+                self.ike.set_busy(*mode == DdosMode::Busy);
                 tracing::info!("set DDoS mode to {}", mode.name());
                 r.comment(format!("pluto DDoS protection mode set to {}", mode.name()));
+                if *mode == DdosMode::Auto {
+                    r.comment(format!(
+                        "--ddos-auto: cookies are not demanded automatically yet (the threshold of {DDOS_THRESHOLD} half-open IKE SAs is not enforced); use --ddos-busy to demand them"
+                    ));
+                }
             }
             Request::Route { name } => {
                 if self.known(name, r) {
@@ -742,21 +753,26 @@ impl Pluto {
                 }
             }
             Request::GlobalRedirect { mode } => {
-                self.global_redirect = *mode;
-                if *mode != RedirectMode::No && self.global_redirect_to.is_none() {
-                    r.comment(
-                        "global-redirect needs --global-redirect-to before it has any effect",
+                // Nothing sends REDIRECT, so only "no" is true.
+                if *mode == RedirectMode::No {
+                    self.global_redirect = RedirectMode::No;
+                    r.comment("set global-redirect=no");
+                } else {
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!("--global-redirect {}: {NO_REDIRECT}", mode.name()),
                     );
                 }
-                r.comment(format!("set global-redirect={}", mode.name()));
             }
             Request::GlobalRedirectTo { to } => {
                 if to.trim().is_empty() {
                     self.global_redirect_to = None;
                     r.comment("cleared global-redirect-to");
                 } else {
-                    self.global_redirect_to = Some(to.clone());
-                    r.comment(format!("set global-redirect-to={to}"));
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!("--global-redirect-to {to}: {NO_REDIRECT}"),
+                    );
                 }
             }
             Request::RedirectTo { name, to } => {
@@ -765,17 +781,18 @@ impl Pluto {
                     None => true,
                 };
                 if ok {
-                    r.comment(format!(
-                        "redirect to {to}: no established IKE SAs to redirect"
-                    ));
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!("--redirect-to {to}: {NO_REDIRECT}"),
+                    );
                 }
             }
             Request::Oppo(t) => {
                 r.line(
                     rc::OPPOFAILURE,
                     format!(
-                        "opportunistic initiation for {}:{} -> {}:{} proto {} failed: opportunistic encryption is not implemented in pluto-rs",
-                        t.here, t.sport, t.there, t.dport, t.proto
+                        "--oppohere {} --oppothere {}: opportunistic encryption is not supported by pluto-rs yet (no initiation for {}:{} -> {}:{} proto {}); describe the peer with a connection and --initiate it",
+                        t.here, t.there, t.here, t.sport, t.there, t.dport, t.proto
                     ),
                 );
             }
@@ -826,11 +843,11 @@ impl Pluto {
                 RereadKind::Secrets => self.reread_secrets(r, true),
                 RereadKind::Crls => r.line(
                     rc::CRLERROR,
-                    "ipsec whack --rereadcrls is obsolete; use --fetchcrls",
+                    "--rereadcrls: obsolete (as in libreswan); CRLs are fetched with --fetchcrls",
                 ),
                 RereadKind::FetchCrls => r.line(
                     rc::CRLERROR,
-                    "cannot fetch CRLs: X.509 CRL support is not implemented yet in pluto-rs",
+                    "--fetchcrls: X.509 CRLs are not supported by pluto-rs yet",
                 ),
                 RereadKind::All => {
                     self.reread_secrets(r, true);
@@ -853,7 +870,10 @@ impl Pluto {
                 // No timers are pending until the negotiation engine schedules some.
             }
             Request::PurgeOcsp => {
-                r.comment("OCSP is not implemented in pluto-rs; there is no OCSP cache to purge");
+                r.line(
+                    rc::WHACK_PROBLEM,
+                    "--purgeocsp: OCSP is not supported by pluto-rs yet; there is no OCSP cache to purge",
+                );
             }
             Request::Status { what } => {
                 if matches!(what, StatusKind::Status | StatusKind::Traffic) {
@@ -1244,7 +1264,7 @@ impl Pluto {
             match ch {
                 ImpairChange::Help => {
                     r.comment(
-                        "impairments (testing only; prefix with no- or use --no-impair to clear):",
+                        "pluto-rs implements none of libreswan's impairments (testing hooks); whack knows their names:",
                     );
                     for c in classes::IMPAIRMENTS {
                         r.comment(format!("  {:<22} {}", c.name, c.help));
@@ -1265,26 +1285,20 @@ impl Pluto {
                 ImpairChange::None => {
                     self.impair.remove(&key);
                 }
-                ImpairChange::Set { behaviour, how } => {
-                    if classes::impairment(behaviour).is_none() {
-                        r.line(
-                            rc::WHACK_PROBLEM,
-                            format!("unknown impairment \"{behaviour}\""),
-                        );
-                        return;
-                    }
-                    self.impair
-                        .entry(key.clone())
-                        .or_default()
-                        .insert(behaviour.clone(), how.clone());
-                    r.comment(format!(
-                        "IMPAIR: {behaviour} recorded; the IKEv2 engine of pluto-rs does not consult impairments yet"
-                    ));
+                ImpairChange::Set { behaviour, .. } => {
+                    // Recording an impairment nothing consults would be a lie.
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!("--impair {behaviour}: impairments are not implemented by pluto-rs; nothing was changed"),
+                    );
+                    return;
                 }
                 ImpairChange::Clear(b) => {
-                    if let Some(m) = self.impair.get_mut(&key) {
-                        m.remove(b);
-                    }
+                    r.line(
+                        rc::WHACK_PROBLEM,
+                        format!("--no-impair {b}: impairments are not implemented by pluto-rs; none is set"),
+                    );
+                    return;
                 }
             }
         }
@@ -1582,5 +1596,358 @@ mod tests {
         );
         assert!(!on.load(Ordering::SeqCst));
         assert_eq!(p.debug_names(), "none");
+    }
+
+    /// Sends a fresh IKE_SA_INIT request from a west endpoint to `p` and returns
+    /// whether `p` answered it with a COOKIE notify.
+    fn answers_with_cookie(p: &mut Pluto) -> bool {
+        use ike::codec::v2::{Message, Payload};
+        use ike::registry::NotifyType;
+        let mut s = ConnSpec::named("cookie");
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.psk = true;
+        s.encrypt = true;
+        let c = conn::connection::Connection::from_spec(
+            s,
+            &HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]),
+        )
+        .unwrap();
+        let k = crate::convert::connection(&c, None).unwrap();
+        let mut west = Endpoint::new(
+            EndpointConfig::default(),
+            Box::new(ike::crypto::SystemRandomSource::new()),
+        )
+        .unwrap();
+        let now = Instant::now();
+        west.initiate(std::sync::Arc::new(k), now).unwrap();
+        let t = west.poll_transmit().unwrap();
+        let lookup = crate::convert::Lookup {
+            conns: &p.conns,
+            secrets: &p.secrets,
+        };
+        p.ike.handle(now, t.remote, t.local, &t.contents, &lookup);
+        let Some(answer) = p.ike.poll_transmit() else {
+            return false;
+        };
+        let msg = Message::decode(&answer.contents).unwrap();
+        msg.payloads
+            .iter()
+            .any(|pl| matches!(pl, Payload::Notify(n) if n.ty == NotifyType::COOKIE))
+    }
+
+    #[test]
+    fn ddos_busy_makes_the_engine_demand_cookies() {
+        let mut p = pluto();
+        assert!(!answers_with_cookie(&mut p));
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Ddos {
+                mode: DdosMode::Busy,
+            }],
+            false,
+        );
+        assert_eq!(
+            (st, lines[0].as_str()),
+            (0, "pluto DDoS protection mode set to busy")
+        );
+        assert!(answers_with_cookie(&mut p));
+        let (st, _, _) = run(
+            &mut p,
+            vec![Request::Ddos {
+                mode: DdosMode::Unlimited,
+            }],
+            false,
+        );
+        assert_eq!(st, 0);
+        assert!(!answers_with_cookie(&mut p));
+    }
+
+    #[test]
+    fn ddos_auto_says_its_threshold_is_not_enforced() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Ddos {
+                mode: DdosMode::Auto,
+            }],
+            false,
+        );
+        assert_eq!(st, 0);
+        assert!(
+            lines[1].starts_with("--ddos-auto: cookies are not demanded automatically yet"),
+            "{lines:?}"
+        );
+        assert!(!answers_with_cookie(&mut p));
+    }
+
+    #[test]
+    fn force_busy_starts_the_engine_demanding_cookies() {
+        let mut p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            force_busy: true,
+            ..Options::default()
+        });
+        assert!(answers_with_cookie(&mut p));
+    }
+
+    #[test]
+    fn impair_is_refused_except_help_list_none() {
+        let mut p = pluto();
+        for change in [ImpairChange::Help, ImpairChange::List, ImpairChange::None] {
+            let (st, lines, _) = run(
+                &mut p,
+                vec![Request::Impair {
+                    name: None,
+                    changes: vec![change],
+                }],
+                false,
+            );
+            assert_eq!(st, 0, "{lines:?}");
+        }
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Impair {
+                name: None,
+                changes: vec![ImpairChange::Set {
+                    behaviour: "revival".into(),
+                    how: None,
+                }],
+            }],
+            false,
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert_eq!(
+            lines,
+            ["--impair revival: impairments are not implemented by pluto-rs; nothing was changed"]
+        );
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Impair {
+                name: None,
+                changes: vec![ImpairChange::Clear("revival".into()), ImpairChange::List],
+            }],
+            false,
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("--no-impair revival: "), "{lines:?}");
+        let (_, lines, _) = run(
+            &mut p,
+            vec![Request::Impair {
+                name: None,
+                changes: vec![ImpairChange::List],
+            }],
+            false,
+        );
+        assert_eq!(lines, ["no impairments"]);
+    }
+
+    #[test]
+    fn redirect_forms_are_refused() {
+        let mut p = pluto();
+        let one = |p: &mut Pluto, r: Request| {
+            let (st, lines, _) = run(p, vec![r], false);
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            (st, lines[0].clone())
+        };
+        let (st, l) = one(
+            &mut p,
+            Request::GlobalRedirect {
+                mode: RedirectMode::Yes,
+            },
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert_eq!(
+            l,
+            "--global-redirect yes: IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet"
+        );
+        let (st, _) = one(
+            &mut p,
+            Request::GlobalRedirect {
+                mode: RedirectMode::Auto,
+            },
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert_eq!(
+            one(
+                &mut p,
+                Request::GlobalRedirect {
+                    mode: RedirectMode::No
+                }
+            ),
+            (0, "set global-redirect=no".to_string())
+        );
+        let (st, l) = one(
+            &mut p,
+            Request::GlobalRedirectTo {
+                to: "192.0.2.9".into(),
+            },
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert!(
+            l.starts_with("--global-redirect-to 192.0.2.9: IKEv2 redirect"),
+            "{l}"
+        );
+        let (st, l) = one(
+            &mut p,
+            Request::RedirectTo {
+                name: None,
+                to: "192.0.2.9".into(),
+            },
+        );
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert!(
+            l.starts_with("--redirect-to 192.0.2.9: IKEv2 redirect"),
+            "{l}"
+        );
+        assert_eq!(p.global_redirect, RedirectMode::No);
+        assert_eq!(p.global_redirect_to, None);
+    }
+
+    #[test]
+    fn oppo_is_refused_with_oppofailure() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Oppo(control::request::OppoTrigger {
+                ip_version: None,
+                here: "192.0.2.1".parse().unwrap(),
+                there: "203.0.113.5".parse().unwrap(),
+                sport: 0,
+                dport: 80,
+                proto: 6,
+            })],
+            false,
+        );
+        assert_eq!(st, rc::OPPOFAILURE);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].starts_with("--oppohere 192.0.2.1 --oppothere 203.0.113.5: opportunistic encryption is not supported"),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn crl_and_ocsp_forms_are_refused() {
+        let mut p = pluto();
+        for (what, code, start) in [
+            (RereadKind::Crls, rc::CRLERROR, "--rereadcrls: obsolete"),
+            (
+                RereadKind::FetchCrls,
+                rc::CRLERROR,
+                "--fetchcrls: X.509 CRLs are not supported",
+            ),
+        ] {
+            let (st, lines, _) = run(&mut p, vec![Request::Reread { what }], false);
+            assert_eq!(st, code);
+            assert_eq!(lines.len(), 1);
+            assert!(lines[0].starts_with(start), "{lines:?}");
+        }
+        let (st, lines, _) = run(&mut p, vec![Request::PurgeOcsp], false);
+        assert_eq!(st, rc::WHACK_PROBLEM);
+        assert_eq!(
+            lines,
+            ["--purgeocsp: OCSP is not supported by pluto-rs yet; there is no OCSP cache to purge"]
+        );
+    }
+
+    #[test]
+    fn interface_limits_the_addresses_used() {
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["lo".into()],
+            ..Options::default()
+        });
+        let all = p.addrs_list();
+        assert!(!all.is_empty());
+        assert!(all.iter().all(|(i, _)| i == "lo"), "{all:?}");
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["nosuch0".into()],
+            ..Options::default()
+        });
+        assert!(p.addrs_list().is_empty());
+    }
+
+    #[test]
+    fn debug_option_enables_classes_from_the_start() {
+        let p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            debug: vec!["base".into(), "cpu-usage".into(), "no-base".into()],
+            ..Options::default()
+        });
+        assert_eq!(p.debug_names(), "cpu-usage");
+    }
+
+    #[test]
+    fn ikeport_moves_the_ike_sockets() {
+        let port = loop {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = s.local_addr().unwrap().port();
+            if port < 60000 {
+                break port;
+            }
+        };
+        let mut p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            interfaces: vec!["lo".into()],
+            ikeport: port,
+            ..Options::default()
+        });
+        let (_, lines, _) = run(&mut p, vec![Request::Listen, Request::Unlisten], false);
+        let want = format!("adding UDP interface lo 127.0.0.1:{port}");
+        assert!(lines.contains(&want), "{lines:?}");
+        let natt = format!("adding UDP interface lo 127.0.0.1:{}", port + 4000);
+        assert!(lines.contains(&natt), "{lines:?}");
+    }
+
+    #[test]
+    fn unroute_forgets_the_trap_policies() {
+        let mut p = pluto();
+        run(
+            &mut p,
+            vec![Request::AddConnection { spec: spec("a") }],
+            false,
+        );
+        p.routed.insert(
+            "a".into(),
+            Route {
+                reqid: 7,
+                traps: Vec::new(),
+            },
+        );
+        let serial = p.conns.find("a").unwrap().serial;
+        p.conns.get_mut(serial).unwrap().routing = conn::connection::Routing::RoutedOndemand;
+        let routing = |p: &Pluto| p.conns.find("a").unwrap().routing;
+        assert_eq!(routing(&p), conn::connection::Routing::RoutedOndemand);
+        let (st, lines, _) = run(&mut p, vec![Request::Unroute { name: "a".into() }], false);
+        assert_eq!(st, 0);
+        assert_eq!(lines, ["\"a\": unrouted: trap policies removed"]);
+        assert!(!p.routed.contains_key("a"));
+        assert_eq!(routing(&p), conn::connection::Routing::Unrouted);
+        let (_, lines, _) = run(&mut p, vec![Request::Unroute { name: "a".into() }], false);
+        assert_eq!(lines, ["\"a\": connection is not routed"]);
+    }
+
+    #[test]
+    fn rereadall_rereads_the_secrets_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipsec.secrets");
+        std::fs::write(&path, "@a @b : PSK \"one\"\n").unwrap();
+        let mut p = Pluto::new(Options {
+            secretsfile: path.clone(),
+            ..Options::default()
+        });
+        std::fs::write(&path, "@a @b : PSK \"one\"\n@a @c : PSK \"two\"\n").unwrap();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::Reread {
+                what: RereadKind::All,
+            }],
+            false,
+        );
+        assert_eq!(st, 0, "{lines:?}");
+        assert!(lines.iter().any(|l| l == "loaded 2 secrets"), "{lines:?}");
     }
 }

@@ -52,7 +52,7 @@ pluto_start() {
   else
     [ -x "$(pluto_bin)" ] || tn_fail "no pluto-rs binary at $(pluto_bin)"
     tn_bg tn_in "$1" "$(pluto_bin)" --nofork --stderrlog --rundir "$d/run" \
-      --ctlsocket "$d/run/pluto.ctl" --ipsecdir "$d/ipsec.d" \
+      --ctlsocket "$d/run/pluto.ctl" \
       --secretsfile "$d/ipsec.secrets" >"$d/pluto.log" 2>&1
   fi
   eval "$1_PID=\$TN_PID"

@@ -18,7 +18,7 @@ use control::request::{
     DdosMode, DebugChange, ImpairChange, IpVersion, ListKind, OppoTrigger, RedirectMode,
     RereadKind, SaKind, StatusKind,
 };
-use control::{classes, Envelope, OutputOptions, Request, Secret};
+use control::{classes, Envelope, OutputOptions, Request};
 
 use crate::options::{lookup, Arg, LookupError, Opt};
 
@@ -38,10 +38,6 @@ pub struct Invocation {
     pub ctlsocket: PathBuf,
     /// What to send.
     pub envelope: Envelope,
-    /// `--xauthuser`, to answer a user-name prompt without asking.
-    pub xauth_user: Option<String>,
-    /// `--xauthpass`, to answer a password prompt without asking.
-    pub xauth_pass: Option<Secret>,
 }
 
 /// What the command line asks for.
@@ -69,13 +65,8 @@ struct Seen {
     spec: ConnSpec,
     to: bool,
     first_conn_option: Option<&'static str>,
-    // Key form.
-    keyid: Option<String>,
-    pubkeyrsa: Option<String>,
     // Action arguments.
     remote_host: Option<String>,
-    xauth_user: Option<String>,
-    xauth_pass: Option<Secret>,
     global_redirect: Option<RedirectMode>,
     global_redirect_to: Option<String>,
     redirect_to: Option<String>,
@@ -512,11 +503,17 @@ impl Seen {
                 }
                 s.failure_shunt = Some(f)
             }
-            KeyId => self.keyid = Some(text(name, &v)?),
-            PubKeyRsa => self.pubkeyrsa = Some(text(name, &v)?),
+            KeyId | PubKeyRsa => {
+                return err(format!(
+                    "--{name}: raw public keys are used only by RSA authentication, which pluto-rs does not support yet; use --psk"
+                ))
+            }
             RemoteHost => self.remote_host = Some(text(name, &v)?),
-            XauthUser => self.xauth_user = Some(v),
-            XauthPass => self.xauth_pass = Some(Secret::new(v)),
+            XauthUser | XauthPass => {
+                return err(format!(
+                    "--{name}: XAUTH is an IKEv1 mechanism and is not supported by pluto-rs"
+                ))
+            }
             GlobalRedirect => {
                 self.global_redirect = Some(match v.as_str() {
                     "yes" => RedirectMode::Yes,
@@ -573,9 +570,13 @@ impl Seen {
                 }
                 self.bufsize = Some(n)
             }
+            AddKey => {
+                return err(
+                    "--addkey: raw public keys are used only by RSA authentication, which pluto-rs does not support yet; use --psk",
+                )
+            }
             // Pure flags, interpreted when the forms are assembled.
-            AddKey
-            | Listen
+            Listen
             | Unlisten
             | DdosAuto
             | DdosBusy
@@ -761,11 +762,7 @@ fn build(mut s: Seen) -> Result<Parsed, UsageError> {
         &[&[Initiate, Down][..], &sa_ops[..]].concat(),
     )?;
     needs(&s, RemoteHost, "needs", &[Initiate])?;
-    needs(&s, XauthUser, "needs", &[Initiate])?;
-    needs(&s, XauthPass, "needs", &[Initiate])?;
     needs(&s, LeaveState, "needs", &[Shutdown])?;
-    needs(&s, AddKey, "needs", &[KeyId])?;
-    needs(&s, PubKeyRsa, "needs", &[KeyId])?;
     for o in [Route, Unroute, Initiate, Down, Delete, DeleteUser]
         .into_iter()
         .chain(sa_ops)
@@ -846,13 +843,6 @@ fn build(mut s: Seen) -> Result<Parsed, UsageError> {
             spec: Box::new(std::mem::take(&mut s.spec)),
         });
     }
-    if let Some(keyid) = s.keyid.clone() {
-        rq.push(Request::Key {
-            keyid,
-            add: s.has(AddKey),
-            pubkey_rsa: s.pubkeyrsa.clone(),
-        });
-    }
     if let Some(mode) = s.global_redirect {
         rq.push(Request::GlobalRedirect { mode });
     }
@@ -931,8 +921,8 @@ fn build(mut s: Seen) -> Result<Parsed, UsageError> {
         rq.push(Request::Initiate {
             name: n(),
             remote_host: s.remote_host.clone(),
-            xauth_user: s.xauth_user.clone(),
-            xauth_pass: s.xauth_pass.clone(),
+            xauth_user: None,
+            xauth_pass: None,
             asynchronous,
         });
     }
@@ -1044,8 +1034,6 @@ fn build(mut s: Seen) -> Result<Parsed, UsageError> {
     Ok(Parsed::Run(Invocation {
         ctlsocket,
         envelope,
-        xauth_user: s.xauth_user,
-        xauth_pass: s.xauth_pass,
     }))
 }
 

@@ -30,8 +30,6 @@ where
             return 1;
         }
     };
-    let mut user_given = inv.xauth_user.clone();
-    let mut pass_given = inv.xauth_pass.clone();
     let mut prompt_problem = None;
     let result = client::exchange(
         &inv.ctlsocket,
@@ -41,19 +39,12 @@ where
             let _ = out.flush();
         },
         |code, text| {
-            // Answer from the command line once; a second prompt (a retry) asks.
-            let given = if code == rc::USERPROMPT {
-                user_given.take().map(Secret::new)
-            } else {
-                pass_given.take()
-            };
-            if given.is_some() {
-                return given;
-            }
+            // pluto-rs has no XAUTH (whack refuses --xauthuser/--xauthpass), but the
+            // protocol's prompts are answered from the terminal as libreswan's whack does.
             let answer = crate::tty::prompt(text, code == rc::USERPROMPT);
             if answer.is_none() {
                 prompt_problem = Some(format!(
-                    "pluto asked \"{text}\" but there is no terminal to prompt on; give --xauthuser/--xauthpass"
+                    "pluto asked \"{text}\" but there is no terminal to prompt on"
                 ));
             }
             answer.map(Secret::new)

@@ -12,7 +12,7 @@ use control::request::{
     DdosMode, DebugChange, ImpairChange, IpVersion, ListKind, OppoTrigger, RedirectMode,
     RereadKind, SaKind, StatusKind,
 };
-use control::{Request, Secret};
+use control::Request;
 use whack::{parse, Invocation, Parsed};
 
 fn words(line: &str) -> Vec<String> {
@@ -202,18 +202,49 @@ fn connection_form_defaults_are_whacks() {
 }
 
 #[test]
-fn key_form() {
-    let inv = run(
-        "--keyid @east --addkey --pubkeyrsa 0sAQOabc --rundir /r --ctlsocket /c/s.ctl --label x",
-    );
-    assert_eq!(inv.ctlsocket, PathBuf::from("/c/s.ctl"), "--ctlsocket wins");
+fn key_form_is_refused() {
+    // Raw public keys serve RSA authentication only, which pluto-rs lacks.
+    for line in [
+        "--keyid @east --addkey --pubkeyrsa 0sAQOabc",
+        "--keyid @east",
+        "--pubkeyrsa 0sAQOabc",
+        "--addkey",
+    ] {
+        let e = fails(line);
+        assert!(
+            e.ends_with(
+                ": raw public keys are used only by RSA authentication, which pluto-rs does not support yet; use --psk"
+            ),
+            "{line}: {e}"
+        );
+        assert!(
+            e.starts_with("--keyid") || e.starts_with("--pubkeyrsa") || e.starts_with("--addkey"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn xauth_credentials_are_refused() {
     assert_eq!(
-        inv.envelope.requests,
-        vec![Request::Key {
-            keyid: "@east".into(),
-            add: true,
-            pubkey_rsa: Some("0sAQOabc".into())
-        }]
+        fails("--initiate --name c --xauthuser u"),
+        "--xauthuser: XAUTH is an IKEv1 mechanism and is not supported by pluto-rs"
+    );
+    assert_eq!(
+        fails("--initiate --name c --xauthpass p"),
+        "--xauthpass: XAUTH is an IKEv1 mechanism and is not supported by pluto-rs"
+    );
+    assert!(fails("--initiate --name c --xauthname u").starts_with("--xauthname: XAUTH"));
+}
+
+#[test]
+fn ctlsocket_wins_over_rundir() {
+    let inv = run("--status --rundir /r --ctlsocket /c/s.ctl --label x");
+    assert_eq!(inv.ctlsocket, PathBuf::from("/c/s.ctl"));
+    assert_eq!(inv.envelope.label.as_deref(), Some("x"));
+    assert_eq!(
+        run("--status --rundir /r").ctlsocket,
+        PathBuf::from("/r/pluto.ctl")
     );
 }
 
@@ -253,21 +284,17 @@ fn listen_ddos_route() {
 
 #[test]
 fn initiate_and_down() {
-    let inv = run(
-        "--initiate --name c --remote-host 192.0.2.9 --xauthuser u --xauthpass p --asynchronous",
-    );
+    let inv = run("--initiate --name c --remote-host 192.0.2.9 --asynchronous");
     assert_eq!(
         inv.envelope.requests,
         vec![Request::Initiate {
             name: "c".into(),
             remote_host: Some("192.0.2.9".into()),
-            xauth_user: Some("u".into()),
-            xauth_pass: Some(Secret::new("p")),
+            xauth_user: None,
+            xauth_pass: None,
             asynchronous: true,
         }]
     );
-    assert_eq!(inv.xauth_user.as_deref(), Some("u"));
-    assert_eq!(inv.xauth_pass.as_ref().map(|s| s.expose()), Some("p"));
     assert_eq!(
         reqs("--down --name c --asynchronous"),
         vec![Request::Down {
@@ -665,8 +692,6 @@ fn errors_are_one_clear_line() {
         ("--initiate", "--initiate needs --name"),
         ("--asynchronous --status", "--asynchronous needs"),
         ("--leave-state", "--leave-state needs --shutdown"),
-        ("--addkey", "--addkey needs --keyid"),
-        ("--xauthuser u --status", "--xauthuser needs --initiate"),
         ("--name c --host 192.0.2.1", "needs --to"),
         ("--host 192.0.2.1 --to", "needs --name"),
         ("--name c --to --to", "--to given twice"),

@@ -385,7 +385,17 @@ fn resolve(raw: Raw) -> Result<Config, ConfError> {
                 merged.push(kv.clone());
             }
         }
-        let (spec, auto) = build(&sec.name, &merged, &mut cfg.warnings)?;
+        let mut refused = None;
+        let (spec, auto) = build(&sec.name, &merged, &mut cfg.warnings, &mut refused)?;
+        if let Some(why) = refused {
+            // A key that would change what the conn protects or how it authenticates
+            // is not ignored: the conn is not loaded, and the log says why.
+            if auto != Auto::Ignore {
+                tracing::error!("{why}");
+                cfg.warnings.push(why);
+            }
+            continue;
+        }
         cfg.conns.push(ConfConn {
             spec,
             auto,
@@ -468,7 +478,6 @@ const UNIMPLEMENTED: &[&str] = &[
     "nic-offload",
     "ipsec-interface",
     "priority",
-    "tfc",
     "send-vendorid",
     "initial-contact",
     "cisco-unity",
@@ -478,27 +487,16 @@ const UNIMPLEMENTED: &[&str] = &[
     "retransmit-interval",
     "dpdaction",
     "negotiationshunt",
-    "sec-label",
-    "policy-label",
-    "ppk",
-    "ppk-ids",
-    "xauthby",
-    "xauthfail",
-    "remote-peer-type",
     "nm-configured",
     "decap-dscp",
     "encap-dscp",
     "nopmtudisc",
     "ikev1-natt",
-    "require-id-on-certificate",
     "session-resumption",
-    "pam-authorize",
     "mtu",
     "ike-socket-bufsize",
     "accept-redirect",
     "send-redirect",
-    "redirect-to",
-    "accept-redirect-to",
     "iptfs",
     "reauth",
     "dns-match-id",
@@ -509,17 +507,98 @@ const UNIMPLEMENTED: &[&str] = &[
     "vti-shared",
     "leftvti",
     "rightvti",
-    "leftrsasigkey",
-    "rightrsasigkey",
-    "leftecdsakey",
-    "rightecdsakey",
-    "leftpubkey",
-    "rightpubkey",
-    "leftcat",
-    "rightcat",
     "leftinterface-ip",
     "rightinterface-ip",
-    "leftsendcertchain",
+];
+
+/// libreswan keywords pluto-rs does not implement whose absence would change what a
+/// conn protects or how it authenticates: a conn using one is refused (not loaded),
+/// with the reason.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "sec-label",
+        "labelled IPsec is not supported by pluto-rs yet",
+    ),
+    (
+        "policy-label",
+        "labelled IPsec is not supported by pluto-rs yet",
+    ),
+    (
+        "ppk",
+        "post-quantum preshared keys (RFC 8784) are not supported by pluto-rs yet",
+    ),
+    (
+        "ppk-ids",
+        "post-quantum preshared keys (RFC 8784) are not supported by pluto-rs yet",
+    ),
+    (
+        "xauthby",
+        "XAUTH is an IKEv1 mechanism and is not supported by pluto-rs",
+    ),
+    (
+        "xauthfail",
+        "XAUTH is an IKEv1 mechanism and is not supported by pluto-rs",
+    ),
+    (
+        "pam-authorize",
+        "PAM authorization is not supported by pluto-rs yet",
+    ),
+    (
+        "tfc",
+        "traffic flow confidentiality padding is not supported by pluto-rs yet",
+    ),
+    (
+        "require-id-on-certificate",
+        "X.509 certificates are not supported by pluto-rs yet; authenticate with authby=secret",
+    ),
+    (
+        "leftsendcertchain",
+        "X.509 certificates are not supported by pluto-rs yet",
+    ),
+    (
+        "leftrsasigkey",
+        "RSA authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "rightrsasigkey",
+        "RSA authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "leftecdsakey",
+        "ECDSA authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "rightecdsakey",
+        "ECDSA authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "leftpubkey",
+        "raw public-key authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "rightpubkey",
+        "raw public-key authentication is not supported by pluto-rs yet; use authby=secret",
+    ),
+    (
+        "leftcat",
+        "client address translation is not supported by pluto-rs yet",
+    ),
+    (
+        "rightcat",
+        "client address translation is not supported by pluto-rs yet",
+    ),
+    (
+        "remote-peer-type",
+        "Cisco interoperability modes are not supported by pluto-rs",
+    ),
+    (
+        "redirect-to",
+        "IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet",
+    ),
+    (
+        "accept-redirect-to",
+        "IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet",
+    ),
 ];
 
 fn yes_no(v: &str) -> Option<bool> {
@@ -560,6 +639,7 @@ fn build(
     name: &str,
     kvs: &[Kv],
     warnings: &mut Vec<String>,
+    refused: &mut Option<String>,
 ) -> Result<(ConnSpec, Auto), ConfError> {
     let mut s = ConnSpec::named(name);
     // ipsec.conf connections carry ESP unless phase2=ah says otherwise.
@@ -582,6 +662,16 @@ fn build(
         let key = kv.key.as_str();
         if v.is_empty() {
             // `key=` means "the default", also clearing what also=/%default set.
+            continue;
+        }
+        if let Some((_, why)) = REFUSED.iter().find(|(k, _)| *k == key) {
+            if refused.is_none() {
+                *refused = Some(format!(
+                    "{}:{}: conn \"{name}\": {key}=: {why}; conn not loaded",
+                    kv.path.display(),
+                    kv.line
+                ));
+            }
             continue;
         }
         if UNIMPLEMENTED.contains(&key) {
@@ -897,6 +987,74 @@ conn west-east
         assert_eq!(c.setup.len(), 1);
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains(":3: config setup: \"logfiel\""));
+    }
+
+    #[test]
+    fn security_keys_refuse_their_conn_only() {
+        let c = parse(
+            "conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  ppk=insist\n  auto=add\n\
+             conn b\n  left=192.0.2.1\n  right=192.0.2.3\n  auto=add\n",
+        );
+        let names: Vec<&str> = c.conns.iter().map(|c| c.spec.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert_eq!(
+            c.warnings[0],
+            "/etc/ipsec.conf:4: conn \"a\": ppk=: post-quantum preshared keys (RFC 8784) are not supported by pluto-rs yet; conn not loaded"
+        );
+        for key in [
+            "sec-label=x",
+            "leftrsasigkey=%cert",
+            "tfc=1500",
+            "redirect-to=192.0.2.9",
+        ] {
+            let c = parse(&format!(
+                "conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  {key}\n  auto=add\n"
+            ));
+            assert!(c.conns.is_empty(), "{key}");
+            assert!(c.warnings[0].contains("conn not loaded"), "{key}");
+        }
+    }
+
+    #[test]
+    fn keys_of_refused_whack_options_get_the_same_refusal() {
+        for (key, whack) in [
+            (
+                "compress=yes",
+                "--compress (compress=yes): IPComp is not supported yet",
+            ),
+            ("keyexchange=ikev1", "--ikev1 (keyexchange=ikev1)"),
+            ("aggressive=yes", "--aggrmode (aggressive=yes)"),
+            ("authby=rsasig", "--rsasig (authby=rsasig)"),
+            ("leftcert=west", "left --cert (leftcert=)"),
+            ("leftsendcert=always", "left --sendcert (leftsendcert=)"),
+            ("rightca=%same", "right --ca (rightca=)"),
+            (
+                "leftxauthserver=yes",
+                "left --xauthserver (leftxauthserver=)",
+            ),
+            (
+                "rightmodecfgclient=yes",
+                "right --modecfgclient (rightmodecfgclient=)",
+            ),
+            ("modecfgpull=yes", "--modecfgpull (modecfgpull=yes)"),
+            ("fragmentation=force", "--fragmentation force"),
+            ("fragmentation=no", "--fragmentation no"),
+            (
+                "rightaddresspool=192.0.2.100-192.0.2.200",
+                "rightaddresspool=",
+            ),
+        ] {
+            let c = parse(&format!(
+                "conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  {key}\n"
+            ));
+            let spec = c.conns[0].spec.clone();
+            let e = Connection::from_spec(spec, &HostAddrs::default()).unwrap_err();
+            assert!(e.to_string().starts_with(whack), "{key}: {e}");
+        }
+        // The default and the truthful values still load.
+        let c = parse("conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  fragmentation=yes\n  compress=no\n  leftxauthserver=no\n");
+        Connection::from_spec(c.conns[0].spec.clone(), &HostAddrs::default()).unwrap();
     }
 
     #[test]

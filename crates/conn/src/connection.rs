@@ -63,6 +63,14 @@ pub enum ConnError {
     /// `ike=`/`esp=` did not parse or `pfsgroup=` names no group.
     #[error(transparent)]
     Proposals(#[from] ProposalsError),
+    /// An option pluto-rs cannot honour yet: refused rather than stored and ignored.
+    #[error("{option}: {why}")]
+    NotSupported {
+        /// The option as whack and ipsec.conf spell it, e.g. `--compress (compress=)`.
+        option: String,
+        /// What is missing and what to use instead.
+        why: String,
+    },
     /// Both hosts are addresses of this machine.
     #[error(
         "both ends are local: left {left} and right {right} are both addresses of this \
@@ -77,6 +85,13 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    fn unsupported(option: impl Into<String>, why: impl Into<String>) -> ConnError {
+        ConnError::NotSupported {
+            option: option.into(),
+            why: why.into(),
+        }
+    }
+
     fn invalid(option: impl Into<String>, problem: impl fmt::Display) -> ConnError {
         ConnError::Invalid {
             option: option.into(),
@@ -212,6 +227,7 @@ pub const DEFAULT_UPDOWN: &str = "ipsec _updown";
 impl End {
     fn from_spec(side: Side, e: &EndSpec, addrs: &HostAddrs) -> Result<End, ConnError> {
         let opt = |o: &str| format!("{} {o}", side.name());
+        refuse_unsupported_end(side, e)?;
         let host_text = e.host.as_deref().ok_or_else(|| ConnError::Missing {
             option: format!("{} host (--host / {}=)", side.name(), side.name()),
         })?;
@@ -277,18 +293,6 @@ impl End {
         }
         if e.ikeport == Some(0) {
             return Err(ConnError::invalid(opt("ikeport"), "port 0 is not allowed"));
-        }
-        if e.xauthserver && e.xauthclient {
-            return Err(ConnError::Conflict(format!(
-                "{} end cannot be both --xauthserver and --xauthclient",
-                side.name()
-            )));
-        }
-        if e.modecfgserver && e.modecfgclient {
-            return Err(ConnError::Conflict(format!(
-                "{} end cannot be both --modecfgserver and --modecfgclient",
-                side.name()
-            )));
         }
         let modecfg_dns = e
             .modecfgdns
@@ -447,6 +451,152 @@ pub struct Connection {
     pub warnings: Vec<String>,
 }
 
+const NO_CERTS: &str =
+    "X.509 certificates are not supported by pluto-rs yet; authenticate with --psk (authby=secret)";
+const NO_XAUTH: &str = "XAUTH is an IKEv1 mechanism and is not supported by pluto-rs";
+const NO_MODECFG: &str =
+    "mode-config / IKEv2 configuration payloads are not supported by pluto-rs yet";
+
+/// The end options pluto-rs does not implement: each is refused, naming the whack
+/// option and the ipsec.conf key, instead of being stored and ignored.
+fn refuse_unsupported_end(side: Side, e: &EndSpec) -> Result<(), ConnError> {
+    let s = side.name();
+    let refuse = |whack: &str, key: &str, why: &str| {
+        Err(ConnError::unsupported(
+            format!("{s} --{whack} ({s}{key}=)"),
+            why,
+        ))
+    };
+    if e.cert.is_some() {
+        return refuse("cert", "cert", NO_CERTS);
+    }
+    if e.ckaid.is_some() {
+        return refuse("ckaid", "ckaid", NO_CERTS);
+    }
+    if e.ca.is_some() {
+        return refuse("ca", "ca", NO_CERTS);
+    }
+    if e.sendcert.is_some() {
+        return refuse("sendcert", "sendcert", NO_CERTS);
+    }
+    if e.sendca.is_some() {
+        return refuse("sendca", "sendca", NO_CERTS);
+    }
+    if e.certtype.is_some() {
+        return refuse("certtype", "certtype", NO_CERTS);
+    }
+    if !e.groups.is_empty() {
+        return refuse(
+            "groups",
+            "groups",
+            "access-control groups need X.509 certificates, which pluto-rs does not support yet",
+        );
+    }
+    if e.dnskeyondemand {
+        return refuse(
+            "dnskeyondemand",
+            "dnskeyondemand",
+            "fetching public keys from DNS is not supported by pluto-rs; authenticate with --psk",
+        );
+    }
+    if e.xauthserver {
+        return refuse("xauthserver", "xauthserver", NO_XAUTH);
+    }
+    if e.xauthclient {
+        return refuse("xauthclient", "xauthclient", NO_XAUTH);
+    }
+    if e.xauthusername.is_some() {
+        return Err(ConnError::unsupported(
+            format!("{s}username= ({s}xauthusername=)"),
+            NO_XAUTH,
+        ));
+    }
+    if e.modecfgserver {
+        return refuse("modecfgserver", "modecfgserver", NO_MODECFG);
+    }
+    if e.modecfgclient {
+        return refuse("modecfgclient", "modecfgclient", NO_MODECFG);
+    }
+    if !e.modecfgdns.is_empty() {
+        return refuse("modecfgdns", "modecfgdns", NO_MODECFG);
+    }
+    if !e.modecfgdomains.is_empty() {
+        return refuse("modecfgdomains", "modecfgdomains", NO_MODECFG);
+    }
+    if e.modecfgbanner.is_some() {
+        return refuse("modecfgbanner", "modecfgbanner", NO_MODECFG);
+    }
+    if e.addresspool.is_some() {
+        return Err(ConnError::unsupported(
+            format!("{s}addresspool="),
+            "address pools need IKEv2 configuration payloads, which pluto-rs does not support yet",
+        ));
+    }
+    Ok(())
+}
+
+/// The connection-wide options pluto-rs does not implement, refused the same way.
+fn refuse_unsupported(spec: &ConnSpec) -> Result<(), ConnError> {
+    if spec.ike_version == Some(IkeVersion::V1) {
+        return Err(ConnError::unsupported(
+            "--ikev1 (keyexchange=ikev1)",
+            "IKEv1 is not implemented by pluto-rs; use --ikev2",
+        ));
+    }
+    if spec.aggrmode {
+        return Err(ConnError::unsupported(
+            "--aggrmode (aggressive=yes)",
+            "aggressive mode is IKEv1, which pluto-rs does not implement; use --ikev2",
+        ));
+    }
+    if spec.rsasig {
+        return Err(ConnError::unsupported(
+            "--rsasig (authby=rsasig)",
+            "RSA signature authentication is not supported by pluto-rs yet; use --psk (authby=secret)",
+        ));
+    }
+    if spec.ecdsa {
+        return Err(ConnError::unsupported(
+            "authby=ecdsa",
+            "ECDSA signature authentication is not supported by pluto-rs yet; use authby=secret",
+        ));
+    }
+    if spec.authnull {
+        return Err(ConnError::unsupported(
+            "authby=null",
+            "NULL authentication (RFC 7619) is not supported by pluto-rs yet; use authby=secret",
+        ));
+    }
+    if spec.compress {
+        return Err(ConnError::unsupported(
+            "--compress (compress=yes)",
+            "IPComp is not supported yet",
+        ));
+    }
+    if spec.modecfgpull {
+        return Err(ConnError::unsupported(
+            "--modecfgpull (modecfgpull=yes)",
+            NO_MODECFG,
+        ));
+    }
+    match spec.fragmentation {
+        Some(Fragmentation::Force) => {
+            return Err(ConnError::unsupported(
+                "--fragmentation force (fragmentation=force)",
+                "forcing fragmentation before the peer announced support is IKEv1-only; use --fragmentation yes",
+            ))
+        }
+        Some(Fragmentation::No) => {
+            return Err(ConnError::unsupported(
+                "--fragmentation no (fragmentation=no)",
+                "pluto-rs always announces IKEv2 fragmentation (RFC 7383) and fragments only when the peer supports it; turning it off is not supported yet",
+            ))
+        }
+        Some(Fragmentation::Yes) | None => {}
+    }
+    Ok(())
+}
+
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     decode_hex(strip_hex_prefix(s.trim()))
 }
@@ -501,27 +651,10 @@ impl Connection {
         if !valid_name(&spec.name) {
             return Err(ConnError::BadName(spec.name.clone()));
         }
+        refuse_unsupported(&spec)?;
         let left = End::from_spec(Side::Left, &spec.left, addrs)?;
         let right = End::from_spec(Side::Right, &spec.right, addrs)?;
         let mut warnings: Vec<String> = Vec::new();
-        for (side, e) in [(Side::Left, &spec.left), (Side::Right, &spec.right)] {
-            let s = side.name();
-            if e.dnskeyondemand {
-                warnings.push(format!(
-                    "{s} --dnskeyondemand is not implemented by pluto-rs (no DNS key lookup); ignored"
-                ));
-            }
-            if !e.groups.is_empty() {
-                warnings.push(format!(
-                    "{s} --groups (access-control groups) is not implemented by pluto-rs; ignored"
-                ));
-            }
-            if e.certtype.is_some() {
-                warnings.push(format!(
-                    "{s} --certtype is not implemented by pluto-rs; certificates are sent as X.509 (4)"
-                ));
-            }
-        }
 
         if left.host.is_wildcard() && right.host.is_wildcard() {
             return Err(ConnError::Conflict(
@@ -580,31 +713,6 @@ impl Connection {
                 || right.protoport.is_some())
         {
             return Err(ConnError::ClientWithoutIpsec);
-        }
-        if spec.aggrmode && ike_version == IkeVersion::V2 {
-            return Err(ConnError::Conflict(
-                "--aggrmode is IKEv1 only; add --ikev1 or drop --aggrmode".into(),
-            ));
-        }
-        if left.xauth_server && right.xauth_server || left.xauth_client && right.xauth_client {
-            return Err(ConnError::Conflict(
-                "both ends have the same XAUTH role; one end is server, the other client".into(),
-            ));
-        }
-        if left.modecfg_server && right.modecfg_server
-            || left.modecfg_client && right.modecfg_client
-        {
-            return Err(ConnError::Conflict(
-                "both ends have the same mode-config role; one end is server, the other client"
-                    .into(),
-            ));
-        }
-        if ike_version == IkeVersion::V2
-            && (left.xauth_server || left.xauth_client || right.xauth_server || right.xauth_client)
-        {
-            warnings.push(
-                "XAUTH is an IKEv1 mechanism; --xauthserver/--xauthclient are ignored for this IKEv2 connection".into(),
-            );
         }
         let proposals = Proposals::new(ProposalConfig {
             version: ike_version,
@@ -1106,10 +1214,6 @@ mod tests {
         assert!(err(s).starts_with("pfsgroup: unknown group"));
 
         let mut s = west_east();
-        s.aggrmode = true;
-        assert!(err(s).contains("IKEv1 only"));
-
-        let mut s = west_east();
         s.nflog_group = Some(70000);
         assert!(err(s).starts_with("nflog-group"));
 
@@ -1124,11 +1228,6 @@ mod tests {
         let mut s = west_east();
         s.tunnel_addr_family = Some(AddrFamily::Ipv6);
         assert!(err(s).contains("--tunnelipv6"));
-
-        let mut s = west_east();
-        s.left.xauthserver = true;
-        s.left.xauthclient = true;
-        assert!(err(s).contains("both --xauthserver and --xauthclient"));
 
         let mut s = west_east();
         s.esp = Some("aes-md4".into());
@@ -1173,22 +1272,162 @@ mod tests {
         );
     }
 
+    /// The refusal of one option: a `NotSupported` error whose one line starts with
+    /// the option's name.
+    fn refused(s: ConnSpec, starts: &str) -> String {
+        let e = Connection::from_spec(s, &HostAddrs::default()).unwrap_err();
+        assert!(matches!(e, ConnError::NotSupported { .. }), "{e:?}");
+        let m = e.to_string();
+        assert!(m.starts_with(starts), "{m}");
+        assert_eq!(m.lines().count(), 1, "{m}");
+        m
+    }
+
     #[test]
-    fn unimplemented_options_are_reported() {
-        let c = Connection::from_spec(west_east(), &HostAddrs::default()).unwrap();
-        assert!(c.warnings.is_empty());
+    fn host_family_options_check_the_hosts() {
+        let mut s = west_east();
+        s.host_addr_family = Some(AddrFamily::Ipv6);
+        assert!(err(s).contains("is IPv4 but --ipv6/--tunnelipv6 was given"));
+        let mut s = west_east();
+        s.host_addr_family = Some(AddrFamily::Ipv4);
+        Connection::from_spec(s, &HostAddrs::default()).unwrap();
+        let mut s = west_east();
+        s.tunnel_addr_family = Some(AddrFamily::Ipv4);
+        s.right.subnets = vec!["2001:db8::/64".into()];
+        assert!(err(s).contains("is IPv6 but --ipv4/--tunnelipv4 was given"));
+    }
+
+    #[test]
+    fn refuses_certificate_options() {
+        let mut s = west_east();
+        s.left.cert = Some("westcert".into());
+        let m = refused(
+            s,
+            "left --cert (leftcert=): X.509 certificates are not supported",
+        );
+        assert!(m.contains("authenticate with --psk"), "{m}");
+        let mut s = west_east();
+        s.right.ckaid = Some("0a1b".into());
+        refused(s, "right --ckaid (rightckaid=)");
+        let mut s = west_east();
+        s.left.ca = Some("CN=ca".into());
+        refused(s, "left --ca (leftca=)");
+        let mut s = west_east();
+        s.right.groups = vec!["g1".into()];
+        refused(s, "right --groups (rightgroups=)");
+    }
+
+    #[test]
+    fn refuses_sendcert_sendca_certtype() {
+        for sc in [SendCert::Always, SendCert::Never] {
+            let mut s = west_east();
+            s.left.sendcert = Some(sc);
+            refused(s, "left --sendcert (leftsendcert=)");
+        }
+        let mut s = west_east();
+        s.right.sendca = Some(SendCa::All);
+        refused(s, "right --sendca (rightsendca=)");
+        let mut s = west_east();
+        s.left.certtype = Some(4);
+        refused(s, "left --certtype (leftcerttype=)");
+    }
+
+    #[test]
+    fn refuses_dnskeyondemand() {
         let mut s = west_east();
         s.left.dnskeyondemand = true;
-        s.right.groups = vec!["g".into()];
-        s.left.certtype = Some(4);
-        s.left.xauthclient = true;
+        refused(s, "left --dnskeyondemand (leftdnskeyondemand=)");
+    }
+
+    #[test]
+    fn refuses_rsasig_and_other_signature_methods() {
+        let mut s = west_east();
+        s.rsasig = true;
+        refused(
+            s,
+            "--rsasig (authby=rsasig): RSA signature authentication is not supported",
+        );
+        let mut s = west_east();
+        s.ecdsa = true;
+        refused(s, "authby=ecdsa");
+        let mut s = west_east();
+        s.authnull = true;
+        refused(s, "authby=null");
+    }
+
+    #[test]
+    fn refuses_compress() {
+        let mut s = west_east();
+        s.compress = true;
+        assert_eq!(
+            refused(s, "--compress"),
+            "--compress (compress=yes): IPComp is not supported yet"
+        );
+    }
+
+    #[test]
+    fn refuses_ikev1_and_aggrmode() {
+        let mut s = west_east();
+        s.ike_version = Some(IkeVersion::V1);
+        refused(
+            s,
+            "--ikev1 (keyexchange=ikev1): IKEv1 is not implemented by pluto-rs; use --ikev2",
+        );
+        let mut s = west_east();
+        s.aggrmode = true;
+        refused(s, "--aggrmode (aggressive=yes)");
+    }
+
+    #[test]
+    fn refuses_xauth_options() {
+        let mut s = west_east();
+        s.left.xauthserver = true;
+        refused(s, "left --xauthserver (leftxauthserver=): XAUTH");
+        let mut s = west_east();
+        s.right.xauthclient = true;
+        refused(s, "right --xauthclient (rightxauthclient=)");
+        let mut s = west_east();
+        s.right.xauthusername = Some("alice".into());
+        refused(s, "rightusername=");
+    }
+
+    #[test]
+    fn refuses_modecfg_options() {
+        let mut s = west_east();
+        s.left.modecfgserver = true;
+        refused(s, "left --modecfgserver (leftmodecfgserver=)");
+        let mut s = west_east();
+        s.right.modecfgclient = true;
+        refused(s, "right --modecfgclient (rightmodecfgclient=)");
+        let mut s = west_east();
+        s.left.modecfgdns = vec!["192.0.2.53".into()];
+        refused(s, "left --modecfgdns");
+        let mut s = west_east();
+        s.left.modecfgdomains = vec!["example.com".into()];
+        refused(s, "left --modecfgdomains");
+        let mut s = west_east();
+        s.left.modecfgbanner = Some("hi".into());
+        refused(s, "left --modecfgbanner");
+        let mut s = west_east();
+        s.modecfgpull = true;
+        refused(s, "--modecfgpull (modecfgpull=yes)");
+        let mut s = west_east();
+        s.left.addresspool = Some("192.0.2.100-192.0.2.200".into());
+        refused(s, "leftaddresspool=");
+    }
+
+    #[test]
+    fn refuses_fragmentation_other_than_yes() {
+        let mut s = west_east();
+        s.fragmentation = Some(Fragmentation::Force);
+        refused(s, "--fragmentation force (fragmentation=force)");
+        let mut s = west_east();
+        s.fragmentation = Some(Fragmentation::No);
+        refused(s, "--fragmentation no (fragmentation=no)");
+        let mut s = west_east();
+        s.fragmentation = Some(Fragmentation::Yes);
         let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
-        let all = c.warnings.join("\n");
-        assert_eq!(c.warnings.len(), 4, "{all}");
-        assert!(all.contains("left --dnskeyondemand is not implemented"));
-        assert!(all.contains("right --groups"));
-        assert!(all.contains("left --certtype"));
-        assert!(all.contains("XAUTH is an IKEv1 mechanism"));
+        assert_eq!(c.policy.fragmentation, Fragmentation::Yes);
     }
 
     #[test]

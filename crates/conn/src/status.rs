@@ -462,9 +462,10 @@ mod tests {
             "\"west-east\":   ESP algorithm newest: AES_GCM_16_256-NONE; pfsgroup=<Phase1>"
         );
         let mut s = west_east();
-        s.ike_version = Some(IkeVersion::V1);
         s.pfsgroup = Some("modp2048".into());
-        let c = Connection::from_spec(s.clone(), &addrs).unwrap();
+        // --ikev1 is refused at add; the IKEv1 layout is kept for when it exists.
+        let mut c = Connection::from_spec(s.clone(), &addrs).unwrap();
+        c.policy.ike_version = IkeVersion::V1;
         let last = connection_lines(&c, &extra).pop().unwrap();
         assert!(last.ends_with("; pfsgroup=MODP2048"), "{last}");
         s.pfs = Some(false);
@@ -507,16 +508,18 @@ mod tests {
         let mut s = ConnSpec::named("l2tp");
         s.left.host = Some("192.0.2.1".into());
         s.left.clientprotoport = Some("udp/1701".into());
-        s.left.modecfgserver = true;
         s.left.ikeport = Some(4500);
         s.left.nexthop = Some("192.0.2.254".into());
         s.right.host = Some("%any".into());
-        s.right.modecfgclient = true;
-        s.right.sendcert = Some(SendCert::Never);
         s.right.id = Some("%fromcert".into());
         s.encrypt = true;
         s.mode = Some(crate::spec::Mode::Transport);
-        let c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        let mut c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
+        // Mode-config and --sendcert are refused at add until they exist; the status
+        // layout for them is kept.
+        c.left.modecfg_server = true;
+        c.right.modecfg_client = true;
+        c.right.sendcert = SendCert::Never;
         let lines = connection_lines(&c, &StatusExtra::default());
         assert_eq!(
             lines[0],

@@ -46,8 +46,9 @@ pub const DEBUG_CLASSES: &[Class] = &[
     },
 ];
 
-/// The impairments (deliberate misbehaviour for testing). pluto records them; each
-/// says in `help` what it will alter once the negotiation code consults it.
+/// libreswan's impairments (deliberate misbehaviour for testing), by name. whack
+/// refuses names outside this list; pluto-rs implements none of them and refuses to
+/// set or clear any (`--impair help`, `list` and `none` are answered).
 pub const IMPAIRMENTS: &[Class] = &[
     Class {
         name: "revival",

@@ -155,6 +155,9 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         },
         ike_lifetime: c.policy.ike_lifetime,
         child_lifetime: c.policy.ipsec_lifetime,
+        rekey_margin: c.policy.rekey_margin,
+        rekey_fuzz_percent: c.policy.rekey_fuzz,
+        rekey: c.policy.rekey,
         keyingtries: c.policy.keying_tries,
         retransmit: Retransmit::default(),
         // NAT detection is always on (libreswan's `nat-traversal=yes`);
@@ -168,6 +171,8 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         initial_contact: true,
         replay_window: 128,
         dpd_delay: c.policy.dpd_delay.filter(|d| *d > Duration::ZERO),
+        dpd_timeout: c.policy.dpd_timeout.filter(|d| *d > Duration::ZERO),
+        nat_keepalive: c.policy.nat_keepalive,
     })
 }
 

@@ -560,6 +560,25 @@ impl Endpoint {
         gone
     }
 
+    /// The IKE SAs whose liveness check is due by `now`: the daemon may read their
+    /// Child SAs' inbound counters and report traffic with
+    /// [`note_peer_traffic`](Self::note_peer_traffic) before
+    /// [`handle_timeout`](Self::handle_timeout) decides whether to probe. Only the
+    /// due SAs are looked at.
+    pub fn liveness_due(&self, now: Instant) -> Vec<SaSerial> {
+        self.index
+            .due(now)
+            .into_iter()
+            .filter(|s| {
+                self.sas.get(s).is_some_and(|sa| {
+                    sa.state == IkeState::Established
+                        && sa.outstanding.is_none()
+                        && sa.next_dpd.is_some_and(|t| t <= now)
+                })
+            })
+            .collect()
+    }
+
     /// Every pending timer of every SA, earliest first (`whack --listevents`).
     /// One pass over the table; nothing is computed beyond what the SAs hold.
     pub fn pending_timers(&self) -> Vec<PendingTimer> {

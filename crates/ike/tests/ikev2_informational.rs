@@ -147,7 +147,9 @@ fn periodic_liveness_and_dead_peer() {
     net.filter = Some(Box::new(|_| true));
     net.run_for(Duration::from_secs(100));
     assert_eq!(net.west.ike_deleted(), vec![(SaEnd::PeerDead, false)]);
-    assert!(net.west.has_line("IKE SA liveness: peer 198.51.100.2 is dead"));
+    assert!(net
+        .west
+        .has_line("IKE SA liveness: peer 198.51.100.2 is dead"));
     assert_eq!(net.west.deletes(), 1);
     assert!(net.west.ep.status().is_empty());
 }

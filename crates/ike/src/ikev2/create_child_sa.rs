@@ -137,6 +137,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         remote_ts: c.remote_ts.clone(),
         encap,
         lifetime: conn.child_lifetime,
+        rekey_margin: conn.rekey_margin,
     };
     ctx.out
         .events

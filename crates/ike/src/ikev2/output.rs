@@ -169,8 +169,13 @@ pub struct ChildSaInstall {
     pub remote_ts: Vec<TrafficSelector>,
     /// UDP encapsulation, when a NAT was detected.
     pub encap: Option<UdpEncap>,
-    /// Hard lifetime; the kernel's soft limit should be set below it.
+    /// Hard lifetime (`ipsec-lifetime=`): the core deletes the Child SA then, and
+    /// the kernel should expire it then too.
     pub lifetime: Duration,
+    /// The connection's `rekeymargin=`. The core rekeys the Child SA by itself at
+    /// most this long (half of it as responder) before `lifetime` ends; a kernel
+    /// soft limit, if set, belongs after that so it is only a backstop.
+    pub rekey_margin: Duration,
 }
 
 /// Remove both SAs of a Child SA.

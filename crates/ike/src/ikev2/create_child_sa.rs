@@ -828,8 +828,8 @@ fn child_rekey_failed(
         });
     let then = match retry {
         Some(t) => format!(
-            "; retrying in {} seconds",
-            t.saturating_duration_since(now).as_secs()
+            "; retrying in {:.1} seconds",
+            t.saturating_duration_since(now).as_secs_f64()
         ),
         None => "; it stays until it expires".to_owned(),
     };
@@ -1126,8 +1126,8 @@ pub(crate) fn process_ike_rekey_response(
         };
         let then = match sa.rekey_at {
             Some(t) => format!(
-                "; retrying in {} seconds",
-                t.saturating_duration_since(ctx.now).as_secs()
+                "; retrying in {:.1} seconds",
+                t.saturating_duration_since(ctx.now).as_secs_f64()
             ),
             None => "; it stays until it expires".to_owned(),
         };

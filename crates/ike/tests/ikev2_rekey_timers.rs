@@ -62,7 +62,11 @@ fn request_leaves_exactly_at(net: &mut Net, at: Instant, ip: &str) {
     assert_eq!(sent_by(net, ip), before, "sent before the rekey time");
     net.run_for(Duration::from_millis(1));
     assert_eq!(net.now, at);
-    assert_eq!(sent_by(net, ip), before + 1, "nothing sent at the rekey time");
+    assert_eq!(
+        sent_by(net, ip),
+        before + 1,
+        "nothing sent at the rekey time"
+    );
 }
 
 fn rekey_results(h: &Host) -> Vec<RekeyResult> {
@@ -201,13 +205,17 @@ fn dontrekey_never_rekeys_and_deletes_at_the_end_of_the_lifetime() {
     assert_eq!(net.west.deletes(), 0);
     net.run_for(Duration::from_secs(1));
     // Deleted with the peer at its hard expiry, never rekeyed.
-    assert!(net.west.has_line("Child SA expired (ipsec-lifetime=30s reached)"));
+    assert!(net
+        .west
+        .has_line("Child SA expired (ipsec-lifetime=30s reached)"));
     assert_eq!((net.west.deletes(), net.east.deletes()), (1, 1));
     assert_eq!(count_lines(&net.west, "initiating rekey"), 0);
     assert_eq!(net.west.ep.status()[0].serial, ike);
     // The IKE SA too reaches its end and is deleted, with the peer.
     net.run_for(Duration::from_secs(40));
-    assert!(net.west.has_line("IKE SA expired (ikelifetime=60s reached)"));
+    assert!(net
+        .west
+        .has_line("IKE SA expired (ikelifetime=60s reached)"));
     assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Deleted, false)]);
     assert!(net.west.ep.status().is_empty() && net.east.ep.status().is_empty());
     assert_eq!(net.west.installs().len(), 1);
@@ -273,7 +281,10 @@ fn refused_rekey_retries_and_the_old_child_sa_stays_until_its_lifetime_ends() {
     let expire = timer(&net.west, child, TimerKind::Expire);
     net.run_for(expire - Duration::from_millis(100) - net.now);
     // Tried at 90 s, then at 95, 97.5, 98.75 and 99.75 s: halving what is left.
-    assert_eq!(count_lines(&net.west, "initiating rekey to replace Child SA"), 5);
+    assert_eq!(
+        count_lines(&net.west, "initiating rekey to replace Child SA"),
+        5
+    );
     let results = rekey_results(&net.west);
     assert_eq!(results.len(), 5);
     assert!(
@@ -305,7 +316,11 @@ fn refused_requested_rekey_reports_the_notify() {
         panic!("{r:?}")
     };
     assert!(
-        [NotifyType::NO_PROPOSAL_CHOSEN, NotifyType::INVALID_KE_PAYLOAD].contains(&n),
+        [
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            NotifyType::INVALID_KE_PAYLOAD
+        ]
+        .contains(&n),
         "{n}"
     );
 }

@@ -292,6 +292,39 @@ mod tests {
     }
 
     #[test]
+    fn rekey_liveness_and_keepalive_options_reach_the_core() {
+        // libreswan 5's defaults.
+        let c = ConnConnection::from_spec(spec(), &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.ike_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(k.child_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(k.rekey_margin, Duration::from_secs(540));
+        assert_eq!(k.rekey_fuzz_percent, 100);
+        assert!(k.rekey && k.pfs && k.nat_keepalive);
+        assert_eq!((k.dpd_delay, k.dpd_timeout), (None, None));
+        // Each option as given.
+        let mut s = spec();
+        s.ikelifetime = Some(3600);
+        s.ipseclifetime = Some(1800);
+        s.rekeymargin = Some(60);
+        s.rekeyfuzz = Some(25);
+        s.dontrekey = true;
+        s.pfs = Some(false);
+        s.dpddelay = Some(10);
+        s.dpdtimeout = Some(30);
+        s.no_keep_alive = true;
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.ike_lifetime, Duration::from_secs(3600));
+        assert_eq!(k.child_lifetime, Duration::from_secs(1800));
+        assert_eq!(k.rekey_margin, Duration::from_secs(60));
+        assert_eq!(k.rekey_fuzz_percent, 25);
+        assert!(!k.rekey && !k.pfs && !k.nat_keepalive);
+        assert_eq!(k.dpd_delay, Some(Duration::from_secs(10)));
+        assert_eq!(k.dpd_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
     fn encapsulation_reaches_the_ikev2_connection() {
         for (conf, core) in [
             (Encapsulation::Yes, ike::ikev2::Encapsulation::Yes),

@@ -1307,6 +1307,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rekey_waiters_exit_with_the_notify_code_or_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut refused = wait(&mut p, "west-east");
+        p.on_event(Event::RekeyFinished {
+            connection: "west-east".into(),
+            old: SaSerial(2),
+            result: RekeyResult::Refused(ike::registry::NotifyType::NO_PROPOSAL_CHOSEN),
+        })
+        .await;
+        let (lines, done) = drain(&mut refused);
+        assert_eq!(done, Some(214), "{lines:?}");
+        assert!(lines[0]
+            .1
+            .contains("rekey failed: the peer answered NO_PROPOSAL_CHOSEN"));
+        let mut ok = wait(&mut p, "west-east");
+        p.on_event(Event::RekeyFinished {
+            connection: "west-east".into(),
+            old: SaSerial(2),
+            result: RekeyResult::Rekeyed(SaSerial(3)),
+        })
+        .await;
+        assert_eq!(drain(&mut ok), (Vec::new(), Some(0)));
+        assert!(p.waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dead_peer_ends_a_waiting_whack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::PeerDead,
+            final_failure: false,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert_eq!(done, Some(rc::NORETRANSMISSION));
+        assert!(lines[0].1.contains("the peer is dead"), "{lines:?}");
+    }
+
+    #[tokio::test]
     async fn failed_install_is_reported_and_not_announced_as_established() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = pluto(dir.path());

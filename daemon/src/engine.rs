@@ -1350,6 +1350,45 @@ mod tests {
         assert!(lines[0].1.contains("the peer is dead"), "{lines:?}");
     }
 
+    /// A PSK connection between 192.0.2.1 (this machine) and 192.0.2.2.
+    fn add_conn(p: &mut Pluto, name: &str) {
+        let mut s = control::ConnSpec::named(name);
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.psk = true;
+        s.encrypt = true;
+        let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        p.conns.add(s, &host).unwrap();
+    }
+
+    fn dead(name: &str) -> Event {
+        Event::IkeSaDeleted {
+            connection: name.into(),
+            ike: SaSerial(1),
+            reason: SaEnd::PeerDead,
+            final_failure: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn dead_peer_restarts_auto_start_connections_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn(&mut p, "started");
+        add_conn(&mut p, "added");
+        p.auto_start.insert("started".into());
+        p.on_event(dead("added")).await;
+        assert!(p.ike.status().is_empty(), "a plain connection stays down");
+        p.on_event(dead("started")).await;
+        let st = p.ike.status();
+        assert_eq!(st.len(), 1, "auto=start is initiated again");
+        assert_eq!(st[0].connection, "started");
+        assert_eq!(st[0].state, "IKE_SA_INIT_I");
+        // Another IKE SA of it going the same way does not start a second one.
+        p.on_event(dead("started")).await;
+        assert_eq!(p.ike.status().len(), 1);
+    }
+
     #[tokio::test]
     async fn failed_install_is_reported_and_not_announced_as_established() {
         let dir = tempfile::tempdir().unwrap();

@@ -594,7 +594,7 @@ impl Endpoint {
                 })
             })
             .collect();
-        v.sort_by(|a, b| (a.at, a.serial, a.kind).cmp(&(b.at, b.serial, b.kind)));
+        v.sort_by_key(|t| (t.at, t.serial, t.kind));
         v
     }
 

@@ -34,8 +34,16 @@
 //! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
 //! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
 //! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
-//! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
-//! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
+//! in both roles, by the core's own timers (`rekeymargin=`, `rekeyfuzz=`, half
+//! the margin for SAs the peer initiated, never with `--dontrekey`; only the
+//! newest SA of its kind; refused rekeys retried within the lifetime) or on
+//! request ([`Endpoint::rekey_child_sa`], [`Endpoint::rekey_ike_sa`]), each
+//! ending in [`Event::RekeyFinished`]; a kernel soft EXPIRE is only a hint. SAs
+//! are deleted when their lifetime ends. Liveness checks go out after
+//! `dpddelay=` of silence ([`Endpoint::note_peer_traffic`] reports ESP traffic);
+//! an established peer that stops answering ends as [`SaEnd::PeerDead`], as do
+//! the IKE SAs of [`Endpoint::peer_crashed`]. [`Endpoint::pending_timers`] lists
+//! every timer (`whack --listevents`). IKE fragmentation
 //! (RFC 7383) is announced and works both ways once both ends support it.
 //!
 //! # Driving it

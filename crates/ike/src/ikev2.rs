@@ -2069,6 +2069,43 @@ mod tests {
     }
 
     #[test]
+    fn refused_ike_rekey_keeps_the_ike_sa_and_retries_within_its_lifetime() {
+        let mut p = Pair::established("aes_gcm256");
+        let ike = p.west.status()[0].serial;
+        // East believes its IKE SA already rekeyed: it refuses another rekey
+        // with TEMPORARY_FAILURE.
+        let east_ike = p.east.status()[0].serial;
+        p.east.sas.get_mut(&east_ike).unwrap().replaced_by = Some(SaSerial(99));
+        p.west_events.clear();
+        p.west.rekey_ike_sa(ike, p.now).unwrap();
+        p.pump();
+        let finished: Vec<&RekeyResult> = p
+            .west_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RekeyFinished { old, result, .. } if *old == ike => Some(result),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            finished,
+            [&RekeyResult::Refused(NotifyType::TEMPORARY_FAILURE)]
+        );
+        // Still up, the Child SA untouched, a retry scheduled before the end.
+        let st = p.west.status();
+        assert_eq!((st[0].serial, st[0].state), (ike, "ESTABLISHED_IKE_SA"));
+        assert_eq!(st[0].children.len(), 1);
+        let sa = &p.west.sas[&ike];
+        let retry = sa.rekey_at.expect("a retry");
+        assert_eq!(retry, p.now + Duration::from_secs(10));
+        assert!(retry < sa.expires.unwrap());
+        assert!(p
+            .west_events
+            .iter()
+            .all(|e| !matches!(e, Event::IkeSaDeleted { .. })));
+    }
+
+    #[test]
     fn protected_requests_that_do_not_decode_get_the_notify_they_deserve() {
         let mut p = Pair::established("aes_gcm256");
         // A Nonce payload whose length field (2) is shorter than its header.

@@ -1509,6 +1509,47 @@ mod tests {
     }
 
     #[test]
+    fn listevents_shows_the_cores_timers_and_crash_removes_the_peers_sas() {
+        let mut p = pluto();
+        let mut s = spec("a");
+        s.encrypt = true;
+        let (st, _, _) = run(&mut p, vec![Request::AddConnection { spec: s }], false);
+        assert_eq!(st, 0);
+        let c = p.ike_conn("a", None).unwrap();
+        let serial = p.ike.initiate(c, std::time::Instant::now()).unwrap();
+        let (st, lines, _) = run(&mut p, vec![Request::ListEvents], false);
+        assert_eq!(st, 0);
+        // The IKE_SA_INIT request waits for its first retransmission (0.5 s).
+        assert_eq!(
+            lines,
+            [format!("1s: EVENT_v2_RETRANSMIT, SA {serial} \"a\"")]
+        );
+        let (_, lines, _) = run(&mut p, vec![Request::ListEvents], true);
+        assert!(
+            lines.iter().any(|l| l.contains("EVENT_v2_RETRANSMIT")),
+            "{lines:?}"
+        );
+        let crash = |a: &str| Request::Crash {
+            address: a.parse().unwrap(),
+        };
+        let (_, lines, _) = run(&mut p, vec![crash("198.51.100.7")], false);
+        assert_eq!(
+            lines,
+            ["no IKE SAs with peer 198.51.100.7; nothing to restart"]
+        );
+        assert_eq!(p.ike.status().len(), 1);
+        let (st, lines, _) = run(&mut p, vec![crash("203.0.113.2")], false);
+        assert_eq!(st, 0);
+        assert_eq!(
+            lines,
+            [format!("peer 203.0.113.2 crashed: deleted IKE SA {serial}")]
+        );
+        assert!(p.ike.status().is_empty());
+        let (_, lines, _) = run(&mut p, vec![Request::ListEvents], false);
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    #[test]
     fn add_duplicate_delete() {
         let mut p = pluto();
         let (st, lines, _) = run(

@@ -238,14 +238,16 @@ fn dontrekey_still_answers_the_peers_rekey() {
 fn older_child_sa_of_the_connection_does_not_rekey() {
     let (mut w, e) = pair();
     w.initial_contact = false;
-    let mut net = up(timed(w, 100, 28800), e);
+    let mut net = up(timed(w, 100, 120), e);
     let old = child_of(&net.west);
+    let old_ike = net.west.ep.status()[0].serial;
     // A second IKE SA with its Child SA for the same connection and selectors.
     net.initiate();
     net.run_for(Duration::from_secs(1));
     let st = net.west.ep.status();
     assert_eq!(st.len(), 2);
     let new = st[1].children[0].serial;
+    let new_ike = st[1].serial;
     assert!(new > old);
     net.run_for(Duration::from_secs(95));
     assert!(net.west.has_line(&format!(
@@ -268,6 +270,36 @@ fn older_child_sa_of_the_connection_does_not_rekey() {
     // The older one just expires.
     net.run_for(Duration::from_secs(5));
     assert!(net.west.has_line(&format!("{old}: Child SA expired")));
+    // So for the IKE SAs: only the newer one rekeys at 110 s.
+    net.run_for(Duration::from_secs(15));
+    assert!(net.west.has_line(&format!(
+        "not rekeying IKE SA {old_ike}: superseded by the newer IKE SA {new_ike}; it will expire"
+    )));
+    assert_eq!(
+        count_lines(
+            &net.west,
+            &format!("initiating rekey to replace IKE SA {old_ike}")
+        ),
+        0
+    );
+    assert_eq!(
+        count_lines(
+            &net.west,
+            &format!("initiating rekey to replace IKE SA {new_ike}")
+        ),
+        1
+    );
+}
+
+#[test]
+fn rekeymargin_responder_ike_sa_waits_for_half_the_margin() {
+    let (w, e) = pair();
+    let net = up(w, timed(e, 28800, 100));
+    let ike = net.east.ep.status()[0].serial;
+    assert_eq!(
+        timer(&net.east, ike, TimerKind::Expire) - timer(&net.east, ike, TimerKind::Rekey),
+        Duration::from_secs(5)
+    );
 }
 
 #[test]

@@ -155,6 +155,9 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         },
         ike_lifetime: c.policy.ike_lifetime,
         child_lifetime: c.policy.ipsec_lifetime,
+        rekey_margin: c.policy.rekey_margin,
+        rekey_fuzz_percent: c.policy.rekey_fuzz,
+        rekey: c.policy.rekey,
         keyingtries: c.policy.keying_tries,
         retransmit: Retransmit::default(),
         // NAT detection is always on (libreswan's `nat-traversal=yes`);
@@ -168,6 +171,8 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         initial_contact: true,
         replay_window: 128,
         dpd_delay: c.policy.dpd_delay.filter(|d| *d > Duration::ZERO),
+        dpd_timeout: c.policy.dpd_timeout.filter(|d| *d > Duration::ZERO),
+        nat_keepalive: c.policy.nat_keepalive,
     })
 }
 
@@ -284,6 +289,39 @@ mod tests {
         assert_eq!(k.remote_port, 500);
         assert!(k.nat_traversal);
         assert_eq!(k.encapsulation, ike::ikev2::Encapsulation::Auto);
+    }
+
+    #[test]
+    fn rekey_liveness_and_keepalive_options_reach_the_core() {
+        // libreswan 5's defaults.
+        let c = ConnConnection::from_spec(spec(), &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.ike_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(k.child_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(k.rekey_margin, Duration::from_secs(540));
+        assert_eq!(k.rekey_fuzz_percent, 100);
+        assert!(k.rekey && k.pfs && k.nat_keepalive);
+        assert_eq!((k.dpd_delay, k.dpd_timeout), (None, None));
+        // Each option as given.
+        let mut s = spec();
+        s.ikelifetime = Some(3600);
+        s.ipseclifetime = Some(1800);
+        s.rekeymargin = Some(60);
+        s.rekeyfuzz = Some(25);
+        s.dontrekey = true;
+        s.pfs = Some(false);
+        s.dpddelay = Some(10);
+        s.dpdtimeout = Some(30);
+        s.no_keep_alive = true;
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        let k = connection(&c, None).unwrap();
+        assert_eq!(k.ike_lifetime, Duration::from_secs(3600));
+        assert_eq!(k.child_lifetime, Duration::from_secs(1800));
+        assert_eq!(k.rekey_margin, Duration::from_secs(60));
+        assert_eq!(k.rekey_fuzz_percent, 25);
+        assert!(!k.rekey && !k.pfs && !k.nat_keepalive);
+        assert_eq!(k.dpd_delay, Some(Duration::from_secs(10)));
+        assert_eq!(k.dpd_timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

@@ -282,7 +282,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                     None => datagrams = None,
                 }
             }
-            _ = sleep_until(deadline) => pluto.timeout(),
+            _ = sleep_until(deadline) => pluto.timeout().await,
             ev = next_kernel_event(&mut kernel_events) => {
                 match ev {
                     Ok(ev) => pluto.kernel_event(ev).await,

@@ -16,7 +16,7 @@ use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
     ChildSaDelete, ChildSaInstall, Connection as IkeConn, Event, KernelRequest, Mode, Progress,
-    SaEnd, SaSerial,
+    RekeyResult, SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
 use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
@@ -200,9 +200,40 @@ impl Pluto {
         self.ike.poll_timeout()
     }
 
-    /// Runs the core's due timers.
-    pub fn timeout(&mut self) {
-        self.ike.handle_timeout(Instant::now());
+    /// Runs the core's due timers. When a liveness check is due, the inbound byte
+    /// counters of that IKE SA's Child SAs are read first: ESP traffic from the
+    /// peer counts as contact (RFC 7296 2.4), so a busy tunnel is not probed.
+    pub async fn timeout(&mut self) {
+        let now = Instant::now();
+        let due = self.ike.liveness_due(now);
+        if !due.is_empty() {
+            self.poll_traffic(&due, now).await;
+        }
+        self.ike.handle_timeout(now);
+    }
+
+    /// Reads the inbound counters of the Child SAs of IKE SAs `ikes` and tells the
+    /// core of those that grew.
+    async fn poll_traffic(&mut self, ikes: &[SaSerial], now: Instant) {
+        let Some(k) = self.kernel.clone() else { return };
+        let mut grew = Vec::new();
+        for (serial, c) in self
+            .children
+            .iter_mut()
+            .filter(|(_, c)| ikes.contains(&c.ike))
+        {
+            match k.sa_counters(&c.inbound, None).await {
+                Ok(n) if n.bytes > c.in_bytes => {
+                    c.in_bytes = n.bytes;
+                    grew.push(*serial);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
+            }
+        }
+        for s in grew {
+            self.ike.note_peer_traffic(s, now);
+        }
     }
 
     /// A kernel event: ACQUIRE on a routed connection initiates; EXPIRE rekeys
@@ -243,13 +274,16 @@ impl Pluto {
                 }
             }
             KernelEvent::Expire { sa, hard, .. } => {
+                // The core schedules rekeys and expiries itself; the kernel's soft
+                // limit comes after its rekey time (xfrm::lifetimes), so a soft
+                // EXPIRE is only a hint for a rekey that never started.
                 tracing::debug!(
                     "{} EXPIRE for SA {sa}: {}",
                     if hard { "hard" } else { "soft" },
                     if hard {
                         "deleting its Child SA"
                     } else {
-                        "rekeying its Child SA"
+                        "rekeying its Child SA unless under way or not wanted"
                     }
                 );
                 if let Err(e) = self.ike.handle_expire(sa.spi, hard, now) {
@@ -395,6 +429,29 @@ impl Pluto {
                 self.children.remove(&child);
                 self.set_routing(&connection);
             }
+            Event::RekeyFinished {
+                connection,
+                old,
+                result,
+            } => {
+                // Ends a waiting `--rekey-ike/--rekey-child`: 0 once rekeyed,
+                // RC_NOTIFICATION + n when the peer refused (as --initiate does).
+                let fail = match result {
+                    RekeyResult::Rekeyed(new) => {
+                        tracing::debug!("\"{connection}\" {old}: rekeyed by {new}");
+                        None
+                    }
+                    RekeyResult::Refused(n) => Some((
+                        notification_rc(n),
+                        format!("\"{connection}\" {old}: rekey failed: the peer answered {n}"),
+                    )),
+                    RekeyResult::Failed(why) => Some((
+                        rc::FATAL,
+                        format!("\"{connection}\" {old}: rekey failed: {why}"),
+                    )),
+                };
+                self.finish(&connection, fail);
+            }
             Event::IkeSaDeleted {
                 connection,
                 ike,
@@ -421,6 +478,10 @@ impl Pluto {
                             (notification_rc(*n), format!("negotiation failed: {n}"))
                         }
                         SaEnd::HalfOpenExpired => (rc::FATAL, "IKE_AUTH never arrived".to_string()),
+                        SaEnd::PeerDead => (
+                            rc::NORETRANSMISSION,
+                            "the peer is dead (liveness)".to_string(),
+                        ),
                         SaEnd::Error(e) => (rc::FATAL, e.clone()),
                         SaEnd::Deleted | SaEnd::LifetimeExpired => (
                             rc::FATAL,
@@ -439,7 +500,53 @@ impl Pluto {
                         Some((code, format!("\"{connection}\" {ike}: {why}{more}"))),
                     );
                 }
+                if reason == SaEnd::PeerDead {
+                    self.liveness_action(&connection, ike, now);
+                }
             }
+        }
+    }
+
+    /// The peer of IKE SA `ike` is dead (liveness, or `whack --crash`); its Child
+    /// SAs are gone already, with updown `down` run and a routed connection's trap
+    /// policies put back by their uninstall. What is left is libreswan 5's
+    /// revival: an `auto=start` connection is initiated again; a routed one stays
+    /// on its trap (the next packet initiates); any other is left down. An
+    /// instance of a template was removed with its IKE SA above: nothing to do.
+    fn liveness_action(&mut self, connection: &str, ike: SaSerial, now: Instant) {
+        let Some(c) = self.conns.find(connection) else {
+            return;
+        };
+        if c.is_template() {
+            tracing::info!(
+                "\"{connection}\" {ike}: liveness action - clearing connection kind CK_INSTANCE"
+            );
+            return;
+        }
+        if self.ike_pending(connection) {
+            // Another IKE SA of the connection lives on (a successor).
+            return;
+        }
+        if self.auto_start.contains(connection) {
+            tracing::info!(
+                "\"{connection}\" {ike}: liveness action - restarting all connections that share this peer"
+            );
+            match self.ike_conn(connection, None) {
+                Ok(k) => {
+                    if let Err(e) = self.ike.initiate(k, now) {
+                        tracing::warn!("\"{connection}\": cannot restart: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("\"{connection}\": cannot restart: {e}"),
+            }
+        } else if self.routed.contains_key(connection) {
+            tracing::info!(
+                "\"{connection}\" {ike}: liveness action - putting connection into hold (trap policy restored; traffic initiates it again)"
+            );
+        } else {
+            tracing::info!(
+                "\"{connection}\" {ike}: liveness action - clearing connection kind CK_PERMANENT"
+            );
         }
     }
 
@@ -850,12 +957,19 @@ impl Pluto {
         }
     }
 
-    /// Reads every Child SA's byte counters from the kernel.
+    /// Reads every Child SA's byte counters from the kernel. Inbound bytes that
+    /// grew count as contact with the peer for liveness.
     pub async fn refresh_counters(&mut self) {
         let Some(k) = self.kernel.clone() else { return };
-        for c in self.children.values_mut() {
+        let now = Instant::now();
+        for (serial, c) in self.children.iter_mut() {
             match k.sa_counters(&c.inbound, None).await {
-                Ok(n) => c.in_bytes = n.bytes,
+                Ok(n) => {
+                    if n.bytes > c.in_bytes {
+                        self.ike.note_peer_traffic(*serial, now);
+                    }
+                    c.in_bytes = n.bytes;
+                }
                 Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
             }
             match k.sa_counters(&c.outbound, None).await {
@@ -1198,6 +1312,89 @@ mod tests {
         // Another connection's whack is neither told nor released.
         assert_eq!(drain(&mut other), (Vec::new(), None));
         assert_eq!(p.waiters.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rekey_waiters_exit_with_the_notify_code_or_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut refused = wait(&mut p, "west-east");
+        p.on_event(Event::RekeyFinished {
+            connection: "west-east".into(),
+            old: SaSerial(2),
+            result: RekeyResult::Refused(ike::registry::NotifyType::NO_PROPOSAL_CHOSEN),
+        })
+        .await;
+        let (lines, done) = drain(&mut refused);
+        assert_eq!(done, Some(214), "{lines:?}");
+        assert!(lines[0]
+            .1
+            .contains("rekey failed: the peer answered NO_PROPOSAL_CHOSEN"));
+        let mut ok = wait(&mut p, "west-east");
+        p.on_event(Event::RekeyFinished {
+            connection: "west-east".into(),
+            old: SaSerial(2),
+            result: RekeyResult::Rekeyed(SaSerial(3)),
+        })
+        .await;
+        assert_eq!(drain(&mut ok), (Vec::new(), Some(0)));
+        assert!(p.waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dead_peer_ends_a_waiting_whack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut rx = wait(&mut p, "west-east");
+        p.on_event(Event::IkeSaDeleted {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            reason: SaEnd::PeerDead,
+            final_failure: false,
+        })
+        .await;
+        let (lines, done) = drain(&mut rx);
+        assert_eq!(done, Some(rc::NORETRANSMISSION));
+        assert!(lines[0].1.contains("the peer is dead"), "{lines:?}");
+    }
+
+    /// A PSK connection between 192.0.2.1 (this machine) and 192.0.2.2.
+    fn add_conn(p: &mut Pluto, name: &str) {
+        let mut s = control::ConnSpec::named(name);
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.psk = true;
+        s.encrypt = true;
+        let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        p.conns.add(s, &host).unwrap();
+    }
+
+    fn dead(name: &str) -> Event {
+        Event::IkeSaDeleted {
+            connection: name.into(),
+            ike: SaSerial(1),
+            reason: SaEnd::PeerDead,
+            final_failure: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn dead_peer_restarts_auto_start_connections_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn(&mut p, "started");
+        add_conn(&mut p, "added");
+        p.auto_start.insert("started".into());
+        p.on_event(dead("added")).await;
+        assert!(p.ike.status().is_empty(), "a plain connection stays down");
+        p.on_event(dead("started")).await;
+        let st = p.ike.status();
+        assert_eq!(st.len(), 1, "auto=start is initiated again");
+        assert_eq!(st[0].connection, "started");
+        assert_eq!(st[0].state, "IKE_SA_INIT_I");
+        // Another IKE SA of it going the same way does not start a second one.
+        p.on_event(dead("started")).await;
+        assert_eq!(p.ike.status().len(), 1);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ pub mod args;
 pub mod convert;
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod ifaddrs;
 pub mod logging;
 pub mod pluto;

@@ -87,6 +87,9 @@ pub struct Pluto {
     pub touched_kernel: bool,
     /// `auto=route|start|keep` connections of `--config`, acted on once listening.
     pending_auto: Vec<(String, conn::conf::Auto)>,
+    /// Connections started by `auto=start`/`keep`: initiated again when their
+    /// peer is found dead (libreswan's revival).
+    pub auto_start: std::collections::HashSet<String>,
     /// DDoS mode.
     pub ddos: DdosMode,
     /// Global debug classes.
@@ -175,6 +178,7 @@ impl Pluto {
             routed: BTreeMap::new(),
             updown_default,
             pending_auto: Vec::new(),
+            auto_start: std::collections::HashSet::new(),
             touched_kernel: false,
             instances: BTreeMap::new(),
             ddos: if opts.force_busy {
@@ -350,6 +354,7 @@ impl Pluto {
                             "\"{name}\": auto=keep is treated as auto=start (keeping the connection up is not implemented)"
                         );
                     }
+                    self.auto_start.insert(name.clone());
                     let (mut r, mut rx, _answers) = Responder::detached();
                     self.initiate(&name, None, &mut r);
                     drop(r);
@@ -740,9 +745,15 @@ impl Pluto {
                     self.pump().await;
                 }
             }
-            Request::Rekey { name, sa, .. } => {
+            Request::Rekey {
+                name,
+                sa,
+                asynchronous,
+            } => {
                 if self.known(name, r) {
-                    self.rekey(name, *sa, r);
+                    if self.rekey(name, *sa, r) && !*asynchronous {
+                        *wait = Some(name.clone());
+                    }
                     self.pump().await;
                 }
             }
@@ -797,24 +808,18 @@ impl Pluto {
                 );
             }
             Request::Crash { address } => {
-                // The peer rebooted: its SAs are gone, so ours are deleted without
-                // waiting for liveness checks to notice.
+                // The peer rebooted: its SAs are gone, so ours are removed at once
+                // (nothing is sent to it) and the connections restored as after a
+                // failed liveness check (engine.rs, liveness_action).
                 let now = std::time::Instant::now();
-                let gone: Vec<SaSerial> = self
-                    .ike
-                    .status()
-                    .into_iter()
-                    .filter(|s| s.remote.ip() == *address)
-                    .map(|s| s.serial)
-                    .collect();
+                let gone = self.ike.peer_crashed(*address, now);
                 if gone.is_empty() {
                     r.comment(format!(
                         "no IKE SAs with peer {address}; nothing to restart"
                     ));
                 }
                 for s in gone {
-                    r.comment(format!("peer {address} crashed: deleting IKE SA {s}"));
-                    let _ = self.ike.delete_ike_sa(s, now);
+                    r.comment(format!("peer {address} crashed: deleted IKE SA {s}"));
                 }
                 self.pump().await;
             }
@@ -864,10 +869,15 @@ impl Pluto {
                 }
             }
             Request::ListEvents => {
+                let now = std::time::Instant::now();
+                let timers = self.ike.pending_timers();
                 if env.output.json {
-                    json.insert("listevents".into(), serde_json::json!({ "events": [] }));
+                    json.insert("listevents".into(), crate::events::json(&timers, now));
+                } else {
+                    for l in crate::events::lines(&timers, now) {
+                        r.comment(l);
+                    }
                 }
-                // No timers are pending until the negotiation engine schedules some.
             }
             Request::PurgeOcsp => {
                 r.line(
@@ -1135,8 +1145,11 @@ impl Pluto {
     }
 
     /// `--rekey-ike` / `--rekey-child`: the newest SA of that kind of the connection
-    /// is rekeyed with CREATE_CHILD_SA.
-    fn rekey(&mut self, name: &str, sa: control::request::SaKind, r: &mut Responder) {
+    /// is rekeyed with CREATE_CHILD_SA. Returns true when the rekey was started:
+    /// whack then waits (unless `--asynchronous`) for the core's
+    /// `Event::RekeyFinished`, exiting 0 once rekeyed and with the notify's code
+    /// (RC_NOTIFICATION + n) when the peer refused.
+    fn rekey(&mut self, name: &str, sa: control::request::SaKind, r: &mut Responder) -> bool {
         let now = std::time::Instant::now();
         let sts = self.ike.status();
         let ikes: Vec<_> = sts
@@ -1158,18 +1171,24 @@ impl Pluto {
                     sa.label()
                 ),
             );
-            return;
+            return false;
         };
         let res = match sa {
             control::request::SaKind::Ike => self.ike.rekey_ike_sa(t, now),
             control::request::SaKind::Child => self.ike.rekey_child_sa(t, now),
         };
         match res {
-            Ok(()) => r.comment(format!("\"{name}\" {t}: rekeying {} SA", sa.label())),
-            Err(e) => r.line(
-                rc::WHACK_PROBLEM,
-                format!("\"{name}\" {t}: cannot rekey: {e}"),
-            ),
+            Ok(()) => {
+                r.comment(format!("\"{name}\" {t}: rekeying {} SA", sa.label()));
+                true
+            }
+            Err(e) => {
+                r.line(
+                    rc::WHACK_PROBLEM,
+                    format!("\"{name}\" {t}: cannot rekey: {e}"),
+                );
+                false
+            }
         }
     }
 
@@ -1498,6 +1517,47 @@ mod tests {
         s.right.host = Some("203.0.113.2".into());
         s.psk = true;
         Box::new(s)
+    }
+
+    #[test]
+    fn listevents_shows_the_cores_timers_and_crash_removes_the_peers_sas() {
+        let mut p = pluto();
+        let mut s = spec("a");
+        s.encrypt = true;
+        let (st, _, _) = run(&mut p, vec![Request::AddConnection { spec: s }], false);
+        assert_eq!(st, 0);
+        let c = p.ike_conn("a", None).unwrap();
+        let serial = p.ike.initiate(c, std::time::Instant::now()).unwrap();
+        let (st, lines, _) = run(&mut p, vec![Request::ListEvents], false);
+        assert_eq!(st, 0);
+        // The IKE_SA_INIT request waits for its first retransmission (0.5 s).
+        assert_eq!(
+            lines,
+            [format!("1s: EVENT_v2_RETRANSMIT, SA {serial} \"a\"")]
+        );
+        let (_, lines, _) = run(&mut p, vec![Request::ListEvents], true);
+        assert!(
+            lines.iter().any(|l| l.contains("EVENT_v2_RETRANSMIT")),
+            "{lines:?}"
+        );
+        let crash = |a: &str| Request::Crash {
+            address: a.parse().unwrap(),
+        };
+        let (_, lines, _) = run(&mut p, vec![crash("198.51.100.7")], false);
+        assert_eq!(
+            lines,
+            ["no IKE SAs with peer 198.51.100.7; nothing to restart"]
+        );
+        assert_eq!(p.ike.status().len(), 1);
+        let (st, lines, _) = run(&mut p, vec![crash("203.0.113.2")], false);
+        assert_eq!(st, 0);
+        assert_eq!(
+            lines,
+            [format!("peer 203.0.113.2 crashed: deleted IKE SA {serial}")]
+        );
+        assert!(p.ike.status().is_empty());
+        let (_, lines, _) = run(&mut p, vec![Request::ListEvents], false);
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]

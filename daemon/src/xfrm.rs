@@ -149,15 +149,25 @@ pub fn trap_policies(c: &Connection, reqid: u32) -> Result<Vec<PolicySpec>, Kern
     )
 }
 
-/// Soft expiry at 90% of the hard lifetime, so a rekey-capable daemon has time.
-fn lifetimes(hard: Duration) -> Lifetimes {
+/// The kernel's limits of a Child SA: hard = the lifetime; soft = a quarter of
+/// the rekey margin before it.
+///
+/// The core schedules rekeys itself: at margin (+ fuzz) before the end for SAs
+/// we initiated, at half the margin for the peer's. The soft limit lies after
+/// both (hard - margin/4), and the kernel counts from the install, a moment
+/// after the core armed its timers, so a soft EXPIRE never comes first; the core
+/// takes it only as a hint (rekey now if its own rekey never started). A margin
+/// not below the lifetime counts as half the lifetime, as in the core.
+fn lifetimes(hard: Duration, margin: Duration) -> Lifetimes {
     let secs = hard.as_secs();
     if secs == 0 {
         return Lifetimes::default();
     }
+    let margin = if margin >= hard { hard / 2 } else { margin };
+    let before_end = (margin.as_secs() / 4).max(1);
     Lifetimes {
         soft: Limits {
-            add_seconds: (secs * 9 / 10).max(1),
+            add_seconds: secs.saturating_sub(before_end).max(1),
             ..Limits::INFINITE
         },
         hard: Limits {
@@ -215,7 +225,7 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
     if req.esn {
         outbound.replay_window = req.replay_window.max(1);
     }
-    let lt = lifetimes(req.lifetime);
+    let lt = lifetimes(req.lifetime, req.rekey_margin);
     inbound.lifetimes = lt;
     outbound.lifetimes = lt;
     if let Some(e) = req.encap {
@@ -351,6 +361,7 @@ pub(crate) mod testutil {
             remote_ts: vec![ts("203.0.113.0", 24)],
             encap: None,
             lifetime: Duration::from_secs(28800),
+            rekey_margin: Duration::from_secs(540),
         }
     }
 }
@@ -371,7 +382,9 @@ mod tests {
         assert_eq!(p.inbound.reqid, 16388);
         assert_eq!(p.inbound.replay_window, 128);
         assert_eq!(p.inbound.lifetimes.hard.add_seconds, 28800);
-        assert_eq!(p.inbound.lifetimes.soft.add_seconds, 25920);
+        // Soft = hard - margin/4 (540 s / 4 = 135 s): after the core's own rekey
+        // times (hard - 540 s - fuzz as initiator, hard - 270 s as responder).
+        assert_eq!(p.inbound.lifetimes.soft.add_seconds, 28800 - 135);
         assert!(matches!(
             p.inbound.crypto,
             SaCrypto::Esp {

@@ -188,12 +188,17 @@ fn conn(local: &str, remote: &str, ike: &str) -> Result<Connection, String> {
         pfs: true,
         ike_lifetime: Duration::from_secs(28800),
         child_lifetime: Duration::from_secs(28800),
+        rekey_margin: Duration::from_secs(540),
+        rekey_fuzz_percent: 100,
+        rekey: true,
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
         initial_contact: false,
         replay_window: 128,
         dpd_delay: None,
+        dpd_timeout: None,
+        nat_keepalive: true,
         encapsulation: Default::default(),
     })
 }

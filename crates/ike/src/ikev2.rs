@@ -34,8 +34,16 @@
 //! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
 //! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
 //! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
-//! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
-//! SAs when their lifetime ends or [`Endpoint::rekey_ike_sa`]). IKE fragmentation
+//! in both roles, by the core's own timers (`rekeymargin=`, `rekeyfuzz=`, half
+//! the margin for SAs the peer initiated, never with `--dontrekey`; only the
+//! newest SA of its kind; refused rekeys retried within the lifetime) or on
+//! request ([`Endpoint::rekey_child_sa`], [`Endpoint::rekey_ike_sa`]), each
+//! ending in [`Event::RekeyFinished`]; a kernel soft EXPIRE is only a hint. SAs
+//! are deleted when their lifetime ends. Liveness checks go out after
+//! `dpddelay=` of silence ([`Endpoint::note_peer_traffic`] reports ESP traffic);
+//! an established peer that stops answering ends as [`SaEnd::PeerDead`], as do
+//! the IKE SAs of [`Endpoint::peer_crashed`]. [`Endpoint::pending_timers`] lists
+//! every timer (`whack --listevents`). IKE fragmentation
 //! (RFC 7383) is announced and works both ways once both ends support it.
 //!
 //! # Driving it
@@ -98,8 +106,8 @@ pub use config::{
     ConfigSource, Connection, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
 };
 pub use output::{
-    ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Progress, Rc, SaEnd,
-    SaSerial, Transmit, UdpEncap,
+    ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, PendingTimer, Progress,
+    Rc, RekeyResult, SaEnd, SaSerial, TimerKind, Transmit, UdpEncap,
 };
 
 use crate::codec::v2::{Flags, Header, Message, Notify, Payload};
@@ -476,16 +484,18 @@ impl Endpoint {
     }
 
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
-    /// hard expiry deletes the Child SA with the peer; a soft one rekeys it.
+    /// hard expiry deletes the Child SA with the peer. A soft one is only a hint:
+    /// the core schedules rekeys itself, so it rekeys the Child SA now only if the
+    /// core's rekey has not begun and is wanted (not `--dontrekey`, not superseded).
     pub fn handle_expire(&mut self, spi: u32, hard: bool, now: Instant) -> Result<(), Error> {
         let found = self.index.owners_of_spi(spi).find_map(|ike| {
             let sa = self.sas.get(&ike)?;
             sa.children
                 .iter()
                 .find(|c| c.inbound_spi == spi || c.outbound_spi == spi)
-                .map(|c| (sa.conn.name.clone(), c.serial))
+                .map(|c| (sa.conn.name.clone(), c.serial, c.rekey_at.is_some()))
         });
-        let Some((name, child)) = found else {
+        let Some((name, child, rekey_pending)) = found else {
             tracing::debug!("EXPIRE for unknown SPI {spi:#010x}; ignored");
             return Ok(());
         };
@@ -497,9 +507,103 @@ impl Endpoint {
                 "Child SA reached its hard lifetime; deleting it".to_owned(),
             );
             self.delete_child_sa(child, now)
-        } else {
+        } else if rekey_pending {
+            // The core's own rekey time comes before the kernel's soft limit (see
+            // the daemon's lifetimes()): a soft EXPIRE only means that rekey never
+            // started (a clock jump, a lost timer), so it starts now.
             self.rekey_child_sa(child, now)
+        } else {
+            tracing::debug!(
+                "\"{name}\" {child}: soft EXPIRE ignored: rekey already under way, not wanted (--dontrekey) or superseded"
+            );
+            Ok(())
         }
+    }
+
+    /// Traffic from the peer arrived for IKE SA or Child SA `serial` (the daemon
+    /// saw an ESP inbound byte counter grow): the peer is alive, so the liveness
+    /// check waits for `dpddelay` of silence from now. Unknown serials are
+    /// ignored (the SA may just have gone).
+    pub fn note_peer_traffic(&mut self, serial: SaSerial, now: Instant) {
+        let ike = if self.sas.contains_key(&serial) {
+            serial
+        } else {
+            match self.owner_of(serial) {
+                Ok(ike) => ike,
+                Err(_) => return,
+            }
+        };
+        if let Some(sa) = self.sas.get_mut(&ike) {
+            // Only the contact time changes, not a timer: the index stays current
+            // (the liveness timer looks at it when it fires).
+            if sa.last_contact.is_none_or(|t| t < now) {
+                sa.last_contact = Some(now);
+            }
+        }
+    }
+
+    /// `whack --crash ADDR`: the peer at `addr` crashed. Every IKE SA with it is
+    /// removed at once, its Child SAs uninstalled, without sending anything (the
+    /// peer lost its SAs), and reported as [`SaEnd::PeerDead`] so the daemon
+    /// restores the connections as after a failed liveness check. Returns the IKE
+    /// SAs removed.
+    pub fn peer_crashed(&mut self, addr: IpAddr, now: Instant) -> Vec<SaSerial> {
+        let gone: Vec<SaSerial> = self
+            .sas
+            .values()
+            .filter(|sa| sa.remote.ip() == addr && sa.state != IkeState::Dying)
+            .map(|sa| sa.serial)
+            .collect();
+        for s in &gone {
+            self.with_sa(*s, now, |ctx, sa| {
+                ctx.out.progress(
+                    &sa.conn.name,
+                    Some(sa.serial),
+                    Rc::LOG,
+                    format!("peer {addr} crashed; deleting the IKE SA and its Child SAs"),
+                );
+                (Fate::Remove(SaEnd::PeerDead), ())
+            });
+        }
+        gone
+    }
+
+    /// The IKE SAs whose liveness check is due by `now`: the daemon may read their
+    /// Child SAs' inbound counters and report traffic with
+    /// [`note_peer_traffic`](Self::note_peer_traffic) before
+    /// [`handle_timeout`](Self::handle_timeout) decides whether to probe. Only the
+    /// due SAs are looked at.
+    pub fn liveness_due(&self, now: Instant) -> Vec<SaSerial> {
+        self.index
+            .due(now)
+            .into_iter()
+            .filter(|s| {
+                self.sas.get(s).is_some_and(|sa| {
+                    sa.state == IkeState::Established
+                        && sa.outstanding.is_none()
+                        && sa.next_dpd.is_some_and(|t| t <= now)
+                })
+            })
+            .collect()
+    }
+
+    /// Every pending timer of every SA, earliest first (`whack --listevents`).
+    /// One pass over the table; nothing is computed beyond what the SAs hold.
+    pub fn pending_timers(&self) -> Vec<PendingTimer> {
+        let mut v: Vec<PendingTimer> = self
+            .sas
+            .values()
+            .flat_map(|sa| {
+                sa.timers().map(|(at, kind, serial)| PendingTimer {
+                    at,
+                    kind,
+                    serial,
+                    connection: sa.conn.name.clone(),
+                })
+            })
+            .collect();
+        v.sort_by_key(|t| (t.at, t.serial, t.kind));
+        v
     }
 
     /// Rekeys an IKE SA with CREATE_CHILD_SA (RFC 7296 2.18), as happens by itself
@@ -558,6 +662,7 @@ impl Endpoint {
                         create_child_sa::uninstall(ctx, sa, &child);
                     }
                     sa.expires = None;
+                    sa.rekey_at = None;
                     sa.next_dpd = None;
                     sa.next_keepalive = None;
                     sa.queue.clear();
@@ -1049,8 +1154,9 @@ impl Endpoint {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.debug_check_index();
         for serial in self.index.due(now) {
+            let superseded = self.superseded(serial, now);
             let fate = self.with_sa(serial, now, |ctx, sa| {
-                let fate = match sa_timers(ctx, sa) {
+                let fate = match sa_timers(ctx, sa, &superseded) {
                     Ok(f) => f,
                     Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
                 };
@@ -1060,6 +1166,61 @@ impl Endpoint {
                 tracing::debug!("{serial}: timer of an IKE SA that is gone; ignored");
             }
         }
+    }
+
+    /// For an IKE SA with a rekey timer due: whether it, or which of its Child SAs,
+    /// a newer SA of the same connection supersedes. An IKE SA is superseded by a
+    /// newer established one with the same peer (address and ID) that nothing
+    /// replaced; a Child SA by a newer one with the same selectors (in any IKE SA
+    /// of the connection). Only looked at when a rekey is due, so the scan over the
+    /// connection's SAs is not paid on every timer.
+    fn superseded(&self, serial: SaSerial, now: Instant) -> Superseded {
+        let mut out = Superseded::default();
+        let Some(sa) = self.sas.get(&serial) else {
+            return out;
+        };
+        let ike_due = sa.rekey_at.is_some_and(|t| t <= now);
+        let due: Vec<&sa::ChildSa> = sa
+            .children
+            .iter()
+            .filter(|c| c.rekey_at.is_some_and(|t| t <= now))
+            .collect();
+        if !ike_due && due.is_empty() {
+            return out;
+        }
+        for other in self
+            .index
+            .of_connection(&sa.conn.name)
+            .filter_map(|s| self.sas.get(&s))
+        {
+            if other.state != IkeState::Established {
+                continue;
+            }
+            if ike_due
+                && other.serial > sa.serial
+                && other.replaced_by.is_none()
+                && other.remote.ip() == sa.remote.ip()
+                && other.peer_id == sa.peer_id
+            {
+                out.ike = Some(
+                    out.ike
+                        .map_or(other.serial, |s: SaSerial| s.max(other.serial)),
+                );
+            }
+            for c in &due {
+                let newer = other.children.iter().filter(|o| {
+                    o.serial > c.serial
+                        && o.rekeyed_by_peer.is_none()
+                        && o.local_ts == c.local_ts
+                        && o.remote_ts == c.remote_ts
+                });
+                if let Some(n) = newer.map(|o| o.serial).max() {
+                    let e = out.children.entry(c.serial).or_insert(n);
+                    *e = (*e).max(n);
+                }
+            }
+        }
+        out
     }
 
     /// Done with SA `serial` (still in the table): keeps it, bringing its index
@@ -1078,6 +1239,7 @@ impl Endpoint {
                     // the answer that made it, we do.
                     l.replaced_by = Some(new.serial);
                     l.expires = Some(later(now, l.conn.retransmit.timeout));
+                    l.rekey_at = None;
                     l.next_dpd = None;
                     self.index.update(l);
                 }
@@ -1151,6 +1313,7 @@ impl Endpoint {
             sa.outstanding = None;
             sa.queue.clear();
             sa.expires = None;
+            sa.rekey_at = None;
             sa.next_dpd = None;
             sa.next_keepalive = None;
             sa.half_open_deadline = Some(later(now, sa.conn.retransmit.timeout));
@@ -1307,6 +1470,7 @@ fn handle_in_sa(
             return Ok(Fate::Keep);
         }
     };
+    sa.last_contact = Some(ctx.now);
     // The peer may have moved to the NAT-T port (RFC 7296 2.23).
     sa.local = local;
     sa.remote = remote;
@@ -1450,6 +1614,7 @@ fn handle_response(
         }
     };
     sa.outstanding = None;
+    sa.last_contact = Some(ctx.now);
     let fate = match kind {
         RequestKind::IkeSaInit => Fate::Keep,
         RequestKind::IkeAuth => match ike_auth::process_response(ctx, config, sa, &payloads)? {
@@ -1479,20 +1644,9 @@ fn handle_response(
             Fate::Keep
         }
         RequestKind::RekeyIke => {
-            if !create_child_sa::process_ike_rekey_response(ctx, sa, &payloads)? {
-                // The lifetime is over and it cannot be renewed: delete it.
-                ctx.out.progress(
-                    &sa.conn.name,
-                    Some(sa.serial),
-                    Rc::LOG_SERIOUS,
-                    "IKE SA lifetime expired and the rekey failed; deleting the IKE SA".to_owned(),
-                );
-                for child in std::mem::take(&mut sa.children) {
-                    create_child_sa::uninstall(ctx, sa, &child);
-                }
-                sa.queue.clear();
-                sa.queue.push_back(RequestKind::DeleteIke);
-            }
+            // A failed rekey leaves the IKE SA up (retried while its lifetime
+            // lasts); it is deleted only when that lifetime ends.
+            create_child_sa::process_ike_rekey_response(ctx, sa, &payloads)?;
             Fate::Keep
         }
         RequestKind::DeleteChild(_) | RequestKind::Liveness => Fate::Keep,
@@ -1528,8 +1682,19 @@ fn state_name(sa: &IkeSa) -> &'static str {
     }
 }
 
+/// Which SAs of a due IKE SA are superseded by a newer SA of the same kind for
+/// the same connection (and peer, and selectors): those never rekey, they expire
+/// (the manual: only the most recent SA of its type rekeys).
+#[derive(Default)]
+struct Superseded {
+    /// The newer IKE SA, if this one is superseded.
+    ike: Option<SaSerial>,
+    /// Child SA -> the newer Child SA carrying the same traffic.
+    children: HashMap<SaSerial, SaSerial>,
+}
+
 /// Runs the due timers of one SA.
-fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
+fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> Result<Fate, Error> {
     let now = ctx.now;
     if let Some(deadline) = sa.half_open_deadline {
         if deadline <= now {
@@ -1547,8 +1712,14 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
     }
     let retransmit = sa.conn.retransmit;
     if let Some(o) = sa.outstanding.as_mut() {
+        // A liveness check gets `dpdtimeout=` when one is set; every other request
+        // (and a liveness check without it) the retransmission budget.
+        let budget = match (&o.kind, sa.conn.dpd_timeout) {
+            (RequestKind::Liveness, Some(t)) => t,
+            _ => retransmit.timeout,
+        };
         if o.next_at <= now {
-            if now.saturating_duration_since(o.first_sent) >= retransmit.timeout {
+            if now.saturating_duration_since(o.first_sent) >= budget {
                 let kind = o.kind.clone();
                 let retransmits = o.retransmits;
                 sa.outstanding = None;
@@ -1567,17 +1738,32 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
                     format!(
                         "{}: {} second timeout exceeded after {retransmits} retransmits.  No response (or no acceptable response) to {what}",
                         state_name(sa),
-                        retransmit.timeout.as_secs()
+                        budget.as_secs()
                     ),
                 );
                 return Ok(match kind {
                     RequestKind::DeleteIke => Fate::Remove(SaEnd::Deleted),
+                    _ if sa.state == IkeState::Established => {
+                        // An established peer that answers nothing is dead
+                        // (RFC 7296 2.4): the IKE SA and its Child SAs go, and
+                        // the daemon restores the connection.
+                        ctx.out.progress(
+                            &sa.conn.name,
+                            Some(sa.serial),
+                            Rc::LOG_SERIOUS,
+                            format!(
+                                "IKE SA liveness: peer {} is dead; deleting the IKE SA and its Child SAs",
+                                sa.remote.ip()
+                            ),
+                        );
+                        Fate::Remove(SaEnd::PeerDead)
+                    }
                     _ => Fate::Remove(SaEnd::Timeout),
                 });
             }
             o.retransmits += 1;
             o.interval = o.interval.saturating_mul(2).min(retransmit.max_interval);
-            let end = later(o.first_sent, retransmit.timeout);
+            let end = later(o.first_sent, budget);
             o.next_at = later(now, o.interval).min(end);
             let wait = o.interval;
             let exchange = o.exchange;
@@ -1592,16 +1778,64 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
             );
         }
     }
-    if let Some(t) = sa.expires {
-        if t <= now && sa.state == IkeState::Established {
-            sa.expires = None;
-            if sa.replaced_by.is_some() {
-                // Rekeyed by the peer, which never deleted this one: we do.
-                sa.queue.clear();
-                enqueue(ctx, sa, RequestKind::DeleteIke)?;
-            } else if sa.pending_ike_rekey.is_none() && !sa.queue.contains(&RequestKind::RekeyIke) {
-                enqueue(ctx, sa, RequestKind::RekeyIke)?;
+    let established = sa.state == IkeState::Established;
+    if sa.expires.is_some_and(|t| t <= now) {
+        sa.expires = None;
+        if !established {
+            // Nothing to expire once deleting.
+        } else if sa.replaced_by.is_some() {
+            // Rekeyed by the peer, which never deleted this one: we do.
+            sa.queue.clear();
+            enqueue(ctx, sa, RequestKind::DeleteIke)?;
+        } else {
+            // The end of its lifetime, without a successor (--dontrekey, or
+            // every rekey failed): deleted with the peer.
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG,
+                format!(
+                    "IKE SA expired (ikelifetime={}s reached); deleting IKE SA and sending notification",
+                    sa.conn.ike_lifetime.as_secs()
+                ),
+            );
+            for child in std::mem::take(&mut sa.children) {
+                create_child_sa::uninstall(ctx, sa, &child);
             }
+            sa.rekey_at = None;
+            sa.next_dpd = None;
+            sa.next_keepalive = None;
+            sa.pending_rekey = None;
+            sa.queue.clear();
+            if sa.outstanding.is_none() {
+                informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
+            } else {
+                sa.queue.push_back(RequestKind::DeleteIke);
+                sa.state = IkeState::Deleting;
+            }
+            return Ok(Fate::Keep);
+        }
+    }
+    child_timers(ctx, sa, superseded)?;
+    if sa.rekey_at.is_some_and(|t| t <= now) {
+        sa.rekey_at = None;
+        let busy = sa.pending_ike_rekey.is_some()
+            || sa.replaced_by.is_some()
+            || sa.queue.contains(&RequestKind::RekeyIke);
+        if !established || busy {
+            // Deleting, or a rekey is under way already.
+        } else if let Some(newer) = superseded.ike {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::LOG,
+                format!(
+                    "not rekeying IKE SA {}: superseded by the newer IKE SA {newer}; it will expire",
+                    sa.serial
+                ),
+            );
+        } else {
+            enqueue(ctx, sa, RequestKind::RekeyIke)?;
         }
     }
     if let Some(t) = sa.next_keepalive {
@@ -1614,13 +1848,91 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<Fate, Error> {
             }
         }
     }
-    if let (Some(t), Some(delay)) = (sa.next_dpd, sa.conn.dpd_delay) {
-        if t <= now && sa.outstanding.is_none() && sa.state == IkeState::Established {
-            sa.next_dpd = Some(later(now, delay));
-            enqueue(ctx, sa, RequestKind::Liveness)?;
+    if sa
+        .next_dpd
+        .is_some_and(|t| t <= now && sa.outstanding.is_none())
+    {
+        match sa.conn.dpd_delay {
+            Some(delay) if established => {
+                let idle = sa
+                    .last_contact
+                    .map_or(delay, |c| now.saturating_duration_since(c));
+                if !sa.queue.is_empty() {
+                    // A request is about to go: its answer proves liveness.
+                    sa.next_dpd = Some(later(now, delay));
+                } else if idle < delay {
+                    // Heard from the peer meanwhile: wait for `delay` of silence.
+                    sa.next_dpd = Some(later(now, delay - idle));
+                } else {
+                    sa.next_dpd = Some(later(now, delay));
+                    enqueue(ctx, sa, RequestKind::Liveness)?;
+                }
+            }
+            _ => sa.next_dpd = None,
         }
     }
     Ok(Fate::Keep)
+}
+
+/// The Child SA timers of an IKE SA: lifetime ends delete the Child SA with the
+/// peer; rekey times start a rekey of the newest Child SA of its traffic.
+fn child_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> Result<(), Error> {
+    let now = ctx.now;
+    let established = sa.state == IkeState::Established;
+    let mut expired = Vec::new();
+    let mut rekey = Vec::new();
+    for c in &mut sa.children {
+        if c.expires_at.is_some_and(|t| t <= now) {
+            c.expires_at = None;
+            c.rekey_at = None;
+            expired.push(c.serial);
+        } else if c.rekey_at.is_some_and(|t| t <= now) {
+            c.rekey_at = None;
+            rekey.push(c.serial);
+        }
+    }
+    if !established {
+        return Ok(());
+    }
+    for child in expired {
+        let Some(i) = sa.children.iter().position(|c| c.serial == child) else {
+            continue;
+        };
+        let c = sa.children.remove(i);
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(child),
+            Rc::LOG,
+            format!(
+                "Child SA expired (ipsec-lifetime={}s reached); deleting it using {} and sending notification",
+                sa.conn.child_lifetime.as_secs(),
+                sa.serial
+            ),
+        );
+        create_child_sa::uninstall(ctx, sa, &c);
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
+    }
+    for child in rekey {
+        let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+            || sa.queue.contains(&RequestKind::RekeyChild(child));
+        if busy {
+            continue;
+        }
+        if let Some(newer) = superseded.children.get(&child) {
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(child),
+                Rc::LOG,
+                format!(
+                    "not rekeying Child SA {child}: superseded by the newer Child SA {newer}; it will expire"
+                ),
+            );
+            continue;
+        }
+        sa.queue.push_back(RequestKind::RekeyChild(child));
+    }
+    pump(ctx, sa)
 }
 
 #[cfg(test)]
@@ -1754,6 +2066,43 @@ mod tests {
             Event::Progress(pr) => pr.instance.is_none(),
             _ => true,
         }));
+    }
+
+    #[test]
+    fn refused_ike_rekey_keeps_the_ike_sa_and_retries_within_its_lifetime() {
+        let mut p = Pair::established("aes_gcm256");
+        let ike = p.west.status()[0].serial;
+        // East believes its IKE SA already rekeyed: it refuses another rekey
+        // with TEMPORARY_FAILURE.
+        let east_ike = p.east.status()[0].serial;
+        p.east.sas.get_mut(&east_ike).unwrap().replaced_by = Some(SaSerial(99));
+        p.west_events.clear();
+        p.west.rekey_ike_sa(ike, p.now).unwrap();
+        p.pump();
+        let finished: Vec<&RekeyResult> = p
+            .west_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::RekeyFinished { old, result, .. } if *old == ike => Some(result),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            finished,
+            [&RekeyResult::Refused(NotifyType::TEMPORARY_FAILURE)]
+        );
+        // Still up, the Child SA untouched, a retry scheduled before the end.
+        let st = p.west.status();
+        assert_eq!((st[0].serial, st[0].state), (ike, "ESTABLISHED_IKE_SA"));
+        assert_eq!(st[0].children.len(), 1);
+        let sa = &p.west.sas[&ike];
+        let retry = sa.rekey_at.expect("a retry");
+        assert_eq!(retry, p.now + Duration::from_secs(10));
+        assert!(retry < sa.expires.unwrap());
+        assert!(p
+            .west_events
+            .iter()
+            .all(|e| !matches!(e, Event::IkeSaDeleted { .. })));
     }
 
     #[test]

@@ -329,10 +329,12 @@ fn ike_lifetime_triggers_rekeys() {
     let mut w = west_conn("c", "", "aes_gcm256");
     let e = east_conn("c", "", "aes_gcm256");
     w.ike_lifetime = Duration::from_secs(100);
+    w.rekey_margin = Duration::from_secs(10);
+    w.rekey_fuzz_percent = 0;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(250));
-    // Rekeyed at 100 s and at 200 s; the Child SA survived both.
+    // Rekeyed at 90 s and at 180 s (lifetime - margin); the Child SA survived both.
     assert_eq!(net.west.established_ike(), 3);
     assert_eq!(net.east.established_ike(), 3);
     assert_eq!(net.west.ep.status().len(), 1);

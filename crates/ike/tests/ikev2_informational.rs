@@ -142,10 +142,14 @@ fn periodic_liveness_and_dead_peer() {
     // Three checks (at 10, 20, 30 s), each a request and a response.
     assert_eq!(net.wire.len(), before + 6);
     assert!(net.west.ike_deleted().is_empty());
-    // The peer vanishes: the next check times out and the SA goes, with its Child SA.
+    // The peer vanishes: the next check times out and the SA goes, with its Child
+    // SA, the peer declared dead.
     net.filter = Some(Box::new(|_| true));
     net.run_for(Duration::from_secs(100));
-    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Timeout, false)]);
+    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::PeerDead, false)]);
+    assert!(net
+        .west
+        .has_line("IKE SA liveness: peer 198.51.100.2 is dead"));
     assert_eq!(net.west.deletes(), 1);
     assert!(net.west.ep.status().is_empty());
 }
@@ -171,7 +175,7 @@ fn unknown_spi_request_draws_invalid_ike_spi() {
     // The unprotected answer is not trusted: west keeps retransmitting (and east
     // answers at most once a second) until it gives up on the SA.
     net.run_for(Duration::from_secs(70));
-    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Timeout, false)]);
+    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::PeerDead, false)]);
     assert_eq!(net.west.deletes(), 1);
 }
 

@@ -176,12 +176,29 @@ pub struct Connection {
     /// Child SA rekey we initiate carries a KE payload of the IKE SA's group (or of
     /// the groups `esp=` names). The first Child SA, keyed in IKE_AUTH, never has one.
     pub pfs: bool,
-    /// IKE SA lifetime (`ikelifetime=`): when it ends the IKE SA is rekeyed (and
-    /// deleted if the rekey fails).
+    /// IKE SA lifetime (`ikelifetime=`): the IKE SA is rekeyed
+    /// [`rekey_margin`](Self::rekey_margin) before it ends, and deleted when it ends
+    /// without a successor.
     pub ike_lifetime: Duration,
-    /// Child SA lifetime (`ipsec-lifetime=`), passed to the kernel as the hard
-    /// expiry of each installed SA (the soft expiry is 90% of it).
+    /// Child SA lifetime (`ipsec-lifetime=`): the core rekeys each Child SA
+    /// [`rekey_margin`](Self::rekey_margin) before it ends and deletes it (with the
+    /// peer) when it ends; it is also the kernel's hard expiry of the installed SAs.
     pub child_lifetime: Duration,
+    /// How long before the end of its lifetime an SA is rekeyed (`rekeymargin=`,
+    /// libreswan's default 9 minutes). An SA we initiated rekeys when its remaining
+    /// lifetime drops below the margin plus a random 0..=`rekey_fuzz_percent`% of
+    /// it; an SA the peer initiated waits until half the margin remains, leaving
+    /// the peer the first go (the manual's "Rekeying" section). A margin not below
+    /// the lifetime counts as half the lifetime, and an SA always lives at least a
+    /// tenth of its lifetime before rekeying.
+    pub rekey_margin: Duration,
+    /// The random part of the initiator's margin, in percent of
+    /// [`rekey_margin`](Self::rekey_margin) (`rekeyfuzz=`, default 100).
+    pub rekey_fuzz_percent: u32,
+    /// Rekey SAs before they expire (`rekey=yes`, the default). With `false`
+    /// (`--dontrekey`) no rekey is ever started by a timer: the peer's rekeys are
+    /// still answered, and an SA that reaches its lifetime is deleted.
+    pub rekey: bool,
     /// Number of keying attempts as initiator (`keyingtries=`); 0 means forever.
     pub keyingtries: u32,
     /// Retransmission timings.
@@ -197,9 +214,18 @@ pub struct Connection {
     pub initial_contact: bool,
     /// ESP anti-replay window passed to the kernel (`replay-window=`).
     pub replay_window: u32,
-    /// Interval of liveness checks once established (`dpddelay=`); `None` for none
-    /// (libreswan's `DPD=passive`: we still answer the peer's).
+    /// Liveness checks (`dpddelay=`): an empty INFORMATIONAL is sent when nothing
+    /// came from the peer for this long (IKE messages, or ESP traffic the daemon
+    /// reports with [`Endpoint::note_peer_traffic`](super::Endpoint::note_peer_traffic));
+    /// `None` for none (libreswan's `DPD=passive`: we still answer the peer's).
     pub dpd_delay: Option<Duration>,
+    /// How long a liveness check may go unanswered before the peer is declared
+    /// dead (`dpdtimeout=` / `--timeout`); `None` uses the retransmission budget
+    /// ([`Retransmit::timeout`]), as any other unanswered request does.
+    pub dpd_timeout: Option<Duration>,
+    /// Send NAT keepalives while behind a NAT (`nat-keepalive=yes`, the default;
+    /// `--no-keep-alive` turns them off).
+    pub nat_keepalive: bool,
 }
 
 /// Where a responder gets its configuration and every endpoint its pre-shared keys.

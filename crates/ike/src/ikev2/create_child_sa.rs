@@ -20,12 +20,13 @@ use crate::ts::{check_narrowed, narrow, TrafficSelector};
 
 use super::config::Mode;
 use super::output::{
-    ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
+    ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, RekeyResult,
+    SaSerial, UdpEncap,
 };
 use super::sa::{
-    error_notify, find_notify, lowest_nonce, mode_name, nonce_len_ok, proposal_spi, sa_payload,
-    ts_from_payload, ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa, IkeState,
-    PendingIkeRekey, PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
+    error_notify, find_notify, lowest_nonce, mode_name, nonce_len_ok, proposal_spi, retry_time,
+    sa_payload, ts_from_payload, ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa,
+    IkeState, PendingIkeRekey, PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
 };
 use super::Error;
 
@@ -136,6 +137,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         remote_ts: c.remote_ts.clone(),
         encap,
         lifetime: conn.child_lifetime,
+        rekey_margin: conn.rekey_margin,
     };
     ctx.out
         .events
@@ -188,15 +190,18 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         announce(ctx, sa, c.serial, text);
         None
     };
-    sa.children.push(ChildSa {
-        serial: c.serial,
-        inbound_spi: c.inbound_spi,
-        outbound_spi: c.outbound_spi,
-        local_ts: c.local_ts,
-        remote_ts: c.remote_ts,
-        unconfirmed,
-        rekeyed_by_peer: None,
-    });
+    let mut child = ChildSa::new(
+        ctx,
+        &conn,
+        c.serial,
+        c.inbound_spi,
+        c.outbound_spi,
+        c.local_ts,
+        c.remote_ts,
+        c.keying.we_initiated,
+    );
+    child.unconfirmed = unconfirmed;
+    sa.children.push(child);
     Ok(())
 }
 
@@ -510,6 +515,8 @@ pub(crate) fn process_request(
         }
         if let Some(c) = sa.children.iter_mut().find(|c| c.serial == old) {
             c.rekeyed_by_peer = Some((serial, lowest));
+            // Replaced: the peer deletes it; it never rekeys itself.
+            c.rekey_at = None;
         }
     }
     Ok(())
@@ -519,6 +526,12 @@ pub(crate) fn process_request(
 /// 1.3.3). Returns false when that Child SA no longer exists.
 pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Result<bool, Error> {
     let Some(child) = sa.children.iter().find(|c| c.serial == old).cloned() else {
+        rekey_finished(
+            ctx,
+            sa,
+            old,
+            RekeyResult::Failed("the Child SA no longer exists".into()),
+        );
         return Ok(false);
     };
     if let Some((new, _)) = child.rekeyed_by_peer {
@@ -526,6 +539,7 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
             "\"{}\" {old}: not rekeying: the peer already replaced it with {new}",
             sa.conn.name
         );
+        rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(new));
         return Ok(false);
     }
     if let Some(new) = sa.children.iter().find(|c| {
@@ -538,6 +552,8 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
             sa.conn.name,
             new.serial
         );
+        let new = new.serial;
+        rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(new));
         return Ok(false);
     }
     let proposals = child_proposals(sa, sa.conn.pfs);
@@ -626,16 +642,9 @@ pub(crate) fn process_rekey_response(
         return Ok(());
     };
     let name = sa.conn.name.clone();
-    let fail = |ctx: &mut Ctx<'_>, why: String| {
-        ctx.out.progress(
-            &name,
-            Some(pending.old),
-            Rc::LOG_SERIOUS,
-            format!(
-                "rekey of Child SA {} failed: {why}; it stays until it expires",
-                pending.old
-            ),
-        );
+    let old = pending.old;
+    let fail = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, notify: Option<NotifyType>, why: String| {
+        child_rekey_failed(ctx, sa, old, notify, why);
         Ok(())
     };
     if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
@@ -650,6 +659,12 @@ pub(crate) fn process_rekey_response(
                     .find(|c| c.serial == pending.old)
                     .map(|c| c.inbound_spi)
                 else {
+                    rekey_finished(
+                        ctx,
+                        sa,
+                        old,
+                        RekeyResult::Failed("the Child SA no longer exists".into()),
+                    );
                     return Ok(());
                 };
                 pending.ke_group = g;
@@ -657,42 +672,56 @@ pub(crate) fn process_rekey_response(
                 pending.ke_retried = true;
                 return send_rekey_request(ctx, sa, pending, old_in);
             }
-            _ => return fail(ctx, "peer answered INVALID_KE_PAYLOAD".into()),
+            _ => {
+                return fail(
+                    ctx,
+                    sa,
+                    Some(NotifyType::INVALID_KE_PAYLOAD),
+                    "peer answered INVALID_KE_PAYLOAD".into(),
+                )
+            }
         }
     }
     if let Some(n) = error_notify(payloads) {
-        return fail(ctx, format!("peer answered {n}"));
+        return fail(ctx, sa, Some(n), format!("peer answered {n}"));
     }
     let p = collect(payloads);
     let (Some(sa_pl), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
-        return fail(ctx, "response lacks SA, Nr, TSi or TSr".into());
+        return fail(ctx, sa, None, "response lacks SA, Nr, TSi or TSr".into());
     };
     let chosen = match check_answer(&pending.proposals, &wire_proposals(sa_pl)) {
         Ok(c) => c,
-        Err(e) => return fail(ctx, e.to_string()),
+        Err(e) => return fail(ctx, sa, None, e.to_string()),
     };
     let shared = match (chosen.ke_group(), &pending.ke, p.ke) {
         (None, _, _) => None,
         (Some(g), Some(ours), Some(theirs)) if g == pending.ke_group && theirs.group == g => {
             match ours.complete(&theirs.data) {
                 Ok(s) => Some(s),
-                Err(e) => return fail(ctx, format!("bad KE payload: {e}")),
+                Err(e) => return fail(ctx, sa, None, format!("bad KE payload: {e}")),
             }
         }
-        _ => return fail(ctx, "KE payload missing or of the wrong group".into()),
+        _ => {
+            return fail(
+                ctx,
+                sa,
+                None,
+                "KE payload missing or of the wrong group".into(),
+            )
+        }
     };
     let Some(peer_spi) = proposal_spi(sa_pl, chosen.number)
         .and_then(|s| s.as_u32())
         .filter(|&s| s > 0xff)
     else {
-        return fail(ctx, "no valid ESP SPI in the answer".into());
+        return fail(ctx, sa, None, "no valid ESP SPI in the answer".into());
     };
     let (got_tsi, got_tsr) = (ts_from_payload(tsi), ts_from_payload(tsr));
     if let Err(e) = check_narrowed(&pending.tsi, &pending.tsr, &got_tsi, &got_tsr) {
-        return fail(ctx, e.to_string());
+        return fail(ctx, sa, None, e.to_string());
     }
     if p.transport != (sa.conn.mode == Mode::Transport) {
-        return fail(ctx, "responder answered in the other mode".into());
+        return fail(ctx, sa, None, "responder answered in the other mode".into());
     }
     // RFC 7296 2.8.1: if the peer rekeyed the same Child SA meanwhile, the new
     // Child SA made with the lowest of the four nonces is redundant and deleted by
@@ -717,6 +746,7 @@ pub(crate) fn process_rekey_response(
             );
             sa.queue
                 .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
+            rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(theirs));
             return Ok(());
         }
         ctx.out.progress(
@@ -760,7 +790,60 @@ pub(crate) fn process_rekey_response(
         Some(u) => u.retire = Some(pending.old),
         None => retire(ctx, sa, pending.old),
     }
+    rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(pending.serial));
     Ok(())
+}
+
+/// Reports the end of a rekey we started.
+fn rekey_finished(ctx: &mut Ctx<'_>, sa: &IkeSa, old: SaSerial, result: RekeyResult) {
+    ctx.out.events.push_back(Event::RekeyFinished {
+        connection: sa.conn.name.clone(),
+        old,
+        result,
+    });
+}
+
+/// A rekey of Child SA `old` failed: it stays up until its lifetime ends, and a
+/// retry is scheduled within what is left of it (unless `--dontrekey`).
+fn child_rekey_failed(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    old: SaSerial,
+    notify: Option<NotifyType>,
+    why: String,
+) {
+    let (now, rekey) = (ctx.now, sa.conn.rekey);
+    let retry = sa
+        .children
+        .iter_mut()
+        .find(|c| c.serial == old)
+        .and_then(|c| {
+            c.rekey_failures = c.rekey_failures.saturating_add(1);
+            c.rekey_at = if rekey {
+                retry_time(now, c.expires_at, c.rekey_failures)
+            } else {
+                None
+            };
+            c.rekey_at
+        });
+    let then = match retry {
+        Some(t) => format!(
+            "; retrying in {:.1} seconds",
+            t.saturating_duration_since(now).as_secs_f64()
+        ),
+        None => "; it stays until it expires".to_owned(),
+    };
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(old),
+        Rc::LOG_SERIOUS,
+        format!("rekey of Child SA {old} failed: {why}{then}"),
+    );
+    let result = match notify {
+        Some(n) => RekeyResult::Refused(n),
+        None => RekeyResult::Failed(why),
+    };
+    rekey_finished(ctx, sa, old, result);
 }
 
 /// The IKE SA that replaces `old` after a rekey (RFC 7296 2.18): keys from
@@ -833,6 +916,7 @@ fn successor(
     });
     old.replaced_by = Some(sa.serial);
     old.expires = None;
+    old.rekey_at = None;
     old.next_dpd = None;
     old.next_keepalive = None;
     Ok(sa)
@@ -1023,58 +1107,87 @@ pub(crate) fn send_ike_rekey(
     Ok(())
 }
 
-/// Initiator: the response to our IKE SA rekey. Returns false when the rekey failed
-/// (the caller then deletes the SA, as its lifetime is over).
+/// Initiator: the response to our IKE SA rekey. A failed rekey leaves the IKE SA
+/// as it is, with a retry scheduled within its remaining lifetime.
 pub(crate) fn process_ike_rekey_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     payloads: &[Payload],
-) -> Result<bool, Error> {
+) -> Result<(), Error> {
     let Some(pending) = sa.pending_ike_rekey.take() else {
-        return Ok(false);
+        return Ok(());
     };
-    let fail = |ctx: &mut Ctx<'_>, sa: &IkeSa, why: String| {
+    let fail = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, notify: Option<NotifyType>, why: String| {
+        sa.rekey_failures = sa.rekey_failures.saturating_add(1);
+        sa.rekey_at = if sa.conn.rekey {
+            retry_time(ctx.now, sa.expires, sa.rekey_failures)
+        } else {
+            None
+        };
+        let then = match sa.rekey_at {
+            Some(t) => format!(
+                "; retrying in {:.1} seconds",
+                t.saturating_duration_since(ctx.now).as_secs_f64()
+            ),
+            None => "; it stays until it expires".to_owned(),
+        };
         ctx.out.progress(
             &sa.conn.name,
             Some(sa.serial),
             Rc::LOG_SERIOUS,
-            format!("rekey of IKE SA {} failed: {why}", sa.serial),
+            format!("rekey of IKE SA {} failed: {why}{then}", sa.serial),
         );
-        Ok(false)
+        let result = match notify {
+            Some(n) => RekeyResult::Refused(n),
+            None => RekeyResult::Failed(why),
+        };
+        let old = sa.serial;
+        rekey_finished(ctx, sa, old, result);
+        Ok(())
     };
     if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
         if let (Some(g), false) = (n.wanted_ke(), pending.retried) {
             if sa.conn.ike_proposals.retry_ke(pending.group, g).is_ok() {
                 sa.pending_ike_rekey = Some(pending);
                 send_ike_rekey(ctx, sa, Some(g))?;
-                return Ok(true);
+                return Ok(());
             }
         }
-        return fail(ctx, sa, "peer answered INVALID_KE_PAYLOAD".into());
+        return fail(
+            ctx,
+            sa,
+            Some(NotifyType::INVALID_KE_PAYLOAD),
+            "peer answered INVALID_KE_PAYLOAD".into(),
+        );
     }
     if let Some(n) = error_notify(payloads) {
-        return fail(ctx, sa, format!("peer answered {n}"));
+        return fail(ctx, sa, Some(n), format!("peer answered {n}"));
     }
     let p = collect(payloads);
     let (Some(sa_pl), Some(nr), Some(ke)) = (p.sa, p.nonce, p.ke) else {
-        return fail(ctx, sa, "response lacks SA, Nr or KE".into());
+        return fail(ctx, sa, None, "response lacks SA, Nr or KE".into());
     };
     let chosen = match check_answer(&sa.conn.ike_proposals, &wire_proposals(sa_pl)) {
         Ok(c) => c,
-        Err(e) => return fail(ctx, sa, e.to_string()),
+        Err(e) => return fail(ctx, sa, None, e.to_string()),
     };
     if chosen.ke_group() != Some(pending.group) || ke.group != pending.group {
-        return fail(ctx, sa, "KE payload of the wrong group".into());
+        return fail(ctx, sa, None, "KE payload of the wrong group".into());
     }
     let Some(spi_r) = proposal_spi(sa_pl, chosen.number)
         .and_then(|s| s.as_ike())
         .filter(|s| *s != [0; 8])
     else {
-        return fail(ctx, sa, "no valid 8-byte IKE SPI in the answer".into());
+        return fail(
+            ctx,
+            sa,
+            None,
+            "no valid 8-byte IKE SPI in the answer".into(),
+        );
     };
     let shared = match pending.ke.complete(&ke.data) {
         Ok(s) => s,
-        Err(e) => return fail(ctx, sa, format!("bad KE payload: {e}")),
+        Err(e) => return fail(ctx, sa, None, format!("bad KE payload: {e}")),
     };
     let peer_rekey = sa.rekeyed_by_peer.clone();
     let mut new = successor(
@@ -1109,7 +1222,9 @@ pub(crate) fn process_ike_rekey_response(
             sa.hand_children_to = Some(theirs);
             super::informational::send_request(ctx, &mut new, RequestKind::DeleteIke)?;
             sa.spawned = Some(Box::new(new));
-            return Ok(true);
+            let old = sa.serial;
+            rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(theirs));
+            return Ok(());
         }
         ctx.out.progress(
             &sa.conn.name,
@@ -1122,10 +1237,12 @@ pub(crate) fn process_ike_rekey_response(
         );
         new.won_over = Some(theirs);
     }
+    let (old, new_serial) = (sa.serial, new.serial);
     sa.spawned = Some(Box::new(new));
     sa.queue.clear();
     sa.queue.push_back(RequestKind::DeleteIke);
-    Ok(true)
+    rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(new_serial));
+    Ok(())
 }
 
 #[cfg(test)]

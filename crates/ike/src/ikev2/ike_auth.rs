@@ -15,9 +15,9 @@ use super::config::{ConfigSource, Connection, Identity, Mode};
 use super::create_child_sa::{install, Keying, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, set_without_ke,
-    strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, IkeSa, IkeState, PendingChild,
-    RequestKind,
+    error_notify, find_notify, later, payload_list, proposal_spi, rekey_time, sa_payload,
+    set_without_ke, strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, IkeSa, IkeState,
+    PendingChild, RequestKind,
 };
 use super::Error;
 
@@ -336,10 +336,18 @@ pub(crate) fn process_request(
 }
 
 /// Arms the IKE SA lifetime (rekey) and liveness timers of a newly established SA.
+/// The rekey time follows the manual's "Rekeying" rules (`rekey_time`): this end
+/// initiated the IKE SA (IKE_SA_INIT, or the rekey that made it) when its role is
+/// initiator. NAT keepalives only while behind a NAT and not `--no-keep-alive`.
 pub(crate) fn start_lifetime(ctx: &mut Ctx<'_>, sa: &mut IkeSa) {
-    sa.expires = Some(later(ctx.now, sa.conn.ike_lifetime));
-    sa.next_dpd = sa.conn.dpd_delay.map(|d| later(ctx.now, d));
-    sa.next_keepalive = sa.nat_local.then(|| later(ctx.now, ctx.cfg.nat_keepalive));
+    let conn = sa.conn.clone();
+    sa.expires = Some(later(ctx.now, conn.ike_lifetime));
+    sa.rekey_at = rekey_time(ctx, &conn, conn.ike_lifetime, sa.role == Role::Initiator);
+    sa.rekey_failures = 0;
+    sa.last_contact = Some(ctx.now);
+    sa.next_dpd = conn.dpd_delay.map(|d| later(ctx.now, d));
+    sa.next_keepalive =
+        (sa.nat_local && conn.nat_keepalive).then(|| later(ctx.now, ctx.cfg.nat_keepalive));
 }
 
 type ChildChoice = (crate::proposal::Chosen, u32, crate::ts::Narrowed);

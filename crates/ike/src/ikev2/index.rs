@@ -295,6 +295,9 @@ mod tests {
             remote_ts: Vec::new(),
             unconfirmed: None,
             rekeyed_by_peer: None,
+            rekey_at: None,
+            expires_at: None,
+            rekey_failures: 0,
         }
     }
 

@@ -169,8 +169,13 @@ pub struct ChildSaInstall {
     pub remote_ts: Vec<TrafficSelector>,
     /// UDP encapsulation, when a NAT was detected.
     pub encap: Option<UdpEncap>,
-    /// Hard lifetime; the kernel's soft limit should be set below it.
+    /// Hard lifetime (`ipsec-lifetime=`): the core deletes the Child SA then, and
+    /// the kernel should expire it then too.
     pub lifetime: Duration,
+    /// The connection's `rekeymargin=`. The core rekeys the Child SA by itself at
+    /// most this long (half of it as responder) before `lifetime` ends; a kernel
+    /// soft limit, if set, belongs after that so it is only a backstop.
+    pub rekey_margin: Duration,
 }
 
 /// Remove both SAs of a Child SA.
@@ -217,10 +222,73 @@ pub enum SaEnd {
     Failed(NotifyType),
     /// A responder's half-open SA whose IKE_AUTH never came.
     HalfOpenExpired,
-    /// The IKE SA lifetime ended (rekeying is not implemented).
+    /// The IKE SA lifetime ended without a successor (`--dontrekey`, or every
+    /// rekey failed).
     LifetimeExpired,
+    /// The peer stopped answering an established IKE SA (liveness check or any
+    /// other request unanswered within its budget), or `whack --crash` said it
+    /// crashed. The daemon restores the connection as libreswan does.
+    PeerDead,
     /// A failure without a notify (e.g. a crypto error), with the reason.
     Error(String),
+}
+
+/// How a rekey this end started ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RekeyResult {
+    /// The SA was replaced by this one (ours, or the peer's when its rekey of the
+    /// same SA won).
+    Rekeyed(SaSerial),
+    /// The peer refused the rekey with this notify (NO_PROPOSAL_CHOSEN,
+    /// INVALID_KE_PAYLOAD after our one retry, ...). The old SA stays; a timer
+    /// driven rekey is retried while its lifetime lasts.
+    Refused(NotifyType),
+    /// The rekey failed without a notify (unusable answer, the SA went away).
+    Failed(String),
+}
+
+/// What a pending timer will do (`whack --listevents`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// Retransmit (or give up) the outstanding request.
+    Retransmit,
+    /// Start a rekey of the SA.
+    Rekey,
+    /// The SA reaches its lifetime (or, replaced, is deleted).
+    Expire,
+    /// Check whether the peer is still alive.
+    Liveness,
+    /// Drop a responder's half-open IKE SA (or forget a deleted one).
+    HalfOpen,
+    /// Send a NAT keepalive.
+    Keepalive,
+}
+
+impl TimerKind {
+    /// libreswan's name of the event.
+    pub fn libreswan_name(self) -> &'static str {
+        match self {
+            TimerKind::Retransmit => "EVENT_v2_RETRANSMIT",
+            TimerKind::Rekey => "EVENT_v2_REKEY",
+            TimerKind::Expire => "EVENT_v2_EXPIRE",
+            TimerKind::Liveness => "EVENT_v2_LIVENESS",
+            TimerKind::HalfOpen => "EVENT_v2_DISCARD",
+            TimerKind::Keepalive => "EVENT_NAT_T_KEEPALIVE",
+        }
+    }
+}
+
+/// One pending timer of an SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTimer {
+    /// When it fires.
+    pub at: std::time::Instant,
+    /// What it does.
+    pub kind: TimerKind,
+    /// The IKE SA or Child SA it belongs to.
+    pub serial: SaSerial,
+    /// The connection.
+    pub connection: String,
 }
 
 /// Everything the daemon is told, in order.
@@ -264,6 +332,16 @@ pub enum Event {
         child: SaSerial,
         /// The notify that failed it.
         notify: NotifyType,
+    },
+    /// A rekey this end started (by timer or by
+    /// `Endpoint::rekey_child_sa`/`rekey_ike_sa`) is over.
+    RekeyFinished {
+        /// The connection.
+        connection: String,
+        /// The SA that was being rekeyed.
+        old: SaSerial,
+        /// How it went.
+        result: RekeyResult,
     },
     /// An IKE SA is gone, with all its Child SAs (their deletes came before). For an
     /// initiator whose keying tries remain, a new attempt follows under a new serial.

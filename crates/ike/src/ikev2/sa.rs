@@ -23,7 +23,7 @@ use crate::registry::{ExchangeType, KeId, NotifyType, PayloadType, ProtocolId};
 use crate::ts::TrafficSelector;
 
 use super::config::{Connection, EndpointConfig, Identity, Mode};
-use super::output::{Event, Progress, Rc, SaSerial, Transmit};
+use super::output::{Event, Progress, Rc, SaSerial, TimerKind, Transmit};
 use super::Error;
 
 /// RFC 7296 2.10: a nonce is at least 16 octets (and at least half the PRF key
@@ -109,6 +109,108 @@ pub(crate) struct ChildSa {
     /// Child SA and the lowest nonce of that exchange, to settle a simultaneous
     /// rekey (RFC 7296 2.8.1) and to not rekey it a second time.
     pub rekeyed_by_peer: Option<(SaSerial, Vec<u8>)>,
+    /// When the core starts its rekey (`None`: never, e.g. `--dontrekey`, already
+    /// replaced, or superseded by a newer Child SA).
+    pub rekey_at: Option<Instant>,
+    /// The end of its lifetime: deleted with the peer then.
+    pub expires_at: Option<Instant>,
+    /// Rekeys of it that failed so far (spaces the retries).
+    pub rekey_failures: u32,
+}
+
+impl ChildSa {
+    /// A Child SA just installed at `now`, with its lifetime timers armed.
+    /// `created_by_us`: we sent the request that created it (IKE_AUTH or
+    /// CREATE_CHILD_SA), so it rekeys at the full margin, otherwise at half of it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        ctx: &Ctx<'_>,
+        conn: &Connection,
+        serial: SaSerial,
+        inbound_spi: u32,
+        outbound_spi: u32,
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        created_by_us: bool,
+    ) -> Self {
+        let lifetime = conn.child_lifetime;
+        ChildSa {
+            serial,
+            inbound_spi,
+            outbound_spi,
+            local_ts,
+            remote_ts,
+            unconfirmed: None,
+            rekeyed_by_peer: None,
+            rekey_at: rekey_time(ctx, conn, lifetime, created_by_us),
+            expires_at: Some(later(ctx.now, lifetime)),
+            rekey_failures: 0,
+        }
+    }
+}
+
+/// The margin an SA of `lifetime` rekeys at: `rekeymargin=`, or half the lifetime
+/// when the margin is not below it (the conn crate reduces it the same way).
+fn effective_margin(margin: Duration, lifetime: Duration) -> Duration {
+    if margin >= lifetime {
+        lifetime / 2
+    } else {
+        margin
+    }
+}
+
+/// When an SA of `lifetime` that starts now rekeys (the manual's "Rekeying"):
+/// the initiator of the SA at margin + random(0..=fuzz% of margin) before the
+/// end, the responder at half the margin before it. `None` with `--dontrekey`.
+/// The lead never exceeds nine tenths of the lifetime, so a short lifetime with a
+/// large fuzz cannot rekey in a loop.
+pub(crate) fn rekey_time(
+    ctx: &Ctx<'_>,
+    conn: &Connection,
+    lifetime: Duration,
+    we_initiated: bool,
+) -> Option<Instant> {
+    if !conn.rekey {
+        return None;
+    }
+    let margin = effective_margin(conn.rekey_margin, lifetime);
+    let lead = if we_initiated {
+        margin + fuzz(ctx.rng, margin, conn.rekey_fuzz_percent)
+    } else {
+        margin / 2
+    };
+    let lead = lead.min(lifetime.mul_f64(0.9));
+    Some(later(ctx.now, lifetime.saturating_sub(lead)))
+}
+
+/// A random duration in 0..=`percent`% of `margin`, in milliseconds, from the
+/// endpoint's random source (deterministic in tests). No randomness, no fuzz.
+fn fuzz(rng: &dyn RandomSource, margin: Duration, percent: u32) -> Duration {
+    let max_ms = u64::try_from(margin.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(u64::from(percent))
+        / 100;
+    if max_ms == 0 {
+        return Duration::ZERO;
+    }
+    let mut b = [0u8; 8];
+    if rng.fill(&mut b).is_err() {
+        return Duration::ZERO;
+    }
+    let r = u64::from_be_bytes(b) % max_ms.saturating_add(1);
+    Duration::from_millis(r)
+}
+
+/// When to retry a rekey that failed for the `failures`-th time, or `None` when
+/// no retry fits before `expires`: after 10 s, doubling with each failure, but at
+/// most half of the lifetime left (and at least a second), so that the retries
+/// come before the SA ends and a working SA is never torn down early.
+pub(crate) fn retry_time(now: Instant, expires: Option<Instant>, failures: u32) -> Option<Instant> {
+    let backoff =
+        Duration::from_secs(10).saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    let left = expires.map_or(backoff * 2, |e| e.saturating_duration_since(now));
+    let wait = backoff.min(left / 2).max(Duration::from_secs(1));
+    (wait < left).then(|| later(now, wait))
 }
 
 /// The announcement of a Child SA held back until the kernel accepted it.
@@ -234,7 +336,17 @@ pub(crate) struct IkeSa {
     /// a simultaneous rekey): moved there when this SA is put back or removed.
     pub hand_children_to: Option<SaSerial>,
     pub half_open_deadline: Option<Instant>,
+    /// The end of the IKE SA's lifetime (deleted then), or, once it was replaced,
+    /// when we delete it should the peer not have.
     pub expires: Option<Instant>,
+    /// When the core starts the IKE SA's rekey (`None`: never or not now).
+    pub rekey_at: Option<Instant>,
+    /// Rekeys of this IKE SA that failed so far (spaces the retries).
+    pub rekey_failures: u32,
+    /// The last time something authenticated came from the peer: an IKE message
+    /// of this SA, or ESP traffic reported by the daemon. Liveness checks wait
+    /// for `dpddelay` of silence after it.
+    pub last_contact: Option<Instant>,
     pub next_dpd: Option<Instant>,
     /// When to send the next NAT keepalive (only while we are behind a NAT).
     pub next_keepalive: Option<Instant>,
@@ -305,6 +417,9 @@ impl IkeSa {
             hand_children_to: None,
             half_open_deadline: None,
             expires: None,
+            rekey_at: None,
+            rekey_failures: 0,
+            last_contact: None,
             next_dpd: None,
             next_keepalive: None,
         }
@@ -449,18 +564,38 @@ impl IkeSa {
         }
     }
 
-    /// Whether a timer of this SA is due by `now`.
+    /// The earliest timer of this SA and its Child SAs.
     pub fn next_timer(&self) -> Option<Instant> {
-        [
-            self.outstanding.as_ref().map(|o| o.next_at),
-            self.half_open_deadline,
-            self.expires,
-            self.next_dpd.filter(|_| self.outstanding.is_none()),
-            self.next_keepalive,
+        self.timers().map(|(t, _, _)| t).min()
+    }
+
+    /// Every pending timer of this SA and its Child SAs: (when, what, whose).
+    pub fn timers(&self) -> impl Iterator<Item = (Instant, TimerKind, SaSerial)> + '_ {
+        let me = self.serial;
+        let own = [
+            self.outstanding
+                .as_ref()
+                .map(|o| (o.next_at, TimerKind::Retransmit)),
+            self.half_open_deadline.map(|t| (t, TimerKind::HalfOpen)),
+            self.expires.map(|t| (t, TimerKind::Expire)),
+            self.rekey_at.map(|t| (t, TimerKind::Rekey)),
+            self.next_dpd
+                .filter(|_| self.outstanding.is_none())
+                .map(|t| (t, TimerKind::Liveness)),
+            self.next_keepalive.map(|t| (t, TimerKind::Keepalive)),
         ]
         .into_iter()
         .flatten()
-        .min()
+        .map(move |(t, k)| (t, k, me));
+        let children = self.children.iter().flat_map(|c| {
+            [
+                c.rekey_at.map(|t| (t, TimerKind::Rekey, c.serial)),
+                c.expires_at.map(|t| (t, TimerKind::Expire, c.serial)),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        own.chain(children)
     }
 
     /// The kernel's name for the outer addresses `ip:UDP/port`, as libreswan logs them.

@@ -49,6 +49,9 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         pfs: true,
         ike_lifetime: Duration::from_secs(3600),
         child_lifetime: Duration::from_secs(3600),
+        rekey_margin: Duration::from_secs(540),
+        rekey_fuzz_percent: 100,
+        rekey: true,
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
@@ -56,6 +59,8 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         initial_contact: false,
         replay_window: 32,
         dpd_delay: None,
+        dpd_timeout: None,
+        nat_keepalive: true,
     }
 }
 

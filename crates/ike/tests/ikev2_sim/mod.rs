@@ -62,6 +62,9 @@ pub fn conn(
         pfs: true,
         ike_lifetime: Duration::from_secs(28800),
         child_lifetime: Duration::from_secs(28800),
+        rekey_margin: Duration::from_secs(540),
+        rekey_fuzz_percent: 100,
+        rekey: true,
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
@@ -69,6 +72,8 @@ pub fn conn(
         initial_contact: true,
         replay_window: 128,
         dpd_delay: None,
+        dpd_timeout: None,
+        nat_keepalive: true,
     }
 }
 

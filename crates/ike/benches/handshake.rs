@@ -194,6 +194,7 @@ fn conn(local: &str, remote: &str, ike: &str) -> Result<Connection, String> {
         initial_contact: false,
         replay_window: 128,
         dpd_delay: None,
+        ike_only: false,
         encapsulation: Default::default(),
     })
 }

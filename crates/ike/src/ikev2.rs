@@ -629,8 +629,11 @@ impl Endpoint {
     /// The kernel refused Child SA `child` (`reason` says why, for the log): the
     /// Child SA is never announced; it is uninstalled (a
     /// [`KernelRequest::DeleteChildSa`] for whatever half got in, then
-    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does. The
-    /// IKE SA stays. The daemon ends a waiting `whack --initiate` itself.
+    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does;
+    /// as responder, whose answer waited for the kernel, the IKE_AUTH or
+    /// CREATE_CHILD_SA response refuses the Child SA with TS_UNACCEPTABLE instead
+    /// (and [`Event::ChildSaFailed`] follows). The IKE SA stays. The daemon ends a
+    /// waiting `whack --initiate` itself.
     pub fn child_sa_install_failed(
         &mut self,
         child: SaSerial,
@@ -649,15 +652,14 @@ impl Endpoint {
         &mut self,
         child: SaSerial,
         now: Instant,
-        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> bool,
+        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> Result<bool, Error>,
     ) -> Result<(), Error> {
         let ike = self.owner_of(child)?;
         self.with_sa(ike, now, |ctx, sa| {
             let mut fate = Fate::Keep;
-            if f(ctx, sa) {
-                if let Err(e) = pump(ctx, sa) {
-                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
-                }
+            match f(ctx, sa).and_then(|changed| if changed { pump(ctx, sa) } else { Ok(()) }) {
+                Ok(()) => {}
+                Err(e) => fate = Fate::Remove(SaEnd::Error(e.to_string())),
             }
             (fate, ())
         })
@@ -1268,6 +1270,17 @@ fn handle_in_sa(
     }
 
     // A request from the peer.
+    if sa.held.as_ref().is_some_and(|h| h.msgid == hdr.message_id) {
+        // Answered once the kernel has the Child SA it creates (a second
+        // install must not happen).
+        tracing::debug!(
+            "{}: {} request {} retransmitted while its answer waits for the kernel; absorbed",
+            ctx.out.label(&sa.conn.name, sa.serial),
+            hdr.exchange,
+            hdr.message_id
+        );
+        return Ok(Fate::Keep);
+    }
     if hdr.message_id != sa.peer_msgid {
         match &sa.last_response {
             Some((id, resp)) if *id == hdr.message_id && sa.last_request == data => {

@@ -164,8 +164,16 @@ pub struct Connection {
     pub remote_id: Option<Identity>,
     /// IKE SA proposals (`ike=`), in preference order.
     pub ike_proposals: ProposalSet,
-    /// Child SA proposals (`esp=`), in preference order.
+    /// Child SA proposals (`esp=`, or `ah=` for `--authenticate` without
+    /// `--encrypt`), in preference order. Their kind's protocol (ESP or AH) is the
+    /// protocol of every Child SA of the connection.
     pub esp_proposals: ProposalSet,
+    /// No Child SA policy (none of `--encrypt`, `--authenticate`): IKE_AUTH builds
+    /// only the IKE SA, as the whack manual says. As initiator the Child SA
+    /// payloads are left out of IKE_AUTH (RFC 6023); as responder a Child SA the
+    /// peer proposes anyway is refused with NO_PROPOSAL_CHOSEN while the IKE SA
+    /// stays (RFC 7296 2.21.2).
+    pub ike_only: bool,
     /// Our side's traffic selectors (`leftsubnet=` + `leftprotoport=`).
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's traffic selectors (`rightsubnet=` + `rightprotoport=`).
@@ -200,6 +208,13 @@ pub struct Connection {
     /// Interval of liveness checks once established (`dpddelay=`); `None` for none
     /// (libreswan's `DPD=passive`: we still answer the peer's).
     pub dpd_delay: Option<Duration>,
+}
+
+impl Connection {
+    /// The protocol of the connection's Child SAs: ESP or AH.
+    pub fn child_protocol(&self) -> crate::registry::ProtocolId {
+        self.esp_proposals.kind().protocol
+    }
 }
 
 /// Where a responder gets its configuration and every endpoint its pre-shared keys.

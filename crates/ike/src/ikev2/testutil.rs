@@ -56,6 +56,7 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         initial_contact: false,
         replay_window: 32,
         dpd_delay: None,
+        ike_only: false,
     }
 }
 

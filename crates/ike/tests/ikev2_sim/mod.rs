@@ -69,6 +69,7 @@ pub fn conn(
         initial_contact: true,
         replay_window: 128,
         dpd_delay: None,
+        ike_only: false,
     }
 }
 

@@ -31,7 +31,9 @@
 //!
 //! Limits of this version: window size 1; we never initiate additional Child SAs
 //! on an IKE SA (a peer may add some for the same connection); PSK authentication
-//! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
+//! only; ESP or AH Child SAs (no bundles, no IPComp), or none at all for a connection
+//! without a Child SA policy (RFC 6023 childless IKE SA, announced in both
+//! IKE_SA_INIT messages); Child SA SPIs are drawn at random rather than allocated by the
 //! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
 //! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
 //! in both roles (Child SAs on a soft EXPIRE or [`Endpoint::rekey_child_sa`], IKE
@@ -617,8 +619,9 @@ impl Endpoint {
     /// The kernel accepted Child SA `child` (after its
     /// [`KernelRequest::InstallChildSa`]): with
     /// [`EndpointConfig::confirm_child_installs`] set, it is announced now ("established
-    /// Child SA" and [`Event::ChildSaEstablished`]) and a Child SA it replaces in a
-    /// rekey we initiated is retired. Announcing twice is avoided, so calling this
+    /// Child SA" and [`Event::ChildSaEstablished`]), a responder sends the IKE_AUTH or
+    /// CREATE_CHILD_SA response that carries it (held until now), and a Child SA it
+    /// replaces in a rekey we initiated is retired. Announcing twice is avoided, so calling this
     /// with the flag unset is harmless.
     pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
         self.with_child_then_pump(child, now, |ctx, sa| {

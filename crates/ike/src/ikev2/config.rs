@@ -266,8 +266,10 @@ pub struct EndpointConfig {
     /// until the daemon confirms the kernel accepted the Child SA with
     /// [`Endpoint::child_sa_installed`], or reports the install failed with
     /// [`Endpoint::child_sa_install_failed`] (the Child SA is then deleted with the
-    /// peer). Off by default: a Child SA is announced right after its
-    /// [`KernelRequest::InstallChildSa`].
+    /// peer). A responder also holds its IKE_AUTH or CREATE_CHILD_SA response until
+    /// then, and refuses the Child SA in it (TS_UNACCEPTABLE) when the install
+    /// failed. Off by default: a Child SA is announced, and answered, right after
+    /// its [`KernelRequest::InstallChildSa`].
     ///
     /// [`Event::ChildSaEstablished`]: super::Event::ChildSaEstablished
     /// [`Endpoint::child_sa_installed`]: super::Endpoint::child_sa_installed

@@ -708,8 +708,12 @@ fn send_rekey_request(
         Some(pending.old),
         Rc::LOG,
         format!(
-            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{ESP <{:#010x}}}",
-            pending.old, sa.serial, pending.serial, pending.inbound_spi
+            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{{} <{:#010x}}}",
+            pending.old,
+            sa.serial,
+            pending.serial,
+            child_protocol(sa),
+            pending.inbound_spi
         ),
     );
     let old = pending.old;

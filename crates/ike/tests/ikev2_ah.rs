@@ -137,3 +137,24 @@ fn an_ah_child_sa_is_rekeyed_and_deleted_as_ah() {
     }
     assert_eq!(net.west.ep.status()[0].children[0].serial, new.child);
 }
+
+#[test]
+fn ah_is_refused_across_a_nat() {
+    let (w, e) = pair();
+    let mut net = Net::new(ah(w, "sha2_256"), ah(e, "sha2_256"), b"k", b"k");
+    net.west_nat = Some("203.0.113.99".parse().unwrap());
+    net.initiate();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.east.child_failed(),
+        vec![NotifyType::NO_PROPOSAL_CHOSEN]
+    );
+    assert!(net
+        .east
+        .has_line("AH cannot cross the NAT detected between the peers"));
+    assert_eq!(
+        net.west.child_failed(),
+        vec![NotifyType::NO_PROPOSAL_CHOSEN]
+    );
+    assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
+}

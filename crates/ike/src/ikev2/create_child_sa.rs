@@ -23,9 +23,10 @@ use super::output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, Rc, SaSerial, UdpEncap,
 };
 use super::sa::{
-    child_protocol, error_notify, find_notify, lowest_nonce, mode_name, nonce_len_ok, proposal_spi,
-    sa_payload, ts_from_payload, ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, HeldResponse,
-    IkeSa, IkeState, PendingIkeRekey, PendingRekey, RequestKind, Unconfirmed,
+    ah_through_nat, child_protocol, error_notify, find_notify, lowest_nonce, mode_name,
+    nonce_len_ok, proposal_spi, sa_payload, ts_from_payload, ts_pair, ts_payload, wire_proposals,
+    ChildSa, Ctx, HeldResponse, IkeSa, IkeState, PendingIkeRekey, PendingRekey, RequestKind,
+    Unconfirmed,
 };
 use super::Error;
 
@@ -107,7 +108,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     } else {
         (i2r, r2i)
     };
-    let encap = (sa.nat_local || sa.nat_remote).then_some(UdpEncap {
+    let encap = (!ah && (sa.nat_local || sa.nat_remote)).then_some(UdpEncap {
         local_port: sa.local.port(),
         remote_port: sa.remote.port(),
     });
@@ -533,6 +534,9 @@ pub(crate) fn process_request(
             "no valid ESP SPI".into(),
         );
     };
+    if let Some(why) = ah_through_nat(sa) {
+        return refuse(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, why);
+    }
     let mode = sa.conn.mode;
     if p.transport != (mode == Mode::Transport) {
         return refuse(

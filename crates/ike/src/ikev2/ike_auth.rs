@@ -16,9 +16,9 @@ use super::config::{ConfigSource, Connection, Identity, Mode};
 use super::create_child_sa::{answer_or_hold, install, Keying, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, later, payload_list, proposal_spi, sa_payload, set_without_ke,
-    strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, HeldResponse, IkeSa, IkeState,
-    PendingChild, RequestKind,
+    ah_through_nat, error_notify, find_notify, later, payload_list, proposal_spi, sa_payload,
+    set_without_ke, strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, HeldResponse,
+    IkeSa, IkeState, PendingChild, RequestKind,
 };
 use super::Error;
 
@@ -369,7 +369,10 @@ pub(crate) fn process_request(
                     .to_owned(),
             ))
         } else {
-            negotiate_child(&conn, sa_pl, tsi, tsr, p.transport)
+            match ah_through_nat(sa) {
+                Some(why) => Err((NotifyType::NO_PROPOSAL_CHOSEN, why)),
+                None => negotiate_child(&conn, sa_pl, tsi, tsr, p.transport),
+            }
         };
         match negotiated {
             Ok((chosen, peer_spi, narrowed)) => {
@@ -622,6 +625,9 @@ pub(crate) fn process_response(
             "IKE_AUTH response has no Child SA (SA, TSi, TSr missing)".to_owned(),
         );
     };
+    if let Some(why) = ah_through_nat(sa) {
+        return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, why);
+    }
     let chosen = match check_answer(&set_without_ke(&conn.esp_proposals), &wire_proposals(sa_pl)) {
         Ok(c) => c,
         Err(e) => return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),

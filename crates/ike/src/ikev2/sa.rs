@@ -852,6 +852,15 @@ pub(crate) fn child_protocol(sa: &IkeSa) -> ProtocolId {
     sa.conn.child_protocol()
 }
 
+/// Why an AH Child SA cannot be used on this IKE SA: AH authenticates the outer
+/// IP header, which a NAT rewrites, and only ESP has a UDP encapsulation (RFC
+/// 3948). `None` when the Child SA is ESP or no NAT was detected.
+pub(crate) fn ah_through_nat(sa: &IkeSa) -> Option<String> {
+    (child_protocol(sa) == ProtocolId::AH && (sa.nat_local || sa.nat_remote)).then(|| {
+        "AH cannot cross the NAT detected between the peers (only ESP is UDP-encapsulated, RFC 3948); use --encrypt".to_owned()
+    })
+}
+
 /// Seals one SK (or SKF) payload body and writes the whole datagram.
 pub(crate) fn seal_one(
     rng: &dyn RandomSource,

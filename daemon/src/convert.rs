@@ -34,9 +34,12 @@ pub enum ConvertError {
     /// Only PSK authentication is implemented.
     #[error("only authby=secret (PSK) is implemented in pluto-rs; this connection allows no PSK")]
     NotPsk,
-    /// The connection has no ESP (`--encrypt`) policy.
-    #[error("the connection asks for no ESP (only --encrypt/ESP Child SAs are implemented)")]
-    NoEsp,
+    /// `--compress` without `--encrypt` or `--authenticate`: an IPComp-only Child SA.
+    #[error("--compress without --encrypt or --authenticate asks for an IPComp-only Child SA, which pluto-rs does not negotiate; add --encrypt")]
+    CompressOnly,
+    /// `--encrypt` and `--authenticate` together: an AH+ESP bundle.
+    #[error("--encrypt together with --authenticate asks for an AH+ESP bundle, which IKEv2 in pluto-rs (like libreswan) does not negotiate; give one of them")]
+    AhAndEsp,
     /// `ike=` or `esp=` does not parse.
     #[error("{0}")]
     Proposals(String),
@@ -117,14 +120,19 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
     if !c.policy.authby.psk {
         return Err(ConvertError::NotPsk);
     }
-    if !c.policy.encrypt {
-        return Err(ConvertError::NoEsp);
+    // The Child SA: ESP (--encrypt), AH (--authenticate; the proposals are then
+    // AH's), or none at all: without --encrypt, --authenticate and --compress the
+    // connection builds only the IKE SA (whack manual).
+    let (encrypt, authenticate) = (c.policy.encrypt, c.policy.authenticate);
+    if encrypt && authenticate {
+        return Err(ConvertError::AhAndEsp);
     }
+    if c.policy.compress && !encrypt && !authenticate {
+        return Err(ConvertError::CompressOnly);
+    }
+    let ike_only = !c.policy.has_ipsec();
     let local_addr = l.host_addr.ok_or(ConvertError::NotOriented)?;
     let remote_addr = r.host_addr.or(peer).ok_or(ConvertError::NoPeer)?;
-    if c.proposals.child_protocol() != conn::proposals::ChildProtocol::Esp {
-        return Err(ConvertError::NoEsp);
-    }
     let ike_proposals = c.proposals.ike().clone();
     let esp_proposals = c.proposals.child().clone();
     let local_id = identity(&l.id, Some(local_addr))?
@@ -173,6 +181,7 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         dpd_delay: c.policy.dpd_delay.filter(|d| *d > Duration::ZERO),
         dpd_timeout: c.policy.dpd_timeout.filter(|d| *d > Duration::ZERO),
         nat_keepalive: c.policy.nat_keepalive,
+        ike_only,
     })
 }
 
@@ -360,6 +369,44 @@ mod tests {
         assert_eq!(k.local_ts[0].ip_proto(), 6);
         assert_eq!(k.local_ts[0].start_port(), 22);
         assert_eq!(k.remote_ts[0].start_addr().to_string(), "192.0.2.2");
+    }
+
+    #[test]
+    fn child_sa_policy_selects_esp_ah_or_none() {
+        let k = connection(&ConnConnection::from_spec(spec(), &host()).unwrap(), None).unwrap();
+        assert!(!k.ike_only);
+        assert_eq!(k.child_protocol(), ike::registry::ProtocolId::ESP);
+
+        let mut s = spec();
+        s.encrypt = false;
+        s.authenticate = true;
+        s.esp = Some("sha2_512".into());
+        let k = connection(&ConnConnection::from_spec(s, &host()).unwrap(), None).unwrap();
+        assert!(!k.ike_only);
+        assert_eq!(k.child_protocol(), ike::registry::ProtocolId::AH);
+        assert_eq!(k.esp_proposals.to_string(), "HMAC_SHA2_512_256");
+
+        // The manual's `silly` connection: neither --encrypt nor --authenticate,
+        // no subnets: only an IKE SA.
+        let mut s = spec();
+        s.encrypt = false;
+        s.left.subnets.clear();
+        s.right.subnets.clear();
+        let k = connection(&ConnConnection::from_spec(s, &host()).unwrap(), None).unwrap();
+        assert!(k.ike_only);
+
+        let mut s = spec();
+        s.authenticate = true;
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        assert_eq!(connection(&c, None).unwrap_err(), ConvertError::AhAndEsp);
+        let mut s = spec();
+        s.encrypt = false;
+        s.compress = true;
+        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        assert_eq!(
+            connection(&c, None).unwrap_err(),
+            ConvertError::CompressOnly
+        );
     }
 
     #[test]

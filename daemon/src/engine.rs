@@ -389,12 +389,32 @@ impl Pluto {
                 self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
                 self.totals.add("total.ike.ikev2.established", 1);
                 self.instantiate(&connection, ike);
+                // Without --encrypt/--authenticate the IKE SA is all there is: a
+                // waiting --initiate is done (exit 0), as with libreswan.
+                let ike_only = self
+                    .conns
+                    .find(&connection)
+                    .is_some_and(|c| !c.policy.has_ipsec());
+                if ike_only {
+                    self.finish(&connection, None);
+                }
             }
             Event::ChildSaEstablished {
                 connection, child, ..
             } => {
                 self.totals.add("total.ipsec.type.all", 1);
-                self.totals.add("total.ipsec.type.esp", 1);
+                let ah = self
+                    .children
+                    .get(&child)
+                    .is_some_and(|c| c.inbound.proto == kernel::IpsecProto::Ah);
+                self.totals.add(
+                    if ah {
+                        "total.ipsec.type.ah"
+                    } else {
+                        "total.ipsec.type.esp"
+                    },
+                    1,
+                );
                 self.set_routing(&connection);
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
@@ -1395,6 +1415,35 @@ mod tests {
         // Another IKE SA of it going the same way does not start a second one.
         p.on_event(dead("started")).await;
         assert_eq!(p.ike.status().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn initiate_of_an_ike_only_connection_ends_once_the_ike_sa_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let host = conn::connection::HostAddrs::new(["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        for (name, encrypt) in [("silly", false), ("tunnel", true)] {
+            let mut s = control::ConnSpec::named(name);
+            s.left.host = Some("127.0.0.1".into());
+            s.right.host = Some("127.0.0.2".into());
+            s.psk = true;
+            s.encrypt = encrypt;
+            p.conns.add(s, &host).unwrap();
+        }
+        let mut silly = wait(&mut p, "silly");
+        let mut tunnel = wait(&mut p, "tunnel");
+        for (i, name) in ["silly", "tunnel"].into_iter().enumerate() {
+            p.on_event(Event::IkeSaEstablished {
+                connection: name.into(),
+                ike: SaSerial(i as u64 + 1),
+            })
+            .await;
+        }
+        // Without --encrypt/--authenticate the IKE SA is the whole connection.
+        assert_eq!(drain(&mut silly).1, Some(0));
+        // With --encrypt whack still waits for the Child SA.
+        assert_eq!(drain(&mut tunnel).1, None);
+        assert_eq!(p.waiters.len(), 1);
     }
 
     #[tokio::test]

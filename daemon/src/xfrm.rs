@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ike::ikev2::{ChildSaInstall, Connection, Mode};
+use ike::registry::ProtocolId;
 use ike::ts::TrafficSelector;
 use kernel::{
     Dir, Encap, Encr, Integ, IpsecProto, KernelError, Lifetimes, Limits, PolicyAction, PolicySpec,
@@ -177,31 +178,75 @@ fn lifetimes(hard: Duration, margin: Duration) -> Lifetimes {
     }
 }
 
+/// The kernel algorithms of a negotiated Child SA.
+#[derive(Clone, Copy)]
+enum ChildAlgs {
+    /// `--encrypt`: a cipher and, unless it is AEAD, an integrity algorithm.
+    Esp(Encr, Option<Integ>),
+    /// `--authenticate`: an integrity algorithm only.
+    Ah(Integ),
+}
+
+impl ChildAlgs {
+    fn of(req: &ChildSaInstall) -> Result<Self, KernelError> {
+        let integ = Integ::from_ike(req.integ)?;
+        match req.protocol {
+            ProtocolId::ESP => {
+                let encr = Encr::from_ike(req.encr).ok_or_else(|| {
+                    KernelError::Invalid(format!(
+                        "negotiated ESP cipher {} has no kernel equivalent",
+                        req.encr
+                    ))
+                })?;
+                Ok(ChildAlgs::Esp(encr, integ))
+            }
+            ProtocolId::AH => integ.map(ChildAlgs::Ah).ok_or_else(|| {
+                KernelError::Invalid("an AH Child SA needs an integrity algorithm".into())
+            }),
+            other => Err(KernelError::Invalid(format!(
+                "Child SA protocol {other} cannot be installed (ESP or AH)"
+            ))),
+        }
+    }
+
+    fn proto(self) -> IpsecProto {
+        match self {
+            ChildAlgs::Esp(..) => IpsecProto::Esp,
+            ChildAlgs::Ah(_) => IpsecProto::Ah,
+        }
+    }
+
+    fn crypto(self, d: &ike::ikev2::ChildSaDirection) -> SaCrypto {
+        match self {
+            ChildAlgs::Esp(encr, integ) => SaCrypto::Esp {
+                encr,
+                encr_key: SecretKey::from_slice(&d.encr_key),
+                integ: integ.map(|i| (i, SecretKey::from_slice(&d.integ_key))),
+            },
+            ChildAlgs::Ah(integ) => SaCrypto::Ah {
+                integ,
+                key: SecretKey::from_slice(&d.integ_key),
+            },
+        }
+    }
+}
+
 /// The SAs and policies of a negotiated Child SA.
 pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelError> {
-    let encr = Encr::from_ike(req.encr).ok_or_else(|| {
-        KernelError::Invalid(format!(
-            "negotiated ESP cipher {} has no kernel equivalent",
-            req.encr
-        ))
-    })?;
-    let integ = Integ::from_ike(req.integ)?;
+    let algs = ChildAlgs::of(req)?;
+    let proto = algs.proto();
     let mode = match req.mode {
         Mode::Tunnel => kernel::Mode::Tunnel,
         Mode::Transport => kernel::Mode::Transport,
     };
-    let crypto = |d: &ike::ikev2::ChildSaDirection| SaCrypto::Esp {
-        encr,
-        encr_key: SecretKey::from_slice(&d.encr_key),
-        integ: integ.map(|i| (i, SecretKey::from_slice(&d.integ_key))),
-    };
+    let crypto = |d: &ike::ikev2::ChildSaDirection| algs.crypto(d);
     let me = req.inbound.dst;
     let peer = req.outbound.dst;
     let mut inbound = SaSpec::new(
         SaId {
             dst: req.inbound.dst,
             spi: req.inbound.spi,
-            proto: IpsecProto::Esp,
+            proto,
         },
         req.inbound.src,
         mode,
@@ -212,7 +257,7 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
         SaId {
             dst: req.outbound.dst,
             spi: req.outbound.spi,
-            proto: IpsecProto::Esp,
+            proto,
         },
         req.outbound.src,
         mode,
@@ -245,7 +290,7 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
         inbound.selector = Some(Selector::hosts(peer, me)?);
         outbound.selector = Some(Selector::hosts(me, peer)?);
     }
-    let policies = policies(
+    let mut policies = policies(
         &req.local_ts,
         &req.remote_ts,
         req.mode,
@@ -254,6 +299,14 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
         reqid,
         false,
     )?;
+    // The policies' templates name the Child SA's protocol.
+    for p in &mut policies {
+        if let PolicyAction::Ipsec(templates) = &mut p.action {
+            for t in templates {
+                t.proto = proto;
+            }
+        }
+    }
     Ok(ChildPlan {
         inbound,
         outbound,
@@ -409,6 +462,38 @@ mod tests {
             a => panic!("{a:?}"),
         }
         assert_eq!(p.policies[1].selector.src.to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn ah_plan_installs_integrity_only_sas_and_ah_templates() {
+        let mut req = install(Mode::Tunnel, false);
+        req.protocol = ProtocolId::AH;
+        req.encr = ike::registry::EncrId::NULL;
+        req.encr_key_bits = 0;
+        req.inbound.encr_key = ike::crypto::SecretBytes::from_slice(&[]);
+        req.outbound.encr_key = ike::crypto::SecretBytes::from_slice(&[]);
+        let p = child_plan(&req, reqid(1)).unwrap();
+        assert_eq!(p.inbound.id.proto, IpsecProto::Ah);
+        assert_eq!(p.outbound.id.proto, IpsecProto::Ah);
+        assert_eq!(p.inbound.crypto.proto(), IpsecProto::Ah);
+        match &p.outbound.crypto {
+            SaCrypto::Ah { integ, key } => {
+                assert_eq!(*integ, Integ::HmacSha256_128);
+                assert_eq!(key.len(), 32);
+            }
+            c => panic!("{c:?}"),
+        }
+        p.inbound.check().unwrap();
+        p.outbound.check().unwrap();
+        for pol in &p.policies {
+            match &pol.action {
+                PolicyAction::Ipsec(t) => assert_eq!(t[0].proto, IpsecProto::Ah),
+                a => panic!("{a:?}"),
+            }
+        }
+        // AH without an integrity algorithm cannot be installed.
+        req.integ = ike::registry::IntegId::NONE;
+        assert!(child_plan(&req, reqid(1)).is_err());
     }
 
     #[test]

@@ -199,6 +199,7 @@ fn conn(local: &str, remote: &str, ike: &str) -> Result<Connection, String> {
         dpd_delay: None,
         dpd_timeout: None,
         nat_keepalive: true,
+        ike_only: false,
         encapsulation: Default::default(),
     })
 }

@@ -31,7 +31,9 @@
 //!
 //! Limits of this version: window size 1; we never initiate additional Child SAs
 //! on an IKE SA (a peer may add some for the same connection); PSK authentication
-//! only; ESP only; Child SA SPIs are drawn at random rather than allocated by the
+//! only; ESP or AH Child SAs (no bundles, no IPComp), or none at all for a connection
+//! without a Child SA policy (RFC 6023 childless IKE SA, announced in both
+//! IKE_SA_INIT messages); Child SA SPIs are drawn at random rather than allocated by the
 //! kernel. Simultaneous rekeys of one SA by both ends (RFC 7296 2.8.1) keep the new
 //! SA whose exchange did not have the lowest nonce. Child SAs and IKE SAs are rekeyed
 //! in both roles, by the core's own timers (`rekeymargin=`, `rekeyfuzz=`, half
@@ -722,8 +724,9 @@ impl Endpoint {
     /// The kernel accepted Child SA `child` (after its
     /// [`KernelRequest::InstallChildSa`]): with
     /// [`EndpointConfig::confirm_child_installs`] set, it is announced now ("established
-    /// Child SA" and [`Event::ChildSaEstablished`]) and a Child SA it replaces in a
-    /// rekey we initiated is retired. Announcing twice is avoided, so calling this
+    /// Child SA" and [`Event::ChildSaEstablished`]), a responder sends the IKE_AUTH or
+    /// CREATE_CHILD_SA response that carries it (held until now), and a Child SA it
+    /// replaces in a rekey we initiated is retired. Announcing twice is avoided, so calling this
     /// with the flag unset is harmless.
     pub fn child_sa_installed(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
         self.with_child_then_pump(child, now, |ctx, sa| {
@@ -734,8 +737,11 @@ impl Endpoint {
     /// The kernel refused Child SA `child` (`reason` says why, for the log): the
     /// Child SA is never announced; it is uninstalled (a
     /// [`KernelRequest::DeleteChildSa`] for whatever half got in, then
-    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does. The
-    /// IKE SA stays. The daemon ends a waiting `whack --initiate` itself.
+    /// [`Event::ChildSaDeleted`]) and deleted with the peer, like libreswan does;
+    /// as responder, whose answer waited for the kernel, the IKE_AUTH or
+    /// CREATE_CHILD_SA response refuses the Child SA with TS_UNACCEPTABLE instead
+    /// (and [`Event::ChildSaFailed`] follows). The IKE SA stays. The daemon ends a
+    /// waiting `whack --initiate` itself.
     pub fn child_sa_install_failed(
         &mut self,
         child: SaSerial,
@@ -754,15 +760,14 @@ impl Endpoint {
         &mut self,
         child: SaSerial,
         now: Instant,
-        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> bool,
+        f: impl FnOnce(&mut Ctx<'_>, &mut IkeSa) -> Result<bool, Error>,
     ) -> Result<(), Error> {
         let ike = self.owner_of(child)?;
         self.with_sa(ike, now, |ctx, sa| {
             let mut fate = Fate::Keep;
-            if f(ctx, sa) {
-                if let Err(e) = pump(ctx, sa) {
-                    fate = Fate::Remove(SaEnd::Error(e.to_string()));
-                }
+            match f(ctx, sa).and_then(|changed| if changed { pump(ctx, sa) } else { Ok(()) }) {
+                Ok(()) => {}
+                Err(e) => fate = Fate::Remove(SaEnd::Error(e.to_string())),
             }
             (fate, ())
         })
@@ -1431,6 +1436,17 @@ fn handle_in_sa(
     }
 
     // A request from the peer.
+    if sa.held.as_ref().is_some_and(|h| h.msgid == hdr.message_id) {
+        // Answered once the kernel has the Child SA it creates (a second
+        // install must not happen).
+        tracing::debug!(
+            "{}: {} request {} retransmitted while its answer waits for the kernel; absorbed",
+            ctx.out.label(&sa.conn.name, sa.serial),
+            hdr.exchange,
+            hdr.message_id
+        );
+        return Ok(Fate::Keep);
+    }
     if hdr.message_id != sa.peer_msgid {
         match &sa.last_response {
             Some((id, resp)) if *id == hdr.message_id && sa.last_request == data => {

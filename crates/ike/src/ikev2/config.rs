@@ -164,8 +164,16 @@ pub struct Connection {
     pub remote_id: Option<Identity>,
     /// IKE SA proposals (`ike=`), in preference order.
     pub ike_proposals: ProposalSet,
-    /// Child SA proposals (`esp=`), in preference order.
+    /// Child SA proposals (`esp=`, or `ah=` for `--authenticate` without
+    /// `--encrypt`), in preference order. Their kind's protocol (ESP or AH) is the
+    /// protocol of every Child SA of the connection.
     pub esp_proposals: ProposalSet,
+    /// No Child SA policy (none of `--encrypt`, `--authenticate`): IKE_AUTH builds
+    /// only the IKE SA, as the whack manual says. As initiator the Child SA
+    /// payloads are left out of IKE_AUTH (RFC 6023); as responder a Child SA the
+    /// peer proposes anyway is refused with NO_PROPOSAL_CHOSEN while the IKE SA
+    /// stays (RFC 7296 2.21.2).
+    pub ike_only: bool,
     /// Our side's traffic selectors (`leftsubnet=` + `leftprotoport=`).
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's traffic selectors (`rightsubnet=` + `rightprotoport=`).
@@ -228,6 +236,13 @@ pub struct Connection {
     pub nat_keepalive: bool,
 }
 
+impl Connection {
+    /// The protocol of the connection's Child SAs: ESP or AH.
+    pub fn child_protocol(&self) -> crate::registry::ProtocolId {
+        self.esp_proposals.kind().protocol
+    }
+}
+
 /// Where a responder gets its configuration and every endpoint its pre-shared keys.
 /// The daemon implements this over its connection table and `ipsec.secrets`.
 pub trait ConfigSource {
@@ -277,8 +292,10 @@ pub struct EndpointConfig {
     /// until the daemon confirms the kernel accepted the Child SA with
     /// [`Endpoint::child_sa_installed`], or reports the install failed with
     /// [`Endpoint::child_sa_install_failed`] (the Child SA is then deleted with the
-    /// peer). Off by default: a Child SA is announced right after its
-    /// [`KernelRequest::InstallChildSa`].
+    /// peer). A responder also holds its IKE_AUTH or CREATE_CHILD_SA response until
+    /// then, and refuses the Child SA in it (TS_UNACCEPTABLE) when the install
+    /// failed. Off by default: a Child SA is announced, and answered, right after
+    /// its [`KernelRequest::InstallChildSa`].
     ///
     /// [`Event::ChildSaEstablished`]: super::Event::ChildSaEstablished
     /// [`Endpoint::child_sa_installed`]: super::Endpoint::child_sa_installed

@@ -15,7 +15,7 @@ use crate::codec::Spi;
 use crate::crypto::ikev2::{skeyseed_rekey, Role};
 use crate::crypto::{ChildSaKeys, EncrAlg, IkeSaKeys, IntegAlg, KeAlg, SecretBytes};
 use crate::proposal::{check_answer, select, Chosen};
-use crate::registry::{ExchangeType, IntegId, KeId, NotifyType, ProtocolId};
+use crate::registry::{EncrId, ExchangeType, IntegId, KeId, NotifyType, ProtocolId};
 use crate::ts::{check_narrowed, narrow, TrafficSelector};
 
 use super::config::Mode;
@@ -24,9 +24,10 @@ use super::output::{
     SaSerial, UdpEncap,
 };
 use super::sa::{
-    error_notify, find_notify, lowest_nonce, mode_name, nonce_len_ok, proposal_spi, retry_time,
-    sa_payload, ts_from_payload, ts_pair, ts_payload, wire_proposals, ChildSa, Ctx, IkeSa,
-    IkeState, PendingIkeRekey, PendingRekey, RequestKind, Unconfirmed, CHILD_PROTOCOL,
+    ah_through_nat, child_protocol, error_notify, find_notify, lowest_nonce, mode_name,
+    nonce_len_ok, proposal_spi, retry_time, sa_payload, ts_from_payload, ts_pair, ts_payload,
+    wire_proposals, ChildSa, Ctx, HeldResponse, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
+    RequestKind, Unconfirmed,
 };
 use super::Error;
 
@@ -72,15 +73,22 @@ pub(crate) struct NewChild<'a> {
 /// Derives KEYMAT, asks the kernel to install both SAs, records the Child SA and
 /// logs libreswan's "established Child SA" (or "rekeyed Child SA") line.
 pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Result<(), Error> {
-    let (encr_id, bits) = c.chosen.encr.ok_or(Error::Incomplete("ENCR"))?;
-    let encr = EncrAlg::lookup(encr_id, bits)?;
+    let ah = c.chosen.protocol == ProtocolId::AH;
+    // AH (RFC 4302) has no cipher: its KEYMAT is the integrity keys alone
+    // (RFC 7296 2.17), and the install request says ENCR_NULL with no key.
+    let (encr_id, encr) = if ah {
+        (EncrId::NULL, None)
+    } else {
+        let (encr_id, bits) = c.chosen.encr.ok_or(Error::Incomplete("ENCR"))?;
+        (encr_id, Some(EncrAlg::lookup(encr_id, bits)?))
+    };
     let integ_id = c.chosen.integ.unwrap_or(IntegId::NONE);
     let integ = if integ_id == IntegId::NONE {
         None
     } else {
         Some(IntegAlg::lookup(integ_id)?)
     };
-    if !encr.is_aead() && integ.is_none() {
+    if !encr.is_some_and(|e| e.is_aead()) && integ.is_none() {
         return Err(Error::Incomplete("INTEG"));
     }
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
@@ -92,7 +100,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         &pfs,
         &c.keying.ni,
         &c.keying.nr,
-        encr.keymat_len(),
+        encr.map_or(0, |e| e.keymat_len()),
         integ.map_or(0, |i| i.key_len),
     )?;
     let (i2r, r2i) = (km.initiator_to_responder(), km.responder_to_initiator());
@@ -101,7 +109,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     } else {
         (i2r, r2i)
     };
-    let encap = (sa.nat_local || sa.nat_remote).then_some(UdpEncap {
+    let encap = (!ah && (sa.nat_local || sa.nat_remote)).then_some(UdpEncap {
         local_port: sa.local.port(),
         remote_port: sa.remote.port(),
     });
@@ -111,11 +119,11 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         connection: conn.name.clone(),
         child: c.serial,
         ike: sa.serial,
-        protocol: CHILD_PROTOCOL,
+        protocol: child_protocol(sa),
         mode: c.mode,
         encr: encr_id,
-        encr_key_bits: encr.key_bits,
-        salt_len: encr.salt_len,
+        encr_key_bits: encr.map_or(0, |e| e.key_bits),
+        salt_len: encr.map_or(0, |e| e.salt_len),
         integ: integ_id,
         inbound: ChildSaDirection {
             spi: c.inbound_spi,
@@ -153,11 +161,19 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         Some(old) => format!("rekeyed Child SA {old}"),
         None => "established Child SA".to_owned(),
     };
-    let proto = match (encap.is_some(), esn) {
-        (false, false) => "ESP".to_owned(),
-        (false, true) => "ESP/ESN".to_owned(),
-        (true, false) => "ESPinUDP".to_owned(),
-        (true, true) => "ESPinUDP/ESN".to_owned(),
+    let proto = match (ah, encap.is_some(), esn) {
+        (true, _, false) => "AH".to_owned(),
+        (true, _, true) => "AH/ESN".to_owned(),
+        (false, false, false) => "ESP".to_owned(),
+        (false, false, true) => "ESP/ESN".to_owned(),
+        (false, true, false) => "ESPinUDP".to_owned(),
+        (false, true, true) => "ESPinUDP/ESN".to_owned(),
+    };
+    // libreswan's xfrm= names the cipher and the integrity algorithm of ESP, the
+    // integrity algorithm alone of AH.
+    let xfrm = match encr {
+        Some(e) => format!("{}-{}", e.name, integ.map_or("NONE", |i| i.name)),
+        None => integ.map_or("NONE", |i| i.name).to_owned(),
     };
     let natd = if encap.is_some() {
         format!(" NATD={}:{}", sa.remote.ip(), sa.remote.port())
@@ -170,14 +186,12 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         "passive"
     };
     let text = format!(
-        "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={}-{}{natd} DPD={dpd}}}",
+        "{role} {what} using {}; IPsec {} {} {{{proto}=>{:#010x} <{:#010x} xfrm={xfrm}{natd} DPD={dpd}}}",
         sa.serial,
         mode_name(c.mode),
         ts_pair(&c.local_ts, &c.remote_ts),
         c.outbound_spi,
         c.inbound_spi,
-        encr.name,
-        integ.map_or("NONE", |i| i.name),
     );
     let unconfirmed = if ctx.cfg.confirm_child_installs {
         tracing::debug!(
@@ -216,38 +230,122 @@ fn announce(ctx: &mut Ctx<'_>, sa: &IkeSa, child: SaSerial, text: String) {
     });
 }
 
-/// The kernel accepted Child SA `child`: announces it and, for a rekey we
-/// initiated, retires the Child SA it replaces. False when it was announced
-/// already.
-pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> bool {
+/// Responder: sends the answer to the request that created Child SA `h.child`,
+/// or, while the kernel has not confirmed that Child SA yet (with
+/// `EndpointConfig::confirm_child_installs`), holds it until [`confirm`] or
+/// [`install_failed`]. Retransmissions of the request are absorbed meanwhile.
+pub(crate) fn answer_or_hold(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    h: HeldResponse,
+) -> Result<(), Error> {
+    let waiting = sa
+        .children
+        .iter()
+        .any(|c| c.serial == h.child && c.unconfirmed.is_some());
+    if waiting {
+        tracing::debug!(
+            "{}: holding the {} response until the kernel has Child SA {}",
+            ctx.out.label(&sa.conn.name, sa.serial),
+            h.exchange,
+            h.child
+        );
+        sa.held = Some(Box::new(h));
+        return Ok(());
+    }
+    let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
+    ctx.respond(sa, &h.request, h.msgid, msg);
+    Ok(())
+}
+
+/// The held response of Child SA `child`, if it is the one held.
+fn take_held(sa: &mut IkeSa, child: SaSerial) -> Option<HeldResponse> {
+    if sa.held.as_ref().is_some_and(|h| h.child == child) {
+        sa.held.take().map(|h| *h)
+    } else {
+        None
+    }
+}
+
+/// The kernel accepted Child SA `child`: announces it, sends the held answer
+/// that carries it (responder) and, for a rekey we initiated, retires the Child
+/// SA it replaces. False when it was announced already.
+pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> Result<bool, Error> {
     let Some(u) = sa
         .children
         .iter_mut()
         .find(|c| c.serial == child)
         .and_then(|c| c.unconfirmed.take())
     else {
-        return false;
+        return Ok(false);
     };
+    if let Some(h) = take_held(sa, child) {
+        let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
+        ctx.respond(sa, &h.request, h.msgid, msg);
+    }
     announce(ctx, sa, child, u.text);
     if let Some(old) = u.retire {
         retire(ctx, sa, old);
     }
-    true
+    Ok(true)
 }
 
+/// The notify a responder answers with when the kernel refused the Child SA the
+/// request created. libreswan moved its kernel install ahead of the response so
+/// that such a failure can be answered with TS_UNACCEPTABLE (libreswan issue
+/// #441); RFC 7296 2.21.2 keeps the IKE SA when only the Child SA fails.
+pub(crate) const INSTALL_FAILED_NOTIFY: NotifyType = NotifyType::TS_UNACCEPTABLE;
+
 /// The kernel refused Child SA `child`: it is removed (with whatever part the
-/// kernel did take) and deleted with the peer, as libreswan does. False when no
-/// such Child SA exists.
+/// kernel did take). A responder whose answer was held answers now, refusing
+/// the Child SA with [`INSTALL_FAILED_NOTIFY`]; otherwise the Child SA is deleted
+/// with the peer, as libreswan does. The IKE SA stays. False when no such Child
+/// SA exists.
 pub(crate) fn install_failed(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     child: SaSerial,
     reason: &str,
-) -> bool {
+) -> Result<bool, Error> {
     let Some(i) = sa.children.iter().position(|c| c.serial == child) else {
-        return false;
+        return Ok(false);
     };
     let c = sa.children.remove(i);
+    if let Some(h) = take_held(sa, child) {
+        let n = INSTALL_FAILED_NOTIFY;
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(child),
+            Rc::notification(n),
+            format!(
+                "cannot install Child SA in the kernel ({reason}); responding with {n}, IKE SA {} stays",
+                sa.serial
+            ),
+        );
+        uninstall(ctx, sa, &c);
+        ctx.out.events.push_back(Event::ChildSaFailed {
+            connection: sa.conn.name.clone(),
+            child,
+            notify: n,
+        });
+        // A rekey by the peer that did not happen: the old Child SA is ours to
+        // rekey again.
+        for old in &mut sa.children {
+            if old
+                .rekeyed_by_peer
+                .as_ref()
+                .is_some_and(|(new, _)| *new == child)
+            {
+                old.rekeyed_by_peer = None;
+            }
+        }
+        sa.peer_child_rekeys.retain(|(_, new, _)| *new != child);
+        let mut payloads = h.refused;
+        payloads.push(Payload::Notify(Notify::new(n)));
+        let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &payloads)?;
+        ctx.respond(sa, &h.request, h.msgid, msg);
+        return Ok(true);
+    }
     ctx.out.progress(
         &sa.conn.name,
         Some(child),
@@ -262,7 +360,7 @@ pub(crate) fn install_failed(
         sa.queue
             .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
     }
-    true
+    Ok(true)
 }
 
 /// Uninstalls a Child SA replaced by a rekey we initiated and queues its Delete.
@@ -282,7 +380,7 @@ pub(crate) fn uninstall(ctx: &mut Ctx<'_>, sa: &IkeSa, child: &ChildSa) {
         .push_back(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
             connection: sa.conn.name.clone(),
             child: child.serial,
-            protocol: CHILD_PROTOCOL,
+            protocol: child_protocol(sa),
             inbound_spi: child.inbound_spi,
             inbound_dst: sa.local.ip(),
             outbound_spi: child.outbound_spi,
@@ -441,6 +539,9 @@ pub(crate) fn process_request(
             "no valid ESP SPI".into(),
         );
     };
+    if let Some(why) = ah_through_nat(sa) {
+        return refuse(ctx, sa, NotifyType::NO_PROPOSAL_CHOSEN, why);
+    }
     let mode = sa.conn.mode;
     if p.transport != (mode == Mode::Transport) {
         return refuse(
@@ -485,7 +586,6 @@ pub(crate) fn process_request(
     if mode == Mode::Transport {
         resp.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
-    reply(ctx, sa, &resp)?;
     let lowest = lowest_nonce(ni, &nr);
     install(
         ctx,
@@ -519,7 +619,19 @@ pub(crate) fn process_request(
             c.rekey_at = None;
         }
     }
-    Ok(())
+    // Answered once the kernel has the new Child SA (see `answer_or_hold`).
+    answer_or_hold(
+        ctx,
+        sa,
+        HeldResponse {
+            msgid,
+            request: raw.to_vec(),
+            exchange: ExchangeType::CREATE_CHILD_SA,
+            child: serial,
+            accepted: resp,
+            refused: Vec::new(),
+        },
+    )
 }
 
 /// Initiator: sends the CREATE_CHILD_SA request rekeying Child SA `old` (RFC 7296
@@ -585,7 +697,7 @@ fn send_rekey_request(
     old_inbound: u32,
 ) -> Result<(), Error> {
     let mut payloads = vec![Payload::Notify(Notify::rekey_sa(
-        CHILD_PROTOCOL,
+        child_protocol(sa),
         old_inbound,
     ))];
     if sa.conn.mode == Mode::Transport {
@@ -616,8 +728,12 @@ fn send_rekey_request(
         Some(pending.old),
         Rc::LOG,
         format!(
-            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{ESP <{:#010x}}}",
-            pending.old, sa.serial, pending.serial, pending.inbound_spi
+            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{{} <{:#010x}}}",
+            pending.old,
+            sa.serial,
+            pending.serial,
+            child_protocol(sa),
+            pending.inbound_spi
         ),
     );
     let old = pending.old;

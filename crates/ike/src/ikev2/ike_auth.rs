@@ -1,5 +1,6 @@
 //! IKE_AUTH (RFC 7296 1.2, 2.15) with pre-shared keys, carrying the first Child SA
-//! (ESP, tunnel or transport, traffic selectors narrowed per 2.9).
+//! (ESP or AH, tunnel or transport, traffic selectors narrowed per 2.9), or none
+//! for a connection without a Child SA policy (RFC 6023 childless IKE SA).
 
 use std::sync::Arc;
 
@@ -12,12 +13,12 @@ use crate::registry::{AuthMethod, ExchangeType, NotifyType};
 use crate::ts::{check_narrowed, narrow};
 
 use super::config::{ConfigSource, Connection, Identity, Mode};
-use super::create_child_sa::{install, Keying, NewChild};
+use super::create_child_sa::{answer_or_hold, install, Keying, NewChild};
 use super::output::{Event, Rc, SaEnd};
 use super::sa::{
-    error_notify, find_notify, later, payload_list, proposal_spi, rekey_time, sa_payload,
-    set_without_ke, strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx, IkeSa, IkeState,
-    PendingChild, RequestKind,
+    ah_through_nat, error_notify, find_notify, later, payload_list, proposal_spi, rekey_time,
+    sa_payload, set_without_ke, strip_ke, ts_from_payload, ts_payload, wire_proposals, Ctx,
+    HeldResponse, IkeSa, IkeState, PendingChild, RequestKind,
 };
 use super::Error;
 
@@ -85,8 +86,6 @@ pub(crate) fn send_request(
     let idi = conn.local_id.to_payload();
     let auth = our_auth(sa, &psk, &idi)?;
     sa.psk = Some(psk);
-    let child_serial = ctx.serial_under(sa.serial);
-    let spi = ctx.esp_spi()?;
     let mut payloads = vec![Payload::IdI(idi)];
     if conn.initial_contact {
         payloads.push(Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT)));
@@ -95,6 +94,11 @@ pub(crate) fn send_request(
         method: AuthMethod::SHARED_KEY_MIC,
         data: auth,
     }));
+    if conn.ike_only {
+        return send_childless_request(ctx, sa, payloads);
+    }
+    let child_serial = ctx.serial_under(sa.serial);
+    let spi = ctx.esp_spi()?;
     if conn.mode == Mode::Transport {
         payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
@@ -127,7 +131,50 @@ pub(crate) fn send_request(
         Some(sa.serial),
         Rc::NEW_V2_STATE,
         format!(
-            "sent IKE_AUTH request to {} with shared-key-mac and {}; Child SA {child_serial} {{ESP <{spi:#010x}}}",
+            "sent IKE_AUTH request to {} with shared-key-mac and {}; Child SA {child_serial} {{{} <{spi:#010x}}}",
+            sa.remote_desc(),
+            conn.local_id,
+            conn.child_protocol(),
+        ),
+    );
+    Ok(None)
+}
+
+/// Initiator, connection without a Child SA policy: IKE_AUTH with IDi and AUTH
+/// only (RFC 6023). Like libreswan 5 this is done whether or not the peer
+/// announced CHILDLESS_IKEV2_SUPPORTED (the connection has no Child SA to
+/// propose), but the user is told when it did not, as the peer may then refuse.
+fn send_childless_request(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    payloads: Vec<Payload>,
+) -> Result<Option<SaEnd>, Error> {
+    let conn = sa.conn.clone();
+    if !sa.peer_childless {
+        ctx.out.progress(
+            &conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            "peer did not announce CHILDLESS_IKEV2_SUPPORTED (RFC 6023); it may refuse an IKE_AUTH request without a Child SA".to_owned(),
+        );
+    }
+    ctx.out.progress(
+        &conn.name,
+        Some(sa.serial),
+        Rc::LOG,
+        "omitting CHILD SA payloads".to_owned(),
+    );
+    let msgid = sa.next_msgid;
+    let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
+    sa.pending_child = None;
+    sa.state = IkeState::AuthSent;
+    ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);
+    ctx.out.progress(
+        &conn.name,
+        Some(sa.serial),
+        Rc::NEW_V2_STATE,
+        format!(
+            "sent IKE_AUTH request to {} with shared-key-mac and {}",
             sa.remote_desc(),
             conn.local_id
         ),
@@ -194,28 +241,53 @@ pub(crate) fn process_request(
             payload_list(payloads)
         ),
     );
-    let fail_auth =
-        |ctx: &mut Ctx<'_>, sa: &mut IkeSa, why: String| -> Result<AuthOutcome, Error> {
-            ctx.out.progress(
-                &sa.conn.name,
-                Some(sa.serial),
-                Rc::notification(NotifyType::AUTHENTICATION_FAILED),
-                format!("{why}; responding with AUTHENTICATION_FAILED"),
-            );
-            let resp = sa.seal(
-                ctx.rng,
-                ExchangeType::IKE_AUTH,
-                true,
-                msgid,
-                &[Payload::Notify(Notify::new(
-                    NotifyType::AUTHENTICATION_FAILED,
-                ))],
-            )?;
-            ctx.respond(sa, raw, msgid, resp);
-            Ok(AuthOutcome::Failed(SaEnd::Failed(
-                NotifyType::AUTHENTICATION_FAILED,
-            )))
-        };
+    let fail = |ctx: &mut Ctx<'_>,
+                sa: &mut IkeSa,
+                n: NotifyType,
+                why: String|
+     -> Result<AuthOutcome, Error> {
+        ctx.out.progress(
+            &sa.conn.name,
+            Some(sa.serial),
+            Rc::notification(n),
+            format!("{why}; responding with {n}"),
+        );
+        let resp = sa.seal(
+            ctx.rng,
+            ExchangeType::IKE_AUTH,
+            true,
+            msgid,
+            &[Payload::Notify(Notify::new(n))],
+        )?;
+        ctx.respond(sa, raw, msgid, resp);
+        Ok(AuthOutcome::Failed(SaEnd::Failed(n)))
+    };
+    let fail_auth = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, why: String| {
+        fail(ctx, sa, NotifyType::AUTHENTICATION_FAILED, why)
+    };
+    // RFC 7296 1.2: IKE_AUTH proposes the first Child SA with SA, TSi and TSr;
+    // RFC 6023 lets an initiator leave all three out once both ends announced
+    // CHILDLESS_IKEV2_SUPPORTED. Anything else is a malformed request.
+    let child_payloads = match (p.sa, p.tsi, p.tsr) {
+        (Some(a), Some(i), Some(r)) => Some((a, i, r)),
+        (None, None, None) if sa.peer_childless => None,
+        (None, None, None) => {
+            return fail(
+                ctx,
+                sa,
+                NotifyType::INVALID_SYNTAX,
+                "IKE_AUTH request proposes no Child SA (SA, TSi and TSr missing) but the peer did not announce CHILDLESS_IKEV2_SUPPORTED (RFC 6023)".to_owned(),
+            )
+        }
+        _ => {
+            return fail(
+                ctx,
+                sa,
+                NotifyType::INVALID_SYNTAX,
+                "IKE_AUTH request has only some of the SA, TSi and TSr payloads".to_owned(),
+            )
+        }
+    };
     let (Some(idi), Some(auth)) = (p.id, p.auth) else {
         return fail_auth(ctx, sa, "IKE_AUTH request lacks IDi or AUTH".to_owned());
     };
@@ -278,10 +350,31 @@ pub(crate) fn process_request(
             data: our,
         }),
     ];
+    let without_child = resp.clone();
     let mut child_ok = None;
-    if let (Some(sa_pl), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) {
+    if child_payloads.is_none() {
+        ctx.out.progress(
+            &conn.name,
+            Some(serial),
+            Rc::LOG,
+            "IKE_AUTH request proposes no Child SA (RFC 6023 childless IKE SA)".to_owned(),
+        );
+    }
+    if let Some((sa_pl, tsi, tsr)) = child_payloads {
         let child_serial = ctx.serial_under(sa.serial);
-        match negotiate_child(&conn, sa_pl, tsi, tsr, p.transport) {
+        let negotiated = if conn.ike_only {
+            Err((
+                NotifyType::NO_PROPOSAL_CHOSEN,
+                "the connection has no Child SA policy (none of --encrypt, --authenticate)"
+                    .to_owned(),
+            ))
+        } else {
+            match ah_through_nat(sa) {
+                Some(why) => Err((NotifyType::NO_PROPOSAL_CHOSEN, why)),
+                None => negotiate_child(&conn, sa_pl, tsi, tsr, p.transport),
+            }
+        };
+        match negotiated {
             Ok((chosen, peer_spi, narrowed)) => {
                 let spi = ctx.esp_spi()?;
                 resp.push(Payload::Sa(sa_payload(
@@ -311,27 +404,42 @@ pub(crate) fn process_request(
             }
         }
     }
-    let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &resp)?;
-    ctx.respond(sa, raw, msgid, msg);
-    if let Some((child, chosen, spi, peer_spi, narrowed)) = child_ok {
-        // The initiator's TSi is its side: the peer's selectors, from our view.
-        install(
-            ctx,
-            sa,
-            NewChild {
-                serial: child,
-                chosen: &chosen,
-                inbound_spi: spi,
-                outbound_spi: peer_spi,
-                local_ts: narrowed.tsr,
-                remote_ts: narrowed.tsi,
-                mode: conn.mode,
-                keying: Keying::ike_auth(sa),
-                rekey_of: None,
-            },
-        )?;
-    }
     start_lifetime(ctx, sa);
+    let Some((child, chosen, spi, peer_spi, narrowed)) = child_ok else {
+        let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &resp)?;
+        ctx.respond(sa, raw, msgid, msg);
+        return Ok(AuthOutcome::Established);
+    };
+    // The kernel is asked first; with confirmed installs the answer waits for
+    // it, so the initiator never hears of a Child SA we could not install.
+    // The initiator's TSi is its side: the peer's selectors, from our view.
+    install(
+        ctx,
+        sa,
+        NewChild {
+            serial: child,
+            chosen: &chosen,
+            inbound_spi: spi,
+            outbound_spi: peer_spi,
+            local_ts: narrowed.tsr,
+            remote_ts: narrowed.tsi,
+            mode: conn.mode,
+            keying: Keying::ike_auth(sa),
+            rekey_of: None,
+        },
+    )?;
+    answer_or_hold(
+        ctx,
+        sa,
+        HeldResponse {
+            msgid,
+            request: raw.to_vec(),
+            exchange: ExchangeType::IKE_AUTH,
+            child,
+            accepted: resp,
+            refused: without_child,
+        },
+    )?;
     Ok(AuthOutcome::Established)
 }
 
@@ -484,6 +592,15 @@ pub(crate) fn process_response(
     start_lifetime(ctx, sa);
 
     let Some(pending) = sa.pending_child.take() else {
+        if p.sa.is_some() || p.tsi.is_some() || p.tsr.is_some() {
+            ctx.out.progress(
+                &conn.name,
+                Some(sa.serial),
+                Rc::notification(NotifyType::INVALID_SYNTAX),
+                "IKE_AUTH response contains SA, TSi or TSr but no Child SA was requested; deleting the IKE SA".to_owned(),
+            );
+            return Ok(ResponseOutcome::Established { delete_ike: true });
+        }
         return Ok(ResponseOutcome::Established { delete_ike: false });
     };
     let child_fail = |ctx: &mut Ctx<'_>, n: NotifyType, why: String| {
@@ -497,6 +614,12 @@ pub(crate) fn process_response(
         Ok(ResponseOutcome::Established { delete_ike: true })
     };
     if let Some(n) = error_notify(payloads) {
+        ctx.out.progress(
+            &conn.name,
+            Some(sa.serial),
+            Rc::LOG_SERIOUS,
+            "IKE SA established but responder rejected Child SA request".to_owned(),
+        );
         return child_fail(
             ctx,
             n,
@@ -510,6 +633,9 @@ pub(crate) fn process_response(
             "IKE_AUTH response has no Child SA (SA, TSi, TSr missing)".to_owned(),
         );
     };
+    if let Some(why) = ah_through_nat(sa) {
+        return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, why);
+    }
     let chosen = match check_answer(&set_without_ke(&conn.esp_proposals), &wire_proposals(sa_pl)) {
         Ok(c) => c,
         Err(e) => return child_fail(ctx, NotifyType::NO_PROPOSAL_CHOSEN, e.to_string()),

@@ -278,6 +278,9 @@ pub(crate) fn process_response(
             Payload::Notify(n) if n.ty == NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => {
                 sa.peer_fragmentation = true
             }
+            Payload::Notify(n) if n.ty == NotifyType::CHILDLESS_IKEV2_SUPPORTED => {
+                sa.peer_childless = true
+            }
             _ => {}
         }
     }
@@ -383,10 +386,15 @@ fn apply_nat_detection(ctx: &mut Ctx<'_>, sa: &mut IkeSa, detected: Option<(bool
 }
 
 /// Appends the notifies both IKE_SA_INIT request and response announce: IKEv2
-/// fragmentation (RFC 7383) and the signature hash algorithms (RFC 7427).
+/// fragmentation (RFC 7383), childless IKE SAs (RFC 6023: we accept an IKE_AUTH
+/// without a Child SA, and leave it out ourselves for a connection without
+/// one) and the signature hash algorithms (RFC 7427).
 fn push_capabilities(payloads: &mut Vec<Payload>) {
     payloads.push(Payload::Notify(Notify::new(
         NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+    )));
+    payloads.push(Payload::Notify(Notify::new(
+        NotifyType::CHILDLESS_IKEV2_SUPPORTED,
     )));
     payloads.push(Payload::Notify(Notify::signature_hash_algorithms(
         &SIGNATURE_HASHES,
@@ -443,6 +451,7 @@ pub(crate) fn process_request(
     let mut ni = None;
     let mut cookie = None;
     let mut frag = false;
+    let mut childless = false;
     for p in &msg.payloads {
         match p {
             Payload::Sa(s) => sa_pl = sa_pl.or(Some(s)),
@@ -450,6 +459,7 @@ pub(crate) fn process_request(
             Payload::Nonce(n) => ni = ni.or(Some(n)),
             Payload::Notify(n) if n.ty == NotifyType::COOKIE => cookie = cookie.or(Some(n)),
             Payload::Notify(n) if n.ty == NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => frag = true,
+            Payload::Notify(n) if n.ty == NotifyType::CHILDLESS_IKEV2_SUPPORTED => childless = true,
             _ => {}
         }
     }
@@ -530,6 +540,7 @@ pub(crate) fn process_request(
     sa.nr = ctx.random(ctx.cfg.nonce_len)?;
     sa.ke_group = group;
     sa.peer_fragmentation = frag;
+    sa.peer_childless = childless;
     sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
     sa.init_request = raw.to_vec();
     sa.chosen = Some(chosen.clone());

@@ -6,7 +6,7 @@ use crate::registry::{ExchangeType, NotifyType, ProtocolId};
 
 use super::create_child_sa::uninstall;
 use super::output::Rc;
-use super::sa::{Ctx, IkeSa, IkeState, RequestKind, CHILD_PROTOCOL};
+use super::sa::{child_protocol, Ctx, IkeSa, IkeState, RequestKind};
 use super::Error;
 
 /// What a request did to the IKE SA.
@@ -29,10 +29,11 @@ pub(crate) fn process_request(
     let mut delete_ike = false;
     let mut deleted_child_spis = Vec::new();
     let mut auth_failed = false;
+    let proto = child_protocol(sa);
     for p in payloads {
         match p {
             Payload::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
-            Payload::Delete(d) if d.protocol == CHILD_PROTOCOL => {
+            Payload::Delete(d) if d.protocol == proto => {
                 for spi in d.spis.iter().filter_map(|s| s.as_u32()) {
                     // The peer names its inbound SPI: our outbound.
                     if let Some(i) = sa.children.iter().position(|c| c.outbound_spi == spi) {
@@ -42,7 +43,7 @@ pub(crate) fn process_request(
                             Some(child.serial),
                             Rc::LOG,
                             format!(
-                                "received Delete SA payload: deleting Child SA {} (ESP {:#010x})",
+                                "received Delete SA payload: deleting Child SA {} ({proto} {:#010x})",
                                 child.serial, spi
                             ),
                         );
@@ -50,7 +51,7 @@ pub(crate) fn process_request(
                         deleted_child_spis.push(child.inbound_spi);
                     } else {
                         tracing::info!(
-                            "{}: received Delete for unknown ESP SPI {spi:#010x}; ignored",
+                            "{}: received Delete for unknown {proto} SPI {spi:#010x}; ignored",
                             ctx.out.label(&sa.conn.name, sa.serial)
                         );
                     }
@@ -72,10 +73,7 @@ pub(crate) fn process_request(
     }
     let mut resp = Vec::new();
     if !delete_ike && !deleted_child_spis.is_empty() {
-        resp.push(Payload::Delete(Delete::child(
-            CHILD_PROTOCOL,
-            &deleted_child_spis,
-        )));
+        resp.push(Payload::Delete(Delete::child(proto, &deleted_child_spis)));
     }
     let msg = sa.seal(ctx.rng, ExchangeType::INFORMATIONAL, true, msgid, &resp)?;
     ctx.respond(sa, raw, msgid, msg);
@@ -114,7 +112,7 @@ pub(crate) fn send_request(
     let payloads = match &kind {
         RequestKind::DeleteIke => vec![Payload::Delete(Delete::ike())],
         RequestKind::DeleteChild(spis) => {
-            vec![Payload::Delete(Delete::child(CHILD_PROTOCOL, spis))]
+            vec![Payload::Delete(Delete::child(child_protocol(sa), spis))]
         }
         RequestKind::Liveness => Vec::new(),
         RequestKind::IkeSaInit

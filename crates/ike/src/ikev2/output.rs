@@ -143,17 +143,19 @@ pub struct ChildSaInstall {
     pub child: SaSerial,
     /// The IKE SA it was negotiated in.
     pub ike: SaSerial,
-    /// ESP (AH is not negotiated yet).
+    /// ESP (`--encrypt`) or AH (`--authenticate`), as negotiated in the SA
+    /// payloads.
     pub protocol: ProtocolId,
     /// Tunnel or transport.
     pub mode: Mode,
-    /// Encryption transform.
+    /// Encryption transform; `EncrId::NULL` with empty `encr_key`s for AH, which
+    /// has no cipher.
     pub encr: EncrId,
-    /// Its key size in bits.
+    /// Its key size in bits (0 for AH).
     pub encr_key_bits: u16,
     /// Salt bytes at the end of each `encr_key` (4 for AES-GCM, 0 for CBC).
     pub salt_len: usize,
-    /// Integrity transform; `IntegId::NONE` for AEAD.
+    /// Integrity transform; `IntegId::NONE` for AEAD (never for AH).
     pub integ: IntegId,
     /// Peer to us.
     pub inbound: ChildSaDirection,
@@ -185,7 +187,7 @@ pub struct ChildSaDelete {
     pub connection: String,
     /// The Child SA's serial.
     pub child: SaSerial,
-    /// ESP.
+    /// ESP or AH.
     pub protocol: ProtocolId,
     /// Our inbound SPI and its destination (our address).
     pub inbound_spi: u32,

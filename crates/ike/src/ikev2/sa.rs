@@ -223,6 +223,24 @@ pub(crate) struct Unconfirmed {
     pub retire: Option<SaSerial>,
 }
 
+/// A responder's answer to an IKE_AUTH or CREATE_CHILD_SA request that created a
+/// Child SA, waiting for the kernel to take that Child SA: sent as it is once the
+/// daemon confirms the install; on failure `refused` plus a notify goes instead.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldResponse {
+    /// The request being answered: its message ID and bytes (for retransmissions).
+    pub msgid: u32,
+    pub request: Vec<u8>,
+    pub exchange: ExchangeType,
+    /// The Child SA whose install decides the answer.
+    pub child: SaSerial,
+    /// The payloads of the answer with the Child SA.
+    pub accepted: Vec<Payload>,
+    /// The payloads of the answer without it (IDr and AUTH in IKE_AUTH), to which
+    /// the failure notify is appended.
+    pub refused: Vec<Payload>,
+}
+
 /// The Child SA an initiator proposed in IKE_AUTH.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingChild {
@@ -294,6 +312,9 @@ pub(crate) struct IkeSa {
     pub nat_local: bool,
     pub nat_remote: bool,
     pub peer_fragmentation: bool,
+    /// The peer announced CHILDLESS_IKEV2_SUPPORTED in IKE_SA_INIT (RFC 6023): an
+    /// IKE_AUTH without SA, TSi and TSr is then acceptable.
+    pub peer_childless: bool,
     /// Largest datagram we send in this SA before fragmenting (RFC 7383), once both
     /// ends announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragment_size: Option<usize>,
@@ -312,6 +333,9 @@ pub(crate) struct IkeSa {
     /// The last request received and the response sent to it (message bytes).
     pub last_request: Vec<u8>,
     pub last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// A response held back until the kernel has the Child SA it creates (with
+    /// `EndpointConfig::confirm_child_installs`).
+    pub held: Option<Box<HeldResponse>>,
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
@@ -394,6 +418,7 @@ impl IkeSa {
             nat_local: false,
             nat_remote: false,
             peer_fragmentation: false,
+            peer_childless: false,
             fragment_size: None,
             reassembly: None,
             peer_id: None,
@@ -405,6 +430,7 @@ impl IkeSa {
             peer_msgid: 0,
             last_request: Vec::new(),
             last_response: None,
+            held: None,
             children: Vec::new(),
             pending_child: None,
             pending_rekey: None,
@@ -955,8 +981,20 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-/// The protocol of a Child SA proposal set (ESP; AH is not negotiated yet).
-pub(crate) const CHILD_PROTOCOL: ProtocolId = ProtocolId::ESP;
+/// The protocol of the Child SAs of an IKE SA's connection: ESP, or AH for
+/// `--authenticate` without `--encrypt`.
+pub(crate) fn child_protocol(sa: &IkeSa) -> ProtocolId {
+    sa.conn.child_protocol()
+}
+
+/// Why an AH Child SA cannot be used on this IKE SA: AH authenticates the outer
+/// IP header, which a NAT rewrites, and only ESP has a UDP encapsulation (RFC
+/// 3948). `None` when the Child SA is ESP or no NAT was detected.
+pub(crate) fn ah_through_nat(sa: &IkeSa) -> Option<String> {
+    (child_protocol(sa) == ProtocolId::AH && (sa.nat_local || sa.nat_remote)).then(|| {
+        "AH cannot cross the NAT detected between the peers (only ESP is UDP-encapsulated, RFC 3948); use --encrypt".to_owned()
+    })
+}
 
 /// Seals one SK (or SKF) payload body and writes the whole datagram.
 pub(crate) fn seal_one(

@@ -61,6 +61,7 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         dpd_delay: None,
         dpd_timeout: None,
         nat_keepalive: true,
+        ike_only: false,
     }
 }
 

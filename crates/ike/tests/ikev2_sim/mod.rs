@@ -74,6 +74,7 @@ pub fn conn(
         dpd_delay: None,
         dpd_timeout: None,
         nat_keepalive: true,
+        ike_only: false,
     }
 }
 

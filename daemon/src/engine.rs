@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use conn::spec::{FailShunt, OnTraffic};
 use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
@@ -85,14 +86,35 @@ pub struct IkeRec {
     pub lifetime: Duration,
 }
 
-/// A routed connection's trap policies.
+/// A routed connection's prospective policies and bare shunts.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Reqid of its policies (ties ACQUIREs to it).
     pub reqid: u32,
-    /// The trap policies.
+    /// The prospective policies: traps (`--initiateontraffic`) or `--pass`,
+    /// `--drop`, `--reject` shunts over the connection's selectors.
     pub traps: Vec<PolicySpec>,
+    /// What to install when a negotiation fails (`--fail*`).
+    pub failure: FailShunt,
+    /// The connection's XFRM mark (`--conn-mark`).
+    pub mark: Option<kernel::Mark>,
+    /// The packet whose ACQUIRE started the negotiation under way, if any.
+    pub flow: Option<kernel::Selector>,
+    /// Failure shunts installed for this connection (libreswan's bare shunts).
+    pub shunts: Vec<BareShunt>,
 }
+
+/// A bare shunt: a template-less policy for a flow whose negotiation failed.
+#[derive(Debug, Clone)]
+pub struct BareShunt {
+    /// The policy as installed.
+    pub policy: PolicySpec,
+    /// libreswan's reason text.
+    pub why: &'static str,
+}
+
+/// libreswan's reason for a failure shunt that replaced a negotiation shunt.
+pub const FAILURE_SHUNT_WHY: &str = "oe-failing";
 
 /// What updown needs to know of a Child SA or a routed connection.
 struct SaShape<'a> {
@@ -229,6 +251,9 @@ impl Pluto {
                     return;
                 };
                 tracing::info!("\"{name}\": acquired {src} -> {dst}: initiating");
+                if let Some(rt) = self.routed.get_mut(&name) {
+                    rt.flow = Some(selector);
+                }
                 match self.ike_conn(&name, None) {
                     Ok(c) => {
                         let res = match triggering_packet(&selector) {
@@ -257,6 +282,22 @@ impl Pluto {
                 }
             }
             KernelEvent::Mapping { sa, old, new, .. } => self.nat_mapping(sa, old, new, now).await,
+            KernelEvent::PolExpire {
+                selector: Some(selector),
+                dir: Some(dir),
+                hard: true,
+                mark,
+                if_id,
+                ..
+            } => {
+                let id = kernel::PolicyId {
+                    selector,
+                    dir,
+                    mark,
+                    if_id,
+                };
+                self.shunt_expired(&id).await;
+            }
             KernelEvent::PolExpire { .. } => {}
         }
     }
@@ -309,6 +350,7 @@ impl Pluto {
 
     async fn on_event(&mut self, ev: Event) {
         let now = Instant::now();
+        self.shunts_follow(&ev).await;
         match ev {
             Event::Progress(p) => self.progress(&p),
             Event::Kernel(KernelRequest::InstallChildSa(req)) => {
@@ -590,10 +632,11 @@ impl Pluto {
     async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
         let k = self.kernel()?;
         let reqid = self.reqid_of(&req.connection);
-        let plan = xfrm::child_plan(req, reqid)?;
+        let mut plan = xfrm::child_plan(req, reqid)?;
+        xfrm::set_mark(&mut plan, self.mark_of(&req.connection)?);
         k.add_sa(&plan.inbound).await?;
         if let Err(e) = k.add_sa(&plan.outbound).await {
-            let _ = k.del_sa(&plan.inbound.id, None).await;
+            let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
             return Err(e);
         }
         for p in &plan.policies {
@@ -602,8 +645,8 @@ impl Pluto {
                 for q in &plan.policies {
                     let _ = k.del_policy(&q.id()).await;
                 }
-                let _ = k.del_sa(&plan.inbound.id, None).await;
-                let _ = k.del_sa(&plan.outbound.id, None).await;
+                let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
+                let _ = k.del_sa(&plan.outbound.id, plan.outbound.mark).await;
                 self.restore_traps(&req.connection).await;
                 return Err(e);
             }
@@ -683,6 +726,7 @@ impl Pluto {
         }
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
+        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
         if let Some(rec) = &rec {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have
@@ -724,7 +768,7 @@ impl Pluto {
                 spi,
                 proto: IpsecProto::Esp,
             };
-            if let Err(e) = k.del_sa(&id, None).await {
+            if let Err(e) = k.del_sa(&id, mark).await {
                 tracing::debug!("\"{}\": deleting SA {id}: {e}", d.connection);
             }
         }
@@ -846,11 +890,12 @@ impl Pluto {
     pub async fn refresh_counters(&mut self) {
         let Some(k) = self.kernel.clone() else { return };
         for c in self.children.values_mut() {
-            match k.sa_counters(&c.inbound, None).await {
+            let mark = c.sa_specs.0.mark;
+            match k.sa_counters(&c.inbound, mark).await {
                 Ok(n) => c.in_bytes = n.bytes,
                 Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
             }
-            match k.sa_counters(&c.outbound, None).await {
+            match k.sa_counters(&c.outbound, mark).await {
                 Ok(n) => c.out_bytes = n.bytes,
                 Err(e) => tracing::debug!("counters of {}: {e}", c.outbound),
             }
@@ -862,7 +907,12 @@ impl Pluto {
     pub async fn route(&mut self, name: &str) -> Result<usize, String> {
         let c = self.ike_conn(name, None).map_err(|e| e.to_string())?;
         let reqid = self.reqid_of(name);
-        let traps = xfrm::trap_policies(&c, reqid).map_err(|e| e.to_string())?;
+        let (on, failure, mark) = self.shunt_policy(name).map_err(|e| e.to_string())?;
+        let traps = xfrm::prospective_policies(
+            xfrm::trap_policies(&c, reqid).map_err(|e| e.to_string())?,
+            on,
+            mark,
+        );
         let k = self.kernel().map_err(|e| e.to_string())?;
         let up = self.children.values().any(|ch| ch.connection == name);
         if !up {
@@ -877,7 +927,26 @@ impl Pluto {
         }
         let n = traps.len();
         self.touched_kernel = true;
-        self.routed.insert(name.to_string(), Route { reqid, traps });
+        if on != OnTraffic::Initiate {
+            tracing::info!(
+                "\"{name}\": prospective shunt {} installed for {n} selector pair(s)",
+                traps
+                    .first()
+                    .map(|p| xfrm::shunt_name(&p.action))
+                    .unwrap_or("%trap")
+            );
+        }
+        self.routed.insert(
+            name.to_string(),
+            Route {
+                reqid,
+                traps,
+                failure,
+                mark,
+                flow: None,
+                shunts: Vec::new(),
+            },
+        );
         self.set_routing(name);
         self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
@@ -895,14 +964,169 @@ impl Pluto {
             self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
         }
         let up = self.children.values().any(|ch| ch.connection == name);
-        if let (false, Some(k)) = (up, self.kernel.clone()) {
-            for p in &rt.traps {
-                if let Err(e) = k.del_policy(&p.id()).await {
-                    tracing::debug!("\"{name}\": deleting trap policy: {e}");
+        if let Some(k) = self.kernel.clone() {
+            let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+            for s in &rt.shunts {
+                // A shunt over a trap's own selector goes with the trap below.
+                if !trap_ids.contains(&s.policy.id()) {
+                    if let Err(e) = k.del_policy(&s.policy.id()).await {
+                        tracing::debug!("\"{name}\": deleting bare shunt: {e}");
+                    }
+                }
+            }
+            if !up {
+                for p in &rt.traps {
+                    if let Err(e) = k.del_policy(&p.id()).await {
+                        tracing::debug!("\"{name}\": deleting trap policy: {e}");
+                    }
                 }
             }
         }
         true
+    }
+
+    /// A connection's prospective shunt, failure shunt and XFRM mark.
+    fn shunt_policy(
+        &self,
+        name: &str,
+    ) -> Result<(OnTraffic, FailShunt, Option<kernel::Mark>), KernelError> {
+        let Some(c) = self.conns.find(name) else {
+            return Ok((OnTraffic::Initiate, FailShunt::None, None));
+        };
+        let mark = c
+            .policy
+            .conn_mark
+            .as_ref()
+            .map(|m| xfrm::conn_mark(m, c.serial.0))
+            .transpose()?;
+        Ok((c.policy.on_traffic, c.policy.failure_shunt, mark))
+    }
+
+    /// The connection's XFRM mark, for its SAs and policies.
+    fn mark_of(&self, name: &str) -> Result<Option<kernel::Mark>, KernelError> {
+        self.shunt_policy(name).map(|(_, _, m)| m)
+    }
+
+    /// Keeps a routed connection's bare shunts in line with its negotiations:
+    /// a failed negotiation installs the failure shunt for the flow that
+    /// triggered it (or for the connection's selectors when whack started it);
+    /// an established Child SA removes them.
+    async fn shunts_follow(&mut self, ev: &Event) {
+        match ev {
+            Event::ChildSaEstablished { connection, .. } => {
+                self.remove_shunts(connection).await;
+            }
+            Event::ChildSaFailed { connection, .. } => self.negotiation_failed(connection).await,
+            Event::IkeSaDeleted {
+                connection,
+                ike,
+                reason,
+                final_failure,
+            } => {
+                let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
+                // Only a negotiation that never got its IKE SA up: an established
+                // one that dies is the liveness code's business.
+                let negotiating = !self.ike_sas.contains_key(ike);
+                if failed && negotiating && (*final_failure || !self.ike_pending(connection)) {
+                    self.negotiation_failed(connection).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Installs the failure shunt of a routed connection whose negotiation failed
+    /// (nothing with `--failnone`: the negotiation shunt stays).
+    async fn negotiation_failed(&mut self, name: &str) {
+        if self.children.values().any(|c| c.connection == name) {
+            return;
+        }
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
+        let flow = rt.flow.take();
+        let Some(action) = xfrm::failure_action(rt.failure) else {
+            return;
+        };
+        let flows: Vec<kernel::Selector> = match flow.map(|f| xfrm::failed_flow(&f)) {
+            Some(Ok(f)) => vec![f],
+            Some(Err(e)) => {
+                tracing::warn!("\"{name}\": cannot install the failure shunt: {e}");
+                return;
+            }
+            None => rt.traps.iter().map(|p| p.selector).collect(),
+        };
+        let mark = rt.mark;
+        let Some(k) = self.kernel.clone() else { return };
+        for f in flows {
+            let spec = xfrm::bare_shunt(f, action.clone(), mark);
+            match k.replace_policy(&spec).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "\"{name}\": negotiation failed: installed failure shunt {}",
+                        xfrm::shunt_line(&spec, FAILURE_SHUNT_WHY)
+                    );
+                    self.touched_kernel = true;
+                    if let Some(rt) = self.routed.get_mut(name) {
+                        rt.shunts.retain(|s| s.policy.id() != spec.id());
+                        rt.shunts.push(BareShunt {
+                            policy: spec,
+                            why: FAILURE_SHUNT_WHY,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("\"{name}\": cannot install the failure shunt: {e}"),
+            }
+        }
+    }
+
+    /// Removes a connection's bare shunts once its Child SA is up. One over a
+    /// trap's selector was already replaced by the Child SA's policy.
+    async fn remove_shunts(&mut self, name: &str) {
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
+        rt.flow = None;
+        let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+        let gone = std::mem::take(&mut rt.shunts);
+        let Some(k) = self.kernel.clone() else { return };
+        for s in gone {
+            let id = s.policy.id();
+            if trap_ids.contains(&id) {
+                continue;
+            }
+            if let Err(e) = k.del_policy(&id).await {
+                tracing::debug!("\"{name}\": deleting bare shunt: {e}");
+            }
+        }
+    }
+
+    /// POLEXPIRE: the kernel removed a bare shunt at the end of its lifetime.
+    /// One that covered a trap's selector gives the trap back.
+    async fn shunt_expired(&mut self, id: &kernel::PolicyId) {
+        let Some((name, trap)) = self.routed.iter_mut().find_map(|(n, rt)| {
+            let i = rt.shunts.iter().position(|s| s.policy.id() == *id)?;
+            rt.shunts.remove(i);
+            Some((n.clone(), rt.traps.iter().find(|t| t.id() == *id).cloned()))
+        }) else {
+            return;
+        };
+        tracing::info!(
+            "\"{name}\": bare shunt {} -> {} expired",
+            id.selector.src,
+            id.selector.dst
+        );
+        let up = self.children.values().any(|c| c.connection == name);
+        if let (Some(t), false, Some(k)) = (trap, up, self.kernel.clone()) {
+            if let Err(e) = k.replace_policy(&t).await {
+                tracing::warn!("\"{name}\": cannot restore trap policy: {e}");
+            }
+        }
+    }
+
+    /// Every bare shunt, for `--shuntstatus` and the shunt counter.
+    pub fn bare_shunts(&self) -> Vec<&BareShunt> {
+        self.routed.values().flat_map(|r| r.shunts.iter()).collect()
     }
 
     async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
@@ -1283,5 +1507,50 @@ mod tests {
         .await;
         assert!(p.ike.status().is_empty());
         assert!(p.ike.poll_transmit().is_none());
+    }
+
+    #[tokio::test]
+    async fn established_child_sa_clears_the_bare_shunts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let flow = kernel::Selector::hosts(
+            "198.51.100.7".parse().unwrap(),
+            "203.0.113.9".parse().unwrap(),
+        )
+        .unwrap();
+        p.routed.insert(
+            "west-east".into(),
+            Route {
+                reqid: xfrm::reqid(1),
+                traps: Vec::new(),
+                failure: FailShunt::Pass,
+                mark: None,
+                flow: Some(flow),
+                shunts: vec![BareShunt {
+                    policy: xfrm::bare_shunt(flow, kernel::PolicyAction::Pass, None),
+                    why: FAILURE_SHUNT_WHY,
+                }],
+            },
+        );
+        assert_eq!(
+            crate::status::shunts(&p),
+            vec![
+                "Bare Shunt list:".to_string(),
+                String::new(),
+                "198.51.100.7/32 -0-> 203.0.113.9/32 => %pass    oe-failing".to_string()
+            ]
+        );
+        assert!(p
+            .global_counters()
+            .contains(&("current.states.shunts".to_string(), 1)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            ike: SaSerial(1),
+        })
+        .await;
+        assert!(p.bare_shunts().is_empty());
+        assert_eq!(p.routed["west-east"].flow, None);
+        assert_eq!(crate::status::shunts(&p).len(), 2);
     }
 }

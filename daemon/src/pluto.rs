@@ -557,7 +557,10 @@ impl Pluto {
                 sa.ipsec_authenticated + sa.ipsec_anonymous,
             ),
             ("current.states.ike".into(), sa.ike_total()),
-            ("current.states.shunts".into(), 0),
+            (
+                "current.states.shunts".into(),
+                self.bare_shunts().len() as u64,
+            ),
             ("current.states.iketype.anonymous".into(), sa.ike_anonymous),
             (
                 "current.states.iketype.authenticated".into(),
@@ -692,9 +695,18 @@ impl Pluto {
                     } else {
                         match self.route(name).await {
                             Ok(n) => {
-                                tracing::info!("\"{name}\": route: installed {n} trap policies");
+                                let kind = match self
+                                    .routed
+                                    .get(name)
+                                    .and_then(|rt| rt.traps.first())
+                                    .map(|p| crate::xfrm::shunt_name(&p.action))
+                                {
+                                    None | Some("%trap") => "trap (on-demand)",
+                                    Some(s) => s,
+                                };
+                                tracing::info!("\"{name}\": route: installed {n} {kind} policies");
                                 r.comment(format!(
-                                    "\"{name}\": routed: {n} trap (on-demand) policies installed"
+                                    "\"{name}\": routed: {n} {kind} policies installed"
                                 ));
                             }
                             Err(e) => {

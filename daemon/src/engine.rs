@@ -139,6 +139,23 @@ fn triggering_packet(sel: &kernel::Selector) -> Option<ike::ikev2::TriggeringPac
     })
 }
 
+/// The Child SAs whose inbound or outbound SA is not among the kernel's `present`
+/// SAs (a hard EXPIRE lost in an event socket overflow), with the missing SA.
+pub fn missing_children(
+    children: &BTreeMap<SaSerial, ChildRec>,
+    present: &std::collections::HashSet<SaId>,
+) -> Vec<(SaSerial, SaId)> {
+    children
+        .iter()
+        .filter_map(|(s, c)| {
+            [c.inbound, c.outbound]
+                .into_iter()
+                .find(|id| !present.contains(id))
+                .map(|id| (*s, id))
+        })
+        .collect()
+}
+
 /// Whether two Child SAs carry the same traffic (same connection and policies): a
 /// rekey's successor, as opposed to another road warrior of the same template.
 fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
@@ -299,6 +316,7 @@ impl Pluto {
                 self.shunt_expired(&id).await;
             }
             KernelEvent::PolExpire { .. } => {}
+            KernelEvent::Lost => self.resync(now).await,
         }
     }
 
@@ -529,6 +547,40 @@ impl Pluto {
                 self.instances.insert(ike, inst);
             }
             Err(e) => tracing::warn!("\"{connection}\": cannot instantiate for {peer}: {e}"),
+        }
+    }
+
+    /// Events were lost (ENOBUFS on the XFRM event socket): one SA dump, and every
+    /// Child SA the kernel no longer has is handled as hard-expired. Lost
+    /// ACQUIREs come back by themselves (the kernel repeats them for as long as
+    /// traffic hits the trap).
+    async fn resync(&mut self, now: Instant) {
+        let Some(k) = self.kernel.clone() else { return };
+        let present: std::collections::HashSet<SaId> = match k.sas().await {
+            Ok(v) => v.into_iter().map(|i| i.id).collect(),
+            Err(e) => {
+                tracing::warn!("XFRM events were lost and the SAs cannot be listed: {e}");
+                return;
+            }
+        };
+        let gone = missing_children(&self.children, &present);
+        tracing::info!(
+            "XFRM events were lost: resynchronised with {} kernel SA(s); {} Child SA(s) gone from the kernel",
+            present.len(),
+            gone.len()
+        );
+        for (child, sa) in gone {
+            let name = self
+                .children
+                .get(&child)
+                .map(|c| c.connection.clone())
+                .unwrap_or_default();
+            tracing::info!(
+                "\"{name}\" {child}: SA {sa} is gone from the kernel: treating it as hard-expired"
+            );
+            if let Err(e) = self.ike.handle_expire(sa.spi, true, now) {
+                tracing::warn!("\"{name}\" {child}: {e}");
+            }
         }
     }
 
@@ -1552,5 +1604,50 @@ mod tests {
         assert!(p.bare_shunts().is_empty());
         assert_eq!(p.routed["west-east"].flow, None);
         assert_eq!(crate::status::shunts(&p).len(), 2);
+    }
+
+    #[test]
+    fn resync_finds_child_sas_the_kernel_lost() {
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).unwrap();
+        let rec = |n: u64| ChildRec {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            inbound: SaId {
+                spi: plan.inbound.id.spi + n as u32,
+                ..plan.inbound.id
+            },
+            outbound: SaId {
+                spi: plan.outbound.id.spi + n as u32,
+                ..plan.outbound.id
+            },
+            policies: Vec::new(),
+            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
+            reqid: 1,
+            mode: Mode::Tunnel,
+            added: SystemTime::now(),
+            added_at: Instant::now(),
+            lifetime: Duration::from_secs(60),
+            in_bytes: 0,
+            out_bytes: 0,
+            peer_id: String::new(),
+            updown: Vec::new(),
+            updown_cmd: None,
+            up: true,
+        };
+        let children: BTreeMap<SaSerial, ChildRec> = [(SaSerial(2), rec(0)), (SaSerial(3), rec(1))]
+            .into_iter()
+            .collect();
+        let mut present: std::collections::HashSet<SaId> = children
+            .values()
+            .flat_map(|c| [c.inbound, c.outbound])
+            .collect();
+        assert!(missing_children(&children, &present).is_empty());
+        let lost = children[&SaSerial(3)].outbound;
+        present.remove(&lost);
+        assert_eq!(
+            missing_children(&children, &present),
+            vec![(SaSerial(3), lost)]
+        );
     }
 }

@@ -231,6 +231,7 @@ impl Pluto {
             conns: &self.conns,
             secrets: &self.secrets,
         };
+        self.totals.add("total.ike.traffic.in", d.data.len() as u64);
         self.ike.handle(now, d.local, d.remote, &d.data, &lookup);
     }
 
@@ -325,6 +326,8 @@ impl Pluto {
     pub async fn pump(&mut self) {
         loop {
             while let Some(t) = self.ike.poll_transmit() {
+                self.totals
+                    .add("total.ike.traffic.out", t.contents.len() as u64);
                 self.sockets.send(&t).await;
             }
             let Some(ev) = self.ike.poll_event() else {
@@ -419,8 +422,6 @@ impl Pluto {
             Event::ChildSaEstablished {
                 connection, child, ..
             } => {
-                self.totals.add("total.ipsec.type.all", 1);
-                self.totals.add("total.ipsec.type.esp", 1);
                 self.set_routing(&connection);
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
@@ -719,6 +720,7 @@ impl Pluto {
             c.peer_id.clone_from(&peer_id);
         }
         self.touched_kernel = true;
+        self.count_child_sa(req);
         self.children.insert(
             req.child,
             ChildRec {
@@ -742,6 +744,21 @@ impl Pluto {
             },
         );
         Ok(())
+    }
+
+    /// `total.ipsec.type.*` for a Child SA the kernel took.
+    fn count_child_sa(&mut self, req: &ChildSaInstall) {
+        self.totals.add("total.ipsec.type.all", 1);
+        if req.protocol == ike::registry::ProtocolId::AH {
+            self.totals.add("total.ipsec.type.ah", 1);
+        } else {
+            self.totals.add("total.ipsec.type.esp", 1);
+        }
+        if req.encap.is_some() {
+            self.totals.add("total.ipsec.type.encap", 1);
+        } else {
+            self.totals.add("total.ipsec.type.non_encap", 1);
+        }
     }
 
     /// Puts a routed connection's trap policies back (after its SA went away).
@@ -779,6 +796,17 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
         let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
+        if let Some(rec) = &rec {
+            // total.ipsec.traffic.*: the bytes a Child SA carried, read last now.
+            let read = |id: SaId| {
+                let k = k.clone();
+                async move { k.sa_counters(&id, mark).await.map(|c| c.bytes) }
+            };
+            let i = read(rec.inbound).await.unwrap_or(rec.in_bytes);
+            let o = read(rec.outbound).await.unwrap_or(rec.out_bytes);
+            self.totals.add("total.ipsec.traffic.in", i);
+            self.totals.add("total.ipsec.traffic.out", o);
+        }
         if let Some(rec) = &rec {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have

@@ -571,6 +571,7 @@ impl Pluto {
             ("current.connections".into(), self.conns.len() as u64),
         ];
         v.extend(self.totals.iter().map(|(k, n)| (k.to_string(), n)));
+        v.extend(crate::stats::core_counters(self.ike.counters()));
         v
     }
 
@@ -835,7 +836,10 @@ impl Pluto {
                 }
             }
             Request::DeleteUser { user } => {
-                r.comment(format!("no states of XAUTH user \"{user}\" to delete"));
+                r.line(
+                    rc::FATAL,
+                    format!("--deleteuser \"{user}\": XAUTH is not supported yet, so there are no XAUTH users"),
+                );
             }
             Request::Debug { name, changes } => self.debug(name.as_deref(), changes, r),
             Request::Impair { name, changes } => self.impair(name.as_deref(), changes, r),
@@ -887,6 +891,7 @@ impl Pluto {
             }
             Request::ClearStats => {
                 self.totals.clear();
+                self.ike.clear_counters();
                 r.comment("statistics cleared");
             }
             Request::IkeSocketBufsize { bytes } => {
@@ -1597,5 +1602,69 @@ mod tests {
         );
         assert!(!on.load(Ordering::SeqCst));
         assert_eq!(p.debug_names(), "none");
+    }
+
+    #[test]
+    fn globalstatus_counts_ike_traffic_and_notifies_and_clearstats_clears_them() {
+        let mut p = pluto();
+        let get = |p: &mut Pluto, k: &str| -> u64 {
+            let (_, lines, _) = run(
+                p,
+                vec![Request::Status {
+                    what: StatusKind::Global,
+                }],
+                false,
+            );
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("no {k} in {lines:?}"))
+                .parse()
+                .unwrap()
+        };
+        // Not an IKE message: counted as IKE traffic in, then dropped by the core.
+        p.datagram(crate::sockets::Datagram {
+            local: "192.0.2.1:500".parse().unwrap(),
+            remote: "192.0.2.2:500".parse().unwrap(),
+            data: vec![0; 40],
+        });
+        assert_eq!(get(&mut p, "total.ike.traffic.in"), 40);
+        assert_eq!(get(&mut p, "total.ike.dpd.sent"), 0);
+        assert_eq!(
+            get(&mut p, "total.ikev2.recv.notifies.error.NO_PROPOSAL_CHOSEN"),
+            0
+        );
+        let (st, lines, _) = run(&mut p, vec![Request::ClearStats], false);
+        assert_eq!((st, lines.len()), (0, 1));
+        assert_eq!(get(&mut p, "total.ike.traffic.in"), 0);
+        // Names libreswan never prints for pluto-rs' features are gone.
+        let (_, lines, _) = run(
+            &mut p,
+            vec![Request::Status {
+                what: StatusKind::Global,
+            }],
+            false,
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("ikev1") && !l.contains("xauth") && !l.contains("ipcomp")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn deleteuser_is_refused_until_xauth_exists() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::DeleteUser {
+                user: "alice".into(),
+            }],
+            false,
+        );
+        assert_eq!(st, rc::FATAL);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("XAUTH is not supported yet"), "{lines:?}");
     }
 }

@@ -341,6 +341,9 @@ pub(crate) fn process_request(
 ) -> Result<(), Error> {
     let p = collect(payloads);
     let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        ctx.out
+            .stats
+            .sent(ExchangeType::CREATE_CHILD_SA, true, inner);
         let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
         ctx.respond(sa, raw, msgid, resp);
         Ok(())
@@ -588,6 +591,9 @@ fn send_rekey_request(
     }
     payloads.push(Payload::TsI(ts_payload(&pending.tsi)));
     payloads.push(Payload::TsR(ts_payload(&pending.tsr)));
+    ctx.out
+        .stats
+        .sent(ExchangeType::CREATE_CHILD_SA, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::CREATE_CHILD_SA,
@@ -848,6 +854,9 @@ fn process_ike_rekey_request(
     p: &CreatePayloads<'_>,
 ) -> Result<(), Error> {
     let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        ctx.out
+            .stats
+            .sent(ExchangeType::CREATE_CHILD_SA, true, inner);
         let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
         ctx.respond(sa, raw, msgid, resp);
         Ok(())
@@ -994,6 +1003,9 @@ pub(crate) fn send_ike_rekey(
             data: ke.public_value().to_vec(),
         }),
     ];
+    ctx.out
+        .stats
+        .sent(ExchangeType::CREATE_CHILD_SA, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::CREATE_CHILD_SA,

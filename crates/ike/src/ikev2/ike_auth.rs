@@ -113,6 +113,7 @@ pub(crate) fn send_request(
     payloads.push(Payload::TsI(ts_payload(&tsi)));
     payloads.push(Payload::TsR(ts_payload(&tsr)));
     let msgid = sa.next_msgid;
+    ctx.out.stats.sent(ExchangeType::IKE_AUTH, false, &payloads);
     let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
     sa.pending_child = Some(PendingChild {
         serial: child_serial,
@@ -202,15 +203,11 @@ pub(crate) fn process_request(
                 Rc::notification(NotifyType::AUTHENTICATION_FAILED),
                 format!("{why}; responding with AUTHENTICATION_FAILED"),
             );
-            let resp = sa.seal(
-                ctx.rng,
-                ExchangeType::IKE_AUTH,
-                true,
-                msgid,
-                &[Payload::Notify(Notify::new(
-                    NotifyType::AUTHENTICATION_FAILED,
-                ))],
-            )?;
+            let failed = [Payload::Notify(Notify::new(
+                NotifyType::AUTHENTICATION_FAILED,
+            ))];
+            ctx.out.stats.sent(ExchangeType::IKE_AUTH, true, &failed);
+            let resp = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &failed)?;
             ctx.respond(sa, raw, msgid, resp);
             Ok(AuthOutcome::Failed(SaEnd::Failed(
                 NotifyType::AUTHENTICATION_FAILED,
@@ -311,6 +308,7 @@ pub(crate) fn process_request(
             }
         }
     }
+    ctx.out.stats.sent(ExchangeType::IKE_AUTH, true, &resp);
     let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &resp)?;
     ctx.respond(sa, raw, msgid, msg);
     if let Some((child, chosen, spi, peer_spi, narrowed)) = child_ok {

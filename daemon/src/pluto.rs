@@ -1667,4 +1667,33 @@ mod tests {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("XAUTH is not supported yet"), "{lines:?}");
     }
+
+    #[test]
+    fn my_updown_shows_the_script_that_runs() {
+        let mut p = pluto();
+        let mut disabled = spec("off");
+        disabled.left.updown = Some("%disabled".into());
+        let (st, _, _) = run(
+            &mut p,
+            vec![
+                Request::AddConnection { spec: spec("a") },
+                Request::AddConnection { spec: disabled },
+            ],
+            false,
+        );
+        assert_eq!(st, 0);
+        let (_, lines, _) = run(
+            &mut p,
+            vec![Request::Status {
+                what: StatusKind::Connection,
+            }],
+            false,
+        );
+        let want = format!("\"a\":   my_updown={};", p.updown_default.display());
+        assert!(lines.iter().any(|l| *l == want), "{want}\n{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l == "\"off\":   my_updown=%disabled;"),
+            "{lines:#?}"
+        );
+    }
 }

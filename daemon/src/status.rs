@@ -154,6 +154,10 @@ pub fn connections(p: &Pluto) -> Vec<String> {
                 .and_then(|e| e.host_addr)
                 .and_then(|a| ifaces.iter().find(|(_, x)| *x == a))
                 .map(|(i, _)| i.as_str()),
+            updown: Some(crate::updown::command(
+                c.local_end().and_then(|e| e.updown.as_deref()),
+                &p.updown_default,
+            )),
             ..StatusExtra::default()
         },
     ));

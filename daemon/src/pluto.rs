@@ -1690,7 +1690,7 @@ mod tests {
             false,
         );
         let want = format!("\"a\":   my_updown={};", p.updown_default.display());
-        assert!(lines.iter().any(|l| *l == want), "{want}\n{lines:#?}");
+        assert!(lines.contains(&want), "{want}\n{lines:#?}");
         assert!(
             lines.iter().any(|l| l == "\"off\":   my_updown=%disabled;"),
             "{lines:#?}"

@@ -568,18 +568,15 @@ fn failed_negotiation_installs_the_failure_shunt() {
         ping_west_to_east(&bed);
         let line = "198.51.100.1/32 -0-> 203.0.113.1/32 => ";
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut shunts = String::new();
-        loop {
+        let shunts = loop {
             let failed = failures() > before;
-            shunts = bed.whack(0, "--shuntstatus").1;
-            if (want.is_some() && shunts.contains(line)) || (want.is_none() && failed) {
-                break;
-            }
-            if Instant::now() > deadline {
-                break;
+            let shunts = bed.whack(0, "--shuntstatus").1;
+            let done = (want.is_some() && shunts.contains(line)) || (want.is_none() && failed);
+            if done || Instant::now() > deadline {
+                break shunts;
             }
             std::thread::sleep(Duration::from_millis(100));
-        }
+        };
         let pol = xfrm_policy(&bed, 0);
         match want {
             Some((name, action)) => {

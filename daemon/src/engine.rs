@@ -1121,9 +1121,15 @@ impl Pluto {
         if self.children.values().any(|c| c.connection == name) {
             return;
         }
+        // Only our own negotiations: traffic through the trap (ACQUIRE) or a
+        // waiting `--initiate`; a peer's failed attempt changes nothing here.
+        let whack = self.waiters.iter().any(|w| w.connection == name);
         let Some(rt) = self.routed.get_mut(name) else {
             return;
         };
+        if rt.flow.is_none() && !whack {
+            return;
+        }
         let flow = rt.flow.take();
         let Some(action) = xfrm::failure_action(rt.failure) else {
             return;

@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use conn::spec::{FailShunt, OnTraffic};
 use control::rc;
 use control::server::Responder;
 use ike::ikev2::{
@@ -85,14 +86,35 @@ pub struct IkeRec {
     pub lifetime: Duration,
 }
 
-/// A routed connection's trap policies.
+/// A routed connection's prospective policies and bare shunts.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Reqid of its policies (ties ACQUIREs to it).
     pub reqid: u32,
-    /// The trap policies.
+    /// The prospective policies: traps (`--initiateontraffic`) or `--pass`,
+    /// `--drop`, `--reject` shunts over the connection's selectors.
     pub traps: Vec<PolicySpec>,
+    /// What to install when a negotiation fails (`--fail*`).
+    pub failure: FailShunt,
+    /// The connection's XFRM mark (`--conn-mark`).
+    pub mark: Option<kernel::Mark>,
+    /// The packet whose ACQUIRE started the negotiation under way, if any.
+    pub flow: Option<kernel::Selector>,
+    /// Failure shunts installed for this connection (libreswan's bare shunts).
+    pub shunts: Vec<BareShunt>,
 }
+
+/// A bare shunt: a template-less policy for a flow whose negotiation failed.
+#[derive(Debug, Clone)]
+pub struct BareShunt {
+    /// The policy as installed.
+    pub policy: PolicySpec,
+    /// libreswan's reason text.
+    pub why: &'static str,
+}
+
+/// libreswan's reason for a failure shunt that replaced a negotiation shunt.
+pub const FAILURE_SHUNT_WHY: &str = "oe-failing";
 
 /// What updown needs to know of a Child SA or a routed connection.
 struct SaShape<'a> {
@@ -115,6 +137,23 @@ fn triggering_packet(sel: &kernel::Selector) -> Option<ike::ikev2::TriggeringPac
         local: ts(sel.src.addr(), sel.sport)?,
         remote: ts(sel.dst.addr(), sel.dport)?,
     })
+}
+
+/// The Child SAs whose inbound or outbound SA is not among the kernel's `present`
+/// SAs (a hard EXPIRE lost in an event socket overflow), with the missing SA.
+pub fn missing_children(
+    children: &BTreeMap<SaSerial, ChildRec>,
+    present: &std::collections::HashSet<SaId>,
+) -> Vec<(SaSerial, SaId)> {
+    children
+        .iter()
+        .filter_map(|(s, c)| {
+            [c.inbound, c.outbound]
+                .into_iter()
+                .find(|id| !present.contains(id))
+                .map(|id| (*s, id))
+        })
+        .collect()
 }
 
 /// Whether two Child SAs carry the same traffic (same connection and policies): a
@@ -192,6 +231,7 @@ impl Pluto {
             conns: &self.conns,
             secrets: &self.secrets,
         };
+        self.totals.add("total.ike.traffic.in", d.data.len() as u64);
         self.ike.handle(now, d.local, d.remote, &d.data, &lookup);
     }
 
@@ -260,6 +300,9 @@ impl Pluto {
                     return;
                 };
                 tracing::info!("\"{name}\": acquired {src} -> {dst}: initiating");
+                if let Some(rt) = self.routed.get_mut(&name) {
+                    rt.flow = Some(selector);
+                }
                 match self.ike_conn(&name, None) {
                     Ok(c) => {
                         let res = match triggering_packet(&selector) {
@@ -291,7 +334,24 @@ impl Pluto {
                 }
             }
             KernelEvent::Mapping { sa, old, new, .. } => self.nat_mapping(sa, old, new, now).await,
+            KernelEvent::PolExpire {
+                selector: Some(selector),
+                dir: Some(dir),
+                hard: true,
+                mark,
+                if_id,
+                ..
+            } => {
+                let id = kernel::PolicyId {
+                    selector,
+                    dir,
+                    mark,
+                    if_id,
+                };
+                self.shunt_expired(&id).await;
+            }
             KernelEvent::PolExpire { .. } => {}
+            KernelEvent::Lost => self.resync(now).await,
         }
     }
 
@@ -300,6 +360,8 @@ impl Pluto {
     pub async fn pump(&mut self) {
         loop {
             while let Some(t) = self.ike.poll_transmit() {
+                self.totals
+                    .add("total.ike.traffic.out", t.contents.len() as u64);
                 self.sockets.send(&t).await;
             }
             let Some(ev) = self.ike.poll_event() else {
@@ -343,6 +405,7 @@ impl Pluto {
 
     async fn on_event(&mut self, ev: Event) {
         let now = Instant::now();
+        self.shunts_follow(&ev).await;
         match ev {
             Event::Progress(p) => self.progress(&p),
             Event::Kernel(KernelRequest::InstallChildSa(req)) => {
@@ -402,19 +465,6 @@ impl Pluto {
             Event::ChildSaEstablished {
                 connection, child, ..
             } => {
-                self.totals.add("total.ipsec.type.all", 1);
-                let ah = self
-                    .children
-                    .get(&child)
-                    .is_some_and(|c| c.inbound.proto == kernel::IpsecProto::Ah);
-                self.totals.add(
-                    if ah {
-                        "total.ipsec.type.ah"
-                    } else {
-                        "total.ipsec.type.esp"
-                    },
-                    1,
-                );
                 self.set_routing(&connection);
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
@@ -617,6 +667,40 @@ impl Pluto {
         }
     }
 
+    /// Events were lost (ENOBUFS on the XFRM event socket): one SA dump, and every
+    /// Child SA the kernel no longer has is handled as hard-expired. Lost
+    /// ACQUIREs come back by themselves (the kernel repeats them for as long as
+    /// traffic hits the trap).
+    async fn resync(&mut self, now: Instant) {
+        let Some(k) = self.kernel.clone() else { return };
+        let present: std::collections::HashSet<SaId> = match k.sas().await {
+            Ok(v) => v.into_iter().map(|i| i.id).collect(),
+            Err(e) => {
+                tracing::warn!("XFRM events were lost and the SAs cannot be listed: {e}");
+                return;
+            }
+        };
+        let gone = missing_children(&self.children, &present);
+        tracing::info!(
+            "XFRM events were lost: resynchronised with {} kernel SA(s); {} Child SA(s) gone from the kernel",
+            present.len(),
+            gone.len()
+        );
+        for (child, sa) in gone {
+            let name = self
+                .children
+                .get(&child)
+                .map(|c| c.connection.clone())
+                .unwrap_or_default();
+            tracing::info!(
+                "\"{name}\" {child}: SA {sa} is gone from the kernel: treating it as hard-expired"
+            );
+            if let Err(e) = self.ike.handle_expire(sa.spi, true, now) {
+                tracing::warn!("\"{name}\" {child}: {e}");
+            }
+        }
+    }
+
     /// XFRM MAPPING: ESP-in-UDP for our inbound SA `sa` arrived from `new` instead
     /// of `old` (the NAT in front of the peer re-mapped it). The IKE SA follows
     /// (the core logs libreswan's "NAT-T: new mapping"), and every Child SA of that
@@ -717,10 +801,11 @@ impl Pluto {
     async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
         let k = self.kernel()?;
         let reqid = self.reqid_of(&req.connection);
-        let plan = xfrm::child_plan(req, reqid)?;
+        let mut plan = xfrm::child_plan(req, reqid)?;
+        xfrm::set_mark(&mut plan, self.mark_of(&req.connection)?);
         k.add_sa(&plan.inbound).await?;
         if let Err(e) = k.add_sa(&plan.outbound).await {
-            let _ = k.del_sa(&plan.inbound.id, None).await;
+            let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
             return Err(e);
         }
         for p in &plan.policies {
@@ -729,8 +814,8 @@ impl Pluto {
                 for q in &plan.policies {
                     let _ = k.del_policy(&q.id()).await;
                 }
-                let _ = k.del_sa(&plan.inbound.id, None).await;
-                let _ = k.del_sa(&plan.outbound.id, None).await;
+                let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
+                let _ = k.del_sa(&plan.outbound.id, plan.outbound.mark).await;
                 self.restore_traps(&req.connection).await;
                 return Err(e);
             }
@@ -751,6 +836,7 @@ impl Pluto {
             c.peer_id.clone_from(&peer_id);
         }
         self.touched_kernel = true;
+        self.count_child_sa(req);
         self.children.insert(
             req.child,
             ChildRec {
@@ -774,6 +860,21 @@ impl Pluto {
             },
         );
         Ok(())
+    }
+
+    /// `total.ipsec.type.*` for a Child SA the kernel took.
+    fn count_child_sa(&mut self, req: &ChildSaInstall) {
+        self.totals.add("total.ipsec.type.all", 1);
+        if req.protocol == ike::registry::ProtocolId::AH {
+            self.totals.add("total.ipsec.type.ah", 1);
+        } else {
+            self.totals.add("total.ipsec.type.esp", 1);
+        }
+        if req.encap.is_some() {
+            self.totals.add("total.ipsec.type.encap", 1);
+        } else {
+            self.totals.add("total.ipsec.type.non_encap", 1);
+        }
     }
 
     /// Puts a routed connection's trap policies back (after its SA went away).
@@ -810,6 +911,18 @@ impl Pluto {
         }
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
+        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
+        if let Some(rec) = &rec {
+            // total.ipsec.traffic.*: the bytes a Child SA carried, read last now.
+            let read = |id: SaId| {
+                let k = k.clone();
+                async move { k.sa_counters(&id, mark).await.map(|c| c.bytes) }
+            };
+            let i = read(rec.inbound).await.unwrap_or(rec.in_bytes);
+            let o = read(rec.outbound).await.unwrap_or(rec.out_bytes);
+            self.totals.add("total.ipsec.traffic.in", i);
+            self.totals.add("total.ipsec.traffic.out", o);
+        }
         if let Some(rec) = &rec {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have
@@ -851,7 +964,7 @@ impl Pluto {
                 spi,
                 proto: IpsecProto::Esp,
             };
-            if let Err(e) = k.del_sa(&id, None).await {
+            if let Err(e) = k.del_sa(&id, mark).await {
                 tracing::debug!("\"{}\": deleting SA {id}: {e}", d.connection);
             }
         }
@@ -983,7 +1096,8 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let now = Instant::now();
         for (serial, c) in self.children.iter_mut() {
-            match k.sa_counters(&c.inbound, None).await {
+            let mark = c.sa_specs.0.mark;
+            match k.sa_counters(&c.inbound, mark).await {
                 Ok(n) => {
                     if n.bytes > c.in_bytes {
                         self.ike.note_peer_traffic(*serial, now);
@@ -992,7 +1106,7 @@ impl Pluto {
                 }
                 Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
             }
-            match k.sa_counters(&c.outbound, None).await {
+            match k.sa_counters(&c.outbound, mark).await {
                 Ok(n) => c.out_bytes = n.bytes,
                 Err(e) => tracing::debug!("counters of {}: {e}", c.outbound),
             }
@@ -1004,7 +1118,12 @@ impl Pluto {
     pub async fn route(&mut self, name: &str) -> Result<usize, String> {
         let c = self.ike_conn(name, None).map_err(|e| e.to_string())?;
         let reqid = self.reqid_of(name);
-        let traps = xfrm::trap_policies(&c, reqid).map_err(|e| e.to_string())?;
+        let (on, failure, mark) = self.shunt_policy(name).map_err(|e| e.to_string())?;
+        let traps = xfrm::prospective_policies(
+            xfrm::trap_policies(&c, reqid).map_err(|e| e.to_string())?,
+            on,
+            mark,
+        );
         let k = self.kernel().map_err(|e| e.to_string())?;
         let up = self.children.values().any(|ch| ch.connection == name);
         if !up {
@@ -1019,7 +1138,26 @@ impl Pluto {
         }
         let n = traps.len();
         self.touched_kernel = true;
-        self.routed.insert(name.to_string(), Route { reqid, traps });
+        if on != OnTraffic::Initiate {
+            tracing::info!(
+                "\"{name}\": prospective shunt {} installed for {n} selector pair(s)",
+                traps
+                    .first()
+                    .map(|p| xfrm::shunt_name(&p.action))
+                    .unwrap_or("%trap")
+            );
+        }
+        self.routed.insert(
+            name.to_string(),
+            Route {
+                reqid,
+                traps,
+                failure,
+                mark,
+                flow: None,
+                shunts: Vec::new(),
+            },
+        );
         self.set_routing(name);
         self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
@@ -1037,14 +1175,175 @@ impl Pluto {
             self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
         }
         let up = self.children.values().any(|ch| ch.connection == name);
-        if let (false, Some(k)) = (up, self.kernel.clone()) {
-            for p in &rt.traps {
-                if let Err(e) = k.del_policy(&p.id()).await {
-                    tracing::debug!("\"{name}\": deleting trap policy: {e}");
+        if let Some(k) = self.kernel.clone() {
+            let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+            for s in &rt.shunts {
+                // A shunt over a trap's own selector goes with the trap below.
+                if !trap_ids.contains(&s.policy.id()) {
+                    if let Err(e) = k.del_policy(&s.policy.id()).await {
+                        tracing::debug!("\"{name}\": deleting bare shunt: {e}");
+                    }
+                }
+            }
+            if !up {
+                for p in &rt.traps {
+                    if let Err(e) = k.del_policy(&p.id()).await {
+                        tracing::debug!("\"{name}\": deleting trap policy: {e}");
+                    }
                 }
             }
         }
         true
+    }
+
+    /// A connection's prospective shunt, failure shunt and XFRM mark.
+    fn shunt_policy(
+        &self,
+        name: &str,
+    ) -> Result<(OnTraffic, FailShunt, Option<kernel::Mark>), KernelError> {
+        let Some(c) = self.conns.find(name) else {
+            return Ok((OnTraffic::Initiate, FailShunt::None, None));
+        };
+        let mark = c
+            .policy
+            .conn_mark
+            .as_ref()
+            .map(|m| xfrm::conn_mark(m, c.serial.0))
+            .transpose()?;
+        Ok((c.policy.on_traffic, c.policy.failure_shunt, mark))
+    }
+
+    /// The connection's XFRM mark, for its SAs and policies.
+    fn mark_of(&self, name: &str) -> Result<Option<kernel::Mark>, KernelError> {
+        self.shunt_policy(name).map(|(_, _, m)| m)
+    }
+
+    /// Keeps a routed connection's bare shunts in line with its negotiations:
+    /// a failed negotiation installs the failure shunt for the flow that
+    /// triggered it (or for the connection's selectors when whack started it);
+    /// an established Child SA removes them.
+    async fn shunts_follow(&mut self, ev: &Event) {
+        match ev {
+            Event::ChildSaEstablished { connection, .. } => {
+                self.remove_shunts(connection).await;
+            }
+            Event::ChildSaFailed { connection, .. } => self.negotiation_failed(connection).await,
+            Event::IkeSaDeleted {
+                connection,
+                ike,
+                reason,
+                final_failure,
+            } => {
+                let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
+                // Only a negotiation that never got its IKE SA up: an established
+                // one that dies is the liveness code's business.
+                let negotiating = !self.ike_sas.contains_key(ike);
+                if failed && negotiating && (*final_failure || !self.ike_pending(connection)) {
+                    self.negotiation_failed(connection).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Installs the failure shunt of a routed connection whose negotiation failed
+    /// (nothing with `--failnone`: the negotiation shunt stays).
+    async fn negotiation_failed(&mut self, name: &str) {
+        if self.children.values().any(|c| c.connection == name) {
+            return;
+        }
+        // Only our own negotiations: traffic through the trap (ACQUIRE) or a
+        // waiting `--initiate`; a peer's failed attempt changes nothing here.
+        let whack = self.waiters.iter().any(|w| w.connection == name);
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
+        if rt.flow.is_none() && !whack {
+            return;
+        }
+        let flow = rt.flow.take();
+        let Some(action) = xfrm::failure_action(rt.failure) else {
+            return;
+        };
+        let flows: Vec<kernel::Selector> = match flow.map(|f| xfrm::failed_flow(&f)) {
+            Some(Ok(f)) => vec![f],
+            Some(Err(e)) => {
+                tracing::warn!("\"{name}\": cannot install the failure shunt: {e}");
+                return;
+            }
+            None => rt.traps.iter().map(|p| p.selector).collect(),
+        };
+        let mark = rt.mark;
+        let Some(k) = self.kernel.clone() else { return };
+        for f in flows {
+            let spec = xfrm::bare_shunt(f, action.clone(), mark);
+            match k.replace_policy(&spec).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "\"{name}\": negotiation failed: installed failure shunt {}",
+                        xfrm::shunt_line(&spec, FAILURE_SHUNT_WHY)
+                    );
+                    self.touched_kernel = true;
+                    if let Some(rt) = self.routed.get_mut(name) {
+                        rt.shunts.retain(|s| s.policy.id() != spec.id());
+                        rt.shunts.push(BareShunt {
+                            policy: spec,
+                            why: FAILURE_SHUNT_WHY,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!("\"{name}\": cannot install the failure shunt: {e}"),
+            }
+        }
+    }
+
+    /// Removes a connection's bare shunts once its Child SA is up. One over a
+    /// trap's selector was already replaced by the Child SA's policy.
+    async fn remove_shunts(&mut self, name: &str) {
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
+        rt.flow = None;
+        let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+        let gone = std::mem::take(&mut rt.shunts);
+        let Some(k) = self.kernel.clone() else { return };
+        for s in gone {
+            let id = s.policy.id();
+            if trap_ids.contains(&id) {
+                continue;
+            }
+            if let Err(e) = k.del_policy(&id).await {
+                tracing::debug!("\"{name}\": deleting bare shunt: {e}");
+            }
+        }
+    }
+
+    /// POLEXPIRE: the kernel removed a bare shunt at the end of its lifetime.
+    /// One that covered a trap's selector gives the trap back.
+    async fn shunt_expired(&mut self, id: &kernel::PolicyId) {
+        let Some((name, trap)) = self.routed.iter_mut().find_map(|(n, rt)| {
+            let i = rt.shunts.iter().position(|s| s.policy.id() == *id)?;
+            rt.shunts.remove(i);
+            Some((n.clone(), rt.traps.iter().find(|t| t.id() == *id).cloned()))
+        }) else {
+            return;
+        };
+        tracing::info!(
+            "\"{name}\": bare shunt {} -> {} expired",
+            id.selector.src,
+            id.selector.dst
+        );
+        let up = self.children.values().any(|c| c.connection == name);
+        if let (Some(t), false, Some(k)) = (trap, up, self.kernel.clone()) {
+            if let Err(e) = k.replace_policy(&t).await {
+                tracing::warn!("\"{name}\": cannot restore trap policy: {e}");
+            }
+        }
+    }
+
+    /// Every bare shunt, for `--shuntstatus` and the shunt counter.
+    pub fn bare_shunts(&self) -> Vec<&BareShunt> {
+        self.routed.values().flat_map(|r| r.shunts.iter()).collect()
     }
 
     async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
@@ -1537,5 +1836,95 @@ mod tests {
         .await;
         assert!(p.ike.status().is_empty());
         assert!(p.ike.poll_transmit().is_none());
+    }
+
+    #[tokio::test]
+    async fn established_child_sa_clears_the_bare_shunts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let flow = kernel::Selector::hosts(
+            "198.51.100.7".parse().unwrap(),
+            "203.0.113.9".parse().unwrap(),
+        )
+        .unwrap();
+        p.routed.insert(
+            "west-east".into(),
+            Route {
+                reqid: xfrm::reqid(1),
+                traps: Vec::new(),
+                failure: FailShunt::Pass,
+                mark: None,
+                flow: Some(flow),
+                shunts: vec![BareShunt {
+                    policy: xfrm::bare_shunt(flow, kernel::PolicyAction::Pass, None),
+                    why: FAILURE_SHUNT_WHY,
+                }],
+            },
+        );
+        assert_eq!(
+            crate::status::shunts(&p),
+            vec![
+                "Bare Shunt list:".to_string(),
+                String::new(),
+                "198.51.100.7/32 -0-> 203.0.113.9/32 => %pass    oe-failing".to_string()
+            ]
+        );
+        assert!(p
+            .global_counters()
+            .contains(&("current.states.shunts".to_string(), 1)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            ike: SaSerial(1),
+        })
+        .await;
+        assert!(p.bare_shunts().is_empty());
+        assert_eq!(p.routed["west-east"].flow, None);
+        assert_eq!(crate::status::shunts(&p).len(), 2);
+    }
+
+    #[test]
+    fn resync_finds_child_sas_the_kernel_lost() {
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).unwrap();
+        let rec = |n: u64| ChildRec {
+            connection: "west-east".into(),
+            ike: SaSerial(1),
+            inbound: SaId {
+                spi: plan.inbound.id.spi + n as u32,
+                ..plan.inbound.id
+            },
+            outbound: SaId {
+                spi: plan.outbound.id.spi + n as u32,
+                ..plan.outbound.id
+            },
+            policies: Vec::new(),
+            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
+            reqid: 1,
+            mode: Mode::Tunnel,
+            added: SystemTime::now(),
+            added_at: Instant::now(),
+            lifetime: Duration::from_secs(60),
+            in_bytes: 0,
+            out_bytes: 0,
+            peer_id: String::new(),
+            updown: Vec::new(),
+            updown_cmd: None,
+            up: true,
+        };
+        let children: BTreeMap<SaSerial, ChildRec> = [(SaSerial(2), rec(0)), (SaSerial(3), rec(1))]
+            .into_iter()
+            .collect();
+        let mut present: std::collections::HashSet<SaId> = children
+            .values()
+            .flat_map(|c| [c.inbound, c.outbound])
+            .collect();
+        assert!(missing_children(&children, &present).is_empty());
+        let lost = children[&SaSerial(3)].outbound;
+        present.remove(&lost);
+        assert_eq!(
+            missing_children(&children, &present),
+            vec![(SaSerial(3), lost)]
+        );
     }
 }

@@ -559,7 +559,10 @@ impl Pluto {
                 sa.ipsec_authenticated + sa.ipsec_anonymous,
             ),
             ("current.states.ike".into(), sa.ike_total()),
-            ("current.states.shunts".into(), 0),
+            (
+                "current.states.shunts".into(),
+                self.bare_shunts().len() as u64,
+            ),
             ("current.states.iketype.anonymous".into(), sa.ike_anonymous),
             (
                 "current.states.iketype.authenticated".into(),
@@ -570,6 +573,7 @@ impl Pluto {
             ("current.connections".into(), self.conns.len() as u64),
         ];
         v.extend(self.totals.iter().map(|(k, n)| (k.to_string(), n)));
+        v.extend(crate::stats::core_counters(self.ike.counters()));
         v
     }
 
@@ -702,9 +706,18 @@ impl Pluto {
                     } else {
                         match self.route(name).await {
                             Ok(n) => {
-                                tracing::info!("\"{name}\": route: installed {n} trap policies");
+                                let kind = match self
+                                    .routed
+                                    .get(name)
+                                    .and_then(|rt| rt.traps.first())
+                                    .map(|p| crate::xfrm::shunt_name(&p.action))
+                                {
+                                    None | Some("%trap") => "trap (on-demand)",
+                                    Some(s) => s,
+                                };
+                                tracing::info!("\"{name}\": route: installed {n} {kind} policies");
                                 r.comment(format!(
-                                    "\"{name}\": routed: {n} trap (on-demand) policies installed"
+                                    "\"{name}\": routed: {n} {kind} policies installed"
                                 ));
                             }
                             Err(e) => {
@@ -839,7 +852,10 @@ impl Pluto {
                 }
             }
             Request::DeleteUser { user } => {
-                r.comment(format!("no states of XAUTH user \"{user}\" to delete"));
+                r.line(
+                    rc::FATAL,
+                    format!("--deleteuser \"{user}\": XAUTH is not supported yet, so there are no XAUTH users"),
+                );
             }
             Request::Debug { name, changes } => self.debug(name.as_deref(), changes, r),
             Request::Impair { name, changes } => self.impair(name.as_deref(), changes, r),
@@ -899,6 +915,7 @@ impl Pluto {
             }
             Request::ClearStats => {
                 self.totals.clear();
+                self.ike.clear_counters();
                 r.comment("statistics cleared");
             }
             Request::IkeSocketBufsize { bytes } => {
@@ -1889,6 +1906,55 @@ mod tests {
     }
 
     #[test]
+    fn globalstatus_counts_ike_traffic_and_notifies_and_clearstats_clears_them() {
+        let mut p = pluto();
+        let get = |p: &mut Pluto, k: &str| -> u64 {
+            let (_, lines, _) = run(
+                p,
+                vec![Request::Status {
+                    what: StatusKind::Global,
+                }],
+                false,
+            );
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("no {k} in {lines:?}"))
+                .parse()
+                .unwrap()
+        };
+        // Not an IKE message: counted as IKE traffic in, then dropped by the core.
+        p.datagram(crate::sockets::Datagram {
+            local: "192.0.2.1:500".parse().unwrap(),
+            remote: "192.0.2.2:500".parse().unwrap(),
+            data: vec![0; 40],
+        });
+        assert_eq!(get(&mut p, "total.ike.traffic.in"), 40);
+        assert_eq!(get(&mut p, "total.ike.dpd.sent"), 0);
+        assert_eq!(
+            get(&mut p, "total.ikev2.recv.notifies.error.NO_PROPOSAL_CHOSEN"),
+            0
+        );
+        let (st, lines, _) = run(&mut p, vec![Request::ClearStats], false);
+        assert_eq!((st, lines.len()), (0, 1));
+        assert_eq!(get(&mut p, "total.ike.traffic.in"), 0);
+        // Names libreswan never prints for pluto-rs' features are gone.
+        let (_, lines, _) = run(
+            &mut p,
+            vec![Request::Status {
+                what: StatusKind::Global,
+            }],
+            false,
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("ikev1") && !l.contains("xauth") && !l.contains("ipcomp")),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn crl_and_ocsp_forms_are_refused() {
         let mut p = pluto();
         for (what, code, start) in [
@@ -1975,6 +2041,10 @@ mod tests {
             Route {
                 reqid: 7,
                 traps: Vec::new(),
+                failure: conn::spec::FailShunt::None,
+                mark: None,
+                flow: None,
+                shunts: Vec::new(),
             },
         );
         let serial = p.conns.find("a").unwrap().serial;
@@ -2009,5 +2079,49 @@ mod tests {
         );
         assert_eq!(st, 0, "{lines:?}");
         assert!(lines.iter().any(|l| l == "loaded 2 secrets"), "{lines:?}");
+    }
+
+    #[test]
+    fn deleteuser_is_refused_until_xauth_exists() {
+        let mut p = pluto();
+        let (st, lines, _) = run(
+            &mut p,
+            vec![Request::DeleteUser {
+                user: "alice".into(),
+            }],
+            false,
+        );
+        assert_eq!(st, rc::FATAL);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("XAUTH is not supported yet"), "{lines:?}");
+    }
+
+    #[test]
+    fn my_updown_shows_the_script_that_runs() {
+        let mut p = pluto();
+        let mut disabled = spec("off");
+        disabled.left.updown = Some("%disabled".into());
+        let (st, _, _) = run(
+            &mut p,
+            vec![
+                Request::AddConnection { spec: spec("a") },
+                Request::AddConnection { spec: disabled },
+            ],
+            false,
+        );
+        assert_eq!(st, 0);
+        let (_, lines, _) = run(
+            &mut p,
+            vec![Request::Status {
+                what: StatusKind::Connection,
+            }],
+            false,
+        );
+        let want = format!("\"a\":   my_updown={};", p.updown_default.display());
+        assert!(lines.contains(&want), "{want}\n{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l == "\"off\":   my_updown=%disabled;"),
+            "{lines:#?}"
+        );
     }
 }

@@ -23,28 +23,59 @@ pub struct SaCounts {
     pub ipsec_anonymous: u64,
 }
 
-/// The accumulating `total.*` counters.
+/// The accumulating `total.*` counters the daemon counts, each where it happens:
+/// IKE SAs at their establishment or failure (engine events), Child SAs by type
+/// when the kernel took them, IPsec traffic from the kernel's byte counters of
+/// each Child SA as it is deleted (libreswan too counts terminated SAs), IKE
+/// traffic as datagrams are received and sent. Liveness checks and notifies are
+/// counted by the IKEv2 core (see [`core_counters`]). libreswan's IKEv1, XAUTH
+/// and IPComp counters are not shown: pluto-rs has none of those.
 pub const TOTAL_COUNTERS: &[&str] = &[
     "total.ike.ikev2.established",
     "total.ike.ikev2.failed",
-    "total.ike.ikev1.established",
-    "total.ike.ikev1.failed",
-    "total.ike.dpd.sent",
-    "total.ike.dpd.recv",
     "total.ike.traffic.in",
     "total.ike.traffic.out",
     "total.ipsec.type.all",
     "total.ipsec.type.esp",
     "total.ipsec.type.ah",
-    "total.ipsec.type.ipcomp",
     "total.ipsec.type.encap",
-    "total.ipsec.type.nonencap",
+    "total.ipsec.type.non_encap",
     "total.ipsec.traffic.in",
     "total.ipsec.traffic.out",
-    "total.xauth.started",
-    "total.xauth.stopped",
-    "total.xauth.aborted",
 ];
+
+/// The core's liveness and notify counters under libreswan's names:
+/// `total.ike.dpd.sent/recv/replied`, then for every known notify type
+/// `total.ikev2.sent.notifies.error.NAME` / `.status.NAME` and the same for
+/// `recv`.
+pub fn core_counters(c: &ike::ikev2::Counters) -> Vec<(String, u64)> {
+    use ike::registry::NotifyType;
+    let mut v = vec![
+        ("total.ike.dpd.sent".to_string(), c.dpd_sent),
+        ("total.ike.dpd.recv".to_string(), c.dpd_recv),
+        ("total.ike.dpd.replied".to_string(), c.dpd_replied),
+    ];
+    for (dir, m) in [("sent", &c.notifies_sent), ("recv", &c.notifies_recv)] {
+        for kind in ["error", "status"] {
+            // Known types, and any other type that was seen.
+            let mut types: Vec<NotifyType> = NotifyType::KNOWN
+                .iter()
+                .copied()
+                .chain(m.keys().copied())
+                .filter(|t| t.is_error() == (kind == "error"))
+                .collect();
+            types.sort();
+            types.dedup();
+            for t in types {
+                v.push((
+                    format!("total.ikev2.{dir}.notifies.{kind}.{t}"),
+                    m.get(&t).copied().unwrap_or(0),
+                ));
+            }
+        }
+    }
+    v
+}
 
 /// The `total.*` counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +111,34 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_counters_use_libreswans_names() {
+        let mut c = ike::ikev2::Counters {
+            dpd_sent: 3,
+            ..Default::default()
+        };
+        c.notifies_recv
+            .insert(ike::registry::NotifyType::AUTHENTICATION_FAILED, 2);
+        let v = core_counters(&c);
+        assert!(v.contains(&("total.ike.dpd.sent".into(), 3)));
+        assert!(v.contains(&("total.ike.dpd.replied".into(), 0)));
+        assert!(v.contains(&(
+            "total.ikev2.recv.notifies.error.AUTHENTICATION_FAILED".into(),
+            2
+        )));
+        assert!(v.contains(&(
+            "total.ikev2.sent.notifies.error.AUTHENTICATION_FAILED".into(),
+            0
+        )));
+        assert!(v.contains(&(
+            "total.ikev2.sent.notifies.status.NAT_DETECTION_SOURCE_IP".into(),
+            0
+        )));
+        assert!(v
+            .iter()
+            .all(|(k, _)| !k.contains("ikev1") && !k.contains("xauth")));
+    }
 
     #[test]
     fn add_and_clear() {

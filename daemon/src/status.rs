@@ -154,6 +154,10 @@ pub fn connections(p: &Pluto) -> Vec<String> {
                 .and_then(|e| e.host_addr)
                 .and_then(|a| ifaces.iter().find(|(_, x)| *x == a))
                 .map(|(i, _)| i.as_str()),
+            updown: Some(crate::updown::command(
+                c.local_end().and_then(|e| e.updown.as_deref()),
+                &p.updown_default,
+            )),
             ..StatusExtra::default()
         },
     ));
@@ -223,9 +227,35 @@ pub fn traffic(p: &Pluto) -> Vec<String> {
     p.traffic_lines()
 }
 
-/// `--shuntstatus`.
-pub fn shunts(_p: &Pluto) -> Vec<String> {
-    vec!["Bare Shunt list:".to_string(), String::new()]
+/// `--shuntstatus`: libreswan's "Bare Shunt list:", a spacer, then one line per
+/// bare (failure) shunt: `192.0.2.1/32 -0-> 192.0.2.2/32 => %pass    oe-failing`.
+pub fn shunts(p: &Pluto) -> Vec<String> {
+    let mut v = vec!["Bare Shunt list:".to_string(), String::new()];
+    v.extend(
+        p.bare_shunts()
+            .into_iter()
+            .map(|s| crate::xfrm::shunt_line(&s.policy, s.why)),
+    );
+    v
+}
+
+fn shunts_json(p: &Pluto) -> Vec<Value> {
+    p.routed
+        .iter()
+        .flat_map(|(name, rt)| {
+            rt.shunts.iter().map(move |s| {
+                let sel = &s.policy.selector;
+                json!({
+                    "connection": name,
+                    "src": sel.src.to_string(),
+                    "dst": sel.dst.to_string(),
+                    "protocol": sel.proto,
+                    "shunt": crate::xfrm::shunt_name(&s.policy.action),
+                    "why": s.why,
+                })
+            })
+        })
+        .collect()
 }
 
 /// `--addresspoolstatus`: one line per pool configured on a connection.
@@ -431,7 +461,7 @@ fn all_json(p: &Pluto) -> Value {
         "connections": connections_json(p),
         "brief": brief_json(p),
         "states": p.state_lines(),
-        "shunts": Vec::<Value>::new(),
+        "shunts": shunts_json(p),
     })
 }
 
@@ -448,7 +478,7 @@ pub fn json_for(p: &Pluto, what: control::request::StatusKind) -> Value {
             "add_time": crate::timefmt::unix(c.added), "in_bytes": c.in_bytes,
             "out_bytes": c.out_bytes, "id": c.peer_id,
         })).collect::<Vec<_>>() }),
-        K::Shunt => json!({ "shunts": Vec::<Value>::new() }),
+        K::Shunt => json!({ "shunts": shunts_json(p) }),
         K::AddressPool => json!({
             "address_pools": pools(p).into_iter().map(|(r, size, conns)| json!({
                 "range": r, "size": size.to_string(), "leases": 0, "in_use": 0,

@@ -8,12 +8,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use conn::policy::ConnMark;
+use conn::spec::{FailShunt, OnTraffic};
 use ike::ikev2::{ChildSaInstall, Connection, Mode};
 use ike::registry::ProtocolId;
 use ike::ts::TrafficSelector;
 use kernel::{
-    Dir, Encap, Encr, Integ, IpsecProto, KernelError, Lifetimes, Limits, PolicyAction, PolicySpec,
-    SaCrypto, SaId, SaSpec, SecretKey, Selector, Subnet, Template,
+    Dir, Encap, Encr, Integ, IpsecProto, KernelError, Lifetimes, Limits, Mark, PolicyAction,
+    PolicySpec, SaCrypto, SaId, SaSpec, SecretKey, Selector, Subnet, Template,
 };
 
 /// The first reqid pluto-rs hands out: libreswan's automatic reqids start here, and
@@ -148,6 +150,143 @@ pub fn trap_policies(c: &Connection, reqid: u32) -> Result<Vec<PolicySpec>, Kern
         reqid,
         true,
     )
+}
+
+/// How long a bare (failure) shunt stays before the kernel removes it and
+/// negotiation may be tried again: libreswan's `shuntlifetime=` default, 15
+/// minutes. The kernel enforces it as the policy's hard lifetime and reports the
+/// removal with POLEXPIRE.
+pub const SHUNT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// What a routed connection's prospective (negotiation) shunt does with traffic
+/// that matches it before the Child SA exists. `--initiateontraffic` keeps the
+/// trap (an IPsec template without SA: the kernel raises ACQUIRE); `--pass` lets
+/// it through in the clear (allow, no template); `--drop` blocks it.
+///
+/// `--reject`: libreswan 5's XFRM backend installs `%reject` with exactly the
+/// code of `%drop` (an XFRM_POLICY_BLOCK policy; XFRM has no action that sends
+/// ICMP, and libreswan issues #2126-#2128 made reject an alias of drop for that
+/// reason), so no ICMP unreachable is sent. pluto-rs does the same: a block
+/// policy, which the kernel crate logs as "%reject installed as %drop".
+pub fn prospective_action(on: OnTraffic, trap: PolicyAction) -> PolicyAction {
+    match on {
+        OnTraffic::Initiate => trap,
+        OnTraffic::Pass => PolicyAction::Pass,
+        OnTraffic::Drop => PolicyAction::Drop,
+        OnTraffic::Reject => PolicyAction::Reject,
+    }
+}
+
+/// The outbound policies a routed connection installs: its traps (from
+/// [`trap_policies`]), or the `--pass/--drop/--reject` shunts over the same
+/// selectors, with the connection's mark.
+pub fn prospective_policies(
+    mut traps: Vec<PolicySpec>,
+    on: OnTraffic,
+    mark: Option<Mark>,
+) -> Vec<PolicySpec> {
+    for p in &mut traps {
+        p.action = prospective_action(on, p.action.clone());
+        p.mark = mark;
+    }
+    traps
+}
+
+/// The failure shunt that replaces the trap for a flow whose negotiation failed:
+/// `--failpass` passes, `--faildrop` and `--failreject` block (reject as drop,
+/// see [`prospective_action`]); `--failnone` (`None`) keeps the negotiation
+/// shunt.
+pub fn failure_action(f: FailShunt) -> Option<PolicyAction> {
+    match f {
+        FailShunt::None => None,
+        FailShunt::Pass => Some(PolicyAction::Pass),
+        FailShunt::Drop => Some(PolicyAction::Drop),
+        FailShunt::Reject => Some(PolicyAction::Reject),
+    }
+}
+
+/// The flow a bare shunt covers for the packet an ACQUIRE reported: its two
+/// hosts, every protocol and port (as libreswan's `-0->` bare shunts), so the
+/// next connection attempt of the same hosts meets the shunt too.
+pub fn failed_flow(packet: &Selector) -> Result<Selector, KernelError> {
+    Selector::new(
+        Subnet::new(
+            packet.src.addr(),
+            if packet.src.is_ipv6() { 128 } else { 32 },
+        )?,
+        Subnet::new(
+            packet.dst.addr(),
+            if packet.dst.is_ipv6() { 128 } else { 32 },
+        )?,
+    )
+}
+
+/// An outbound bare shunt (a policy without template) over `flow`. The
+/// computed priority makes a host-to-host shunt win over the connection's wider
+/// trap; over the trap's own selector it replaces the trap (same policy id).
+/// The kernel removes it after [`SHUNT_LIFETIME`].
+pub fn bare_shunt(flow: Selector, action: PolicyAction, mark: Option<Mark>) -> PolicySpec {
+    let mut p = PolicySpec::new(flow, Dir::Out, action);
+    p.mark = mark;
+    p.lifetimes.hard.add_seconds = SHUNT_LIFETIME.as_secs();
+    p
+}
+
+/// libreswan's name of a shunt action in `--shuntstatus`.
+pub fn shunt_name(a: &PolicyAction) -> &'static str {
+    match a {
+        PolicyAction::Pass => "%pass",
+        PolicyAction::Drop => "%drop",
+        PolicyAction::Reject => "%reject",
+        PolicyAction::Ipsec(_) => "%trap",
+    }
+}
+
+/// One `--shuntstatus` line as libreswan 5 prints a bare shunt:
+/// `192.0.2.1/32 -0-> 192.0.2.2/32 => %pass    oe-failing` (a port follows
+/// its prefix as `:port` only when the selector has one).
+pub fn shunt_line(p: &PolicySpec, why: &str) -> String {
+    let end = |s: &Subnet, port: Option<u16>| match port {
+        Some(n) => format!("{s}:{n}"),
+        None => s.to_string(),
+    };
+    format!(
+        "{} -{}-> {} => {}    {why}",
+        end(&p.selector.src, p.selector.sport),
+        p.selector.proto,
+        end(&p.selector.dst, p.selector.dport),
+        shunt_name(&p.action)
+    )
+}
+
+/// The XFRM mark of `--conn-mark`. A unique mark (`-1`) is the connection's
+/// database serial (instances have their own), which must fit the mask.
+pub fn conn_mark(m: &ConnMark, conn_serial: u64) -> Result<Mark, KernelError> {
+    if !m.unique {
+        return Ok(Mark {
+            value: m.value,
+            mask: m.mask,
+        });
+    }
+    match u32::try_from(conn_serial) {
+        Ok(v) if v & !m.mask == 0 => Ok(Mark {
+            value: v,
+            mask: m.mask,
+        }),
+        _ => Err(KernelError::Invalid(format!(
+            "--conn-mark -1/{:#x}: the unique mark {conn_serial} does not fit the mask",
+            m.mask
+        ))),
+    }
+}
+
+/// Puts the connection's mark on both SAs and every policy of a Child SA.
+pub fn set_mark(plan: &mut ChildPlan, mark: Option<Mark>) {
+    plan.inbound.mark = mark;
+    plan.outbound.mark = mark;
+    for p in &mut plan.policies {
+        p.mark = mark;
+    }
 }
 
 /// The kernel's limits of a Child SA: hard = the lifetime; soft = a quarter of
@@ -573,5 +712,123 @@ mod tests {
         .unwrap();
         assert_eq!(pols.len(), 1);
         assert_eq!(pols[0].dir, Dir::Out);
+    }
+
+    /// west-east's trap: 198.51.100.0/24 -> 203.0.113.0/24 through 192.0.2.2.
+    fn traps() -> Vec<PolicySpec> {
+        policies(
+            &[ts("198.51.100.0", 24)],
+            &[ts("203.0.113.0", 24)],
+            Mode::Tunnel,
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            reqid(1),
+            true,
+        )
+        .unwrap()
+    }
+
+    fn only(v: Vec<PolicySpec>) -> PolicySpec {
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn initiateontraffic_installs_a_trap() {
+        let p = only(prospective_policies(traps(), OnTraffic::Initiate, None));
+        assert_eq!(p.dir, Dir::Out);
+        match &p.action {
+            PolicyAction::Ipsec(t) => {
+                assert_eq!(t.len(), 1);
+                assert_eq!(t[0].reqid, reqid(1));
+                assert_eq!(t[0].dst, Some("192.0.2.2".parse().unwrap()));
+            }
+            a => panic!("a trap has a template: {a:?}"),
+        }
+        assert_eq!(p.priority, kernel::Priority::Auto);
+    }
+
+    #[test]
+    fn pass_drop_reject_install_template_less_shunts_over_the_traps_selector() {
+        let trap = only(traps());
+        for (on, want) in [
+            (OnTraffic::Pass, PolicyAction::Pass),
+            (OnTraffic::Drop, PolicyAction::Drop),
+            // libreswan 5: %reject is a block policy like %drop.
+            (OnTraffic::Reject, PolicyAction::Reject),
+        ] {
+            let p = only(prospective_policies(traps(), on, None));
+            assert_eq!(p.action, want, "{on:?}");
+            // Same identity as the trap: routing one replaces the other.
+            assert_eq!(p.id(), trap.id());
+            assert_eq!(p.priority, trap.priority);
+        }
+    }
+
+    #[test]
+    fn failure_shunt_actions() {
+        assert_eq!(
+            failure_action(FailShunt::None),
+            None,
+            "--failnone keeps the trap"
+        );
+        assert_eq!(failure_action(FailShunt::Pass), Some(PolicyAction::Pass));
+        assert_eq!(failure_action(FailShunt::Drop), Some(PolicyAction::Drop));
+        assert_eq!(
+            failure_action(FailShunt::Reject),
+            Some(PolicyAction::Reject)
+        );
+    }
+
+    #[test]
+    fn failed_flow_shunt_is_host_to_host_beats_the_trap_and_expires() {
+        let packet = Selector::hosts(
+            "198.51.100.7".parse().unwrap(),
+            "203.0.113.9".parse().unwrap(),
+        )
+        .unwrap()
+        .with_proto(1)
+        .with_ports(Some(8), Some(0));
+        let flow = failed_flow(&packet).unwrap();
+        assert_eq!(flow.proto, 0);
+        assert_eq!((flow.sport, flow.dport), (None, None));
+        let s = bare_shunt(flow, PolicyAction::Pass, None);
+        assert_eq!(s.dir, Dir::Out);
+        assert_eq!(s.lifetimes.hard.add_seconds, 900);
+        let trap = only(traps());
+        assert!(
+            kernel::priority(&s.selector, s.priority)
+                < kernel::priority(&trap.selector, trap.priority),
+            "the host-to-host shunt must win over the /24 trap"
+        );
+        assert_eq!(
+            shunt_line(&s, "oe-failing"),
+            "198.51.100.7/32 -0-> 203.0.113.9/32 => %pass    oe-failing"
+        );
+        let d = bare_shunt(packet, PolicyAction::Drop, None);
+        assert_eq!(
+            shunt_line(&d, "oe-failing"),
+            "198.51.100.7/32:8 -1-> 203.0.113.9/32:0 => %drop    oe-failing"
+        );
+    }
+
+    #[test]
+    fn conn_mark_on_sas_policies_and_traps() {
+        let m = conn_mark(&ConnMark::parse("0x10/0xff").unwrap(), 3).unwrap();
+        assert_eq!((m.value, m.mask), (0x10, 0xff));
+        let mut p = child_plan(&install(Mode::Tunnel, true), reqid(1)).unwrap();
+        set_mark(&mut p, Some(m));
+        assert_eq!(p.inbound.mark, Some(m));
+        assert_eq!(p.outbound.mark, Some(m));
+        assert!(p.policies.iter().all(|x| x.mark == Some(m)));
+        let t = only(prospective_policies(traps(), OnTraffic::Initiate, Some(m)));
+        assert_eq!(t.mark, Some(m));
+        // The marked IPsec policy replaces the marked trap (same id).
+        assert_eq!(t.id(), p.policies[0].id());
+        // -1: unique per connection serial, within the mask.
+        let u = conn_mark(&ConnMark::parse("-1/0xff").unwrap(), 7).unwrap();
+        assert_eq!((u.value, u.mask), (7, 0xff));
+        let e = conn_mark(&ConnMark::parse("-1/0xf").unwrap(), 300).unwrap_err();
+        assert!(e.to_string().contains("--conn-mark"), "{e}");
     }
 }

@@ -428,3 +428,210 @@ fn template_instances_name_their_sas() {
     let (st, _) = bed.whack(1, "--shutdown");
     assert_eq!(st, 0);
 }
+
+/// `ip xfrm policy` of one side, the socket policies left out.
+fn xfrm_policy(bed: &Bed, side: usize) -> String {
+    out(&[
+        "ip",
+        "-n",
+        &bed.ns[side],
+        "xfrm",
+        "policy",
+        "list",
+        "dir",
+        "out",
+    ])
+}
+
+/// The route that makes west's traffic for east's client hit the policies.
+fn client_route(bed: &Bed) {
+    sh(&[
+        "ip",
+        "-n",
+        &bed.ns[0],
+        "route",
+        "add",
+        "203.0.113.1/32",
+        "via",
+        "192.0.2.2",
+        "src",
+        "198.51.100.1",
+    ]);
+}
+
+fn ping_west_to_east(bed: &Bed) {
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &bed.ns[0],
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-I",
+        "198.51.100.1",
+        "203.0.113.1",
+    ]);
+}
+
+/// `--route` installs the prospective shunt libreswan would: a trap with an ESP
+/// template for `--initiateontraffic`, a template-less allow policy for `--pass`,
+/// a block policy for `--drop` and `--reject` (libreswan 5 installs reject as
+/// drop); all carry `--conn-mark`; `--unroute` and `--shutdown` remove them.
+/// Needs no ESP in the kernel.
+#[test]
+fn route_installs_each_prospective_shunt_with_its_mark() {
+    let Some(mut bed) = setup('e') else { return };
+    start(&mut bed, 0, "shunt secret");
+    for (opt, want) in [
+        ("--initiateontraffic", "tmpl src 192.0.2.1 dst 192.0.2.2"),
+        // iproute2 prints no action for allow.
+        ("--pass", "mark 0x10/0xff"),
+        ("--drop", "action block"),
+        ("--reject", "action block"),
+    ] {
+        let (st, o) = bed.whack(0, &format!("{CONN} {opt} --conn-mark 0x10/0xff"));
+        assert_eq!(st, 0, "{opt}: {o}");
+        let (st, o) = bed.whack(0, "--name west-east --route");
+        assert_eq!(st, 0, "{opt}: {o}\n{}", bed.log(0));
+        let pol = xfrm_policy(&bed, 0);
+        assert!(
+            pol.contains("src 198.51.100.0/24 dst 203.0.113.0/24"),
+            "{opt}: {pol}"
+        );
+        assert!(pol.contains(want), "{opt}: want {want}:\n{pol}");
+        assert!(pol.contains("mark 0x10/0xff"), "{opt}: {pol}");
+        if opt != "--initiateontraffic" {
+            assert!(
+                !pol.contains("tmpl"),
+                "{opt}: a shunt has no template:\n{pol}"
+            );
+        }
+        if opt == "--pass" {
+            assert!(!pol.contains("action block"), "{opt}: {pol}");
+        }
+        let (st, o) = bed.whack(0, "--name west-east --unroute");
+        assert_eq!(st, 0, "{opt}: {o}");
+        let pol = xfrm_policy(&bed, 0);
+        assert!(
+            !pol.contains("198.51.100.0/24"),
+            "{opt}: left after --unroute:\n{pol}"
+        );
+        let (st, o) = bed.whack(0, "--name west-east --delete");
+        assert_eq!(st, 0, "{opt}: {o}");
+    }
+    // --shutdown removes a routed shunt too.
+    let (st, o) = bed.whack(0, &format!("{CONN} --pass"));
+    assert_eq!(st, 0, "{o}");
+    assert_eq!(bed.whack(0, "--name west-east --route").0, 0);
+    let pol = xfrm_policy(&bed, 0);
+    assert!(
+        pol.contains("198.51.100.0/24") && !pol.contains("tmpl"),
+        "{pol}"
+    );
+    assert_eq!(bed.whack(0, "--shutdown").0, 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let pol = xfrm_policy(&bed, 0);
+    assert!(
+        !pol.contains("198.51.100.0/24"),
+        "left after --shutdown:\n{pol}"
+    );
+}
+
+/// A routed connection whose negotiation (started by traffic through its trap)
+/// fails gets the failure shunt for the failed flow, shown by `--shuntstatus`
+/// and `--status` in libreswan's format: `--failpass` a %pass bare shunt,
+/// `--faildrop`/`--failreject` a block one, `--failnone` none (the trap stays).
+/// `--unroute` removes it. The negotiation fails on a wrong PSK, so no ESP is
+/// needed.
+#[test]
+fn failed_negotiation_installs_the_failure_shunt() {
+    let Some(mut bed) = setup('f') else { return };
+    start(&mut bed, 0, "west's secret");
+    start(&mut bed, 1, "not west's secret");
+    client_route(&bed);
+    let (st, o) = bed.whack(1, CONN);
+    assert_eq!(st, 0, "{o}");
+    for (opt, want) in [
+        ("--failpass", Some(("%pass", ""))),
+        ("--faildrop", Some(("%drop", "action block"))),
+        ("--failreject", Some(("%reject", "action block"))),
+        ("--failnone", None),
+    ] {
+        let (st, o) = bed.whack(0, &format!("{CONN} {opt}"));
+        assert_eq!(st, 0, "{opt}: {o}");
+        assert_eq!(bed.whack(0, "--name west-east --route").0, 0);
+        let failures = || bed.log(0).matches("AUTHENTICATION_FAILED").count();
+        let before = failures();
+        ping_west_to_east(&bed);
+        let line = "198.51.100.1/32 -0-> 203.0.113.1/32 => ";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let shunts = loop {
+            let failed = failures() > before;
+            let shunts = bed.whack(0, "--shuntstatus").1;
+            let done = (want.is_some() && shunts.contains(line)) || (want.is_none() && failed);
+            if done || Instant::now() > deadline {
+                break shunts;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let pol = xfrm_policy(&bed, 0);
+        match want {
+            Some((name, action)) => {
+                assert!(
+                    shunts.contains(&format!("{line}{name}    oe-failing")),
+                    "{opt}: {shunts}\n{}",
+                    bed.log(0)
+                );
+                let (_, status) = bed.whack(0, "--status");
+                assert!(status.contains(&format!("{line}{name}")), "{opt}: {status}");
+                let (_, g) = bed.whack(0, "--globalstatus");
+                assert!(g.contains("current.states.shunts=1"), "{opt}: {g}");
+                let i = pol
+                    .find("src 198.51.100.1/32 dst 203.0.113.1/32")
+                    .unwrap_or_else(|| panic!("{opt}: no bare shunt policy:\n{pol}"));
+                let block = &pol[i..pol[i + 1..].find("src ").map_or(pol.len(), |j| i + 1 + j)];
+                assert!(!block.contains("tmpl"), "{opt}: {block}");
+                if action.is_empty() {
+                    assert!(!block.contains("action block"), "{opt}: {block}");
+                } else {
+                    assert!(block.contains(action), "{opt}: {block}");
+                }
+                // The trap stays for the rest of the connection's traffic.
+                assert!(
+                    pol.contains("src 198.51.100.0/24 dst 203.0.113.0/24"),
+                    "{pol}"
+                );
+            }
+            None => {
+                assert!(
+                    failures() > before,
+                    "{opt}: no failed negotiation\n{}",
+                    bed.log(0)
+                );
+                // Give a (wrong) shunt the time to appear.
+                std::thread::sleep(Duration::from_millis(300));
+                let shunts = bed.whack(0, "--shuntstatus").1;
+                let pol = xfrm_policy(&bed, 0);
+                assert!(
+                    !shunts.contains(line),
+                    "--failnone installs no bare shunt: {shunts}"
+                );
+                assert!(!pol.contains("198.51.100.1/32"), "{pol}");
+                assert!(pol.contains("tmpl src 192.0.2.1 dst 192.0.2.2"), "{pol}");
+            }
+        }
+        assert_eq!(bed.whack(0, "--name west-east --unroute").0, 0);
+        let pol = xfrm_policy(&bed, 0);
+        assert!(
+            !pol.contains("198.51.100."),
+            "{opt}: left after --unroute:\n{pol}"
+        );
+        assert!(!bed.whack(0, "--shuntstatus").1.contains(line));
+        assert_eq!(bed.whack(0, "--name west-east --delete").0, 0);
+        // The kernel's larval state of the ACQUIRE would hold the next ping back.
+        sh(&["ip", "-n", &bed.ns[0], "xfrm", "state", "flush"]);
+    }
+}

@@ -30,6 +30,10 @@ pub struct StatusExtra<'a> {
     pub ike_newest: Option<&'a str>,
     /// Same for its newest Child SA (`AES_GCM_16_256-NONE`).
     pub child_newest: Option<&'a str>,
+    /// The updown command that really runs for this connection (the default
+    /// script resolved to its path), or `None` when nothing runs (`%disabled`).
+    /// Without it the configured text is shown.
+    pub updown: Option<Option<String>>,
 }
 
 fn client_text(end: &End) -> Option<Vec<String>> {
@@ -200,7 +204,11 @@ pub fn connection_lines(c: &Connection, extra: &StatusExtra<'_>) -> Vec<String> 
     if let Some(cert) = &that.cert {
         certs.push_str(&format!("peercert={cert}; "));
     }
-    match &this.updown {
+    let updown = match &extra.updown {
+        Some(resolved) => resolved.clone(),
+        None => this.updown.clone(),
+    };
+    match updown {
         Some(u) => out.push(d(format!("{certs}my_updown={u};"))),
         None => out.push(d(format!("{certs}my_updown=%disabled;"))),
     }

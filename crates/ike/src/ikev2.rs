@@ -96,6 +96,7 @@ mod informational;
 mod natt;
 mod output;
 mod sa;
+mod stats;
 #[cfg(test)]
 mod testutil;
 
@@ -111,6 +112,7 @@ pub use output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, PendingTimer, Progress,
     Rc, RekeyResult, SaEnd, SaSerial, TimerKind, Transmit, UdpEncap,
 };
+pub use stats::Counters;
 
 use crate::codec::v2::{Flags, Header, Message, Notify, Payload};
 use crate::codec::{DecodeError, EncodeError};
@@ -1005,6 +1007,9 @@ impl Endpoint {
             );
             return;
         }
+        self.out
+            .stats
+            .received(msg.header.exchange, false, &msg.payloads);
         let busy = self.config.busy;
         let Endpoint {
             config: cfg,
@@ -1076,7 +1081,10 @@ impl Endpoint {
             payloads: vec![Payload::Notify(notify)],
         };
         match msg.to_bytes() {
-            Ok(b) => self.out.send(&self.config, local, remote, &b),
+            Ok(b) => {
+                self.out.stats.sent(hdr.exchange, true, &msg.payloads);
+                self.out.send(&self.config, local, remote, &b)
+            }
             Err(e) => tracing::warn!("cannot encode {ty}: {e}"),
         }
     }
@@ -1149,9 +1157,24 @@ impl Endpoint {
             ))],
         };
         match msg.to_bytes() {
-            Ok(b) => self.out.send(&self.config, local, remote, &b),
+            Ok(b) => {
+                self.out
+                    .stats
+                    .sent(msg.header.exchange, true, &msg.payloads);
+                self.out.send(&self.config, local, remote, &b)
+            }
             Err(e) => tracing::warn!("cannot encode INVALID_MAJOR_VERSION: {e}"),
         }
+    }
+
+    /// The liveness and notify counters since start or [`Endpoint::clear_counters`].
+    pub fn counters(&self) -> &Counters {
+        &self.out.stats
+    }
+
+    /// Resets the counters (`whack --clearstats`).
+    pub fn clear_counters(&mut self) {
+        self.out.stats = Counters::default();
     }
 
     /// Runs every timer due by `now`: retransmissions, timeouts, half-open expiry,
@@ -1474,7 +1497,10 @@ fn handle_in_sa(
         return Ok(Fate::Keep);
     }
     let payloads = match sa.open(hdr, data) {
-        Ok(Some(p)) => p,
+        Ok(Some(p)) => {
+            ctx.out.stats.received(hdr.exchange, false, &p);
+            p
+        }
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(Error::InnerDecode(e)) => return reject_request(ctx, sa, hdr, data, &e),
         Err(e) => {
@@ -1545,13 +1571,9 @@ fn reject_request(
             hdr.exchange
         ),
     );
-    let resp = sa.seal(
-        ctx.rng,
-        hdr.exchange,
-        true,
-        hdr.message_id,
-        &[Payload::Notify(notify)],
-    )?;
+    let answer = [Payload::Notify(notify)];
+    ctx.out.stats.sent(hdr.exchange, true, &answer);
+    let resp = sa.seal(ctx.rng, hdr.exchange, true, hdr.message_id, &answer)?;
     ctx.respond(sa, data, hdr.message_id, resp);
     if sa.state == IkeState::HalfOpen {
         return Ok(Fate::Linger(SaEnd::Failed(n)));
@@ -1589,7 +1611,10 @@ fn handle_response(
     let kind = o.kind.clone();
     if kind == RequestKind::IkeSaInit {
         let msg = match Message::decode(data) {
-            Ok(m) => m,
+            Ok(m) => {
+                ctx.out.stats.received(m.header.exchange, true, &m.payloads);
+                m
+            }
             Err(e) => {
                 tracing::info!("{}: dropping IKE_SA_INIT response: {e}", sa.serial);
                 return Ok(Fate::Keep);
@@ -1618,7 +1643,10 @@ fn handle_response(
         return Ok(Fate::Remove(SaEnd::Deleted));
     }
     let payloads = match sa.open(hdr, data) {
-        Ok(Some(p)) => p,
+        Ok(Some(p)) => {
+            ctx.out.stats.received(hdr.exchange, true, &p);
+            p
+        }
         Ok(None) => return Ok(Fate::Keep), // more fragments to come
         Err(e) => {
             tracing::info!(

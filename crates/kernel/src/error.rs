@@ -132,6 +132,42 @@ impl KernelError {
         }
     }
 
+    /// True when the kernel said an algorithm of an SA was not found. That is also
+    /// what a kernel without ESP (or AH) says for an AEAD or other cipher whose
+    /// module is missing too, because the kernel looks the algorithms up before
+    /// the protocol: the cause must then be told apart by a probe (see
+    /// [`KernelError::protocol_missing`]).
+    pub fn is_algorithm_missing(&self) -> bool {
+        match self {
+            KernelError::Kernel {
+                op: Op::AddSa | Op::UpdateSa,
+                errno: libc::ENOSYS,
+                extack,
+                ..
+            } => extack
+                .as_deref()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("algorithm")),
+            _ => false,
+        }
+    }
+
+    /// The same refusal with the hint that the kernel lacks the IPsec protocol
+    /// itself, once a probe SA of that protocol with common algorithms failed
+    /// with [`KernelError::is_no_ipsec_support`] as well.
+    pub fn protocol_missing(self, proto: crate::sa::IpsecProto) -> Self {
+        match self {
+            KernelError::Kernel {
+                op, errno, extack, ..
+            } => KernelError::Kernel {
+                op,
+                errno,
+                extack,
+                hint: protocol_hint(proto),
+            },
+            other => other,
+        }
+    }
+
     /// The errno the kernel returned, if this is a kernel refusal.
     pub fn errno(&self) -> Option<i32> {
         match self {
@@ -160,6 +196,16 @@ impl KernelError {
     }
 }
 
+/// What to say when the kernel has no support for `proto` at all.
+pub(crate) fn protocol_hint(proto: crate::sa::IpsecProto) -> &'static str {
+    use crate::sa::IpsecProto as P;
+    match proto {
+        P::Esp => "this kernel has no ESP support (load esp4/esp6 or use the test net's UML kernel)",
+        P::Ah => "this kernel has no AH support (load ah4/ah6 or use the test net's UML kernel)",
+        P::Comp => "this kernel has no IPComp support (load ipcomp/ipcomp6 or use the test net's UML kernel)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +231,39 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("crypto algorithm"), "{s}");
         assert!(s.contains("Requested AEAD algorithm not found"), "{s}");
+    }
+
+    #[test]
+    fn missing_protocol_beats_missing_algorithm_once_probed() {
+        // A kernel without ESP refuses an AEAD SA with "algorithm not found"...
+        let aead = KernelError::from_errno(
+            Op::AddSa,
+            libc::ENOSYS,
+            Some("Requested AEAD algorithm not found".into()),
+        );
+        assert!(aead.is_algorithm_missing());
+        // ...and a plain cbc/sha256 probe with "type not found".
+        let probe = KernelError::from_errno(
+            Op::AddSa,
+            libc::EPROTONOSUPPORT,
+            Some("Requested type not found".into()),
+        );
+        assert!(probe.is_no_ipsec_support() && !probe.is_algorithm_missing());
+        let s = aead
+            .protocol_missing(crate::sa::IpsecProto::Esp)
+            .to_string();
+        assert!(s.contains("this kernel has no ESP support"), "{s}");
+        assert!(!s.contains("crypto algorithm"), "{s}");
+        // The kernel's own words stay.
+        assert!(s.contains("Requested AEAD algorithm not found"), "{s}");
+        let ah =
+            KernelError::from_errno(Op::AddSa, libc::ENOSYS, Some("algorithm not found".into()))
+                .protocol_missing(crate::sa::IpsecProto::Ah)
+                .to_string();
+        assert!(ah.contains("no AH support"), "{ah}");
+        // Other refusals are no algorithm question.
+        assert!(!KernelError::from_errno(Op::AddSa, libc::EINVAL, None).is_algorithm_missing());
+        assert!(!KernelError::from_errno(Op::AddSa, libc::ENOSYS, None).is_algorithm_missing());
     }
 
     #[test]

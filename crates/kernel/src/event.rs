@@ -68,6 +68,9 @@ pub enum KernelEvent {
         /// The peer's new address and port.
         new: SocketAddr,
     },
+    /// The event socket overflowed (ENOBUFS): some events were lost, once per
+    /// overflow. The daemon should resynchronise by dumping the SAs.
+    Lost,
     /// A policy reached a lifetime.
     PolExpire {
         /// Its selector.
@@ -103,8 +106,9 @@ impl EventStream {
     /// Waits for the next event. Cancel-safe: dropping the future (e.g. in a
     /// `tokio::select!`) loses no event.
     ///
-    /// When the socket overflows (ENOBUFS) events were lost; that is logged and the
-    /// stream goes on, so the daemon should then resynchronise by dumping state.
+    /// When the socket overflows (ENOBUFS) events were lost: that is logged and
+    /// reported once as [`KernelEvent::Lost`], so the daemon resynchronises by
+    /// dumping state; the stream goes on.
     /// Malformed messages are logged and skipped: one bad event must not stop the rest.
     pub async fn next(&mut self) -> Result<KernelEvent, KernelError> {
         loop {
@@ -117,7 +121,7 @@ impl EventStream {
                     tracing::warn!(
                         "XFRM event socket overflowed: some ACQUIRE/EXPIRE events were lost"
                     );
-                    continue;
+                    return Ok(KernelEvent::Lost);
                 }
                 Err(e) => {
                     return Err(KernelError::Io {

@@ -201,12 +201,63 @@ impl Kernel {
     async fn install_sa(&self, spec: &SaSpec, update: bool) -> Result<(), KernelError> {
         spec.check()?;
         let op = if update { Op::UpdateSa } else { Op::AddSa };
-        self.inner
+        if let Err(e) = self
+            .inner
             .xfrm
             .request(op, wire::sa_msg(spec, update))
-            .await?;
+            .await
+        {
+            if !update && e.is_algorithm_missing() {
+                return Err(self.probe_protocol(spec, e).await);
+            }
+            return Err(e);
+        }
         tracing::debug!(sa = %spec.id, reqid = spec.reqid, "installed SA");
         Ok(())
+    }
+
+    /// The kernel said an algorithm of `spec` was not found. A kernel without ESP
+    /// (or AH) says the same for an AEAD whose module is missing too, since it
+    /// looks the algorithms up before the protocol. Probe: the same SA with
+    /// cbc(aes)/hmac(sha256) (AH: hmac(sha256)); when that is refused for lack of
+    /// the protocol, the protocol is what is missing. A probe SA that the kernel
+    /// takes is deleted at once (its id is the failed one's, so nobody else has it).
+    async fn probe_protocol(&self, spec: &SaSpec, err: KernelError) -> KernelError {
+        use crate::alg::{Encr, Integ, SecretKey};
+        use crate::sa::SaCrypto;
+        let proto = spec.id.proto;
+        let crypto = match proto {
+            IpsecProto::Esp => SaCrypto::Esp {
+                encr: Encr::AesCbc,
+                encr_key: SecretKey::new(vec![0; 16]),
+                integ: Some((Integ::HmacSha256_128, SecretKey::new(vec![0; 32]))),
+            },
+            IpsecProto::Ah => SaCrypto::Ah {
+                integ: Integ::HmacSha256_128,
+                key: SecretKey::new(vec![0; 32]),
+            },
+            IpsecProto::Comp => return err,
+        };
+        let mut probe = spec.clone();
+        probe.crypto = crypto;
+        match self
+            .inner
+            .xfrm
+            .request(Op::AddSa, wire::sa_msg(&probe, false))
+            .await
+        {
+            Ok(_) => {
+                if let Err(e) = self.del_sa(&probe.id, probe.mark).await {
+                    tracing::warn!(sa = %probe.id, "cannot delete the probe SA: {e}");
+                }
+                err
+            }
+            Err(p) if p.is_no_ipsec_support() && !p.is_algorithm_missing() => {
+                tracing::debug!("probe SA refused too ({p}): the protocol is missing");
+                err.protocol_missing(proto)
+            }
+            Err(_) => err,
+        }
     }
 
     /// Deletes an SA.

@@ -963,6 +963,34 @@ mod tests {
     }
 
     #[test]
+    fn policy_mark_round_trips() {
+        let sel = Selector::new(
+            "198.51.100.0/24".parse().unwrap(),
+            "203.0.113.0/24".parse().unwrap(),
+        )
+        .unwrap();
+        let mut spec = PolicySpec::new(sel, Dir::Out, PolicyAction::Pass);
+        spec.mark = Some(Mark {
+            value: 0x10,
+            mask: 0xff,
+        });
+        let got = policy_msg(&spec, 5, true).finish(0);
+        let info = parse_policy(&got[16..]).unwrap();
+        assert_eq!(info.mark, spec.mark);
+        assert!(!info.block);
+        // XFRMA_MARK: len 12, type 21, value then mask (host order).
+        let at = got
+            .windows(4)
+            .position(|w| w == [12, 0, XFRMA_MARK as u8, 0])
+            .expect("XFRMA_MARK attribute");
+        assert_eq!(u32_at(&got, at + 4).unwrap(), 0x10);
+        assert_eq!(u32_at(&got, at + 8).unwrap(), 0xff);
+        // The delete names the mark too, or the kernel finds no policy.
+        let del = policy_del_msg(&spec.id()).finish(0);
+        assert!(del.windows(4).any(|w| w == [12, 0, XFRMA_MARK as u8, 0]));
+    }
+
+    #[test]
     fn policy_delete_and_block() {
         let sel = Selector::hosts(ip("2001:db8::1"), ip("2001:db8::2"))
             .unwrap()

@@ -383,3 +383,52 @@ fn ike_socket_options() {
         assert!(plain.send_to(b"x", peer.local_addr().unwrap()).is_err());
     });
 }
+
+/// On a kernel without ESP an AEAD SA is refused with "algorithm not found"
+/// (the kernel looks the algorithm up first); the error must then say that ESP
+/// is missing, not GCM. On a kernel with ESP and GCM the SA is simply added.
+#[test]
+fn aead_sa_on_a_kernel_without_esp_says_esp_is_missing() {
+    in_fresh_netns("aead_sa_without_esp", || async {
+        common::load_modules();
+        let (k, _ev) = Kernel::new().unwrap();
+        let aead = common::esp_spec(
+            ip("192.0.2.1"),
+            ip("192.0.2.2"),
+            0x3100,
+            Mode::Tunnel,
+            kernel::SaCrypto::Esp {
+                encr: kernel::Encr::AesGcm { icv_bytes: 16 },
+                encr_key: common::key(20, 3),
+                integ: None,
+            },
+        );
+        let plain = common::esp_spec(
+            ip("192.0.2.1"),
+            ip("192.0.2.2"),
+            0x3101,
+            Mode::Tunnel,
+            common::cbc_sha256(),
+        );
+        let esp = match k.add_sa(&plain).await {
+            Ok(()) => true,
+            Err(e) if e.is_no_ipsec_support() => false,
+            Err(e) => panic!("{e}"),
+        };
+        match k.add_sa(&aead).await {
+            Ok(()) => assert!(esp, "an AEAD SA without ESP?"),
+            Err(e) => {
+                let s = e.to_string();
+                if esp {
+                    assert!(s.contains("crypto algorithm"), "{s}");
+                } else {
+                    assert!(s.contains("this kernel has no ESP support"), "{s}");
+                    assert!(!s.contains("crypto algorithm"), "{s}");
+                }
+                // The probe left nothing behind.
+                let left = k.sas().await.unwrap();
+                assert!(left.iter().all(|i| i.id.spi != 0x3100), "{left:?}");
+            }
+        }
+    });
+}

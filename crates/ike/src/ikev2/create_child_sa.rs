@@ -253,6 +253,7 @@ pub(crate) fn answer_or_hold(
         sa.held = Some(Box::new(h));
         return Ok(());
     }
+    ctx.out.stats.sent(h.exchange, true, &h.accepted);
     let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
     ctx.respond(sa, &h.request, h.msgid, msg);
     Ok(())
@@ -280,7 +281,8 @@ pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> Res
         return Ok(false);
     };
     if let Some(h) = take_held(sa, child) {
-        let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
+        ctx.out.stats.sent(h.exchange, true, &h.accepted);
+    let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
         ctx.respond(sa, &h.request, h.msgid, msg);
     }
     announce(ctx, sa, child, u.text);
@@ -342,6 +344,7 @@ pub(crate) fn install_failed(
         sa.peer_child_rekeys.retain(|(_, new, _)| *new != child);
         let mut payloads = h.refused;
         payloads.push(Payload::Notify(Notify::new(n)));
+        ctx.out.stats.sent(h.exchange, true, &payloads);
         let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &payloads)?;
         ctx.respond(sa, &h.request, h.msgid, msg);
         return Ok(true);
@@ -444,6 +447,9 @@ pub(crate) fn process_request(
 ) -> Result<(), Error> {
     let p = collect(payloads);
     let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        ctx.out
+            .stats
+            .sent(ExchangeType::CREATE_CHILD_SA, true, inner);
         let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
         ctx.respond(sa, raw, msgid, resp);
         Ok(())
@@ -716,6 +722,9 @@ fn send_rekey_request(
     }
     payloads.push(Payload::TsI(ts_payload(&pending.tsi)));
     payloads.push(Payload::TsR(ts_payload(&pending.tsr)));
+    ctx.out
+        .stats
+        .sent(ExchangeType::CREATE_CHILD_SA, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::CREATE_CHILD_SA,
@@ -1048,6 +1057,9 @@ fn process_ike_rekey_request(
     p: &CreatePayloads<'_>,
 ) -> Result<(), Error> {
     let reply = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, inner: &[Payload]| -> Result<(), Error> {
+        ctx.out
+            .stats
+            .sent(ExchangeType::CREATE_CHILD_SA, true, inner);
         let resp = sa.seal(ctx.rng, ExchangeType::CREATE_CHILD_SA, true, msgid, inner)?;
         ctx.respond(sa, raw, msgid, resp);
         Ok(())
@@ -1194,6 +1206,9 @@ pub(crate) fn send_ike_rekey(
             data: ke.public_value().to_vec(),
         }),
     ];
+    ctx.out
+        .stats
+        .sent(ExchangeType::CREATE_CHILD_SA, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::CREATE_CHILD_SA,

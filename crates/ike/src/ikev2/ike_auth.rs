@@ -117,6 +117,7 @@ pub(crate) fn send_request(
     payloads.push(Payload::TsI(ts_payload(&tsi)));
     payloads.push(Payload::TsR(ts_payload(&tsr)));
     let msgid = sa.next_msgid;
+    ctx.out.stats.sent(ExchangeType::IKE_AUTH, false, &payloads);
     let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
     sa.pending_child = Some(PendingChild {
         serial: child_serial,
@@ -252,13 +253,9 @@ pub(crate) fn process_request(
             Rc::notification(n),
             format!("{why}; responding with {n}"),
         );
-        let resp = sa.seal(
-            ctx.rng,
-            ExchangeType::IKE_AUTH,
-            true,
-            msgid,
-            &[Payload::Notify(Notify::new(n))],
-        )?;
+        let failed = [Payload::Notify(Notify::new(n))];
+        ctx.out.stats.sent(ExchangeType::IKE_AUTH, true, &failed);
+        let resp = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &failed)?;
         ctx.respond(sa, raw, msgid, resp);
         Ok(AuthOutcome::Failed(SaEnd::Failed(n)))
     };
@@ -406,6 +403,7 @@ pub(crate) fn process_request(
     }
     start_lifetime(ctx, sa);
     let Some((child, chosen, spi, peer_spi, narrowed)) = child_ok else {
+        ctx.out.stats.sent(ExchangeType::IKE_AUTH, true, &resp);
         let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, true, msgid, &resp)?;
         ctx.respond(sa, raw, msgid, msg);
         return Ok(AuthOutcome::Established);

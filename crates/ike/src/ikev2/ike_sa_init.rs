@@ -152,6 +152,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
         payloads,
     }
     .to_bytes()?;
+    ctx.out.stats.sent_plain(&msg);
     sa.init_request = msg.clone();
     sa.next_msgid = 0;
     sa.outstanding = None;
@@ -426,6 +427,7 @@ fn send_notify(
         payloads: vec![Payload::Notify(notify)],
     }
     .to_bytes()?;
+    ctx.out.stats.sent_plain(&msg);
     ctx.out.send(ctx.cfg, local, remote, &msg);
     Ok(None)
 }
@@ -582,6 +584,7 @@ pub(crate) fn process_request(
         payloads,
     }
     .to_bytes()?;
+    ctx.out.stats.sent_plain(&resp);
     sa.init_response = resp.clone();
     sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
     ctx.respond(&mut sa, raw, 0, vec![resp]);

@@ -75,6 +75,7 @@ pub(crate) fn process_request(
     if !delete_ike && !deleted_child_spis.is_empty() {
         resp.push(Payload::Delete(Delete::child(proto, &deleted_child_spis)));
     }
+    ctx.out.stats.sent(ExchangeType::INFORMATIONAL, true, &resp);
     let msg = sa.seal(ctx.rng, ExchangeType::INFORMATIONAL, true, msgid, &resp)?;
     ctx.respond(sa, raw, msgid, msg);
     if delete_ike || auth_failed {
@@ -120,6 +121,9 @@ pub(crate) fn send_request(
         | RequestKind::RekeyChild(_)
         | RequestKind::RekeyIke => return Err(Error::NotInformational),
     };
+    ctx.out
+        .stats
+        .sent(ExchangeType::INFORMATIONAL, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::INFORMATIONAL,
@@ -139,15 +143,19 @@ pub(crate) fn send_request(
 /// the responder drops the SA it thinks is established. The SA is forgotten at once;
 /// the answer, if any, is dropped as being for an unknown SPI.
 pub(crate) fn send_auth_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
+    let payloads = [
+        Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED)),
+        Payload::Delete(Delete::ike()),
+    ];
+    ctx.out
+        .stats
+        .sent(ExchangeType::INFORMATIONAL, false, &payloads);
     let msg = sa.seal(
         ctx.rng,
         ExchangeType::INFORMATIONAL,
         false,
         sa.next_msgid,
-        &[
-            Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED)),
-            Payload::Delete(Delete::ike()),
-        ],
+        &payloads,
     )?;
     sa.next_msgid = sa.next_msgid.wrapping_add(1);
     for m in &msg {

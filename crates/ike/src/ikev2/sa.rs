@@ -638,6 +638,8 @@ pub(crate) struct Out {
     /// Connection instance names (`"rw"[1] 192.0.2.1`) by SA serial, set by the
     /// daemon for SAs of an instantiated template; progress lines use them.
     pub instances: HashMap<SaSerial, String>,
+    /// Liveness and notify counters (`--globalstatus`).
+    pub stats: super::stats::Counters,
 }
 
 impl Out {

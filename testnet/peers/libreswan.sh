@@ -1,6 +1,7 @@
 # A libreswan 4.10 side of a scenario: its pluto with its own ipsec.conf, NSS db, run
 # dir and ipsec.secrets, the connection loaded with addconn from that ipsec.conf;
-# initiates with its own whack. `rekey=no`, so that as initiator it does not revive the
+# initiates with its own whack. A scenario's <side>_LSW lines go into the conn.
+# `rekey=no` (unless REKEY=yes), so that as initiator it does not revive the
 # connection after the peer deletes it (README gotcha 12); `keyingtries=1`, so that a
 # refused authentication ends its initiate instead of retrying.
 
@@ -9,7 +10,9 @@ libreswan_start() {
   ls_pluto=$TN_LIBRESWAN/usr/libexec/ipsec/pluto
   [ -x "$ls_pluto" ] || tn_fail "no libreswan in $TN_LIBRESWAN (run testnet/setup.sh)"
   mkdir -p "$d/nss" "$d/run" "$d/ipsec.d"
-  certutil -N -d "sql:$d/nss" --empty-password >/dev/null || return 1
+  # (a restart after a kill keeps the NSS db; the dead daemon's lock and socket go)
+  [ -f "$d/nss/cert9.db" ] || certutil -N -d "sql:$d/nss" --empty-password >/dev/null || return 1
+  rm -f "$d/run/pluto.pid" "$d/run/pluto.ctl"
   if [ "$TUNNEL" = yes ]; then
     nets="    leftsubnet=$(side_var $s NET)
     rightsubnet=$(side_var $o NET)"
@@ -32,10 +35,11 @@ $nets
     ike=$(side_var $s IKE_LS)
     esp=$ESP_LS
     leftupdown=%disabled
-    rekey=no
+    rekey=$( [ "$REKEY" = yes ] && echo yes || echo no )
     keyingtries=1
     encapsulation=$( [ "$ENCAP" = yes ] && echo yes || echo auto )
     auto=add
+$(printf '%s\n' "$(side_var $s LSW)" | sed '/^$/d; s/^ */    /')
 EOC
   printf '%s %s : PSK "%s"\n' "$(side_var $s ID)" "$(side_var $o ID)" "$(side_var $s PSK)" > "$d/ipsec.secrets"
   tn_bg tn_in "$s" "$ls_pluto" --nofork --stderrlog \

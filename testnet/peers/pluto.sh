@@ -69,7 +69,10 @@ pluto_ready() {
 # designed to not distinguish which end is ours"), then --listen.
 pluto_load() {
   s=$1 o=$(other $1)
-  set -- --name "$CONN" --ikev2 --psk --encrypt --dontrekey --ike "$(side_var $s IKE_LS)" --esp "$ESP_LS"
+  set -- --name "$CONN" --ikev2 --psk --encrypt --ike "$(side_var $s IKE_LS)" --esp "$ESP_LS"
+  # REKEY=no (the interop default): like the peers' rekey=no, nothing revives the
+  # connection after the Delete of --down
+  [ "$REKEY" = no ] && set -- "$@" --dontrekey
   # a refused authentication is final: one try, so the failing initiate ends
   [ "$BADPSK" = yes ] && set -- "$@" --keyingtries 1
   # (libreswan 4.10's whack spells the manual's --encapsulation as --encaps)
@@ -78,6 +81,12 @@ pluto_load() {
     else set -- "$@" --encapsulation yes; fi
   fi
   [ "$TUNNEL" = yes ] && set -- "$@" --tunnel
+  # the scenario's own options for this side (lifetimes, liveness, shunts), spelled as
+  # the manual does; the libreswan 4.10 stand-in gets its own spelling
+  for w in $(side_var $s WHACK); do
+    if [ "${PLUTO_AS:-}" = libreswan ]; then set -- "$@" $(pluto_ls_spelling "$w")
+    else set -- "$@" "$w"; fi
+  done
   # the namespaces already route the client subnets (lib.sh's tn_pair): no updown
   set -- "$@" --id "$(side_var $s ID)" --host "$(side_var $s HOST)" --updown %disabled
   [ -n "$(side_var $s NET)" ] && set -- "$@" --client "$(side_var $s NET)"
@@ -90,6 +99,22 @@ pluto_load() {
   tn_log "$s: whack $*"
   pluto_whack $s "$@" || return 1
   pluto_whack $s --listen >/dev/null || return 1
+}
+
+# pluto_ls_spelling OPTION: libreswan 4.10's whack for one word of the manual's form:
+# IKEv2 liveness there times out through --retransmit-timeout and acts only with a
+# --dpdaction (restart: what libreswan 5 does for a connection that was up)
+pluto_ls_spelling() {
+  case "$1" in
+    --dpdtimeout|--timeout) echo --dpdaction restart --retransmit-timeout ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# pluto_route SIDE: `whack --route` (a trap policy: traffic initiates)
+pluto_route() {
+  tn_log "$1: whack --name $CONN --route"
+  pluto_whack $1 --name "$CONN" --route
 }
 
 pluto_initiate() {

@@ -1,7 +1,8 @@
 # A strongSwan side of a scenario: charon-systemd with its own strongswan.conf (the
 # charon-systemd section), vici socket and log in the side's scratch dir, configured
 # with its own swanctl.conf and `swanctl --load-all`; initiates with
-# `swanctl --initiate --child net`.
+# `swanctl --initiate --child net`. A scenario's <side>_SWAN_IKE and <side>_SWAN_CHILD
+# lines (lifetimes, dpd) go into the connection and its child.
 
 strongswan_start() {
   d=$TN_SCRATCH/$1 s=$1 o=$(other $1)
@@ -35,19 +36,22 @@ connections {
     remote_addrs = $(side_var $o HOST)
     proposals = $(side_var $s IKE_SS)
     encap = $( [ "$ENCAP" = yes ] && echo yes || echo no )
+$(side_var $s SWAN_IKE)
     local { auth = psk
             id = $(side_var $s ID) }
     remote { auth = psk
              id = $(side_var $o ID) }
     children { net { $ts
                      mode = $mode
-                     esp_proposals = $ESP_SS } }
+                     esp_proposals = $ESP_SS
+$(side_var $s SWAN_CHILD) } }
   }
 }
 secrets { ike-$CONN { id-1 = $(side_var $s ID)
                       id-2 = $(side_var $o ID)
                       secret = "$(side_var $s PSK)" } }
 EOC
+  rm -f "$d/vici"   # a restart after a kill: wait for the new daemon's socket
   tn_bg tn_in "$s" env STRONGSWAN_CONF="$d/strongswan.conf" charon-systemd >"$d/stdout" 2>&1
 }
 

@@ -3,8 +3,11 @@
 //!
 //! A case is either one libtest test of a crate's end-to-end test binary (today the
 //! kernel crate's `tests/*.rs`; `guest.sh` runs it with `--include-ignored`, since the
-//! cases that need ESP are `#[ignore]`d for a plain `cargo test`) or one shell scenario under `testnet/scenarios/`
-//! (header lines `# tiers: quick interop` and `# timeout: SECONDS`). The cases are
+//! cases that need ESP are `#[ignore]`d for a plain `cargo test`) or one shell scenario
+//! under `testnet/scenarios/` (header lines `# tiers: quick interop` and
+//! `# timeout: SECONDS`). The tiers: `kernel` (every kernel case), `quick` (what CI
+//! runs), `interop` (the interop scenarios plus every kernel case) and `lifecycle` (the
+//! lifecycle scenarios alone: rekeying, expiry, liveness, shunts). The cases are
 //! written to a work dir under the target dir with copies of the binaries, the
 //! scenarios, `testnet/lib.sh` and `testnet/guest.sh`, split round-robin over one or
 //! more UML guests (each guest is one vCPU) and run by `guest.sh` there; this side then
@@ -41,6 +44,7 @@ enum Tier {
     Kernel,
     Quick,
     Interop,
+    Lifecycle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,8 +100,13 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         Some("kernel") => Tier::Kernel,
         Some("quick") => Tier::Quick,
         Some("interop") => Tier::Interop,
-        Some(t) => return Err(format!("unknown tier '{t}' (kernel, quick or interop)")),
-        None => return Err("which tier? kernel, quick or interop".into()),
+        Some("lifecycle") => Tier::Lifecycle,
+        Some(t) => {
+            return Err(format!(
+                "unknown tier '{t}' (kernel, quick, interop or lifecycle)"
+            ))
+        }
+        None => return Err("which tier? kernel, quick, interop or lifecycle".into()),
     };
     let mut o = Opts {
         tier,
@@ -224,9 +233,11 @@ fn build_daemon(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
-/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh` scenario)?
+/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh` or `lifecycle-*.sh`
+/// scenario)?
 fn needs_daemon(case: &Case) -> bool {
-    matches!(case, Case::Scenario { file, .. } if file.starts_with("pluto-"))
+    matches!(case, Case::Scenario { file, .. }
+        if file.starts_with("pluto-") || file.starts_with("lifecycle-"))
 }
 
 /// Copies a directory tree (the peer modules under `testnet/peers/`).
@@ -302,11 +313,18 @@ fn scenarios(root: &Path) -> Result<Vec<(Vec<String>, Case)>, String> {
 
 fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
-    for (bin, exe) in build_kernel_tests(root)? {
+    // the lifecycle tier is its scenarios alone: no kernel test binaries to build
+    let kernel_bins = if tier == Tier::Lifecycle {
+        Vec::new()
+    } else {
+        build_kernel_tests(root)?
+    };
+    for (bin, exe) in kernel_bins {
         for test in list_tests(&exe)? {
             let wanted = match tier {
                 Tier::Kernel | Tier::Interop => true,
                 Tier::Quick => bin == "host" || QUICK_KERNEL.contains(&test.as_str()),
+                Tier::Lifecycle => false,
             };
             if wanted {
                 cases.push(Case::Rust {
@@ -321,6 +339,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
         Tier::Kernel => "kernel",
         Tier::Quick => "quick",
         Tier::Interop => "interop",
+        Tier::Lifecycle => "lifecycle",
     };
     for (tiers, case) in scenarios(root)? {
         if tiers.iter().any(|t| t == tag) {
@@ -619,6 +638,10 @@ mod tests {
         assert_eq!(o.place, Place::Uml);
         assert_eq!(o.jobs, Some(3));
         assert_eq!(o.filter.as_deref(), Some("esp"));
+        assert_eq!(
+            parse_opts(&args("lifecycle")).unwrap().tier,
+            Tier::Lifecycle
+        );
         assert!(parse_opts(&args("nonsense")).is_err());
         assert!(parse_opts(&args("kernel --jobs")).is_err());
         assert!(parse_opts(&[]).is_err());
@@ -627,7 +650,10 @@ mod tests {
     #[test]
     fn pluto_scenarios_cover_the_interop_matrix() {
         let found = scenarios(&root()).unwrap();
-        let pluto: Vec<_> = found.iter().filter(|(_, c)| needs_daemon(c)).collect();
+        let pluto: Vec<_> = found
+            .iter()
+            .filter(|(_, c)| needs_daemon(c) && c.name().starts_with("scenario/pluto-"))
+            .collect();
         assert!(pluto.len() >= 24, "only {} pluto-rs scenarios", pluto.len());
         assert!(pluto.iter().all(|(t, _)| t.iter().any(|t| t == "interop")));
         for peer in ["strongswan", "libreswan", "pluto"] {
@@ -661,6 +687,60 @@ mod tests {
                 "no quick case with {peer}"
             );
         }
+    }
+
+    #[test]
+    fn lifecycle_scenarios_cover_both_roles_and_every_behaviour() {
+        let found = scenarios(&root()).unwrap();
+        let lc: Vec<_> = found
+            .iter()
+            .filter(|(_, c)| c.name().starts_with("scenario/lifecycle-"))
+            .collect();
+        assert!(lc.iter().all(|(_, c)| needs_daemon(c)));
+        assert!(
+            lc.iter().all(|(t, _)| t.iter().any(|t| t == "lifecycle")),
+            "a lifecycle-*.sh scenario outside the lifecycle tier"
+        );
+        let names: Vec<String> = lc.iter().map(|(_, c)| c.name()).collect();
+        let has = |parts: &[&str]| names.iter().any(|n| parts.iter().all(|p| n.contains(p)));
+        // pluto-rs rekeys, and answers the peer's rekeys, in both roles
+        for what in [
+            "-init-rekey",
+            "-resp-rekey",
+            "-init-peer-rekey",
+            "-resp-peer-rekey",
+        ] {
+            assert!(has(&[what]), "no *{what} case");
+        }
+        for peer in ["strongswan", "libreswan"] {
+            for what in ["-rekey", "-peer-rekey", "-dontrekey", "-dpd"] {
+                assert!(has(&[peer, what]), "no {peer} *{what} case");
+            }
+        }
+        for role in ["-init-", "-resp-"] {
+            assert!(
+                has(&[role, "-dpd"]),
+                "no liveness case with pluto-rs in {role}"
+            );
+        }
+        assert!(
+            has(&["-dpd-route"]),
+            "no liveness case of a routed connection"
+        );
+        for shunt in ["pass", "drop", "reject"] {
+            assert!(
+                has(&["-negoshunt-", shunt]),
+                "no negotiation shunt {shunt} case"
+            );
+            assert!(
+                has(&["-failshunt-", shunt]),
+                "no failure shunt {shunt} case"
+            );
+        }
+        assert!(
+            lc.iter().any(|(t, _)| t.iter().any(|t| t == "quick")),
+            "no lifecycle case in quick"
+        );
     }
 
     #[test]

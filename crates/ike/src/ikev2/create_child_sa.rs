@@ -282,7 +282,7 @@ pub(crate) fn confirm(ctx: &mut Ctx<'_>, sa: &mut IkeSa, child: SaSerial) -> Res
     };
     if let Some(h) = take_held(sa, child) {
         ctx.out.stats.sent(h.exchange, true, &h.accepted);
-    let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
+        let msg = sa.seal(ctx.rng, h.exchange, true, h.msgid, &h.accepted)?;
         ctx.respond(sa, &h.request, h.msgid, msg);
     }
     announce(ctx, sa, child, u.text);

@@ -399,10 +399,11 @@ mod tests {
         s.authenticate = true;
         let c = ConnConnection::from_spec(s, &host()).unwrap();
         assert_eq!(connection(&c, None).unwrap_err(), ConvertError::AhAndEsp);
-        let mut s = spec();
-        s.encrypt = false;
-        s.compress = true;
-        let c = ConnConnection::from_spec(s, &host()).unwrap();
+        // --compress is refused at add; should an IPComp-only policy reach here
+        // anyway, it is not handed to the core as an IKE-only connection.
+        let mut c = ConnConnection::from_spec(spec(), &host()).unwrap();
+        c.policy.encrypt = false;
+        c.policy.compress = true;
         assert_eq!(
             connection(&c, None).unwrap_err(),
             ConvertError::CompressOnly

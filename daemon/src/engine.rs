@@ -1117,6 +1117,10 @@ impl Pluto {
     /// and route verbs.
     pub async fn route(&mut self, name: &str) -> Result<usize, String> {
         let c = self.ike_conn(name, None).map_err(|e| e.to_string())?;
+        if c.ike_only {
+            // A trap would start an IKE SA that never carries the trapped packet.
+            return Err("the connection negotiates no Child SA (none of --encrypt, --authenticate), so there is no traffic to trap".into());
+        }
         let reqid = self.reqid_of(name);
         let (on, failure, mark) = self.shunt_policy(name).map_err(|e| e.to_string())?;
         let traps = xfrm::prospective_policies(

@@ -409,7 +409,7 @@ impl Endpoint {
     /// Starts negotiating `conn` as initiator (`whack --initiate`). Returns the IKE
     /// SA's serial; progress and the outcome arrive as events.
     pub fn initiate(&mut self, conn: Arc<Connection>, now: Instant) -> Result<SaSerial, Error> {
-        self.start_attempt(conn, 1, None, now)
+        self.start_attempt(conn, 1, None, false, now)
     }
 
     fn start_attempt(
@@ -417,11 +417,13 @@ impl Endpoint {
         conn: Arc<Connection>,
         attempt: u32,
         trigger: Option<TriggeringPacket>,
+        on_demand: bool,
         now: Instant,
     ) -> Result<SaSerial, Error> {
         let (mut ctx, _) = self.ctx(now);
         let mut sa = ike_sa_init::initiate(&mut ctx, conn, attempt)?;
         sa.trigger = trigger;
+        sa.on_demand = on_demand;
         let serial = sa.serial;
         self.by_spi.insert(sa.our_spi(), serial);
         self.insert_sa(Box::new(sa));
@@ -484,7 +486,7 @@ impl Endpoint {
             );
             return Ok(None);
         }
-        self.start_attempt(conn, 1, trigger, now).map(Some)
+        self.start_attempt(conn, 1, trigger, true, now).map(Some)
     }
 
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
@@ -1335,7 +1337,7 @@ impl Endpoint {
             final_failure: establishing && !retry,
         });
         let attempt = sa.attempt + 1;
-        let trigger = sa.trigger;
+        let (trigger, on_demand) = (sa.trigger, sa.on_demand);
         if linger {
             sa.state = IkeState::Dying;
             sa.outstanding = None;
@@ -1361,7 +1363,7 @@ impl Endpoint {
                 Rc::LOG,
                 format!("starting keying attempt {attempt} of {limit}"),
             );
-            if let Err(e) = self.start_attempt(conn.clone(), attempt, trigger, now) {
+            if let Err(e) = self.start_attempt(conn.clone(), attempt, trigger, on_demand, now) {
                 self.out.progress(
                     &conn.name,
                     None,

@@ -183,7 +183,7 @@ fn transport_mode_via_use_transport_mode() {
 }
 
 #[test]
-fn mode_mismatch_fails_the_child_and_deletes_the_ike_sa() {
+fn mode_mismatch_fails_the_child_and_the_ike_sa_stays() {
     let mut w = conn(
         "t",
         WEST,
@@ -215,8 +215,11 @@ fn mode_mismatch_fails_the_child_and_deletes_the_ike_sa() {
         vec![NotifyType::NO_PROPOSAL_CHOSEN]
     );
     assert!(net.west.installs().is_empty() && net.east.installs().is_empty());
-    assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Deleted, false)]);
-    assert_eq!(net.east.ike_deleted(), vec![(SaEnd::Deleted, false)]);
+    // East refused the Child SA inside IKE_AUTH, so only the IKE SA exists at
+    // either end: west, having asked with --initiate, keeps it for a later one.
+    assert!(net.west.ike_deleted().is_empty() && net.east.ike_deleted().is_empty());
+    assert_eq!(net.west.ep.status()[0].children.len(), 0);
+    assert_eq!(net.east.ep.status().len(), 1);
 }
 
 #[test]
@@ -231,7 +234,24 @@ fn ts_unacceptable_when_nothing_fits() {
     assert!(net
         .west
         .has_line("IKE_AUTH response rejected Child SA with TS_UNACCEPTABLE"));
-    // The IKE SA itself authenticated, then west deleted it.
+    // The IKE SA itself authenticated and stays up at both ends.
+    assert_eq!(net.west.established_ike(), 1);
+    assert!(net.west.ike_deleted().is_empty());
+    assert_eq!(net.east.ep.status().len(), 1);
+}
+
+#[test]
+fn an_on_demand_ike_sa_whose_first_child_sa_is_refused_is_deleted() {
+    // Started by a kernel ACQUIRE, the IKE SA exists only for the trapped
+    // traffic: when the peer refuses that Child SA, west deletes it so that the
+    // next trapped packet starts afresh (libreswan 5 does the same).
+    let w = west_conn("c", "", "");
+    let e = conn("c", EAST, WEST, EAST_NET, "192.0.3.0/24", "", "");
+    let mut net = Net::new(w, e, b"k", b"k");
+    let c = net.west.conn();
+    net.west.ep.handle_acquire(c, net.now).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.west.child_failed(), vec![NotifyType::TS_UNACCEPTABLE]);
     assert_eq!(net.west.established_ike(), 1);
     assert_eq!(net.west.ike_deleted(), vec![(SaEnd::Deleted, false)]);
     assert!(net.east.ep.status().is_empty());

@@ -312,7 +312,7 @@ fn a_failed_responder_rekey_install_keeps_the_old_child_sa() {
     net.run_for(Duration::from_secs(2));
     assert_eq!(east_responses(&net, ExchangeType::CREATE_CHILD_SA), 1);
     assert!(net.west.has_line(&format!(
-        "rekey of Child SA {old} failed: peer answered TS_UNACCEPTABLE; it stays until it expires"
+        "rekey of Child SA {old} failed: peer answered TS_UNACCEPTABLE; retrying in"
     )));
     assert_eq!(net.west.installs().len(), 1);
     let (ws, es) = (net.west.ep.status(), net.east.ep.status());

@@ -601,7 +601,12 @@ pub(crate) fn process_response(
         }
         return Ok(ResponseOutcome::Established { delete_ike: false });
     };
-    let child_fail = |ctx: &mut Ctx<'_>, n: NotifyType, why: String| {
+    // A first Child SA the responder refused leaves the IKE SA up for a later one
+    // (libreswan 5 keeps it too), unless the IKE SA exists only for trapped
+    // traffic. One the responder set up but we reject takes the IKE SA with it:
+    // that is the one delete that also removes the responder's Child SA.
+    let on_demand = sa.on_demand;
+    let failed = |ctx: &mut Ctx<'_>, n: NotifyType, why: String, delete_ike: bool| {
         ctx.out
             .progress(&conn.name, Some(pending.serial), Rc::notification(n), why);
         ctx.out.events.push_back(Event::ChildSaFailed {
@@ -609,8 +614,10 @@ pub(crate) fn process_response(
             child: pending.serial,
             notify: n,
         });
-        Ok(ResponseOutcome::Established { delete_ike: true })
+        Ok(ResponseOutcome::Established { delete_ike })
     };
+    let refused = |ctx: &mut Ctx<'_>, n: NotifyType, why: String| failed(ctx, n, why, on_demand);
+    let child_fail = |ctx: &mut Ctx<'_>, n: NotifyType, why: String| failed(ctx, n, why, true);
     if let Some(n) = error_notify(payloads) {
         ctx.out.progress(
             &conn.name,
@@ -618,14 +625,14 @@ pub(crate) fn process_response(
             Rc::LOG_SERIOUS,
             "IKE SA established but responder rejected Child SA request".to_owned(),
         );
-        return child_fail(
+        return refused(
             ctx,
             n,
             format!("IKE_AUTH response rejected Child SA with {n}"),
         );
     }
     let (Some(sa_pl), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) else {
-        return child_fail(
+        return refused(
             ctx,
             NotifyType::INVALID_SYNTAX,
             "IKE_AUTH response has no Child SA (SA, TSi, TSr missing)".to_owned(),

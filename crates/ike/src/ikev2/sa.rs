@@ -290,6 +290,11 @@ pub(crate) struct IkeSa {
     /// The packet whose ACQUIRE started this SA (initiator): its selectors go
     /// first in the first Child SA's TSi/TSr.
     pub trigger: Option<super::TriggeringPacket>,
+    /// Started by a kernel ACQUIRE (initiator). Such an IKE SA exists only for
+    /// the trapped traffic: when its first Child SA is refused, it is deleted
+    /// (and the trap takes the next packet), where one started by `--initiate`
+    /// stays up for a later Child SA, as libreswan 5 does.
+    pub on_demand: bool,
 
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -401,6 +406,7 @@ impl IkeSa {
             init_remote: remote,
             attempt: 1,
             trigger: None,
+            on_demand: false,
             ni: Vec::new(),
             nr: Vec::new(),
             ke: None,

@@ -87,8 +87,9 @@ pub struct Pluto {
     pub touched_kernel: bool,
     /// `auto=route|start|keep` connections of `--config`, acted on once listening.
     pending_auto: Vec<(String, conn::conf::Auto)>,
-    /// Connections started by `auto=start`/`keep`: initiated again when their
-    /// peer is found dead (libreswan's revival).
+    /// Connections meant to stay up (libreswan's +UP): started by `auto=start`/
+    /// `keep` or by `--initiate`, initiated again when their peer is found dead
+    /// (libreswan's revival). `--down` and `--delete` clear it.
     pub auto_start: std::collections::HashSet<String>,
     /// DDoS mode.
     pub ddos: DdosMode,
@@ -651,6 +652,7 @@ impl Pluto {
             Request::AddConnection { spec } => self.add_connection(spec, r),
             Request::Delete { name } => {
                 // Tear the SAs and trap policies down first, as libreswan does.
+                self.auto_start.remove(name);
                 if self.conns.find(name).is_some() {
                     let n = self.down(name);
                     if n > 0 {
@@ -743,12 +745,18 @@ impl Pluto {
                 asynchronous,
                 ..
             } => {
-                if self.initiate(name, remote_host.as_deref(), r) && !*asynchronous {
-                    *wait = Some(name.clone());
+                if self.initiate(name, remote_host.as_deref(), r) {
+                    if remote_host.is_none() {
+                        self.auto_start.insert(name.clone());
+                    }
+                    if !*asynchronous {
+                        *wait = Some(name.clone());
+                    }
                 }
             }
             Request::Down { name, .. } => {
                 if self.known(name, r) {
+                    self.auto_start.remove(name);
                     r.comment(format!("\"{name}\": terminating SAs using this connection"));
                     let n = self.down(name);
                     if n == 0 {

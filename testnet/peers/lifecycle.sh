@@ -45,6 +45,12 @@
 TN_PEERS=${TN_PEERS:-$(dirname "$TN_LIB")/peers}
 . "$TN_PEERS/setup.sh"
 
+# A liveness probe west sends, as tcpdump prints it: an INFORMATIONAL request from
+# west to east on 500, or on 4500 once NAT-T floated (strongSwan always floats), with
+# the I flag when west was the original initiator and none when it was the responder
+# (a response would carry R).
+LC_PROBE='192\.0\.2\.1\.(500|4500) > 192\.0\.2\.2\.(500|4500): .*inf2(\[I\])?$'
+
 # --- time -----------------------------------------------------------------------
 lc_now() { date +%s.%N; }
 # lc_since T: seconds since T, one decimal
@@ -268,11 +274,11 @@ lc_dpd() {
   limit=$((DPDDELAY + DPDTIMEOUT + 5))
   until ! lc_serials west IKE | grep -q -w "$ike0" && [ -z "$(lc_out_spis)" ]; do
     lc_within "$(lc_since "$tk")" 0 "$limit" ||
-      fail "$(lc_since "$tk")s after the peer died west still holds IKE SA #$ike0 ($(lc_serials west IKE)) / outbound SPI $(lc_out_spis), after $(tail -n +"$((lines0 + 1))" "$TN_SCRATCH/ike.txt" | grep -c -E 'inf2\[I?\]') liveness probe(s): the peer was not declared dead within dpddelay+dpdtimeout+5 s"
+      fail "$(lc_since "$tk")s after the peer died west still holds IKE SA #$ike0 ($(lc_serials west IKE)) / outbound SPI $(lc_out_spis), after $(tail -n +"$((lines0 + 1))" "$TN_SCRATCH/ike.txt" | grep -c -E "$LC_PROBE") liveness probe(s): the peer was not declared dead within dpddelay+dpdtimeout+5 s"
     sleep 0.25
   done
   tdead=$(lc_since "$tk")
-  probes=$(tail -n +"$((lines0 + 1))" "$TN_SCRATCH/ike.txt" | grep -c -E "192.0.2.1.500 > 192.0.2.2.500: .*inf2\[I?\]")
+  probes=$(tail -n +"$((lines0 + 1))" "$TN_SCRATCH/ike.txt" | grep -c -E "$LC_PROBE")
   tn_log "t=${tdead}s after the kill: west dropped IKE SA #$ike0 and its ESP SAs; $probes liveness probe(s) on the wire"
   [ "$probes" -ge 1 ] || fail "west dropped the IKE SA without a liveness probe on the wire"
   lc_within "$tdead" "$DPDDELAY" "$limit" ||

@@ -14,7 +14,7 @@ use conn::connection::Connection as ConnConnection;
 use conn::db::ConnDb;
 use conn::id::Id;
 use conn::secrets::Secrets;
-use conn::spec::{Encapsulation, IkeVersion, Mode as ConnMode};
+use conn::spec::{Encapsulation, Fragmentation, IkeVersion, Mode as ConnMode};
 use ike::crypto::SecretBytes;
 use ike::ikev2::{ConfigSource, Connection, Identity, Mode, Retransmit};
 use ike::ts::{ProtoPort, Subnet, TrafficSelector};
@@ -171,6 +171,8 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         // NAT detection is always on (libreswan's `nat-traversal=yes`);
         // `encapsulation=` decides what is done with its result.
         nat_traversal: true,
+        // fragmentation=force only changes IKEv1 (libreswan): for IKEv2 it is yes.
+        fragmentation: c.policy.fragmentation != Fragmentation::No,
         encapsulation: match c.policy.encapsulation {
             Encapsulation::Auto => ike::ikev2::Encapsulation::Auto,
             Encapsulation::Yes => ike::ikev2::Encapsulation::Yes,

@@ -300,8 +300,6 @@ fn refused_options_exit_non_zero_with_one_line_naming_them() {
         (add("--modecfgdomains example.com"), problem, "right --modecfgdomains"),
         (add("--modecfgbanner hi"), problem, "right --modecfgbanner"),
         (add("--modecfgpull"), problem, "--modecfgpull"),
-        (add("--fragmentation no"), problem, "--fragmentation no"),
-        (add("--fragmentation force"), problem, "--fragmentation force"),
         ("--impair revival".into(), problem, "--impair revival: impairments are not implemented"),
         ("--no-impair revival".into(), problem, "--no-impair revival"),
         ("--global-redirect yes".into(), problem, "--global-redirect yes: IKEv2 redirect"),
@@ -326,8 +324,12 @@ fn refused_options_exit_non_zero_with_one_line_naming_them() {
         assert!(p.conns.find("c").is_none(), "{line}: the connection was added");
     }
     // The truthful forms of partly refused options still act.
-    let (st, lines) = whack(&mut p, &add("--fragmentation yes"));
-    assert_eq!(st, 0, "{lines:?}");
+    for f in ["yes", "no", "force"] {
+        let (st, lines) = whack(&mut p, &add(&format!("--fragmentation {f}")));
+        assert_eq!(st, 0, "{f}: {lines:?}");
+        let (st, _) = whack(&mut p, "--delete --name c");
+        assert_eq!(st, 0);
+    }
     let (st, lines) = whack(&mut p, "--global-redirect no --impair list --impair none");
     assert_eq!(st, 0, "{lines:?}");
 }

@@ -1038,8 +1038,6 @@ conn west-east
                 "right --modecfgclient (rightmodecfgclient=)",
             ),
             ("modecfgpull=yes", "--modecfgpull (modecfgpull=yes)"),
-            ("fragmentation=force", "--fragmentation force"),
-            ("fragmentation=no", "--fragmentation no"),
             (
                 "rightaddresspool=192.0.2.100-192.0.2.200",
                 "rightaddresspool=",
@@ -1055,6 +1053,12 @@ conn west-east
         // The default and the truthful values still load.
         let c = parse("conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  fragmentation=yes\n  compress=no\n  leftxauthserver=no\n");
         Connection::from_spec(c.conns[0].spec.clone(), &HostAddrs::default()).unwrap();
+        for f in ["no", "force"] {
+            let c = parse(&format!(
+                "conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  fragmentation={f}\n"
+            ));
+            Connection::from_spec(c.conns[0].spec.clone(), &HostAddrs::default()).unwrap();
+        }
     }
 
     #[test]

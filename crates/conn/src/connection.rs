@@ -579,21 +579,6 @@ fn refuse_unsupported(spec: &ConnSpec) -> Result<(), ConnError> {
             NO_MODECFG,
         ));
     }
-    match spec.fragmentation {
-        Some(Fragmentation::Force) => {
-            return Err(ConnError::unsupported(
-                "--fragmentation force (fragmentation=force)",
-                "forcing fragmentation before the peer announced support is IKEv1-only; use --fragmentation yes",
-            ))
-        }
-        Some(Fragmentation::No) => {
-            return Err(ConnError::unsupported(
-                "--fragmentation no (fragmentation=no)",
-                "pluto-rs always announces IKEv2 fragmentation (RFC 7383) and fragments only when the peer supports it; turning it off is not supported yet",
-            ))
-        }
-        Some(Fragmentation::Yes) | None => {}
-    }
     Ok(())
 }
 
@@ -1417,17 +1402,18 @@ mod tests {
     }
 
     #[test]
-    fn refuses_fragmentation_other_than_yes() {
-        let mut s = west_east();
-        s.fragmentation = Some(Fragmentation::Force);
-        refused(s, "--fragmentation force (fragmentation=force)");
-        let mut s = west_east();
-        s.fragmentation = Some(Fragmentation::No);
-        refused(s, "--fragmentation no (fragmentation=no)");
-        let mut s = west_east();
-        s.fragmentation = Some(Fragmentation::Yes);
-        let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
-        assert_eq!(c.policy.fragmentation, Fragmentation::Yes);
+    fn fragmentation_yes_no_force_are_kept() {
+        for (f, want) in [
+            (None, Fragmentation::Yes),
+            (Some(Fragmentation::Yes), Fragmentation::Yes),
+            (Some(Fragmentation::No), Fragmentation::No),
+            (Some(Fragmentation::Force), Fragmentation::Force),
+        ] {
+            let mut s = west_east();
+            s.fragmentation = f;
+            let c = Connection::from_spec(s, &HostAddrs::default()).unwrap();
+            assert_eq!(c.policy.fragmentation, want);
+        }
     }
 
     #[test]

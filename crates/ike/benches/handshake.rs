@@ -194,6 +194,7 @@ fn conn(local: &str, remote: &str, ike: &str) -> Result<Connection, String> {
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
+        fragmentation: true,
         initial_contact: false,
         replay_window: 128,
         dpd_delay: None,

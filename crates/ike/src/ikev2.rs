@@ -155,6 +155,9 @@ pub enum Error {
     /// An SKF payload with impossible numbering.
     #[error("IKE fragment with bad number or total (at most 32 fragments)")]
     BadFragment,
+    /// An SKF payload on a connection with `fragmentation=no`.
+    #[error("IKE fragment received although this end does not announce fragmentation (fragmentation=no)")]
+    FragmentsNotNegotiated,
     /// Internal misuse of the INFORMATIONAL sender.
     #[error("IKE_SA_INIT and IKE_AUTH requests are not sent as INFORMATIONAL")]
     NotInformational,

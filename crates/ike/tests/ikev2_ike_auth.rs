@@ -383,6 +383,45 @@ fn ike_auth_in_fragments_rfc7383() {
 }
 
 #[test]
+fn fragmentation_no_at_either_end_sends_whole_messages() {
+    for west_says_no in [true, false] {
+        let (mut w, mut e) = pair();
+        if west_says_no {
+            w.fragmentation = false;
+        } else {
+            e.fragmentation = false;
+        }
+        let mut net = Net::new(w.clone(), e.clone(), b"k", b"k");
+        let cfg = ike::ikev2::EndpointConfig {
+            fragment_size: 200,
+            ..Default::default()
+        };
+        net.west = Host::with_config(w, b"k", 1, cfg.clone());
+        net.east = Host::with_config(e, b"k", 2, cfg);
+        net.initiate();
+        net.run_for(Duration::from_secs(5));
+        net.assert_matching_children();
+        assert!(
+            !net.wire.iter().any(is_fragment),
+            "west says no: {west_says_no}"
+        );
+        // The end with fragmentation=no does not announce it (notify 16430 in
+        // its IKE_SA_INIT message); the other end does.
+        let announces = |ip: &str| {
+            let init = net.wire.iter().find(|t| t.local.ip().to_string() == ip);
+            init.unwrap().contents.windows(2).any(|w| w == [0x40, 0x2e])
+        };
+        let (no, yes) = if west_says_no {
+            (WEST, EAST)
+        } else {
+            (EAST, WEST)
+        };
+        assert!(!announces(no) && announces(yes));
+        assert!(net.wire.iter().any(|t| t.contents.len() > 200));
+    }
+}
+
+#[test]
 fn fragments_survive_loss_duplication_and_reordering() {
     for seed in 60..=70 {
         let mut net = fragmenting_net(200);

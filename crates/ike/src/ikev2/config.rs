@@ -214,6 +214,12 @@ pub struct Connection {
     /// NAT traversal (`encapsulation=auto` vs `no`): send NAT_DETECTION notifies
     /// and float to the NAT-T port when a NAT is detected.
     pub nat_traversal: bool,
+    /// IKEv2 fragmentation (RFC 7383, `fragmentation=yes`, the default):
+    /// announce IKEV2_FRAGMENTATION_SUPPORTED, and fragment large messages when
+    /// the peer announced it too. With `false` (`fragmentation=no`) nothing is
+    /// announced, nothing is fragmented and SKF fragments from the peer are
+    /// dropped.
+    pub fragmentation: bool,
     /// ESP-in-UDP policy (`encapsulation=`); `Yes` and `No` override what NAT
     /// detection finds. Needs `nat_traversal` (without NAT_DETECTION notifies the
     /// peer cannot be told to encapsulate).

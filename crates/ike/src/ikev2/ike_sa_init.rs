@@ -146,7 +146,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
             &sa.spi_i, &[0; 8], sa.local, sa.remote, force,
         ));
     }
-    push_capabilities(&mut payloads);
+    push_capabilities(&mut payloads, sa.conn.fragmentation);
     let msg = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, false, 0),
         payloads,
@@ -348,6 +348,7 @@ pub(crate) fn process_response(
     };
     sa.ke = None;
     sa.chosen = Some(chosen);
+    sa.peer_fragmentation &= sa.conn.fragmentation;
     sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
     derive_keys(sa, &shared)?;
     if sa.conn.nat_traversal {
@@ -390,10 +391,12 @@ fn apply_nat_detection(ctx: &mut Ctx<'_>, sa: &mut IkeSa, detected: Option<(bool
 /// fragmentation (RFC 7383), childless IKE SAs (RFC 6023: we accept an IKE_AUTH
 /// without a Child SA, and leave it out ourselves for a connection without
 /// one) and the signature hash algorithms (RFC 7427).
-fn push_capabilities(payloads: &mut Vec<Payload>) {
-    payloads.push(Payload::Notify(Notify::new(
-        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-    )));
+fn push_capabilities(payloads: &mut Vec<Payload>, fragmentation: bool) {
+    if fragmentation {
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+        )));
+    }
     payloads.push(Payload::Notify(Notify::new(
         NotifyType::CHILDLESS_IKEV2_SUPPORTED,
     )));
@@ -541,6 +544,7 @@ pub(crate) fn process_request(
     sa.ni = ni.clone();
     sa.nr = ctx.random(ctx.cfg.nonce_len)?;
     sa.ke_group = group;
+    let frag = frag && conn.fragmentation;
     sa.peer_fragmentation = frag;
     sa.peer_childless = childless;
     sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
@@ -578,7 +582,7 @@ pub(crate) fn process_request(
         let force = conn.encapsulation == Encapsulation::Yes;
         payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote, force));
     }
-    push_capabilities(&mut payloads);
+    push_capabilities(&mut payloads, conn.fragmentation);
     let resp = Message {
         header: sa.header(ExchangeType::IKE_SA_INIT, true, 0),
         payloads,

@@ -549,6 +549,10 @@ impl IkeSa {
             }
             Some(Payload::Skf(f)) => {
                 let (number, total) = (f.number, f.total);
+                if !self.conn.fragmentation {
+                    // fragmentation=no: we never announced support (RFC 7383 2.3).
+                    return Err(Error::FragmentsNotNegotiated);
+                }
                 if number == 0 || number > total || total > MAX_FRAGMENTS {
                     return Err(Error::BadFragment);
                 }

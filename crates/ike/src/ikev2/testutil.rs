@@ -55,6 +55,7 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
+        fragmentation: true,
         encapsulation: Default::default(),
         initial_contact: false,
         replay_window: 32,

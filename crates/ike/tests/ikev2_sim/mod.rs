@@ -68,6 +68,7 @@ pub fn conn(
         keyingtries: 1,
         retransmit: Retransmit::default(),
         nat_traversal: true,
+        fragmentation: true,
         encapsulation: Default::default(),
         initial_contact: true,
         replay_window: 128,

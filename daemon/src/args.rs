@@ -157,9 +157,7 @@ where
                 "version" => return Ok(Cmd::Version),
                 "nofork" => o.nofork = true,
                 "stderrlog" => o.stderrlog = true,
-                "uniqueids" => {
-                    return Err("--uniqueids: replacing an older IKE SA of the same peer ID is not implemented by pluto-rs yet; start pluto without it".into())
-                }
+                "uniqueids" => o.uniqueids = true,
                 _ => o.force_busy = true,
             }
             continue;
@@ -263,10 +261,10 @@ mod tests {
     }
 
     #[test]
-    fn uniqueids_is_refused() {
-        assert_eq!(
-            parse(["--uniqueids"]),
-            Err("--uniqueids: replacing an older IKE SA of the same peer ID is not implemented by pluto-rs yet; start pluto without it".into())
-        );
+    fn uniqueids_is_a_flag() {
+        let Ok(Cmd::Run(o)) = parse(["--uniqueids"]) else {
+            panic!("--uniqueids not accepted")
+        };
+        assert!(o.uniqueids);
     }
 }

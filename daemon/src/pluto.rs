@@ -142,6 +142,7 @@ impl Pluto {
             ike_port: opts.ikeport,
             natt_port,
             busy: opts.force_busy,
+            unique_ids: opts.uniqueids,
             // Child SAs are announced only once the kernel holds them.
             confirm_child_installs: true,
             ..EndpointConfig::default()

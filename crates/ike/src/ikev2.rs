@@ -915,10 +915,61 @@ impl Endpoint {
                     Fate::Remove(SaEnd::Error(e.to_string()))
                 }
             };
-            (fate, std::mem::take(&mut sa.initial_contact))
+            let flags = (
+                std::mem::take(&mut sa.initial_contact),
+                std::mem::take(&mut sa.just_authenticated),
+            );
+            (fate, flags)
         });
-        if initial_contact == Some(true) {
+        let Some((initial_contact, authenticated)) = initial_contact else {
+            return;
+        };
+        if initial_contact {
             self.purge_stale(serial, now);
+        }
+        if authenticated && self.config.unique_ids {
+            self.replace_same_id(serial, now);
+        }
+    }
+
+    /// `--uniqueids`: the IKE SA `serial` just authenticated its peer; older IKE SAs
+    /// of the connection with the same peer (and our) ID are replaced by it: each
+    /// is deleted with a Delete, so a peer that still holds it drops it too. Costs
+    /// the connection's SAs, as INITIAL_CONTACT does.
+    fn replace_same_id(&mut self, serial: SaSerial, now: Instant) {
+        let Some(new) = self.sas.get(&serial) else {
+            return;
+        };
+        if new.peer_id.is_none() {
+            return;
+        }
+        let (name, peer, ours) = (
+            new.conn.name.clone(),
+            new.peer_id.clone(),
+            new.conn.local_id.clone(),
+        );
+        let older: Vec<SaSerial> = self
+            .index
+            .of_connection(&name)
+            .filter_map(|s| self.sas.get(&s))
+            .filter(|sa| {
+                sa.serial != serial
+                    && sa.peer_id == peer
+                    && sa.conn.local_id == ours
+                    && sa.state == IkeState::Established
+            })
+            .map(|sa| sa.serial)
+            .collect();
+        for old in older {
+            self.out.progress(
+                &name,
+                Some(serial),
+                Rc::LOG,
+                format!("uniqueids: IKE SA replaces older IKE SA {old} of the same peer ID; deleting it"),
+            );
+            if let Err(e) = self.delete_ike_sa(old, now) {
+                tracing::debug!("uniqueids: deleting IKE SA {old}: {e}");
+            }
         }
     }
 

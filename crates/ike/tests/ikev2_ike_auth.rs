@@ -466,3 +466,35 @@ fn initial_contact_replaces_stale_sas_of_a_rebooted_peer() {
     assert_eq!(st[0].serial.0, 3);
     assert_eq!(st[0].children.len(), 1);
 }
+
+#[test]
+fn uniqueids_replaces_the_older_ike_sa_of_the_same_peer_id() {
+    for unique in [false, true] {
+        let (mut w, e) = pair();
+        // No INITIAL_CONTACT, so that only --uniqueids can replace the SA.
+        w.initial_contact = false;
+        let mut net = Net::new(w.clone(), e.clone(), b"secret", b"secret");
+        let cfg = ike::ikev2::EndpointConfig {
+            unique_ids: unique,
+            ..Default::default()
+        };
+        net.east = Host::with_config(e, b"secret", 2, cfg);
+        net.initiate();
+        net.run_for(Duration::from_secs(5));
+        net.initiate();
+        net.run_for(Duration::from_secs(5));
+        let (ws, es) = (net.west.ep.status(), net.east.ep.status());
+        if unique {
+            assert!(net.east.has_line(
+                "uniqueids: IKE SA replaces older IKE SA #1 of the same peer ID; deleting it"
+            ));
+            // East deleted #1 with the peer: both ends keep only the new IKE SA.
+            assert_eq!((ws.len(), es.len()), (1, 1), "{ws:?}\n{es:?}");
+            assert_eq!(es[0].serial.0, 3);
+            assert_eq!(es[0].children.len(), 1);
+            assert_eq!(net.east.deletes(), 1);
+        } else {
+            assert_eq!((ws.len(), es.len()), (2, 2));
+        }
+    }
+}

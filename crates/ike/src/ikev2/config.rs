@@ -308,6 +308,12 @@ pub struct EndpointConfig {
     /// [`Endpoint::child_sa_install_failed`]: super::Endpoint::child_sa_install_failed
     /// [`KernelRequest::InstallChildSa`]: super::KernelRequest::InstallChildSa
     pub confirm_child_installs: bool,
+    /// `pluto --uniqueids`: an IKE SA that authenticates a peer ID replaces the
+    /// older IKE SAs of the same connection with that ID (they are deleted with
+    /// the peer), whatever address they came from: the peer rebooted or moved.
+    /// Off by default, as in libreswan's pluto (ipsec.conf's `uniqueids=yes`
+    /// turns it on).
+    pub unique_ids: bool,
 }
 
 impl Default for EndpointConfig {
@@ -321,6 +327,7 @@ impl Default for EndpointConfig {
             fragment_size: 1280,
             busy: false,
             confirm_child_installs: false,
+            unique_ids: false,
         }
     }
 }

@@ -324,6 +324,7 @@ pub(crate) fn process_request(
     sa.peer_id = Some(peer_id.clone());
     sa.initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
     sa.state = IkeState::Established;
+    sa.just_authenticated = true;
     sa.half_open_deadline = None;
     let idr = conn.local_id.to_payload();
     let our = our_auth(sa, &psk, &idr)?;
@@ -575,6 +576,7 @@ pub(crate) fn process_response(
     }
     sa.peer_id = Some(peer_id.clone());
     sa.state = IkeState::Established;
+    sa.just_authenticated = true;
     ctx.out.progress(
         &conn.name,
         Some(sa.serial),

@@ -328,6 +328,9 @@ pub(crate) struct IkeSa {
     pub peer_id: Option<Identity>,
     /// The peer sent INITIAL_CONTACT in IKE_AUTH: older SAs with it are stale.
     pub initial_contact: bool,
+    /// IKE_AUTH just authenticated the peer (either role): `--uniqueids` looks
+    /// for older IKE SAs of its ID once the message is handled.
+    pub just_authenticated: bool,
     pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
@@ -429,6 +432,7 @@ impl IkeSa {
             reassembly: None,
             peer_id: None,
             initial_contact: false,
+            just_authenticated: false,
             psk: None,
             next_msgid: 0,
             outstanding: None,

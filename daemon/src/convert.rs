@@ -378,6 +378,10 @@ mod tests {
         let k = connection(&ConnConnection::from_spec(spec(), &host()).unwrap(), None).unwrap();
         assert!(!k.ike_only);
         assert_eq!(k.child_protocol(), ike::registry::ProtocolId::ESP);
+        let esp = crate::xfrm::trap_policies(&k, 1).unwrap();
+        assert!(
+            matches!(&esp[0].action, kernel::PolicyAction::Ipsec(t) if t[0].proto == kernel::IpsecProto::Esp)
+        );
 
         let mut s = spec();
         s.encrypt = false;
@@ -387,6 +391,18 @@ mod tests {
         assert!(!k.ike_only);
         assert_eq!(k.child_protocol(), ike::registry::ProtocolId::AH);
         assert_eq!(k.esp_proposals.to_string(), "HMAC_SHA2_512_256");
+        // Its trap asks the kernel for an AH SA, not ESP.
+        let protos = |k: &Connection| -> Vec<kernel::IpsecProto> {
+            crate::xfrm::trap_policies(k, 1)
+                .unwrap()
+                .iter()
+                .flat_map(|p| match &p.action {
+                    kernel::PolicyAction::Ipsec(t) => t.iter().map(|t| t.proto).collect(),
+                    _ => Vec::new(),
+                })
+                .collect()
+        };
+        assert_eq!(protos(&k), vec![kernel::IpsecProto::Ah]);
 
         // The manual's `silly` connection: neither --encrypt nor --authenticate,
         // no subnets: only an IKE SA.

@@ -139,9 +139,11 @@ pub fn policies(
     Ok(out)
 }
 
-/// The trap (on-demand) policies of a routed connection.
+/// The trap (on-demand) policies of a routed connection; their templates name
+/// the protocol its Child SAs will have (ESP, or AH for `--authenticate`), so the
+/// kernel's ACQUIRE asks for that and the SA, once installed, matches the trap.
 pub fn trap_policies(c: &Connection, reqid: u32) -> Result<Vec<PolicySpec>, KernelError> {
-    policies(
+    let mut traps = policies(
         &c.local_ts,
         &c.remote_ts,
         c.mode,
@@ -149,7 +151,24 @@ pub fn trap_policies(c: &Connection, reqid: u32) -> Result<Vec<PolicySpec>, Kern
         c.remote_addr,
         reqid,
         true,
-    )
+    )?;
+    let proto = match c.child_protocol() {
+        ike::registry::ProtocolId::AH => IpsecProto::Ah,
+        _ => IpsecProto::Esp,
+    };
+    set_proto(&mut traps, proto);
+    Ok(traps)
+}
+
+/// Makes every template of `policies` name `proto`.
+fn set_proto(policies: &mut [PolicySpec], proto: IpsecProto) {
+    for p in policies {
+        if let PolicyAction::Ipsec(templates) = &mut p.action {
+            for t in templates {
+                t.proto = proto;
+            }
+        }
+    }
 }
 
 /// How long a bare (failure) shunt stays before the kernel removes it and
@@ -439,13 +458,7 @@ pub fn child_plan(req: &ChildSaInstall, reqid: u32) -> Result<ChildPlan, KernelE
         false,
     )?;
     // The policies' templates name the Child SA's protocol.
-    for p in &mut policies {
-        if let PolicyAction::Ipsec(templates) = &mut p.action {
-            for t in templates {
-                t.proto = proto;
-            }
-        }
-    }
+    set_proto(&mut policies, proto);
     Ok(ChildPlan {
         inbound,
         outbound,

@@ -1,20 +1,21 @@
-//! `whack --listevents`: the core's pending timers, one line each.
-//!
-//! libreswan's exact layout of this listing was not available to check against,
-//! so the lines keep its event names and its `"conn" #N` way of naming an SA:
+//! `whack --listevents`: the core's pending timers, one line each, in the layout of
+//! libreswan 5's state events:
 //!
 //! ```text
-//! 9s: EVENT_v2_RETRANSMIT, SA #1 "west-east"
-//! 28250s: EVENT_v2_REKEY, SA #2 "west-east"
-//! 28800s: EVENT_v2_EXPIRE, SA #2 "west-east"
+//! event EVENT_v2_RETRANSMIT schd: 8412s (in 9s) "west-east" #1
+//! event EVENT_v2_REKEY schd: 36653s (in 28250s) "west-east" #2
+//! event EVENT_v2_EXPIRE schd: 37203s (in 28800s) "west-east" #2
 //! ```
 //!
-//! `<seconds from now>s: EVENT_NAME, SA #N "connection"`, earliest first (a
-//! timer already due shows 0s). The names: EVENT_v2_RETRANSMIT (resend or give up
-//! the outstanding request), EVENT_v2_REKEY (start a rekey), EVENT_v2_EXPIRE
-//! (end of the lifetime, or deletion of a replaced IKE SA), EVENT_v2_LIVENESS
-//! (liveness check), EVENT_v2_DISCARD (half-open or deleted IKE SA dropped),
-//! EVENT_NAT_T_KEEPALIVE (NAT keepalive).
+//! `schd:` is the time the event is due in seconds of the system's monotonic
+//! clock (libreswan's "monotonic epoch"), `in` how far away that is (a timer
+//! already due shows 0s); earliest first. The names: EVENT_v2_RETRANSMIT (resend
+//! or give up the outstanding request), EVENT_v2_REKEY (start a rekey),
+//! EVENT_v2_EXPIRE (end of the lifetime, or deletion of a replaced IKE SA),
+//! EVENT_v2_LIVENESS (liveness check), EVENT_v2_DISCARD (half-open or deleted IKE
+//! SA dropped), EVENT_NAT_T_KEEPALIVE (NAT keepalive). libreswan's global timers
+//! (shunt scan, secrets reload, ...) have no counterpart here: pluto-rs has no
+//! such periodic jobs.
 
 use std::time::Instant;
 
@@ -27,17 +28,35 @@ fn secs_until(t: Instant, now: Instant) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// The text lines, in the order given (the core sorts them by time).
-pub fn lines(timers: &[PendingTimer], now: Instant) -> Vec<String> {
+/// Seconds of the system's monotonic clock (CLOCK_MONOTONIC), which `schd:`
+/// counts in.
+pub fn monotonic_secs() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc == 0 {
+        u64::try_from(ts.tv_sec).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// The text lines, in the order given (the core sorts them by time); `mono_now`
+/// is [`monotonic_secs`] at `now`.
+pub fn lines(timers: &[PendingTimer], now: Instant, mono_now: u64) -> Vec<String> {
     timers
         .iter()
         .map(|t| {
+            let delta = secs_until(t.at, now);
             format!(
-                "{}s: {}, SA {} \"{}\"",
-                secs_until(t.at, now),
+                "event {} schd: {}s (in {delta}s) \"{}\" {}",
                 t.kind.libreswan_name(),
+                mono_now + delta,
+                t.connection,
                 t.serial,
-                t.connection
             )
         })
         .collect()
@@ -85,20 +104,21 @@ mod tests {
             timer(now + Duration::from_secs(28800), TimerKind::Expire, 2),
         ];
         assert_eq!(
-            lines(&timers, now),
+            lines(&timers, now, 100),
             [
-                "0s: EVENT_v2_RETRANSMIT, SA #1 \"west-east\"",
-                "2s: EVENT_v2_LIVENESS, SA #1 \"west-east\"",
-                "28250s: EVENT_v2_REKEY, SA #2 \"west-east\"",
-                "28800s: EVENT_v2_EXPIRE, SA #2 \"west-east\"",
+                "event EVENT_v2_RETRANSMIT schd: 100s (in 0s) \"west-east\" #1",
+                "event EVENT_v2_LIVENESS schd: 102s (in 2s) \"west-east\" #1",
+                "event EVENT_v2_REKEY schd: 28350s (in 28250s) \"west-east\" #2",
+                "event EVENT_v2_EXPIRE schd: 28900s (in 28800s) \"west-east\" #2",
             ]
         );
         // A timer in the past is due: 0 s, never negative.
         assert_eq!(
-            lines(&timers[2..3], now + Duration::from_secs(30000)),
-            ["0s: EVENT_v2_REKEY, SA #2 \"west-east\""]
+            lines(&timers[2..3], now + Duration::from_secs(30000), 7),
+            ["event EVENT_v2_REKEY schd: 7s (in 0s) \"west-east\" #2"]
         );
-        assert!(lines(&[], now).is_empty());
+        assert!(lines(&[], now, 0).is_empty());
+        assert!(monotonic_secs() > 0);
     }
 
     #[test]

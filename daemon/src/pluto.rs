@@ -899,7 +899,8 @@ impl Pluto {
                 if env.output.json {
                     json.insert("listevents".into(), crate::events::json(&timers, now));
                 } else {
-                    for l in crate::events::lines(&timers, now) {
+                    let mono = crate::events::monotonic_secs();
+                    for l in crate::events::lines(&timers, now, mono) {
                         r.comment(l);
                     }
                 }
@@ -1557,9 +1558,11 @@ mod tests {
         let (st, lines, _) = run(&mut p, vec![Request::ListEvents], false);
         assert_eq!(st, 0);
         // The IKE_SA_INIT request waits for its first retransmission (0.5 s).
-        assert_eq!(
-            lines,
-            [format!("1s: EVENT_v2_RETRANSMIT, SA {serial} \"a\"")]
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("event EVENT_v2_RETRANSMIT schd: ")
+                && lines[0].ends_with(&format!("s (in 1s) \"a\" {serial}")),
+            "{lines:?}"
         );
         let (_, lines, _) = run(&mut p, vec![Request::ListEvents], true);
         assert!(

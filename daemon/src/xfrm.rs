@@ -177,16 +177,15 @@ fn set_proto(policies: &mut [PolicySpec], proto: IpsecProto) {
 /// removal with POLEXPIRE.
 pub const SHUNT_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
-/// What a routed connection's prospective (negotiation) shunt does with traffic
-/// that matches it before the Child SA exists. `--initiateontraffic` keeps the
-/// trap (an IPsec template without SA: the kernel raises ACQUIRE); `--pass` lets
-/// it through in the clear (allow, no template); `--drop` blocks it.
-///
-/// `--reject`: libreswan 5's XFRM backend installs `%reject` with exactly the
-/// code of `%drop` (an XFRM_POLICY_BLOCK policy; XFRM has no action that sends
-/// ICMP, and libreswan issues #2126-#2128 made reject an alias of drop for that
-/// reason), so no ICMP unreachable is sent. pluto-rs does the same: a block
-/// policy, which the kernel crate logs as "%reject installed as %drop".
+/// What a routed connection's policy does with its traffic. `--initiateontraffic`
+/// (the default) keeps the trap (an IPsec template without SA: the kernel raises
+/// ACQUIRE and pluto negotiates). `--pass`, `--drop` and `--reject` make the
+/// connection a never-negotiate shunt, as libreswan 5's whack does
+/// (`never_negotiate_shunt`): `--pass` lets the traffic through in the clear
+/// (allow, no template), `--drop` blocks it silently, `--reject` blocks it and
+/// answers: libreswan's XFRM backend installs `%reject` as `%drop` (XFRM has no
+/// action that sends ICMP), pluto-rs's kernel crate adds a FIB rule that refuses
+/// the traffic with ICMP unreachable (crates/kernel `rule`).
 pub fn prospective_action(on: OnTraffic, trap: PolicyAction) -> PolicyAction {
     match on {
         OnTraffic::Initiate => trap,
@@ -212,9 +211,9 @@ pub fn prospective_policies(
 }
 
 /// The failure shunt that replaces the trap for a flow whose negotiation failed:
-/// `--failpass` passes, `--faildrop` and `--failreject` block (reject as drop,
-/// see [`prospective_action`]); `--failnone` (`None`) keeps the negotiation
-/// shunt.
+/// `--failpass` passes, `--faildrop` blocks, `--failreject` blocks with ICMP
+/// unreachable (see [`prospective_action`]); `--failnone` (`None`) keeps the
+/// negotiation shunt.
 pub fn failure_action(f: FailShunt) -> Option<PolicyAction> {
     match f {
         FailShunt::None => None,

@@ -29,12 +29,14 @@
 #               probes on the wire, west's IKE SA and ESP SAs gone within
 #               DPDDELAY+DPDTIMEOUT+5 s of the kill, then (initiate/route) the peer is
 #               restarted and within 30 s the tunnel carries pings again with new SPIs.
-#   lc_shunt    SHUNT=pass|drop|reject, PHASE=negotiation (west has --route --SHUNT,
-#               the peer's kernel drops IKE: the negotiation never ends) or failure
-#               (west has --route --failSHUNT --keyingtries 1 and a wrong PSK: the
-#               peer answers AUTHENTICATION_FAILED). A client host wcl (198.51.100.10,
-#               behind west) pings 203.0.113.1. PASS: west sent IKE_SA_INIT (the trap
-#               caught the traffic), then pass: the plain ICMP echo on the veth and the
+#   lc_shunt    SHUNT=pass|drop|reject, PHASE=never (west has --route --SHUNT: a
+#               never-negotiate shunt, as libreswan 5's whack makes it; the peer's
+#               kernel drops IKE) or failure (west has --route --failSHUNT
+#               --keyingtries 1 and a wrong PSK: the peer answers
+#               AUTHENTICATION_FAILED). A client host wcl (198.51.100.10, behind west)
+#               pings 203.0.113.1. PASS: never: west sent no IKE_SA_INIT at all;
+#               failure: west sent IKE_SA_INIT (the trap caught the traffic) and logs
+#               AUTHENTICATION_FAILED; then pass: the plain ICMP echo on the veth and the
 #               replies back at wcl; drop: not one echo on the veth, no reply and no
 #               ICMP error at wcl; reject: an ICMP unreachable from west at wcl and no
 #               echo on the veth. After whack --unroute no policy of the connection is
@@ -327,10 +329,10 @@ lc_client() {
 }
 
 lc_shunt() {
-  : "${SHUNT:?pass, drop or reject}" "${PHASE:?negotiation or failure}"
+  : "${SHUNT:?pass, drop or reject}" "${PHASE:?never or failure}"
   setup_topology
   lc_client
-  if [ "$PHASE" = negotiation ]; then
+  if [ "$PHASE" = never ]; then
     # a peer that never answers: its kernel drops IKE
     for p in 500 4500; do
       ip -n east xfrm policy add dir in src 192.0.2.1/32 dst 192.0.2.2/32 proto udp dport $p action block ||
@@ -361,13 +363,17 @@ lc_shunt() {
   esp=$(tn_count_esp "$TN_SCRATCH/ike.txt")
   tn_log "IKE_SA_INIT requests from west: $inits; wcl sent $sent echoes; on the veth: $echo_veth plain echoes; back at wcl: $replies replies, $unreach ICMP unreachable"
   [ "$sent" -ge 8 ] || fail "wcl sent only $sent echoes"
-  [ "$inits" -ge 1 ] || fail "west never started a negotiation: the trap did not catch the traffic"
+  if [ "$PHASE" = never ]; then
+    [ "$inits" -eq 0 ] || fail "west sent $inits IKE_SA_INIT request(s) for a never-negotiate shunt (--$SHUNT)"
+  else
+    [ "$inits" -ge 1 ] || fail "west never started a negotiation: the trap did not catch the traffic"
+  fi
   if [ "$PHASE" = failure ]; then
     n=$(lc_logcount west 'AUTHENTICATION_FAILED')
     [ "$n" -ge 1 ] || fail "west's log does not show the failed negotiation (AUTHENTICATION_FAILED)"
     what="the failure shunt (--fail$SHUNT)"
   else
-    what="the negotiation shunt (--$SHUNT)"
+    what="the never-negotiate shunt (--$SHUNT)"
   fi
   case "$SHUNT" in
     pass)

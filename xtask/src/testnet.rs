@@ -729,8 +729,8 @@ mod tests {
         );
         for shunt in ["pass", "drop", "reject"] {
             assert!(
-                has(&["-negoshunt-", shunt]),
-                "no negotiation shunt {shunt} case"
+                has(&["-nevershunt-", shunt]),
+                "no never-negotiate shunt {shunt} case"
             );
             assert!(
                 has(&["-failshunt-", shunt]),

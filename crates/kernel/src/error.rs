@@ -32,6 +32,8 @@ pub enum Op {
     Events,
     /// An rtnetlink query (links, addresses, routes).
     Route,
+    /// Adding, deleting or listing a FIB rule (the ICMP answer of `%reject`).
+    Rule,
     /// A setsockopt on an IKE socket.
     SocketOption,
     /// Entering a network namespace.
@@ -54,6 +56,7 @@ impl fmt::Display for Op {
             Op::DumpPolicy => "listing policies",
             Op::Events => "reading XFRM events",
             Op::Route => "querying rtnetlink",
+            Op::Rule => "changing a routing rule",
             Op::SocketOption => "setting an IPsec socket option",
             Op::Netns => "entering the network namespace",
         })

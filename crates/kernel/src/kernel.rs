@@ -11,8 +11,9 @@ use crate::error::{KernelError, Op};
 use crate::event::EventStream;
 use crate::netns;
 use crate::nl::{open_raw, NlSocket, Requester};
-use crate::policy::{priority, PolicyAction, PolicyId, PolicyInfo, PolicySpec};
+use crate::policy::{priority, Dir, PolicyAction, PolicyId, PolicyInfo, PolicySpec};
 use crate::route::{self, Interface, Route};
+use crate::rule::{self, Rule};
 use crate::sa::{IpsecProto, Mark, SaCounters, SaId, SaInfo, SaSpec};
 use crate::wire;
 
@@ -60,6 +61,8 @@ struct Inner {
     route: Requester,
     owned: Ownership,
     shunts: Mutex<HashSet<PolicyId>>,
+    /// Outbound `%reject` policies that have their FIB rule (see [`rule`]).
+    rejects: Mutex<HashSet<PolicyId>>,
 }
 
 /// An async handle on XFRM (and rtnetlink for interfaces and routes). Cheap to clone;
@@ -121,6 +124,7 @@ impl Kernel {
                 route: Requester::new(NlSocket::new(fds.route).map_err(io)?),
                 owned,
                 shunts: Mutex::new(HashSet::new()),
+                rejects: Mutex::new(HashSet::new()),
             }),
         };
         let events = EventStream::new(NlSocket::new(fds.events).map_err(io)?);
@@ -342,9 +346,6 @@ impl Kernel {
                 ));
             }
         }
-        if spec.action == PolicyAction::Reject {
-            tracing::warn!(selector = %spec.selector, "%reject installed as %drop: XFRM cannot send ICMP rejects");
-        }
         let prio = priority(&spec.selector, spec.priority);
         let op = if update {
             Op::ReplacePolicy
@@ -355,12 +356,16 @@ impl Kernel {
             .xfrm
             .request(op, wire::policy_msg(spec, prio, update))
             .await?;
-        let mut shunts = self.inner.shunts.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(spec.action, PolicyAction::Ipsec(_)) {
-            shunts.remove(&spec.id());
-        } else {
-            shunts.insert(spec.id());
+        {
+            let mut shunts = self.inner.shunts.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(spec.action, PolicyAction::Ipsec(_)) {
+                shunts.remove(&spec.id());
+            } else {
+                shunts.insert(spec.id());
+            }
         }
+        let reject = spec.action == PolicyAction::Reject && spec.dir == Dir::Out;
+        self.set_reject_rule(&spec.id(), reject).await;
         tracing::debug!(selector = %spec.selector, dir = %spec.dir, priority = prio, "installed policy");
         Ok(())
     }
@@ -376,7 +381,73 @@ impl Kernel {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.set_reject_rule(id, false).await;
         Ok(())
+    }
+
+    /// Gives the outbound policy `id` its `%reject` FIB rule, or takes it away,
+    /// with the IKE exceptions of its family while any reject rule of that family
+    /// exists. A rule that cannot be added leaves the block policy alone doing
+    /// the work (silently): that is logged, not an error of the policy.
+    async fn set_reject_rule(&self, id: &PolicyId, want: bool) {
+        let ipv6 = id.selector.src.is_ipv6();
+        // Whether this is the family's first reject rule (adding) or its last
+        // (deleting): the IKE exceptions come and go with it.
+        let family_edge = {
+            let mut rejects = self.inner.rejects.lock().unwrap_or_else(|p| p.into_inner());
+            let had = rejects.contains(id);
+            if want == had {
+                return;
+            }
+            let before = rejects
+                .iter()
+                .filter(|r| r.selector.src.is_ipv6() == ipv6)
+                .count();
+            if want {
+                rejects.insert(*id);
+            } else {
+                rejects.remove(id);
+            }
+            if want {
+                before == 0
+            } else {
+                before == 1
+            }
+        };
+        let req = &self.inner.route;
+        let r = Rule::reject(&id.selector);
+        if want {
+            if family_edge {
+                for x in Rule::ike_exceptions(ipv6) {
+                    if let Err(e) = rule::add(req, &x).await {
+                        tracing::warn!("%reject: cannot add the IKE exception rule: {e}");
+                    }
+                }
+            }
+            match rule::add(req, &r).await {
+                Ok(()) => {
+                    tracing::debug!(selector = %id.selector, "%reject: ICMP unreachable rule added")
+                }
+                Err(e) => {
+                    tracing::warn!(selector = %id.selector, "%reject: cannot add the rule that answers with ICMP unreachable ({e}); the traffic is dropped silently")
+                }
+            }
+        } else {
+            if let Err(e) = rule::delete(req, &r).await {
+                if !e.is_not_found() {
+                    tracing::warn!(selector = %id.selector, "%reject: cannot delete its ICMP rule: {e}");
+                }
+            }
+            if family_edge {
+                for x in Rule::ike_exceptions(ipv6) {
+                    if let Err(e) = rule::delete(req, &x).await {
+                        if !e.is_not_found() {
+                            tracing::warn!("%reject: cannot delete the IKE exception rule: {e}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Every policy in the namespace.
@@ -455,6 +526,18 @@ impl Kernel {
                 Err(e) => return Err(e),
             }
         }
+        // The %reject rules went with their policies; this also takes what a
+        // crashed daemon left in our priority band.
+        match rule::flush(&self.inner.route).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("removed {n} leftover %reject routing rule(s)"),
+            Err(e) => tracing::warn!("cannot list the %reject routing rules: {e}"),
+        }
+        self.inner
+            .rejects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         tracing::info!(
             sas = report.sas,
             policies = report.policies,

@@ -34,6 +34,7 @@ pub mod netns;
 mod nl;
 pub mod policy;
 pub mod route;
+mod rule;
 pub mod sa;
 pub mod selector;
 pub mod socket;

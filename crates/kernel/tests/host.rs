@@ -140,6 +140,64 @@ fn shunt_policies_pass_drop_reject() {
     });
 }
 
+/// `%reject` also installs a FIB rule that refuses the traffic before XFRM sees it
+/// (a local sender gets ENETUNREACH instead of the block policy's EPERM; a
+/// forwarded packet gets ICMP unreachable, shown by the lifecycle tier), keeps
+/// UDP from the IKE ports out of it, and takes both away with the policy.
+#[test]
+fn reject_shunt_adds_an_unreachable_rule_that_spares_ike() {
+    in_fresh_netns(
+        "reject_shunt_adds_an_unreachable_rule_that_spares_ike",
+        || async {
+            let rules = || {
+                let o = std::process::Command::new("ip")
+                    .args(["rule"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            };
+            run(&["ip", "route", "add", "192.0.2.0/24", "dev", "lo"]);
+            let (k, _ev) = Kernel::new().unwrap();
+            let sel = Selector::new(
+                "0.0.0.0/0".parse().unwrap(),
+                "192.0.2.12/32".parse().unwrap(),
+            )
+            .unwrap();
+            let p = PolicySpec::new(sel, Dir::Out, PolicyAction::Reject);
+            k.add_policy(&p).await.unwrap();
+            let r = rules();
+            assert!(
+                r.contains("32600:\tfrom all to 192.0.2.12 unreachable proto 251"),
+                "{r}"
+            );
+            assert!(
+                r.contains("32599:\tfrom all ipproto udp sport 500 lookup main proto 251"),
+                "{r}"
+            );
+            assert!(r.contains("sport 4500"), "{r}");
+            let send = |sport: u16| {
+                let s = UdpSocket::bind(("0.0.0.0", sport)).unwrap();
+                s.send_to(b"x", "192.0.2.12:9").unwrap_err().raw_os_error()
+            };
+            assert_eq!(send(0), Some(libc::ENETUNREACH), "refused by the rule");
+            // IKE's ports pass the rule and meet the block policy (an IKE socket
+            // has its bypass policy and would go out).
+            assert_eq!(send(500), Some(libc::EPERM));
+            // Replacing it does not add a second rule; deleting takes it away.
+            k.replace_policy(&p).await.unwrap();
+            assert_eq!(rules().matches("unreachable").count(), 1);
+            k.del_policy(&p.id()).await.unwrap();
+            let r = rules();
+            assert!(!r.contains("proto 251"), "{r}");
+            // flush_owned also sweeps rules a crashed daemon left in our band.
+            k.add_policy(&p).await.unwrap();
+            let (again, _e) = Kernel::new().unwrap();
+            again.flush_owned().await.unwrap();
+            assert!(!rules().contains("proto 251"), "{}", rules());
+        },
+    );
+}
+
 #[test]
 fn flush_owned_leaves_foreign_state_alone() {
     in_fresh_netns("flush_owned_leaves_foreign_state_alone", || async {

@@ -17,7 +17,7 @@ use control::request::{
 };
 use control::server::Responder;
 use control::{classes, rc, Envelope, Request};
-use ike::ikev2::{Endpoint, EndpointConfig, SaSerial};
+use ike::ikev2::{Endpoint, EndpointConfig, SaSerial, Up};
 use tokio::sync::mpsc;
 
 use crate::args::Options;
@@ -1079,8 +1079,10 @@ impl Pluto {
         ));
     }
 
-    /// Starts negotiating a connection. Returns true when the IKE SA was started
-    /// (whack then waits for the outcome unless `--asynchronous`).
+    /// Starts negotiating a connection. Returns true when an IKE SA, or a Child SA
+    /// over the connection's established IKE SA, was started (whack then waits
+    /// for the outcome unless `--asynchronous`); an IKE-only connection whose IKE
+    /// SA is up, or one being negotiated, is reported and left as it is.
     fn initiate(&mut self, name: &str, remote_host: Option<&str>, r: &mut Responder) -> bool {
         let Some(c) = self.conns.find(name) else {
             self.known(name, r);
@@ -1140,10 +1142,32 @@ impl Pluto {
                 return false;
             }
         };
-        match self.ike.initiate(ikec, std::time::Instant::now()) {
-            Ok(serial) => {
+        // An IKE SA of the connection that is up (or coming up) is used, as
+        // libreswan does, rather than a second one negotiated.
+        match self.ike.up(ikec, std::time::Instant::now()) {
+            Ok(Up::NewIkeSa(serial)) => {
                 tracing::debug!("\"{name}\" {serial}: initiating");
                 true
+            }
+            Ok(Up::NewChildSa { ike, child }) => {
+                tracing::debug!("\"{name}\" {child}: initiating Child SA using {ike}");
+                true
+            }
+            Ok(Up::IkeSaUp(ike)) => {
+                r.comment(format!("\"{name}\": IKE SA {ike} is already established"));
+                false
+            }
+            Ok(Up::ChildSaUp { .. }) => {
+                r.comment(format!(
+                    "\"{name}\": connection is already up; use --down first to renegotiate"
+                ));
+                false
+            }
+            Ok(Up::InProgress(serial)) => {
+                r.comment(format!(
+                    "\"{name}\" {serial}: negotiation already in progress"
+                ));
+                false
             }
             Err(e) => {
                 r.line(
@@ -2018,8 +2042,8 @@ mod tests {
         assert_eq!(p.debug_names(), "cpu-usage");
     }
 
-    #[test]
-    fn ikeport_moves_the_ike_sockets() {
+    /// A pluto on `lo` whose IKE port (and NAT-T port, 4000 above) is free.
+    fn on_lo_at_a_free_port() -> (Pluto, u16) {
         let port = loop {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             let port = s.local_addr().unwrap().port();
@@ -2027,17 +2051,52 @@ mod tests {
                 break port;
             }
         };
-        let mut p = Pluto::new(Options {
+        let p = Pluto::new(Options {
             secretsfile: "/nonexistent/ipsec.secrets".into(),
             interfaces: vec!["lo".into()],
             ikeport: port,
             ..Options::default()
         });
+        (p, port)
+    }
+
+    #[test]
+    fn ikeport_moves_the_ike_sockets() {
+        let (mut p, port) = on_lo_at_a_free_port();
         let (_, lines, _) = run(&mut p, vec![Request::Listen, Request::Unlisten], false);
         let want = format!("adding UDP interface lo 127.0.0.1:{port}");
         assert!(lines.contains(&want), "{lines:?}");
         let natt = format!("adding UDP interface lo 127.0.0.1:{}", port + 4000);
         assert!(lines.contains(&natt), "{lines:?}");
+    }
+
+    #[test]
+    fn initiate_while_the_ike_sa_is_being_negotiated_starts_no_second_one() {
+        let (mut p, _) = on_lo_at_a_free_port();
+        let mut s = spec("a");
+        s.right.host = Some("127.0.0.2".into());
+        s.encrypt = true;
+        let initiate = || Request::Initiate {
+            name: "a".into(),
+            remote_host: None,
+            xauth_user: None,
+            xauth_pass: None,
+            asynchronous: true,
+        };
+        let reqs = vec![
+            Request::Listen,
+            Request::AddConnection { spec: s },
+            initiate(),
+        ];
+        let (st, _, _) = run(&mut p, reqs, false);
+        assert_eq!(st, 0);
+        let sts = p.ike.status();
+        assert_eq!(sts.len(), 1);
+        let (st, lines, _) = run(&mut p, vec![initiate()], false);
+        assert_eq!(st, 0, "{lines:?}");
+        let want = format!("\"a\" {}: negotiation already in progress", sts[0].serial);
+        assert!(lines.contains(&want), "{lines:?}");
+        assert_eq!(p.ike.status().len(), 1);
     }
 
     #[test]

@@ -134,6 +134,10 @@ pub enum Error {
     /// No SA has this serial.
     #[error("there is no IKE SA or Child SA {0}")]
     UnknownSerial(SaSerial),
+    /// A request that needs an established IKE SA (a new Child SA) was made of
+    /// one still negotiating, being deleted or already replaced.
+    #[error("IKE SA {0} is not established")]
+    NotEstablished(SaSerial),
     /// A NAT mapping change was reported for an IKE SA that does not use NAT-T
     /// towards a NATed peer.
     #[error("{0} does not use NAT traversal towards a NATed peer; NAT mapping change ignored")]
@@ -170,6 +174,34 @@ pub enum Error {
     /// A message could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+}
+
+/// What [`Endpoint::up`] did for a connection (`whack --initiate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Up {
+    /// No IKE SA of the connection existed: this one is being negotiated.
+    NewIkeSa(SaSerial),
+    /// The connection's IKE SA is up without a Child SA of it: this Child SA is
+    /// being negotiated over it with CREATE_CHILD_SA.
+    NewChildSa {
+        /// The IKE SA used.
+        ike: SaSerial,
+        /// The Child SA asked for.
+        child: SaSerial,
+    },
+    /// Nothing to do: this IKE SA is established and the connection has no
+    /// Child SA policy (IKE-only).
+    IkeSaUp(SaSerial),
+    /// Nothing to do: this Child SA of the connection is up (on `ike`).
+    ChildSaUp {
+        /// Its IKE SA.
+        ike: SaSerial,
+        /// The Child SA.
+        child: SaSerial,
+    },
+    /// Nothing started: this IKE SA of the connection is being negotiated
+    /// (IKE_SA_INIT or IKE_AUTH in flight), or a Child SA is being added to it.
+    InProgress(SaSerial),
 }
 
 /// A snapshot of one Child SA for `whack --status` / `--trafficstatus`.
@@ -389,7 +421,7 @@ impl Endpoint {
         let mut serials = vec![ike];
         serials.extend(sa.children.iter().map(|c| c.serial));
         serials.extend(sa.pending_child.as_ref().map(|p| p.serial));
-        serials.extend(sa.pending_rekey.as_ref().map(|p| p.serial));
+        serials.extend(sa.pending_create_child.as_ref().map(|p| p.serial));
         for s in serials {
             self.out.instances.insert(s, name.clone());
         }
@@ -413,6 +445,83 @@ impl Endpoint {
     /// SA's serial; progress and the outcome arrive as events.
     pub fn initiate(&mut self, conn: Arc<Connection>, now: Instant) -> Result<SaSerial, Error> {
         self.start_attempt(conn, 1, None, false, now)
+    }
+
+    /// `whack --initiate` / `ipsec up`: brings `conn` up using what exists, as
+    /// libreswan does. With an established IKE SA of the connection with its
+    /// peer (the newest, if several), no second IKE SA is made: an IKE-only
+    /// connection has nothing more to do, and one with a Child SA policy but no
+    /// Child SA up gets one with CREATE_CHILD_SA ([`create_child_sa`]). An IKE SA
+    /// still in IKE_SA_INIT/IKE_AUTH, or a Child SA being added, is left to
+    /// finish. Otherwise a new IKE SA is negotiated, as [`initiate`] does.
+    ///
+    /// [`create_child_sa`]: Self::create_child_sa
+    /// [`initiate`]: Self::initiate
+    pub fn up(&mut self, conn: Arc<Connection>, now: Instant) -> Result<Up, Error> {
+        let mine: Vec<&IkeSa> = self
+            .index
+            .of_connection(&conn.name)
+            .filter_map(|s| self.sas.get(&s))
+            .map(|sa| &**sa)
+            .filter(|sa| {
+                sa.remote.ip() == conn.remote_addr || sa.init_remote.ip() == conn.remote_addr
+            })
+            .collect();
+        let up: Vec<&IkeSa> = mine
+            .iter()
+            .copied()
+            .filter(|sa| sa.state == IkeState::Established && sa.replaced_by.is_none())
+            .collect();
+        if let Some((ike, child)) = up
+            .iter()
+            .rev()
+            .find_map(|sa| sa.children.last().map(|c| (sa.serial, c.serial)))
+        {
+            return Ok(Up::ChildSaUp { ike, child });
+        }
+        if let Some(sa) = up.iter().rev().find(|sa| {
+            sa.queue
+                .iter()
+                .chain(sa.outstanding.as_ref().map(|o| &o.kind))
+                .any(|k| matches!(k, RequestKind::NewChild(_)))
+        }) {
+            return Ok(Up::InProgress(sa.serial));
+        }
+        if let Some(sa) = mine
+            .iter()
+            .rev()
+            .find(|sa| matches!(sa.state, IkeState::InitSent | IkeState::AuthSent))
+        {
+            return Ok(Up::InProgress(sa.serial));
+        }
+        let Some(ike) = up.last().map(|sa| sa.serial) else {
+            return self.initiate(conn, now).map(Up::NewIkeSa);
+        };
+        if conn.ike_only {
+            return Ok(Up::IkeSaUp(ike));
+        }
+        let child = self.create_child_sa(ike, now)?;
+        Ok(Up::NewChildSa { ike, child })
+    }
+
+    /// Negotiates an additional Child SA of IKE SA `ike`'s connection over it
+    /// with CREATE_CHILD_SA (RFC 7296 1.3.1), in either role: the connection's
+    /// Child SA proposals (with a KE when it has PFS) and traffic selectors. The
+    /// request waits behind one outstanding. Returns the new Child SA's serial;
+    /// the outcome is [`Event::ChildSaEstablished`] or [`Event::ChildSaFailed`]
+    /// (the IKE SA stays either way).
+    pub fn create_child_sa(&mut self, ike: SaSerial, now: Instant) -> Result<SaSerial, Error> {
+        self.with_sa(ike, now, |ctx, sa| {
+            if sa.state != IkeState::Established || sa.replaced_by.is_some() {
+                return (Fate::Keep, Err(Error::NotEstablished(ike)));
+            }
+            let child = ctx.serial_under(sa.serial);
+            match enqueue(ctx, sa, RequestKind::NewChild(child)) {
+                Ok(()) => (Fate::Keep, Ok(child)),
+                Err(e) => (Fate::Remove(SaEnd::Error(e.to_string())), Err(e)),
+            }
+        })
+        .ok_or(Error::UnknownSerial(ike))?
     }
 
     fn start_attempt(
@@ -641,7 +750,10 @@ impl Endpoint {
     pub fn rekey_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
         let ike = self.owner_of(child)?;
         self.with_sa(ike, now, |ctx, sa| {
-            let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+            let busy = sa
+                .pending_create_child
+                .as_ref()
+                .is_some_and(|p| p.old == Some(child))
                 || sa.queue.contains(&RequestKind::RekeyChild(child));
             let mut fate = Fate::Keep;
             if sa.state == IkeState::Established && !busy {
@@ -1441,7 +1553,7 @@ impl Endpoint {
                     std::iter::once(s.serial)
                         .chain(s.children.iter().map(|c| c.serial))
                         .chain(s.pending_child.as_ref().map(|p| p.serial))
-                        .chain(s.pending_rekey.as_ref().map(|p| p.serial))
+                        .chain(s.pending_create_child.as_ref().map(|p| p.serial))
                 })
                 .collect();
             let mine: HashSet<SaSerial> = std::iter::once(sa.serial)
@@ -1477,6 +1589,7 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
                 // Skipped when the Child SA went away while queued.
                 create_child_sa::send_rekey(ctx, sa, child)?;
             }
+            RequestKind::NewChild(child) => create_child_sa::send_new_child(ctx, sa, child)?,
             // Skipped when the peer rekeyed the IKE SA while ours was queued.
             RequestKind::RekeyIke if sa.replaced_by.is_some() => {}
             RequestKind::RekeyIke => create_child_sa::send_ike_rekey(ctx, sa, None)?,
@@ -1739,8 +1852,8 @@ fn handle_response(
             );
             Fate::Remove(SaEnd::Deleted)
         }
-        RequestKind::RekeyChild(_) => {
-            create_child_sa::process_rekey_response(ctx, sa, &payloads)?;
+        RequestKind::RekeyChild(_) | RequestKind::NewChild(_) => {
+            create_child_sa::process_child_response(ctx, sa, &payloads)?;
             Fate::Keep
         }
         RequestKind::RekeyIke => {
@@ -1826,9 +1939,9 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> Resu
                 let what = match kind {
                     RequestKind::IkeSaInit => "our first IKEv2 message",
                     RequestKind::IkeAuth => "our IKE_AUTH request",
-                    RequestKind::RekeyChild(_) | RequestKind::RekeyIke => {
-                        "our CREATE_CHILD_SA request"
-                    }
+                    RequestKind::RekeyChild(_)
+                    | RequestKind::NewChild(_)
+                    | RequestKind::RekeyIke => "our CREATE_CHILD_SA request",
                     _ => "our INFORMATIONAL request",
                 };
                 ctx.out.progress(
@@ -1905,7 +2018,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> Resu
             sa.rekey_at = None;
             sa.next_dpd = None;
             sa.next_keepalive = None;
-            sa.pending_rekey = None;
+            sa.pending_create_child = None;
             sa.queue.clear();
             if sa.outstanding.is_none() {
                 informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
@@ -2014,7 +2127,10 @@ fn child_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> R
             .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
     }
     for child in rekey {
-        let busy = sa.pending_rekey.as_ref().is_some_and(|p| p.old == child)
+        let busy = sa
+            .pending_create_child
+            .as_ref()
+            .is_some_and(|p| p.old == Some(child))
             || sa.queue.contains(&RequestKind::RekeyChild(child));
         if busy {
             continue;

@@ -2,9 +2,9 @@
 //! of IKE_AUTH) and the CREATE_CHILD_SA exchange (1.3): rekeying Child SAs (with PFS
 //! when configured) and rekeying the IKE SA (2.18), in both roles.
 //!
-//! A peer may also add Child SAs to the IKE SA (for the same connection: its
-//! traffic selectors are narrowed against the IKE SA's connection); we do not
-//! initiate additional Child SAs ourselves. Simultaneous rekeys (2.8.1) are settled
+//! Either end may add Child SAs to the IKE SA (1.3.1), for the IKE SA's
+//! connection: a peer's traffic selectors are narrowed against it, ours are its
+//! own (`Endpoint::create_child_sa`, e.g. after the first Child SA was refused). Simultaneous rekeys (2.8.1) are settled
 //! when our response arrives after we answered the peer's rekey of the same SA: the
 //! new SA made with the lowest of the four nonces is deleted by its creator (a
 //! redundant Child SA of ours is never installed), and the creator of the other one
@@ -26,8 +26,8 @@ use super::output::{
 use super::sa::{
     ah_through_nat, child_protocol, error_notify, find_notify, lowest_nonce, mode_name,
     nonce_len_ok, proposal_spi, retry_time, sa_payload, ts_from_payload, ts_pair, ts_payload,
-    wire_proposals, ChildSa, Ctx, HeldResponse, IkeSa, IkeState, PendingIkeRekey, PendingRekey,
-    RequestKind, Unconfirmed,
+    wire_proposals, ChildSa, Ctx, HeldResponse, IkeSa, IkeState, PendingCreateChild,
+    PendingIkeRekey, RequestKind, Unconfirmed,
 };
 use super::Error;
 
@@ -616,7 +616,11 @@ pub(crate) fn process_request(
     // The peer deletes the old one; remember the rekey in case ours of the same
     // Child SA is under way (RFC 7296 2.8.1).
     if let Some(old) = old {
-        if sa.pending_rekey.as_ref().is_some_and(|p| p.old == old) {
+        if sa
+            .pending_create_child
+            .as_ref()
+            .is_some_and(|p| p.old == Some(old))
+        {
             sa.peer_child_rekeys.push((old, serial, lowest.clone()));
         }
         if let Some(c) = sa.children.iter_mut().find(|c| c.serial == old) {
@@ -674,38 +678,68 @@ pub(crate) fn send_rekey(ctx: &mut Ctx<'_>, sa: &mut IkeSa, old: SaSerial) -> Re
         rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(new));
         return Ok(false);
     }
+    let serial = ctx.serial_under(sa.serial);
+    let pending = pending_request(ctx, sa, Some(old), serial, child.local_ts, child.remote_ts)?;
+    send_child_request(ctx, sa, pending, Some(child.inbound_spi))?;
+    Ok(true)
+}
+
+/// Initiator: sends the CREATE_CHILD_SA request for an additional Child SA
+/// `serial` of the IKE SA's connection (RFC 7296 1.3.1), with the connection's
+/// traffic selectors.
+pub(crate) fn send_new_child(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    serial: SaSerial,
+) -> Result<(), Error> {
+    let (tsi, tsr) = (sa.conn.local_ts.clone(), sa.conn.remote_ts.clone());
+    let pending = pending_request(ctx, sa, None, serial, tsi, tsr)?;
+    send_child_request(ctx, sa, pending, None)
+}
+
+/// The state of a CREATE_CHILD_SA request for Child SA `serial`: the
+/// connection's Child SA proposals, with a KE of the first group offered when
+/// the connection has PFS.
+fn pending_request(
+    ctx: &mut Ctx<'_>,
+    sa: &IkeSa,
+    old: Option<SaSerial>,
+    serial: SaSerial,
+    tsi: Vec<TrafficSelector>,
+    tsr: Vec<TrafficSelector>,
+) -> Result<PendingCreateChild, Error> {
     let proposals = child_proposals(sa, sa.conn.pfs);
     let ke_group = proposals.initial_ke().unwrap_or(KeId::NONE);
     let ke = match ke_group {
         KeId::NONE => None,
         g => Some(KeAlg::lookup(g)?.initiate(ctx.rng)?),
     };
-    let pending = PendingRekey {
+    Ok(PendingCreateChild {
         old,
-        serial: ctx.serial_under(sa.serial),
+        serial,
         inbound_spi: ctx.esp_spi()?,
         ni: ctx.random(ctx.cfg.nonce_len)?,
         ke,
         ke_group,
         proposals,
-        tsi: child.local_ts.clone(),
-        tsr: child.remote_ts.clone(),
+        tsi,
+        tsr,
         ke_retried: false,
-    };
-    send_rekey_request(ctx, sa, pending, child.inbound_spi)?;
-    Ok(true)
+    })
 }
 
-fn send_rekey_request(
+/// Sends the CREATE_CHILD_SA request of `pending`; `rekey_spi` is the inbound SPI
+/// of the Child SA a rekey replaces (REKEY_SA names it).
+fn send_child_request(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
-    pending: PendingRekey,
-    old_inbound: u32,
+    pending: PendingCreateChild,
+    rekey_spi: Option<u32>,
 ) -> Result<(), Error> {
-    let mut payloads = vec![Payload::Notify(Notify::rekey_sa(
-        child_protocol(sa),
-        old_inbound,
-    ))];
+    let mut payloads = Vec::new();
+    if let Some(spi) = rekey_spi {
+        payloads.push(Payload::Notify(Notify::rekey_sa(child_protocol(sa), spi)));
+    }
     if sa.conn.mode == Mode::Transport {
         payloads.push(Payload::Notify(Notify::new(NotifyType::USE_TRANSPORT_MODE)));
     }
@@ -732,56 +766,74 @@ fn send_rekey_request(
         sa.next_msgid,
         &payloads,
     )?;
-    ctx.out.progress(
-        &sa.conn.name,
-        Some(pending.old),
-        Rc::LOG,
-        format!(
-            "initiating rekey to replace Child SA {} using {}; new Child SA {} {{{} <{:#010x}}}",
-            pending.old,
-            sa.serial,
-            pending.serial,
-            child_protocol(sa),
-            pending.inbound_spi
+    let spis = format!("{{{} <{:#010x}}}", child_protocol(sa), pending.inbound_spi);
+    let (shown, text, kind) = match pending.old {
+        Some(old) => (
+            old,
+            format!(
+                "initiating rekey to replace Child SA {old} using {}; new Child SA {} {spis}",
+                sa.serial, pending.serial
+            ),
+            RequestKind::RekeyChild(old),
         ),
-    );
-    let old = pending.old;
-    sa.pending_rekey = Some(pending);
-    ctx.start_request(
-        sa,
-        ExchangeType::CREATE_CHILD_SA,
-        RequestKind::RekeyChild(old),
-        msg,
-    );
+        None => (
+            pending.serial,
+            format!("initiating Child SA using IKE SA {} {spis}", sa.serial),
+            RequestKind::NewChild(pending.serial),
+        ),
+    };
+    ctx.out.progress(&sa.conn.name, Some(shown), Rc::LOG, text);
+    sa.pending_create_child = Some(pending);
+    ctx.start_request(sa, ExchangeType::CREATE_CHILD_SA, kind, msg);
     Ok(())
 }
 
-/// Initiator: the CREATE_CHILD_SA response to our rekey. On success the new Child SA
-/// is installed, the old one uninstalled, and its Delete queued.
-pub(crate) fn process_rekey_response(
+/// Why a CREATE_CHILD_SA request of ours for a Child SA made none.
+enum Failure {
+    /// The peer answered with this error notify.
+    Refused(NotifyType),
+    /// The answer is unusable: why, and the notify that names the problem.
+    Bad(NotifyType, String),
+}
+
+/// Initiator: the CREATE_CHILD_SA response to our rekey or additional Child SA.
+/// On success the new Child SA is installed; a rekey then uninstalls the old one
+/// and queues its Delete.
+pub(crate) fn process_child_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
     payloads: &[Payload],
 ) -> Result<(), Error> {
-    let Some(mut pending) = sa.pending_rekey.take() else {
+    let Some(mut pending) = sa.pending_create_child.take() else {
         return Ok(());
     };
-    let name = sa.conn.name.clone();
-    let old = pending.old;
-    let fail = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, notify: Option<NotifyType>, why: String| {
-        child_rekey_failed(ctx, sa, old, notify, why);
+    let fail = |ctx: &mut Ctx<'_>, sa: &mut IkeSa, pending: &PendingCreateChild, f: Failure| {
+        match pending.old {
+            Some(old) => match f {
+                Failure::Refused(n) => {
+                    child_rekey_failed(ctx, sa, old, Some(n), format!("peer answered {n}"));
+                }
+                Failure::Bad(_, why) => child_rekey_failed(ctx, sa, old, None, why),
+            },
+            None => new_child_failed(ctx, sa, pending, f),
+        }
         Ok(())
     };
     if let Some(n) = find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD) {
         let retry = n
             .wanted_ke()
             .and_then(|g| pending.proposals.retry_ke(pending.ke_group, g).ok());
-        match (retry, pending.ke_retried) {
-            (Some(g), false) => {
-                let Some(old_in) = sa
+        let Some(g) = retry.filter(|_| !pending.ke_retried) else {
+            let f = Failure::Refused(NotifyType::INVALID_KE_PAYLOAD);
+            return fail(ctx, sa, &pending, f);
+        };
+        let rekey_spi = match pending.old {
+            None => None,
+            Some(old) => {
+                let Some(spi) = sa
                     .children
                     .iter()
-                    .find(|c| c.serial == pending.old)
+                    .find(|c| c.serial == old)
                     .map(|c| c.inbound_spi)
                 else {
                     rekey_finished(
@@ -792,97 +844,78 @@ pub(crate) fn process_rekey_response(
                     );
                     return Ok(());
                 };
-                pending.ke_group = g;
-                pending.ke = Some(KeAlg::lookup(g)?.initiate(ctx.rng)?);
-                pending.ke_retried = true;
-                return send_rekey_request(ctx, sa, pending, old_in);
+                Some(spi)
             }
-            _ => {
-                return fail(
-                    ctx,
-                    sa,
-                    Some(NotifyType::INVALID_KE_PAYLOAD),
-                    "peer answered INVALID_KE_PAYLOAD".into(),
-                )
-            }
-        }
+        };
+        pending.ke_group = g;
+        pending.ke = Some(KeAlg::lookup(g)?.initiate(ctx.rng)?);
+        pending.ke_retried = true;
+        return send_child_request(ctx, sa, pending, rekey_spi);
     }
     if let Some(n) = error_notify(payloads) {
-        return fail(ctx, sa, Some(n), format!("peer answered {n}"));
+        return fail(ctx, sa, &pending, Failure::Refused(n));
     }
+    let bad = |n: NotifyType, why: String| Failure::Bad(n, why);
     let p = collect(payloads);
     let (Some(sa_pl), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
-        return fail(ctx, sa, None, "response lacks SA, Nr, TSi or TSr".into());
+        let f = bad(
+            NotifyType::INVALID_SYNTAX,
+            "response lacks SA, Nr, TSi or TSr".into(),
+        );
+        return fail(ctx, sa, &pending, f);
     };
     let chosen = match check_answer(&pending.proposals, &wire_proposals(sa_pl)) {
         Ok(c) => c,
-        Err(e) => return fail(ctx, sa, None, e.to_string()),
+        Err(e) => {
+            let f = bad(NotifyType::NO_PROPOSAL_CHOSEN, e.to_string());
+            return fail(ctx, sa, &pending, f);
+        }
     };
     let shared = match (chosen.ke_group(), &pending.ke, p.ke) {
         (None, _, _) => None,
         (Some(g), Some(ours), Some(theirs)) if g == pending.ke_group && theirs.group == g => {
             match ours.complete(&theirs.data) {
                 Ok(s) => Some(s),
-                Err(e) => return fail(ctx, sa, None, format!("bad KE payload: {e}")),
+                Err(e) => {
+                    let f = bad(NotifyType::INVALID_SYNTAX, format!("bad KE payload: {e}"));
+                    return fail(ctx, sa, &pending, f);
+                }
             }
         }
         _ => {
-            return fail(
-                ctx,
-                sa,
-                None,
+            let f = bad(
+                NotifyType::INVALID_SYNTAX,
                 "KE payload missing or of the wrong group".into(),
-            )
+            );
+            return fail(ctx, sa, &pending, f);
         }
     };
     let Some(peer_spi) = proposal_spi(sa_pl, chosen.number)
         .and_then(|s| s.as_u32())
         .filter(|&s| s > 0xff)
     else {
-        return fail(ctx, sa, None, "no valid ESP SPI in the answer".into());
+        let f = bad(
+            NotifyType::INVALID_SYNTAX,
+            "no valid ESP SPI in the answer".into(),
+        );
+        return fail(ctx, sa, &pending, f);
     };
     let (got_tsi, got_tsr) = (ts_from_payload(tsi), ts_from_payload(tsr));
     if let Err(e) = check_narrowed(&pending.tsi, &pending.tsr, &got_tsi, &got_tsr) {
-        return fail(ctx, sa, None, e.to_string());
+        let f = bad(NotifyType::TS_UNACCEPTABLE, e.to_string());
+        return fail(ctx, sa, &pending, f);
     }
     if p.transport != (sa.conn.mode == Mode::Transport) {
-        return fail(ctx, sa, None, "responder answered in the other mode".into());
+        let f = bad(
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            "responder answered in the other mode".into(),
+        );
+        return fail(ctx, sa, &pending, f);
     }
-    // RFC 7296 2.8.1: if the peer rekeyed the same Child SA meanwhile, the new
-    // Child SA made with the lowest of the four nonces is redundant and deleted by
-    // its creator; the creator of the other one deletes the old Child SA.
-    let peer_rekey = sa
-        .peer_child_rekeys
-        .iter()
-        .find(|(old, _, _)| *old == pending.old)
-        .map(|(_, new, lowest)| (*new, lowest.clone()));
-    sa.peer_child_rekeys
-        .retain(|(old, _, _)| *old != pending.old);
-    if let Some((theirs, their_lowest)) = peer_rekey {
-        if lowest_nonce(&pending.ni, nr) < their_lowest {
-            ctx.out.progress(
-                &name,
-                Some(pending.serial),
-                Rc::LOG,
-                format!(
-                    "simultaneous rekey of Child SA {}: the peer's {theirs} stays; deleting our redundant Child SA {} (it has the lowest nonce)",
-                    pending.old, pending.serial
-                ),
-            );
-            sa.queue
-                .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
-            rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(theirs));
+    if let Some(old) = pending.old {
+        if simultaneous_rekey_lost(ctx, sa, &pending, old, nr) {
             return Ok(());
         }
-        ctx.out.progress(
-            &name,
-            Some(pending.serial),
-            Rc::LOG,
-            format!(
-                "simultaneous rekey of Child SA {}: ours stays; the peer deletes its redundant Child SA {theirs}",
-                pending.old
-            ),
-        );
     }
     let mode = sa.conn.mode;
     install(
@@ -902,9 +935,12 @@ pub(crate) fn process_rekey_response(
                 shared,
                 we_initiated: true,
             },
-            rekey_of: Some(pending.old),
+            rekey_of: pending.old,
         },
     )?;
+    let Some(old) = pending.old else {
+        return Ok(());
+    };
     // With confirmed installs the old Child SA goes once the new one is in.
     match sa
         .children
@@ -912,11 +948,90 @@ pub(crate) fn process_rekey_response(
         .find(|c| c.serial == pending.serial)
         .and_then(|c| c.unconfirmed.as_mut())
     {
-        Some(u) => u.retire = Some(pending.old),
-        None => retire(ctx, sa, pending.old),
+        Some(u) => u.retire = Some(old),
+        None => retire(ctx, sa, old),
     }
     rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(pending.serial));
     Ok(())
+}
+
+/// RFC 7296 2.8.1: if the peer rekeyed Child SA `old` too while our rekey of it
+/// was outstanding, the new Child SA made with the lowest of the four nonces is
+/// redundant and deleted by its creator; the creator of the other one deletes the
+/// old Child SA. True when ours is the redundant one (its Delete is queued and
+/// the rekey reported done by the peer's).
+fn simultaneous_rekey_lost(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    pending: &PendingCreateChild,
+    old: SaSerial,
+    nr: &[u8],
+) -> bool {
+    let peer_rekey = sa
+        .peer_child_rekeys
+        .iter()
+        .find(|(o, _, _)| *o == old)
+        .map(|(_, new, lowest)| (*new, lowest.clone()));
+    sa.peer_child_rekeys.retain(|(o, _, _)| *o != old);
+    let Some((theirs, their_lowest)) = peer_rekey else {
+        return false;
+    };
+    let name = sa.conn.name.clone();
+    if lowest_nonce(&pending.ni, nr) < their_lowest {
+        ctx.out.progress(
+            &name,
+            Some(pending.serial),
+            Rc::LOG,
+            format!(
+                "simultaneous rekey of Child SA {old}: the peer's {theirs} stays; deleting our redundant Child SA {} (it has the lowest nonce)",
+                pending.serial
+            ),
+        );
+        sa.queue
+            .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
+        rekey_finished(ctx, sa, old, RekeyResult::Rekeyed(theirs));
+        return true;
+    }
+    ctx.out.progress(
+        &name,
+        Some(pending.serial),
+        Rc::LOG,
+        format!(
+            "simultaneous rekey of Child SA {old}: ours stays; the peer deletes its redundant Child SA {theirs}"
+        ),
+    );
+    false
+}
+
+/// An additional Child SA we asked for was not made: reported failed with the
+/// notify (the IKE SA stays). When the peer did answer with a Child SA that we
+/// cannot use, it is deleted with the peer.
+fn new_child_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa, pending: &PendingCreateChild, f: Failure) {
+    let (n, text) = match f {
+        Failure::Refused(n) => (
+            n,
+            format!("CREATE_CHILD_SA response rejected Child SA with {n}"),
+        ),
+        Failure::Bad(n, why) => {
+            sa.queue
+                .push_back(RequestKind::DeleteChild(vec![pending.inbound_spi]));
+            (
+                n,
+                format!("CREATE_CHILD_SA response unusable ({why}); deleting the Child SA with the peer"),
+            )
+        }
+    };
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(pending.serial),
+        Rc::notification(n),
+        format!("{text}; IKE SA {} stays up", sa.serial),
+    );
+    ctx.out.events.push_back(Event::ChildSaFailed {
+        connection: sa.conn.name.clone(),
+        child: pending.serial,
+        notify: n,
+    });
 }
 
 /// Reports the end of a rekey we started.

@@ -119,6 +119,7 @@ pub(crate) fn send_request(
         RequestKind::IkeSaInit
         | RequestKind::IkeAuth
         | RequestKind::RekeyChild(_)
+        | RequestKind::NewChild(_)
         | RequestKind::RekeyIke => return Err(Error::NotInformational),
     };
     ctx.out

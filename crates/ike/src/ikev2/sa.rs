@@ -73,8 +73,12 @@ pub(crate) enum RequestKind {
     /// Our inbound SPIs being deleted.
     DeleteChild(Vec<u32>),
     Liveness,
-    /// Rekey of the Child SA with this serial (state in `IkeSa::pending_rekey`).
+    /// Rekey of the Child SA with this serial (state in
+    /// `IkeSa::pending_create_child` once sent).
     RekeyChild(SaSerial),
+    /// An additional Child SA, to get this serial (RFC 7296 1.3.1; state in
+    /// `IkeSa::pending_create_child` once sent).
+    NewChild(SaSerial),
     /// Rekey of this IKE SA (state in `IkeSa::pending_ike_rekey`).
     RekeyIke,
 }
@@ -250,9 +254,11 @@ pub(crate) struct PendingChild {
     pub tsr: Vec<TrafficSelector>,
 }
 
-/// A Child SA rekey we initiated, waiting for its CREATE_CHILD_SA response.
-pub(crate) struct PendingRekey {
-    pub old: SaSerial,
+/// A CREATE_CHILD_SA request for a Child SA we sent, waiting for its response:
+/// a rekey of Child SA `old` (RFC 7296 1.3.3) or, without `old`, an additional
+/// Child SA (1.3.1).
+pub(crate) struct PendingCreateChild {
+    pub old: Option<SaSerial>,
     pub serial: SaSerial,
     pub inbound_spi: u32,
     pub ni: Vec<u8>,
@@ -347,7 +353,7 @@ pub(crate) struct IkeSa {
 
     pub children: Vec<ChildSa>,
     pub pending_child: Option<PendingChild>,
-    pub pending_rekey: Option<PendingRekey>,
+    pub pending_create_child: Option<PendingCreateChild>,
     /// Child SAs the peer rekeyed while our rekey of the same one was outstanding:
     /// (old, the peer's new one, the lowest nonce of its exchange). Kept here, not
     /// on the old Child SA, because the peer may delete that one before our
@@ -443,7 +449,7 @@ impl IkeSa {
             held: None,
             children: Vec::new(),
             pending_child: None,
-            pending_rekey: None,
+            pending_create_child: None,
             peer_child_rekeys: Vec::new(),
             pending_ike_rekey: None,
             spawned: None,

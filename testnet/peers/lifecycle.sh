@@ -41,6 +41,12 @@
 #               ICMP error at wcl; reject: an ICMP unreachable from west at wcl and no
 #               echo on the veth. After whack --unroute no policy of the connection is
 #               left in west's kernel.
+#   lc_newchild west initiates; once the tunnel carries pings, whack --down-child
+#               removes the Child SA and a second whack --initiate must make a new one
+#               over the same IKE SA. PASS: after --down-child no outbound SPI and
+#               the IKE SA unchanged; after --initiate a new Child SA serial, still
+#               only that IKE SA, pings through, one IKE_SA_INIT and at least one
+#               CREATE_CHILD_SA request on the wire.
 #
 # Every check prints what it saw; a missing behaviour fails with a line saying which.
 
@@ -250,6 +256,37 @@ lc_expire() {
   n=$(grep -c 'child_sa\[[IR]' "$TN_SCRATCH/ike.txt")
   [ "$n" -eq 0 ] || fail "$n CREATE_CHILD_SA message(s) on the wire although west has --dontrekey"
   tn_log "no CREATE_CHILD_SA on the wire; west's IKE SA(s) left: $(lc_serials west IKE)"
+  lc_pass
+}
+
+# --- a new Child SA over the IKE SA that is up ------------------------------------
+lc_newchild() {
+  setup_topology
+  setup_daemons
+  tn_capture west west0 "$TN_SCRATCH/ike.txt" udp port 500 or udp port 4500
+  call west initiate || fail "west could not initiate"
+  tn_wait_for 5 test -n "$(lc_newest west CHILD)"
+  tn_ping west "$west_PING" "$east_PING" 3
+  ike0=$(lc_newest west IKE) child0=$(lc_newest west CHILD) spi0=$(lc_out_spis)
+  tn_log "established: IKE SA #$ike0, Child SA #$child0, west's outbound SPI $spi0"
+  pluto_whack west --name "$CONN" --down-child || fail "west: whack --down-child failed"
+  tn_wait_for 5 test -z "$(lc_out_spis)" ||
+    fail "west still holds outbound SPI $(lc_out_spis) after --down-child"
+  [ "$(lc_newest west IKE)" = "$ike0" ] ||
+    fail "the IKE SA went with its Child SA (IKE SAs: $(lc_serials west IKE))"
+  tn_log "--down-child: the Child SA is gone, IKE SA #$ike0 stays"
+  pluto_whack west --name "$CONN" --initiate || fail "west: the second whack --initiate failed"
+  child1=$(lc_newest west CHILD) spi1=$(lc_out_spis)
+  [ -n "$child1" ] && [ "$child1" != "$child0" ] ||
+    fail "no new Child SA after the second --initiate (Child SAs: $(lc_serials west CHILD))"
+  [ "$(lc_serials west IKE)" = "$ike0" ] ||
+    fail "the second --initiate made another IKE SA (IKE SAs: $(lc_serials west IKE)) instead of using #$ike0"
+  tn_ping west "$west_PING" "$east_PING" 3
+  inits=$(grep -c 'ikev2_init\[I\]' "$TN_SCRATCH/ike.txt")
+  creates=$(grep -c 'child_sa  child_sa\[I\]' "$TN_SCRATCH/ike.txt")
+  [ "$inits" -eq 1 ] || fail "$inits IKE_SA_INIT requests on the wire, want 1"
+  [ "$creates" -ge 1 ] || fail "no CREATE_CHILD_SA request on the wire"
+  tn_log "Child SA #$child1 (SPI $spi1) made over IKE SA #$ike0 with CREATE_CHILD_SA; one IKE_SA_INIT in all; the tunnel carries pings"
   lc_pass
 }
 

@@ -779,23 +779,9 @@ impl Endpoint {
                         Rc::LOG,
                         "deleting IKE SA and sending notification".to_owned(),
                     );
-                    for child in std::mem::take(&mut sa.children) {
-                        create_child_sa::uninstall(ctx, sa, &child);
-                    }
-                    sa.expires = None;
-                    sa.rekey_at = None;
-                    sa.next_dpd = None;
-                    sa.next_keepalive = None;
-                    sa.queue.clear();
-                    if sa.outstanding.is_none() {
-                        match informational::send_request(ctx, sa, RequestKind::DeleteIke) {
-                            Ok(()) => Fate::Keep,
-                            Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
-                        }
-                    } else {
-                        sa.queue.push_back(RequestKind::DeleteIke);
-                        sa.state = IkeState::Deleting;
-                        Fate::Keep
+                    match begin_delete(ctx, sa) {
+                        Ok(()) => Fate::Keep,
+                        Err(e) => Fate::Remove(SaEnd::Error(e.to_string())),
                     }
                 }
                 IkeState::Deleting | IkeState::Dying => Fate::Keep,
@@ -1573,6 +1559,29 @@ impl Endpoint {
 }
 
 /// Sends a request now, or queues it behind the outstanding one (window size 1).
+/// Starts deleting an established IKE SA with the peer (`--delete-ike`, or the
+/// end of its lifetime): its Child SAs leave the kernel now, its timers and
+/// pending requests go, and the Delete is sent, or queued behind the request
+/// that is outstanding (the SA is then Deleting until it goes out).
+fn begin_delete(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
+    for child in std::mem::take(&mut sa.children) {
+        create_child_sa::uninstall(ctx, sa, &child);
+    }
+    sa.expires = None;
+    sa.rekey_at = None;
+    sa.next_dpd = None;
+    sa.next_keepalive = None;
+    sa.pending_create_child = None;
+    sa.queue.clear();
+    if sa.outstanding.is_none() {
+        informational::send_request(ctx, sa, RequestKind::DeleteIke)
+    } else {
+        sa.queue.push_back(RequestKind::DeleteIke);
+        sa.state = IkeState::Deleting;
+        Ok(())
+    }
+}
+
 fn enqueue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: RequestKind) -> Result<(), Error> {
     sa.queue.push_back(kind);
     pump(ctx, sa)
@@ -2012,20 +2021,7 @@ fn sa_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> Resu
                     sa.conn.ike_lifetime.as_secs()
                 ),
             );
-            for child in std::mem::take(&mut sa.children) {
-                create_child_sa::uninstall(ctx, sa, &child);
-            }
-            sa.rekey_at = None;
-            sa.next_dpd = None;
-            sa.next_keepalive = None;
-            sa.pending_create_child = None;
-            sa.queue.clear();
-            if sa.outstanding.is_none() {
-                informational::send_request(ctx, sa, RequestKind::DeleteIke)?;
-            } else {
-                sa.queue.push_back(RequestKind::DeleteIke);
-                sa.state = IkeState::Deleting;
-            }
+            begin_delete(ctx, sa)?;
             return Ok(Fate::Keep);
         }
     }

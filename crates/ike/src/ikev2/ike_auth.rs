@@ -116,17 +116,13 @@ pub(crate) fn send_request(
     tsr.extend(conn.remote_ts.iter().cloned());
     payloads.push(Payload::TsI(ts_payload(&tsi)));
     payloads.push(Payload::TsR(ts_payload(&tsr)));
-    let msgid = sa.next_msgid;
-    ctx.out.stats.sent(ExchangeType::IKE_AUTH, false, &payloads);
-    let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
-    sa.pending_child = Some(PendingChild {
+    let pending = PendingChild {
         serial: child_serial,
         inbound_spi: spi,
         tsi,
         tsr,
-    });
-    sa.state = IkeState::AuthSent;
-    ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);
+    };
+    seal_and_send(ctx, sa, &payloads, Some(pending))?;
     ctx.out.progress(
         &conn.name,
         Some(sa.serial),
@@ -165,11 +161,7 @@ fn send_childless_request(
         Rc::LOG,
         "omitting CHILD SA payloads".to_owned(),
     );
-    let msgid = sa.next_msgid;
-    let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, &payloads)?;
-    sa.pending_child = None;
-    sa.state = IkeState::AuthSent;
-    ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);
+    seal_and_send(ctx, sa, &payloads, None)?;
     ctx.out.progress(
         &conn.name,
         Some(sa.serial),
@@ -181,6 +173,23 @@ fn send_childless_request(
         ),
     );
     Ok(None)
+}
+
+/// Seals and sends our IKE_AUTH request (counted in `--globalstatus`), with the
+/// first Child SA it proposes, if any, waiting for the answer.
+fn seal_and_send(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    payloads: &[Payload],
+    child: Option<PendingChild>,
+) -> Result<(), Error> {
+    let msgid = sa.next_msgid;
+    ctx.out.stats.sent(ExchangeType::IKE_AUTH, false, payloads);
+    let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, payloads)?;
+    sa.pending_child = child;
+    sa.state = IkeState::AuthSent;
+    ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);
+    Ok(())
 }
 
 /// The payloads of an IKE_AUTH message, collected.

@@ -348,6 +348,9 @@ impl Pluto {
                     mark,
                     if_id,
                 };
+                if let Some(k) = self.kernel.clone() {
+                    k.policy_expired(&id).await;
+                }
                 self.shunt_expired(&id).await;
             }
             KernelEvent::PolExpire { .. } => {}

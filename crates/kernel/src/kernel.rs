@@ -372,10 +372,18 @@ impl Kernel {
 
     /// Deletes a policy.
     pub async fn del_policy(&self, id: &PolicyId) -> Result<(), KernelError> {
-        self.inner
+        let deleted = self
+            .inner
             .xfrm
             .request(Op::DeletePolicy, wire::policy_del_msg(id))
-            .await?;
+            .await;
+        if let Err(e) = deleted {
+            // Already gone (expired meanwhile): its %reject rule goes all the same.
+            if e.is_not_found() {
+                self.policy_expired(id).await;
+            }
+            return Err(e);
+        }
         self.inner
             .shunts
             .lock()
@@ -383,6 +391,18 @@ impl Kernel {
             .remove(id);
         self.set_reject_rule(id, false).await;
         Ok(())
+    }
+
+    /// The kernel removed policy `id` at its hard lifetime (POLEXPIRE; a bare
+    /// shunt's end): what the handle keeps for it goes too, its `%reject` rule
+    /// included.
+    pub async fn policy_expired(&self, id: &PolicyId) {
+        self.inner
+            .shunts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.set_reject_rule(id, false).await;
     }
 
     /// Gives the outbound policy `id` its `%reject` FIB rule, or takes it away,
@@ -415,7 +435,7 @@ impl Kernel {
             }
         };
         let req = &self.inner.route;
-        let r = Rule::reject(&id.selector);
+        let r = Rule::reject(&id.selector, id.mark);
         if want {
             if family_edge {
                 for x in Rule::ike_exceptions(ipv6) {

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 use crate::error::{KernelError, Op};
 use crate::nl::{attrs, u32_at, MsgBuilder, Requester, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use crate::sa::Mark;
 use crate::selector::{Selector, Subnet};
 
 const RTM_NEWRULE: u16 = 32;
@@ -30,6 +31,8 @@ const NLM_F_CREATE: u16 = 0x400;
 const FRA_DST: u16 = 1;
 const FRA_SRC: u16 = 2;
 const FRA_PRIORITY: u16 = 6;
+const FRA_FWMARK: u16 = 10;
+const FRA_FWMASK: u16 = 16;
 const FRA_TABLE: u16 = 15;
 const FRA_PROTOCOL: u16 = 21;
 const FRA_IP_PROTO: u16 = 22;
@@ -68,12 +71,17 @@ pub(crate) struct Rule {
     pub priority: u32,
     /// `None`: unreachable; `Some(table)`: look the route up in that table.
     pub table: Option<u8>,
+    /// The policy's mark (`--conn-mark`), matched as the packet's fwmark: the
+    /// rule then refuses only the traffic the policy covers.
+    pub mark: Option<Mark>,
 }
 
 impl Rule {
-    /// The rule that refuses the traffic of a reject shunt's outbound selector.
-    pub fn reject(sel: &Selector) -> Rule {
+    /// The rule that refuses the traffic of a reject shunt's outbound selector
+    /// (and mark).
+    pub fn reject(sel: &Selector, mark: Option<Mark>) -> Rule {
         Rule {
+            mark,
             ipv6: sel.src.is_ipv6(),
             src: Some(sel.src),
             dst: Some(sel.dst),
@@ -96,6 +104,7 @@ impl Rule {
             dport: None,
             priority: EXCEPTION_PRIORITY,
             table: Some(RT_TABLE_MAIN),
+            mark: None,
         })
     }
 
@@ -151,6 +160,10 @@ impl Rule {
         }
         if let Some(p) = self.dport {
             m.attr(FRA_DPORT_RANGE, &range(p));
+        }
+        if let Some(mk) = self.mark {
+            m.attr(FRA_FWMARK, &mk.value.to_ne_bytes());
+            m.attr(FRA_FWMASK, &mk.mask.to_ne_bytes());
         }
         m
     }
@@ -225,7 +238,13 @@ mod tests {
         let mut sel = Selector::new(sub("198.51.100.10", 32), sub("203.0.113.0", 24)).unwrap();
         sel.proto = 6;
         sel.dport = Some(22);
-        let bytes = Rule::reject(&sel).msg(RTM_NEWRULE, NLM_F_REQUEST).finish(7);
+        let mark = Mark {
+            value: 0x10,
+            mask: 0xff,
+        };
+        let bytes = Rule::reject(&sel, Some(mark))
+            .msg(RTM_NEWRULE, NLM_F_REQUEST)
+            .finish(7);
         let payload = &bytes[16..];
         // family, dst_len, src_len, tos, table, res1, res2, action
         assert_eq!(
@@ -248,6 +267,8 @@ mod tests {
         );
         assert_eq!(get(FRA_SPORT_RANGE), None);
         assert_eq!(get(FRA_TABLE), None);
+        assert_eq!(get(FRA_FWMARK), Some(0x10u32.to_ne_bytes().to_vec()));
+        assert_eq!(get(FRA_FWMASK), Some(0xffu32.to_ne_bytes().to_vec()));
     }
 
     #[test]

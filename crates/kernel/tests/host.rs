@@ -189,6 +189,22 @@ fn reject_shunt_adds_an_unreachable_rule_that_spares_ike() {
             k.del_policy(&p.id()).await.unwrap();
             let r = rules();
             assert!(!r.contains("proto 251"), "{r}");
+            // A marked shunt's rule matches the mark as fwmark; a policy the kernel
+            // expired (POLEXPIRE) takes its rule along.
+            let mut marked = p.clone();
+            marked.mark = Some(kernel::Mark {
+                value: 0x10,
+                mask: 0xff,
+            });
+            k.add_policy(&marked).await.unwrap();
+            assert!(
+                rules().contains("fwmark 0x10/0xff unreachable"),
+                "{}",
+                rules()
+            );
+            k.policy_expired(&marked.id()).await;
+            assert!(!rules().contains("unreachable"), "{}", rules());
+            k.del_policy(&marked.id()).await.unwrap();
             // flush_owned also sweeps rules a crashed daemon left in our band.
             k.add_policy(&p).await.unwrap();
             let (again, _e) = Kernel::new().unwrap();

@@ -249,7 +249,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     pluto.discover_interfaces().await;
     {
         let (mut r, _rx, _answers) = control::server::Responder::detached();
-        pluto.listen(&mut r);
+        pluto.listen(&mut r).await;
     }
     pluto.start_auto().await;
     pluto.pump().await;

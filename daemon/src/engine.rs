@@ -1427,7 +1427,7 @@ impl Pluto {
                 format!("\"{}\": pluto is shutting down", w.connection),
             );
         }
-        self.sockets.close_all();
+        self.sockets.close_all().await;
     }
 
     /// The state lines of `--status`, libreswan 5's layout.
@@ -1507,7 +1507,7 @@ impl Pluto {
     /// are kept as they are and not reported; sockets of vanished addresses are
     /// closed ("shutting down interface ..."); new addresses get sockets ("adding
     /// UDP interface ..."). Returns those lines, flagged false for failures.
-    pub fn open_sockets(&mut self) -> Vec<(bool, String)> {
+    pub async fn open_sockets(&mut self) -> Vec<(bool, String)> {
         let mut out = Vec::new();
         let port = self.opts.ikeport;
         let natt = self.natt_port();
@@ -1519,6 +1519,7 @@ impl Pluto {
         for (iface, a) in self
             .sockets
             .retain(&addrs.iter().map(|(_, a)| *a).collect::<Vec<_>>())
+            .await
         {
             out.push((
                 true,

@@ -674,14 +674,14 @@ impl Pluto {
             } => self.key(keyid, *add, pubkey_rsa.as_deref(), r),
             Request::Listen => {
                 self.discover_interfaces().await;
-                self.listen(r);
+                self.listen(r).await;
                 // As the manual says, --listen also rereads ipsec.secrets; a missing
                 // file is reported but does not fail the listen.
                 self.reread_secrets(r, false);
             }
             Request::Unlisten => {
                 self.listening = false;
-                self.sockets.close_all();
+                self.sockets.close_all().await;
                 tracing::info!("no longer listening for IKE messages");
                 r.comment("no longer listening for IKE messages");
             }
@@ -1180,11 +1180,11 @@ impl Pluto {
     }
 
     /// Opens the IKE sockets and reports each as libreswan does.
-    pub fn listen(&mut self, r: &mut Responder) {
+    pub async fn listen(&mut self, r: &mut Responder) {
         self.listening = true;
         tracing::info!("listening for IKE messages");
         r.comment("listening for IKE messages");
-        for (ok, line) in self.open_sockets() {
+        for (ok, line) in self.open_sockets().await {
             if ok {
                 tracing::info!("{line}");
                 r.comment(line);

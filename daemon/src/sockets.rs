@@ -352,32 +352,38 @@ impl IkeSockets {
         Ok(true)
     }
 
-    /// Closes every socket (`whack --unlisten`, shutdown).
-    pub fn close_all(&mut self) {
+    /// Closes every socket (`whack --unlisten`, shutdown). Returns once they are
+    /// closed, so a `--listen` right after can bind the same ports again.
+    pub async fn close_all(&mut self) {
+        let mut readers = Vec::new();
         for (addr, s) in std::mem::take(&mut self.socks) {
             s.reader.abort();
             tracing::info!("shutting down interface {} {addr}", s.iface);
+            readers.push(s.reader);
         }
+        finish(readers).await;
     }
 
     /// Closes the sockets of addresses no longer in `keep` (a `--listen` re-scan
     /// after an address vanished) and returns them as (interface, address) so the
     /// caller can report each as libreswan does ("shutting down interface ...").
     /// Sockets of addresses still present are left alone.
-    pub fn retain(&mut self, keep: &[IpAddr]) -> Vec<(String, SocketAddr)> {
+    pub async fn retain(&mut self, keep: &[IpAddr]) -> Vec<(String, SocketAddr)> {
         let gone: Vec<SocketAddr> = self
             .socks
             .keys()
             .filter(|a| !keep.contains(&a.ip()))
             .copied()
             .collect();
-        let mut closed = Vec::new();
+        let (mut closed, mut readers) = (Vec::new(), Vec::new());
         for a in gone {
             if let Some(s) = self.socks.remove(&a) {
                 s.reader.abort();
                 closed.push((s.iface, a));
+                readers.push(s.reader);
             }
         }
+        finish(readers).await;
         closed
     }
 
@@ -413,6 +419,14 @@ impl IkeSockets {
                 t.remote
             );
         }
+    }
+}
+
+/// Waits for aborted reader tasks to end: each holds its socket, which closes
+/// only when the task is gone.
+async fn finish(readers: Vec<JoinHandle<()>>) {
+    for r in readers {
+        let _ = r.await;
     }
 }
 
@@ -578,11 +592,11 @@ mod tests {
         drop(probe);
         assert!(s.open("lo", v4, false).unwrap());
         assert!(s.open("lo", other, false).unwrap());
-        let closed = s.retain(&[v4.ip()]);
+        let closed = s.retain(&[v4.ip()]).await;
         assert_eq!(closed, vec![("lo".to_string(), other)]);
         assert_eq!(s.list(), vec![("lo".to_string(), v4)]);
         // Nothing vanished: nothing closed, nothing reopened.
-        assert!(s.retain(&[v4.ip()]).is_empty());
+        assert!(s.retain(&[v4.ip()]).await.is_empty());
         assert!(!s.open("lo", v4, false).unwrap());
     }
 
@@ -613,7 +627,7 @@ mod tests {
         let (n, from) = peer.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"reply");
         assert_eq!(from, free);
-        s.close_all();
+        s.close_all().await;
         assert!(s.is_empty());
     }
 

@@ -750,11 +750,7 @@ impl Endpoint {
     pub fn rekey_child_sa(&mut self, child: SaSerial, now: Instant) -> Result<(), Error> {
         let ike = self.owner_of(child)?;
         self.with_sa(ike, now, |ctx, sa| {
-            let busy = sa
-                .pending_create_child
-                .as_ref()
-                .is_some_and(|p| p.old == Some(child))
-                || sa.queue.contains(&RequestKind::RekeyChild(child));
+            let busy = sa.rekey_under_way(child);
             let mut fate = Fate::Keep;
             if sa.state == IkeState::Established && !busy {
                 if let Err(e) = enqueue(ctx, sa, RequestKind::RekeyChild(child)) {
@@ -1035,29 +1031,18 @@ impl Endpoint {
     /// is deleted with a Delete, so a peer that still holds it drops it too. Costs
     /// the connection's SAs, as INITIAL_CONTACT does.
     fn replace_same_id(&mut self, serial: SaSerial, now: Instant) {
-        let Some(new) = self.sas.get(&serial) else {
-            return;
-        };
-        if new.peer_id.is_none() {
+        if self
+            .sas
+            .get(&serial)
+            .is_none_or(|new| new.peer_id.is_none())
+        {
             return;
         }
-        let (name, peer, ours) = (
-            new.conn.name.clone(),
-            new.peer_id.clone(),
-            new.conn.local_id.clone(),
-        );
-        let older: Vec<SaSerial> = self
-            .index
-            .of_connection(&name)
-            .filter_map(|s| self.sas.get(&s))
-            .filter(|sa| {
-                sa.serial != serial
-                    && sa.peer_id == peer
-                    && sa.conn.local_id == ours
-                    && sa.state == IkeState::Established
-            })
-            .map(|sa| sa.serial)
-            .collect();
+        let Some((name, older)) = self.same_peer(serial, |new, sa| {
+            sa.conn.local_id == new.conn.local_id && sa.state == IkeState::Established
+        }) else {
+            return;
+        };
         for old in older {
             self.out.progress(
                 &name,
@@ -1071,25 +1056,34 @@ impl Endpoint {
         }
     }
 
+    /// The other IKE SAs of IKE SA `serial`'s connection with the same peer ID
+    /// that `also(new, other)` accepts, in serial order, and the connection's
+    /// name (INITIAL_CONTACT and `--uniqueids`). Costs the connection's SAs.
+    fn same_peer(
+        &self,
+        serial: SaSerial,
+        also: impl Fn(&IkeSa, &IkeSa) -> bool,
+    ) -> Option<(String, Vec<SaSerial>)> {
+        let new = self.sas.get(&serial)?;
+        let others = self
+            .index
+            .of_connection(&new.conn.name)
+            .filter_map(|s| self.sas.get(&s))
+            .filter(|sa| sa.serial != serial && sa.peer_id == new.peer_id && also(new, sa))
+            .map(|sa| sa.serial)
+            .collect();
+        Some((new.conn.name.clone(), others))
+    }
+
     /// RFC 7296 2.4: after INITIAL_CONTACT, the peer has forgotten its older IKE SAs
     /// with us; ours are deleted locally, without Deletes it would not understand.
     fn purge_stale(&mut self, serial: SaSerial, now: Instant) {
-        let Some(new) = self.sas.get(&serial) else {
+        let Some((name, stale)) = self.same_peer(serial, |new, sa| {
+            sa.remote.ip() == new.remote.ip()
+                && matches!(sa.state, IkeState::Established | IkeState::Deleting)
+        }) else {
             return;
         };
-        let (name, peer, ip) = (new.conn.name.clone(), new.peer_id.clone(), new.remote.ip());
-        let stale: Vec<SaSerial> = self
-            .index
-            .of_connection(&name)
-            .filter_map(|s| self.sas.get(&s))
-            .filter(|sa| {
-                sa.serial != serial
-                    && sa.peer_id == peer
-                    && sa.remote.ip() == ip
-                    && matches!(sa.state, IkeState::Established | IkeState::Deleting)
-            })
-            .map(|sa| sa.serial)
-            .collect();
         for old in stale {
             if self.sas.contains_key(&old) {
                 self.out.progress(
@@ -1558,7 +1552,6 @@ impl Endpoint {
     }
 }
 
-/// Sends a request now, or queues it behind the outstanding one (window size 1).
 /// Starts deleting an established IKE SA with the peer (`--delete-ike`, or the
 /// end of its lifetime): its Child SAs leave the kernel now, its timers and
 /// pending requests go, and the Delete is sent, or queued behind the request
@@ -1582,6 +1575,7 @@ fn begin_delete(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
     }
 }
 
+/// Sends a request now, or queues it behind the outstanding one (window size 1).
 fn enqueue(ctx: &mut Ctx<'_>, sa: &mut IkeSa, kind: RequestKind) -> Result<(), Error> {
     sa.queue.push_back(kind);
     pump(ctx, sa)
@@ -2123,12 +2117,7 @@ fn child_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> R
             .push_back(RequestKind::DeleteChild(vec![c.inbound_spi]));
     }
     for child in rekey {
-        let busy = sa
-            .pending_create_child
-            .as_ref()
-            .is_some_and(|p| p.old == Some(child))
-            || sa.queue.contains(&RequestKind::RekeyChild(child));
-        if busy {
+        if sa.rekey_under_way(child) {
             continue;
         }
         if let Some(newer) = superseded.children.get(&child) {

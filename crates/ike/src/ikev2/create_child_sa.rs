@@ -855,10 +855,9 @@ pub(crate) fn process_child_response(
     if let Some(n) = error_notify(payloads) {
         return fail(ctx, sa, &pending, Failure::Refused(n));
     }
-    let bad = |n: NotifyType, why: String| Failure::Bad(n, why);
     let p = collect(payloads);
     let (Some(sa_pl), Some(nr), Some(tsi), Some(tsr)) = (p.sa, p.nonce, p.tsi, p.tsr) else {
-        let f = bad(
+        let f = Failure::Bad(
             NotifyType::INVALID_SYNTAX,
             "response lacks SA, Nr, TSi or TSr".into(),
         );
@@ -867,7 +866,7 @@ pub(crate) fn process_child_response(
     let chosen = match check_answer(&pending.proposals, &wire_proposals(sa_pl)) {
         Ok(c) => c,
         Err(e) => {
-            let f = bad(NotifyType::NO_PROPOSAL_CHOSEN, e.to_string());
+            let f = Failure::Bad(NotifyType::NO_PROPOSAL_CHOSEN, e.to_string());
             return fail(ctx, sa, &pending, f);
         }
     };
@@ -877,13 +876,14 @@ pub(crate) fn process_child_response(
             match ours.complete(&theirs.data) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    let f = bad(NotifyType::INVALID_SYNTAX, format!("bad KE payload: {e}"));
+                    let f =
+                        Failure::Bad(NotifyType::INVALID_SYNTAX, format!("bad KE payload: {e}"));
                     return fail(ctx, sa, &pending, f);
                 }
             }
         }
         _ => {
-            let f = bad(
+            let f = Failure::Bad(
                 NotifyType::INVALID_SYNTAX,
                 "KE payload missing or of the wrong group".into(),
             );
@@ -894,7 +894,7 @@ pub(crate) fn process_child_response(
         .and_then(|s| s.as_u32())
         .filter(|&s| s > 0xff)
     else {
-        let f = bad(
+        let f = Failure::Bad(
             NotifyType::INVALID_SYNTAX,
             "no valid ESP SPI in the answer".into(),
         );
@@ -902,11 +902,11 @@ pub(crate) fn process_child_response(
     };
     let (got_tsi, got_tsr) = (ts_from_payload(tsi), ts_from_payload(tsr));
     if let Err(e) = check_narrowed(&pending.tsi, &pending.tsr, &got_tsi, &got_tsr) {
-        let f = bad(NotifyType::TS_UNACCEPTABLE, e.to_string());
+        let f = Failure::Bad(NotifyType::TS_UNACCEPTABLE, e.to_string());
         return fail(ctx, sa, &pending, f);
     }
     if p.transport != (sa.conn.mode == Mode::Transport) {
-        let f = bad(
+        let f = Failure::Bad(
             NotifyType::NO_PROPOSAL_CHOSEN,
             "responder answered in the other mode".into(),
         );

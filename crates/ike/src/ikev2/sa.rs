@@ -391,6 +391,14 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// Whether our rekey of Child SA `child` is outstanding or queued.
+    pub fn rekey_under_way(&self, child: SaSerial) -> bool {
+        self.pending_create_child
+            .as_ref()
+            .is_some_and(|p| p.old == Some(child))
+            || self.queue.contains(&RequestKind::RekeyChild(child))
+    }
+
     /// A fresh SA with no keys.
     #[allow(clippy::too_many_arguments)]
     pub fn new(

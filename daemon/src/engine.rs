@@ -600,7 +600,7 @@ impl Pluto {
             // Another IKE SA of the connection lives on (a successor).
             return;
         }
-        if self.auto_start.contains(connection) {
+        if self.keep_up.contains(connection) {
             tracing::info!(
                 "\"{connection}\" {ike}: liveness action - restarting all connections that share this peer"
             );
@@ -1711,7 +1711,7 @@ mod tests {
         let mut p = pluto(dir.path());
         add_conn(&mut p, "started");
         add_conn(&mut p, "added");
-        p.auto_start.insert("started".into());
+        p.keep_up.insert("started".into());
         p.on_event(dead("added")).await;
         assert!(p.ike.status().is_empty(), "a plain connection stays down");
         p.on_event(dead("started")).await;

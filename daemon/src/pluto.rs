@@ -90,7 +90,7 @@ pub struct Pluto {
     /// Connections meant to stay up (libreswan's +UP): started by `auto=start`/
     /// `keep` or by `--initiate`, initiated again when their peer is found dead
     /// (libreswan's revival). `--down` and `--delete` clear it.
-    pub auto_start: std::collections::HashSet<String>,
+    pub keep_up: std::collections::HashSet<String>,
     /// DDoS mode.
     pub ddos: DdosMode,
     /// Global debug classes.
@@ -180,7 +180,7 @@ impl Pluto {
             routed: BTreeMap::new(),
             updown_default,
             pending_auto: Vec::new(),
-            auto_start: std::collections::HashSet::new(),
+            keep_up: std::collections::HashSet::new(),
             touched_kernel: false,
             instances: BTreeMap::new(),
             ddos: if opts.force_busy {
@@ -356,7 +356,7 @@ impl Pluto {
                             "\"{name}\": auto=keep is treated as auto=start (keeping the connection up is not implemented)"
                         );
                     }
-                    self.auto_start.insert(name.clone());
+                    self.keep_up.insert(name.clone());
                     let (mut r, mut rx, _answers) = Responder::detached();
                     self.initiate(&name, None, &mut r);
                     drop(r);
@@ -653,7 +653,7 @@ impl Pluto {
             Request::AddConnection { spec } => self.add_connection(spec, r),
             Request::Delete { name } => {
                 // Tear the SAs and trap policies down first, as libreswan does.
-                self.auto_start.remove(name);
+                self.keep_up.remove(name);
                 if self.conns.find(name).is_some() {
                     let n = self.down(name);
                     if n > 0 {
@@ -748,7 +748,7 @@ impl Pluto {
             } => {
                 if self.initiate(name, remote_host.as_deref(), r) {
                     if remote_host.is_none() {
-                        self.auto_start.insert(name.clone());
+                        self.keep_up.insert(name.clone());
                     }
                     if !*asynchronous {
                         *wait = Some(name.clone());
@@ -757,7 +757,7 @@ impl Pluto {
             }
             Request::Down { name, .. } => {
                 if self.known(name, r) {
-                    self.auto_start.remove(name);
+                    self.keep_up.remove(name);
                     r.comment(format!("\"{name}\": terminating SAs using this connection"));
                     let n = self.down(name);
                     if n == 0 {

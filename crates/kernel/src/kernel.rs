@@ -61,8 +61,10 @@ struct Inner {
     route: Requester,
     owned: Ownership,
     shunts: Mutex<HashSet<PolicyId>>,
-    /// Outbound `%reject` policies that have their FIB rule (see [`rule`]).
-    rejects: Mutex<HashSet<PolicyId>>,
+    /// Outbound `%reject` policies that have their FIB rule (see [`rule`]), IPv4
+    /// ones first, IPv6 second: a family's IKE exceptions live while its set is
+    /// not empty.
+    rejects: Mutex<[HashSet<PolicyId>; 2]>,
 }
 
 /// An async handle on XFRM (and rtnetlink for interfaces and routes). Cheap to clone;
@@ -124,7 +126,7 @@ impl Kernel {
                 route: Requester::new(NlSocket::new(fds.route).map_err(io)?),
                 owned,
                 shunts: Mutex::new(HashSet::new()),
-                rejects: Mutex::new(HashSet::new()),
+                rejects: Mutex::new([HashSet::new(), HashSet::new()]),
             }),
         };
         let events = EventStream::new(NlSocket::new(fds.events).map_err(io)?);
@@ -377,20 +379,12 @@ impl Kernel {
             .xfrm
             .request(Op::DeletePolicy, wire::policy_del_msg(id))
             .await;
-        if let Err(e) = deleted {
-            // Already gone (expired meanwhile): its %reject rule goes all the same.
-            if e.is_not_found() {
-                self.policy_expired(id).await;
-            }
-            return Err(e);
+        // Gone either way (an already missing one expired meanwhile): what the
+        // handle keeps for it goes, its %reject rule included.
+        if deleted.as_ref().map_or_else(|e| e.is_not_found(), |_| true) {
+            self.policy_expired(id).await;
         }
-        self.inner
-            .shunts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        self.set_reject_rule(id, false).await;
-        Ok(())
+        deleted.map(|_| ())
     }
 
     /// The kernel removed policy `id` at its hard lifetime (POLEXPIRE; a bare
@@ -415,24 +409,16 @@ impl Kernel {
         // (deleting): the IKE exceptions come and go with it.
         let family_edge = {
             let mut rejects = self.inner.rejects.lock().unwrap_or_else(|p| p.into_inner());
-            let had = rejects.contains(id);
-            if want == had {
+            let family = &mut rejects[usize::from(ipv6)];
+            let changed = if want {
+                family.insert(*id)
+            } else {
+                family.remove(id)
+            };
+            if !changed {
                 return;
             }
-            let before = rejects
-                .iter()
-                .filter(|r| r.selector.src.is_ipv6() == ipv6)
-                .count();
-            if want {
-                rejects.insert(*id);
-            } else {
-                rejects.remove(id);
-            }
-            if want {
-                before == 0
-            } else {
-                before == 1
-            }
+            family.len() == usize::from(want)
         };
         let req = &self.inner.route;
         let r = Rule::reject(&id.selector, id.mark);
@@ -553,11 +539,15 @@ impl Kernel {
             Ok(n) => tracing::debug!("removed {n} leftover %reject routing rule(s)"),
             Err(e) => tracing::warn!("cannot list the %reject routing rules: {e}"),
         }
-        self.inner
+        for family in self
+            .inner
             .rejects
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .iter_mut()
+        {
+            family.clear();
+        }
         tracing::info!(
             sas = report.sas,
             policies = report.policies,

@@ -144,6 +144,10 @@ fn remove_quietly(path: &Path, what: &str) {
     }
 }
 
+/// How many queued datagrams one pass of the main loop hands to the core before it
+/// sends the answers and serves the other inputs.
+const DATAGRAM_BATCH: usize = 64;
+
 async fn recv_datagram(
     rx: &mut Option<mpsc::Receiver<crate::sockets::Datagram>>,
 ) -> Option<crate::sockets::Datagram> {
@@ -278,7 +282,22 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             }
             d = recv_datagram(&mut datagrams) => {
                 match d {
-                    Some(d) => pluto.datagram(d),
+                    Some(d) => {
+                        pluto.datagram(d);
+                        // Under load, take what else has arrived before sending
+                        // and carrying out the core's output: one pass of the
+                        // loop (and its wake-up) for a batch, not per datagram.
+                        // Bounded, so that whack and the kernel still get their
+                        // turn.
+                        if let Some(rx) = datagrams.as_mut() {
+                            for _ in 1..DATAGRAM_BATCH {
+                                match rx.try_recv() {
+                                    Ok(d) => pluto.datagram(d),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
                     None => datagrams = None,
                 }
             }

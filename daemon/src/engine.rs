@@ -141,12 +141,12 @@ fn triggering_packet(sel: &kernel::Selector) -> Option<ike::ikev2::TriggeringPac
 
 /// The Child SAs whose inbound or outbound SA is not among the kernel's `present`
 /// SAs (a hard EXPIRE lost in an event socket overflow), with the missing SA.
-pub fn missing_children(
-    children: &BTreeMap<SaSerial, ChildRec>,
+pub fn missing_children<'a>(
+    children: impl IntoIterator<Item = (&'a SaSerial, &'a ChildRec)>,
     present: &std::collections::HashSet<SaId>,
 ) -> Vec<(SaSerial, SaId)> {
     children
-        .iter()
+        .into_iter()
         .filter_map(|(s, c)| {
             [c.inbound, c.outbound]
                 .into_iter()
@@ -154,17 +154,6 @@ pub fn missing_children(
                 .map(|id| (*s, id))
         })
         .collect()
-}
-
-/// Whether two Child SAs carry the same traffic (same connection and policies): a
-/// rekey's successor, as opposed to another road warrior of the same template.
-fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
-    a.connection == b.connection
-        && a.policies.len() == b.policies.len()
-        && a.policies
-            .iter()
-            .zip(&b.policies)
-            .all(|(x, y)| x.id() == y.id())
 }
 
 /// The whack code for a negotiation that failed with notification `n`: libreswan's
@@ -220,6 +209,18 @@ impl Pluto {
             .find(name)
             .map(|c| xfrm::reqid(c.serial.0))
             .unwrap_or(xfrm::REQID_BASE)
+    }
+
+    /// The routed connection whose policies carry `reqid`: the reqid names the
+    /// connection's database serial ([`xfrm::reqid`]), so this is two lookups, not
+    /// a scan of the routed connections.
+    fn routed_by_reqid(&self, reqid: u32) -> Option<String> {
+        let serial = reqid.checked_sub(xfrm::REQID_BASE)? / 4;
+        let c = self
+            .conns
+            .get(conn::connection::ConnSerial(u64::from(serial)))?;
+        let rt = self.routed.get(&c.name)?;
+        (rt.reqid == reqid).then(|| c.name.clone())
     }
 
     /// Hands one received datagram to the core.
@@ -288,12 +289,7 @@ impl Pluto {
                 selector,
                 ..
             } => {
-                let Some(name) = reqid.and_then(|r| {
-                    self.routed
-                        .iter()
-                        .find(|(_, rt)| rt.reqid == r)
-                        .map(|(n, _)| n.clone())
-                }) else {
+                let Some(name) = reqid.and_then(|r| self.routed_by_reqid(r)) else {
                     tracing::debug!(
                         "ACQUIRE {src} -> {dst} (reqid {reqid:?}) matches no routed connection; ignored"
                     );
@@ -471,11 +467,7 @@ impl Pluto {
                 self.set_routing(&connection);
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
-                let rekey = self.children.get(&child).is_some_and(|me| {
-                    self.children
-                        .iter()
-                        .any(|(s, c)| *s != child && c.up && same_traffic(c, me))
-                });
+                let rekey = self.children.same_traffic_as(child).any(|(_, c)| c.up);
                 if rekey {
                     if let Some(c) = self.children.get_mut(&child) {
                         c.up = true;
@@ -636,9 +628,7 @@ impl Pluto {
         let template = t.serial;
         let Some((peer, inherited)) = self
             .ike
-            .status()
-            .into_iter()
-            .find(|s| s.serial == ike)
+            .ike_sa_status(ike)
             .map(|s| (s.remote.ip(), s.instance))
         else {
             return;
@@ -683,7 +673,7 @@ impl Pluto {
                 return;
             }
         };
-        let gone = missing_children(&self.children, &present);
+        let gone = missing_children(self.children.iter(), &present);
         tracing::info!(
             "XFRM events were lost: resynchronised with {} kernel SA(s); {} Child SA(s) gone from the kernel",
             present.len(),
@@ -726,7 +716,7 @@ impl Pluto {
                 return;
             }
         };
-        let Some(st) = self.ike.status().into_iter().find(|s| s.serial == ike) else {
+        let Some(st) = self.ike.ike_sa_status(ike) else {
             return;
         };
         let name = st
@@ -777,9 +767,7 @@ impl Pluto {
     fn peer_id_text(&self, ike: SaSerial, connection: &str) -> String {
         let authenticated = self
             .ike
-            .status()
-            .into_iter()
-            .find(|s| s.serial == ike)
+            .ike_sa_status(ike)
             .and_then(|s| s.peer_id)
             .and_then(|i| crate::convert::conn_id(&i));
         match authenticated {
@@ -794,7 +782,7 @@ impl Pluto {
 
     /// Whether an IKE SA of the connection still exists (a retry under way).
     fn ike_pending(&self, connection: &str) -> bool {
-        self.ike.status().iter().any(|s| s.connection == connection)
+        self.ike.has_ike_sa(connection)
     }
 
     fn kernel(&self) -> Result<Kernel, KernelError> {
@@ -895,11 +883,7 @@ impl Pluto {
 
     async fn uninstall(&mut self, d: &ChildSaDelete) {
         let rec = self.children.get(&d.child).cloned();
-        let replaced = rec.as_ref().is_some_and(|me| {
-            self.children
-                .iter()
-                .any(|(s, c)| *s != d.child && same_traffic(c, me))
-        });
+        let replaced = self.children.same_traffic_as(d.child).next().is_some();
         if let Some(rec) = &rec {
             // The old Child SA of a rekey goes without "down": its successor is up.
             if rec.up && !replaced {
@@ -1132,7 +1116,7 @@ impl Pluto {
             mark,
         );
         let k = self.kernel().map_err(|e| e.to_string())?;
-        let up = self.children.values().any(|ch| ch.connection == name);
+        let up = self.children.has_connection(name);
         if !up {
             for (i, p) in traps.iter().enumerate() {
                 if let Err(e) = k.replace_policy(p).await {
@@ -1181,7 +1165,7 @@ impl Pluto {
         if let Ok(c) = self.ike_conn(name, None) {
             self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
         }
-        let up = self.children.values().any(|ch| ch.connection == name);
+        let up = self.children.has_connection(name);
         if let Some(k) = self.kernel.clone() {
             let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
             for s in &rt.shunts {
@@ -1256,7 +1240,7 @@ impl Pluto {
     /// Installs the failure shunt of a routed connection whose negotiation failed
     /// (nothing with `--failnone`: the negotiation shunt stays).
     async fn negotiation_failed(&mut self, name: &str) {
-        if self.children.values().any(|c| c.connection == name) {
+        if self.children.has_connection(name) {
             return;
         }
         // Only our own negotiations: traffic through the trap (ACQUIRE) or a
@@ -1340,7 +1324,7 @@ impl Pluto {
             id.selector.src,
             id.selector.dst
         );
-        let up = self.children.values().any(|c| c.connection == name);
+        let up = self.children.has_connection(&name);
         if let (Some(t), false, Some(k)) = (trap, up, self.kernel.clone()) {
             if let Err(e) = k.replace_policy(&t).await {
                 tracing::warn!("\"{name}\": cannot restore trap policy: {e}");
@@ -1377,7 +1361,7 @@ impl Pluto {
     /// line with what is installed: a Child SA's policies, else traps, else none.
     fn set_routing(&mut self, name: &str) {
         use conn::connection::Routing;
-        let routing = if self.children.values().any(|c| c.connection == name) {
+        let routing = if self.children.has_connection(name) {
             Routing::RoutedTunnel
         } else if self.routed.contains_key(name) {
             Routing::RoutedOndemand
@@ -1927,12 +1911,48 @@ mod tests {
             .values()
             .flat_map(|c| [c.inbound, c.outbound])
             .collect();
-        assert!(missing_children(&children, &present).is_empty());
+        assert!(missing_children(children.iter(), &present).is_empty());
         let lost = children[&SaSerial(3)].outbound;
         present.remove(&lost);
         assert_eq!(
-            missing_children(&children, &present),
+            missing_children(children.iter(), &present),
             vec![(SaSerial(3), lost)]
         );
+    }
+}
+
+/// Records for the tests of other modules.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A tunnel Child SA of `conn` whose policies cover `src` (one host) to
+    /// 198.51.100.0/24.
+    pub fn child_rec(conn: &str, src: &str) -> ChildRec {
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).expect("test plan");
+        let mut policies = plan.policies.clone();
+        for p in &mut policies {
+            p.selector.src = src.parse().expect("test address");
+        }
+        ChildRec {
+            connection: conn.into(),
+            ike: SaSerial(1),
+            inbound: plan.inbound.id,
+            outbound: plan.outbound.id,
+            policies,
+            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
+            reqid: 1,
+            mode: Mode::Tunnel,
+            added: SystemTime::now(),
+            added_at: Instant::now(),
+            lifetime: Duration::from_secs(60),
+            in_bytes: 0,
+            out_bytes: 0,
+            peer_id: String::new(),
+            updown: Vec::new(),
+            updown_cmd: None,
+            up: true,
+        }
     }
 }

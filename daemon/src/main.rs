@@ -161,8 +161,11 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => return ready.fail(1, &e.to_string(), false),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the main loop owns all state and takes one input at a time,
+    // so worker threads only added a cross-thread wake-up (a futex round trip and
+    // a context switch) to every datagram the socket readers handed over. Crypto
+    // that is worth another core goes to the compute helpers instead.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

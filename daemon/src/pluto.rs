@@ -21,7 +21,7 @@ use ike::ikev2::{Endpoint, EndpointConfig, SaSerial, Up};
 use tokio::sync::mpsc;
 
 use crate::args::Options;
-use crate::engine::{ChildRec, IkeRec, Route, Waiter};
+use crate::engine::{IkeRec, Route, Waiter};
 use crate::sockets::{Datagram, IkeSockets};
 use crate::stats::{SaCounts, Totals};
 use crate::{ifaddrs, status, timefmt};
@@ -74,7 +74,7 @@ pub struct Pluto {
     /// `--initiate`s waiting for their outcome.
     pub waiters: Vec<Waiter>,
     /// Installed Child SAs.
-    pub children: BTreeMap<SaSerial, ChildRec>,
+    pub children: crate::children::Children,
     /// Established IKE SAs' timing.
     pub ike_sas: BTreeMap<SaSerial, IkeRec>,
     /// Routed connections by name.
@@ -175,7 +175,7 @@ impl Pluto {
             sockets: IkeSockets::new(tx),
             datagrams: Some(rx),
             waiters: Vec::new(),
-            children: BTreeMap::new(),
+            children: crate::children::Children::default(),
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),
             updown_default,
@@ -848,7 +848,7 @@ impl Pluto {
             Request::DeleteState { serial } => {
                 let s = SaSerial(*serial);
                 let now = std::time::Instant::now();
-                let ok = if self.ike.status().iter().any(|i| i.serial == s) {
+                let ok = if self.ike.ike_sa_status(s).is_some() {
                     self.ike.delete_ike_sa(s, now).is_ok()
                 } else {
                     self.children.contains_key(&s) && self.ike.delete_child_sa(s, now).is_ok()
@@ -1126,7 +1126,7 @@ impl Pluto {
                 },
             }
         }
-        if self.children.values().any(|ch| ch.connection == name) {
+        if self.children.has_connection(name) {
             r.comment(format!(
                 "\"{name}\": connection is already up; use --down first to renegotiate"
             ));

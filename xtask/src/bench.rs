@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--quick] [BENCH] [-- CRITERION_ARGS...]`: runs the criterion
-//! benchmarks of crates/ike (`cargo bench -p ike`).
+//! benchmarks of crates/ike (`cargo bench -p ike`). `cargo xtask bench peers ...`
+//! is the daemon against charon and libreswan instead (`bench_peers`).
 //!
 //! `--quick` is the short measurement docs/benchmarks.md records (1 s warm-up, 2 s
 //! measurement, no plots); `BENCH` (`codec`, `crypto` or `handshake`) runs one bench
@@ -44,6 +45,9 @@ fn cargo_args(args: &[String]) -> Result<Vec<String>, String> {
 
 /// Entry point; returns the process exit code of `cargo bench`.
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
+    if args.first().map(String::as_str) == Some("peers") {
+        return crate::bench_peers::main(root, &args[1..]);
+    }
     let cargo_args = cargo_args(args)?;
     eprintln!("xtask bench: cargo {}", cargo_args.join(" "));
     let status = Command::new("cargo")

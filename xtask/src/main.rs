@@ -6,9 +6,11 @@
 //!
 //! `cargo xtask fuzz [target] [--runs N]` runs the ike fuzz targets (all three, one
 //! million runs each, by default) and prints a summary; `cargo xtask bench` runs the
-//! ike criterion benchmarks.
+//! ike criterion benchmarks, `cargo xtask bench peers` the daemon against charon and
+//! libreswan under strongSwan's load tester.
 
 mod bench;
+mod bench_peers;
 mod fuzz;
 mod testnet;
 
@@ -31,7 +33,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [ikev2_message|ikev1_message|proposal]... [--runs N]\n\
-         \x20      cargo xtask bench [--quick] [codec|crypto] [-- CRITERION_ARGS...]\n\
+         \x20      cargo xtask bench [--quick] [codec|crypto|handshake] [-- CRITERION_ARGS...]\n\
+         \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\

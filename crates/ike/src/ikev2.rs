@@ -380,34 +380,58 @@ impl Endpoint {
         self.sas
             .values()
             .filter(|sa| sa.state != IkeState::Dying)
-            .map(|sa| IkeSaStatus {
-                serial: sa.serial,
-                connection: sa.conn.name.clone(),
-                initiator: sa.role == Role::Initiator,
-                state: match (sa.state, sa.role) {
-                    (IkeState::InitSent, _) => "IKE_SA_INIT_I",
-                    (IkeState::AuthSent, _) => "IKE_AUTH_I",
-                    (IkeState::HalfOpen, _) => "IKE_SA_INIT_R",
-                    (IkeState::Established, _) => "ESTABLISHED_IKE_SA",
-                    (IkeState::Deleting, _) => "IKE_SA_DELETE",
-                    (IkeState::Dying, _) => "IKE_SA_DELETED",
-                },
-                spis: (sa.spi_i, sa.spi_r),
-                local: sa.local,
-                remote: sa.remote,
-                children: sa
-                    .children
-                    .iter()
-                    .map(|c| ChildSaStatus {
-                        serial: c.serial,
-                        inbound_spi: c.inbound_spi,
-                        outbound_spi: c.outbound_spi,
-                    })
-                    .collect(),
-                peer_id: sa.peer_id.clone(),
-                instance: self.out.instances.get(&sa.serial).cloned(),
-            })
+            .map(|sa| self.sa_status(sa))
             .collect()
+    }
+
+    /// One IKE SA's status (`None` when unknown or dying): what the daemon asks on
+    /// every event, without building the whole table as [`status`](Self::status)
+    /// does.
+    pub fn ike_sa_status(&self, serial: SaSerial) -> Option<IkeSaStatus> {
+        self.sas
+            .get(&serial)
+            .filter(|sa| sa.state != IkeState::Dying)
+            .map(|sa| self.sa_status(sa))
+    }
+
+    /// Whether connection `name` has an IKE SA that is not dying (one being
+    /// negotiated counts); found through the per-connection index.
+    pub fn has_ike_sa(&self, name: &str) -> bool {
+        self.index.of_connection(name).any(|s| {
+            self.sas
+                .get(&s)
+                .is_some_and(|sa| sa.state != IkeState::Dying && sa.conn.name == name)
+        })
+    }
+
+    fn sa_status(&self, sa: &IkeSa) -> IkeSaStatus {
+        IkeSaStatus {
+            serial: sa.serial,
+            connection: sa.conn.name.clone(),
+            initiator: sa.role == Role::Initiator,
+            state: match (sa.state, sa.role) {
+                (IkeState::InitSent, _) => "IKE_SA_INIT_I",
+                (IkeState::AuthSent, _) => "IKE_AUTH_I",
+                (IkeState::HalfOpen, _) => "IKE_SA_INIT_R",
+                (IkeState::Established, _) => "ESTABLISHED_IKE_SA",
+                (IkeState::Deleting, _) => "IKE_SA_DELETE",
+                (IkeState::Dying, _) => "IKE_SA_DELETED",
+            },
+            spis: (sa.spi_i, sa.spi_r),
+            local: sa.local,
+            remote: sa.remote,
+            children: sa
+                .children
+                .iter()
+                .map(|c| ChildSaStatus {
+                    serial: c.serial,
+                    inbound_spi: c.inbound_spi,
+                    outbound_spi: c.outbound_spi,
+                })
+                .collect(),
+            peer_id: sa.peer_id.clone(),
+            instance: self.out.instances.get(&sa.serial).cloned(),
+        }
     }
 
     /// Names the connection instance IKE SA `ike` belongs to (libreswan's
@@ -1029,7 +1053,7 @@ impl Endpoint {
     /// `--uniqueids`: the IKE SA `serial` just authenticated its peer; older IKE SAs
     /// of the connection with the same peer (and our) ID are replaced by it: each
     /// is deleted with a Delete, so a peer that still holds it drops it too. Costs
-    /// the connection's SAs, as INITIAL_CONTACT does.
+    /// the SAs of the same connection and peer ID, as INITIAL_CONTACT does.
     fn replace_same_id(&mut self, serial: SaSerial, now: Instant) {
         if self
             .sas
@@ -1058,18 +1082,28 @@ impl Endpoint {
 
     /// The other IKE SAs of IKE SA `serial`'s connection with the same peer ID
     /// that `also(new, other)` accepts, in serial order, and the connection's
-    /// name (INITIAL_CONTACT and `--uniqueids`). Costs the connection's SAs.
+    /// name (INITIAL_CONTACT and `--uniqueids`). Costs the SAs of that
+    /// connection and peer ID only (the index by peer), not all of the
+    /// connection's: a template's road warriors share it.
     fn same_peer(
         &self,
         serial: SaSerial,
         also: impl Fn(&IkeSa, &IkeSa) -> bool,
     ) -> Option<(String, Vec<SaSerial>)> {
         let new = self.sas.get(&serial)?;
+        let Some(id) = new.peer_id.as_ref() else {
+            return Some((new.conn.name.clone(), Vec::new()));
+        };
         let others = self
             .index
-            .of_connection(&new.conn.name)
+            .of_peer(&new.conn.name, id)
             .filter_map(|s| self.sas.get(&s))
-            .filter(|sa| sa.serial != serial && sa.peer_id == new.peer_id && also(new, sa))
+            .filter(|sa| {
+                sa.serial != serial
+                    && sa.conn.name == new.conn.name
+                    && sa.peer_id.as_ref() == Some(id)
+                    && also(new, sa)
+            })
             .map(|sa| sa.serial)
             .collect();
         Some((new.conn.name.clone(), others))

@@ -3,8 +3,11 @@
 //! so [`Endpoint::poll_timeout`](super::Endpoint::poll_timeout) is a lookup of the
 //! first entry and [`Endpoint::handle_timeout`](super::Endpoint::handle_timeout)
 //! visits only the SAs that are due), the SAs of each connection (for ACQUIREs,
-//! `whack --down` and INITIAL_CONTACT) and the owners of Child SAs by serial and by
-//! SPI (for whack commands and kernel EXPIREs).
+//! `whack --down`), the SAs of each (connection, authenticated peer ID) pair (for
+//! INITIAL_CONTACT and `--uniqueids`: a template's road warriors all share one
+//! connection, so scanning the connection's SAs would make every new IKE SA cost
+//! all the others) and the owners of Child SAs by serial and by SPI (for whack
+//! commands and kernel EXPIREs).
 //!
 //! The exchange handlers change an SA's timers and even its connection (a responder
 //! switches connection in IKE_AUTH) in many places. Rather than have each of them
@@ -14,11 +17,13 @@
 //! endpoint's methods, every SA in the table is registered with exactly its
 //! [`IkeSa::next_timer`], its connection's name and its Child SAs.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::config::Connection;
+use super::config::{Connection, Identity};
 use super::output::SaSerial;
 use super::sa::IkeSa;
 
@@ -29,6 +34,9 @@ struct Registered {
     conn: Arc<Connection>,
     /// (serial, inbound SPI, outbound SPI) of each Child SA, in the SA's order.
     children: Vec<ChildKey>,
+    /// The key of (connection name, peer ID) in `by_peer`, once the peer is
+    /// authenticated.
+    peer: Option<u64>,
 }
 
 type ChildKey = (SaSerial, u32, u32);
@@ -54,6 +62,17 @@ pub(crate) struct SaIndex {
     /// (either SPI of a Child SA, owning IKE SA). The peer picks the outbound SPIs,
     /// so two peers may well pick the same one.
     child_spi: BTreeSet<(u32, SaSerial)>,
+    /// (hash of connection name and peer ID, serial) of every SA whose peer is
+    /// authenticated. A hash keeps the entry small; a lookup compares the names and
+    /// IDs of what it finds, so a collision costs a comparison, never a wrong
+    /// answer. The hasher is keyed per process, so peers cannot aim IDs at one
+    /// bucket.
+    by_peer: BTreeSet<(u64, SaSerial)>,
+    hasher: RandomState,
+}
+
+fn peer_key(hasher: &RandomState, name: &str, id: &Identity) -> u64 {
+    hasher.hash_one((name, id))
 }
 
 impl SaIndex {
@@ -81,6 +100,19 @@ impl SaIndex {
                             .insert(sa.serial);
                     }
                     r.conn = sa.conn.clone();
+                }
+                let peer = sa
+                    .peer_id
+                    .as_ref()
+                    .map(|id| peer_key(&self.hasher, &sa.conn.name, id));
+                if r.peer != peer {
+                    if let Some(old) = r.peer {
+                        self.by_peer.remove(&(old, sa.serial));
+                    }
+                    if let Some(new) = peer {
+                        self.by_peer.insert((new, sa.serial));
+                    }
+                    r.peer = peer;
                 }
                 if !r.children.iter().copied().eq(child_keys(sa)) {
                     for (child, inbound, outbound) in r.children.drain(..) {
@@ -112,12 +144,20 @@ impl SaIndex {
                     sa.serial,
                     &children,
                 );
+                let peer = sa
+                    .peer_id
+                    .as_ref()
+                    .map(|id| peer_key(&self.hasher, &sa.conn.name, id));
+                if let Some(p) = peer {
+                    self.by_peer.insert((p, sa.serial));
+                }
                 self.registered.insert(
                     sa.serial,
                     Registered {
                         timer,
                         conn: sa.conn.clone(),
                         children,
+                        peer,
                     },
                 );
             }
@@ -131,6 +171,9 @@ impl SaIndex {
                 self.timers.remove(&(t, serial));
             }
             remove_from(&mut self.by_conn, &r.conn.name, serial);
+            if let Some(p) = r.peer {
+                self.by_peer.remove(&(p, serial));
+            }
             for (child, inbound, outbound) in r.children {
                 self.child_owner.remove(&(child, serial));
                 self.child_spi.remove(&(inbound, serial));
@@ -161,6 +204,15 @@ impl SaIndex {
         self.by_conn.get(name).into_iter().flatten().copied()
     }
 
+    /// The SAs that may have connection `name` and authenticated peer `id`, in
+    /// serial order: a superset (hash collisions), which the caller filters.
+    pub fn of_peer(&self, name: &str, id: &Identity) -> impl Iterator<Item = SaSerial> + '_ {
+        let k = peer_key(&self.hasher, name, id);
+        self.by_peer
+            .range((k, SaSerial(0))..=(k, SaSerial(u64::MAX)))
+            .map(|(_, s)| *s)
+    }
+
     /// The IKE SAs holding Child SA `child`, in serial order (one, except while
     /// the endpoint moves it).
     pub fn owners_of_child(&self, child: SaSerial) -> impl Iterator<Item = SaSerial> + '_ {
@@ -187,6 +239,13 @@ impl SaIndex {
                     .by_conn
                     .get(&sa.conn.name)
                     .is_some_and(|s| s.contains(&sa.serial))
+                && r.peer
+                    == sa
+                        .peer_id
+                        .as_ref()
+                        .map(|id| peer_key(&self.hasher, &sa.conn.name, id))
+                && r.peer
+                    .is_none_or(|p| self.by_peer.contains(&(p, sa.serial)))
                 && r.children.iter().copied().eq(child_keys(sa))
                 && r.children.iter().all(|(c, i, o)| {
                     self.child_owner.contains(&(*c, sa.serial))

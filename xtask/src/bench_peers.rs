@@ -1,0 +1,364 @@
+//! `cargo xtask bench peers`: pluto-rs, charon and libreswan as IKEv2 responders under
+//! strongSwan's load tester, in one interleaved run, and a table of the ratios.
+//!
+//! The measuring is done by `testnet/bench/peers.sh` (network namespaces, the
+//! daemons, /proc); this module builds what it needs (release pluto and whack; the
+//! load tester through `testnet/bench/build-loadtester.sh` when it is missing), runs
+//! it, and summarises its `RESULT` lines: medians over the repetitions, with the
+//! range, and pluto-rs's figures as ratios to each peer's.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// What `bench peers` was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    responders: Vec<String>,
+    groups: Vec<String>,
+    reps: u32,
+    n_cpu: u32,
+    mem_n: u32,
+    out: String,
+    perf: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            responders: ["plutors", "charon", "libreswan"]
+                .map(String::from)
+                .to_vec(),
+            groups: ["x25519", "ecp256"].map(String::from).to_vec(),
+            reps: 3,
+            n_cpu: 3000,
+            mem_n: 10000,
+            out: "target/bench-peers".into(),
+            perf: false,
+        }
+    }
+}
+
+const USAGE: &str = "cargo xtask bench peers [--responders plutors,charon,libreswan] \
+[--groups x25519,ecp256] [--reps N] [--n N (SAs per CPU run)] [--mem-n N (SAs held, 0: none)] \
+[--out DIR] [--perf]";
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs {what}; usage: {USAGE}"))
+        };
+        let number = |v: String| {
+            v.parse::<u32>()
+                .map_err(|_| format!("{a}: {v:?} is not a number; usage: {USAGE}"))
+        };
+        match a.as_str() {
+            "--responders" => {
+                o.responders = value("a list")?.split(',').map(String::from).collect();
+                if let Some(r) = o
+                    .responders
+                    .iter()
+                    .find(|r| !["plutors", "charon", "libreswan"].contains(&r.as_str()))
+                {
+                    return Err(format!(
+                        "unknown responder {r:?} (plutors, charon, libreswan)"
+                    ));
+                }
+            }
+            "--groups" => o.groups = value("a list")?.split(',').map(String::from).collect(),
+            "--reps" => o.reps = number(value("a number")?)?,
+            "--n" => o.n_cpu = number(value("a number")?)?,
+            "--mem-n" => o.mem_n = number(value("a number")?)?,
+            "--out" => o.out = value("a directory")?,
+            "--perf" => o.perf = true,
+            other => return Err(format!("unknown option {other:?}; usage: {USAGE}")),
+        }
+    }
+    if o.reps == 0 || o.n_cpu == 0 {
+        return Err(format!("--reps and --n must be at least 1; usage: {USAGE}"));
+    }
+    Ok(o)
+}
+
+/// One `RESULT responder group mode rep key value` line.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    responder: String,
+    group: String,
+    key: String,
+    value: f64,
+}
+
+fn parse_result(line: &str) -> Option<Sample> {
+    let mut w = line.split_whitespace();
+    if w.next()? != "RESULT" {
+        return None;
+    }
+    let responder = w.next()?.to_string();
+    let group = w.next()?.to_string();
+    let _mode = w.next()?;
+    let _rep = w.next()?;
+    let key = w.next()?.to_string();
+    let value = w.next()?.parse().ok()?;
+    Some(Sample {
+        responder,
+        group,
+        key,
+        value,
+    })
+}
+
+/// Median and range of a set of figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stat(values: &[f64]) -> Option<Stat> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: v[0],
+        max: v[n - 1],
+    })
+}
+
+type Table = BTreeMap<(String, String, String), Vec<f64>>;
+
+fn collect(samples: &[Sample]) -> Table {
+    let mut t = Table::new();
+    for s in samples {
+        t.entry((s.group.clone(), s.responder.clone(), s.key.clone()))
+            .or_default()
+            .push(s.value);
+    }
+    t
+}
+
+fn get(t: &Table, group: &str, resp: &str, key: &str) -> Option<Stat> {
+    t.get(&(group.to_string(), resp.to_string(), key.to_string()))
+        .and_then(|v| stat(v))
+}
+
+fn cell(s: Option<Stat>, digits: usize) -> String {
+    match s {
+        Some(s) if s.min != s.max => {
+            format!("{:.d$} [{:.d$}-{:.d$}]", s.median, s.min, s.max, d = digits)
+        }
+        Some(s) => format!("{:.d$}", s.median, d = digits),
+        None => "-".into(),
+    }
+}
+
+/// The summary: one row per group and responder, then pluto-rs's ratios.
+fn summary(o: &Options, samples: &[Sample]) -> String {
+    let t = collect(samples);
+    let mut out = String::new();
+    out.push_str("| group | responder | CPU us per IKE SA, median [range] | setups/s | KiB per held IKE SA | established / offered |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for g in &o.groups {
+        for r in &o.responders {
+            let est = t
+                .get(&(g.clone(), r.clone(), "established".into()))
+                .map(|v| v.iter().sum::<f64>())
+                .unwrap_or(0.0);
+            let offered = t
+                .get(&(g.clone(), r.clone(), "n".into()))
+                .map(|v| v.iter().sum::<f64>())
+                .unwrap_or(0.0);
+            out.push_str(&format!(
+                "| {g} | {r} | {} | {} | {} | {est:.0} / {offered:.0} |\n",
+                cell(get(&t, g, r, "cpu_us_per_sa"), 0),
+                cell(get(&t, g, r, "setups_per_s"), 0),
+                cell(get(&t, g, r, "kib_per_sa"), 1),
+            ));
+        }
+    }
+    if o.responders.iter().any(|r| r == "plutors") {
+        out.push_str("\npluto-rs against each peer (the peer's median divided by pluto-rs's; above 1: pluto-rs is better):\n\n");
+        out.push_str(
+            "| group | peer | CPU per IKE SA | KiB per held SA | setups/s (pluto-rs / peer) |\n",
+        );
+        out.push_str("| --- | --- | --- | --- | --- |\n");
+        for g in &o.groups {
+            for r in o.responders.iter().filter(|r| *r != "plutors") {
+                let ratio = |key: &str, invert: bool| match (
+                    get(&t, g, r, key),
+                    get(&t, g, "plutors", key),
+                ) {
+                    (Some(p), Some(us)) if us.median > 0.0 && p.median > 0.0 => {
+                        let x = if invert {
+                            us.median / p.median
+                        } else {
+                            p.median / us.median
+                        };
+                        format!("{x:.2}x")
+                    }
+                    _ => "-".into(),
+                };
+                out.push_str(&format!(
+                    "| {g} | {r} | {} | {} | {} |\n",
+                    ratio("cpu_us_per_sa", false),
+                    ratio("kib_per_sa", false),
+                    ratio("setups_per_s", true),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Entry point of `cargo xtask bench peers ARGS`.
+pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
+    let o = parse(args)?;
+    eprintln!("xtask bench peers: building release pluto and whack");
+    run(
+        Command::new("cargo").current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "pluto",
+            "-p",
+            "whack",
+        ]),
+        "cargo build --release",
+    )?;
+    run(
+        Command::new("sh")
+            .current_dir(root)
+            .arg("testnet/bench/build-loadtester.sh"),
+        "testnet/bench/build-loadtester.sh",
+    )?;
+    let out_dir = root.join(&o.out);
+    let mut child = Command::new("bash")
+        .current_dir(root)
+        .arg("testnet/bench/peers.sh")
+        .env("RESPONDERS", o.responders.join(" "))
+        .env("DHS", o.groups.join(" "))
+        .env("REPS", o.reps.to_string())
+        .env("N_CPU", o.n_cpu.to_string())
+        .env("MEM_N", o.mem_n.to_string())
+        .env("OUT", &out_dir)
+        .env("PERF", if o.perf { "1" } else { "0" })
+        .env("PLUTORS", root.join("target/release"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run testnet/bench/peers.sh: {e}"))?;
+    let mut samples = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            samples.extend(parse_result(&line));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("testnet/bench/peers.sh: {e}"))?;
+    println!();
+    println!(
+        "IKEv2 PSK responders under strongSwan's load tester; {} reps, {} SAs per CPU run, {} held; raw lines in {}",
+        o.reps,
+        o.n_cpu,
+        o.mem_n,
+        out_dir.join("results.tsv").display()
+    );
+    println!();
+    print!("{}", summary(&o, &samples));
+    if samples.is_empty() || !status.success() {
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_args as args;
+
+    #[test]
+    fn options_parse_and_refuse() {
+        let o = parse(&args(
+            "--responders plutors,charon --groups x25519 --reps 2 --n 500 --mem-n 0 --perf",
+        ))
+        .unwrap();
+        assert_eq!(o.responders, ["plutors", "charon"]);
+        assert_eq!(o.groups, ["x25519"]);
+        assert_eq!((o.reps, o.n_cpu, o.mem_n, o.perf), (2, 500, 0, true));
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        assert!(parse(&args("--responders racoon")).is_err());
+        assert!(parse(&args("--reps")).is_err());
+        assert!(parse(&args("--reps x")).is_err());
+        assert!(parse(&args("--reps 0")).is_err());
+        assert!(parse(&args("--fast")).is_err());
+    }
+
+    #[test]
+    fn medians_and_ranges() {
+        assert_eq!(stat(&[]), None);
+        let s = stat(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(stat(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+        assert_eq!(stat(&[f64::NAN, 5.0]).unwrap().median, 5.0);
+    }
+
+    #[test]
+    fn result_lines_become_a_table_with_ratios() {
+        let lines = [
+            "RESULT plutors x25519 cpu 1 cpu_us_per_sa 200",
+            "RESULT plutors x25519 cpu 2 cpu_us_per_sa 100",
+            "RESULT plutors x25519 cpu 3 cpu_us_per_sa 150",
+            "RESULT plutors x25519 cpu 1 n 3000",
+            "RESULT plutors x25519 cpu 1 established 3000",
+            "RESULT charon x25519 cpu 1 cpu_us_per_sa 900",
+            "RESULT charon x25519 mem 1 kib_per_sa 15.5",
+            "RESULT plutors x25519 mem 1 kib_per_sa 3.1",
+            "noise",
+            "RESULT short line",
+        ];
+        let samples: Vec<Sample> = lines.iter().filter_map(|l| parse_result(l)).collect();
+        assert_eq!(samples.len(), 8);
+        let o = Options {
+            responders: vec!["plutors".into(), "charon".into()],
+            groups: vec!["x25519".into()],
+            ..Options::default()
+        };
+        let t = summary(&o, &samples);
+        assert!(
+            t.contains("| x25519 | plutors | 150 [100-200] | - | 3.1 | 3000 / 3000 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| x25519 | charon | 900 | - | 15.5 | 0 / 0 |"),
+            "{t}"
+        );
+        assert!(t.contains("| x25519 | charon | 6.00x | 5.00x | - |"), "{t}");
+    }
+}

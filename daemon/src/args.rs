@@ -25,6 +25,9 @@ pub struct Options {
     pub uniqueids: bool,
     /// `--force-busy`: start in DDoS busy mode.
     pub force_busy: bool,
+    /// `--fake-xfrm` (pluto-rs, for benchmarks): XFRM requests are built and
+    /// acknowledged without reaching the kernel ([`kernel::Kernel::fake_xfrm`]).
+    pub fake_xfrm: bool,
     /// `--debug CLASS` (repeatable).
     pub debug: Vec<String>,
     /// `--rundir DIR` (default /run/pluto).
@@ -49,6 +52,7 @@ impl Default for Options {
             interfaces: Vec::new(),
             uniqueids: false,
             force_busy: false,
+            fake_xfrm: false,
             debug: Vec::new(),
             rundir: PathBuf::from(control::DEFAULT_RUNDIR),
             ctlsocket: None,
@@ -88,7 +92,7 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--secretsfile FILE] [--ipsecdir DIR] [--config FILE]
              [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
-             [--updown-script FILE]
+             [--updown-script FILE] [--fake-xfrm]
 ";
 
 /// pluto's flag options (long names, without `--`).
@@ -99,6 +103,7 @@ pub const FLAGS: &[&str] = &[
     "stderrlog",
     "uniqueids",
     "force-busy",
+    "fake-xfrm",
 ];
 /// pluto's options that take a value.
 pub const VALUED: &[&str] = &[
@@ -158,6 +163,7 @@ where
                 "nofork" => o.nofork = true,
                 "stderrlog" => o.stderrlog = true,
                 "uniqueids" => o.uniqueids = true,
+                "fake-xfrm" => o.fake_xfrm = true,
                 _ => o.force_busy = true,
             }
             continue;
@@ -258,6 +264,15 @@ mod tests {
             e.starts_with("--ipsecdir /etc/ipsec.d: pluto-rs reads nothing"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn fake_xfrm_is_a_flag() {
+        let Ok(Cmd::Run(o)) = parse(["--fake-xfrm"]) else {
+            panic!("--fake-xfrm not accepted")
+        };
+        assert!(o.fake_xfrm && !Options::default().fake_xfrm);
+        assert!(parse(["--fake-xfrm=yes"]).is_err());
     }
 
     #[test]

@@ -226,8 +226,17 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
         std::process::id()
     );
     let config = opts.config.clone();
+    let fake_xfrm = opts.fake_xfrm;
     let mut pluto = Pluto::new(opts);
-    let mut kernel_events = match kernel::Kernel::new() {
+    let opened = if fake_xfrm {
+        tracing::warn!(
+            "--fake-xfrm: SA and policy requests are acknowledged without reaching the kernel; no traffic is protected"
+        );
+        kernel::Kernel::fake_xfrm(kernel::Ownership::default())
+    } else {
+        kernel::Kernel::new()
+    };
+    let mut kernel_events = match opened {
         Ok((k, ev)) => {
             pluto.attach_kernel(k);
             Some(ev)

@@ -27,7 +27,7 @@
 # $OUT/results.tsv), progress on stderr. With PERF=1 the plutors cpu runs are recorded
 # with `perf record -g` (cpu-clock) into $OUT/<run>/perf.data.
 #
-# Env: RESPONDERS DHS REPS N_CPU MEM_N WARMUP INITIATORS LIMIT MAXT OUT PLUTORS LT LSW
+# Env: RESPONDERS DHS REPS MODES ("cpu mem") N_CPU MEM_N WARMUP INITIATORS LIMIT MAXT OUT PLUTORS LT LSW
 #      RESP_CPU LT_CPU PERF PLUTO_ARGS (extra pluto-rs options)
 set -u
 export LC_ALL=C
@@ -47,6 +47,7 @@ LSW=${LSW:-/opt/libreswan-4.10}
 RESP_CPU=${RESP_CPU:-1}
 LT_CPU=${LT_CPU:-0}
 PERF=${PERF:-0}
+MODES=${MODES:-"cpu mem"}
 PLUTO_ARGS=${PLUTO_ARGS:-}
 NS_LT=pb-lt
 NS_RESP=pb-resp
@@ -304,9 +305,14 @@ run_mem() {
   done
   sleep 1; settle
   r1=$(rss_kib "$RPID")
+  local children=""
+  if [ "$R" = plutors ]; then   # Child SAs the responder holds (installed, or faked with --fake-xfrm)
+    children=$(ip netns exec $NS_RESP "$PLUTORS/whack" --ctlsocket "$D/resp/run/pluto.ctl" --trafficstatus 2>/dev/null | grep -c 'inBytes=')
+  fi
   stop_all
   result held_offered "$LT_N"
   result held "$est"
+  [ -n "$children" ] && result held_child "$children"
   [ "$est" -gt 0 ] && result kib_per_sa "$(awk -v a="$r0" -v b="$r1" -v n="$est" 'BEGIN{printf "%.2f", (b - a) / n}')"
   net_down
 }
@@ -316,8 +322,10 @@ for REP in $(seq "$REPS"); do
   for DH in $DHS; do
     for R in $RESPONDERS; do
       echo "peers: rep $REP $DH $R" >&2
-      run_cpu || echo "peers: $R $DH cpu rep $REP failed" >&2
-      [ "$MEM_N" -gt 0 ] && { run_mem || echo "peers: $R $DH mem rep $REP failed" >&2; }
+      case " $MODES " in *" cpu "*)
+        run_cpu || echo "peers: $R $DH cpu rep $REP failed" >&2;; esac
+      case " $MODES " in *" mem "*)
+        [ "$MEM_N" -gt 0 ] && { run_mem || echo "peers: $R $DH mem rep $REP failed" >&2; };; esac
     done
   done
 done

@@ -45,8 +45,10 @@ fn cargo_args(args: &[String]) -> Result<Vec<String>, String> {
 
 /// Entry point; returns the process exit code of `cargo bench`.
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
-    if args.first().map(String::as_str) == Some("peers") {
-        return crate::bench_peers::main(root, &args[1..]);
+    match args.first().map(String::as_str) {
+        Some("peers") => return crate::bench_peers::main(root, &args[1..]),
+        Some("hold") => return crate::bench_peers::hold(root, &args[1..]),
+        _ => {}
     }
     let cargo_args = cargo_args(args)?;
     eprintln!("xtask bench: cargo {}", cargo_args.join(" "));

@@ -236,10 +236,53 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
-/// Entry point of `cargo xtask bench peers ARGS`.
-pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
-    let o = parse(args)?;
-    eprintln!("xtask bench peers: building release pluto and whack");
+/// Entry point of `cargo xtask bench hold [--n N]`: pluto-rs alone, with
+/// `--fake-xfrm`, holding N tunnels (IKE SA + Child SA) that the load tester
+/// brings up; prints the resident memory per tunnel.
+pub fn hold(root: &Path, args: &[String]) -> Result<i32, String> {
+    let n = match args {
+        [] => 100_000,
+        [flag, v] if flag == "--n" => v.parse().map_err(|_| {
+            format!("--n: {v:?} is not a number; usage: cargo xtask bench hold [--n N]")
+        })?,
+        _ => return Err("usage: cargo xtask bench hold [--n N]".into()),
+    };
+    let o = Options {
+        responders: vec!["plutors".into()],
+        groups: vec!["x25519".into()],
+        reps: 1,
+        mem_n: n,
+        out: "target/bench-hold".into(),
+        ..Options::default()
+    };
+    prepare(root)?;
+    let (samples, ok) = run_script(
+        root,
+        &o,
+        &[
+            ("MODES", "mem"),
+            ("PLUTO_ARGS", "--fake-xfrm"),
+            ("MAXT", "1800"),
+        ],
+    )?;
+    let t = collect(&samples);
+    let held = get(&t, "x25519", "plutors", "held").map_or(0.0, |s| s.median);
+    let children = get(&t, "x25519", "plutors", "held_child").map_or(0.0, |s| s.median);
+    let kib = get(&t, "x25519", "plutors", "kib_per_sa");
+    println!();
+    println!(
+        "pluto-rs holding {held:.0} IKE SAs and {children:.0} Child SAs of {n} offered (XFRM faked at the netlink boundary: --fake-xfrm): {} KiB RSS per tunnel",
+        kib.map_or("-".into(), |s| format!("{:.2}", s.median))
+    );
+    Ok(if ok && held as u32 == n && children as u32 == n {
+        0
+    } else {
+        1
+    })
+}
+
+fn prepare(root: &Path) -> Result<(), String> {
+    eprintln!("xtask bench: building release pluto and whack");
     run(
         Command::new("cargo").current_dir(root).args([
             "build",
@@ -256,10 +299,19 @@ pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
             .current_dir(root)
             .arg("testnet/bench/build-loadtester.sh"),
         "testnet/bench/build-loadtester.sh",
-    )?;
+    )
+}
+
+/// Runs testnet/bench/peers.sh for `o` (plus `extra` environment), echoing its
+/// lines; returns its samples and whether it succeeded.
+fn run_script(
+    root: &Path,
+    o: &Options,
+    extra: &[(&str, &str)],
+) -> Result<(Vec<Sample>, bool), String> {
     let out_dir = root.join(&o.out);
-    let mut child = Command::new("bash")
-        .current_dir(root)
+    let mut cmd = Command::new("bash");
+    cmd.current_dir(root)
         .arg("testnet/bench/peers.sh")
         .env("RESPONDERS", o.responders.join(" "))
         .env("DHS", o.groups.join(" "))
@@ -269,7 +321,11 @@ pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
         .env("OUT", &out_dir)
         .env("PERF", if o.perf { "1" } else { "0" })
         .env("PLUTORS", root.join("target/release"))
-        .stdout(Stdio::piped())
+        .stdout(Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run testnet/bench/peers.sh: {e}"))?;
     let mut samples = Vec::new();
@@ -282,17 +338,25 @@ pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
     let status = child
         .wait()
         .map_err(|e| format!("testnet/bench/peers.sh: {e}"))?;
+    Ok((samples, status.success()))
+}
+
+/// Entry point of `cargo xtask bench peers ARGS`.
+pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
+    let o = parse(args)?;
+    prepare(root)?;
+    let (samples, ok) = run_script(root, &o, &[])?;
     println!();
     println!(
         "IKEv2 PSK responders under strongSwan's load tester; {} reps, {} SAs per CPU run, {} held; raw lines in {}",
         o.reps,
         o.n_cpu,
         o.mem_n,
-        out_dir.join("results.tsv").display()
+        root.join(&o.out).join("results.tsv").display()
     );
     println!();
     print!("{}", summary(&o, &samples));
-    if samples.is_empty() || !status.success() {
+    if samples.is_empty() || !ok {
         return Ok(1);
     }
     Ok(0)

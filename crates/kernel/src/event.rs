@@ -91,14 +91,23 @@ pub enum KernelEvent {
 /// The stream of [`KernelEvent`]s. Owned by one task (the daemon's event loop).
 #[derive(Debug)]
 pub struct EventStream {
-    sock: NlSocket,
+    /// `None` for the fake kernel's stream, which never has an event.
+    sock: Option<NlSocket>,
     pending: VecDeque<KernelEvent>,
 }
 
 impl EventStream {
     pub(crate) fn new(sock: NlSocket) -> Self {
         Self {
-            sock,
+            sock: Some(sock),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The stream of a kernel that sends no events.
+    pub(crate) fn silent() -> Self {
+        Self {
+            sock: None,
             pending: VecDeque::new(),
         }
     }
@@ -115,7 +124,10 @@ impl EventStream {
             if let Some(ev) = self.pending.pop_front() {
                 return Ok(ev);
             }
-            let data = match self.sock.recv().await {
+            let Some(sock) = &self.sock else {
+                return std::future::pending().await;
+            };
+            let data = match sock.recv().await {
                 Ok(d) => d,
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     tracing::warn!(

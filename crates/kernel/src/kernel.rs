@@ -115,6 +115,30 @@ impl Kernel {
         Self::from_fds(fds, owned)
     }
 
+    /// A handle whose XFRM side is faked at the netlink boundary: every SA and
+    /// policy request is built exactly as for the kernel and then acknowledged
+    /// without being sent; dumps are empty and no event ever comes. Interfaces and
+    /// routes are the real ones (rtnetlink). For benchmarks that hold more tunnels
+    /// than a test kernel can (`pluto --fake-xfrm`): the daemon does all of its own
+    /// work per Child SA, the kernel none.
+    pub fn fake_xfrm(owned: Ownership) -> Result<(Kernel, EventStream), KernelError> {
+        let io = |e| KernelError::Io {
+            op: Op::Open,
+            source: e,
+        };
+        let route = open_raw(libc::NETLINK_ROUTE, 0, 1 << 20).map_err(io)?;
+        let kernel = Kernel {
+            inner: Arc::new(Inner {
+                xfrm: Requester::fake(),
+                route: Requester::new(NlSocket::new(route).map_err(io)?),
+                owned,
+                shunts: Mutex::new(HashSet::new()),
+                rejects: Mutex::new([HashSet::new(), HashSet::new()]),
+            }),
+        };
+        Ok((kernel, EventStream::silent()))
+    }
+
     fn from_fds(fds: Fds, owned: Ownership) -> Result<(Kernel, EventStream), KernelError> {
         let io = |e| KernelError::Io {
             op: Op::Open,

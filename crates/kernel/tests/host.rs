@@ -506,3 +506,32 @@ fn aead_sa_on_a_kernel_without_esp_says_esp_is_missing() {
         }
     });
 }
+
+#[test]
+fn fake_xfrm_acknowledges_every_request_and_the_kernel_sees_none() {
+    in_fresh_netns(
+        "fake_xfrm_acknowledges_every_request_and_the_kernel_sees_none",
+        || async {
+            let (fake, _silent) = Kernel::fake_xfrm(Ownership::default()).unwrap();
+            let (real, _ev) = Kernel::new().unwrap();
+            // Accepted whether or not this kernel has ESP (the host here has none).
+            let sa = common::esp_spec(
+                ip("192.0.2.1"),
+                ip("192.0.2.2"),
+                0x1234_5678,
+                Mode::Tunnel,
+                common::cbc_sha256(),
+            );
+            fake.add_sa(&sa).await.unwrap();
+            let pol = PolicySpec::new(nets(), Dir::Out, PolicyAction::Drop);
+            fake.replace_policy(&pol).await.unwrap();
+            fake.del_policy(&pol.id()).await.unwrap();
+            assert!(fake.sas().await.unwrap().is_empty());
+            // Nothing reached the kernel.
+            assert!(real.sas().await.unwrap().is_empty());
+            assert!(real.policies().await.unwrap().is_empty());
+            // Interfaces are the real ones.
+            assert!(!fake.interfaces().await.unwrap().is_empty());
+        },
+    );
+}

@@ -8,6 +8,7 @@
 # runs in netns pb-lt (192.0.2.1); the responder under test in netns pb-resp
 # (192.0.2.2), on a veth pair. Responders:
 #   plutors    pluto-rs from $PLUTORS (pluto and whack; default target/release)
+#   plutors_base  the same from $PLUTORS_BASE: an older build, for before/after in one run
 #   charon     Debian's charon-systemd 5.9.8 with swanctl
 #   libreswan  libreswan 4.10's pluto from $LSW
 # All of them: IKEv2, PSK (32 bytes), IKE aes128-sha256-<dh>, ESP aes128gcm16. The host
@@ -61,9 +62,10 @@ die() { echo "peers: $*" >&2; exit 1; }
 for r in $RESPONDERS; do
   case $r in
     plutors) [ -x "$PLUTORS/pluto" ] && [ -x "$PLUTORS/whack" ] || die "no pluto/whack in $PLUTORS";;
+    plutors_base) [ -x "${PLUTORS_BASE:-}/pluto" ] && [ -x "${PLUTORS_BASE:-}/whack" ] || die "no pluto/whack in PLUTORS_BASE=${PLUTORS_BASE:-}";;
     charon) [ -x /usr/sbin/charon-systemd ] && command -v swanctl > /dev/null || die "no charon-systemd/swanctl (testnet/setup.sh)";;
     libreswan) [ -x "$LSW/usr/libexec/ipsec/pluto" ] || die "no libreswan in $LSW (testnet/setup.sh)";;
-    *) die "unknown responder $r (plutors, charon, libreswan)";;
+    *) die "unknown responder $r (plutors, plutors_base, charon, libreswan)";;
   esac
 done
 for ns in $NS_LT $NS_RESP; do
@@ -120,6 +122,8 @@ CHARON_COMMON="threads = 16
   init_limit_half_open = 0"
 
 dh_libreswan() { case $1 in x25519) echo dh31;; ecp256) echo dh19;; *) echo "$1";; esac; }
+
+start_plutors_base() { PLUTORS=$PLUTORS_BASE start_plutors; }
 
 start_plutors() {
   mkdir -p "$D/resp/run"
@@ -207,7 +211,7 @@ start_resp() {
 # The responder's count of IKE SAs it established (its own log).
 resp_established() {
   case $R in
-    plutors) grep -c 'responder established IKE SA' "$D/resp/daemon.log";;
+    plutors*) grep -c 'responder established IKE SA' "$D/resp/daemon.log";;
     libreswan) grep -c 'established IKE SA' "$D/resp/daemon.log";;
     charon) grep -c 'IKE_SA lt\[[0-9]*\] established between' "$D/resp/daemon.log";;
   esac
@@ -269,7 +273,7 @@ run_cpu() {
   start_resp && warm_up || { stop_all; net_down; return 1; }
   lt_conf "$N_CPU" yes
   local c0 c1 t0 t1 est
-  if [ "$PERF" = 1 ] && [ "$R" = plutors ]; then
+  if [ "$PERF" = 1 ] && [ "${R%_base}" = plutors ]; then
     perf record -q ${PERF_CALLGRAPH:--g} -e cpu-clock -F ${PERF_FREQ:-2000} -p "$RPID" -o "$D/perf.data" > "$D/perf.log" 2>&1 &
     PPID_PERF=$!; sleep 0.5
   fi
@@ -306,7 +310,7 @@ run_mem() {
   sleep 1; settle
   r1=$(rss_kib "$RPID")
   local children=""
-  if [ "$R" = plutors ]; then   # Child SAs the responder holds (installed, or faked with --fake-xfrm)
+  if [ "${R%_base}" = plutors ]; then   # Child SAs the responder holds (installed, or faked with --fake-xfrm)
     children=$(ip netns exec $NS_RESP "$PLUTORS/whack" --ctlsocket "$D/resp/run/pluto.ctl" --trafficstatus 2>/dev/null | grep -c 'inBytes=')
   fi
   stop_all

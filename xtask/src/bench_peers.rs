@@ -22,6 +22,9 @@ struct Options {
     mem_n: u32,
     out: String,
     perf: bool,
+    /// `--base DIR`: an older build's pluto and whack, run as responder
+    /// `plutors_base` beside the others (before/after in one interleaved run).
+    base: Option<String>,
 }
 
 impl Default for Options {
@@ -36,13 +39,14 @@ impl Default for Options {
             mem_n: 10000,
             out: "target/bench-peers".into(),
             perf: false,
+            base: None,
         }
     }
 }
 
 const USAGE: &str = "cargo xtask bench peers [--responders plutors,charon,libreswan] \
 [--groups x25519,ecp256] [--reps N] [--n N (SAs per CPU run)] [--mem-n N (SAs held, 0: none)] \
-[--out DIR] [--perf]";
+[--out DIR] [--perf] [--base DIR (an older build, run as plutors_base)]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
@@ -60,13 +64,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--responders" => {
                 o.responders = value("a list")?.split(',').map(String::from).collect();
-                if let Some(r) = o
-                    .responders
-                    .iter()
-                    .find(|r| !["plutors", "charon", "libreswan"].contains(&r.as_str()))
-                {
+                if let Some(r) = o.responders.iter().find(|r| {
+                    !["plutors", "plutors_base", "charon", "libreswan"].contains(&r.as_str())
+                }) {
                     return Err(format!(
-                        "unknown responder {r:?} (plutors, charon, libreswan)"
+                        "unknown responder {r:?} (plutors, plutors_base, charon, libreswan)"
                     ));
                 }
             }
@@ -76,8 +78,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--mem-n" => o.mem_n = number(value("a number")?)?,
             "--out" => o.out = value("a directory")?,
             "--perf" => o.perf = true,
+            "--base" => o.base = Some(value("a directory")?),
             other => return Err(format!("unknown option {other:?}; usage: {USAGE}")),
         }
+    }
+    if o.base.is_some() && !o.responders.iter().any(|r| r == "plutors_base") {
+        let at = o
+            .responders
+            .iter()
+            .position(|r| r == "plutors")
+            .map_or(0, |i| i + 1);
+        o.responders.insert(at, "plutors_base".into());
     }
     if o.reps == 0 || o.n_cpu == 0 {
         return Err(format!("--reps and --n must be at least 1; usage: {USAGE}"));
@@ -321,6 +332,7 @@ fn run_script(
         .env("OUT", &out_dir)
         .env("PERF", if o.perf { "1" } else { "0" })
         .env("PLUTORS", root.join("target/release"))
+        .env("PLUTORS_BASE", o.base.as_deref().unwrap_or(""))
         .stdout(Stdio::piped());
     for (k, v) in extra {
         cmd.env(k, v);
@@ -382,6 +394,12 @@ mod tests {
         assert!(parse(&args("--reps x")).is_err());
         assert!(parse(&args("--reps 0")).is_err());
         assert!(parse(&args("--fast")).is_err());
+        let b = parse(&args("--base /old")).unwrap();
+        assert_eq!(b.base.as_deref(), Some("/old"));
+        assert_eq!(
+            b.responders,
+            ["plutors", "plutors_base", "charon", "libreswan"]
+        );
     }
 
     #[test]

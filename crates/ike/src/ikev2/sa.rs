@@ -279,6 +279,37 @@ pub(crate) struct PendingIkeRekey {
     pub retried: bool,
 }
 
+/// The part of an IKE SA that only IKE_SA_INIT and IKE_AUTH use. Kept in its own
+/// box so that an established SA (which a gateway holds by the hundred thousand)
+/// carries neither the bytes nor the room for it: it is created by the first
+/// [`IkeSa::hs_mut`] and dropped by [`IkeSa::trim`] once IKE_AUTH has
+/// succeeded; a failed one ends the SA. An IKE SA made by a rekey never has one.
+#[derive(Default)]
+pub(crate) struct Handshake {
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// Our key exchange until the peer's public value arrives (initiator).
+    pub ke: Option<KeyExchange>,
+    pub cookie: Option<Vec<u8>>,
+    pub cookie_retries: u32,
+    pub ke_retries: u32,
+    /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+}
+
+/// What [`IkeSa::hs`] reads when the SA has no handshake state (any more).
+static NO_HANDSHAKE: Handshake = Handshake {
+    ni: Vec::new(),
+    nr: Vec::new(),
+    ke: None,
+    cookie: None,
+    cookie_retries: 0,
+    ke_retries: 0,
+    init_request: Vec::new(),
+    init_response: Vec::new(),
+};
+
 /// One IKE SA.
 pub(crate) struct IkeSa {
     pub serial: SaSerial,
@@ -295,23 +326,18 @@ pub(crate) struct IkeSa {
     pub attempt: u32,
     /// The packet whose ACQUIRE started this SA (initiator): its selectors go
     /// first in the first Child SA's TSi/TSr.
-    pub trigger: Option<super::TriggeringPacket>,
+    pub trigger: Option<Box<super::TriggeringPacket>>,
     /// Started by a kernel ACQUIRE (initiator). Such an IKE SA exists only for
     /// the trapped traffic: when its first Child SA is refused, it is deleted
     /// (and the trap takes the next packet), where one started by `--initiate`
     /// stays up for a later Child SA, as libreswan 5 does.
     pub on_demand: bool,
 
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
-    pub ke: Option<KeyExchange>,
+    /// What only IKE_SA_INIT and IKE_AUTH need (nonces, key exchange, both
+    /// IKE_SA_INIT messages), boxed and dropped once IKE_AUTH succeeded: see
+    /// [`Handshake`], [`IkeSa::hs`], [`IkeSa::hs_mut`].
+    pub hs: Option<Box<Handshake>>,
     pub ke_group: KeId,
-    pub cookie: Option<Vec<u8>>,
-    pub cookie_retries: u32,
-    pub ke_retries: u32,
-    /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
-    pub init_request: Vec<u8>,
-    pub init_response: Vec<u8>,
     pub chosen: Option<Chosen>,
     pub suite: Option<IkeSuite>,
     pub keys: Option<IkeSaKeys>,
@@ -330,7 +356,7 @@ pub(crate) struct IkeSa {
     /// ends announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragment_size: Option<usize>,
     /// Fragments of a message being reassembled.
-    pub reassembly: Option<Reassembly>,
+    pub reassembly: Option<Box<Reassembly>>,
     pub peer_id: Option<Identity>,
     /// The peer sent INITIAL_CONTACT in IKE_AUTH: older SAs with it are stale.
     pub initial_contact: bool,
@@ -340,7 +366,9 @@ pub(crate) struct IkeSa {
     pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
-    pub outstanding: Option<Outstanding>,
+    /// Boxed, like the other parts present only now and then, to keep the record
+    /// that every SA carries for its whole life small.
+    pub outstanding: Option<Box<Outstanding>>,
     pub queue: VecDeque<RequestKind>,
     /// The next request ID expected from the peer.
     pub peer_msgid: u32,
@@ -352,14 +380,14 @@ pub(crate) struct IkeSa {
     pub held: Option<Box<HeldResponse>>,
 
     pub children: Vec<ChildSa>,
-    pub pending_child: Option<PendingChild>,
-    pub pending_create_child: Option<PendingCreateChild>,
+    pub pending_child: Option<Box<PendingChild>>,
+    pub pending_create_child: Option<Box<PendingCreateChild>>,
     /// Child SAs the peer rekeyed while our rekey of the same one was outstanding:
     /// (old, the peer's new one, the lowest nonce of its exchange). Kept here, not
     /// on the old Child SA, because the peer may delete that one before our
     /// response arrives (RFC 7296 2.8.1).
     pub peer_child_rekeys: Vec<(SaSerial, SaSerial, Vec<u8>)>,
-    pub pending_ike_rekey: Option<PendingIkeRekey>,
+    pub pending_ike_rekey: Option<Box<PendingIkeRekey>>,
     /// A new IKE SA produced by a rekey, for the endpoint to take over.
     pub spawned: Option<Box<IkeSa>>,
     /// Set once this SA was rekeyed: it only waits to be deleted.
@@ -391,6 +419,33 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// The handshake state (empty once IKE_AUTH is over or for a rekeyed SA).
+    pub fn hs(&self) -> &Handshake {
+        self.hs.as_deref().unwrap_or(&NO_HANDSHAKE)
+    }
+
+    /// The handshake state to fill in, created on first use.
+    pub fn hs_mut(&mut self) -> &mut Handshake {
+        self.hs.get_or_insert_with(Box::default)
+    }
+
+    /// Frees what an established SA no longer needs; the endpoint calls it after
+    /// every input the SA took (and for an SA a rekey made), so the exchange
+    /// handlers need not know. Once IKE_AUTH has succeeded the handshake part goes
+    /// (the key exchange zeroizes as it drops; the first Child SA, keyed from the
+    /// nonces, was made by then), and the IKE SA keys keep only SK_d, the one that
+    /// keys Child SAs and rekeys: the SK ciphers hold their own copies of
+    /// SK_e/SK_a, and SK_p served only AUTH.
+    pub fn trim(&mut self) {
+        if self.state != IkeState::Established {
+            return;
+        }
+        self.hs = None;
+        if let Some(keys) = &mut self.keys {
+            keys.retain_sk_d();
+        }
+    }
+
     /// Whether our rekey of Child SA `child` is outstanding or queued.
     pub fn rekey_under_way(&self, child: SaSerial) -> bool {
         self.pending_create_child
@@ -424,15 +479,8 @@ impl IkeSa {
             attempt: 1,
             trigger: None,
             on_demand: false,
-            ni: Vec::new(),
-            nr: Vec::new(),
-            ke: None,
+            hs: None,
             ke_group: KeId::NONE,
-            cookie: None,
-            cookie_retries: 0,
-            ke_retries: 0,
-            init_request: Vec::new(),
-            init_response: Vec::new(),
             chosen: None,
             suite: None,
             keys: None,
@@ -586,13 +634,13 @@ impl IkeSa {
                     _ => true,
                 };
                 if fresh {
-                    self.reassembly = Some(Reassembly {
+                    self.reassembly = Some(Box::new(Reassembly {
                         msgid: key.0,
                         response: key.1,
                         total,
                         first_inner: PayloadType::NONE,
                         parts: vec![None; usize::from(total)],
-                    });
+                    }));
                 }
                 let Some(r) = self.reassembly.as_mut() else {
                     return Ok(None);
@@ -799,7 +847,7 @@ impl Ctx<'_> {
             self.out.send(self.cfg, sa.local, sa.remote, m);
         }
         let interval = sa.conn.retransmit.initial;
-        sa.outstanding = Some(Outstanding {
+        sa.outstanding = Some(Box::new(Outstanding {
             msgid,
             exchange,
             kind,
@@ -808,7 +856,7 @@ impl Ctx<'_> {
             next_at: later(self.now, interval),
             interval,
             retransmits: 0,
-        });
+        }));
     }
 
     /// Sends a response and caches it for retransmitted requests.

@@ -215,6 +215,8 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         c.keying.we_initiated,
     );
     child.unconfirmed = unconfirmed;
+    // Most IKE SAs have one Child SA for life: no room for three more.
+    sa.children.reserve_exact(1);
     sa.children.push(child);
     Ok(())
 }

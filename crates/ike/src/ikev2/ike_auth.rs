@@ -28,8 +28,8 @@ fn our_auth(sa: &IkeSa, psk: &[u8], id: &Identification) -> Result<Vec<u8>, Erro
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let keys = sa.keys.as_ref().ok_or(Error::NoKeys)?;
     let (message, peer_nonce, sk_p) = match sa.role {
-        Role::Initiator => (&sa.hs().init_request, &sa.hs().nr, keys.sk_pi()),
-        Role::Responder => (&sa.hs().init_response, &sa.hs().ni, keys.sk_pr()),
+        Role::Initiator => (sa.init_request(), sa.nr(), keys.sk_pi()),
+        Role::Responder => (sa.init_response(), sa.ni(), keys.sk_pr()),
     };
     let mac = maced_id(suite.prf, sk_p, &id.body_bytes())?;
     Ok(psk_auth(suite.prf, psk, message, peer_nonce, &mac)?.to_vec())
@@ -48,8 +48,8 @@ fn verify_peer_auth(
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let keys = sa.keys.as_ref().ok_or(Error::NoKeys)?;
     let (message, our_nonce, sk_p) = match sa.role {
-        Role::Initiator => (&sa.hs().init_response, &sa.hs().ni, keys.sk_pr()),
-        Role::Responder => (&sa.hs().init_request, &sa.hs().nr, keys.sk_pi()),
+        Role::Initiator => (sa.init_response(), sa.ni(), keys.sk_pr()),
+        Role::Responder => (sa.init_request(), sa.nr(), keys.sk_pi()),
     };
     let mac = maced_id(suite.prf, sk_p, &id.body_bytes())?;
     Ok(verify_psk_auth(suite.prf, psk, message, our_nonce, &mac, &auth.data).is_ok())

@@ -596,7 +596,6 @@ pub(crate) fn process_request(
     }
     .to_bytes()?;
     ctx.out.stats.sent_plain(&resp);
-    sa.hs_mut().init_response = resp.clone();
     sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
     ctx.respond(&mut sa, raw, 0, vec![resp]);
     ctx.out.progress(

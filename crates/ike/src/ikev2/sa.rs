@@ -138,6 +138,10 @@ impl ChildSa {
         created_by_us: bool,
     ) -> Self {
         let lifetime = conn.child_lifetime;
+        // Kept for the Child SA's life: without the spare room they were built with.
+        let (mut local_ts, mut remote_ts) = (local_ts, remote_ts);
+        local_ts.shrink_to_fit();
+        remote_ts.shrink_to_fit();
         ChildSa {
             serial,
             inbound_spi,
@@ -298,6 +302,69 @@ pub(crate) struct Handshake {
     pub init_response: Vec<u8>,
 }
 
+/// A request as much as retransmission detection needs of it: 16 octets of its
+/// SHA-256 instead of the message (an IKE_AUTH request is some 400 octets, kept
+/// for the life of the SA). A different request with the same message ID would
+/// have to collide in 128 bits to be taken for a retransmission, and even then
+/// it would only get the cached response again.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestDigest(Option<[u8; 16]>);
+
+impl RequestDigest {
+    pub fn of(request: &[u8]) -> Self {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d.as_ref()[..16]);
+        Self(Some(out))
+    }
+}
+
+impl PartialEq<&[u8]> for RequestDigest {
+    fn eq(&self, request: &&[u8]) -> bool {
+        self.0.is_some() && *self == Self::of(request)
+    }
+}
+
+/// The datagrams of a response kept for retransmission, without spare capacity:
+/// one allocation for the usual unfragmented message.
+#[derive(Debug)]
+pub(crate) enum Datagrams {
+    One(Box<[u8]>),
+    Fragments(Box<[Box<[u8]>]>),
+}
+
+impl Datagrams {
+    pub fn new(mut datagrams: Vec<Vec<u8>>) -> Self {
+        if datagrams.len() == 1 {
+            if let Some(one) = datagrams.pop() {
+                return Self::One(one.into_boxed_slice());
+            }
+        }
+        Self::Fragments(datagrams.into_iter().map(Vec::into_boxed_slice).collect())
+    }
+
+    /// The first (usually only) datagram.
+    pub fn first(&self) -> &[u8] {
+        match self {
+            Self::One(m) => m,
+            Self::Fragments(f) => f.first().map_or(&[], |m| m),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Datagrams {
+    type Item = &'a [u8];
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Box<[u8]>>, fn(&Box<[u8]>) -> &[u8]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let all: &[Box<[u8]>] = match self {
+            Datagrams::One(m) => std::slice::from_ref(m),
+            Datagrams::Fragments(f) => f,
+        };
+        all.iter().map(|m| &**m)
+    }
+}
+
 /// What [`IkeSa::hs`] reads when the SA has no handshake state (any more).
 static NO_HANDSHAKE: Handshake = Handshake {
     ni: Vec::new(),
@@ -372,9 +439,10 @@ pub(crate) struct IkeSa {
     pub queue: VecDeque<RequestKind>,
     /// The next request ID expected from the peer.
     pub peer_msgid: u32,
-    /// The last request received and the response sent to it (message bytes).
-    pub last_request: Vec<u8>,
-    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// The last request received (its digest) and the response sent to it: a
+    /// retransmitted request gets the same response again (RFC 7296 2.1).
+    pub last_request: RequestDigest,
+    pub last_response: Option<(u32, Datagrams)>,
     /// A response held back until the kernel has the Child SA it creates (with
     /// `EndpointConfig::confirm_child_installs`).
     pub held: Option<Box<HeldResponse>>,
@@ -422,6 +490,33 @@ impl IkeSa {
     /// The handshake state (empty once IKE_AUTH is over or for a rekeyed SA).
     pub fn hs(&self) -> &Handshake {
         self.hs.as_deref().unwrap_or(&NO_HANDSHAKE)
+    }
+
+    /// The IKE_SA_INIT request, which AUTH signs (initiator) or verifies
+    /// (responder); empty once the handshake is over.
+    pub fn init_request(&self) -> &[u8] {
+        &self.hs().init_request
+    }
+
+    /// The nonces of IKE_SA_INIT; empty once the handshake is over.
+    pub fn ni(&self) -> &[u8] {
+        &self.hs().ni
+    }
+
+    pub fn nr(&self) -> &[u8] {
+        &self.hs().nr
+    }
+
+    /// The IKE_SA_INIT response, which AUTH signs (responder) or verifies
+    /// (initiator). A responder does not keep a copy in its handshake state: while
+    /// it is half-open its last response is that message (any other response it
+    /// sends before IKE_AUTH succeeded ends the SA).
+    pub fn init_response(&self) -> &[u8] {
+        match (&self.hs().init_response, &self.last_response) {
+            (r, _) if !r.is_empty() => r,
+            (_, Some((0, d))) if self.role == Role::Responder => d.first(),
+            _ => &[],
+        }
     }
 
     /// The handshake state to fill in, created on first use.
@@ -500,7 +595,7 @@ impl IkeSa {
             outstanding: None,
             queue: VecDeque::new(),
             peer_msgid: 0,
-            last_request: Vec::new(),
+            last_request: RequestDigest::default(),
             last_response: None,
             held: None,
             children: Vec::new(),
@@ -864,8 +959,8 @@ impl Ctx<'_> {
         for m in &response {
             self.out.send(self.cfg, sa.local, sa.remote, m);
         }
-        sa.last_request = request.to_vec();
-        sa.last_response = Some((msgid, response));
+        sa.last_request = RequestDigest::of(request);
+        sa.last_response = Some((msgid, Datagrams::new(response)));
         sa.peer_msgid = msgid.wrapping_add(1);
     }
 }

@@ -84,11 +84,11 @@ fn derive_keys(sa: &mut IkeSa, shared: &[u8]) -> Result<(), Error> {
         &sa.spi_i,
         &sa.spi_r,
     )?;
-    let (tx, rx) = keys.sk_ciphers(&suite, sa.role)?;
+    // Checked now; kept as SK_e/SK_a in `keys` until the SA is established
+    // (`IkeSa::trim`), so a half-open SA holds no cipher state of its own.
+    keys.sk_ciphers(&suite, sa.role)?;
     sa.suite = Some(suite);
     sa.keys = Some(keys);
-    sa.tx = Some(Box::new(tx));
-    sa.rx = Some(Box::new(rx));
     Ok(())
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn initiate(
     sa.attempt = attempt;
     sa.hs_mut().ni = ctx.random(ctx.cfg.nonce_len)?;
     sa.ke_group = group;
-    sa.hs_mut().ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+    sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
     ctx.out.progress(
         &conn.name,
         Some(serial),
@@ -247,7 +247,7 @@ pub(crate) fn process_response(
                     ),
                 );
                 sa.ke_group = group;
-                sa.hs_mut().ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+                sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
                 send_request(ctx, sa)?;
                 return Ok(InitOutcome::Resent);
             }

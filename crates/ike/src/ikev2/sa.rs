@@ -292,8 +292,9 @@ pub(crate) struct PendingIkeRekey {
 pub(crate) struct Handshake {
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
-    /// Our key exchange until the peer's public value arrives (initiator).
-    pub ke: Option<KeyExchange>,
+    /// Our key exchange until the peer's public value arrives (initiator only,
+    /// hence boxed: a responder's handshake part has no room for it).
+    pub ke: Option<Box<KeyExchange>>,
     pub cookie: Option<Vec<u8>>,
     pub cookie_retries: u32,
     pub ke_retries: u32,
@@ -528,16 +529,39 @@ impl IkeSa {
     /// every input the SA took (and for an SA a rekey made), so the exchange
     /// handlers need not know. Once IKE_AUTH has succeeded the handshake part goes
     /// (the key exchange zeroizes as it drops; the first Child SA, keyed from the
-    /// nonces, was made by then), and the IKE SA keys keep only SK_d, the one that
-    /// keys Child SAs and rekeys: the SK ciphers hold their own copies of
-    /// SK_e/SK_a, and SK_p served only AUTH.
+    /// nonces, was made by then), the SK ciphers are built from SK_e/SK_a, and the
+    /// IKE SA keys keep only SK_d, the one that keys Child SAs and rekeys (SK_p
+    /// served only AUTH). The pre-shared key goes too.
     pub fn trim(&mut self) {
         if self.state != IkeState::Established {
             return;
         }
         self.hs = None;
+        // Only IKE_AUTH used the pre-shared key; zeroized as it drops.
+        self.psk = None;
+        if self.tx.is_none() || self.rx.is_none() {
+            match self.handshake_ciphers() {
+                Ok((tx, rx)) => {
+                    self.tx = Some(Box::new(tx));
+                    self.rx = Some(Box::new(rx));
+                }
+                // Cannot happen (the keys were checked when derived); keep them
+                // all, so that sealing and opening fail as they would have.
+                Err(_) => return,
+            }
+        }
         if let Some(keys) = &mut self.keys {
             keys.retain_sk_d();
+        }
+    }
+
+    /// The SK ciphers (outbound, inbound) of an SA still in its handshake, built
+    /// from SK_e/SK_a for one message: until it is established an SA keeps only
+    /// its IKE SA keys, so a half-open SA carries no second copy of them.
+    fn handshake_ciphers(&self) -> Result<(SkCipher, SkCipher), Error> {
+        match (&self.keys, &self.suite) {
+            (Some(keys), Some(suite)) => Ok(keys.sk_ciphers(suite, self.role)?),
+            _ => Err(Error::NoKeys),
         }
     }
 
@@ -653,7 +677,14 @@ impl IkeSa {
         msgid: u32,
         inner: &[Payload],
     ) -> Result<Vec<Vec<u8>>, Error> {
-        let tx = self.tx.as_ref().ok_or(Error::NoKeys)?;
+        let built;
+        let tx = match &self.tx {
+            Some(tx) => tx,
+            None => {
+                built = self.handshake_ciphers()?.0;
+                &built
+            }
+        };
         let mut plain = Vec::with_capacity(256);
         let first = encode_chain(inner, &mut plain)?;
         let header = self.header(exchange, response, msgid);
@@ -691,7 +722,14 @@ impl IkeSa {
     /// [`Error::Crypto`]; a bad inner payload chain (which the peer did protect) is
     /// [`Error::InnerDecode`], to be answered with a notify.
     pub fn open(&mut self, hdr: &Header, datagram: &[u8]) -> Result<Option<Vec<Payload>>, Error> {
-        let rx = self.rx.as_ref().ok_or(Error::NoKeys)?;
+        let built;
+        let rx = match &self.rx {
+            Some(rx) => rx,
+            None => {
+                built = self.handshake_ciphers()?.1;
+                &built
+            }
+        };
         let (msg, span) = Message::decode_located(datagram)?;
         let Some(span) = span else {
             return Err(Error::NotEncrypted);
@@ -942,6 +980,13 @@ impl Ctx<'_> {
             self.out.send(self.cfg, sa.local, sa.remote, m);
         }
         let interval = sa.conn.retransmit.initial;
+        // Kept until answered (a half-open initiator's IKE_SA_INIT, for one):
+        // without the room they were encoded with.
+        let mut message = message;
+        for m in &mut message {
+            m.shrink_to_fit();
+        }
+        message.shrink_to_fit();
         sa.outstanding = Some(Box::new(Outstanding {
             msgid,
             exchange,

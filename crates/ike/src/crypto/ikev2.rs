@@ -130,9 +130,11 @@ pub fn skeyseed_rekey(
 /// [`retain_sk_d`](IkeSaKeys::retain_sk_d) only SK_d.
 pub struct IkeSaKeys {
     buf: SecretBytes,
-    prf_len: usize,
-    integ_len: usize,
-    encr_len: usize,
+    /// Key lengths in octets; each is at most 64 (kept for the life of every IKE
+    /// SA, so as small as they can be).
+    prf_len: u8,
+    integ_len: u8,
+    encr_len: u8,
     /// Only SK_d is left: the other keys read as empty.
     sk_d_only: bool,
 }
@@ -166,11 +168,15 @@ impl IkeSaKeys {
         let mut buf = SecretBytes::zeroed(3 * prf_len + 2 * integ_len + 2 * encr_len);
         let key = suite.prf.key(skeyseed)?;
         prf_plus(&key, &[ni, nr, spi_i, spi_r], buf.as_mut_slice())?;
+        let short = |n: usize| {
+            u8::try_from(n)
+                .map_err(|_| CryptoError::InvalidCombination("IKE SA key over 255 octets"))
+        };
         Ok(Self {
             buf,
-            prf_len,
-            integ_len,
-            encr_len,
+            prf_len: short(prf_len)?,
+            integ_len: short(integ_len)?,
+            encr_len: short(encr_len)?,
             sk_d_only: false,
         })
     }
@@ -199,7 +205,8 @@ impl IkeSaKeys {
             self.encr_len,
             self.prf_len,
             self.prf_len,
-        ];
+        ]
+        .map(usize::from);
         let start: usize = lens[..index].iter().sum();
         &self.buf[start..start + lens[index]]
     }

@@ -48,8 +48,8 @@ impl Keying {
     /// The first Child SA: the IKE SA's nonces and roles, no PFS.
     pub fn ike_auth(sa: &IkeSa) -> Self {
         Keying {
-            ni: sa.hs().ni.clone(),
-            nr: sa.hs().nr.clone(),
+            ni: sa.hs().ni.to_vec(),
+            nr: sa.hs().nr.to_vec(),
             shared: None,
             we_initiated: sa.role == crate::crypto::ikev2::Role::Initiator,
         }
@@ -1132,7 +1132,6 @@ fn successor(
     sa.peer_fragmentation = old.peer_fragmentation;
     sa.fragment_size = old.fragment_size;
     sa.peer_id = old.peer_id.clone();
-    sa.psk = old.psk.clone();
     sa.children = std::mem::take(&mut old.children);
     super::ike_auth::start_lifetime(ctx, &mut sa);
     let what = if role == Role::Initiator {
@@ -1523,7 +1522,7 @@ mod tests {
         p.west
             .handle(p.now, t.remote, t.local, &t.contents, &p.wcfg);
         let sa = p.west.sas.values().next().unwrap();
-        let (ni, nr) = (sa.hs().ni.clone(), sa.hs().nr.clone());
+        let (ni, nr) = (sa.hs().ni.to_vec(), sa.hs().nr.to_vec());
         p.pump();
         let sa = p.west.sas.values().next().unwrap();
         let suite = sa.suite.unwrap();

@@ -85,7 +85,7 @@ pub(crate) fn send_request(
     };
     let idi = conn.local_id.to_payload();
     let auth = our_auth(sa, &psk, &idi)?;
-    sa.psk = Some(psk);
+    sa.hs_mut().psk = Some(psk);
     let mut payloads = vec![Payload::IdI(idi)];
     if conn.initial_contact {
         payloads.push(Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT)));
@@ -337,7 +337,7 @@ pub(crate) fn process_request(
     sa.half_open_deadline = None;
     let idr = conn.local_id.to_payload();
     let our = our_auth(sa, &psk, &idr)?;
-    sa.psk = Some(psk);
+    sa.hs_mut().psk = Some(psk);
     ctx.out.progress(
         &conn.name,
         Some(serial),
@@ -564,7 +564,7 @@ pub(crate) fn process_response(
             return fail(ctx, format!("peer ID is {peer_id}, expected {want}"));
         }
     }
-    let psk = match (&sa.psk, conn.remote_id.is_some()) {
+    let psk = match (&sa.hs().psk, conn.remote_id.is_some()) {
         (Some(k), true) => Some(k.clone()),
         _ => config.psk(&conn, &conn.local_id, &peer_id),
     };

@@ -114,7 +114,7 @@ pub(crate) fn initiate(
         remote,
     );
     sa.attempt = attempt;
-    sa.hs_mut().ni = ctx.random(ctx.cfg.nonce_len)?;
+    sa.hs_mut().ni = ctx.random(ctx.cfg.nonce_len)?.into();
     sa.ke_group = group;
     sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
     ctx.out.progress(
@@ -146,7 +146,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
         group: sa.ke_group,
         data: ke.public_value().to_vec(),
     }));
-    payloads.push(Payload::Nonce(sa.hs().ni.clone()));
+    payloads.push(Payload::Nonce(sa.hs().ni.to_vec()));
     if sa.conn.nat_traversal {
         let force = sa.conn.encapsulation == Encapsulation::Yes;
         payloads.extend(natt::notifies(
@@ -340,7 +340,7 @@ pub(crate) fn process_response(
         );
     }
     sa.spi_r = hdr.spi_r;
-    sa.hs_mut().nr = nr.clone();
+    sa.hs_mut().nr = nr.as_slice().into();
     sa.hs_mut().init_response = raw.to_vec();
     let shared = match sa.hs().ke.as_ref().ok_or(Error::NoKeys)?.complete(&ke.data) {
         Ok(s) => s,
@@ -548,8 +548,8 @@ pub(crate) fn process_request(
         local,
         remote,
     );
-    sa.hs_mut().ni = ni.clone();
-    sa.hs_mut().nr = ctx.random(ctx.cfg.nonce_len)?;
+    sa.hs_mut().ni = ni.as_slice().into();
+    sa.hs_mut().nr = ctx.random(ctx.cfg.nonce_len)?.into();
     sa.ke_group = group;
     let frag = frag && conn.fragmentation;
     sa.peer_fragmentation = frag;
@@ -580,7 +580,7 @@ pub(crate) fn process_request(
             group,
             data: our_ke,
         }),
-        Payload::Nonce(sa.hs().nr.clone()),
+        Payload::Nonce(sa.hs().nr.to_vec()),
     ];
     // Only answer NAT detection when the initiator asked for it (RFC 7296 2.23).
     if conn.nat_traversal

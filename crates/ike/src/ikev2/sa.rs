@@ -290,8 +290,8 @@ pub(crate) struct PendingIkeRekey {
 /// succeeded; a failed one ends the SA. An IKE SA made by a rekey never has one.
 #[derive(Default)]
 pub(crate) struct Handshake {
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
+    pub ni: Nonce,
+    pub nr: Nonce,
     /// Our key exchange until the peer's public value arrives (initiator only,
     /// hence boxed: a responder's handshake part has no room for it).
     pub ke: Option<Box<KeyExchange>>,
@@ -301,6 +301,8 @@ pub(crate) struct Handshake {
     /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
     pub init_request: Vec<u8>,
     pub init_response: Vec<u8>,
+    /// The pre-shared key IKE_AUTH authenticates with (zeroized on drop).
+    pub psk: Option<SecretBytes>,
 }
 
 /// A request as much as retransmission detection needs of it: 16 octets of its
@@ -366,16 +368,71 @@ impl<'a> IntoIterator for &'a Datagrams {
     }
 }
 
+/// A nonce of the handshake, inline when it is no longer than ours (32 octets by
+/// default, as most peers send): a half-open SA then needs no allocation for
+/// either nonce. A longer one (up to 256 octets, RFC 7296 2.10) goes on the heap.
+#[derive(Clone)]
+pub(crate) enum Nonce {
+    Short { len: u8, bytes: [u8; SHORT_NONCE] },
+    Long(Box<[u8]>),
+}
+
+const SHORT_NONCE: usize = 32;
+
+impl Nonce {
+    pub const EMPTY: Nonce = Nonce::Short {
+        len: 0,
+        bytes: [0; SHORT_NONCE],
+    };
+}
+
+impl Default for Nonce {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl From<&[u8]> for Nonce {
+    fn from(n: &[u8]) -> Self {
+        match u8::try_from(n.len()) {
+            Ok(len) if n.len() <= SHORT_NONCE => {
+                let mut bytes = [0; SHORT_NONCE];
+                bytes[..n.len()].copy_from_slice(n);
+                Self::Short { len, bytes }
+            }
+            _ => Self::Long(n.into()),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Nonce {
+    fn from(n: Vec<u8>) -> Self {
+        n.as_slice().into()
+    }
+}
+
+impl std::ops::Deref for Nonce {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Long(b) => b,
+        }
+    }
+}
+
 /// What [`IkeSa::hs`] reads when the SA has no handshake state (any more).
 static NO_HANDSHAKE: Handshake = Handshake {
-    ni: Vec::new(),
-    nr: Vec::new(),
+    ni: Nonce::EMPTY,
+    nr: Nonce::EMPTY,
     ke: None,
     cookie: None,
     cookie_retries: 0,
     ke_retries: 0,
     init_request: Vec::new(),
     init_response: Vec::new(),
+    psk: None,
 };
 
 /// One IKE SA.
@@ -431,7 +488,6 @@ pub(crate) struct IkeSa {
     /// IKE_AUTH just authenticated the peer (either role): `--uniqueids` looks
     /// for older IKE SAs of its ID once the message is handled.
     pub just_authenticated: bool,
-    pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
     /// Boxed, like the other parts present only now and then, to keep the record
@@ -531,14 +587,12 @@ impl IkeSa {
     /// (the key exchange zeroizes as it drops; the first Child SA, keyed from the
     /// nonces, was made by then), the SK ciphers are built from SK_e/SK_a, and the
     /// IKE SA keys keep only SK_d, the one that keys Child SAs and rekeys (SK_p
-    /// served only AUTH). The pre-shared key goes too.
+    /// served only AUTH). The pre-shared key goes with the handshake part.
     pub fn trim(&mut self) {
         if self.state != IkeState::Established {
             return;
         }
         self.hs = None;
-        // Only IKE_AUTH used the pre-shared key; zeroized as it drops.
-        self.psk = None;
         if self.tx.is_none() || self.rx.is_none() {
             match self.handshake_ciphers() {
                 Ok((tx, rx)) => {
@@ -614,7 +668,6 @@ impl IkeSa {
             peer_id: None,
             initial_contact: false,
             just_authenticated: false,
-            psk: None,
             next_msgid: 0,
             outstanding: None,
             queue: VecDeque::new(),
@@ -1230,4 +1283,38 @@ pub(crate) fn seal_one(
     let (aad, body) = out.split_at_mut(span.body_start);
     tx.seal_into(rng, aad, plain, body)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_inline_up_to_32_octets_and_exact_beyond() {
+        for len in [0usize, 16, 32, 33, 256] {
+            let v: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let n = Nonce::from(v.clone());
+            assert_eq!(&*n, &v[..]);
+            assert_eq!(matches!(n, Nonce::Short { .. }), len <= 32, "{len}");
+        }
+        assert!(Nonce::EMPTY.is_empty());
+    }
+
+    /// The record every SA carries for its whole life, and the part only the
+    /// handshake has: a guard against growing them by accident (docs/benchmarks.md
+    /// has what these sizes add up to per SA).
+    #[test]
+    fn record_sizes() {
+        assert!(
+            std::mem::size_of::<IkeSa>() <= 704,
+            "{}",
+            std::mem::size_of::<IkeSa>()
+        );
+        assert!(
+            std::mem::size_of::<Handshake>() <= 232,
+            "{}",
+            std::mem::size_of::<Handshake>()
+        );
+        assert!(std::mem::size_of::<ChildSa>() <= 144);
+    }
 }

@@ -31,7 +31,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,17 +57,31 @@ static ALLOCS: AtomicU64 = AtomicU64::new(0);
 /// benchmarks pay one relaxed load per allocation instead of two atomic updates.
 static COUNTING: AtomicBool = AtomicBool::new(false);
 
+/// Live Rust allocations by size (the last slot holds every larger one), for
+/// `SA_MEMORY_SIZES=1`: which allocations an SA leaves behind.
+static LIVE_BY_SIZE: [AtomicI64; SIZE_SLOTS] = [const { AtomicI64::new(0) }; SIZE_SLOTS];
+const SIZE_SLOTS: usize = 4097;
+
 fn count_alloc(size: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         LIVE_BYTES.fetch_add(size as u64, Ordering::Relaxed);
         ALLOCS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BY_SIZE[size.min(SIZE_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 }
 
 fn count_dealloc(size: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         LIVE_BYTES.fetch_sub(size as u64, Ordering::Relaxed);
+        LIVE_BY_SIZE[size.min(SIZE_SLOTS - 1)].fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+fn live_by_size() -> Vec<i64> {
+    LIVE_BY_SIZE
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect()
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters only observe.
@@ -416,6 +430,8 @@ struct MemoryReport {
     malloc_per_sa: Option<f64>,
     /// Allocation calls per handshake, both ends together.
     allocs_per_handshake: f64,
+    /// Rust allocations left per SA by size: (size in bytes, count per SA).
+    sizes: Vec<(usize, f64)>,
     /// Time of one `poll_timeout` with `n` SAs.
     poll_timeout: Duration,
     /// Responder's share of one more handshake into a responder holding `n` SAs,
@@ -447,6 +463,7 @@ fn memory(setup: &Setup, n: u64, long_lived_is_responder: bool, until: Until) ->
         handshake(setup, &mut w, &mut e, Clock::Both, Until::Established);
     }
     let before = live_bytes();
+    let sizes_before = live_by_size();
     let malloc_before = malloc_in_use();
     let allocs_before = allocs();
     for _ in 0..n {
@@ -459,6 +476,7 @@ fn memory(setup: &Setup, n: u64, long_lived_is_responder: bool, until: Until) ->
         drop(other);
     }
     let after = live_bytes();
+    let sizes_after = live_by_size();
     let malloc_after = malloc_in_use();
     let allocs_after = allocs();
     let reps = 1000;
@@ -486,8 +504,20 @@ fn memory(setup: &Setup, n: u64, long_lived_is_responder: bool, until: Until) ->
     );
     drop(status);
     drop(kept);
+    // Sizes of which at least one allocation per ten SAs stayed, as
+    // (size, allocations per SA).
+    let sizes = sizes_before
+        .iter()
+        .zip(&sizes_after)
+        .enumerate()
+        .filter_map(|(size, (b, a))| {
+            let per_sa = (a - b) as f64 / n as f64;
+            (per_sa.abs() >= 0.1).then_some((size, per_sa))
+        })
+        .collect();
     MemoryReport {
         n,
+        sizes,
         per_sa: after.wrapping_sub(before) as i64 as f64 / n as f64,
         malloc_per_sa: malloc_before
             .zip(malloc_after)
@@ -537,6 +567,17 @@ fn sa_memory(n: u64) {
             r.poll_timeout,
             elapsed,
         );
+        if std::env::var_os("SA_MEMORY_SIZES").is_some() {
+            let list: Vec<String> = r
+                .sizes
+                .iter()
+                .map(|(size, per_sa)| format!("{size} B x {per_sa:.2}"))
+                .collect();
+            println!(
+                "    live Rust allocations per SA by size: {}",
+                list.join(", ")
+            );
+        }
         if let Some((loaded, empty)) = r.responder_loaded_vs_empty {
             println!(
                 "    responder's share of a handshake: {loaded:?} with {} SAs held, {empty:?} with none (mean of {SCALE_SAMPLE})",

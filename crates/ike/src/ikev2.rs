@@ -337,7 +337,8 @@ impl Endpoint {
     }
 
     /// Puts a new SA into the table and the indexes.
-    fn insert_sa(&mut self, sa: Box<IkeSa>) {
+    fn insert_sa(&mut self, mut sa: Box<IkeSa>) {
+        sa.trim();
         self.index.update(&sa);
         self.sas.insert(sa.serial, sa);
     }
@@ -558,7 +559,7 @@ impl Endpoint {
     ) -> Result<SaSerial, Error> {
         let (mut ctx, _) = self.ctx(now);
         let mut sa = ike_sa_init::initiate(&mut ctx, conn, attempt)?;
-        sa.trigger = trigger;
+        sa.trigger = trigger.map(Box::new);
         sa.on_demand = on_demand;
         let serial = sa.serial;
         self.by_spi.insert(sa.our_spi(), serial);
@@ -1481,7 +1482,8 @@ impl Endpoint {
         }
         let (reason, linger) = match fate {
             Fate::Keep => {
-                if let Some(sa) = self.sas.get(&serial) {
+                if let Some(sa) = self.sas.get_mut(&serial) {
+                    sa.trim();
                     self.index.update(sa);
                 }
                 return;
@@ -1517,7 +1519,7 @@ impl Endpoint {
             final_failure: establishing && !retry,
         });
         let attempt = sa.attempt + 1;
-        let (trigger, on_demand) = (sa.trigger, sa.on_demand);
+        let (trigger, on_demand) = (sa.trigger.as_deref().copied(), sa.on_demand);
         if linger {
             sa.state = IkeState::Dying;
             sa.outstanding = None;

@@ -17,7 +17,7 @@ use aws_lc_rs::cipher::{
     DecryptingKey, EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128, AES_192, AES_256,
 };
 use aws_lc_rs::iv::FixedLength;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::ffi::{GcmKey, GCM_NONCE_LEN};
 use super::integ::{IntegAlg, IntegKey};
@@ -435,20 +435,36 @@ impl fmt::Debug for CipherKey {
     }
 }
 
+/// Longest encryption key material an SK cipher takes: a 256-bit key plus a 4-byte
+/// salt (AES-GCM/CTR-256, ChaCha20-Poly1305).
+const MAX_SK_ENCR_KEYMAT: usize = 36;
+/// Longest integrity key (HMAC_SHA2_512_256).
+const MAX_SK_INTEG_KEY: usize = 64;
+
 /// One direction of SK payload protection: a cipher plus, for non-AEAD ciphers, an
 /// integrity key.
 ///
 /// Hold one for outbound (SK_ei/SK_ai as initiator) and one for inbound messages.
+///
+/// Only the key bytes are kept, in a fixed array sized for the longest keys (about
+/// 120 bytes in all); the aws-lc key schedules are built for each message and
+/// dropped after it. A gateway holds two of these per IKE SA for as long as the SA
+/// lives but uses them for a handful of messages (IKE_AUTH, rekeys, liveness), so
+/// memory matters and a key schedule per message does not: a kept AES-GCM context
+/// would be about 600 bytes of C heap per direction, an inline HMAC-SHA2-512 key
+/// over 1 KiB, and building them costs well under a microsecond.
 pub struct SkCipher {
-    cipher: CipherKey,
-    integ: Option<IntegKey>,
+    encr: &'static EncrAlg,
+    integ: Option<&'static IntegAlg>,
+    /// `encr.keymat_len()` bytes of cipher key and salt, then `integ`'s key.
+    key: Zeroizing<[u8; MAX_SK_ENCR_KEYMAT + MAX_SK_INTEG_KEY]>,
 }
 
 impl fmt::Debug for SkCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SkCipher")
-            .field("encr", &self.cipher.alg.name)
-            .field("integ", &self.integ.as_ref().map(|i| i.alg().name))
+            .field("encr", &self.encr.name)
+            .field("integ", &self.integ.map(|i| i.name))
             .finish()
     }
 }
@@ -456,12 +472,15 @@ impl fmt::Debug for SkCipher {
 impl SkCipher {
     /// Builds SK protection from an encryption transform and its key material (key +
     /// salt) and, for non-AEAD ciphers, an integrity transform and key.
+    ///
+    /// The keys are checked here (lengths, and that the backend takes them) so that
+    /// sealing and opening later fail only for reasons of the message.
     pub fn new(
         encr: &'static EncrAlg,
         encr_keymat: &[u8],
         integ: Option<(&'static IntegAlg, &[u8])>,
     ) -> Result<Self, CryptoError> {
-        let integ = match (encr.is_aead(), integ) {
+        match (encr.is_aead(), integ) {
             (true, Some(_)) => {
                 return Err(CryptoError::InvalidCombination(
                     "an AEAD cipher must not be combined with an integrity transform",
@@ -472,40 +491,66 @@ impl SkCipher {
                     "a non-AEAD cipher needs an integrity transform",
                 ))
             }
-            (_, Some((alg, key))) => Some(alg.key(key)?),
-            (true, None) => None,
-        };
+            _ => {}
+        }
+        // Validates lengths and keys exactly as a kept key schedule would.
+        encr.key(encr_keymat)?;
+        if let Some((alg, key)) = integ {
+            alg.key(key)?;
+        }
+        let encr_len = encr_keymat.len();
+        let integ_key = integ.map_or(&[][..], |(_, k)| k);
+        if encr_len > MAX_SK_ENCR_KEYMAT || integ_key.len() > MAX_SK_INTEG_KEY {
+            return Err(CryptoError::InvalidCombination(
+                "SK key longer than any implemented transform's",
+            ));
+        }
+        let mut key = Zeroizing::new([0u8; MAX_SK_ENCR_KEYMAT + MAX_SK_INTEG_KEY]);
+        key[..encr_len].copy_from_slice(encr_keymat);
+        key[encr_len..encr_len + integ_key.len()].copy_from_slice(integ_key);
         Ok(Self {
-            cipher: encr.key(encr_keymat)?,
-            integ,
+            encr,
+            integ: integ.map(|(alg, _)| alg),
+            key,
         })
+    }
+
+    /// The cipher's key schedule, built for one message.
+    fn cipher(&self) -> Result<CipherKey, CryptoError> {
+        self.encr.key(&self.key[..self.encr.keymat_len()])
+    }
+
+    /// The integrity key schedule, built for one message (`None` for AEAD).
+    fn integ_key(&self) -> Result<Option<IntegKey>, CryptoError> {
+        let start = self.encr.keymat_len();
+        self.integ
+            .map(|alg| alg.key(&self.key[start..start + alg.key_len]))
+            .transpose()
     }
 
     /// The encryption transform.
     pub fn encr(&self) -> &'static EncrAlg {
-        self.cipher.alg
+        self.encr
     }
 
     /// The integrity transform, if any.
     pub fn integ(&self) -> Option<&'static IntegAlg> {
-        self.integ.as_ref().map(IntegKey::alg)
+        self.integ
     }
 
     fn icv_len(&self) -> usize {
-        self.integ
-            .as_ref()
-            .map_or(self.cipher.alg.icv_len, |i| i.alg().icv_len)
+        self.integ.map_or(self.encr.icv_len, |i| i.icv_len)
     }
 
     fn padded_len(&self, plaintext_len: usize) -> usize {
-        let block = self.cipher.alg.block_len;
+        let block = self.encr.block_len;
         (plaintext_len + 1).div_ceil(block) * block
     }
 
     /// Size of the SK body (IV | ciphertext | ICV) for `plaintext_len` bytes of inner
     /// payloads: what the SK payload header's length must account for.
     pub fn sealed_len(&self, plaintext_len: usize) -> usize {
-        self.cipher.alg.iv_len + self.padded_len(plaintext_len) + self.icv_len()
+        self.encr.iv_len + self.padded_len(plaintext_len) + self.icv_len()
     }
 
     /// Encrypts `plaintext` into `out` (exactly [`sealed_len`](Self::sealed_len) bytes),
@@ -525,7 +570,7 @@ impl SkCipher {
                 got: out.len(),
             });
         }
-        let alg = self.cipher.alg;
+        let alg = self.encr;
         let ct_len = self.padded_len(plaintext.len());
         let (iv, rest) = out.split_at_mut(alg.iv_len);
         let (ct, icv) = rest.split_at_mut(ct_len);
@@ -540,8 +585,9 @@ impl SkCipher {
         } else {
             &mut [][..]
         };
-        self.cipher.encrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
-        if let Some(integ) = &self.integ {
+        self.cipher()?
+            .encrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
+        if let Some(integ) = self.integ_key()? {
             integ.sign_into(&[aad_prefix, iv, ct], icv)?;
         }
         Ok(())
@@ -568,7 +614,7 @@ impl SkCipher {
     /// without an answer; only a bad pad length inside an authentic body is
     /// [`CryptoError::Malformed`]. On error the buffer content is unspecified.
     pub fn open<'a>(&self, aad_prefix: &[u8], body: &'a mut [u8]) -> Result<&'a [u8], CryptoError> {
-        let alg = self.cipher.alg;
+        let alg = self.encr;
         let icv_len = self.icv_len();
         if body.len() < alg.iv_len + icv_len + 1 {
             return Err(CryptoError::Unauthenticated(
@@ -583,11 +629,12 @@ impl SkCipher {
         }
         let (iv, rest) = body.split_at_mut(alg.iv_len);
         let (ct, icv) = rest.split_at_mut(ct_len);
-        if let Some(integ) = &self.integ {
+        if let Some(integ) = self.integ_key()? {
             integ.verify(&[aad_prefix, iv, ct], icv)?;
         }
         let aead_icv = if alg.is_aead() { &icv[..] } else { &[][..] };
-        self.cipher.decrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
+        self.cipher()?
+            .decrypt_in_place(iv, aad_prefix, ct, aead_icv)?;
         let pad = usize::from(ct[ct_len - 1]);
         if pad + 1 > ct_len {
             return Err(CryptoError::Malformed(
@@ -714,8 +761,8 @@ mod tests {
         let mut body = vec![0u8; 4 + 16];
         body[3] = 200;
         let (ct, icv) = body.split_at_mut(4);
-        c.integ
-            .as_ref()
+        c.integ_key()
+            .unwrap()
             .unwrap()
             .sign_into(&[b"h", &[], ct], icv)
             .unwrap();
@@ -747,6 +794,18 @@ mod tests {
             ),
             Err(CryptoError::KeyLength { .. })
         ));
+    }
+
+    #[test]
+    fn sk_cipher_is_small_and_fits_every_key() {
+        // Two per IKE SA for its whole life: keep them to the key bytes.
+        assert!(core::mem::size_of::<SkCipher>() <= 128);
+        for e in ALL {
+            assert!(e.keymat_len() <= MAX_SK_ENCR_KEYMAT, "{}", e.name);
+        }
+        for i in integ::ALL {
+            assert!(i.key_len <= MAX_SK_INTEG_KEY, "{}", i.name);
+        }
     }
 
     #[test]

@@ -126,12 +126,17 @@ pub fn skeyseed_rekey(
     key.compute(&parts[..shared.len() + 2])
 }
 
-/// The seven IKE SA keys, in one zeroized buffer.
+/// The seven IKE SA keys, in one zeroized buffer; after
+/// [`retain_sk_d`](IkeSaKeys::retain_sk_d) only SK_d.
 pub struct IkeSaKeys {
     buf: SecretBytes,
-    prf_len: usize,
-    integ_len: usize,
-    encr_len: usize,
+    /// Key lengths in octets; each is at most 64 (kept for the life of every IKE
+    /// SA, so as small as they can be).
+    prf_len: u8,
+    integ_len: u8,
+    encr_len: u8,
+    /// Only SK_d is left: the other keys read as empty.
+    sk_d_only: bool,
 }
 
 impl fmt::Debug for IkeSaKeys {
@@ -163,15 +168,35 @@ impl IkeSaKeys {
         let mut buf = SecretBytes::zeroed(3 * prf_len + 2 * integ_len + 2 * encr_len);
         let key = suite.prf.key(skeyseed)?;
         prf_plus(&key, &[ni, nr, spi_i, spi_r], buf.as_mut_slice())?;
+        let short = |n: usize| {
+            u8::try_from(n)
+                .map_err(|_| CryptoError::InvalidCombination("IKE SA key over 255 octets"))
+        };
         Ok(Self {
             buf,
-            prf_len,
-            integ_len,
-            encr_len,
+            prf_len: short(prf_len)?,
+            integ_len: short(integ_len)?,
+            encr_len: short(encr_len)?,
+            sk_d_only: false,
         })
     }
 
+    /// Drops every key but SK_d (zeroized), for an IKE SA past IKE_AUTH: SK_p
+    /// authenticated the handshake, SK_e/SK_a live on in the [`SkCipher`]s built by
+    /// [`sk_ciphers`](Self::sk_ciphers), and only SK_d keys Child SAs and rekeys
+    /// from then on. Afterwards the other accessors return empty slices and
+    /// `sk_ciphers` fails.
+    pub fn retain_sk_d(&mut self) {
+        if !self.sk_d_only {
+            self.buf = SecretBytes::from_slice(self.sk_d());
+            self.sk_d_only = true;
+        }
+    }
+
     fn slice(&self, index: usize) -> &[u8] {
+        if self.sk_d_only {
+            return if index == 0 { &self.buf } else { &[] };
+        }
         let lens = [
             self.prf_len,
             self.integ_len,
@@ -180,7 +205,8 @@ impl IkeSaKeys {
             self.encr_len,
             self.prf_len,
             self.prf_len,
-        ];
+        ]
+        .map(usize::from);
         let start: usize = lens[..index].iter().sum();
         &self.buf[start..start + lens[index]]
     }
@@ -220,6 +246,11 @@ impl IkeSaKeys {
         suite: &IkeSuite,
         role: Role,
     ) -> Result<(SkCipher, SkCipher), CryptoError> {
+        if self.sk_d_only {
+            return Err(CryptoError::InvalidCombination(
+                "SK_e/SK_a were already dropped",
+            ));
+        }
         let build = |e: &[u8], a: &[u8]| SkCipher::new(suite.encr, e, suite.integ.map(|i| (i, a)));
         let initiator = build(self.sk_ei(), self.sk_ai())?;
         let responder = build(self.sk_er(), self.sk_ar())?;
@@ -462,6 +493,11 @@ mod tests {
         assert_eq!(keys.sk_er(), &all[128..160]);
         assert_eq!(keys.sk_pi(), &all[160..192]);
         assert_eq!(keys.sk_pr(), &all[192..224]);
+        let mut d_only = IkeSaKeys::derive(&suite, b"seed", &ni, &nr, &si, &sr).unwrap();
+        d_only.retain_sk_d();
+        assert_eq!(d_only.sk_d(), &all[..32]);
+        assert!(d_only.sk_pi().is_empty() && d_only.sk_ei().is_empty());
+        assert!(d_only.sk_ciphers(&suite, Role::Initiator).is_err());
         let rng = TestRandom::new(9);
         let (i_out, i_in) = keys.sk_ciphers(&suite, Role::Initiator).unwrap();
         let (r_out, r_in) = keys.sk_ciphers(&suite, Role::Responder).unwrap();

@@ -48,8 +48,8 @@ impl Keying {
     /// The first Child SA: the IKE SA's nonces and roles, no PFS.
     pub fn ike_auth(sa: &IkeSa) -> Self {
         Keying {
-            ni: sa.ni.clone(),
-            nr: sa.nr.clone(),
+            ni: sa.hs().ni.to_vec(),
+            nr: sa.hs().nr.to_vec(),
             shared: None,
             we_initiated: sa.role == crate::crypto::ikev2::Role::Initiator,
         }
@@ -215,6 +215,8 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
         c.keying.we_initiated,
     );
     child.unconfirmed = unconfirmed;
+    // Most IKE SAs have one Child SA for life: no room for three more.
+    sa.children.reserve_exact(1);
     sa.children.push(child);
     Ok(())
 }
@@ -783,7 +785,7 @@ fn send_child_request(
         ),
     };
     ctx.out.progress(&sa.conn.name, Some(shown), Rc::LOG, text);
-    sa.pending_create_child = Some(pending);
+    sa.pending_create_child = Some(Box::new(pending));
     ctx.start_request(sa, ExchangeType::CREATE_CHILD_SA, kind, msg);
     Ok(())
 }
@@ -850,7 +852,7 @@ pub(crate) fn process_child_response(
         pending.ke_group = g;
         pending.ke = Some(KeAlg::lookup(g)?.initiate(ctx.rng)?);
         pending.ke_retried = true;
-        return send_child_request(ctx, sa, pending, rekey_spi);
+        return send_child_request(ctx, sa, *pending, rekey_spi);
     }
     if let Some(n) = error_notify(payloads) {
         return fail(ctx, sa, &pending, Failure::Refused(n));
@@ -1119,8 +1121,6 @@ fn successor(
         old.remote,
     );
     sa.init_remote = old.init_remote;
-    sa.ni = ni.to_vec();
-    sa.nr = nr.to_vec();
     sa.ke_group = group;
     sa.chosen = Some(chosen);
     sa.suite = Some(suite);
@@ -1132,7 +1132,6 @@ fn successor(
     sa.peer_fragmentation = old.peer_fragmentation;
     sa.fragment_size = old.fragment_size;
     sa.peer_id = old.peer_id.clone();
-    sa.psk = old.psk.clone();
     sa.children = std::mem::take(&mut old.children);
     super::ike_auth::start_lifetime(ctx, &mut sa);
     let what = if role == Role::Initiator {
@@ -1337,13 +1336,13 @@ pub(crate) fn send_ike_rekey(
         Rc::LOG,
         format!("initiating rekey to replace IKE SA {}", sa.serial),
     );
-    sa.pending_ike_rekey = Some(PendingIkeRekey {
+    sa.pending_ike_rekey = Some(Box::new(PendingIkeRekey {
         spi_i,
         ni,
         ke,
         group,
         retried: retry_group.is_some(),
-    });
+    }));
     ctx.start_request(
         sa,
         ExchangeType::CREATE_CHILD_SA,
@@ -1511,19 +1510,27 @@ mod tests {
 
     #[test]
     fn keymat_split_follows_rfc7296_2_17() {
-        let p = Pair::established("aes256-sha2_256");
+        let mut p = Pair::new("aes256-sha2_256");
+        let w = p.wcfg.0.clone();
+        p.west.initiate(w, p.now).unwrap();
+        // IKE_SA_INIT both ways by hand: the nonces are read before IKE_AUTH ends
+        // west's handshake state.
+        let t = p.west.poll_transmit().unwrap();
+        p.east
+            .handle(p.now, t.remote, t.local, &t.contents, &p.ecfg);
+        let t = p.east.poll_transmit().unwrap();
+        p.west
+            .handle(p.now, t.remote, t.local, &t.contents, &p.wcfg);
+        let sa = p.west.sas.values().next().unwrap();
+        let (ni, nr) = (sa.hs().ni.to_vec(), sa.hs().nr.to_vec());
+        p.pump();
         let sa = p.west.sas.values().next().unwrap();
         let suite = sa.suite.unwrap();
         let keys = sa.keys.as_ref().unwrap();
         // KEYMAT = prf+(SK_d, Ni | Nr); taken as encr(i->r) | integ(i->r) |
         // encr(r->i) | integ(r->i).
         let mut km = vec![0u8; 2 * (32 + 32)];
-        prf_plus(
-            &suite.prf.key(keys.sk_d()).unwrap(),
-            &[&sa.ni, &sa.nr],
-            &mut km,
-        )
-        .unwrap();
+        prf_plus(&suite.prf.key(keys.sk_d()).unwrap(), &[&ni, &nr], &mut km).unwrap();
         let w = install(&p.west_events);
         let e = install(&p.east_events);
         assert_eq!(&*w.outbound.encr_key, &km[0..32]);

@@ -28,8 +28,8 @@ fn our_auth(sa: &IkeSa, psk: &[u8], id: &Identification) -> Result<Vec<u8>, Erro
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let keys = sa.keys.as_ref().ok_or(Error::NoKeys)?;
     let (message, peer_nonce, sk_p) = match sa.role {
-        Role::Initiator => (&sa.init_request, &sa.nr, keys.sk_pi()),
-        Role::Responder => (&sa.init_response, &sa.ni, keys.sk_pr()),
+        Role::Initiator => (sa.init_request(), sa.nr(), keys.sk_pi()),
+        Role::Responder => (sa.init_response(), sa.ni(), keys.sk_pr()),
     };
     let mac = maced_id(suite.prf, sk_p, &id.body_bytes())?;
     Ok(psk_auth(suite.prf, psk, message, peer_nonce, &mac)?.to_vec())
@@ -48,8 +48,8 @@ fn verify_peer_auth(
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let keys = sa.keys.as_ref().ok_or(Error::NoKeys)?;
     let (message, our_nonce, sk_p) = match sa.role {
-        Role::Initiator => (&sa.init_response, &sa.ni, keys.sk_pr()),
-        Role::Responder => (&sa.init_request, &sa.nr, keys.sk_pi()),
+        Role::Initiator => (sa.init_response(), sa.ni(), keys.sk_pr()),
+        Role::Responder => (sa.init_request(), sa.nr(), keys.sk_pi()),
     };
     let mac = maced_id(suite.prf, sk_p, &id.body_bytes())?;
     Ok(verify_psk_auth(suite.prf, psk, message, our_nonce, &mac, &auth.data).is_ok())
@@ -85,7 +85,7 @@ pub(crate) fn send_request(
     };
     let idi = conn.local_id.to_payload();
     let auth = our_auth(sa, &psk, &idi)?;
-    sa.psk = Some(psk);
+    sa.hs_mut().psk = Some(psk);
     let mut payloads = vec![Payload::IdI(idi)];
     if conn.initial_contact {
         payloads.push(Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT)));
@@ -186,7 +186,7 @@ fn seal_and_send(
     let msgid = sa.next_msgid;
     ctx.out.stats.sent(ExchangeType::IKE_AUTH, false, payloads);
     let msg = sa.seal(ctx.rng, ExchangeType::IKE_AUTH, false, msgid, payloads)?;
-    sa.pending_child = child;
+    sa.pending_child = child.map(Box::new);
     sa.state = IkeState::AuthSent;
     ctx.start_request(sa, ExchangeType::IKE_AUTH, RequestKind::IkeAuth, msg);
     Ok(())
@@ -337,7 +337,7 @@ pub(crate) fn process_request(
     sa.half_open_deadline = None;
     let idr = conn.local_id.to_payload();
     let our = our_auth(sa, &psk, &idr)?;
-    sa.psk = Some(psk);
+    sa.hs_mut().psk = Some(psk);
     ctx.out.progress(
         &conn.name,
         Some(serial),
@@ -564,7 +564,7 @@ pub(crate) fn process_response(
             return fail(ctx, format!("peer ID is {peer_id}, expected {want}"));
         }
     }
-    let psk = match (&sa.psk, conn.remote_id.is_some()) {
+    let psk = match (&sa.hs().psk, conn.remote_id.is_some()) {
         (Some(k), true) => Some(k.clone()),
         _ => config.psk(&conn, &conn.local_id, &peer_id),
     };

@@ -75,13 +75,20 @@ pub(crate) fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
 fn derive_keys(sa: &mut IkeSa, shared: &[u8]) -> Result<(), Error> {
     let chosen = sa.chosen.as_ref().ok_or(Error::NoKeys)?;
     let suite = suite_of(chosen)?;
-    let seed = skeyseed(suite.prf, &sa.ni, &sa.nr, shared)?;
-    let keys = IkeSaKeys::derive(&suite, &seed, &sa.ni, &sa.nr, &sa.spi_i, &sa.spi_r)?;
-    let (tx, rx) = keys.sk_ciphers(&suite, sa.role)?;
+    let seed = skeyseed(suite.prf, &sa.hs().ni, &sa.hs().nr, shared)?;
+    let keys = IkeSaKeys::derive(
+        &suite,
+        &seed,
+        &sa.hs().ni,
+        &sa.hs().nr,
+        &sa.spi_i,
+        &sa.spi_r,
+    )?;
+    // Checked now; kept as SK_e/SK_a in `keys` until the SA is established
+    // (`IkeSa::trim`), so a half-open SA holds no cipher state of its own.
+    keys.sk_ciphers(&suite, sa.role)?;
     sa.suite = Some(suite);
     sa.keys = Some(keys);
-    sa.tx = Some(Box::new(tx));
-    sa.rx = Some(Box::new(rx));
     Ok(())
 }
 
@@ -107,9 +114,9 @@ pub(crate) fn initiate(
         remote,
     );
     sa.attempt = attempt;
-    sa.ni = ctx.random(ctx.cfg.nonce_len)?;
+    sa.hs_mut().ni = ctx.random(ctx.cfg.nonce_len)?.into();
     sa.ke_group = group;
-    sa.ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+    sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
     ctx.out.progress(
         &conn.name,
         Some(serial),
@@ -123,9 +130,9 @@ pub(crate) fn initiate(
 /// (Re)builds and sends the IKE_SA_INIT request from the SA's current cookie, group
 /// and nonce, always with message ID 0.
 fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
-    let ke = sa.ke.as_ref().ok_or(Error::NoKeys)?;
+    let ke = sa.hs().ke.as_ref().ok_or(Error::NoKeys)?;
     let mut payloads = Vec::with_capacity(8);
-    if let Some(c) = &sa.cookie {
+    if let Some(c) = &sa.hs().cookie {
         payloads.push(Payload::Notify(Notify::with_data(
             NotifyType::COOKIE,
             c.clone(),
@@ -139,7 +146,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
         group: sa.ke_group,
         data: ke.public_value().to_vec(),
     }));
-    payloads.push(Payload::Nonce(sa.ni.clone()));
+    payloads.push(Payload::Nonce(sa.hs().ni.to_vec()));
     if sa.conn.nat_traversal {
         let force = sa.conn.encapsulation == Encapsulation::Yes;
         payloads.extend(natt::notifies(
@@ -153,7 +160,7 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
     }
     .to_bytes()?;
     ctx.out.stats.sent_plain(&msg);
-    sa.init_request = msg.clone();
+    sa.hs_mut().init_request = msg.clone();
     sa.next_msgid = 0;
     sa.outstanding = None;
     ctx.start_request(
@@ -191,11 +198,11 @@ pub(crate) fn process_response(
 ) -> Result<InitOutcome, Error> {
     let name = sa.conn.name.clone();
     if let Some(c) = find_notify(&msg.payloads, NotifyType::COOKIE) {
-        if sa.cookie.as_ref() == Some(&c.data) {
+        if sa.hs().cookie.as_ref() == Some(&c.data) {
             // A duplicate of the answer we already followed.
             return Ok(InitOutcome::Resent);
         }
-        if sa.cookie_retries >= MAX_INIT_RETRIES || c.data.is_empty() || c.data.len() > 64 {
+        if sa.hs().cookie_retries >= MAX_INIT_RETRIES || c.data.is_empty() || c.data.len() > 64 {
             ctx.out.progress(
                 &name,
                 Some(sa.serial),
@@ -205,8 +212,8 @@ pub(crate) fn process_response(
             );
             return Ok(InitOutcome::Resent);
         }
-        sa.cookie_retries += 1;
-        sa.cookie = Some(c.data.clone());
+        sa.hs_mut().cookie_retries += 1;
+        sa.hs_mut().cookie = Some(c.data.clone());
         ctx.out.progress(
             &name,
             Some(sa.serial),
@@ -223,14 +230,14 @@ pub(crate) fn process_response(
                 NotifyType::INVALID_KE_PAYLOAD,
             )));
         };
-        if wanted == sa.ke_group && sa.ke_retries > 0 {
+        if wanted == sa.ke_group && sa.hs().ke_retries > 0 {
             // A duplicate of the answer we already followed.
             return Ok(InitOutcome::Resent);
         }
         let retry = sa.conn.ike_proposals.retry_ke(sa.ke_group, wanted);
         match retry {
-            Ok(group) if sa.ke_retries < MAX_INIT_RETRIES => {
-                sa.ke_retries += 1;
+            Ok(group) if sa.hs().ke_retries < MAX_INIT_RETRIES => {
+                sa.hs_mut().ke_retries += 1;
                 ctx.out.progress(
                     &name,
                     Some(sa.serial),
@@ -240,7 +247,7 @@ pub(crate) fn process_response(
                     ),
                 );
                 sa.ke_group = group;
-                sa.ke = Some(KeAlg::lookup(group)?.initiate(ctx.rng)?);
+                sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
                 send_request(ctx, sa)?;
                 return Ok(InitOutcome::Resent);
             }
@@ -333,9 +340,9 @@ pub(crate) fn process_response(
         );
     }
     sa.spi_r = hdr.spi_r;
-    sa.nr = nr.clone();
-    sa.init_response = raw.to_vec();
-    let shared = match sa.ke.as_ref().ok_or(Error::NoKeys)?.complete(&ke.data) {
+    sa.hs_mut().nr = nr.as_slice().into();
+    sa.hs_mut().init_response = raw.to_vec();
+    let shared = match sa.hs().ke.as_ref().ok_or(Error::NoKeys)?.complete(&ke.data) {
         Ok(s) => s,
         Err(e) => {
             return fail(
@@ -346,7 +353,7 @@ pub(crate) fn process_response(
             )
         }
     };
-    sa.ke = None;
+    sa.hs_mut().ke = None;
     sa.chosen = Some(chosen);
     sa.peer_fragmentation &= sa.conn.fragmentation;
     sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
@@ -541,14 +548,14 @@ pub(crate) fn process_request(
         local,
         remote,
     );
-    sa.ni = ni.clone();
-    sa.nr = ctx.random(ctx.cfg.nonce_len)?;
+    sa.hs_mut().ni = ni.as_slice().into();
+    sa.hs_mut().nr = ctx.random(ctx.cfg.nonce_len)?.into();
     sa.ke_group = group;
     let frag = frag && conn.fragmentation;
     sa.peer_fragmentation = frag;
     sa.peer_childless = childless;
     sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
-    sa.init_request = raw.to_vec();
+    sa.hs_mut().init_request = raw.to_vec();
     sa.chosen = Some(chosen.clone());
     derive_keys(&mut sa, &shared)?;
     if conn.nat_traversal {
@@ -573,7 +580,7 @@ pub(crate) fn process_request(
             group,
             data: our_ke,
         }),
-        Payload::Nonce(sa.nr.clone()),
+        Payload::Nonce(sa.hs().nr.to_vec()),
     ];
     // Only answer NAT detection when the initiator asked for it (RFC 7296 2.23).
     if conn.nat_traversal
@@ -589,7 +596,6 @@ pub(crate) fn process_request(
     }
     .to_bytes()?;
     ctx.out.stats.sent_plain(&resp);
-    sa.init_response = resp.clone();
     sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
     ctx.respond(&mut sa, raw, 0, vec![resp]);
     ctx.out.progress(

@@ -121,6 +121,8 @@ impl SaIndex {
                         self.child_spi.remove(&(outbound, sa.serial));
                     }
                     r.children.extend(child_keys(sa));
+                    // Kept per IKE SA: no room for Child SAs it does not have.
+                    r.children.shrink_to_fit();
                     add_children(
                         &mut self.child_owner,
                         &mut self.child_spi,

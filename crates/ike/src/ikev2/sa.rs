@@ -138,6 +138,10 @@ impl ChildSa {
         created_by_us: bool,
     ) -> Self {
         let lifetime = conn.child_lifetime;
+        // Kept for the Child SA's life: without the spare room they were built with.
+        let (mut local_ts, mut remote_ts) = (local_ts, remote_ts);
+        local_ts.shrink_to_fit();
+        remote_ts.shrink_to_fit();
         ChildSa {
             serial,
             inbound_spi,
@@ -279,6 +283,158 @@ pub(crate) struct PendingIkeRekey {
     pub retried: bool,
 }
 
+/// The part of an IKE SA that only IKE_SA_INIT and IKE_AUTH use. Kept in its own
+/// box so that an established SA (which a gateway holds by the hundred thousand)
+/// carries neither the bytes nor the room for it: it is created by the first
+/// [`IkeSa::hs_mut`] and dropped by [`IkeSa::trim`] once IKE_AUTH has
+/// succeeded; a failed one ends the SA. An IKE SA made by a rekey never has one.
+#[derive(Default)]
+pub(crate) struct Handshake {
+    pub ni: Nonce,
+    pub nr: Nonce,
+    /// Our key exchange until the peer's public value arrives (initiator only,
+    /// hence boxed: a responder's handshake part has no room for it).
+    pub ke: Option<Box<KeyExchange>>,
+    pub cookie: Option<Vec<u8>>,
+    pub cookie_retries: u32,
+    pub ke_retries: u32,
+    /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    /// The pre-shared key IKE_AUTH authenticates with (zeroized on drop).
+    pub psk: Option<SecretBytes>,
+}
+
+/// A request as much as retransmission detection needs of it: 16 octets of its
+/// SHA-256 instead of the message (an IKE_AUTH request is some 400 octets, kept
+/// for the life of the SA). A different request with the same message ID would
+/// have to collide in 128 bits to be taken for a retransmission, and even then
+/// it would only get the cached response again.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestDigest(Option<[u8; 16]>);
+
+impl RequestDigest {
+    pub fn of(request: &[u8]) -> Self {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d.as_ref()[..16]);
+        Self(Some(out))
+    }
+}
+
+impl PartialEq<&[u8]> for RequestDigest {
+    fn eq(&self, request: &&[u8]) -> bool {
+        self.0.is_some() && *self == Self::of(request)
+    }
+}
+
+/// The datagrams of a response kept for retransmission, without spare capacity:
+/// one allocation for the usual unfragmented message.
+#[derive(Debug)]
+pub(crate) enum Datagrams {
+    One(Box<[u8]>),
+    Fragments(Box<[Box<[u8]>]>),
+}
+
+impl Datagrams {
+    pub fn new(mut datagrams: Vec<Vec<u8>>) -> Self {
+        if datagrams.len() == 1 {
+            if let Some(one) = datagrams.pop() {
+                return Self::One(one.into_boxed_slice());
+            }
+        }
+        Self::Fragments(datagrams.into_iter().map(Vec::into_boxed_slice).collect())
+    }
+
+    /// The first (usually only) datagram.
+    pub fn first(&self) -> &[u8] {
+        match self {
+            Self::One(m) => m,
+            Self::Fragments(f) => f.first().map_or(&[], |m| m),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Datagrams {
+    type Item = &'a [u8];
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Box<[u8]>>, fn(&Box<[u8]>) -> &[u8]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let all: &[Box<[u8]>] = match self {
+            Datagrams::One(m) => std::slice::from_ref(m),
+            Datagrams::Fragments(f) => f,
+        };
+        all.iter().map(|m| &**m)
+    }
+}
+
+/// A nonce of the handshake, inline when it is no longer than ours (32 octets by
+/// default, as most peers send): a half-open SA then needs no allocation for
+/// either nonce. A longer one (up to 256 octets, RFC 7296 2.10) goes on the heap.
+#[derive(Clone)]
+pub(crate) enum Nonce {
+    Short { len: u8, bytes: [u8; SHORT_NONCE] },
+    Long(Box<[u8]>),
+}
+
+const SHORT_NONCE: usize = 32;
+
+impl Nonce {
+    pub const EMPTY: Nonce = Nonce::Short {
+        len: 0,
+        bytes: [0; SHORT_NONCE],
+    };
+}
+
+impl Default for Nonce {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl From<&[u8]> for Nonce {
+    fn from(n: &[u8]) -> Self {
+        match u8::try_from(n.len()) {
+            Ok(len) if n.len() <= SHORT_NONCE => {
+                let mut bytes = [0; SHORT_NONCE];
+                bytes[..n.len()].copy_from_slice(n);
+                Self::Short { len, bytes }
+            }
+            _ => Self::Long(n.into()),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Nonce {
+    fn from(n: Vec<u8>) -> Self {
+        n.as_slice().into()
+    }
+}
+
+impl std::ops::Deref for Nonce {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Long(b) => b,
+        }
+    }
+}
+
+/// What [`IkeSa::hs`] reads when the SA has no handshake state (any more).
+static NO_HANDSHAKE: Handshake = Handshake {
+    ni: Nonce::EMPTY,
+    nr: Nonce::EMPTY,
+    ke: None,
+    cookie: None,
+    cookie_retries: 0,
+    ke_retries: 0,
+    init_request: Vec::new(),
+    init_response: Vec::new(),
+    psk: None,
+};
+
 /// One IKE SA.
 pub(crate) struct IkeSa {
     pub serial: SaSerial,
@@ -295,23 +451,18 @@ pub(crate) struct IkeSa {
     pub attempt: u32,
     /// The packet whose ACQUIRE started this SA (initiator): its selectors go
     /// first in the first Child SA's TSi/TSr.
-    pub trigger: Option<super::TriggeringPacket>,
+    pub trigger: Option<Box<super::TriggeringPacket>>,
     /// Started by a kernel ACQUIRE (initiator). Such an IKE SA exists only for
     /// the trapped traffic: when its first Child SA is refused, it is deleted
     /// (and the trap takes the next packet), where one started by `--initiate`
     /// stays up for a later Child SA, as libreswan 5 does.
     pub on_demand: bool,
 
-    pub ni: Vec<u8>,
-    pub nr: Vec<u8>,
-    pub ke: Option<KeyExchange>,
+    /// What only IKE_SA_INIT and IKE_AUTH need (nonces, key exchange, both
+    /// IKE_SA_INIT messages), boxed and dropped once IKE_AUTH succeeded: see
+    /// [`Handshake`], [`IkeSa::hs`], [`IkeSa::hs_mut`].
+    pub hs: Option<Box<Handshake>>,
     pub ke_group: KeId,
-    pub cookie: Option<Vec<u8>>,
-    pub cookie_retries: u32,
-    pub ke_retries: u32,
-    /// The IKE_SA_INIT request and response as sent/received: AUTH signs them.
-    pub init_request: Vec<u8>,
-    pub init_response: Vec<u8>,
     pub chosen: Option<Chosen>,
     pub suite: Option<IkeSuite>,
     pub keys: Option<IkeSaKeys>,
@@ -330,36 +481,38 @@ pub(crate) struct IkeSa {
     /// ends announced IKEV2_FRAGMENTATION_SUPPORTED.
     pub fragment_size: Option<usize>,
     /// Fragments of a message being reassembled.
-    pub reassembly: Option<Reassembly>,
+    pub reassembly: Option<Box<Reassembly>>,
     pub peer_id: Option<Identity>,
     /// The peer sent INITIAL_CONTACT in IKE_AUTH: older SAs with it are stale.
     pub initial_contact: bool,
     /// IKE_AUTH just authenticated the peer (either role): `--uniqueids` looks
     /// for older IKE SAs of its ID once the message is handled.
     pub just_authenticated: bool,
-    pub psk: Option<SecretBytes>,
 
     pub next_msgid: u32,
-    pub outstanding: Option<Outstanding>,
+    /// Boxed, like the other parts present only now and then, to keep the record
+    /// that every SA carries for its whole life small.
+    pub outstanding: Option<Box<Outstanding>>,
     pub queue: VecDeque<RequestKind>,
     /// The next request ID expected from the peer.
     pub peer_msgid: u32,
-    /// The last request received and the response sent to it (message bytes).
-    pub last_request: Vec<u8>,
-    pub last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// The last request received (its digest) and the response sent to it: a
+    /// retransmitted request gets the same response again (RFC 7296 2.1).
+    pub last_request: RequestDigest,
+    pub last_response: Option<(u32, Datagrams)>,
     /// A response held back until the kernel has the Child SA it creates (with
     /// `EndpointConfig::confirm_child_installs`).
     pub held: Option<Box<HeldResponse>>,
 
     pub children: Vec<ChildSa>,
-    pub pending_child: Option<PendingChild>,
-    pub pending_create_child: Option<PendingCreateChild>,
+    pub pending_child: Option<Box<PendingChild>>,
+    pub pending_create_child: Option<Box<PendingCreateChild>>,
     /// Child SAs the peer rekeyed while our rekey of the same one was outstanding:
     /// (old, the peer's new one, the lowest nonce of its exchange). Kept here, not
     /// on the old Child SA, because the peer may delete that one before our
     /// response arrives (RFC 7296 2.8.1).
     pub peer_child_rekeys: Vec<(SaSerial, SaSerial, Vec<u8>)>,
-    pub pending_ike_rekey: Option<PendingIkeRekey>,
+    pub pending_ike_rekey: Option<Box<PendingIkeRekey>>,
     /// A new IKE SA produced by a rekey, for the endpoint to take over.
     pub spawned: Option<Box<IkeSa>>,
     /// Set once this SA was rekeyed: it only waits to be deleted.
@@ -391,6 +544,81 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// The handshake state (empty once IKE_AUTH is over or for a rekeyed SA).
+    pub fn hs(&self) -> &Handshake {
+        self.hs.as_deref().unwrap_or(&NO_HANDSHAKE)
+    }
+
+    /// The IKE_SA_INIT request, which AUTH signs (initiator) or verifies
+    /// (responder); empty once the handshake is over.
+    pub fn init_request(&self) -> &[u8] {
+        &self.hs().init_request
+    }
+
+    /// The nonces of IKE_SA_INIT; empty once the handshake is over.
+    pub fn ni(&self) -> &[u8] {
+        &self.hs().ni
+    }
+
+    pub fn nr(&self) -> &[u8] {
+        &self.hs().nr
+    }
+
+    /// The IKE_SA_INIT response, which AUTH signs (responder) or verifies
+    /// (initiator). A responder does not keep a copy in its handshake state: while
+    /// it is half-open its last response is that message (any other response it
+    /// sends before IKE_AUTH succeeded ends the SA).
+    pub fn init_response(&self) -> &[u8] {
+        match (&self.hs().init_response, &self.last_response) {
+            (r, _) if !r.is_empty() => r,
+            (_, Some((0, d))) if self.role == Role::Responder => d.first(),
+            _ => &[],
+        }
+    }
+
+    /// The handshake state to fill in, created on first use.
+    pub fn hs_mut(&mut self) -> &mut Handshake {
+        self.hs.get_or_insert_with(Box::default)
+    }
+
+    /// Frees what an established SA no longer needs; the endpoint calls it after
+    /// every input the SA took (and for an SA a rekey made), so the exchange
+    /// handlers need not know. Once IKE_AUTH has succeeded the handshake part goes
+    /// (the key exchange zeroizes as it drops; the first Child SA, keyed from the
+    /// nonces, was made by then), the SK ciphers are built from SK_e/SK_a, and the
+    /// IKE SA keys keep only SK_d, the one that keys Child SAs and rekeys (SK_p
+    /// served only AUTH). The pre-shared key goes with the handshake part.
+    pub fn trim(&mut self) {
+        if self.state != IkeState::Established {
+            return;
+        }
+        self.hs = None;
+        if self.tx.is_none() || self.rx.is_none() {
+            match self.handshake_ciphers() {
+                Ok((tx, rx)) => {
+                    self.tx = Some(Box::new(tx));
+                    self.rx = Some(Box::new(rx));
+                }
+                // Cannot happen (the keys were checked when derived); keep them
+                // all, so that sealing and opening fail as they would have.
+                Err(_) => return,
+            }
+        }
+        if let Some(keys) = &mut self.keys {
+            keys.retain_sk_d();
+        }
+    }
+
+    /// The SK ciphers (outbound, inbound) of an SA still in its handshake, built
+    /// from SK_e/SK_a for one message: until it is established an SA keeps only
+    /// its IKE SA keys, so a half-open SA carries no second copy of them.
+    fn handshake_ciphers(&self) -> Result<(SkCipher, SkCipher), Error> {
+        match (&self.keys, &self.suite) {
+            (Some(keys), Some(suite)) => Ok(keys.sk_ciphers(suite, self.role)?),
+            _ => Err(Error::NoKeys),
+        }
+    }
+
     /// Whether our rekey of Child SA `child` is outstanding or queued.
     pub fn rekey_under_way(&self, child: SaSerial) -> bool {
         self.pending_create_child
@@ -424,15 +652,8 @@ impl IkeSa {
             attempt: 1,
             trigger: None,
             on_demand: false,
-            ni: Vec::new(),
-            nr: Vec::new(),
-            ke: None,
+            hs: None,
             ke_group: KeId::NONE,
-            cookie: None,
-            cookie_retries: 0,
-            ke_retries: 0,
-            init_request: Vec::new(),
-            init_response: Vec::new(),
             chosen: None,
             suite: None,
             keys: None,
@@ -447,12 +668,11 @@ impl IkeSa {
             peer_id: None,
             initial_contact: false,
             just_authenticated: false,
-            psk: None,
             next_msgid: 0,
             outstanding: None,
             queue: VecDeque::new(),
             peer_msgid: 0,
-            last_request: Vec::new(),
+            last_request: RequestDigest::default(),
             last_response: None,
             held: None,
             children: Vec::new(),
@@ -510,7 +730,14 @@ impl IkeSa {
         msgid: u32,
         inner: &[Payload],
     ) -> Result<Vec<Vec<u8>>, Error> {
-        let tx = self.tx.as_ref().ok_or(Error::NoKeys)?;
+        let built;
+        let tx = match &self.tx {
+            Some(tx) => tx,
+            None => {
+                built = self.handshake_ciphers()?.0;
+                &built
+            }
+        };
         let mut plain = Vec::with_capacity(256);
         let first = encode_chain(inner, &mut plain)?;
         let header = self.header(exchange, response, msgid);
@@ -548,7 +775,14 @@ impl IkeSa {
     /// [`Error::Crypto`]; a bad inner payload chain (which the peer did protect) is
     /// [`Error::InnerDecode`], to be answered with a notify.
     pub fn open(&mut self, hdr: &Header, datagram: &[u8]) -> Result<Option<Vec<Payload>>, Error> {
-        let rx = self.rx.as_ref().ok_or(Error::NoKeys)?;
+        let built;
+        let rx = match &self.rx {
+            Some(rx) => rx,
+            None => {
+                built = self.handshake_ciphers()?.1;
+                &built
+            }
+        };
         let (msg, span) = Message::decode_located(datagram)?;
         let Some(span) = span else {
             return Err(Error::NotEncrypted);
@@ -586,13 +820,13 @@ impl IkeSa {
                     _ => true,
                 };
                 if fresh {
-                    self.reassembly = Some(Reassembly {
+                    self.reassembly = Some(Box::new(Reassembly {
                         msgid: key.0,
                         response: key.1,
                         total,
                         first_inner: PayloadType::NONE,
                         parts: vec![None; usize::from(total)],
-                    });
+                    }));
                 }
                 let Some(r) = self.reassembly.as_mut() else {
                     return Ok(None);
@@ -799,7 +1033,14 @@ impl Ctx<'_> {
             self.out.send(self.cfg, sa.local, sa.remote, m);
         }
         let interval = sa.conn.retransmit.initial;
-        sa.outstanding = Some(Outstanding {
+        // Kept until answered (a half-open initiator's IKE_SA_INIT, for one):
+        // without the room they were encoded with.
+        let mut message = message;
+        for m in &mut message {
+            m.shrink_to_fit();
+        }
+        message.shrink_to_fit();
+        sa.outstanding = Some(Box::new(Outstanding {
             msgid,
             exchange,
             kind,
@@ -808,7 +1049,7 @@ impl Ctx<'_> {
             next_at: later(self.now, interval),
             interval,
             retransmits: 0,
-        });
+        }));
     }
 
     /// Sends a response and caches it for retransmitted requests.
@@ -816,8 +1057,8 @@ impl Ctx<'_> {
         for m in &response {
             self.out.send(self.cfg, sa.local, sa.remote, m);
         }
-        sa.last_request = request.to_vec();
-        sa.last_response = Some((msgid, response));
+        sa.last_request = RequestDigest::of(request);
+        sa.last_response = Some((msgid, Datagrams::new(response)));
         sa.peer_msgid = msgid.wrapping_add(1);
     }
 }
@@ -1042,4 +1283,38 @@ pub(crate) fn seal_one(
     let (aad, body) = out.split_at_mut(span.body_start);
     tx.seal_into(rng, aad, plain, body)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_inline_up_to_32_octets_and_exact_beyond() {
+        for len in [0usize, 16, 32, 33, 256] {
+            let v: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let n = Nonce::from(v.clone());
+            assert_eq!(&*n, &v[..]);
+            assert_eq!(matches!(n, Nonce::Short { .. }), len <= 32, "{len}");
+        }
+        assert!(Nonce::EMPTY.is_empty());
+    }
+
+    /// The record every SA carries for its whole life, and the part only the
+    /// handshake has: a guard against growing them by accident (docs/benchmarks.md
+    /// has what these sizes add up to per SA).
+    #[test]
+    fn record_sizes() {
+        assert!(
+            std::mem::size_of::<IkeSa>() <= 704,
+            "{}",
+            std::mem::size_of::<IkeSa>()
+        );
+        assert!(
+            std::mem::size_of::<Handshake>() <= 232,
+            "{}",
+            std::mem::size_of::<Handshake>()
+        );
+        assert!(std::mem::size_of::<ChildSa>() <= 144);
+    }
 }

@@ -5,6 +5,9 @@
 //! measurement, no plots); `BENCH` (`codec`, `crypto` or `handshake`) runs one bench
 //! target only; anything after `--` goes to criterion as is (a filter,
 //! `--save-baseline`, ...).
+//!
+//! `cargo xtask bench conns [...]` is not criterion: it runs pluto-rs itself with many
+//! connections (see `bench_conns.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -42,8 +45,12 @@ fn cargo_args(args: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Entry point; returns the process exit code of `cargo bench`.
+/// Entry point; returns the process exit code of `cargo bench`. `bench conns ...`
+/// is the connection-scale benchmark of [`crate::bench_conns`] instead.
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
+    if args.first().map(String::as_str) == Some("conns") {
+        return crate::bench_conns::main(root, &args[1..]);
+    }
     let cargo_args = cargo_args(args)?;
     eprintln!("xtask bench: cargo {}", cargo_args.join(" "));
     let status = Command::new("cargo")

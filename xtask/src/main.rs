@@ -6,9 +6,11 @@
 //!
 //! `cargo xtask fuzz [target] [--runs N]` runs the ike fuzz targets (all three, one
 //! million runs each, by default) and prints a summary; `cargo xtask bench` runs the
-//! ike criterion benchmarks.
+//! ike criterion benchmarks; `cargo xtask bench conns` loads, adds and starts many
+//! connections in a real pluto-rs (as root, in network namespaces).
 
 mod bench;
+mod bench_conns;
 mod fuzz;
 mod testnet;
 
@@ -32,6 +34,7 @@ fn usage() -> ! {
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [ikev2_message|ikev1_message|proposal]... [--runs N]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto] [-- CRITERION_ARGS...]\n\
+         \x20      cargo xtask bench conns [--quick] [--load N,N] [--adds N] [--starts N] [--keep]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\

@@ -108,8 +108,8 @@ fn load_conn(i: usize, out: &mut String) {
         let _ = writeln!(
             out,
             "\tleft=2001:db8::1\n\tleftid=@west\n\tright=2001:db8:1:{:x}::{:x}\n\trightid=@peer{i}",
-            i >> 16,
-            (i & 0xffff) + 1
+            (i >> 15) & 0xffff,
+            (i & 0x7fff) + 1
         );
     }
     out.push_str("\tauthby=secret\n\tauto=add\n\n");

@@ -128,7 +128,29 @@ impl Keys {
     }
 }
 
-type Bucket = BTreeSet<ConnSerial>;
+/// Serials in ascending order. A sorted vector rather than a set: most buckets hold
+/// one connection (a name, a peer's address, a peer ID), where a tree node would
+/// cost ten times the entry, and new serials are the largest, so adding appends.
+#[derive(Debug, Default)]
+struct Bucket(Vec<ConnSerial>);
+
+impl Bucket {
+    fn insert(&mut self, s: ConnSerial) {
+        if let Err(i) = self.0.binary_search(&s) {
+            self.0.insert(i, s);
+        }
+    }
+
+    fn remove(&mut self, s: ConnSerial) {
+        if let Ok(i) = self.0.binary_search(&s) {
+            self.0.remove(i);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ConnSerial> + '_ {
+        self.0.iter()
+    }
+}
 
 fn file<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: K, s: ConnSerial) {
     map.entry(key).or_default().insert(s);
@@ -136,8 +158,8 @@ fn file<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: K, s: ConnSe
 
 fn unfile<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: &K, s: ConnSerial) {
     if let Some(b) = map.get_mut(key) {
-        b.remove(&s);
-        if b.is_empty() {
+        b.remove(s);
+        if b.0.is_empty() {
             map.remove(key);
         }
     }
@@ -207,7 +229,8 @@ impl Index {
 /// The connection database.
 #[derive(Debug, Default)]
 pub struct ConnDb {
-    conns: BTreeMap<ConnSerial, Connection>,
+    /// Boxed: a connection is a few KiB and B-tree nodes keep spare slots.
+    conns: BTreeMap<ConnSerial, Box<Connection>>,
     next_serial: u64,
     next_instance: HashMap<ConnSerial, u32>,
     index: Index,
@@ -242,7 +265,7 @@ impl ConnDb {
         bucket
             .filter(|s| !self.dirty.contains(s))
             .chain(self.dirty.iter().copied())
-            .filter_map(|s| self.conns.get(&s))
+            .filter_map(|s| self.get(s))
     }
 
     /// Validate, orient and add a description.
@@ -265,7 +288,7 @@ impl ConnDb {
         c.serial = serial;
         tracing::debug!("added connection {} {}", c.display_name(), serial);
         self.index.add(&c);
-        self.conns.insert(serial, c);
+        self.conns.insert(serial, Box::new(c));
         Ok(serial)
     }
 
@@ -293,12 +316,12 @@ impl ConnDb {
     pub fn remove(&mut self, serial: ConnSerial) -> Option<Connection> {
         self.refile();
         self.index.remove(serial);
-        self.conns.remove(&serial)
+        self.conns.remove(&serial).map(|c| *c)
     }
 
     /// By serial.
     pub fn get(&self, serial: ConnSerial) -> Option<&Connection> {
-        self.conns.get(&serial)
+        self.conns.get(&serial).map(|c| &**c)
     }
 
     /// By serial, mutable (routing state, re-orientation). The connection is filed
@@ -306,7 +329,7 @@ impl ConnDb {
     /// lookups judge it as it is now.
     pub fn get_mut(&mut self, serial: ConnSerial) -> Option<&mut Connection> {
         self.refile();
-        let c = self.conns.get_mut(&serial)?;
+        let c = self.conns.get_mut(&serial)?.as_mut();
         self.dirty.insert(serial);
         Some(c)
     }
@@ -337,7 +360,7 @@ impl ConnDb {
     /// All connections in status order: by name, the template before its instances,
     /// instances by number.
     pub fn iter(&self) -> impl Iterator<Item = &Connection> {
-        let mut v: Vec<&Connection> = self.conns.values().collect();
+        let mut v: Vec<&Connection> = self.conns.values().map(|c| &**c).collect();
         v.sort_by(|a, b| {
             (a.name.as_str(), a.instance_number(), a.serial).cmp(&(
                 b.name.as_str(),
@@ -434,7 +457,7 @@ impl ConnDb {
             .into_iter()
             .chain(template)
             .chain(self.dirty.iter().copied())
-            .filter_map(|s| self.conns.get(&s))
+            .filter_map(|s| self.get(s))
             .map(|c| (Self::host_fit(c, local, remote), c.serial))
             .filter(|&(f, _)| f > 0)
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
@@ -446,7 +469,7 @@ impl ConnDb {
     /// A connection whose remote ID names the peer exactly beats a wildcard one; the
     /// current connection wins ties. `None` if nothing accepts the ID.
     pub fn find_by_peer_id(&self, current: ConnSerial, peer_id: &Id) -> Option<ConnSerial> {
-        let cur = self.conns.get(&current)?;
+        let cur = self.get(current)?;
         let local = cur.local_end()?.host_addr?;
         let remote = cur.remote_end()?.host_addr;
         let score = |c: &Connection| Self::peer_id_score(c, cur, current, local, remote, peer_id);
@@ -570,11 +593,13 @@ impl ConnDb {
             return self
                 .conns
                 .values()
+                .map(|c| &**c)
                 .find(|c| c.name == base && c.instance_number() == Some(n));
         }
         let name = name.trim_matches('"');
         self.conns
             .values()
+            .map(|c| &**c)
             .find(|c| c.name == name && !matches!(c.kind, Kind::Instance { .. }))
     }
 
@@ -588,7 +613,7 @@ impl ConnDb {
     }
 
     fn find_by_peer_id_scan(&self, current: ConnSerial, peer_id: &Id) -> Option<ConnSerial> {
-        let cur = self.conns.get(&current)?;
+        let cur = self.get(current)?;
         let local = cur.local_end()?.host_addr?;
         let remote = cur.remote_end()?.host_addr;
         self.conns

@@ -495,6 +495,47 @@ fn add_args(i: usize) -> Vec<String> {
     .collect()
 }
 
+/// The request `whack` sends for [`add_args`]`(i)`, as one line of pluto's control
+/// protocol (crates/control: an envelope of version 1 with one `add-connection`).
+fn add_request(i: usize) -> String {
+    let end = |host: &str, id: &str, subnet: String| serde_json::json!({ "host": host, "id": id, "subnets": [subnet] });
+    let env = serde_json::json!({
+        "version": 1,
+        "requests": [{
+            "op": "add-connection",
+            "spec": {
+                "name": format!("l{i}"),
+                "left": end("192.0.2.1", "@west", format!("198.51.100.{}/32", (i / 256) % 256)),
+                "right": end("192.0.2.2", "@east", format!("203.0.113.{}/32", i % 256)),
+                "psk": true,
+                "encrypt": true,
+            }
+        }]
+    });
+    format!("{env}\n")
+}
+
+/// Sends one request over a fresh control connection, as whack does, and reads the
+/// reply to its `done` line; returns the reply's lines.
+fn control_request(ctl: &Path, line: &str) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut sock = std::os::unix::net::UnixStream::connect(ctl)
+        .map_err(|e| format!("cannot connect to {}: {e}", ctl.display()))?;
+    sock.write_all(line.as_bytes())
+        .map_err(|e| format!("control socket: {e}"))?;
+    let mut out = String::new();
+    for l in BufReader::new(sock).lines() {
+        let l = l.map_err(|e| format!("control socket: {e}"))?;
+        let done = l.contains("\"type\":\"done\"");
+        out.push_str(&l);
+        out.push('\n');
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 fn bench_adds(b: &Bins, net: &Net, dir: &Path, n: usize, res: &mut Results) -> Result<(), String> {
     let secrets = dir.join("add.secrets");
     write(&secrets, &format!("@west @east : PSK \"{PSK}\"\n"))?;
@@ -543,6 +584,36 @@ fn bench_adds(b: &Bins, net: &Net, dir: &Path, n: usize, res: &mut Results) -> R
         format!("  wall of the first / last {} adds", thousands(k)),
         format!("{} / {}", secs(first), secs(last)),
         "flat",
+    );
+    // The same adds from one process (one control connection each, the protocol
+    // whack speaks), into the same pluto: what the daemon takes without the cost of
+    // starting a whack process, which on a loaded VM is most of the above.
+    let cpu0 = p.cpu();
+    let t0 = Instant::now();
+    for i in 0..n {
+        let out = control_request(&p.ctl, &add_request(i))?;
+        if i == 0 && !out.contains("added") {
+            return Err(format!("control add refused: {out}"));
+        }
+    }
+    res.row(
+        format!(
+            "{} more conns added one by one from one process (a control connection each, {} already loaded), wall",
+            thousands(n),
+            thousands(n)
+        ),
+        secs(t0.elapsed()),
+        "< 5 s",
+    );
+    res.row("  pluto CPU for those adds", secs(p.cpu() - cpu0), "");
+    let spawn = Instant::now();
+    for _ in 0..k {
+        let _ = Command::new(&b.whack).arg("--version").output();
+    }
+    res.row(
+        format!("  for scale: {} `whack --version` processes", thousands(k)),
+        secs(spawn.elapsed()),
+        "",
     );
     Ok(())
 }

@@ -2116,6 +2116,67 @@ mod tests {
         );
     }
 
+    /// The paced auto=start keeps at most AUTO_START_WINDOW initiations unanswered,
+    /// frees a place once an IKE_SA_INIT is answered (the second new-state line), and
+    /// initiates every connection once, in order.
+    #[tokio::test]
+    async fn auto_start_is_paced_by_answered_ike_sa_inits() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let dir = std::env::temp_dir().join(format!("pluto-pace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ctl = dir.join("pluto.ctl");
+        let _ = std::fs::remove_file(&ctl);
+        let listener = tokio::net::UnixListener::bind(&ctl).unwrap();
+        let names: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        let pacer = tokio::spawn(pace_auto_start(ctl.clone(), names.clone()));
+        let unanswered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut most = 0;
+        let mut seen = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let now = unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            most = most.max(now);
+            let (rd, mut wr) = stream.into_split();
+            let mut line = String::new();
+            BufReader::new(rd).read_line(&mut line).await.unwrap();
+            let env: Envelope = serde_json::from_str(&line).unwrap();
+            match &env.requests[..] {
+                [Request::Initiate {
+                    name,
+                    asynchronous: false,
+                    ..
+                }] => seen.push(name.clone()),
+                other => panic!("not an initiate: {other:?}"),
+            }
+            let unanswered = unanswered.clone();
+            held.push(tokio::spawn(async move {
+                let state = |text: &str| {
+                    let mut l = serde_json::to_vec(&control::Reply::Line {
+                        code: ike::ikev2::Rc::NEW_V2_STATE.0,
+                        text: text.into(),
+                    })
+                    .unwrap();
+                    l.push(b'\n');
+                    l
+                };
+                wr.write_all(&state("sent IKE_SA_INIT request"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                unanswered.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                // The pacer may have hung up already; that is fine.
+                let _ = wr.write_all(&state("sent IKE_AUTH request")).await;
+                wr
+            }));
+        }
+        pacer.await.unwrap();
+        assert_eq!(seen, names);
+        assert!(most <= AUTO_START_WINDOW, "{most} unanswered at once");
+        assert!(most > 1, "the window was used: {most}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn crl_and_ocsp_forms_are_refused() {
         let mut p = pluto();

@@ -119,6 +119,114 @@ impl std::fmt::Debug for Pluto {
     }
 }
 
+/// Gives the memory freed after a big `--config` back to the kernel. Parsing holds
+/// every section's text and description at once, several times what the loaded
+/// connections keep; glibc keeps such freed memory in the process (it sits below
+/// live allocations), so without this a daemon that loaded 100,000 conns would stay
+/// resident at twice the size its connections need.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// How many `auto=start` connections may be in IKE_SA_INIT at once. With the
+/// default 0.5 s first retransmission, 32 half-open exchanges keep a peer busy
+/// without making one of them wait so long that it is resent, while the next ones
+/// start as soon as earlier ones are answered.
+pub const AUTO_START_WINDOW: usize = 32;
+
+/// How long one `auto=start` initiation holds its place in the window when its
+/// IKE_SA_INIT is not answered: the first retransmission interval. An unreachable
+/// peer slows the start of the others down to the window per interval instead of
+/// stopping it.
+pub const AUTO_START_HOLD: Duration = Duration::from_millis(500);
+
+/// Initiates `names` through pluto's own control socket, as `ipsec addconn` (or
+/// strongSwan's starter) does, keeping at most [`AUTO_START_WINDOW`] in IKE_SA_INIT.
+/// Each is an ordinary `whack --initiate`: its place in the window is given back
+/// when pluto reports the IKE_SA_INIT answered (the second new-state line, "sent
+/// IKE_AUTH request"), when the attempt ends, or after [`AUTO_START_HOLD`]; the
+/// request is then dropped (pluto carries on with the negotiation, as when whack is
+/// interrupted). Going through the control socket keeps every initiation an input
+/// of the main loop like any other, in order with datagrams and timers; each step
+/// costs the same whatever the number of connections.
+async fn pace_auto_start(ctl: std::path::PathBuf, names: Vec<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let started = Instant::now();
+    let total = names.len();
+    let window = std::sync::Arc::new(tokio::sync::Semaphore::new(AUTO_START_WINDOW));
+    let mut failed = 0usize;
+    for name in names {
+        let Ok(permit) = window.clone().acquire_owned().await else {
+            return;
+        };
+        let env = control::Envelope::new(vec![Request::Initiate {
+            name: name.clone(),
+            remote_host: None,
+            xauth_user: None,
+            xauth_pass: None,
+            asynchronous: false,
+        }]);
+        let line = match control::wire::encode_line(&env) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("\"{name}\": auto=start: cannot encode the initiate request: {e}");
+                continue;
+            }
+        };
+        let mut stream = match tokio::net::UnixStream::connect(&ctl).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(
+                    "auto=start: cannot reach pluto's control socket \"{}\": {e}; {} connections not initiated",
+                    ctl.display(),
+                    total - failed
+                );
+                return;
+            }
+        };
+        if let Err(e) = stream.write_all(&line).await {
+            tracing::warn!("\"{name}\": auto=start: control socket: {e}");
+            failed += 1;
+            continue;
+        }
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut lines = BufReader::new(stream).lines();
+            let mut new_states = 0;
+            let answered = async {
+                while let Ok(Some(l)) = lines.next_line().await {
+                    match serde_json::from_str::<control::Reply>(&l) {
+                        Ok(control::Reply::Line { code, text }) => {
+                            if code == ike::ikev2::Rc::NEW_V2_STATE.0 {
+                                new_states += 1;
+                                if new_states == 2 {
+                                    return;
+                                }
+                            } else if control::rc::sets_exit_status(code) {
+                                tracing::warn!("auto=start: {text}");
+                            }
+                        }
+                        Ok(control::Reply::Done { .. }) | Err(_) => return,
+                        Ok(control::Reply::Prompt { .. }) => return,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(AUTO_START_HOLD, answered).await;
+        });
+    }
+    // Every place back: the last ones are answered (or given up on).
+    let _ = window.acquire_many(AUTO_START_WINDOW as u32).await;
+    tracing::info!(
+        "auto=start: {} of {total} connections initiated in {:.1}s",
+        total - failed,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// Why the redirect forms are refused.
 const NO_REDIRECT: &str = "IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet";
 
@@ -266,6 +374,7 @@ impl Pluto {
                 tracing::warn!("{m}");
             }
         }
+        release_freed_memory();
         Ok(added)
     }
 
@@ -343,7 +452,13 @@ impl Pluto {
 
     /// Routes (`auto=route`/`ondemand`) or initiates (`auto=start`/`keep`) the
     /// connections `--config` asked for; progress goes to the log.
+    ///
+    /// Up to [`AUTO_START_WINDOW`] connections are initiated at once. Beyond that
+    /// they are paced (see [`pace_auto_start`]): sent all at once, thousands of
+    /// IKE_SA_INIT requests overrun the socket buffers and the peer and come back as
+    /// retransmissions.
     pub async fn start_auto(&mut self) {
+        let mut start = Vec::new();
         for (name, auto) in std::mem::take(&mut self.pending_auto) {
             match auto {
                 conn::conf::Auto::Ondemand => match self.route(&name).await {
@@ -357,18 +472,29 @@ impl Pluto {
                         );
                     }
                     self.keep_up.insert(name.clone());
-                    let (mut r, mut rx, _answers) = Responder::detached();
-                    self.initiate(&name, None, &mut r);
-                    drop(r);
-                    while let Ok(control::Reply::Line { code, text }) = rx.try_recv() {
-                        if control::rc::sets_exit_status(code) {
-                            tracing::warn!("auto=start: {text}");
-                        }
-                    }
+                    start.push(name);
                 }
                 conn::conf::Auto::Add | conn::conf::Auto::Ignore => {}
             }
         }
+        if start.len() <= AUTO_START_WINDOW {
+            for name in start {
+                let (mut r, mut rx, _answers) = Responder::detached();
+                self.initiate(&name, None, &mut r);
+                drop(r);
+                while let Ok(control::Reply::Line { code, text }) = rx.try_recv() {
+                    if control::rc::sets_exit_status(code) {
+                        tracing::warn!("auto=start: {text}");
+                    }
+                }
+            }
+            return;
+        }
+        tracing::info!(
+            "auto=start: initiating {} connections, at most {AUTO_START_WINDOW} in IKE_SA_INIT at a time",
+            start.len()
+        );
+        tokio::spawn(pace_auto_start(self.opts.ctlsocket(), start));
     }
 
     /// Gives pluto its kernel interface.
@@ -1988,6 +2114,67 @@ mod tests {
                 .all(|l| !l.contains("ikev1") && !l.contains("xauth") && !l.contains("ipcomp")),
             "{lines:?}"
         );
+    }
+
+    /// The paced auto=start keeps at most AUTO_START_WINDOW initiations unanswered,
+    /// frees a place once an IKE_SA_INIT is answered (the second new-state line), and
+    /// initiates every connection once, in order.
+    #[tokio::test]
+    async fn auto_start_is_paced_by_answered_ike_sa_inits() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let dir = std::env::temp_dir().join(format!("pluto-pace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ctl = dir.join("pluto.ctl");
+        let _ = std::fs::remove_file(&ctl);
+        let listener = tokio::net::UnixListener::bind(&ctl).unwrap();
+        let names: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        let pacer = tokio::spawn(pace_auto_start(ctl.clone(), names.clone()));
+        let unanswered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut most = 0;
+        let mut seen = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..100 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let now = unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            most = most.max(now);
+            let (rd, mut wr) = stream.into_split();
+            let mut line = String::new();
+            BufReader::new(rd).read_line(&mut line).await.unwrap();
+            let env: Envelope = serde_json::from_str(&line).unwrap();
+            match &env.requests[..] {
+                [Request::Initiate {
+                    name,
+                    asynchronous: false,
+                    ..
+                }] => seen.push(name.clone()),
+                other => panic!("not an initiate: {other:?}"),
+            }
+            let unanswered = unanswered.clone();
+            held.push(tokio::spawn(async move {
+                let state = |text: &str| {
+                    let mut l = serde_json::to_vec(&control::Reply::Line {
+                        code: ike::ikev2::Rc::NEW_V2_STATE.0,
+                        text: text.into(),
+                    })
+                    .unwrap();
+                    l.push(b'\n');
+                    l
+                };
+                wr.write_all(&state("sent IKE_SA_INIT request"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                unanswered.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                // The pacer may have hung up already; that is fine.
+                let _ = wr.write_all(&state("sent IKE_AUTH request")).await;
+                wr
+            }));
+        }
+        pacer.await.unwrap();
+        assert_eq!(seen, names);
+        assert!(most <= AUTO_START_WINDOW, "{most} unanswered at once");
+        assert!(most > 1, "the window was used: {most}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

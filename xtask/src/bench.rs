@@ -6,6 +6,9 @@
 //! measurement, no plots); `BENCH` (`codec`, `crypto` or `handshake`) runs one bench
 //! target only; anything after `--` goes to criterion as is (a filter,
 //! `--save-baseline`, ...).
+//!
+//! `cargo xtask bench conns [...]` is not criterion: it runs pluto-rs itself with many
+//! connections (see `bench_conns.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -43,11 +46,13 @@ fn cargo_args(args: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Entry point; returns the process exit code of `cargo bench`.
+/// Entry point; returns the process exit code of `cargo bench`. `bench conns ...`
+/// is the connection-scale benchmark of [`crate::bench_conns`] instead.
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
     match args.first().map(String::as_str) {
         Some("peers") => return crate::bench_peers::main(root, &args[1..]),
         Some("hold") => return crate::bench_peers::hold(root, &args[1..]),
+        Some("conns") => return crate::bench_conns::main(root, &args[1..]),
         _ => {}
     }
     let cargo_args = cargo_args(args)?;

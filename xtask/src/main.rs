@@ -7,9 +7,11 @@
 //! `cargo xtask fuzz [target] [--runs N]` runs the ike fuzz targets (all three, one
 //! million runs each, by default) and prints a summary; `cargo xtask bench` runs the
 //! ike criterion benchmarks, `cargo xtask bench peers` the daemon against charon and
-//! libreswan under strongSwan's load tester.
+//! libreswan under strongSwan's load tester, `cargo xtask bench conns` loads, adds and
+//! starts many connections in a real pluto-rs (as root, in network namespaces).
 
 mod bench;
+mod bench_conns;
 mod bench_peers;
 mod fuzz;
 mod testnet;
@@ -36,6 +38,7 @@ fn usage() -> ! {
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake] [-- CRITERION_ARGS...]\n\
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf]\n\
          \x20      cargo xtask bench hold [--n N]   (pluto-rs holding N tunnels, XFRM faked)\n\
+         \x20      cargo xtask bench conns [--quick] [--load N,N] [--adds N] [--starts N] [--keep]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\

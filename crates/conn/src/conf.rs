@@ -27,7 +27,7 @@
 //! implement yet are reported in [`Config::warnings`] (and logged) rather than silently
 //! ignored; unknown keywords are errors.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::files::{include_files, read_text, split_words, strip_comment, FileError};
@@ -125,6 +125,9 @@ struct Section {
 struct Raw {
     setup: Vec<Kv>,
     conns: Vec<Section>,
+    /// Position in `conns` by name (not `%default`), so that the duplicate check and
+    /// `also=` cost one lookup rather than a scan of every conn before.
+    by_name: HashMap<String, usize>,
 }
 
 fn syntax(path: &Path, line: usize, problem: impl Into<String>) -> ConfError {
@@ -179,12 +182,11 @@ fn parse_text(raw: &mut Raw, text: &str, path: &Path, depth: usize) -> Result<()
                 ("config", 2) if words[1].text == "setup" => cur = Current::Setup,
                 ("conn", 2) => {
                     let name = words[1].text.clone();
-                    if raw
-                        .conns
-                        .iter()
-                        .any(|c| c.name == name && name != "%default")
-                    {
-                        return Err(syntax(path, line, format!("duplicate conn \"{name}\"")));
+                    if name != "%default" {
+                        if raw.by_name.contains_key(&name) {
+                            return Err(syntax(path, line, format!("duplicate conn \"{name}\"")));
+                        }
+                        raw.by_name.insert(name.clone(), raw.conns.len());
                     }
                     raw.conns.push(Section {
                         name,
@@ -346,9 +348,9 @@ pub const SETUP_KEYWORDS: &[&str] = &[
     "xfrmlifetime",
 ];
 
-fn resolve(raw: Raw) -> Result<Config, ConfError> {
+fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
     let mut cfg = Config::default();
-    for kv in raw.setup {
+    for kv in std::mem::take(&mut raw.setup) {
         if !SETUP_KEYWORDS.contains(&kv.key.as_str()) {
             let w = format!(
                 "{}:{}: config setup: \"{}\" is not a libreswan setup keyword; ignored",
@@ -379,7 +381,7 @@ fn resolve(raw: Raw) -> Result<Config, ConfError> {
         let mut merged: Vec<Kv> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut stack: Vec<String> = Vec::new();
-        collect(&raw.conns, sec, false, &mut merged, &mut seen, &mut stack)?;
+        collect(&raw, sec, false, &mut merged, &mut seen, &mut stack)?;
         for kv in &defaults {
             if seen.insert(kv.key.clone()) {
                 merged.push(kv.clone());
@@ -409,7 +411,7 @@ fn resolve(raw: Raw) -> Result<Config, ConfError> {
 /// Gather a section's keys, then its `also=`/`alsoflip=` sections' (first set wins).
 /// `flip` swaps `left*` and `right*` keys, for sections pulled in with `alsoflip=`.
 fn collect(
-    all: &[Section],
+    all: &Raw,
     sec: &Section,
     flip: bool,
     out: &mut Vec<Kv>,
@@ -442,8 +444,9 @@ fn collect(
                 ));
             }
             let t = all
-                .iter()
-                .find(|s| s.name == target && s.name != "%default")
+                .by_name
+                .get(target)
+                .and_then(|&i| all.conns.get(i))
                 .ok_or_else(|| {
                     syntax(
                         &kv.path,

@@ -8,7 +8,7 @@
 //! when an IKE_SA_INIT arrives, by peer ID once IDi is decrypted (road-warrior
 //! switching), and by traffic selectors for a CREATE_CHILD_SA / IKE_AUTH child.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use crate::addr::{same_family, traffic_selector, ProtoPort, Subnet};
@@ -59,18 +59,213 @@ fn ts_fit(clients: &[Subnet], pp: Option<ProtoPort>, ts: &TrafficSelector) -> u3
         .unwrap_or(0)
 }
 
+/// The index entry of a peer ID: a concrete ID normalized so that equal keys are
+/// exactly the IDs [`Id::matches`] pairs (FQDNs, user FQDNs and DNs without `*`
+/// compare case-insensitively), or "wildcard" for the IDs that accept many.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PeerKey {
+    Exact(Id),
+    Wild,
+}
+
+impl PeerKey {
+    fn of(id: &Id) -> PeerKey {
+        if id.is_wildcard() {
+            return PeerKey::Wild;
+        }
+        PeerKey::Exact(match id {
+            Id::Fqdn(s) => Id::Fqdn(s.to_ascii_lowercase()),
+            Id::UserFqdn(s) => Id::UserFqdn(s.to_ascii_lowercase()),
+            Id::Dn(rdns) => Id::Dn(
+                rdns.iter()
+                    .map(|(a, v)| (a.to_ascii_lowercase(), v.to_ascii_lowercase()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        })
+    }
+}
+
+/// Where one connection is filed in the [`Index`], kept so that it can be taken out
+/// again after the connection changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Keys {
+    /// Name and, for an instance, its number.
+    name: (String, Option<u32>),
+    /// The template of an instance.
+    template: Option<ConnSerial>,
+    /// Oriented with both host addresses: (local, remote).
+    hosts: Option<(IpAddr, IpAddr)>,
+    /// An oriented template whose peer is `%any`: its local address.
+    template_local: Option<IpAddr>,
+    /// (local, remote or `None` for such a template, peer ID) for the peer-ID lookup.
+    peer: Option<(IpAddr, Option<IpAddr>, PeerKey)>,
+}
+
+impl Keys {
+    fn of(c: &Connection) -> Keys {
+        let ends = c.local_end().zip(c.remote_end());
+        let local = ends.and_then(|(l, _)| l.host_addr);
+        let remote = ends.and_then(|(_, r)| r.host_addr);
+        let template_local = local.filter(|_| remote.is_none() && c.is_template());
+        let peer = match (local, remote, ends) {
+            (Some(l), Some(r), Some((_, re))) => Some((l, Some(r), PeerKey::of(&re.id))),
+            (Some(l), None, Some((_, re))) if template_local.is_some() => {
+                Some((l, None, PeerKey::of(&re.id)))
+            }
+            _ => None,
+        };
+        Keys {
+            name: (c.name.clone(), c.instance_number()),
+            template: match c.kind {
+                Kind::Instance { template, .. } => Some(template),
+                _ => None,
+            },
+            hosts: local.zip(remote),
+            template_local,
+            peer,
+        }
+    }
+}
+
+/// Serials in ascending order. A sorted vector rather than a set: most buckets hold
+/// one connection (a name, a peer's address, a peer ID), where a tree node would
+/// cost ten times the entry, and new serials are the largest, so adding appends.
+#[derive(Debug, Default)]
+struct Bucket(Vec<ConnSerial>);
+
+impl Bucket {
+    fn insert(&mut self, s: ConnSerial) {
+        if let Err(i) = self.0.binary_search(&s) {
+            self.0.insert(i, s);
+        }
+    }
+
+    fn remove(&mut self, s: ConnSerial) {
+        if let Ok(i) = self.0.binary_search(&s) {
+            self.0.remove(i);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &ConnSerial> + '_ {
+        self.0.iter()
+    }
+}
+
+fn file<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: K, s: ConnSerial) {
+    map.entry(key).or_default().insert(s);
+}
+
+fn unfile<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: &K, s: ConnSerial) {
+    if let Some(b) = map.get_mut(key) {
+        b.remove(s);
+        if b.0.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// The lookups' indexes, so that finding a connection costs what the candidates
+/// cost, not the number of connections. Every bucket is ordered by serial, which is
+/// the "oldest wins" tie-break of the lookups.
+#[derive(Debug, Default)]
+struct Index {
+    keys: HashMap<ConnSerial, Keys>,
+    by_name: HashMap<(String, Option<u32>), Bucket>,
+    instances: HashMap<ConnSerial, Bucket>,
+    by_hosts: HashMap<(IpAddr, IpAddr), Bucket>,
+    templates: HashMap<IpAddr, Bucket>,
+    by_peer: HashMap<(IpAddr, Option<IpAddr>, PeerKey), Bucket>,
+}
+
+impl Index {
+    fn add(&mut self, c: &Connection) {
+        let s = c.serial;
+        self.remove(s);
+        let k = Keys::of(c);
+        file(&mut self.by_name, k.name.clone(), s);
+        if let Some(t) = k.template {
+            file(&mut self.instances, t, s);
+        }
+        if let Some(h) = k.hosts {
+            file(&mut self.by_hosts, h, s);
+        }
+        if let Some(l) = k.template_local {
+            file(&mut self.templates, l, s);
+        }
+        if let Some(p) = &k.peer {
+            file(&mut self.by_peer, p.clone(), s);
+        }
+        self.keys.insert(s, k);
+    }
+
+    fn remove(&mut self, s: ConnSerial) {
+        let Some(k) = self.keys.remove(&s) else {
+            return;
+        };
+        unfile(&mut self.by_name, &k.name, s);
+        if let Some(t) = k.template {
+            unfile(&mut self.instances, &t, s);
+        }
+        if let Some(h) = k.hosts {
+            unfile(&mut self.by_hosts, &h, s);
+        }
+        if let Some(l) = k.template_local {
+            unfile(&mut self.templates, &l, s);
+        }
+        if let Some(p) = &k.peer {
+            unfile(&mut self.by_peer, p, s);
+        }
+    }
+
+    fn bucket<'a, K: std::hash::Hash + Eq>(
+        map: &'a HashMap<K, Bucket>,
+        key: &K,
+    ) -> impl Iterator<Item = ConnSerial> + 'a {
+        map.get(key).into_iter().flat_map(|b| b.iter().copied())
+    }
+}
+
 /// The connection database.
 #[derive(Debug, Default)]
 pub struct ConnDb {
-    conns: BTreeMap<ConnSerial, Connection>,
+    /// Boxed: a connection is a few KiB and B-tree nodes keep spare slots.
+    conns: BTreeMap<ConnSerial, Box<Connection>>,
     next_serial: u64,
     next_instance: HashMap<ConnSerial, u32>,
+    index: Index,
+    /// Connections handed out by [`ConnDb::get_mut`] since the index last saw them:
+    /// their index entries may be stale, so lookups judge them directly and the next
+    /// change to the database files them again.
+    dirty: BTreeSet<ConnSerial>,
 }
 
 impl ConnDb {
     /// An empty database.
     pub fn new() -> ConnDb {
         ConnDb::default()
+    }
+
+    /// Files the connections changed through [`ConnDb::get_mut`] again.
+    fn refile(&mut self) {
+        for s in std::mem::take(&mut self.dirty) {
+            match self.conns.get(&s) {
+                Some(c) => self.index.add(c),
+                None => self.index.remove(s),
+            }
+        }
+    }
+
+    /// The serials of `bucket` whose index entry is current, and every connection
+    /// whose entry may be stale: a superset of the connections a lookup can pick.
+    fn candidates<'a>(
+        &'a self,
+        bucket: impl Iterator<Item = ConnSerial> + 'a,
+    ) -> impl Iterator<Item = &'a Connection> + 'a {
+        bucket
+            .filter(|s| !self.dirty.contains(s))
+            .chain(self.dirty.iter().copied())
+            .filter_map(|s| self.get(s))
     }
 
     /// Validate, orient and add a description.
@@ -84,6 +279,7 @@ impl ConnDb {
 
     /// Add an already validated connection (its serial is replaced by a fresh one).
     pub fn insert(&mut self, mut c: Connection) -> Result<ConnSerial, DbError> {
+        self.refile();
         if !matches!(c.kind, Kind::Instance { .. }) && self.find(&c.name).is_some() {
             return Err(DbError::Duplicate(c.name));
         }
@@ -91,7 +287,8 @@ impl ConnDb {
         let serial = ConnSerial(self.next_serial);
         c.serial = serial;
         tracing::debug!("added connection {} {}", c.display_name(), serial);
-        self.conns.insert(serial, c);
+        self.index.add(&c);
+        self.conns.insert(serial, Box::new(c));
         Ok(serial)
     }
 
@@ -99,56 +296,57 @@ impl ConnDb {
     /// template deletes its instances too. Returns what was removed so the daemon can
     /// tear down SAs and routes.
     pub fn delete(&mut self, name: &str) -> Result<Vec<Connection>, DbError> {
+        self.refile();
         let serial = self
             .find(name)
             .map(|c| c.serial)
             .ok_or_else(|| DbError::Unknown(name.to_string()))?;
         let mut doomed: Vec<ConnSerial> = self
-            .conns
-            .values()
-            .filter(|c| matches!(c.kind, Kind::Instance { template, .. } if template == serial))
-            .map(|c| c.serial)
-            .collect();
+            .index
+            .instances
+            .get(&serial)
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
         doomed.push(serial);
         self.next_instance.remove(&serial);
-        Ok(doomed
-            .into_iter()
-            .filter_map(|s| self.conns.remove(&s))
-            .collect())
+        Ok(doomed.into_iter().filter_map(|s| self.remove(s)).collect())
     }
 
     /// Delete one connection by serial (e.g. an instance whose IKE SA died).
     pub fn remove(&mut self, serial: ConnSerial) -> Option<Connection> {
-        self.conns.remove(&serial)
+        self.refile();
+        self.index.remove(serial);
+        self.conns.remove(&serial).map(|c| *c)
     }
 
     /// By serial.
     pub fn get(&self, serial: ConnSerial) -> Option<&Connection> {
-        self.conns.get(&serial)
+        self.conns.get(&serial).map(|c| &**c)
     }
 
-    /// By serial, mutable (routing state, re-orientation).
+    /// By serial, mutable (routing state, re-orientation). The connection is filed
+    /// again in the lookup indexes on the next change to the database; until then
+    /// lookups judge it as it is now.
     pub fn get_mut(&mut self, serial: ConnSerial) -> Option<&mut Connection> {
-        self.conns.get_mut(&serial)
+        self.refile();
+        let c = self.conns.get_mut(&serial)?.as_mut();
+        self.dirty.insert(serial);
+        Some(c)
     }
 
     /// By name: the permanent connection or template called `name`, or with
     /// `name[N]`, instance N of the template `name`.
     pub fn find(&self, name: &str) -> Option<&Connection> {
-        if let Some((base, rest)) = name.split_once('[') {
+        let key = if let Some((base, rest)) = name.split_once('[') {
             let n: u32 = rest.strip_suffix(']')?.parse().ok()?;
-            let base = base.trim_matches('"');
-            return self
-                .conns
-                .values()
-                .find(|c| c.name == base && c.instance_number() == Some(n));
-        }
-        let name = name.trim_matches('"');
-        self.conns
-            .values()
-            .find(|c| c.name == name && !matches!(c.kind, Kind::Instance { .. }))
+            (base.trim_matches('"').to_string(), Some(n))
+        } else {
+            (name.trim_matches('"').to_string(), None)
+        };
+        self.candidates(Index::bucket(&self.index.by_name, &key))
+            .filter(|c| c.name == key.0 && c.instance_number() == key.1)
+            .min_by_key(|c| c.serial)
     }
-
     /// Number of connections (instances included).
     pub fn len(&self) -> usize {
         self.conns.len()
@@ -162,7 +360,7 @@ impl ConnDb {
     /// All connections in status order: by name, the template before its instances,
     /// instances by number.
     pub fn iter(&self) -> impl Iterator<Item = &Connection> {
-        let mut v: Vec<&Connection> = self.conns.values().collect();
+        let mut v: Vec<&Connection> = self.conns.values().map(|c| &**c).collect();
         v.sort_by(|a, b| {
             (a.name.as_str(), a.instance_number(), a.serial).cmp(&(
                 b.name.as_str(),
@@ -177,11 +375,14 @@ impl ConnDb {
     /// that became invalid (both ends local) are left unoriented and reported.
     pub fn reorient(&mut self, addrs: &HostAddrs) -> Vec<(String, ConnError)> {
         let mut errs = Vec::new();
+        self.dirty.clear();
+        self.index = Index::default();
         for c in self.conns.values_mut() {
             if let Err(e) = c.orient(addrs) {
                 c.local = None;
                 errs.push((c.display_name(), e));
             }
+            self.index.add(c);
         }
         errs
     }
@@ -223,12 +424,40 @@ impl ConnDb {
         }
     }
 
+    /// Every connection whose hosts can fit (`local`, `remote`) (and possibly more):
+    /// the exact host pair's bucket, then the templates on `local`.
+    fn host_candidates(
+        &self,
+        local: IpAddr,
+        remote: IpAddr,
+    ) -> impl Iterator<Item = &Connection> + '_ {
+        let templates = same_family(local, remote)
+            .then(|| Index::bucket(&self.index.templates, &local))
+            .into_iter()
+            .flatten();
+        self.candidates(Index::bucket(&self.index.by_hosts, &(local, remote)).chain(templates))
+    }
+
     /// The best connection for an IKE exchange between our `local` and the peer's
     /// `remote` address: a connection naming the peer exactly beats a template; among
     /// equals the oldest wins. A template is returned as is; the caller instantiates it.
     pub fn find_by_addrs(&self, local: IpAddr, remote: IpAddr) -> Option<ConnSerial> {
-        self.conns
-            .values()
+        // The oldest current entry of each bucket is that bucket's best; entries that
+        // may be stale are judged on their own.
+        let first = |b: Option<&Bucket>| {
+            b.into_iter()
+                .flat_map(|b| b.iter().copied())
+                .find(|s| !self.dirty.contains(s))
+        };
+        let exact = first(self.index.by_hosts.get(&(local, remote)));
+        let template = same_family(local, remote)
+            .then(|| first(self.index.templates.get(&local)))
+            .flatten();
+        exact
+            .into_iter()
+            .chain(template)
+            .chain(self.dirty.iter().copied())
+            .filter_map(|s| self.get(s))
             .map(|c| (Self::host_fit(c, local, remote), c.serial))
             .filter(|&(f, _)| f > 0)
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
@@ -240,38 +469,66 @@ impl ConnDb {
     /// A connection whose remote ID names the peer exactly beats a wildcard one; the
     /// current connection wins ties. `None` if nothing accepts the ID.
     pub fn find_by_peer_id(&self, current: ConnSerial, peer_id: &Id) -> Option<ConnSerial> {
-        let cur = self.conns.get(&current)?;
+        let cur = self.get(current)?;
         let local = cur.local_end()?.host_addr?;
         let remote = cur.remote_end()?.host_addr;
-        self.conns
-            .values()
-            .filter_map(|c| {
-                let hosts = match remote {
-                    Some(r) => Self::host_fit(c, local, r),
-                    None => u32::from(c.serial == current),
-                };
-                if hosts == 0 {
-                    return None;
-                }
-                let want = &c.remote_end()?.id;
-                if !want.matches(peer_id) {
-                    return None;
-                }
-                let id_score = if want.is_wildcard() { 1 } else { 2 };
-                let auth_overlap = {
-                    let (a, b) = (c.policy.authby, cur.policy.authby);
-                    (a.psk && b.psk)
-                        || (a.rsasig && b.rsasig)
-                        || (a.ecdsa && b.ecdsa)
-                        || (a.null && b.null)
-                };
-                if !auth_overlap {
-                    return None;
-                }
-                Some(((id_score, hosts, c.serial == current), c.serial))
-            })
-            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-            .map(|(_, s)| s)
+        let score = |c: &Connection| Self::peer_id_score(c, cur, current, local, remote, peer_id);
+        let best = |it: &mut dyn Iterator<Item = &Connection>| {
+            it.filter_map(&score)
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, s)| s)
+        };
+        let Some(r) = remote else {
+            // Only the current connection can serve a peer whose address we do not know.
+            return best(&mut std::iter::once(cur));
+        };
+        // A connection naming the peer's ID exactly beats every wildcard one, so the
+        // wildcard buckets are looked at only when no exact one fits.
+        let key = PeerKey::of(peer_id);
+        let bucket = |remote: Option<IpAddr>, key: &PeerKey| {
+            Index::bucket(&self.index.by_peer, &(local, remote, key.clone()))
+        };
+        if key != PeerKey::Wild {
+            let exact = bucket(Some(r), &key).chain(bucket(None, &key));
+            if let Some(s) = best(&mut self.candidates(exact)) {
+                return Some(s);
+            }
+        }
+        let wild = bucket(Some(r), &PeerKey::Wild).chain(bucket(None, &PeerKey::Wild));
+        best(&mut self.candidates(wild))
+    }
+
+    /// libreswan's precedence for [`ConnDb::find_by_peer_id`]: (ID exact over
+    /// wildcard, host exact over template, the current connection) for a connection
+    /// that accepts the ID with an authentication method the current one allows.
+    fn peer_id_score(
+        c: &Connection,
+        cur: &Connection,
+        current: ConnSerial,
+        local: IpAddr,
+        remote: Option<IpAddr>,
+        peer_id: &Id,
+    ) -> Option<((u32, u32, bool), ConnSerial)> {
+        let hosts = match remote {
+            Some(r) => Self::host_fit(c, local, r),
+            None => u32::from(c.serial == current),
+        };
+        if hosts == 0 {
+            return None;
+        }
+        let want = &c.remote_end()?.id;
+        if !want.matches(peer_id) {
+            return None;
+        }
+        let id_score = if want.is_wildcard() { 1 } else { 2 };
+        let auth_overlap = {
+            let (a, b) = (c.policy.authby, cur.policy.authby);
+            (a.psk && b.psk) || (a.rsasig && b.rsasig) || (a.ecdsa && b.ecdsa) || (a.null && b.null)
+        };
+        if !auth_overlap {
+            return None;
+        }
+        Some(((id_score, hosts, c.serial == current), c.serial))
     }
 
     /// The connection whose clients best fit the traffic selectors of a child SA
@@ -291,8 +548,7 @@ impl ConnDb {
         if ours.is_empty() || theirs.is_empty() {
             return None;
         }
-        self.conns
-            .values()
+        self.host_candidates(local, remote)
             .filter_map(|c| {
                 let hosts = Self::host_fit(c, local, remote);
                 if hosts == 0 || !c.policy.has_ipsec() {
@@ -321,6 +577,48 @@ impl ConnDb {
                 }
                 Some(((score, hosts), c.serial))
             })
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, s)| s)
+    }
+}
+
+/// The lookups as plain scans over every connection, as they were before the
+/// indexes: the tests check that the indexed lookups give the same answers.
+#[cfg(test)]
+impl ConnDb {
+    fn find_scan(&self, name: &str) -> Option<&Connection> {
+        if let Some((base, rest)) = name.split_once('[') {
+            let n: u32 = rest.strip_suffix(']')?.parse().ok()?;
+            let base = base.trim_matches('"');
+            return self
+                .conns
+                .values()
+                .map(|c| &**c)
+                .find(|c| c.name == base && c.instance_number() == Some(n));
+        }
+        let name = name.trim_matches('"');
+        self.conns
+            .values()
+            .map(|c| &**c)
+            .find(|c| c.name == name && !matches!(c.kind, Kind::Instance { .. }))
+    }
+
+    fn find_by_addrs_scan(&self, local: IpAddr, remote: IpAddr) -> Option<ConnSerial> {
+        self.conns
+            .values()
+            .map(|c| (Self::host_fit(c, local, remote), c.serial))
+            .filter(|&(f, _)| f > 0)
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, s)| s)
+    }
+
+    fn find_by_peer_id_scan(&self, current: ConnSerial, peer_id: &Id) -> Option<ConnSerial> {
+        let cur = self.get(current)?;
+        let local = cur.local_end()?.host_addr?;
+        let remote = cur.remote_end()?.host_addr;
+        self.conns
+            .values()
+            .filter_map(|c| Self::peer_id_score(c, cur, current, local, remote, peer_id))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
             .map(|(_, s)| s)
     }
@@ -577,5 +875,137 @@ mod tests {
         assert!(!db.find("a").unwrap().is_oriented());
         assert!(db.reorient(&HostAddrs::new([ip("192.0.2.2")])).is_empty());
         assert!(db.find("a").unwrap().is_oriented());
+    }
+
+    /// Every lookup of `db` answered by the indexes and by the old scans alike.
+    fn assert_index_agrees(db: &ConnDb, ids: &[Id]) {
+        let addrs: Vec<IpAddr> = [
+            "192.0.2.1",
+            "192.0.2.2",
+            "192.0.2.3",
+            "192.0.2.9",
+            "198.51.100.1",
+            "2001:db8::1",
+            "2001:db8::2",
+        ]
+        .iter()
+        .map(|a| ip(a))
+        .collect();
+        for &l in &addrs {
+            for &r in &addrs {
+                assert_eq!(
+                    db.find_by_addrs(l, r),
+                    db.find_by_addrs_scan(l, r),
+                    "{l} {r}"
+                );
+            }
+        }
+        for c in db.conns.values() {
+            let name = match c.instance_number() {
+                Some(n) => format!("{}[{n}]", c.name),
+                None => c.name.clone(),
+            };
+            for n in [name.as_str(), c.name.as_str(), "nope", "x[", "x[1"] {
+                assert_eq!(
+                    db.find(n).map(|c| c.serial),
+                    db.find_scan(n).map(|c| c.serial),
+                    "{n}"
+                );
+            }
+            for id in ids {
+                assert_eq!(
+                    db.find_by_peer_id(c.serial, id),
+                    db.find_by_peer_id_scan(c.serial, id),
+                    "{} {id:?}",
+                    c.display_name()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Random databases of permanent conns, templates, their instances, %any and
+        /// concrete peer IDs (differing in case too), with deletions, removals,
+        /// re-orientation and changes through get_mut: the indexed lookups answer
+        /// what the old scans answer at every step.
+        #[test]
+        fn indexes_agree_with_the_scans(ops in proptest::collection::vec((0u8..9, 0usize..6, 0usize..6, 0usize..6), 1..40)) {
+            let hosts = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "%any", "2001:db8::1", "2001:db8::2"];
+            let rids = ["%any", "@road", "@ROAD", "@east", "east@example.com", "192.0.2.9"];
+            let ids: Vec<Id> = ["@road", "@east", "@Road", "east@EXAMPLE.com", "192.0.2.9", "@x"]
+                .iter()
+                .map(|s| Id::parse(s).unwrap())
+                .collect();
+            let here = HostAddrs::new([ip("192.0.2.1"), ip("2001:db8::1")]);
+            let mut db = ConnDb::new();
+            for (n, (op, a, b, c)) in ops.into_iter().enumerate() {
+                match op {
+                    0..=3 => {
+                        let (left, right) = if a % 3 == 2 { ("2001:db8::1", hosts[4 + b % 2]) } else { ("192.0.2.1", hosts[b % 4]) };
+                        let mut sp = spec(&format!("c{}", n % 12), left, right);
+                        sp.right.id = Some(rids[c].into());
+                        let _ = db.add(sp, &here);
+                    }
+                    4 => {
+                        let templates: Vec<ConnSerial> =
+                            db.conns.values().filter(|c| c.is_template()).map(|c| c.serial).collect();
+                        if let Some(&t) = templates.get(a % templates.len().max(1)) {
+                            let peer = if db.get(t).and_then(|c| c.local_end()?.host_addr).is_some_and(|h| h.is_ipv6()) { ip("2001:db8::2") } else { ip(["192.0.2.2", "192.0.2.9"][b % 2]) };
+                            let pid = (c % 2 == 0).then(|| ids[c % ids.len()].clone());
+                            let _ = db.instantiate(t, peer, pid);
+                        }
+                    }
+                    5 => { let _ = db.delete(&format!("c{}", a * 2 + b % 2)); }
+                    6 => {
+                        let all: Vec<ConnSerial> = db.conns.keys().copied().collect();
+                        if let Some(&s) = all.get(a % all.len().max(1)) { db.remove(s); }
+                    }
+                    7 => {
+                        // A change through get_mut that moves the conn in the index.
+                        let all: Vec<ConnSerial> = db.conns.keys().copied().collect();
+                        if let Some(&s) = all.get(a % all.len().max(1)) {
+                            let c = db.get_mut(s).unwrap();
+                            if b % 2 == 0 { c.local = None; } else { c.policy.authby.psk = !c.policy.authby.psk; }
+                        }
+                    }
+                    _ => {
+                        let addrs = if a % 2 == 0 { here.clone() } else { HostAddrs::new([ip("192.0.2.2")]) };
+                        db.reorient(&addrs);
+                    }
+                }
+                assert_index_agrees(&db, &ids);
+            }
+        }
+    }
+
+    #[test]
+    fn index_follows_templates_instances_and_removal() {
+        let mut db = ConnDb::new();
+        let mut t = spec("rw", "192.0.2.1", "%any");
+        t.right.id = Some("%any".into());
+        let t = db.add(t, &west()).unwrap();
+        let mut road = spec("road", "192.0.2.1", "%any");
+        road.right.id = Some("@Road".into());
+        let road = db.add(road, &west()).unwrap();
+        let inst = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
+        let ids = [Id::Fqdn("road".into()), Id::Fqdn("other".into())];
+        assert_index_agrees(&db, &ids);
+        // The instance names the peer exactly: it beats both templates for its address.
+        assert_eq!(
+            db.find_by_addrs(ip("192.0.2.1"), ip("192.0.2.7")),
+            Some(inst)
+        );
+        assert_eq!(db.find_by_peer_id(inst, &ids[0]), Some(road));
+        db.remove(inst);
+        assert_eq!(db.find_by_addrs(ip("192.0.2.1"), ip("192.0.2.7")), Some(t));
+        assert!(db.find("rw[1]").is_none());
+        assert_index_agrees(&db, &ids);
+        db.delete("rw").unwrap();
+        assert_eq!(
+            db.find_by_addrs(ip("192.0.2.1"), ip("192.0.2.7")),
+            Some(road)
+        );
+        assert_index_agrees(&db, &ids);
     }
 }

@@ -14,7 +14,9 @@
 //! one (RFC 7296 1.2), whatever the proposals say. With `pfs=no`, groups named in
 //! `esp=` or `pfsgroup=` are dropped with a warning.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
 
 use ike::proposal::{alg, IkeVersion as ProposalVersion, ProposalError, ProposalKind, ProposalSet};
 use ike::registry::{KeId, ProtocolId};
@@ -104,7 +106,7 @@ impl ChildProtocol {
 
 /// What the proposals are derived from: the options as the user gave them. Kept so a
 /// connection can be serialized as its configuration and rebuilt exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProposalConfig {
     /// IKE version: defaults and allowed algorithms differ.
     pub version: IkeVersion,
@@ -121,15 +123,31 @@ pub struct ProposalConfig {
 }
 
 /// A connection's parsed proposals.
+///
+/// Connections with the same options share one parsed copy (see [`Proposals::new`]):
+/// the default IKE and ESP sets alone take a few KiB, which a daemon holding 100,000
+/// connections would otherwise pay for each of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "ProposalConfig", into = "ProposalConfig")]
-pub struct Proposals {
+pub struct Proposals(Arc<Parsed>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Parsed {
     config: ProposalConfig,
     ike: ProposalSet,
     child: ProposalSet,
     pfs_group: Option<KeId>,
     warnings: Vec<String>,
 }
+
+/// The proposals parsed so far, by the options they came from, while some connection
+/// still holds them. Parsing is deterministic, so a connection given the same options
+/// as a loaded one gets that one's copy.
+static PARSED: Mutex<Option<HashMap<ProposalConfig, Weak<Parsed>>>> = Mutex::new(None);
+
+/// Entries of [`PARSED`] beyond which the ones no connection holds any more are
+/// dropped (checked whenever the count doubles past it).
+const PARSED_PRUNE: usize = 64;
 
 fn version(v: IkeVersion) -> ProposalVersion {
     match v {
@@ -157,6 +175,22 @@ impl Proposals {
     /// Parses the options. Warnings (groups dropped because of `pfs=no`) are kept in
     /// [`Proposals::warnings`] for the connection to report.
     pub fn new(config: ProposalConfig) -> Result<Proposals, ProposalsError> {
+        let mut cache = PARSED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let map = cache.get_or_insert_with(HashMap::new);
+        if let Some(p) = map.get(&config).and_then(Weak::upgrade) {
+            return Ok(Proposals(p));
+        }
+        let parsed = Arc::new(Self::parse(config.clone())?);
+        map.insert(config, Arc::downgrade(&parsed));
+        if map.len() >= PARSED_PRUNE && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        Ok(Proposals(parsed))
+    }
+
+    fn parse(config: ProposalConfig) -> Result<Parsed, ProposalsError> {
         let v = version(config.version);
         let ike_kind = ProposalKind::new(v, ProtocolId::IKE);
         let child_kind = ProposalKind::new(v, config.child.protocol_id());
@@ -211,7 +245,7 @@ impl Proposals {
                 child = without_ke(&child);
             }
         }
-        Ok(Proposals {
+        Ok(Parsed {
             ike,
             child,
             pfs_group: if config.pfs { pfs_group } else { None },
@@ -222,23 +256,23 @@ impl Proposals {
 
     /// The options these proposals were built from.
     pub fn config(&self) -> &ProposalConfig {
-        &self.config
+        &self.0.config
     }
 
     /// The IKE SA proposals (`ike=`), most preferred first.
     pub fn ike(&self) -> &ProposalSet {
-        &self.ike
+        &self.0.ike
     }
 
     /// The Child SA proposals (`esp=`, with `pfsgroup=` applied). Their kind says ESP
     /// or AH. A Child SA created with IKE_AUTH uses these without a key exchange.
     pub fn child(&self) -> &ProposalSet {
-        &self.child
+        &self.0.child
     }
 
     /// ESP or AH.
     pub fn child_protocol(&self) -> ChildProtocol {
-        self.config.child
+        self.0.config.child
     }
 
     /// The Child SA proposals for a CREATE_CHILD_SA exchange (or IKEv1 Quick Mode):
@@ -246,33 +280,33 @@ impl Proposals {
     /// (when `pfsgroup=` did not already give them one); with `pfs=no`, the set as is,
     /// which names no group.
     pub fn child_with_pfs(&self, ike_group: KeId) -> ProposalSet {
-        if self.config.pfs {
-            self.child.with_pfs(ike_group)
+        if self.0.config.pfs {
+            self.0.child.with_pfs(ike_group)
         } else {
-            self.child.clone()
+            self.0.child.clone()
         }
     }
 
     /// The group from `pfsgroup=`, when given (and `pfs=yes`).
     pub fn pfs_group(&self) -> Option<KeId> {
-        self.pfs_group
+        self.0.pfs_group
     }
 
     /// Whether the IKE proposals were configured (`ike=`) rather than the defaults;
     /// libreswan shows `IKE algorithms:` only then.
     pub fn ike_configured(&self) -> bool {
-        self.config.ike.is_some()
+        self.0.config.ike.is_some()
     }
 
     /// Whether the Child SA proposals differ from the defaults (`esp=` or a
     /// `pfsgroup=` applied); libreswan shows `ESP algorithms:` only then.
     pub fn child_configured(&self) -> bool {
-        self.config.esp.is_some() || self.pfs_group.is_some()
+        self.0.config.esp.is_some() || self.0.pfs_group.is_some()
     }
 
     /// Things the user should know about the accepted options.
     pub fn warnings(&self) -> &[String] {
-        &self.warnings
+        &self.0.warnings
     }
 }
 
@@ -286,13 +320,23 @@ impl TryFrom<ProposalConfig> for Proposals {
 
 impl From<Proposals> for ProposalConfig {
     fn from(p: Proposals) -> Self {
-        p.config
+        p.0.config.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_options_share_one_parsed_copy() {
+        let a = Proposals::new(config(Some("aes128-sha2"))).unwrap();
+        let b = Proposals::new(config(Some("aes128-sha2"))).unwrap();
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        let c = Proposals::new(config(Some("aes256-sha2"))).unwrap();
+        assert!(!Arc::ptr_eq(&a.0, &c.0));
+        assert_ne!(a, c);
+    }
 
     fn config(esp: Option<&str>) -> ProposalConfig {
         ProposalConfig {

@@ -371,23 +371,13 @@ impl Pluto {
     }
 
     fn tell(&mut self, connection: &str, code: u32, text: &str) {
-        for w in self
-            .waiters
-            .iter_mut()
-            .filter(|w| w.connection == connection)
-        {
-            w.responder.line(code, text);
-        }
+        self.waiters.tell(connection, code, text);
     }
 
     /// Ends every waiting `--initiate` of `connection`; `fail` adds a last line with
     /// that code so whack exits with it.
     fn finish(&mut self, connection: &str, fail: Option<(u32, String)>) {
-        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .partition(|w| w.connection == connection);
-        self.waiters = keep;
-        for mut w in done {
+        for mut w in self.waiters.take(connection) {
             if let Some((code, text)) = &fail {
                 w.responder.line(*code, text.clone());
             }
@@ -1288,7 +1278,7 @@ impl Pluto {
         }
         // Only our own negotiations: traffic through the trap (ACQUIRE) or a
         // waiting `--initiate`; a peer's failed attempt changes nothing here.
-        let whack = self.waiters.iter().any(|w| w.connection == name);
+        let whack = self.waiters.has(name);
         let Some(rt) = self.routed.get_mut(name) else {
             return;
         };
@@ -1447,7 +1437,7 @@ impl Pluto {
                 }
             }
         }
-        for w in std::mem::take(&mut self.waiters) {
+        for w in self.waiters.take_all() {
             let mut r = w.responder;
             r.line(
                 rc::FATAL,

@@ -20,4 +20,5 @@ pub mod stats;
 pub mod status;
 pub mod timefmt;
 pub mod updown;
+pub mod waiters;
 pub mod xfrm;

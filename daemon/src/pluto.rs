@@ -72,7 +72,7 @@ pub struct Pluto {
     /// Received datagrams, until the main loop takes them.
     datagrams: Option<mpsc::Receiver<Datagram>>,
     /// `--initiate`s waiting for their outcome.
-    pub waiters: Vec<Waiter>,
+    pub waiters: crate::waiters::Waiters,
     /// Installed Child SAs.
     pub children: crate::children::Children,
     /// Established IKE SAs' timing.
@@ -282,7 +282,7 @@ impl Pluto {
             kernel: None,
             sockets: IkeSockets::new(tx),
             datagrams: Some(rx),
-            waiters: Vec::new(),
+            waiters: crate::waiters::Waiters::default(),
             children: crate::children::Children::default(),
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),

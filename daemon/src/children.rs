@@ -21,7 +21,9 @@ use crate::engine::ChildRec;
 /// flags and encapsulation only).
 #[derive(Debug, Default)]
 pub struct Children {
-    map: BTreeMap<SaSerial, ChildRec>,
+    /// Boxed: a record is several hundred bytes and B-tree leaves keyed by growing
+    /// serials stay about half full, so inline records would cost twice their size.
+    map: BTreeMap<SaSerial, Box<ChildRec>>,
     per_conn: HashMap<String, usize>,
     /// (hash of connection and policy ids, serial). A lookup compares what it
     /// finds, so a collision costs a comparison, not a wrong answer.
@@ -52,12 +54,12 @@ impl Children {
         let k = self.traffic_key(&rec);
         self.by_traffic.insert((k, serial));
         *self.per_conn.entry(rec.connection.clone()).or_default() += 1;
-        self.map.insert(serial, rec);
+        self.map.insert(serial, Box::new(rec));
     }
 
     /// Removes Child SA `serial`.
     pub fn remove(&mut self, serial: &SaSerial) -> Option<ChildRec> {
-        let rec = self.map.remove(serial)?;
+        let rec = *self.map.remove(serial)?;
         let k = self.traffic_key(&rec);
         self.by_traffic.remove(&(k, *serial));
         if let Some(n) = self.per_conn.get_mut(&rec.connection) {
@@ -71,13 +73,13 @@ impl Children {
 
     /// Child SA `serial`.
     pub fn get(&self, serial: &SaSerial) -> Option<&ChildRec> {
-        self.map.get(serial)
+        self.map.get(serial).map(|b| &**b)
     }
 
     /// Child SA `serial`, to update its counters or flags (not its connection or
     /// policies, which the indexes are built on).
     pub fn get_mut(&mut self, serial: &SaSerial) -> Option<&mut ChildRec> {
-        self.map.get_mut(serial)
+        self.map.get_mut(serial).map(|b| &mut **b)
     }
 
     /// Whether Child SA `serial` is installed.
@@ -87,13 +89,13 @@ impl Children {
 
     /// Every Child SA, in serial order.
     pub fn iter(&self) -> impl Iterator<Item = (&SaSerial, &ChildRec)> {
-        self.map.iter()
+        self.map.iter().map(|(s, c)| (s, &**c))
     }
 
     /// Every Child SA, in serial order, for counters and flags (see
     /// [`get_mut`](Self::get_mut)).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&SaSerial, &mut ChildRec)> {
-        self.map.iter_mut()
+        self.map.iter_mut().map(|(s, c)| (s, &mut **c))
     }
 
     /// How many are installed.
@@ -117,7 +119,7 @@ impl Children {
         &self,
         serial: SaSerial,
     ) -> impl Iterator<Item = (SaSerial, &ChildRec)> + '_ {
-        let me = self.map.get(&serial);
+        let me = self.get(&serial);
         let k = me.map(|m| self.traffic_key(m));
         k.into_iter()
             .flat_map(move |k| {
@@ -127,7 +129,7 @@ impl Children {
             })
             .filter(move |s| *s != serial)
             .filter_map(move |s| {
-                let c = self.map.get(&s)?;
+                let c = self.get(&s)?;
                 me.filter(|m| same_traffic(c, m)).map(|_| (s, c))
             })
     }

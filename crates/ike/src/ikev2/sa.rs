@@ -388,6 +388,9 @@ pub(crate) struct IkeSa {
     pub next_dpd: Option<Instant>,
     /// When to send the next NAT keepalive (only while we are behind a NAT).
     pub next_keepalive: Option<Instant>,
+    /// The compute job this SA waits for (see `compute`): while set, messages for
+    /// the SA are dropped (the peer retransmits) and only its result moves it on.
+    pub computing: Option<super::compute::ComputeId>,
 }
 
 impl IkeSa {
@@ -472,6 +475,7 @@ impl IkeSa {
             last_contact: None,
             next_dpd: None,
             next_keepalive: None,
+            computing: None,
         }
     }
 
@@ -668,6 +672,8 @@ pub(crate) struct Out {
     pub instances: HashMap<SaSerial, String>,
     /// Liveness and notify counters (`--globalstatus`).
     pub stats: super::stats::Counters,
+    /// Compute jobs for the daemon (or run in line).
+    pub compute: super::compute::ComputeQueue,
 }
 
 impl Out {

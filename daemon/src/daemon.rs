@@ -1,5 +1,6 @@
 //! The main loop: whack requests from the control server, IKE datagrams, the IKE
-//! core's timer, kernel events and signals, one at a time into [`Pluto`], the single
+//! core's timer, results of the crypto helpers (`--nhelpers`), kernel events and
+//! signals, one at a time into [`Pluto`], the single
 //! owner of state; after each input [`Pluto::pump`] sends what the core queued and
 //! carries out its kernel requests.
 
@@ -153,6 +154,15 @@ async fn recv_datagram(
     }
 }
 
+async fn recv_computed(
+    rx: &mut Option<mpsc::UnboundedReceiver<ike::ikev2::ComputeResult>>,
+) -> Option<ike::ikev2::ComputeResult> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -223,6 +233,8 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     );
     let config = opts.config.clone();
     let mut pluto = Pluto::new(opts);
+    pluto.start_helpers();
+    let mut computed = pluto.compute.take_results();
     let mut kernel_events = match kernel::Kernel::new() {
         Ok((k, ev)) => {
             pluto.attach_kernel(k);
@@ -280,6 +292,12 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                 match d {
                     Some(d) => pluto.datagram(d),
                     None => datagrams = None,
+                }
+            }
+            r = recv_computed(&mut computed) => {
+                match r {
+                    Some(r) => pluto.computed(r),
+                    None => computed = None,
                 }
             }
             _ = sleep_until(deadline) => pluto.timeout().await,

@@ -7,6 +7,7 @@
 //! - [`daemon`]: the main loop wiring the control server to [`pluto::Pluto`].
 
 pub mod args;
+pub mod compute;
 pub mod convert;
 pub mod daemon;
 pub mod engine;

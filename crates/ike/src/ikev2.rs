@@ -317,6 +317,13 @@ impl Endpoint {
         self.config.busy = busy;
     }
 
+    /// Switches [`EndpointConfig::inline_compute`] (the daemon turns it off once its
+    /// helper threads run). Jobs already queued stay queued for
+    /// [`poll_compute`](Self::poll_compute).
+    pub fn set_inline_compute(&mut self, inline: bool) {
+        self.config.inline_compute = inline;
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.transmits.pop_front()

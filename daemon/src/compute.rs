@@ -35,7 +35,17 @@ pub struct Pool {
     helpers: usize,
     /// Jobs run by the helpers so far (status and tests).
     ran: Arc<AtomicU64>,
+    /// Jobs handed out whose results the main loop has not taken yet.
+    in_flight: usize,
+    /// New IKE_SA_INIT requests dropped because the helpers were behind.
+    pub shed: u64,
 }
+
+/// Jobs per helper thread that may wait before new IKE_SA_INIT requests are
+/// dropped unread: some 10 ms of X25519 work per helper, so a flood costs a
+/// bounded queue and an answer delay far below the initiators' retransmission
+/// interval, as the socket buffer bounds it when the main thread computes.
+pub const QUEUE_PER_HELPER: usize = 256;
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,6 +67,8 @@ impl Pool {
             results_rx: Some(results_rx),
             helpers: 0,
             ran: Arc::new(AtomicU64::new(0)),
+            in_flight: 0,
+            shed: 0,
         }
     }
 
@@ -102,7 +114,8 @@ impl Pool {
     /// Hands `job` to a helper. Without helpers (or should they all be gone) it
     /// runs here and now, its result still going through the channel, so the
     /// core sees the same order of inputs either way.
-    pub fn submit(&self, job: ComputeJob) {
+    pub fn submit(&mut self, job: ComputeJob) {
+        self.in_flight += 1;
         let job = match &self.jobs {
             Some(tx) => match tx.send(job) {
                 Ok(()) => return,
@@ -115,6 +128,37 @@ impl Pool {
         };
         // The receiver lives as long as the pool or the main loop holding it.
         let _ = self.results_tx.send(job.run());
+    }
+
+    /// Whether to drop datagram `data` unread: a new IKE_SA_INIT request (the
+    /// only input that makes a job for a peer not yet known) while the helpers
+    /// have [`QUEUE_PER_HELPER`] jobs each waiting. Everything else goes on:
+    /// IKE_AUTH of SAs already answered, Deletes, whack.
+    pub fn sheds(&mut self, data: &[u8], natt: bool) -> bool {
+        if self.in_flight < QUEUE_PER_HELPER * self.helpers.max(1) {
+            return false;
+        }
+        // After the non-ESP marker on the NAT-T port: the IKE header's exchange
+        // type (34 = IKE_SA_INIT) and flags (0x20 = response).
+        let hdr = if natt { data.get(4..) } else { Some(data) };
+        let new_init =
+            hdr.is_some_and(|h| h.get(18) == Some(&34) && h.get(19).is_some_and(|f| f & 0x20 == 0));
+        if new_init {
+            self.shed += 1;
+            if self.shed.is_power_of_two() {
+                tracing::warn!(
+                    "crypto helpers are {} jobs behind: dropping new IKE_SA_INIT requests ({} so far)",
+                    self.in_flight,
+                    self.shed
+                );
+            }
+        }
+        new_init
+    }
+
+    /// The main loop took a result.
+    fn returned(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 
     /// The results, for the main loop's `select!` (once).
@@ -172,6 +216,7 @@ impl Pluto {
     /// A helper's result, into the core (which may answer, or queue more jobs:
     /// the main loop's [`Pluto::pump`] follows).
     pub fn computed(&mut self, result: ComputeResult) {
+        self.compute.returned();
         let lookup = Lookup {
             conns: &self.conns,
             secrets: &self.secrets,
@@ -258,6 +303,29 @@ mod tests {
         assert_eq!(p.compute.ran(), 1, "the job ran on a helper");
         p.computed(r);
         assert!(is_ike_sa_init_response(&p.ike.poll_transmit().unwrap()));
+    }
+
+    /// With the helpers behind, new IKE_SA_INIT requests are dropped unread and
+    /// nothing else is.
+    #[test]
+    fn a_full_queue_sheds_only_new_ike_sa_init_requests() {
+        let mut pool = Pool::inline();
+        pool.in_flight = QUEUE_PER_HELPER;
+        let mut init = vec![0u8; 28];
+        init[18] = 34;
+        let mut response = init.clone();
+        response[19] = 0x20;
+        let mut auth = init.clone();
+        auth[18] = 35;
+        assert!(pool.sheds(&init, false));
+        assert!(!pool.sheds(&response, false));
+        assert!(!pool.sheds(&auth, false));
+        let mut natt = vec![0u8; 4];
+        natt.extend_from_slice(&init);
+        assert!(pool.sheds(&natt, true));
+        assert_eq!(pool.shed, 2);
+        pool.returned();
+        assert!(!pool.sheds(&init, false));
     }
 
     /// `--nhelpers 0`: no thread, the core answers in line.

@@ -290,6 +290,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             }
             d = recv_datagram(&mut datagrams) => {
                 match d {
+                    Some(d) if pluto.compute.sheds(&d.data, d.local.port() == pluto.natt_port()) => {}
                     Some(d) => pluto.datagram(d),
                     None => datagrams = None,
                 }

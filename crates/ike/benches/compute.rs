@@ -30,7 +30,8 @@
 //! default `0,1,2,s2`; 0 is in line, `sN` N shards), `COMPUTE_GROUPS` (`x25519,ecp256,modp2048`,
 //! default `x25519,ecp256`), `COMPUTE_N` handshakes per run (default 4000),
 //! `COMPUTE_RUNS` runs per setting, alternated between settings (default 5),
-//! `COMPUTE_BATCH` (default 64). Under `cargo test --benches` it runs a few
+//! `COMPUTE_BATCH` (default 256), `COMPUTE_SPIN_US` (how long an idle worker polls
+//! for the next job before it sleeps; default 0). Under `cargo test --benches` it runs a few
 //! handshakes once per setting, as a smoke test.
 
 use std::net::IpAddr;
@@ -127,8 +128,27 @@ struct Pool {
     cpu_ns: Arc<AtomicU64>,
 }
 
+/// The next job: polled for up to `spin` before sleeping in `recv`, so a worker
+/// that just finished a job can take the next without being woken
+/// (`COMPUTE_SPIN_US`, default 0).
+fn next_job(
+    rx: &mpsc::Receiver<ComputeJob>,
+    spin: Duration,
+) -> Result<ComputeJob, mpsc::RecvError> {
+    let until = Instant::now() + spin;
+    while !spin.is_zero() && Instant::now() < until {
+        match rx.try_recv() {
+            Ok(j) => return Ok(j),
+            Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+        }
+    }
+    rx.recv()
+}
+
 impl Pool {
     fn new(n: usize) -> Pool {
+        let spin = Duration::from_micros(env_num("COMPUTE_SPIN_US", 0) as u64);
         let (jtx, jrx) = mpsc::channel::<ComputeJob>();
         let (rtx, rrx) = mpsc::channel();
         let jrx = Arc::new(Mutex::new(jrx));
@@ -140,7 +160,7 @@ impl Pool {
                 let cpu_ns = cpu_ns.clone();
                 std::thread::spawn(move || loop {
                     let start = thread_cpu();
-                    let job = jrx.lock().expect("job queue").recv();
+                    let job = next_job(&jrx.lock().expect("job queue"), spin);
                     let Ok(job) = job else { return };
                     let r = job.run();
                     let sent = rtx.send(r);
@@ -399,7 +419,7 @@ fn main() {
     } else {
         (20, 1)
     };
-    let batch = env_num("COMPUTE_BATCH", 64).max(1);
+    let batch = env_num("COMPUTE_BATCH", 256).max(1);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
         "compute: {n} handshakes per run, {runs} runs, batches of {batch}, {cores} cores available to this process"

@@ -31,7 +31,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [ikev2_message|ikev1_message|proposal]... [--runs N]\n\
-         \x20      cargo xtask bench [--quick] [codec|crypto] [-- CRITERION_ARGS...]\n\
+         \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\

@@ -260,6 +260,10 @@ struct Measured {
     main_cpu: Duration,
     /// CPU time of the workers.
     worker_cpu: Duration,
+    /// Wall clock the main thread spent at the end of each round waiting for
+    /// the round's last jobs (a pipeline drain of this bench's rounds, which a
+    /// daemon fed continuously does not have).
+    drained: Duration,
 }
 
 /// Runs `n` handshakes into a fresh responder with `helpers` workers.
@@ -290,6 +294,7 @@ fn run_shard(
     let now = Instant::now();
     let mut spent = Duration::ZERO;
     let mut main_cpu = Duration::ZERO;
+    let mut drained = Duration::ZERO;
     let mut started = 0;
     let mut auth: Vec<Transmit> = Vec::new();
     loop {
@@ -327,7 +332,9 @@ fn run_shard(
                 .handle(now, r.remote, r.local, &r.contents, &east.cfg);
             east.turn(now, false);
         }
+        let d = Instant::now();
         east.turn(now, true);
+        drained += d.elapsed();
         let answers: Vec<Transmit> = std::iter::from_fn(|| east.ep.poll_transmit()).collect();
         if let Some(b) = sync {
             b.wait();
@@ -355,6 +362,7 @@ fn run_shard(
         wall: spent,
         main_cpu,
         worker_cpu,
+        drained,
     }
 }
 
@@ -376,6 +384,7 @@ fn run_sharded(ike: &str, shards: usize, n: usize, batch: usize) -> Measured {
         wall: results[0].wall,
         main_cpu: results.iter().map(|m| m.main_cpu).sum(),
         worker_cpu: Duration::ZERO,
+        drained: results[0].drained,
     }
 }
 
@@ -434,6 +443,7 @@ fn main() {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); helpers.len()];
         let mut main_us: Vec<Vec<f64>> = vec![Vec::new(); helpers.len()];
         let mut worker_us: Vec<Vec<f64>> = vec![Vec::new(); helpers.len()];
+        let mut drained: Vec<Vec<f64>> = vec![Vec::new(); helpers.len()];
         for _ in 0..runs {
             // Alternate the settings, so the machine's load drifts over all alike.
             for (i, &h) in helpers.iter().enumerate() {
@@ -444,6 +454,7 @@ fn main() {
                 rates[i].push(n as f64 / m.wall.as_secs_f64());
                 main_us[i].push(m.main_cpu.as_secs_f64() * 1e6 / n as f64);
                 worker_us[i].push(m.worker_cpu.as_secs_f64() * 1e6 / n as f64);
+                drained[i].push(100.0 * m.drained.as_secs_f64() / m.wall.as_secs_f64());
             }
         }
         let median = |v: &mut Vec<f64>| {
@@ -453,6 +464,7 @@ fn main() {
         for (i, &h) in helpers.iter().enumerate() {
             let main = median(&mut main_us[i]);
             let work = median(&mut worker_us[i]);
+            let drain = median(&mut drained[i]);
             let r = &mut rates[i];
             let median = median(r);
             let what = match h {
@@ -462,7 +474,7 @@ fn main() {
                 Setting::Shards(k) => format!("{k} shards in line"),
             };
             println!(
-                "compute/{g}/{what}: {median:.0} responder handshakes/s (median; runs {:.0} .. {:.0}); CPU per handshake: main thread {main:.1} us, helpers {work:.1} us",
+                "compute/{g}/{what}: {median:.0} responder handshakes/s (median; runs {:.0} .. {:.0}); CPU per handshake: main thread {main:.1} us, helpers {work:.1} us; {drain:.1}% of the time draining rounds",
                 r[0],
                 r[r.len() - 1]
             );

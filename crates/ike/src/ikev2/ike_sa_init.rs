@@ -197,7 +197,9 @@ pub(crate) enum InitOutcome {
     Failed(SaEnd),
 }
 
-/// Initiator: handles the IKE_SA_INIT response.
+/// Initiator: handles the IKE_SA_INIT response: COOKIE and INVALID_KE_PAYLOAD are
+/// followed here; an acceptable answer queues the agreement and key schedule as a
+/// compute job (`Computing`), continued in [`response_computed`].
 pub(crate) fn process_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
@@ -471,8 +473,10 @@ fn send_notify(
     Ok(None)
 }
 
-/// Responder: answers a new IKE_SA_INIT request. Returns the new half-open SA, or
-/// `None` when the request was answered with a notify (or dropped) and no state kept.
+/// Responder: takes a new IKE_SA_INIT request. Returns the new half-open SA, waiting
+/// for the compute job that makes our KE data and the keys (the response goes out
+/// from [`request_computed`]), or `None` when the request was answered with a
+/// notify (or dropped) and no state kept.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,

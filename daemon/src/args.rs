@@ -37,6 +37,9 @@ pub struct Options {
     /// `--updown-script FILE`: what libreswan's default `ipsec _updown` runs
     /// (default: pluto-rs's `pluto-updown`, see [`crate::updown::default_script`]).
     pub updown_script: Option<PathBuf>,
+    /// `--nhelpers N`: crypto helper threads; `None` (the default, or libreswan's
+    /// `-1`) one per core, `Some(0)` none (crypto in the main thread).
+    pub nhelpers: Option<usize>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             rundir: PathBuf::from(control::DEFAULT_RUNDIR),
             ctlsocket: None,
             updown_script: None,
+            nhelpers: None,
         }
     }
 }
@@ -67,6 +71,19 @@ impl Options {
         self.ctlsocket
             .clone()
             .unwrap_or_else(|| self.rundir.join(control::CTL_FILE))
+    }
+
+    /// How many crypto helper threads to start: `--nhelpers`, by default one
+    /// per core the process may use (libreswan starts one fewer and keeps the
+    /// main thread for the rest; here the main loop's share of a handshake is
+    /// small enough that leaving a core to it would waste one on a small
+    /// machine, and the scheduler shares the cores anyway).
+    pub fn helpers(&self) -> usize {
+        self.nhelpers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
     }
 
     /// The pid file path.
@@ -92,7 +109,7 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--secretsfile FILE] [--ipsecdir DIR] [--config FILE]
              [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
-             [--updown-script FILE] [--fake-xfrm]
+             [--updown-script FILE] [--nhelpers N] [--fake-xfrm]
 ";
 
 /// pluto's flag options (long names, without `--`).
@@ -117,6 +134,7 @@ pub const VALUED: &[&str] = &[
     "rundir",
     "ctlsocket",
     "updown-script",
+    "nhelpers",
 ];
 
 /// Parses pluto's arguments (without the program name). Errors are one line.
@@ -204,10 +222,29 @@ where
             }
             "rundir" => o.rundir = v.into(),
             "updown-script" => o.updown_script = Some(v.into()),
+            "nhelpers" => o.nhelpers = parse_nhelpers(&v)?,
             _ => o.ctlsocket = Some(v.into()),
         }
     }
     Ok(Cmd::Run(Box::new(o)))
+}
+
+/// Most helper threads `--nhelpers` takes: far above any core count this runs
+/// on, low enough that a typo does not start a million threads.
+const MAX_HELPERS: usize = 1024;
+
+/// `--nhelpers`: `-1` is libreswan's "one per core" (the default), `0` no helper,
+/// any other count that many.
+fn parse_nhelpers(v: &str) -> Result<Option<usize>, String> {
+    match v.trim() {
+        "-1" => Ok(None),
+        t => match t.parse::<usize>() {
+            Ok(n) if n <= MAX_HELPERS => Ok(Some(n)),
+            _ => Err(format!(
+                "--nhelpers: \"{v}\" is not a number of helper threads (-1 for one per core, 0 for none, at most {MAX_HELPERS})"
+            )),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -281,5 +318,20 @@ mod tests {
             panic!("--uniqueids not accepted")
         };
         assert!(o.uniqueids);
+    }
+
+    #[test]
+    fn nhelpers_parses_like_libreswan() {
+        assert_eq!(run("").nhelpers, None);
+        assert_eq!(run("--nhelpers -1").nhelpers, None);
+        assert_eq!(run("--nhelpers 0").nhelpers, Some(0));
+        assert_eq!(run("--nhelpers=4").nhelpers, Some(4));
+        assert_eq!(run("--nhelpers 0").helpers(), 0);
+        assert_eq!(run("--nhelpers 3").helpers(), 3);
+        assert!(run("").helpers() >= 1);
+        for bad in ["-2", "x", "1025"] {
+            let e = parse(["--nhelpers", bad]).unwrap_err();
+            assert!(e.starts_with("--nhelpers: "), "{e}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The main loop: whack requests from the control server, IKE datagrams, the IKE
-//! core's timer, kernel events and signals, one at a time into [`Pluto`], the single
+//! core's timer, results of the crypto helpers (`--nhelpers`), kernel events and
+//! signals, one at a time into [`Pluto`], the single
 //! owner of state; after each input [`Pluto::pump`] sends what the core queued and
 //! carries out its kernel requests.
 
@@ -157,6 +158,15 @@ async fn recv_datagram(
     }
 }
 
+async fn recv_computed(
+    rx: &mut Option<mpsc::UnboundedReceiver<ike::ikev2::ComputeResult>>,
+) -> Option<ike::ikev2::ComputeResult> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -228,6 +238,8 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     let config = opts.config.clone();
     let fake_xfrm = opts.fake_xfrm;
     let mut pluto = Pluto::new(opts);
+    pluto.start_helpers();
+    let mut computed = pluto.compute.take_results();
     let opened = if fake_xfrm {
         tracing::warn!(
             "--fake-xfrm: SA and policy requests are acknowledged without reaching the kernel; no traffic is protected"
@@ -292,7 +304,10 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             d = recv_datagram(&mut datagrams) => {
                 match d {
                     Some(d) => {
-                        pluto.datagram(d);
+                        let natt = pluto.natt_port();
+                        if !pluto.compute.sheds(&d.data, d.local.port() == natt) {
+                            pluto.datagram(d);
+                        }
                         // Under load, take what else has arrived before sending
                         // and carrying out the core's output: one pass of the
                         // loop (and its wake-up) for a batch, not per datagram.
@@ -301,6 +316,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                         if let Some(rx) = datagrams.as_mut() {
                             for _ in 1..DATAGRAM_BATCH {
                                 match rx.try_recv() {
+                                    Ok(d) if pluto.compute.sheds(&d.data, d.local.port() == natt) => {}
                                     Ok(d) => pluto.datagram(d),
                                     Err(_) => break,
                                 }
@@ -308,6 +324,12 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                         }
                     }
                     None => datagrams = None,
+                }
+            }
+            r = recv_computed(&mut computed) => {
+                match r {
+                    Some(r) => pluto.computed(r),
+                    None => computed = None,
                 }
             }
             _ = sleep_until(deadline) => pluto.timeout().await,

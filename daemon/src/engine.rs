@@ -355,9 +355,12 @@ impl Pluto {
     }
 
     /// Sends what the core queued and carries out its events, until both queues are
-    /// empty (handling an event may queue more).
+    /// empty (handling an event may queue more); compute jobs go to the helpers.
     pub async fn pump(&mut self) {
         loop {
+            while let Some(job) = self.ike.poll_compute() {
+                self.compute.submit(job);
+            }
             while let Some(t) = self.ike.poll_transmit() {
                 self.totals
                     .add("total.ike.traffic.out", t.contents.len() as u64);

@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod children;
+pub mod compute;
 pub mod convert;
 pub mod daemon;
 pub mod engine;

@@ -107,6 +107,8 @@ pub struct Pluto {
     pub keys: BTreeMap<String, Vec<PubKey>>,
     /// `total.*` counters.
     pub totals: Totals,
+    /// The `--nhelpers` crypto threads (none until [`Pluto::start_helpers`]).
+    pub compute: crate::compute::Pool,
     debug_hook: Option<DebugHook>,
 }
 
@@ -279,6 +281,7 @@ impl Pluto {
         };
         let mut p = Pluto {
             ike,
+            compute: crate::compute::Pool::inline(),
             kernel: None,
             sockets: IkeSockets::new(tx),
             datagrams: Some(rx),

@@ -3,7 +3,8 @@
 //! is the daemon against charon and libreswan instead (`bench_peers`).
 //!
 //! `--quick` is the short measurement docs/benchmarks.md records (1 s warm-up, 2 s
-//! measurement, no plots); `BENCH` (`codec`, `crypto` or `handshake`) runs one bench
+//! measurement, no plots); `BENCH` (`codec`, `crypto`, `handshake` or `compute`,
+//! the last not a criterion bench: it ignores criterion's options) runs one bench
 //! target only; anything after `--` goes to criterion as is (a filter,
 //! `--save-baseline`, ...).
 //!
@@ -14,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The bench targets of crates/ike.
-pub const BENCHES: [&str; 3] = ["codec", "crypto", "handshake"];
+pub const BENCHES: [&str; 4] = ["codec", "crypto", "handshake", "compute"];
 
 const QUICK: [&str; 5] = ["--warm-up-time", "1", "--measurement-time", "2", "--noplot"];
 

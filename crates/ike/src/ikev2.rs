@@ -14,6 +14,10 @@
 //!   only matter with [`EndpointConfig::confirm_child_installs`]),
 //! * the time, whenever the deadline from [`Endpoint::poll_timeout`] has passed, with
 //!   [`Endpoint::handle_timeout`],
+//! * with [`EndpointConfig::inline_compute`] off, the results of the compute jobs
+//!   (key exchange and key schedule of IKE_SA_INIT) it queued: the daemon takes
+//!   them with [`Endpoint::poll_compute`], runs them on its helper threads and
+//!   hands each [`ComputeResult`] back with [`Endpoint::computed`],
 //!
 //! and after each call drains [`Endpoint::poll_transmit`] (datagrams to send, with the
 //! addresses to send them from and to) and [`Endpoint::poll_event`] (kernel requests,
@@ -87,6 +91,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod compute;
 mod config;
 mod create_child_sa;
 mod ike_auth;
@@ -105,6 +110,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use compute::{ComputeId, ComputeJob, ComputeResult};
 pub use config::{
     ConfigSource, Connection, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
 };
@@ -264,7 +270,8 @@ enum Fate {
 /// All IKE SAs of the daemon and their pending output.
 pub struct Endpoint {
     config: EndpointConfig,
-    rng: Box<dyn RandomSource>,
+    /// Shared with compute jobs, which may draw from it on other threads.
+    rng: Arc<dyn RandomSource>,
     /// The IKE SAs, boxed: a record is several KiB, and a B-tree keyed by growing
     /// serials keeps its nodes half empty, so records stored inline would cost
     /// twice their size and be moved on every rebalancing.
@@ -286,6 +293,11 @@ impl Endpoint {
     pub fn new(config: EndpointConfig, rng: Box<dyn RandomSource>) -> Result<Self, Error> {
         let mut secret = [0u8; 32];
         rng.fill(&mut secret)?;
+        let rng: Arc<dyn RandomSource> = Arc::from(rng);
+        let out = Out {
+            compute: compute::ComputeQueue::new(rng.clone()),
+            ..Out::default()
+        };
         Ok(Endpoint {
             config,
             rng,
@@ -295,7 +307,7 @@ impl Endpoint {
             by_init: HashMap::new(),
             invalid_spi_sent: HashMap::new(),
             cookies: CookieSecret { version: 1, secret },
-            out: Out::default(),
+            out,
             next_serial: 0,
         })
     }
@@ -303,6 +315,13 @@ impl Endpoint {
     /// Demands cookies from new initiators while set (`--force-busy`, or load).
     pub fn set_busy(&mut self, busy: bool) {
         self.config.busy = busy;
+    }
+
+    /// Switches [`EndpointConfig::inline_compute`] (the daemon turns it off once its
+    /// helper threads run). Jobs already queued stay queued for
+    /// [`poll_compute`](Self::poll_compute).
+    pub fn set_inline_compute(&mut self, inline: bool) {
+        self.config.inline_compute = inline;
     }
 
     /// The next datagram to send.
@@ -313,6 +332,84 @@ impl Endpoint {
     /// The next event for the daemon.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.out.events.pop_front()
+    }
+
+    /// The next compute job to run, when [`EndpointConfig::inline_compute`] is
+    /// off: run it anywhere ([`ComputeJob::run`]) and hand the result to
+    /// [`computed`](Self::computed). Its IKE SA waits meanwhile: messages for it
+    /// are dropped (the peer retransmits, and a retransmitted IKE_SA_INIT gets
+    /// the response once it exists), its timers run as usual.
+    pub fn poll_compute(&mut self) -> Option<ComputeJob> {
+        self.out.compute.pop()
+    }
+
+    /// Takes the result of a compute job and continues the exchange that waited
+    /// for it (sending the IKE_SA_INIT response, or IKE_AUTH). A result whose SA is
+    /// gone (deleted, expired, timed out) or that is not the one its SA waits for
+    /// is ignored. `config` is needed as for [`handle`](Self::handle): the
+    /// initiator's IKE_AUTH looks up its pre-shared key.
+    pub fn computed(&mut self, result: ComputeResult, now: Instant, config: &dyn ConfigSource) {
+        self.computed_one(result, now, config);
+        self.run_inline(now, config);
+    }
+
+    fn computed_one(&mut self, result: ComputeResult, now: Instant, config: &dyn ConfigSource) {
+        let id = result.id();
+        let serial = id.sa();
+        match self.sas.get(&serial) {
+            Some(sa) if sa.computing == Some(id) => {}
+            Some(_) => {
+                tracing::debug!("{id}: its SA no longer waits for it; result ignored");
+                return;
+            }
+            None => {
+                tracing::debug!("{id}: its SA is gone; result ignored");
+                return;
+            }
+        }
+        let compute::Outcome::Init(done) = result.outcome;
+        let gone = self.with_sa(serial, now, |ctx, sa| {
+            sa.computing = None;
+            let r = match sa.role {
+                Role::Responder => {
+                    ike_sa_init::request_computed(ctx, sa, done).map(|kept| (Fate::Keep, !kept))
+                }
+                Role::Initiator => {
+                    init_response_computed(ctx, config, sa, done).map(|f| (f, false))
+                }
+            };
+            match r {
+                Ok(r) => r,
+                Err(e) => {
+                    ctx.out.progress(
+                        &sa.conn.name,
+                        Some(sa.serial),
+                        Rc::LOG_SERIOUS,
+                        format!("IKE SA failed: {e}"),
+                    );
+                    (Fate::Remove(SaEnd::Error(e.to_string())), false)
+                }
+            }
+        });
+        if gone == Some(true) {
+            // Refused like a request answered before any state was kept: no
+            // life-cycle event for an SA the daemon never heard of.
+            if let Some(sa) = self.remove_sa(serial) {
+                self.forget(&sa);
+            }
+        }
+    }
+
+    /// With [`EndpointConfig::inline_compute`], runs the queued compute jobs now,
+    /// in order (a result may queue another job, which runs too).
+    fn run_inline(&mut self, now: Instant, config: &dyn ConfigSource) {
+        if !self.config.inline_compute {
+            return;
+        }
+        while let Some(job) = self.out.compute.pop() {
+            let result = job.run();
+            self.computed_one(result, now, config);
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -975,6 +1072,18 @@ impl Endpoint {
         data: &[u8],
         config: &dyn ConfigSource,
     ) {
+        self.handle_datagram(now, local, remote, data, config);
+        self.run_inline(now, config);
+    }
+
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+        config: &dyn ConfigSource,
+    ) {
         let data = if local.port() == self.config.natt_port {
             match data {
                 [0xff] => return, // NAT keepalive (RFC 3948 2.3)
@@ -1150,6 +1259,10 @@ impl Endpoint {
         )) {
             if let Some(sa) = self.sas.get(serial) {
                 match &sa.last_response {
+                    None if sa.computing.is_some() && sa.init_request() == data => tracing::debug!(
+                        "{}: IKE_SA_INIT request retransmitted while its response is computed; dropped (the response follows)",
+                        self.out.label(&sa.conn.name, sa.serial)
+                    ),
                     Some((0, resp)) if sa.last_request == data => {
                         tracing::debug!(
                             "{}: retransmitting IKE_SA_INIT response to duplicate request",
@@ -1662,6 +1775,21 @@ fn handle_in_sa(
         tracing::debug!("{}: dropping message with mismatched SPIs", sa.serial);
         return Ok(Fate::Keep);
     }
+    if sa.computing.is_some() {
+        // Nothing moves the SA on until its compute job is back (a second job for a
+        // retransmitted response must not start); the peer retransmits.
+        tracing::debug!(
+            "{}: dropping {} {} while a compute job is out",
+            ctx.out.label(&sa.conn.name, sa.serial),
+            hdr.exchange,
+            if hdr.flags.response {
+                "response"
+            } else {
+                "request"
+            }
+        );
+        return Ok(Fate::Keep);
+    }
     if hdr.flags.response {
         return handle_response(ctx, sa, hdr, data, config);
     }
@@ -1828,17 +1956,8 @@ fn handle_response(
                 return Ok(Fate::Keep);
             }
         };
-        return match ike_sa_init::process_response(ctx, sa, hdr, &msg, data)? {
-            InitOutcome::Resent => Ok(Fate::Keep),
-            InitOutcome::Failed(end) => Ok(Fate::Remove(end)),
-            InitOutcome::Proceed => {
-                sa.outstanding = None;
-                match ike_auth::send_request(ctx, config, sa)? {
-                    None => Ok(Fate::Keep),
-                    Some(end) => Ok(Fate::Remove(end)),
-                }
-            }
-        };
+        let outcome = ike_sa_init::process_response(ctx, sa, hdr, &msg, data)?;
+        return init_outcome(ctx, config, sa, outcome);
     }
     if kind == RequestKind::DeleteIke && peer_forgot_sa(data) {
         // Unprotected, so possibly forged; but this SA was going anyway.
@@ -1907,6 +2026,39 @@ fn handle_response(
         pump(ctx, sa)?;
     }
     Ok(fate)
+}
+
+/// Initiator: what follows the IKE_SA_INIT response, once handled or computed.
+fn init_outcome(
+    ctx: &mut Ctx<'_>,
+    config: &dyn ConfigSource,
+    sa: &mut IkeSa,
+    outcome: InitOutcome,
+) -> Result<Fate, Error> {
+    match outcome {
+        // The outstanding request stays (and is retransmitted) while computing:
+        // its timeout also bounds the wait for a job that never comes back.
+        InitOutcome::Resent | InitOutcome::Computing => Ok(Fate::Keep),
+        InitOutcome::Failed(end) => Ok(Fate::Remove(end)),
+        InitOutcome::Proceed => {
+            sa.outstanding = None;
+            match ike_auth::send_request(ctx, config, sa)? {
+                None => Ok(Fate::Keep),
+                Some(end) => Ok(Fate::Remove(end)),
+            }
+        }
+    }
+}
+
+/// Initiator: the IKE_SA_INIT response's compute job is back.
+fn init_response_computed(
+    ctx: &mut Ctx<'_>,
+    config: &dyn ConfigSource,
+    sa: &mut IkeSa,
+    done: Result<compute::InitDone, compute::JobError>,
+) -> Result<Fate, Error> {
+    let outcome = ike_sa_init::response_computed(ctx, sa, done)?;
+    init_outcome(ctx, config, sa, outcome)
 }
 
 /// True for an unprotected response carrying INVALID_IKE_SPI (RFC 7296 2.21.4).

@@ -314,6 +314,16 @@ pub struct EndpointConfig {
     /// Off by default, as in libreswan's pluto (ipsec.conf's `uniqueids=yes`
     /// turns it on).
     pub unique_ids: bool,
+    /// Run the key exchange and key schedule in line, inside the call that needs
+    /// them (the default: tests and in-memory simulations need no runner). Off,
+    /// the endpoint queues them as [`ComputeJob`]s for the caller to run anywhere,
+    /// taken with [`Endpoint::poll_compute`] and answered with
+    /// [`Endpoint::computed`]; the daemon does that on its `--nhelpers` threads.
+    ///
+    /// [`ComputeJob`]: super::ComputeJob
+    /// [`Endpoint::poll_compute`]: super::Endpoint::poll_compute
+    /// [`Endpoint::computed`]: super::Endpoint::computed
+    pub inline_compute: bool,
 }
 
 impl Default for EndpointConfig {
@@ -328,6 +338,7 @@ impl Default for EndpointConfig {
             busy: false,
             confirm_child_installs: false,
             unique_ids: false,
+            inline_compute: true,
         }
     }
 }

@@ -8,11 +8,12 @@ use aws_lc_rs::digest;
 
 use crate::codec::v2::{Header, KeyExchange as KePayload, Message, Notify, Payload};
 use crate::codec::Spi;
-use crate::crypto::ikev2::{skeyseed, Role};
+use crate::crypto::ikev2::Role;
 use crate::crypto::{EncrAlg, IkeSaKeys, IkeSuite, IntegAlg, KeAlg, PrfAlg};
 use crate::proposal::{check_answer, check_ke_payload, select, Chosen};
 use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 
+use super::compute::{InitDone, InitKeying, JobError, Work};
 use super::config::{ConfigSource, Connection, Encapsulation};
 use super::output::{Rc, SaEnd};
 use super::sa::{
@@ -71,19 +72,24 @@ pub(crate) fn suite_desc(suite: &IkeSuite, group: KeId) -> String {
     )
 }
 
-/// Derives the IKE SA keys once both nonces and the shared secret are known.
-fn derive_keys(sa: &mut IkeSa, shared: &[u8]) -> Result<(), Error> {
+/// What the key schedule of a compute job needs from the SA (its suite from the
+/// chosen proposal, copies of nonces and SPIs), once both nonces are known.
+fn keying_of(sa: &IkeSa) -> Result<InitKeying, Error> {
+    let chosen = sa.chosen.as_ref().ok_or(Error::NoKeys)?;
+    Ok(InitKeying {
+        suite: suite_of(chosen)?,
+        ni: sa.ni().to_vec(),
+        nr: sa.nr().to_vec(),
+        spi_i: sa.spi_i,
+        spi_r: sa.spi_r,
+    })
+}
+
+/// Takes the IKE SA keys a compute job derived: records them and builds the SK
+/// cipher states (a key schedule of well under a microsecond, left in line).
+fn install_keys(sa: &mut IkeSa, keys: IkeSaKeys) -> Result<(), Error> {
     let chosen = sa.chosen.as_ref().ok_or(Error::NoKeys)?;
     let suite = suite_of(chosen)?;
-    let seed = skeyseed(suite.prf, &sa.hs().ni, &sa.hs().nr, shared)?;
-    let keys = IkeSaKeys::derive(
-        &suite,
-        &seed,
-        &sa.hs().ni,
-        &sa.hs().nr,
-        &sa.spi_i,
-        &sa.spi_r,
-    )?;
     // Checked now; kept as SK_e/SK_a in `keys` until the SA is established
     // (`IkeSa::trim`), so a half-open SA holds no cipher state of its own.
     keys.sk_ciphers(&suite, sa.role)?;
@@ -182,13 +188,18 @@ fn send_request(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
 pub(crate) enum InitOutcome {
     /// Keys derived: send IKE_AUTH next.
     Proceed,
+    /// The agreement and key schedule were queued as a compute job; its result
+    /// continues in [`response_computed`].
+    Computing,
     /// Resent the request (COOKIE or INVALID_KE_PAYLOAD); keep waiting.
     Resent,
     /// The SA failed for good.
     Failed(SaEnd),
 }
 
-/// Initiator: handles the IKE_SA_INIT response.
+/// Initiator: handles the IKE_SA_INIT response: COOKIE and INVALID_KE_PAYLOAD are
+/// followed here; an acceptable answer queues the agreement and key schedule as a
+/// compute job (`Computing`), continued in [`response_computed`].
 pub(crate) fn process_response(
     ctx: &mut Ctx<'_>,
     sa: &mut IkeSa,
@@ -342,30 +353,50 @@ pub(crate) fn process_response(
     sa.spi_r = hdr.spi_r;
     sa.hs_mut().nr = nr.as_slice().into();
     sa.hs_mut().init_response = raw.to_vec();
-    let shared = match sa.hs().ke.as_ref().ok_or(Error::NoKeys)?.complete(&ke.data) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                ctx,
-                sa,
-                NotifyType::INVALID_SYNTAX,
-                format!("responder's KE payload is invalid: {e}"),
-            )
-        }
-    };
-    sa.hs_mut().ke = None;
+    let ours = sa.hs_mut().ke.take().ok_or(Error::NoKeys)?;
     sa.chosen = Some(chosen);
     sa.peer_fragmentation &= sa.conn.fragmentation;
     sa.fragment_size = sa.peer_fragmentation.then_some(ctx.cfg.fragment_size);
-    derive_keys(sa, &shared)?;
+    // NAT detection needs the message, which the job does not carry.
     if sa.conn.nat_traversal {
         let detected = natt::detect(&msg.payloads, &sa.spi_i, &sa.spi_r, sa.local, sa.remote);
         apply_nat_detection(ctx, sa, detected);
     }
+    let work = Work::InitInitiator {
+        ke: *ours,
+        peer: ke.data.clone(),
+        keying: keying_of(sa)?,
+    };
+    sa.computing = Some(ctx.out.compute.submit(sa.serial, work));
+    Ok(InitOutcome::Computing)
+}
+
+/// Initiator: the compute job of the IKE_SA_INIT response is done. `Proceed` means
+/// the keys are in place and IKE_AUTH goes next.
+pub(crate) fn response_computed(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    done: Result<InitDone, JobError>,
+) -> Result<InitOutcome, Error> {
+    let done = match done {
+        Ok(d) => d,
+        Err(JobError::PeerKe(e)) => {
+            let n = NotifyType::INVALID_SYNTAX;
+            ctx.out.progress(
+                &sa.conn.name,
+                Some(sa.serial),
+                Rc::notification(n),
+                format!("responder's KE payload is invalid: {e}"),
+            );
+            return Ok(InitOutcome::Failed(SaEnd::Failed(n)));
+        }
+        Err(JobError::Local(e)) => return Err(e.into()),
+    };
+    install_keys(sa, done.keys)?;
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     let desc = suite_desc(suite, sa.ke_group);
     ctx.out.progress(
-        &name,
+        &sa.conn.name,
         Some(sa.serial),
         Rc::NEW_V2_STATE,
         format!(
@@ -416,14 +447,14 @@ fn push_capabilities(payloads: &mut Vec<Payload>, fragmentation: bool) {
 /// so the caller has no SA to return.
 fn send_notify(
     ctx: &mut Ctx<'_>,
-    req: &Header,
+    spi_i: [u8; 8],
     local: SocketAddr,
     remote: SocketAddr,
     notify: Notify,
 ) -> Result<Option<IkeSa>, Error> {
     let msg = Message {
         header: Header {
-            spi_i: req.spi_i,
+            spi_i,
             spi_r: [0; 8],
             minor_version: 0,
             exchange: ExchangeType::IKE_SA_INIT,
@@ -442,8 +473,10 @@ fn send_notify(
     Ok(None)
 }
 
-/// Responder: answers a new IKE_SA_INIT request. Returns the new half-open SA, or
-/// `None` when the request was answered with a notify (or dropped) and no state kept.
+/// Responder: takes a new IKE_SA_INIT request. Returns the new half-open SA, waiting
+/// for the compute job that makes our KE data and the keys (the response goes out
+/// from [`request_computed`]), or `None` when the request was answered with a
+/// notify (or dropped) and no state kept.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn process_request(
     ctx: &mut Ctx<'_>,
@@ -457,7 +490,8 @@ pub(crate) fn process_request(
 ) -> Result<Option<IkeSa>, Error> {
     let hdr = &msg.header;
     // Every refusal below answers with one notify and keeps no state.
-    let reject = |ctx: &mut Ctx<'_>, notify: Notify| send_notify(ctx, hdr, local, remote, notify);
+    let reject =
+        |ctx: &mut Ctx<'_>, notify: Notify| send_notify(ctx, hdr.spi_i, local, remote, notify);
     let mut sa_pl = None;
     let mut ke = None;
     let mut ni = None;
@@ -528,13 +562,6 @@ pub(crate) fn process_request(
     }
     let group = chosen.ke_group().ok_or(Error::NoKeGroup)?;
     let ke_alg = KeAlg::lookup(group)?;
-    let (our_ke, shared) = match ke_alg.respond(ctx.rng, &ke.data) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::info!("dropping IKE_SA_INIT request from {remote}: invalid KE payload: {e}");
-            return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
-        }
-    };
 
     let serial = ctx.serial();
     let spi_r = ctx.ike_spi()?;
@@ -556,16 +583,57 @@ pub(crate) fn process_request(
     sa.peer_childless = childless;
     sa.fragment_size = frag.then_some(ctx.cfg.fragment_size);
     sa.hs_mut().init_request = raw.to_vec();
-    sa.chosen = Some(chosen.clone());
-    derive_keys(&mut sa, &shared)?;
+    sa.chosen = Some(chosen);
     if conn.nat_traversal {
         let detected = natt::detect(&msg.payloads, &hdr.spi_i, &[0; 8], local, remote);
         apply_nat_detection(ctx, &mut sa, detected);
     }
+    // The half-open SA's clock runs from now, so an SA whose job never comes
+    // back still goes.
+    sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
+    // Only answer NAT detection when the initiator asked for it (RFC 7296 2.23).
+    let natd = conn.nat_traversal
+        && find_notify(&msg.payloads, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
+    let work = Work::InitResponder {
+        alg: ke_alg,
+        peer: ke.data.clone(),
+        rng: ctx.out.compute.rng(),
+        keying: keying_of(&sa)?,
+        natd,
+    };
+    sa.computing = Some(ctx.out.compute.submit(serial, work));
+    Ok(Some(sa))
+}
+
+/// Responder: the compute job of an IKE_SA_INIT request is done; sends the
+/// response. `Ok(false)`: the initiator's KE data was invalid, the request was
+/// answered with INVALID_SYNTAX and the SA must go without a trace, as if it had
+/// never been made (as a request refused before any state is kept).
+pub(crate) fn request_computed(
+    ctx: &mut Ctx<'_>,
+    sa: &mut IkeSa,
+    done: Result<InitDone, JobError>,
+) -> Result<bool, Error> {
+    let done = match done {
+        Ok(d) => d,
+        Err(JobError::PeerKe(e)) => {
+            tracing::info!(
+                "dropping IKE_SA_INIT request from {}: invalid KE payload: {e}",
+                sa.remote
+            );
+            let n = Notify::new(NotifyType::INVALID_SYNTAX);
+            send_notify(ctx, sa.spi_i, sa.local, sa.remote, n)?;
+            return Ok(false);
+        }
+        Err(JobError::Local(e)) => return Err(e.into()),
+    };
+    install_keys(sa, done.keys)?;
+    let conn = sa.conn.clone();
+    let group = sa.ke_group;
     let suite = sa.suite.as_ref().ok_or(Error::NoKeys)?;
     ctx.out.progress(
         &conn.name,
-        Some(serial),
+        Some(sa.serial),
         Rc::NEW_V2_STATE,
         format!(
             "processed IKE_SA_INIT request from {} {}",
@@ -573,21 +641,20 @@ pub(crate) fn process_request(
             suite_desc(suite, group)
         ),
     );
-
+    let chosen = sa.chosen.as_ref().ok_or(Error::NoKeys)?;
     let mut payloads = vec![
         Payload::Sa(sa_payload(&[chosen.to_wire()], Spi::EMPTY)),
         Payload::Ke(KePayload {
             group,
-            data: our_ke,
+            data: done.our_ke.ok_or(Error::NoKeys)?,
         }),
         Payload::Nonce(sa.hs().nr.to_vec()),
     ];
-    // Only answer NAT detection when the initiator asked for it (RFC 7296 2.23).
-    if conn.nat_traversal
-        && find_notify(&msg.payloads, NotifyType::NAT_DETECTION_SOURCE_IP).is_some()
-    {
+    if done.natd {
         let force = conn.encapsulation == Encapsulation::Yes;
-        payloads.extend(natt::notifies(&sa.spi_i, &sa.spi_r, local, remote, force));
+        payloads.extend(natt::notifies(
+            &sa.spi_i, &sa.spi_r, sa.local, sa.remote, force,
+        ));
     }
     push_capabilities(&mut payloads, conn.fragmentation);
     let resp = Message {
@@ -597,12 +664,13 @@ pub(crate) fn process_request(
     .to_bytes()?;
     ctx.out.stats.sent_plain(&resp);
     sa.half_open_deadline = Some(later(ctx.now, ctx.cfg.half_open_timeout));
-    ctx.respond(&mut sa, raw, 0, vec![resp]);
+    let request = sa.init_request().to_vec();
+    ctx.respond(sa, &request, 0, vec![resp]);
     ctx.out.progress(
         &conn.name,
-        Some(serial),
+        Some(sa.serial),
         Rc::NEW_V2_STATE,
         format!("sent IKE_SA_INIT response to {}", sa.remote_desc()),
     );
-    Ok(Some(sa))
+    Ok(true)
 }

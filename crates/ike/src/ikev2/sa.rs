@@ -541,6 +541,9 @@ pub(crate) struct IkeSa {
     pub next_dpd: Option<Instant>,
     /// When to send the next NAT keepalive (only while we are behind a NAT).
     pub next_keepalive: Option<Instant>,
+    /// The compute job this SA waits for (see `compute`): while set, messages for
+    /// the SA are dropped (the peer retransmits) and only its result moves it on.
+    pub computing: Option<super::compute::ComputeId>,
 }
 
 impl IkeSa {
@@ -692,6 +695,7 @@ impl IkeSa {
             last_contact: None,
             next_dpd: None,
             next_keepalive: None,
+            computing: None,
         }
     }
 
@@ -902,6 +906,8 @@ pub(crate) struct Out {
     pub instances: HashMap<SaSerial, String>,
     /// Liveness and notify counters (`--globalstatus`).
     pub stats: super::stats::Counters,
+    /// Compute jobs for the daemon (or run in line).
+    pub compute: super::compute::ComputeQueue,
 }
 
 impl Out {
@@ -1305,8 +1311,10 @@ mod tests {
     /// has what these sizes add up to per SA).
     #[test]
     fn record_sizes() {
+        // 704 before the compute job's id (`computing`) joined the record; it
+        // could move into the handshake part, which is the only time it is set.
         assert!(
-            std::mem::size_of::<IkeSa>() <= 704,
+            std::mem::size_of::<IkeSa>() <= 728,
             "{}",
             std::mem::size_of::<IkeSa>()
         );

@@ -88,11 +88,16 @@ impl Pair {
 
     /// Two endpoints that have not talked yet.
     pub fn new(esp: &str) -> Pair {
+        Pair::with_configs(esp, EndpointConfig::default(), EndpointConfig::default())
+    }
+
+    /// Like [`Pair::new`] with these endpoint settings for west and east.
+    pub fn with_configs(esp: &str, west: EndpointConfig, east: EndpointConfig) -> Pair {
         let w = Arc::new(conn("192.0.2.1", "192.0.2.2", esp));
         let e = Arc::new(conn("192.0.2.2", "192.0.2.1", esp));
         Pair {
-            west: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(1))).unwrap(),
-            east: Endpoint::new(EndpointConfig::default(), Box::new(TestRandom::new(2))).unwrap(),
+            west: Endpoint::new(west, Box::new(TestRandom::new(1))).unwrap(),
+            east: Endpoint::new(east, Box::new(TestRandom::new(2))).unwrap(),
             wcfg: OneConn(w),
             ecfg: OneConn(e),
             now: Instant::now(),

@@ -10,6 +10,10 @@
 #   plutors    pluto-rs from $PLUTORS (pluto and whack; default target/release)
 #   plutors_base  the same from $PLUTORS_BASE: an older build, for before/after in one run
 #   charon     Debian's charon-systemd 5.9.8 with swanctl
+#   charon_fake   the load tester's charon as responder with its fake kernel (Child SAs
+#              "installed", no kernel work), configured through swanctl the same way
+#   plutors_fake  pluto-rs with --fake-xfrm (XFRM requests acknowledged unsent): with
+#              charon_fake, the comparison without the kernel's share
 #   libreswan  libreswan 4.10's pluto from $LSW
 # All of them: IKEv2, PSK (32 bytes), IKE aes128-sha256-<dh>, ESP aes128gcm16. The host
 # kernel has no ESP, so every responder's Child SA install fails alike; the IKE SA is
@@ -64,8 +68,10 @@ for r in $RESPONDERS; do
     plutors) [ -x "$PLUTORS/pluto" ] && [ -x "$PLUTORS/whack" ] || die "no pluto/whack in $PLUTORS";;
     plutors_base) [ -x "${PLUTORS_BASE:-}/pluto" ] && [ -x "${PLUTORS_BASE:-}/whack" ] || die "no pluto/whack in PLUTORS_BASE=${PLUTORS_BASE:-}";;
     charon) [ -x /usr/sbin/charon-systemd ] && command -v swanctl > /dev/null || die "no charon-systemd/swanctl (testnet/setup.sh)";;
+    charon_fake) command -v swanctl > /dev/null || die "no swanctl (testnet/setup.sh)";;
+    plutors_fake) [ -x "$PLUTORS/pluto" ] || die "no pluto in $PLUTORS";;
     libreswan) [ -x "$LSW/usr/libexec/ipsec/pluto" ] || die "no libreswan in $LSW (testnet/setup.sh)";;
-    *) die "unknown responder $r (plutors, plutors_base, charon, libreswan)";;
+    *) die "unknown responder $r (plutors, plutors_base, plutors_fake, charon, charon_fake, libreswan)";;
   esac
 done
 for ns in $NS_LT $NS_RESP; do
@@ -124,6 +130,7 @@ CHARON_COMMON="threads = 16
 dh_libreswan() { case $1 in x25519) echo dh31;; ecp256) echo dh19;; *) echo "$1";; esac; }
 
 start_plutors_base() { PLUTORS=$PLUTORS_BASE start_plutors; }
+start_plutors_fake() { PLUTO_ARGS="$PLUTO_ARGS --fake-xfrm" start_plutors; }
 
 start_plutors() {
   mkdir -p "$D/resp/run"
@@ -169,16 +176,29 @@ EOC
     --ctlsocket "$D/resp/run/pluto.ctl" lt > /dev/null
 }
 
+start_charon_fake() { CHARON_FAKE=1 start_charon; }
+
 start_charon() {
+  local name=charon-systemd bin=/usr/sbin/charon-systemd kplug=kernel-netlink extra="" journal="journal { default = -1 }"
+  if [ "${CHARON_FAKE:-0}" = 1 ]; then
+    name=charon; bin=$LT/libexec/ipsec/charon; kplug="load-tester kernel-netlink"; journal=""
+    extra="load-tester {
+      enable = yes
+      initiators = 0
+      preshared_key = $PSK
+      fake_kernel = yes
+    }"
+  fi
   cat > "$D/resp/strongswan.conf" <<EOC
-charon-systemd {
-  load = $CHARON_PLUGINS kernel-netlink socket-default vici
+$name {
+  load = $CHARON_PLUGINS $kplug socket-default vici
   $CHARON_COMMON
-  journal { default = -1 }
+  $journal
   filelog { r { path = $D/resp/daemon.log
       default = 0
       ike = 0 } }
-  plugins { vici { socket = unix://$D/resp/charon.vici } }
+  plugins { vici { socket = unix://$D/resp/charon.vici }
+    $extra }
 }
 EOC
   cat > "$D/resp/swanctl.conf" <<EOC
@@ -193,7 +213,7 @@ connections { lt { version = 2
 secrets { ike-lt { secret = $PSK } }
 EOC
   taskset -c "$RESP_CPU" ip netns exec $NS_RESP unshare -m sh -c \
-    "mount -t tmpfs tmpfs /run && exec env STRONGSWAN_CONF=$D/resp/strongswan.conf /usr/sbin/charon-systemd" \
+    "mount -t tmpfs tmpfs /run && mkdir -p /run/strongswan-lt && exec env STRONGSWAN_CONF=$D/resp/strongswan.conf $bin" \
     > "$D/resp/stdout" 2>&1 &
   RPID=$!
   for _ in $(seq 100); do [ -S "$D/resp/charon.vici" ] && break; sleep 0.1; done
@@ -213,7 +233,7 @@ resp_established() {
   case $R in
     plutors*) grep -c 'responder established IKE SA' "$D/resp/daemon.log";;
     libreswan) grep -c 'established IKE SA' "$D/resp/daemon.log";;
-    charon) grep -c 'IKE_SA lt\[[0-9]*\] established between' "$D/resp/daemon.log";;
+    charon*) grep -c 'IKE_SA lt\[[0-9]*\] established between' "$D/resp/daemon.log";;
   esac
 }
 

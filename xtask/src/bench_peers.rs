@@ -44,6 +44,28 @@ impl Default for Options {
     }
 }
 
+/// The responders testnet/bench/peers.sh knows.
+const RESPONDERS: [&str; 6] = [
+    "plutors",
+    "plutors_base",
+    "plutors_fake",
+    "charon",
+    "charon_fake",
+    "libreswan",
+];
+
+/// What a responder's figures are compared with: the fake-kernel ones with
+/// pluto-rs on its fake XFRM (when that ran), the others with pluto-rs.
+fn baseline<'a>(r: &str, responders: &'a [String]) -> Option<&'a str> {
+    let pick = |name: &str| responders.iter().find(|x| *x == name).map(String::as_str);
+    let b = if r.ends_with("_fake") {
+        pick("plutors_fake")
+    } else {
+        pick("plutors")
+    }?;
+    (b != r).then_some(b)
+}
+
 const USAGE: &str = "cargo xtask bench peers [--responders plutors,charon,libreswan] \
 [--groups x25519,ecp256] [--reps N] [--n N (SAs per CPU run)] [--mem-n N (SAs held, 0: none)] \
 [--out DIR] [--perf] [--base DIR (an older build, run as plutors_base)]";
@@ -64,11 +86,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
         match a.as_str() {
             "--responders" => {
                 o.responders = value("a list")?.split(',').map(String::from).collect();
-                if let Some(r) = o.responders.iter().find(|r| {
-                    !["plutors", "plutors_base", "charon", "libreswan"].contains(&r.as_str())
-                }) {
+                if let Some(r) = o
+                    .responders
+                    .iter()
+                    .find(|r| !RESPONDERS.contains(&r.as_str()))
+                {
                     return Err(format!(
-                        "unknown responder {r:?} (plutors, plutors_base, charon, libreswan)"
+                        "unknown responder {r:?} ({})",
+                        RESPONDERS.join(", ")
                     ));
                 }
             }
@@ -202,17 +227,22 @@ fn summary(o: &Options, samples: &[Sample]) -> String {
             ));
         }
     }
-    if o.responders.iter().any(|r| r == "plutors") {
-        out.push_str("\npluto-rs against each peer (the peer's median divided by pluto-rs's; above 1: pluto-rs is better):\n\n");
+    let pairs: Vec<(&str, &str)> = o
+        .responders
+        .iter()
+        .filter_map(|r| baseline(r, &o.responders).map(|b| (r.as_str(), b)))
+        .collect();
+    if !pairs.is_empty() {
+        out.push_str("\npluto-rs against each peer (the peer's median divided by pluto-rs's; above 1: pluto-rs is better; fake-kernel peers against plutors_fake):\n\n");
         out.push_str(
             "| group | peer | CPU per IKE SA | KiB per held SA | setups/s (pluto-rs / peer) |\n",
         );
         out.push_str("| --- | --- | --- | --- | --- |\n");
         for g in &o.groups {
-            for r in o.responders.iter().filter(|r| *r != "plutors") {
+            for (r, us_name) in &pairs {
                 let ratio = |key: &str, invert: bool| match (
                     get(&t, g, r, key),
-                    get(&t, g, "plutors", key),
+                    get(&t, g, us_name, key),
                 ) {
                     (Some(p), Some(us)) if us.median > 0.0 && p.median > 0.0 => {
                         let x = if invert {
@@ -390,6 +420,7 @@ mod tests {
         assert_eq!((o.reps, o.n_cpu, o.mem_n, o.perf), (2, 500, 0, true));
         assert_eq!(parse(&[]).unwrap(), Options::default());
         assert!(parse(&args("--responders racoon")).is_err());
+        assert!(parse(&args("--responders plutors_fake,charon_fake")).is_ok());
         assert!(parse(&args("--reps")).is_err());
         assert!(parse(&args("--reps x")).is_err());
         assert!(parse(&args("--reps 0")).is_err());
@@ -400,6 +431,17 @@ mod tests {
             b.responders,
             ["plutors", "plutors_base", "charon", "libreswan"]
         );
+    }
+
+    #[test]
+    fn fake_kernel_peers_are_compared_with_plutors_fake() {
+        let all: Vec<String> = RESPONDERS.map(String::from).to_vec();
+        assert_eq!(baseline("charon", &all), Some("plutors"));
+        assert_eq!(baseline("charon_fake", &all), Some("plutors_fake"));
+        assert_eq!(baseline("plutors_fake", &all), None);
+        assert_eq!(baseline("plutors", &all), None);
+        let no_fake: Vec<String> = vec!["plutors".into(), "charon_fake".into()];
+        assert_eq!(baseline("charon_fake", &no_fake), None);
     }
 
     #[test]

@@ -482,20 +482,21 @@ impl ConnDb {
             // Only the current connection can serve a peer whose address we do not know.
             return best(&mut std::iter::once(cur));
         };
-        // A connection naming the peer's ID exactly beats every wildcard one, so the
-        // wildcard buckets are looked at only when no exact one fits.
+        // The buckets naming the peer's ID and the wildcard ones, judged together:
+        // the score puts an exact ID first anyway. (Judging the exact ones first
+        // and returning early was wrong: connections changed through `get_mut`
+        // since the last refile are candidates of every lookup, so a wildcard one
+        // among them could win before the current connection was looked at.)
         let key = PeerKey::of(peer_id);
         let bucket = |remote: Option<IpAddr>, key: &PeerKey| {
             Index::bucket(&self.index.by_peer, &(local, remote, key.clone()))
         };
-        if key != PeerKey::Wild {
-            let exact = bucket(Some(r), &key).chain(bucket(None, &key));
-            if let Some(s) = best(&mut self.candidates(exact)) {
-                return Some(s);
-            }
-        }
+        let exact = (key != PeerKey::Wild)
+            .then(|| bucket(Some(r), &key).chain(bucket(None, &key)))
+            .into_iter()
+            .flatten();
         let wild = bucket(Some(r), &PeerKey::Wild).chain(bucket(None, &PeerKey::Wild));
-        best(&mut self.candidates(wild))
+        best(&mut self.candidates(exact.chain(wild)))
     }
 
     /// libreswan's precedence for [`ConnDb::find_by_peer_id`]: (ID exact over

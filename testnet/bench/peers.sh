@@ -293,7 +293,7 @@ run_cpu() {
   start_resp && warm_up || { stop_all; net_down; return 1; }
   lt_conf "$N_CPU" yes
   local c0 c1 t0 t1 est
-  if [ "$PERF" = 1 ] && [ "${R%_base}" = plutors ]; then
+  if [ "$PERF" = 1 ] && case $R in plutors*) true;; *) false;; esac; then
     perf record -q ${PERF_CALLGRAPH:--g} -e cpu-clock -F ${PERF_FREQ:-2000} -p "$RPID" -o "$D/perf.data" > "$D/perf.log" 2>&1 &
     PPID_PERF=$!; sleep 0.5
   fi
@@ -330,7 +330,7 @@ run_mem() {
   sleep 1; settle
   r1=$(rss_kib "$RPID")
   local children=""
-  if [ "${R%_base}" = plutors ]; then   # Child SAs the responder holds (installed, or faked with --fake-xfrm)
+  if case $R in plutors*) true;; *) false;; esac; then   # Child SAs the responder holds (installed, or faked with --fake-xfrm)
     children=$(ip netns exec $NS_RESP "$PLUTORS/whack" --ctlsocket "$D/resp/run/pluto.ctl" --trafficstatus 2>/dev/null | grep -c 'inBytes=')
   fi
   stop_all

@@ -251,6 +251,36 @@ impl ConfigSource for Lookup<'_> {
         self.build(serial, current.remote_addr)
     }
 
+    fn connection_for_child(
+        &self,
+        current: &Arc<Connection>,
+        peer_id: &Identity,
+        tsi: &[TrafficSelector],
+        tsr: &[TrafficSelector],
+    ) -> Option<Arc<Connection>> {
+        let cur = self.conns.find(&current.name)?;
+        let local = cur.local_end()?.host_addr?;
+        let remote = current.remote_addr;
+        // Ours are TSr, the peer's TSi (we respond).
+        let serial = self
+            .conns
+            .find_by_traffic_selectors(local, remote, tsr, tsi)?;
+        if serial == cur.serial {
+            return None;
+        }
+        let c = self.conns.get(serial)?;
+        let pid = conn_id(peer_id)?;
+        let accepts = match &c.remote_end()?.id {
+            Id::None => true,
+            w => w.matches(&pid),
+        };
+        let same_auth = c.policy.authby.psk && cur.policy.authby.psk;
+        if !accepts || !same_auth {
+            return None;
+        }
+        self.build(serial, remote)
+    }
+
     fn psk(&self, _conn: &Connection, local: &Identity, remote: &Identity) -> Option<SecretBytes> {
         let ours = conn_id(local)?;
         let peer = conn_id(remote)?;

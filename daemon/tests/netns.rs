@@ -434,6 +434,49 @@ fn template_instances_name_their_sas() {
     assert_eq!(st, 0);
 }
 
+#[test]
+fn responder_picks_the_connection_by_the_proposed_selectors() {
+    let Some(mut bed) = setup('t') else { return };
+    start(&mut bed, 0, "subnet pair secret");
+    start(&mut bed, 1, "subnet pair secret");
+    // Two connections between the same gateways, one per subnet pair; the first
+    // one added is what IKE_SA_INIT finds by the addresses.
+    let pair = |name: &str, east: &str| {
+        format!(
+            "--name {name} --id @west --host 192.0.2.1 --client 198.51.100.0/24 \
+             --to --id @east --host 192.0.2.2 --client {east} \
+             --ikev2 --psk --encrypt --tunnel --updown %disabled"
+        )
+    };
+    for side in [0, 1] {
+        for (name, east) in [("net1", "203.0.113.0/25"), ("net2", "203.0.113.128/25")] {
+            let (st, o) = bed.whack(side, &pair(name, east));
+            assert_eq!(st, 0, "{o}");
+        }
+    }
+    let (st, o) = bed.whack(0, "--name net2 --initiate");
+    let logs = || format!("{o}\n--- west\n{}\n--- east\n{}", bed.log(0), bed.log(1));
+    assert!(o.contains("initiator established IKE SA"), "{}", logs());
+    let east = bed.log(1);
+    assert!(
+        east.contains("switched from \"net1\" to \"net2\" for the proposed traffic selectors"),
+        "{}",
+        logs()
+    );
+    if st == 0 {
+        assert!(o.contains("established Child SA"), "{}", logs());
+        let (_, t) = bed.whack(1, "--trafficstatus");
+        assert!(t.contains("\"net2\""), "{t}");
+    } else {
+        // No ESP here: the install fails, but for net2's Child SA, not with a
+        // selector mismatch on net1.
+        assert!(east.contains("\"net2\" #"), "{}", logs());
+        assert!(!east.contains("\"net1\" #2"), "{}", logs());
+    }
+    let (st, _) = bed.whack(1, "--shutdown");
+    assert_eq!(st, 0);
+}
+
 /// `ip xfrm policy` of one side, the socket policies left out.
 fn xfrm_policy(bed: &Bed, side: usize) -> String {
     out(&[

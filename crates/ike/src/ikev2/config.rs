@@ -269,6 +269,24 @@ pub trait ConfigSource {
         our_id: Option<&Identity>,
     ) -> Option<Arc<Connection>>;
 
+    /// Another connection for a Child SA proposed in IKE_AUTH whose selectors
+    /// `current` cannot take (TSi `tsi` from the peer, TSr `tsr` ours): one between
+    /// the same hosts, with the same local ID, accepting `peer_id` with the same
+    /// authentication, whose subnets fit. libreswan picks the connection by the
+    /// selectors as well as by the IDs, so several connections between two
+    /// gateways (one per subnet pair) each get their tunnel. `None` (the default)
+    /// keeps `current`, which then answers TS_UNACCEPTABLE.
+    fn connection_for_child(
+        &self,
+        current: &Arc<Connection>,
+        peer_id: &Identity,
+        tsi: &[crate::ts::TrafficSelector],
+        tsr: &[crate::ts::TrafficSelector],
+    ) -> Option<Arc<Connection>> {
+        let _ = (current, peer_id, tsi, tsr);
+        None
+    }
+
     /// The pre-shared key between `local` and `remote` (libreswan's ipsec.secrets
     /// lookup by the two IDs, falling back to addresses). `None` fails
     /// authentication with AUTHENTICATION_FAILED.

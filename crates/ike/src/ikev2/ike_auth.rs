@@ -302,6 +302,33 @@ pub(crate) fn process_request(
     let Some(conn) = config.connection_for_auth(&sa.conn, &peer_id, our_id.as_ref()) else {
         return fail_auth(ctx, sa, format!("no connection accepts peer {peer_id}"));
     };
+    // The selectors of the proposed Child SA may belong to another connection
+    // between the same gateways (one conn per subnet pair).
+    let conn = match &child_payloads {
+        Some((_, tsi, tsr)) => {
+            let (tsi, tsr) = (ts_from_payload(tsi), ts_from_payload(tsr));
+            if narrow(&tsi, &tsr, &conn.remote_ts, &conn.local_ts).is_ok() {
+                conn
+            } else {
+                match config.connection_for_child(&conn, &peer_id, &tsi, &tsr) {
+                    Some(other) if other.local_id == conn.local_id => {
+                        ctx.out.progress(
+                            &conn.name,
+                            Some(serial),
+                            Rc::LOG,
+                            format!(
+                                "switched from \"{}\" to \"{}\" for the proposed traffic selectors",
+                                conn.name, other.name
+                            ),
+                        );
+                        other
+                    }
+                    _ => conn,
+                }
+            }
+        }
+        None => conn,
+    };
     if auth.method != AuthMethod::SHARED_KEY_MIC {
         return fail_auth(
             ctx,

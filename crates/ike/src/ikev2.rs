@@ -357,7 +357,7 @@ impl Endpoint {
         let id = result.id();
         let serial = id.sa();
         match self.sas.get(&serial) {
-            Some(sa) if sa.computing == Some(id) => {}
+            Some(sa) if sa.hs().computing == Some(id) => {}
             Some(_) => {
                 tracing::debug!("{id}: its SA no longer waits for it; result ignored");
                 return;
@@ -369,7 +369,7 @@ impl Endpoint {
         }
         let compute::Outcome::Init(done) = result.outcome;
         let gone = self.with_sa(serial, now, |ctx, sa| {
-            sa.computing = None;
+            sa.hs_mut().computing = None;
             let r = match sa.role {
                 Role::Responder => {
                     ike_sa_init::request_computed(ctx, sa, done).map(|kept| (Fate::Keep, !kept))
@@ -1259,7 +1259,7 @@ impl Endpoint {
         )) {
             if let Some(sa) = self.sas.get(serial) {
                 match &sa.last_response {
-                    None if sa.computing.is_some() && sa.init_request() == data => tracing::debug!(
+                    None if sa.hs().computing.is_some() && sa.init_request() == data => tracing::debug!(
                         "{}: IKE_SA_INIT request retransmitted while its response is computed; dropped (the response follows)",
                         self.out.label(&sa.conn.name, sa.serial)
                     ),
@@ -1775,7 +1775,7 @@ fn handle_in_sa(
         tracing::debug!("{}: dropping message with mismatched SPIs", sa.serial);
         return Ok(Fate::Keep);
     }
-    if sa.computing.is_some() {
+    if sa.hs().computing.is_some() {
         // Nothing moves the SA on until its compute job is back (a second job for a
         // retransmitted response must not start); the peer retransmits.
         tracing::debug!(

@@ -326,13 +326,13 @@ mod tests {
             .iter()
             .all(|e| !matches!(e, Event::IkeSaEstablished { .. })));
         assert_eq!(p.east.sas.len(), 1);
-        assert!(p.east.sas.values().all(|sa| sa.computing.is_some()));
+        assert!(p.east.sas.values().all(|sa| sa.hs().computing.is_some()));
         pump_with_jobs(&mut p);
         assert_eq!(established(&p.west_events), 1);
         assert_eq!(established(&p.east_events), 1);
         for ep in [&p.west, &p.east] {
             assert!(ep.sas.values().all(|sa| sa.state == IkeState::Established
-                && sa.computing.is_none()
+                && sa.hs().computing.is_none()
                 && sa.children.len() == 1));
         }
     }

@@ -367,7 +367,7 @@ pub(crate) fn process_response(
         peer: ke.data.clone(),
         keying: keying_of(sa)?,
     };
-    sa.computing = Some(ctx.out.compute.submit(sa.serial, work));
+    sa.hs_mut().computing = Some(ctx.out.compute.submit(sa.serial, work));
     Ok(InitOutcome::Computing)
 }
 
@@ -601,7 +601,7 @@ pub(crate) fn process_request(
         keying: keying_of(&sa)?,
         natd,
     };
-    sa.computing = Some(ctx.out.compute.submit(serial, work));
+    sa.hs_mut().computing = Some(ctx.out.compute.submit(serial, work));
     Ok(Some(sa))
 }
 

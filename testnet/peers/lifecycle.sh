@@ -290,6 +290,24 @@ lc_newchild() {
   lc_pass
 }
 
+# --- two connections between the same gateways: the responder picks by selectors ---
+# west (pluto-rs, responder) has a decoy conn to another east client added before the
+# scenario's one; east initiates the scenario's conn. PASS: west logs the switch from
+# the decoy to the conn, the Child SA is up on it and carries pings.
+lc_twoconns() {
+  setup_topology
+  setup_daemons
+  call east initiate || fail "east could not initiate"
+  tn_wait_for 5 test -n "$(lc_newest west CHILD)" || fail "no Child SA on west"
+  call west logs | grep -q "switched from \"decoy\" to \"$CONN\" for the proposed traffic selectors" ||
+    fail "west did not switch from the decoy to $CONN"
+  tn_ping east "$east_PING" "$west_PING" 3
+  pluto_whack west --trafficstatus | grep -q "\"$CONN\"" ||
+    fail "west's --trafficstatus has no Child SA of $CONN"
+  tn_log "west answered with the decoy's IKE SA, switched to $CONN for the selectors; the tunnel carries pings"
+  lc_pass
+}
+
 # --- liveness: the peer crashes, and comes back -----------------------------------
 lc_dpd() {
   : "${DPDDELAY:?}" "${DPDTIMEOUT:?}" "${RESTORE:?initiate, route or none}"

@@ -69,6 +69,16 @@ pluto_ready() {
 # designed to not distinguish which end is ours"), then --listen.
 pluto_load() {
   s=$1 o=$(other $1)
+  # A connection of the scenario's own added first (<side>_DECOY: its peer's
+  # --client), between the same hosts and IDs: the first conn a responder finds by
+  # the addresses is then not the one the peer's selectors are for.
+  if [ -n "$(side_var $s DECOY)" ]; then
+    tn_log "$s: whack --name decoy (the same hosts, peer client $(side_var $s DECOY))"
+    pluto_whack $s --name decoy --ikev2 --psk --encrypt --tunnel --ike "$(side_var $s IKE_LS)" \
+      --esp "$ESP_LS" --id "$(side_var $s ID)" --host "$(side_var $s HOST)" --updown %disabled \
+      --client "$(side_var $s NET)" --to --id "$(side_var $o ID)" --host "$(side_var $o HOST)" \
+      --client "$(side_var $s DECOY)" || return 1
+  fi
   set -- --name "$CONN" --ikev2 --psk --encrypt --ike "$(side_var $s IKE_LS)" --esp "$ESP_LS"
   # REKEY=no (the interop default): like the peers' rekey=no, nothing revives the
   # connection after the Delete of --down

@@ -383,3 +383,40 @@ fn pfs_rekey_by_timer_carries_a_ke_payload() {
     let (with, without) = (len(true), len(false));
     assert!(with >= without + 72, "{with} vs {without}");
 }
+
+/// A Child SA whose rekey comes due while the IKE SA's own rekey is outstanding is
+/// queued behind it; once the IKE SA is rekeyed the new one (which now holds the
+/// Child SA) rekeys it, rather than letting it run into its lifetime's end.
+#[test]
+fn a_child_rekey_queued_behind_the_ike_rekey_happens_on_the_new_ike_sa() {
+    let (w, e) = pair();
+    // The IKE SA rekeys at 20 s, the Child SA at 21 s; east's first two answers
+    // after 19.9 s are lost, so the IKE rekey is still outstanding at 21 s.
+    let mut net = up(timed(w, 31, 30), e);
+    let ike = net.west.ep.status()[0].serial;
+    let child = child_of(&net.west);
+    net.run_for(Duration::from_millis(19_900) - (net.now - net.start));
+    let mut lost = 0;
+    net.filter = Some(Box::new(move |t| {
+        if t.local.ip().to_string() == EAST && lost < 2 {
+            lost += 1;
+            return true;
+        }
+        false
+    }));
+    net.run_for(Duration::from_secs(15));
+    assert_ne!(net.west.ep.status()[0].serial, ike, "IKE SA not rekeyed");
+    assert!(
+        net.west
+            .has_line(&format!("initiating rekey to replace Child SA {child}")),
+        "{:#?}",
+        net.west.progress()
+    );
+    assert_ne!(child_of(&net.west), child, "Child SA not rekeyed");
+    assert_eq!(
+        count_lines(&net.west, "Child SA expired"),
+        0,
+        "{:#?}",
+        net.west.progress()
+    );
+}

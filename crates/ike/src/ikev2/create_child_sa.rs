@@ -1482,6 +1482,16 @@ pub(crate) fn process_ike_rekey_response(
         );
         new.won_over = Some(theirs);
     }
+    // Child SA rekeys that came due while this rekey was outstanding waited in the
+    // old IKE SA's queue, their timers spent: make them due again on the new IKE
+    // SA, which now holds the Child SAs, instead of dropping them with the queue.
+    for r in &sa.queue {
+        if let RequestKind::RekeyChild(child) = r {
+            if let Some(c) = new.children.iter_mut().find(|c| c.serial == *child) {
+                c.rekey_at = Some(ctx.now);
+            }
+        }
+    }
     let (old, new_serial) = (sa.serial, new.serial);
     sa.spawned = Some(Box::new(new));
     sa.queue.clear();

@@ -10,7 +10,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use ike::ikev2::SaSerial;
 
@@ -44,8 +44,12 @@ pub fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
 
 impl Children {
     fn traffic_key(&self, c: &ChildRec) -> u64 {
-        let ids: Vec<kernel::PolicyId> = c.policies.iter().map(|p| p.id()).collect();
-        self.hasher.hash_one((&c.connection, ids))
+        let mut h = self.hasher.build_hasher();
+        c.connection.hash(&mut h);
+        for p in &c.policies {
+            p.id().hash(&mut h);
+        }
+        h.finish()
     }
 
     /// Adds (or replaces) Child SA `serial`.

@@ -304,24 +304,23 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             d = recv_datagram(&mut datagrams) => {
                 match d {
                     Some(d) => {
-                        let natt = pluto.natt_port();
-                        if !pluto.compute.sheds(&d.data, d.local.port() == natt) {
-                            pluto.datagram(d);
-                        }
                         // Under load, go on with what else has arrived without
                         // going back through the select (and its wake-up): each
                         // datagram's answers still leave before the next one is
                         // read, so batching adds no latency. Bounded, so that
                         // whack, timers and the kernel still get their turn.
-                        if let Some(rx) = datagrams.as_mut() {
-                            for _ in 1..DATAGRAM_BATCH {
-                                pluto.pump().await;
-                                match rx.try_recv() {
-                                    Ok(d) if pluto.compute.sheds(&d.data, d.local.port() == natt) => {}
-                                    Ok(d) => pluto.datagram(d),
-                                    Err(_) => break,
-                                }
+                        let natt = pluto.natt_port();
+                        let mut next = Some(d);
+                        for n in 1.. {
+                            let Some(d) = next.take() else { break };
+                            if !pluto.compute.sheds(&d.data, d.local.port() == natt) {
+                                pluto.datagram(d);
                             }
+                            if n == DATAGRAM_BATCH {
+                                break;
+                            }
+                            pluto.pump().await;
+                            next = datagrams.as_mut().and_then(|rx| rx.try_recv().ok());
                         }
                     }
                     None => datagrams = None,

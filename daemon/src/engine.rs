@@ -1124,12 +1124,11 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let now = Instant::now();
         if let Some(c) = self.children.get_mut(&child) {
-            let serial = &child;
             let mark = c.sa_specs.0.mark;
             match k.sa_counters(&c.inbound, mark).await {
                 Ok(n) => {
                     if n.bytes > c.in_bytes {
-                        self.ike.note_peer_traffic(*serial, now);
+                        self.ike.note_peer_traffic(child, now);
                     }
                     c.in_bytes = n.bytes;
                 }
@@ -1919,32 +1918,11 @@ mod tests {
 
     #[test]
     fn resync_finds_child_sas_the_kernel_lost() {
-        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
-        let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).unwrap();
-        let rec = |n: u64| ChildRec {
-            connection: "west-east".into(),
-            ike: SaSerial(1),
-            inbound: SaId {
-                spi: plan.inbound.id.spi + n as u32,
-                ..plan.inbound.id
-            },
-            outbound: SaId {
-                spi: plan.outbound.id.spi + n as u32,
-                ..plan.outbound.id
-            },
-            policies: Vec::new(),
-            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
-            reqid: 1,
-            mode: Mode::Tunnel,
-            added: SystemTime::now(),
-            added_at: Instant::now(),
-            lifetime: Duration::from_secs(60),
-            in_bytes: 0,
-            out_bytes: 0,
-            peer_id: String::new(),
-            updown: Vec::new(),
-            updown_cmd: None,
-            up: true,
+        let rec = |n: u32| {
+            let mut r = tests_support::child_rec("west-east", "198.51.100.0/24");
+            r.inbound.spi += n;
+            r.outbound.spi += n;
+            r
         };
         let children: BTreeMap<SaSerial, ChildRec> = [(SaSerial(2), rec(0)), (SaSerial(3), rec(1))]
             .into_iter()

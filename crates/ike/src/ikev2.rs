@@ -380,15 +380,7 @@ impl Endpoint {
             };
             match r {
                 Ok(r) => r,
-                Err(e) => {
-                    ctx.out.progress(
-                        &sa.conn.name,
-                        Some(sa.serial),
-                        Rc::LOG_SERIOUS,
-                        format!("IKE SA failed: {e}"),
-                    );
-                    (Fate::Remove(SaEnd::Error(e.to_string())), false)
-                }
+                Err(e) => (sa_failed(ctx, sa, &e), false),
             }
         });
         if gone == Some(true) {
@@ -1133,15 +1125,7 @@ impl Endpoint {
         let initial_contact = self.with_sa(serial, now, |ctx, sa| {
             let fate = match handle_in_sa(ctx, sa, &hdr, local, remote, data, config) {
                 Ok(f) => f,
-                Err(e) => {
-                    ctx.out.progress(
-                        &sa.conn.name,
-                        Some(sa.serial),
-                        Rc::LOG_SERIOUS,
-                        format!("IKE SA failed: {e}"),
-                    );
-                    Fate::Remove(SaEnd::Error(e.to_string()))
-                }
+                Err(e) => sa_failed(ctx, sa, &e),
             };
             let flags = (
                 std::mem::take(&mut sa.initial_contact),
@@ -1749,6 +1733,18 @@ fn pump(ctx: &mut Ctx<'_>, sa: &mut IkeSa) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// An error inside an SA's handling ends the SA: logged, and its fate for
+/// `settle` (for a message and for a compute result alike).
+fn sa_failed(ctx: &mut Ctx<'_>, sa: &IkeSa, e: &Error) -> Fate {
+    ctx.out.progress(
+        &sa.conn.name,
+        Some(sa.serial),
+        Rc::LOG_SERIOUS,
+        format!("IKE SA failed: {e}"),
+    );
+    Fate::Remove(SaEnd::Error(e.to_string()))
 }
 
 /// Dispatches a message for an existing SA: strict response matching, duplicate

@@ -410,7 +410,6 @@ impl Requester {
             // is acknowledged unsent.
             let mut bytes = msg.finish(seq);
             zeroize::Zeroize::zeroize(&mut bytes);
-            let _ = (op, dump);
             return Ok(Vec::new());
         };
         let sock = sock.lock().await;

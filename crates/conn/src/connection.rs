@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -443,7 +444,9 @@ pub struct Connection {
     /// Routing state, maintained by the daemon.
     pub routing: Routing,
     /// The description it was built from (to re-orient when interfaces change).
-    pub spec: ConnSpec,
+    /// Shared, not copied, by a template's instances: at 100,000 road warriors on one
+    /// template the copies were a kilobyte each (docs/benchmarks.md).
+    pub spec: Arc<ConnSpec>,
     /// Things the user should know about the accepted description: options accepted
     /// but not implemented, values reduced to their maximum. Already logged; the control
     /// server relays them to whack.
@@ -818,7 +821,7 @@ impl Connection {
             policy,
             proposals,
             routing: Routing::Unrouted,
-            spec,
+            spec: Arc::new(spec),
             warnings,
         };
         for w in &c.warnings {

@@ -1009,4 +1009,27 @@ mod tests {
         );
         assert_index_agrees(&db, &ids);
     }
+
+    /// An instance refers to its template's description and proposal lists instead of
+    /// copying them (the copies were most of a road warrior's connection).
+    #[test]
+    fn instances_share_the_template_description_and_proposals() {
+        let mut db = ConnDb::new();
+        let t = db.add(spec("rw", "192.0.2.1", "%any"), &west()).unwrap();
+        let inst = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
+        let (t, inst) = (db.get(t).unwrap(), db.get(inst).unwrap());
+        assert!(std::sync::Arc::ptr_eq(&t.spec, &inst.spec));
+        assert!(std::ptr::eq(
+            t.proposals.ike().proposals(),
+            inst.proposals.ike().proposals()
+        ));
+        assert!(std::ptr::eq(
+            t.proposals.child().proposals(),
+            inst.proposals.child().proposals()
+        ));
+        assert_eq!(
+            inst.remote_end().and_then(|e| e.host_addr),
+            Some(ip("192.0.2.7"))
+        );
+    }
 }

@@ -365,7 +365,9 @@ fn sep(f: &mut fmt::Formatter<'_>, first: &mut bool) -> fmt::Result {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProposalSet {
     kind: ProposalKind,
-    proposals: Vec<Proposal>,
+    /// Shared: every IKE SA's connection holds its set, and a template's road
+    /// warriors would otherwise each carry a copy of the same list.
+    proposals: std::sync::Arc<[Proposal]>,
     strict: bool,
 }
 
@@ -389,7 +391,7 @@ impl ProposalSet {
     pub fn from_proposals(kind: ProposalKind, proposals: Vec<Proposal>) -> Self {
         Self {
             kind,
-            proposals,
+            proposals: proposals.into(),
             strict: true,
         }
     }
@@ -427,7 +429,7 @@ impl ProposalSet {
     /// then group).
     pub fn ikev1_expanded(&self) -> Vec<Proposal> {
         let mut out = Vec::new();
-        for p in &self.proposals {
+        for p in self.proposals.iter() {
             let encrs = if p.encr.is_empty() {
                 vec![None]
             } else {
@@ -469,13 +471,16 @@ impl ProposalSet {
     /// group, as libreswan does ("each PROPOSAL will automatically include the DH
     /// algorithm negotiated during the IKE exchange").
     pub fn with_pfs(&self, ike_group: KeId) -> Self {
-        let mut out = self.clone();
-        for p in &mut out.proposals {
+        let mut proposals = self.proposals.to_vec();
+        for p in &mut proposals {
             if p.ke.is_empty() {
                 p.ke.push(ike_group);
             }
         }
-        out
+        Self {
+            proposals: proposals.into(),
+            ..self.clone()
+        }
     }
 
     /// The group an IKEv2 initiator puts in its first KE payload: the first group of

@@ -586,3 +586,16 @@ fn duplicate_ciphers_are_dropped_like_libreswan() {
     );
     assert_eq!(p.integ, vec![IntegId::HMAC_SHA1_96]);
 }
+
+/// Every IKE SA's connection holds its proposal sets: a clone shares the list, and a
+/// PFS variant is a list of its own that leaves the original as it was.
+#[test]
+fn clones_share_the_list_and_pfs_makes_its_own() {
+    let set = esp("aes_gcm_16");
+    let copy = set.clone();
+    assert!(std::ptr::eq(set.proposals(), copy.proposals()));
+    let pfs = set.with_pfs(KeId::CURVE25519);
+    assert!(!std::ptr::eq(set.proposals(), pfs.proposals()));
+    assert!(set.proposals()[0].ke.is_empty());
+    assert_eq!(pfs.proposals()[0].ke, vec![KeId::CURVE25519]);
+}

@@ -156,7 +156,7 @@ pub(super) fn defaults(kind: ProposalKind) -> ProposalSet {
         (IkeVersion::V1, ProtocolId::ESP) => IKEV1_ESP_ENCR,
         _ => &[],
     };
-    let proposals = if kind.protocol == ProtocolId::AH {
+    let proposals: Vec<Proposal> = if kind.protocol == ProtocolId::AH {
         // One proposal per integrity algorithm, as libreswan's AH default.
         child_integ(kind.version)
             .iter()
@@ -180,7 +180,7 @@ pub(super) fn defaults(kind: ProposalKind) -> ProposalSet {
     };
     ProposalSet {
         kind,
-        proposals,
+        proposals: proposals.into(),
         strict: false,
     }
 }

@@ -335,7 +335,7 @@ impl<'i> Parser<'i> {
         }
         Ok(ProposalSet {
             kind: self.kind,
-            proposals,
+            proposals: proposals.into(),
             strict,
         })
     }

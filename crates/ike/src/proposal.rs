@@ -478,8 +478,9 @@ impl ProposalSet {
             }
         }
         Self {
+            kind: self.kind,
             proposals: proposals.into(),
-            ..self.clone()
+            strict: self.strict,
         }
     }
 

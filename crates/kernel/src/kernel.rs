@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{KernelError, Op};
 use crate::event::EventStream;
 use crate::netns;
-use crate::nl::{open_raw, NlSocket, Requester};
+use crate::nl::{open_raw, MsgBuilder, NlSocket, Requester};
 use crate::policy::{priority, Dir, PolicyAction, PolicyId, PolicyInfo, PolicySpec};
 use crate::route::{self, Interface, Route};
 use crate::rule::{self, Rule};
@@ -65,6 +65,23 @@ struct Inner {
     /// ones first, IPv6 second: a family's IKE exceptions live while its set is
     /// not empty.
     rejects: Mutex<[HashSet<PolicyId>; 2]>,
+}
+
+/// One change of a [`Kernel::apply`] batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// As [`Kernel::add_sa`].
+    AddSa(&'a SaSpec),
+    /// As [`Kernel::update_sa`].
+    UpdateSa(&'a SaSpec),
+    /// As [`Kernel::del_sa`].
+    DelSa(&'a SaId, Option<Mark>),
+    /// As [`Kernel::add_policy`].
+    AddPolicy(&'a PolicySpec),
+    /// As [`Kernel::replace_policy`].
+    ReplacePolicy(&'a PolicySpec),
+    /// As [`Kernel::del_policy`].
+    DelPolicy(&'a PolicyId),
 }
 
 /// An async handle on XFRM (and rtnetlink for interfaces and routes). Cheap to clone;
@@ -229,14 +246,26 @@ impl Kernel {
     }
 
     async fn install_sa(&self, spec: &SaSpec, update: bool) -> Result<(), KernelError> {
+        let (op, msg) = Self::sa_request(spec, update)?;
+        let res = self.inner.xfrm.request(op, msg).await.map(|_| ());
+        self.sa_installed(spec, update, res).await
+    }
+
+    fn sa_request(spec: &SaSpec, update: bool) -> Result<(Op, MsgBuilder), KernelError> {
         spec.check()?;
         let op = if update { Op::UpdateSa } else { Op::AddSa };
-        if let Err(e) = self
-            .inner
-            .xfrm
-            .request(op, wire::sa_msg(spec, update))
-            .await
-        {
+        Ok((op, wire::sa_msg(spec, update)))
+    }
+
+    /// What follows the kernel's answer to an SA install: the probe that tells a
+    /// missing algorithm from a missing protocol.
+    async fn sa_installed(
+        &self,
+        spec: &SaSpec,
+        update: bool,
+        res: Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
+        if let Err(e) = res {
             if !update && e.is_algorithm_missing() {
                 return Err(self.probe_protocol(spec, e).await);
             }
@@ -365,6 +394,13 @@ impl Kernel {
     }
 
     async fn install_policy(&self, spec: &PolicySpec, update: bool) -> Result<(), KernelError> {
+        let (op, msg) = Self::policy_request(spec, update)?;
+        self.inner.xfrm.request(op, msg).await?;
+        self.policy_installed(spec).await;
+        Ok(())
+    }
+
+    fn policy_request(spec: &PolicySpec, update: bool) -> Result<(Op, MsgBuilder), KernelError> {
         if let PolicyAction::Ipsec(t) = &spec.action {
             if t.is_empty() {
                 return Err(KernelError::Invalid(
@@ -378,10 +414,12 @@ impl Kernel {
         } else {
             Op::AddPolicy
         };
-        self.inner
-            .xfrm
-            .request(op, wire::policy_msg(spec, prio, update))
-            .await?;
+        Ok((op, wire::policy_msg(spec, prio, update)))
+    }
+
+    /// What the handle keeps for a policy the kernel took: whether it is a shunt,
+    /// and a `%reject` policy's FIB rule.
+    async fn policy_installed(&self, spec: &PolicySpec) {
         {
             let mut shunts = self.inner.shunts.lock().unwrap_or_else(|p| p.into_inner());
             if matches!(spec.action, PolicyAction::Ipsec(_)) {
@@ -392,8 +430,7 @@ impl Kernel {
         }
         let reject = spec.action == PolicyAction::Reject && spec.dir == Dir::Out;
         self.set_reject_rule(&spec.id(), reject).await;
-        tracing::debug!(selector = %spec.selector, dir = %spec.dir, priority = prio, "installed policy");
-        Ok(())
+        tracing::debug!(selector = %spec.selector, dir = %spec.dir, priority = priority(&spec.selector, spec.priority), "installed policy");
     }
 
     /// Deletes a policy.
@@ -402,13 +439,88 @@ impl Kernel {
             .inner
             .xfrm
             .request(Op::DeletePolicy, wire::policy_del_msg(id))
-            .await;
+            .await
+            .map(|_| ());
+        self.policy_deleted(id, deleted).await
+    }
+
+    async fn policy_deleted(
+        &self,
+        id: &PolicyId,
+        deleted: Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
         // Gone either way (an already missing one expired meanwhile): what the
         // handle keeps for it goes, its %reject rule included.
         if deleted.as_ref().map_or_else(|e| e.is_not_found(), |_| true) {
             self.policy_expired(id).await;
         }
-        deleted.map(|_| ())
+        deleted
+    }
+
+    /// Makes several changes with one exchange with the kernel ([`Change`]): the
+    /// requests go out together (a few datagrams at most) and the kernel answers
+    /// each on its own, so a refused change does not stop the ones after it. The
+    /// result has one entry per change, in order, each what the single call
+    /// (`add_sa`, `replace_policy`, ...) would have returned, with the same
+    /// bookkeeping after it; the caller undoes what it must. Installing a Child SA
+    /// is then one send and one or two receives instead of a round trip per SA and
+    /// per policy.
+    pub async fn apply(&self, changes: &[Change<'_>]) -> Vec<Result<(), KernelError>> {
+        let mut reqs = Vec::with_capacity(changes.len());
+        let mut early: Vec<Option<KernelError>> = Vec::with_capacity(changes.len());
+        for c in changes {
+            let built = match c {
+                Change::AddSa(s) => Self::sa_request(s, false),
+                Change::UpdateSa(s) => Self::sa_request(s, true),
+                Change::DelSa(id, mark) => Ok((
+                    Op::DeleteSa,
+                    wire::sa_id_msg(wire::XFRM_MSG_DELSA, id, *mark),
+                )),
+                Change::AddPolicy(p) => Self::policy_request(p, false),
+                Change::ReplacePolicy(p) => Self::policy_request(p, true),
+                Change::DelPolicy(id) => Ok((Op::DeletePolicy, wire::policy_del_msg(id))),
+            };
+            match built {
+                Ok(r) => {
+                    reqs.push(r);
+                    early.push(None);
+                }
+                Err(e) => early.push(Some(e)),
+            }
+        }
+        let mut answers = self.inner.xfrm.batch(reqs).await.into_iter();
+        let mut out = Vec::with_capacity(changes.len());
+        for (c, e) in changes.iter().zip(early) {
+            if let Some(e) = e {
+                out.push(Err(e));
+                continue;
+            }
+            let res = match answers.next() {
+                Some(r) => r.map(|_| ()),
+                None => Err(KernelError::Malformed(
+                    "a batch answered fewer requests than it sent",
+                )),
+            };
+            out.push(match c {
+                Change::AddSa(s) => self.sa_installed(s, false, res).await,
+                Change::UpdateSa(s) => self.sa_installed(s, true, res).await,
+                Change::DelSa(id, _) => {
+                    if res.is_ok() {
+                        tracing::debug!(sa = %id, "deleted SA");
+                    }
+                    res
+                }
+                Change::AddPolicy(p) | Change::ReplacePolicy(p) => match res {
+                    Ok(()) => {
+                        self.policy_installed(p).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                Change::DelPolicy(id) => self.policy_deleted(id, res).await,
+            });
+        }
+        out
     }
 
     /// The kernel removed policy `id` at its hard lifetime (POLEXPIRE; a bare

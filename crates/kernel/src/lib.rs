@@ -43,7 +43,7 @@ mod wire;
 pub use alg::{Comp, Encr, Integ, SecretKey};
 pub use error::{KernelError, Op};
 pub use event::{EventStream, KernelEvent};
-pub use kernel::{FlushReport, Kernel, Ownership, CPI_RANGE, SPI_RANGE};
+pub use kernel::{Change, FlushReport, Kernel, Ownership, CPI_RANGE, SPI_RANGE};
 pub use policy::{
     priority, Dir, PolicyAction, PolicyId, PolicyInfo, PolicySpec, Priority, Template,
 };

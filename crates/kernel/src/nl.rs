@@ -305,6 +305,16 @@ impl NlSocket {
     /// Receives one datagram.
     pub(crate) async fn recv(&self) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; RECV_BUF];
+        let n = self.recv_into(&mut buf).await?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Receives one datagram into `buf` (at least [`RECV_BUF`] bytes long, so that no
+    /// datagram the kernel sends is cut) and returns its length. The request socket
+    /// keeps one such buffer for its whole life: a fresh 64 KiB buffer per reply was
+    /// a zeroed allocation per kernel request.
+    pub(crate) async fn recv_into(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| {
@@ -322,32 +332,45 @@ impl NlSocket {
                     Err(io::Error::last_os_error())
                 } else if n as usize > buf.len() {
                     Err(io::Error::other(format!(
-                        "netlink datagram of {n} bytes exceeds the {RECV_BUF}-byte buffer"
+                        "netlink datagram of {n} bytes exceeds the {}-byte buffer",
+                        buf.len()
                     )))
                 } else {
                     Ok(n as usize)
                 }
             }) {
-                Ok(r) => {
-                    let n = r?;
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
+                Ok(r) => return r,
                 Err(_would_block) => continue,
             }
         }
     }
 }
 
-/// A request socket: one request in flight at a time, replies matched by sequence
-/// number; anything else that arrives (a stale reply of a cancelled request) is dropped.
-/// Without a socket ([`Requester::fake`]) every request is built as usual and then
-/// acknowledged without being sent, and every dump is empty.
+/// A request socket: one exchange (a request, or a batch of them) in flight at a
+/// time, replies matched by sequence number; anything else that arrives (a stale reply
+/// of a cancelled request) is dropped. Without a socket ([`Requester::fake`]) every
+/// request is built as usual and then acknowledged without being sent, and every dump
+/// is empty.
 #[derive(Debug)]
 pub(crate) struct Requester {
-    sock: Option<Mutex<NlSocket>>,
+    chan: Option<Mutex<Chan>>,
     seq: AtomicU32,
 }
+
+/// The socket and the receive buffer it keeps for its life.
+#[derive(Debug)]
+struct Chan {
+    sock: NlSocket,
+    buf: Box<[u8]>,
+}
+
+/// At most this many bytes of requests go out in one datagram of a batch: well inside
+/// the socket's send buffer and the kernel's per-datagram limit, so that a batch of
+/// any length is sent as a few datagrams rather than refused.
+const BATCH_DATAGRAM: usize = 16 * 1024;
+
+/// The result of one request of a batch: its replies before the ack, or the error.
+pub(crate) type Reply = Result<Vec<Message>, KernelError>;
 
 impl Requester {
     pub(crate) fn new(sock: NlSocket) -> Self {
@@ -357,7 +380,10 @@ impl Requester {
             .map(|d| d.as_secs() as u32)
             .unwrap_or(1);
         Self {
-            sock: Some(Mutex::new(sock)),
+            chan: Some(Mutex::new(Chan {
+                sock,
+                buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            })),
             seq: AtomicU32::new(start),
         }
     }
@@ -366,7 +392,7 @@ impl Requester {
     /// everything and holds nothing would (see [`Kernel::fake_xfrm`](crate::Kernel::fake_xfrm)).
     pub(crate) fn fake() -> Self {
         Self {
-            sock: None,
+            chan: None,
             seq: AtomicU32::new(1),
         }
     }
@@ -404,15 +430,16 @@ impl Requester {
         msg: MsgBuilder,
         dump: bool,
     ) -> Result<Vec<Message>, KernelError> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let Some(sock) = &self.sock else {
+        let seq = self.next_seqs(1);
+        let Some(chan) = &self.chan else {
             // The fake kernel: the message was built (what a request costs us) and
             // is acknowledged unsent.
             let mut bytes = msg.finish(seq);
             zeroize::Zeroize::zeroize(&mut bytes);
             return Ok(Vec::new());
         };
-        let sock = sock.lock().await;
+        let mut chan = chan.lock().await;
+        let Chan { sock, buf } = &mut *chan;
         let mut bytes = msg.finish(seq);
         let sent = sock.send(&bytes).await;
         // SA requests carry keys: wipe the copy we built.
@@ -420,11 +447,11 @@ impl Requester {
         sent.map_err(|e| KernelError::Io { op, source: e })?;
         let mut replies = Vec::new();
         loop {
-            let data = sock
-                .recv()
+            let n = sock
+                .recv_into(buf)
                 .await
                 .map_err(|e| KernelError::Io { op, source: e })?;
-            for m in split_messages(&data)? {
+            for m in split_messages(&buf[..n])? {
                 if m.seq != seq {
                     tracing::debug!(seq = m.seq, "dropping stale netlink reply");
                     continue;
@@ -453,6 +480,125 @@ impl Requester {
                 }
             }
         }
+    }
+
+    /// Reserves `n` consecutive sequence numbers and returns the first.
+    fn next_seqs(&self, n: u32) -> u32 {
+        self.seq.fetch_add(n, Ordering::Relaxed).wrapping_add(1)
+    }
+
+    /// Sends several requests (each with NLM_F_ACK, none a dump) packed into as few
+    /// datagrams as fit, and returns each one's result in order. The kernel handles
+    /// the messages of a datagram one after the other and acknowledges each on its
+    /// own, so a refused request does not stop the ones after it: the caller sees
+    /// every outcome and undoes what it must. Installing a Child SA (two SAs and two
+    /// or three policies) is then one send and one or two receives instead of a round
+    /// trip, and a wake-up, per message.
+    pub(crate) async fn batch(&self, reqs: Vec<(Op, MsgBuilder)>) -> Vec<Reply> {
+        let count = reqs.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        let first = self.next_seqs(count as u32);
+        let Some(chan) = &self.chan else {
+            return reqs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (_, msg))| {
+                    let mut bytes = msg.finish(first.wrapping_add(i as u32));
+                    zeroize::Zeroize::zeroize(&mut bytes);
+                    Ok(Vec::new())
+                })
+                .collect();
+        };
+        let ops: Vec<Op> = reqs.iter().map(|(op, _)| *op).collect();
+        let mut results: Vec<Option<Reply>> = (0..count).map(|_| None).collect();
+        let mut chan = chan.lock().await;
+        let Chan { sock, buf } = &mut *chan;
+        // Pack into datagrams of at most BATCH_DATAGRAM bytes (a larger single
+        // message goes alone).
+        // (bytes, number of requests in them)
+        let mut datagrams: Vec<(Vec<u8>, usize)> = Vec::new();
+        let mut cur: (Vec<u8>, usize) = (Vec::new(), 0);
+        for (i, (_, msg)) in reqs.into_iter().enumerate() {
+            let mut bytes = msg.finish(first.wrapping_add(i as u32));
+            if cur.1 > 0 && cur.0.len() + bytes.len() > BATCH_DATAGRAM {
+                datagrams.push(std::mem::take(&mut cur));
+            }
+            cur.0.extend_from_slice(&bytes);
+            cur.1 += 1;
+            zeroize::Zeroize::zeroize(&mut bytes);
+        }
+        datagrams.push(cur);
+        let mut sent_upto = 0; // requests of the datagrams sent so far
+        let mut failed: Option<io::Error> = None;
+        let mut unsent = datagrams.into_iter();
+        for (mut d, n_in) in unsent.by_ref() {
+            let sent = sock.send(&d).await;
+            // SA requests carry keys: wipe the copy we built.
+            zeroize::Zeroize::zeroize(&mut d);
+            if let Err(e) = sent {
+                failed = Some(e);
+                break;
+            }
+            sent_upto += n_in;
+        }
+        for (mut d, _) in unsent {
+            zeroize::Zeroize::zeroize(&mut d);
+        }
+        // Collect the acks of what was sent (the kernel answers every request of a
+        // datagram it took before this returns; a send error leaves the rest unsent).
+        let mut outstanding = sent_upto;
+        let mut replies: Vec<Vec<Message>> = (0..count).map(|_| Vec::new()).collect();
+        while outstanding > 0 {
+            let n = match sock.recv_into(buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let msgs = match split_messages(&buf[..n]) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!("dropping a malformed netlink reply to a batch: {e}");
+                    continue;
+                }
+            };
+            for m in msgs {
+                let i = m.seq.wrapping_sub(first) as usize;
+                if i >= sent_upto || results[i].is_some() {
+                    tracing::debug!(seq = m.seq, "dropping stale netlink reply");
+                    continue;
+                }
+                match m.msg_type {
+                    NLMSG_ERROR => {
+                        let r = match parse_error(&m) {
+                            Ok((0, _)) => Ok(std::mem::take(&mut replies[i])),
+                            Ok((errno, text)) => Err(KernelError::from_errno(ops[i], errno, text)),
+                            Err(e) => Err(e),
+                        };
+                        results[i] = Some(r);
+                        outstanding -= 1;
+                    }
+                    NLMSG_NOOP | NLMSG_OVERRUN | NLMSG_DONE => {}
+                    _ => replies[i].push(m),
+                }
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    let source = match &failed {
+                        Some(e) => io::Error::new(e.kind(), e.to_string()),
+                        None => io::Error::other("no reply from the kernel"),
+                    };
+                    Err(KernelError::Io { op: ops[i], source })
+                })
+            })
+            .collect()
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{in_fresh_netns, ip, run};
 use kernel::{
-    priority, Dir, IpsecProto, Kernel, KernelEvent, Lifetimes, Mode, Ownership, PolicyAction,
-    PolicySpec, Priority, Selector, Template,
+    priority, Change, Dir, IpsecProto, Kernel, KernelEvent, Lifetimes, Mode, Ownership,
+    PolicyAction, PolicySpec, Priority, Selector, Template,
 };
 
 fn nets() -> Selector {
@@ -526,6 +526,14 @@ fn fake_xfrm_acknowledges_every_request_and_the_kernel_sees_none() {
             let pol = PolicySpec::new(nets(), Dir::Out, PolicyAction::Drop);
             fake.replace_policy(&pol).await.unwrap();
             fake.del_policy(&pol.id()).await.unwrap();
+            let batch = fake
+                .apply(&[
+                    Change::AddSa(&sa),
+                    Change::ReplacePolicy(&pol),
+                    Change::DelPolicy(&pol.id()),
+                ])
+                .await;
+            assert!(batch.iter().all(|r| r.is_ok()), "{batch:?}");
             assert!(fake.sas().await.unwrap().is_empty());
             // Nothing reached the kernel.
             assert!(real.sas().await.unwrap().is_empty());
@@ -534,4 +542,146 @@ fn fake_xfrm_acknowledges_every_request_and_the_kernel_sees_none() {
             assert!(!fake.interfaces().await.unwrap().is_empty());
         },
     );
+}
+
+/// `Kernel::apply` sends its changes together and reports each one as the single
+/// call would: a refused change in the middle (a duplicate, a missing one, one that
+/// is invalid before it is sent) leaves the others done, and a batch larger than one
+/// datagram is split and still complete.
+#[test]
+fn apply_reports_every_change_of_a_batch_on_its_own() {
+    in_fresh_netns("apply_reports_every_change_of_a_batch", || async {
+        common::load_modules();
+        let (k, _ev) = Kernel::new().unwrap();
+        let out = PolicySpec::new(nets(), Dir::Out, PolicyAction::Ipsec(vec![tunnel(16384)]));
+        let inb = PolicySpec::new(
+            nets().reversed(),
+            Dir::In,
+            PolicyAction::Ipsec(vec![tunnel(16384)]),
+        );
+        let empty = PolicySpec::new(
+            Selector::new(
+                "198.51.100.7/32".parse().unwrap(),
+                "203.0.113.7/32".parse().unwrap(),
+            )
+            .unwrap(),
+            Dir::Out,
+            PolicyAction::Ipsec(vec![]),
+        );
+        let missing = PolicySpec::new(
+            Selector::new(
+                "198.51.100.9/32".parse().unwrap(),
+                "203.0.113.9/32".parse().unwrap(),
+            )
+            .unwrap(),
+            Dir::Fwd,
+            PolicyAction::Drop,
+        );
+        let r = k
+            .apply(&[
+                Change::AddPolicy(&out),
+                Change::AddPolicy(&out),
+                Change::AddPolicy(&empty),
+                Change::DelPolicy(&missing.id()),
+                Change::AddPolicy(&inb),
+            ])
+            .await;
+        assert_eq!(r.len(), 5);
+        assert!(r[0].is_ok(), "{:?}", r[0]);
+        let dup = r[1].as_ref().unwrap_err();
+        assert_eq!(dup.errno(), Some(libc::EEXIST), "{dup}");
+        assert!(dup.to_string().contains("adding a policy"), "{dup}");
+        let inval = r[2].as_ref().unwrap_err();
+        assert!(
+            inval.to_string().contains("at least one template"),
+            "{inval}"
+        );
+        assert!(r[3].as_ref().unwrap_err().is_not_found(), "{:?}", r[3]);
+        assert!(r[4].is_ok(), "{:?}", r[4]);
+        let mut got: Vec<_> = k
+            .owned_policies()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.dir)
+            .collect();
+        got.sort_by_key(|d| format!("{d:?}"));
+        assert_eq!(got, vec![Dir::In, Dir::Out]);
+
+        // A shunt installed in a batch is remembered as the handle's own, as
+        // replace_policy's is: flush_owned removes it.
+        let r = k.apply(&[Change::ReplacePolicy(&missing)]).await;
+        assert!(r[0].is_ok(), "{:?}", r[0]);
+
+        // 600 policies (about 100 KB of requests): several datagrams, all applied.
+        let many: Vec<PolicySpec> = (0..600u32)
+            .map(|i| {
+                let a = std::net::Ipv4Addr::from(0xc633_6400 | (i & 0xff)); // 198.51.100.x
+                let b = std::net::Ipv4Addr::from(0xcb00_7100 | (i >> 8)); // 203.0.113.y
+                PolicySpec::new(
+                    Selector::new(
+                        format!("{a}/32").parse().unwrap(),
+                        format!("{b}/32").parse().unwrap(),
+                    )
+                    .unwrap(),
+                    Dir::Out,
+                    PolicyAction::Ipsec(vec![tunnel(16400 + i)]),
+                )
+            })
+            .collect();
+        let changes: Vec<Change<'_>> = many.iter().map(Change::AddPolicy).collect();
+        let r = k.apply(&changes).await;
+        assert!(
+            r.iter().all(|x| x.is_ok()),
+            "{:?}",
+            r.iter().find(|x| x.is_err())
+        );
+        assert_eq!(k.owned_policies().await.unwrap().len(), 3 + 600);
+        let ids: Vec<_> = many.iter().map(|p| p.id()).collect();
+        let changes: Vec<Change<'_>> = ids.iter().map(Change::DelPolicy).collect();
+        let r = k.apply(&changes).await;
+        assert!(
+            r.iter().all(|x| x.is_ok()),
+            "{:?}",
+            r.iter().find(|x| x.is_err())
+        );
+        assert_eq!(k.owned_policies().await.unwrap().len(), 3);
+        let report = k.flush_owned().await.unwrap();
+        assert_eq!(report.policies, 3, "{report:?}");
+        assert!(k.policies().await.unwrap().is_empty());
+    });
+}
+
+/// An SA install in a batch gets the single call's diagnosis: on a kernel without
+/// ESP, "no ESP support" after the same probe; with ESP the SA is there. The batch's
+/// other changes are unaffected either way.
+#[test]
+fn apply_installs_sas_with_the_single_calls_diagnosis() {
+    in_fresh_netns("apply_installs_sas", || async {
+        common::load_modules();
+        let (k, _ev) = Kernel::new().unwrap();
+        let sa = common::esp_spec(
+            ip("192.0.2.1"),
+            ip("192.0.2.2"),
+            0x3200,
+            Mode::Tunnel,
+            common::cbc_sha256(),
+        );
+        let pol = PolicySpec::new(nets(), Dir::Out, PolicyAction::Ipsec(vec![tunnel(16384)]));
+        let single = k.add_sa(&sa).await.err().map(|e| e.to_string());
+        if single.is_none() {
+            k.del_sa(&sa.id, None).await.unwrap();
+        }
+        let r = k
+            .apply(&[Change::AddSa(&sa), Change::AddPolicy(&pol)])
+            .await;
+        assert_eq!(r[0].as_ref().err().map(|e| e.to_string()), single);
+        assert!(r[1].is_ok(), "{:?}", r[1]);
+        let r = k
+            .apply(&[Change::DelPolicy(&pol.id()), Change::DelSa(&sa.id, None)])
+            .await;
+        assert!(r[0].is_ok(), "{:?}", r[0]);
+        assert_eq!(r[1].is_ok(), single.is_none(), "{:?}", r[1]);
+        assert!(k.sas().await.unwrap().is_empty());
+    });
 }

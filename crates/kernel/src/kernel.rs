@@ -24,6 +24,8 @@ pub const SPI_RANGE: RangeInclusive<u32> = 0x1000..=0xffff_ffff;
 /// libreswan keeps out of negotiation.
 pub const CPI_RANGE: RangeInclusive<u32> = 0x1000..=0xefff;
 const MANUAL_SPIS: RangeInclusive<u32> = 0x100..=0xfff;
+/// Changes per [`Kernel::apply`] batch when flushing.
+const FLUSH_BATCH: usize = 1024;
 
 /// Which kernel state belongs to this daemon.
 ///
@@ -645,28 +647,47 @@ impl Kernel {
     /// SAs. Entries that vanish meanwhile (expiry) are not errors.
     pub async fn flush_owned(&self) -> Result<FlushReport, KernelError> {
         let mut report = FlushReport::default();
-        for p in self.owned_policies().await? {
-            let (Some(selector), Some(dir)) = (p.selector, p.dir) else {
-                continue;
-            };
-            let id = PolicyId {
-                selector,
-                dir,
-                mark: p.mark,
-                if_id: p.if_id,
-            };
-            match self.del_policy(&id).await {
-                Ok(()) => report.policies += 1,
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
+        // Deleted in batches ([`Kernel::apply`]): a gateway's shutdown with 100,000
+        // tunnels is then a few thousand exchanges with the kernel, not 500,000. A
+        // change that fails for another reason than "already gone" does not stop
+        // the others; the first such error is returned once all were tried.
+        let mut first_err = None;
+        let mut tally = |results: Vec<Result<(), KernelError>>, n: &mut usize| {
+            for r in results {
+                match r {
+                    Ok(()) => *n += 1,
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
             }
+        };
+        let ids: Vec<PolicyId> = self
+            .owned_policies()
+            .await?
+            .into_iter()
+            .filter_map(|p| {
+                Some(PolicyId {
+                    selector: p.selector?,
+                    dir: p.dir?,
+                    mark: p.mark,
+                    if_id: p.if_id,
+                })
+            })
+            .collect();
+        for chunk in ids.chunks(FLUSH_BATCH) {
+            let changes: Vec<Change<'_>> = chunk.iter().map(Change::DelPolicy).collect();
+            tally(self.apply(&changes).await, &mut report.policies);
         }
-        for s in self.owned_sas().await? {
-            match self.del_sa(&s.id, s.mark).await {
-                Ok(()) => report.sas += 1,
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+        let sas = self.owned_sas().await?;
+        for chunk in sas.chunks(FLUSH_BATCH) {
+            let changes: Vec<Change<'_>> =
+                chunk.iter().map(|s| Change::DelSa(&s.id, s.mark)).collect();
+            tally(self.apply(&changes).await, &mut report.sas);
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
         // The %reject rules went with their policies; this also takes what a
         // crashed daemon left in our priority band.

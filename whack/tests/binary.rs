@@ -50,3 +50,36 @@ fn no_pluto_exits_1() {
     assert_eq!(code, Some(1));
     assert!(err.starts_with("whack: pluto is not running"), "{err}");
 }
+
+/// A whack that may not use the socket (mode 0600, owned by root) says so instead of
+/// claiming pluto is not running. Needs root (to drop to nobody with setpriv);
+/// skipped, saying so, otherwise.
+#[test]
+fn non_root_whack_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !root || !setpriv.exists() {
+        eprintln!("SKIP non_root_whack_says_permission_denied: needs root and setpriv(1)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.path().join("pluto.ctl");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_whack"))
+        .args(["--ctlsocket", sock.to_str().unwrap(), "--status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("whack: permission denied: pluto's control socket"),
+        "{err}"
+    );
+    assert!(err.contains("is root-only"), "{err}");
+}

@@ -19,12 +19,33 @@ pub enum ClientError {
         /// Why.
         source: std::io::Error,
     },
+    /// The socket exists but this user may not use it.
+    #[error(
+        "permission denied: pluto's control socket \"{path}\" is root-only (run whack as root)"
+    )]
+    PermissionDenied {
+        /// The socket path tried.
+        path: PathBuf,
+    },
     /// The exchange failed part way.
     #[error(transparent)]
     Wire(#[from] WireError),
     /// pluto sent something that is not a reply line.
     #[error("unexpected reply from pluto: {0}")]
     Unexpected(String),
+}
+
+impl ClientError {
+    /// What a failed connect(2) to the socket at `path` means for the user: the
+    /// socket is mode 0600, so EACCES is "not root", not "not running".
+    pub fn connect(path: &Path, source: std::io::Error) -> ClientError {
+        let path = path.to_path_buf();
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            ClientError::PermissionDenied { path }
+        } else {
+            ClientError::Connect { path, source }
+        }
+    }
 }
 
 /// A connection to pluto's control socket.
@@ -37,10 +58,8 @@ pub struct Client {
 impl Client {
     /// Connects to the socket at `path`.
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let stream =
+            UnixStream::connect(path).map_err(|source| ClientError::connect(path, source))?;
         let writer = stream.try_clone().map_err(WireError::Io)?;
         Ok(Client {
             reader: BufReader::new(stream),

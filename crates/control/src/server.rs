@@ -131,7 +131,17 @@ pub fn refuse_shutting_down(r: &mut Responder) {
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
+    max_clients: usize,
 }
+
+/// How many whack connections are served at once by default. Each costs a task and
+/// its buffers; a `whack --initiate` holds its connection until the tunnel is up, so
+/// the limit is well above what parallel scripts use, and far below what would let a
+/// runaway client exhaust the daemon's memory or descriptors.
+pub const MAX_CLIENTS: usize = 256;
+
+/// How long a refused connection gets to take its one-line answer.
+const REFUSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What can go wrong setting up the control socket.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +182,15 @@ impl Server {
         Ok(Server {
             listener,
             path: path.to_path_buf(),
+            max_clients: MAX_CLIENTS,
         })
+    }
+
+    /// Serves at most `n` (at least 1) whack connections at once ([`MAX_CLIENTS`] by
+    /// default); one more is answered "too many" and closed.
+    pub fn with_max_clients(mut self, n: usize) -> Server {
+        self.max_clients = n.max(1);
+        self
     }
 
     /// The socket's path.
@@ -183,17 +201,44 @@ impl Server {
     /// Accepts whacks until the returned future is dropped, sending each decoded
     /// invocation to `commands`. Undecodable or other-version messages are answered
     /// here with [`rc::BADWHACKMESSAGE`] and never reach the daemon.
+    ///
+    /// At most [`Server::with_max_clients`] connections are served at once; one more
+    /// gets a [`rc::WHACK_PROBLEM`] line saying so and is closed, so a client that
+    /// opens connections without end costs the daemon a bounded amount.
     pub async fn run(self, commands: mpsc::Sender<Command>) {
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(self.max_clients));
+        let mut refused_since_log = 0u64;
         loop {
             match self.listener.accept().await {
-                Ok((stream, _)) => {
-                    let commands = commands.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(stream, commands).await {
-                            tracing::debug!("whack connection ended: {e}");
+                Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        if refused_since_log > 0 {
+                            tracing::warn!(
+                                "refused {refused_since_log} whack connection(s) while {} were being served",
+                                self.max_clients
+                            );
+                            refused_since_log = 0;
                         }
-                    });
-                }
+                        let commands = commands.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = serve(stream, commands).await {
+                                tracing::debug!("whack connection ended: {e}");
+                            }
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => {
+                        refused_since_log += 1;
+                        let max = self.max_clients;
+                        // Not counted against the slots, but each lives at most
+                        // REFUSE_TIMEOUT and accept() paces them.
+                        tokio::spawn(async move {
+                            let (_r, mut w) = stream.into_split();
+                            let _ = tokio::time::timeout(REFUSE_TIMEOUT, refuse_busy(&mut w, max))
+                                .await;
+                        });
+                    }
+                },
                 Err(e) => {
                     tracing::warn!("accept() on control socket failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -255,6 +300,28 @@ async fn refuse<W: AsyncWriteExt + Unpin>(w: &mut W, e: &WireError) -> Result<()
         w,
         &Reply::Done {
             status: rc::BADWHACKMESSAGE,
+        },
+    )
+    .await?;
+    w.flush().await?;
+    Ok(())
+}
+
+async fn refuse_busy<W: AsyncWriteExt + Unpin>(w: &mut W, max: usize) -> Result<(), WireError> {
+    write_reply(
+        w,
+        &Reply::Line {
+            code: rc::WHACK_PROBLEM,
+            text: format!(
+                "pluto is already serving {max} whack connections; request not carried out (try again when some have finished)"
+            ),
+        },
+    )
+    .await?;
+    write_reply(
+        w,
+        &Reply::Done {
+            status: rc::WHACK_PROBLEM,
         },
     )
     .await?;

@@ -174,3 +174,95 @@ fn requests_after_daemon_stopped_are_refused_not_silent() {
         "pluto is shutting down; request not carried out"
     );
 }
+
+/// Beyond the cap a whack connection is answered "too many" and closed at once; a
+/// freed slot serves the next one.
+#[test]
+fn connections_beyond_the_cap_are_refused_with_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pluto.ctl");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(async { Server::bind(&path) })
+        .unwrap()
+        .with_max_clients(2);
+    let (tx, rx) = mpsc::channel(8);
+    rt.spawn(server.run(tx));
+    rt.spawn(daemon(rx));
+    // Two idle clients (connected, no request yet) take both slots.
+    let a = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let b = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    // The server takes them in order; give it a moment to have accepted both.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Listen]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, rc::WHACK_PROBLEM);
+    assert!(
+        lines[0]
+            .1
+            .starts_with("pluto is already serving 2 whack connections"),
+        "{lines:?}"
+    );
+    drop(a);
+    drop(b);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        &path,
+        &Envelope::new(vec![Request::Listen]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(status, 0, "{lines:?}");
+    assert_eq!(lines, vec![(rc::COMMENT, "listening".to_string())]);
+}
+
+#[test]
+fn eacces_on_connect_means_not_root() {
+    let e = ClientError::connect(
+        std::path::Path::new("/run/pluto/pluto.ctl"),
+        std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    );
+    assert_eq!(
+        e.to_string(),
+        "permission denied: pluto's control socket \"/run/pluto/pluto.ctl\" is root-only (run whack as root)"
+    );
+    let e = ClientError::connect(
+        std::path::Path::new("/run/pluto/pluto.ctl"),
+        std::io::Error::from(std::io::ErrorKind::NotFound),
+    );
+    assert!(e.to_string().starts_with("pluto is not running"), "{e}");
+}
+
+/// An oversized request is answered with status 50 before the close, not just cut.
+#[test]
+fn oversized_request_gets_an_error_reply() {
+    use std::io::{BufRead, Write};
+    let (_dir, path, _rt) = start();
+    let stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        // No newline within the limit; the server stops reading after it.
+        let junk = vec![b'x'; control::wire::MAX_LINE + 4096];
+        let _ = w.write_all(&junk);
+    });
+    let mut lines = Vec::new();
+    for l in std::io::BufReader::new(stream).lines() {
+        match l {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+    }
+    let _ = writer.join();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("\"code\":50"), "{lines:?}");
+    assert!(lines[0].contains("longer than"), "{lines:?}");
+    assert!(lines[1].contains("\"type\":\"done\""), "{lines:?}");
+}

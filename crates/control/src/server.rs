@@ -371,7 +371,17 @@ async fn serve(stream: UnixStream, commands: mpsc::Sender<Command>) -> Result<()
                             .and_then(|a| a.answer);
                         let _ = answers.send(a);
                     }
-                    Ok(None) | Err(_) => {
+                    // whack never half-closes (it keeps its side open for prompt
+                    // answers), so the end of its stream means it has gone: stop
+                    // serving it now, so that its slot is free even when pluto has
+                    // nothing more to say for a long time (an `auto=start` whose
+                    // pacing stopped listening, an interrupted `--initiate`). The
+                    // request still completes, as in libreswan.
+                    Ok(None) => {
+                        let _ = answers.send(None);
+                        return Ok(());
+                    }
+                    Err(_) => {
                         reading = false;
                         let _ = answers.send(None);
                     }

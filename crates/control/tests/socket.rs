@@ -266,3 +266,49 @@ fn oversized_request_gets_an_error_reply() {
     assert!(lines[0].contains("longer than"), "{lines:?}");
     assert!(lines[1].contains("\"type\":\"done\""), "{lines:?}");
 }
+
+/// A whack that goes away frees its slot at once, even while the daemon keeps the
+/// request (here: one that never answers).
+#[test]
+fn a_whack_that_went_away_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pluto.ctl");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(async { Server::bind(&path) })
+        .unwrap()
+        .with_max_clients(1);
+    let (tx, mut rx) = mpsc::channel::<Command>(8);
+    rt.spawn(server.run(tx));
+    // A daemon that holds every request and never answers.
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Some(c) = rx.recv().await {
+            held.push(c);
+        }
+    });
+    for _ in 0..3 {
+        let mut c = Client::connect(&path).unwrap();
+        c.send(&Envelope::new(vec![Request::Listen])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(c);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The slot is free again: this one is taken (not refused) and held too, so
+    // nothing comes back.
+    use std::io::{Read, Write};
+    let mut raw = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    raw.write_all(&control::wire::encode_line(&Envelope::new(vec![Request::Listen])).unwrap())
+        .unwrap();
+    raw.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let err = raw.read(&mut buf).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{err}"
+    );
+}

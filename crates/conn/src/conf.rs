@@ -380,8 +380,7 @@ fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
     for sec in raw.conns.iter().filter(|s| s.name != "%default") {
         let mut merged: Vec<Kv> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut stack: Vec<String> = Vec::new();
-        collect(&raw, sec, false, &mut merged, &mut seen, &mut stack)?;
+        collect(&raw, sec, &mut merged, &mut seen)?;
         for kv in &defaults {
             if seen.insert(kv.key.clone()) {
                 merged.push(kv.clone());
@@ -408,57 +407,129 @@ fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
     Ok(cfg)
 }
 
-/// Gather a section's keys, then its `also=`/`alsoflip=` sections' (first set wins).
-/// `flip` swaps `left*` and `right*` keys, for sections pulled in with `alsoflip=`.
+/// How deep `also=` may nest (a conn pulling in one that pulls in another ...).
+/// Real configurations use two or three levels; a deeper chain is refused with the
+/// line of the `also=` that went too far, rather than walked at any cost.
+pub const MAX_ALSO_DEPTH: usize = 32;
+
+/// Gather a section's keys, then its `also=`/`alsoflip=` sections' (first set wins,
+/// depth first, in the order written). `alsoflip=` swaps `left*` and `right*` keys of
+/// what it pulls in.
+///
+/// Iterative, with the sections on the current path in a set (a loop is an error
+/// naming the path) and each (section, flip) taken once per conn: a second visit
+/// could only offer keys already set, so diamonds and repeated targets cost nothing
+/// and the work per conn is bounded by the sections it reaches.
 fn collect(
     all: &Raw,
     sec: &Section,
-    flip: bool,
     out: &mut Vec<Kv>,
     seen: &mut HashSet<String>,
-    stack: &mut Vec<String>,
 ) -> Result<(), ConfError> {
-    let is_also = |k: &str| k == "also" || k == "alsoflip";
-    stack.push(sec.name.clone());
-    for kv in sec.kvs.iter().filter(|kv| !is_also(&kv.key)) {
-        let mut kv = kv.clone();
-        if flip {
-            kv.key = flip_key(&kv.key);
+    /// A section being walked: its `also=` targets and how far through them.
+    struct Frame<'a> {
+        name: &'a str,
+        alsos: Vec<(&'a Kv, bool, &'a str)>,
+        next: usize,
+    }
+    let mut on_path: HashSet<&str> = HashSet::new();
+    let mut visited: HashSet<(&str, bool)> = HashSet::new();
+    let mut frames: Vec<Frame<'_>> = Vec::new();
+    // The section itself.
+    enter(sec, false, out, seen);
+    let sec_alsos = also_targets(sec, false);
+    on_path.insert(sec.name.as_str());
+    visited.insert((sec.name.as_str(), false));
+    frames.push(Frame {
+        name: sec.name.as_str(),
+        alsos: sec_alsos,
+        next: 0,
+    });
+    while let Some(top) = frames.last_mut() {
+        let Some(&(kv, flip, target)) = top.alsos.get(top.next) else {
+            on_path.remove(top.name);
+            frames.pop();
+            continue;
+        };
+        top.next += 1;
+        if on_path.contains(target) {
+            let path: Vec<&str> = frames.iter().map(|f| f.name).collect();
+            return Err(syntax(
+                &kv.path,
+                kv.line,
+                format!(
+                    "{}={target} loops back ({} -> {target})",
+                    kv.key,
+                    path.join(" -> ")
+                ),
+            ));
         }
-        if seen.insert(kv.key.clone()) {
+        let t = all
+            .by_name
+            .get(target)
+            .and_then(|&i| all.conns.get(i))
+            .ok_or_else(|| {
+                syntax(
+                    &kv.path,
+                    kv.line,
+                    format!("{}={target}: no conn named \"{target}\"", kv.key),
+                )
+            })?;
+        if !visited.insert((t.name.as_str(), flip)) {
+            continue;
+        }
+        if frames.len() > MAX_ALSO_DEPTH {
+            return Err(syntax(
+                &kv.path,
+                kv.line,
+                format!(
+                    "{}={target}: also= nested deeper than {MAX_ALSO_DEPTH} levels (from conn \"{}\")",
+                    kv.key, sec.name
+                ),
+            ));
+        }
+        enter(t, flip, out, seen);
+        on_path.insert(t.name.as_str());
+        frames.push(Frame {
+            name: t.name.as_str(),
+            alsos: also_targets(t, flip),
+            next: 0,
+        });
+    }
+    Ok(())
+}
+
+fn is_also(k: &str) -> bool {
+    k == "also" || k == "alsoflip"
+}
+
+/// Adds the keys of `s` (not its `also=`s) that are not set yet.
+fn enter(s: &Section, flip: bool, out: &mut Vec<Kv>, seen: &mut HashSet<String>) {
+    for kv in s.kvs.iter().filter(|kv| !is_also(&kv.key)) {
+        let key = if flip {
+            flip_key(&kv.key)
+        } else {
+            kv.key.clone()
+        };
+        if seen.insert(key.clone()) {
+            let mut kv = kv.clone();
+            kv.key = key;
             out.push(kv);
         }
     }
-    for kv in sec.kvs.iter().filter(|kv| is_also(&kv.key)) {
-        let this_flip = flip != (kv.key == "alsoflip");
-        for target in kv.value.split_whitespace() {
-            if stack.iter().any(|s| s == target) {
-                return Err(syntax(
-                    &kv.path,
-                    kv.line,
-                    format!(
-                        "{}={target} loops back ({} -> {target})",
-                        kv.key,
-                        stack.join(" -> ")
-                    ),
-                ));
-            }
-            let t = all
-                .by_name
-                .get(target)
-                .and_then(|&i| all.conns.get(i))
-                .ok_or_else(|| {
-                    syntax(
-                        &kv.path,
-                        kv.line,
-                        format!("{}={target}: no conn named \"{target}\"", kv.key),
-                    )
-                })?;
-            collect(all, t, this_flip, out, seen, stack)?;
-        }
-    }
-    stack.pop();
-    Ok(())
+}
+
+/// The `also=`/`alsoflip=` targets of `s` in order, each with the flip it is taken
+/// with (`flip` is the one `s` itself was taken with).
+fn also_targets(s: &Section, flip: bool) -> Vec<(&Kv, bool, &str)> {
+    s.kvs
+        .iter()
+        .filter(|kv| is_also(&kv.key))
+        .flat_map(move |kv| {
+            let f = flip != (kv.key == "alsoflip");
+            kv.value.split_whitespace().map(move |t| (kv, f, t))
+        })
+        .collect()
 }
 
 fn flip_key(k: &str) -> String {
@@ -1159,5 +1230,61 @@ conn west-east
             ike::proposal::ProposalKind::IKEV2_AH
         );
         assert_eq!(conn.proposals.child().to_string(), "HMAC_SHA2_256_128-DH19");
+    }
+
+    /// A chain of `also=` deeper than the limit is an error naming the line that
+    /// went too far, however long the chain: 50,000 deep used to overflow the
+    /// stack. Within the limit the keys arrive as before.
+    #[test]
+    fn deep_also_chains_are_refused_not_recursed() {
+        let mut text = String::from("conn c0\n  left=192.0.2.1\n  right=192.0.2.2\n  also=c1\n");
+        for i in 1..50_000 {
+            text.push_str(&format!("conn c{i}\n  also=c{}\n  auto=ignore\n", i + 1));
+        }
+        text.push_str("conn c50000\n  auto=ignore\n");
+        let e = perr(&text);
+        assert!(e.contains("nested deeper than 32 levels"), "{e}");
+        assert!(e.starts_with("/etc/ipsec.conf:"), "{e}");
+
+        // 32 levels below the conn are fine, and the deepest key is found.
+        let mut text =
+            String::from("conn top\n  left=192.0.2.1\n  right=192.0.2.2\n  also=l1\n  auto=add\n");
+        for i in 1..MAX_ALSO_DEPTH {
+            text.push_str(&format!("conn l{i}\n  also=l{}\n", i + 1));
+        }
+        text.push_str(&format!("conn l{MAX_ALSO_DEPTH}\n  ikelifetime=2h\n"));
+        let c = parse(&text);
+        let top = c.conns.iter().find(|c| c.spec.name == "top").unwrap();
+        assert_eq!(top.spec.ikelifetime, Some(7200));
+    }
+
+    /// A section reached twice (a diamond, or the same target named twice) is
+    /// taken once, first visit first: the precedence is unchanged and a lattice of
+    /// diamonds costs its size, not its number of paths.
+    #[test]
+    fn also_diamonds_are_taken_once_in_order() {
+        let c = parse(
+            "conn a\n  left=192.0.2.1\n  right=192.0.2.2\n  also=b c b\n  auto=add\n\
+             conn b\n  also=d\n  ikelifetime=1h\n\
+             conn c\n  also=d\n  ikelifetime=3h\n  ipsec-lifetime=30m\n\
+             conn d\n  ipsec-lifetime=10m\n  rekeymargin=1m\n",
+        );
+        let a = &c.conns.iter().find(|c| c.spec.name == "a").unwrap().spec;
+        assert_eq!(a.ikelifetime, Some(3600), "b before c");
+        assert_eq!(a.ipseclifetime, Some(600), "d through b comes before c");
+        // 2^40 paths through 40 levels of diamonds, 81 sections.
+        let mut text = String::from(
+            "conn top\n  left=192.0.2.1\n  right=192.0.2.2\n  also=x0 y0\n  auto=add\n",
+        );
+        for i in 0..30 {
+            text.push_str(&format!(
+                "conn x{i}\n  also=x{n} y{n}\nconn y{i}\n  also=x{n} y{n}\n",
+                n = i + 1
+            ));
+        }
+        text.push_str("conn x30\n  ikelifetime=5h\nconn y30\n");
+        let c = parse(&text);
+        let top = c.conns.iter().find(|c| c.spec.name == "top").unwrap();
+        assert_eq!(top.spec.ikelifetime, Some(18000));
     }
 }

@@ -163,26 +163,35 @@ impl Secrets {
     fn parse_text(&mut self, text: &str, path: &Path, depth: usize) -> Result<(), SecretsError> {
         let err = |line: usize, problem: String| FileError::syntax(path, line, problem);
         // Group physical lines into logical entries.
+        // An entry continues on indented lines and inside an open `{ ... }`. The
+        // braces still open in the current entry are counted as its lines arrive
+        // (recounting the whole entry per line made a long entry quadratic).
         let mut logical: Vec<(usize, String)> = Vec::new();
+        let mut open_braces: usize = 0;
+        let braces = |l: &str, open: usize| -> usize {
+            l.chars().fold(open, |n, c| match c {
+                '{' => n + 1,
+                '}' => n.saturating_sub(1),
+                _ => n,
+            })
+        };
         for (i, raw) in text.lines().enumerate() {
             let line = strip_comment(raw);
             if line.trim().is_empty() {
                 continue;
             }
-            let open_brace = logical
-                .last()
-                .is_some_and(|(_, t)| t.matches('{').count() > t.matches('}').count());
-            let continues = line.starts_with(char::is_whitespace) || open_brace;
+            let continues = line.starts_with(char::is_whitespace) || open_braces > 0;
             match logical.last_mut() {
                 Some((_, t)) if continues => {
                     t.push(' ');
                     t.push_str(line.trim());
+                    open_braces = braces(line, open_braces);
                 }
-                _ if continues && !line.trim().is_empty() => {
-                    // Indented first line: treat as an entry of its own.
+                _ => {
+                    // A new entry (an indented first line is one of its own).
                     logical.push((i + 1, line.trim().to_string()));
+                    open_braces = braces(line, 0);
                 }
-                _ => logical.push((i + 1, line.trim().to_string())),
             }
         }
         for (line, entry) in logical {
@@ -720,5 +729,53 @@ mod tests {
         let e = Secrets::load(&dir.join("missing.secrets")).unwrap_err();
         assert!(matches!(e, SecretsError::Io { .. }), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Only regular files are read: an `include` of a FIFO, a device or a directory
+    /// is refused at once with the file named (a FIFO used to block the daemon, and
+    /// `/dev/zero` to read until memory ran out), and so is a file over the cap.
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("conn-secrets-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo.secrets");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let main = dir.join("ipsec.secrets");
+        for (target, want) in [
+            (fifo.display().to_string(), "a FIFO, not a regular file"),
+            ("/dev/zero".to_string(), "a device, not a regular file"),
+            (dir.display().to_string(), "a directory, not a regular file"),
+        ] {
+            std::fs::write(&main, format!("@a @b : PSK \"x\"\ninclude {target}\n")).unwrap();
+            let e = Secrets::load(&main).unwrap_err().to_string();
+            assert!(e.contains(want), "{target}: {e}");
+            assert!(e.contains(&target), "{target}: {e}");
+        }
+        let big = dir.join("big.secrets");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(files::MAX_FILE_SIZE + 1).unwrap(); // sparse: costs no disk
+        let e = Secrets::load(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than the"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A long continued entry (a key spread over 100,000 indented lines) parses as
+    /// one entry; the time it takes is in the `files` benchmark of this crate.
+    #[test]
+    fn long_continued_entries_parse_as_one() {
+        let mut text = String::from(": RSA {\n");
+        for _ in 0..100_000 {
+            text.push_str("    Modulus: 0x00\n");
+        }
+        text.push_str("    }\n@a @b : PSK \"after\"\n");
+        let s = Secrets::parse_str(&text, Path::new("/etc/ipsec.secrets"));
+        // Whatever the RSA block's verdict, the parse ends and names what it found.
+        match s {
+            Ok(s) => assert_eq!(s.psk(&id("@a"), &id("@b")).unwrap().expose(), b"after"),
+            Err(e) => assert!(e.to_string().contains("/etc/ipsec.secrets:1:"), "{e}"),
+        }
     }
 }

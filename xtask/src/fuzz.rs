@@ -1,19 +1,42 @@
-//! `cargo xtask fuzz [target] [--runs N]`: runs the ike cargo-fuzz targets one after
-//! another and prints one summary line per target.
+//! `cargo xtask fuzz [--all | target...] [--runs N] [--time SECS]`: runs the
+//! cargo-fuzz targets one after another and prints one summary line per target.
 //!
-//! Each target runs from `crates/ike/fuzz` with its corpus in
-//! `crates/ike/fuzz/corpus/<target>` (kept between runs, ignored by git) and the
-//! hand-written vectors in `crates/ike/fuzz/seeds/<target>` as extra inputs. cargo-fuzz
-//! is installed with `cargo install` when `cargo fuzz` is missing; the nightly toolchain
-//! it needs must already be there (rustup is not driven from here).
+//! Every target builds in the repository-root project `fuzz/` (the ike codec targets'
+//! sources stay in `crates/ike/fuzz/fuzz_targets`, the others are in
+//! `fuzz/fuzz_targets`). A target's corpus is `<home>/corpus/<target>` (kept between
+//! runs, ignored by git) and its hand-written or regression inputs
+//! `<home>/seeds/<target>`, with `<home>` `crates/ike/fuzz` for the codec targets and
+//! `fuzz` for the rest. `--runs N` stops each after N executions (default one
+//! million), `--time SECS` after that many seconds instead. cargo-fuzz is installed
+//! with `cargo install` when `cargo fuzz` is missing; the nightly toolchain it needs
+//! must already be there (rustup is not driven from here).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// The targets of crates/ike/fuzz, in the order they run by default.
-pub const TARGETS: [&str; 3] = ["ikev2_message", "ikev1_message", "proposal"];
+/// Every target, in the order they run by default.
+pub const TARGETS: [&str; 10] = [
+    "ikev2_message",
+    "ikev1_message",
+    "proposal",
+    "ipsec_conf",
+    "ipsec_secrets",
+    "control_json",
+    "whack_args",
+    "id",
+    "ts_narrow",
+    "netlink",
+];
+
+/// Where a target's corpus and seeds live (relative to the repository root).
+fn home(target: &str) -> &'static str {
+    match target {
+        "ikev2_message" | "ikev1_message" | "proposal" => "crates/ike/fuzz",
+        _ => "fuzz",
+    }
+}
 
 /// The acceptance: one million runs per target.
 const DEFAULT_RUNS: u64 = 1_000_000;
@@ -21,21 +44,39 @@ const DEFAULT_RUNS: u64 = 1_000_000;
 #[derive(Debug, PartialEq, Eq)]
 struct Opts {
     targets: Vec<&'static str>,
-    runs: u64,
+    limit: Limit,
+}
+
+/// When each target stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    Runs(u64),
+    Seconds(u64),
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let mut targets = Vec::new();
-    let mut runs = DEFAULT_RUNS;
+    let mut limit = Limit::Runs(DEFAULT_RUNS);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--all" => targets.extend(TARGETS),
             "--runs" => {
                 let v = it.next().ok_or("--runs needs a number")?;
-                runs = v
-                    .replace(['_', ','], "")
-                    .parse()
-                    .map_err(|_| format!("--runs {v:?}: not a number of runs"))?;
+                limit = Limit::Runs(
+                    v.replace(['_', ','], "")
+                        .parse()
+                        .map_err(|_| format!("--runs {v:?}: not a number of runs"))?,
+                );
+            }
+            "--time" => {
+                let v = it.next().ok_or("--time needs a number of seconds")?;
+                limit = Limit::Seconds(
+                    v.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--time {v:?}: not a number of seconds"))?,
+                );
             }
             t => match TARGETS.iter().find(|&&known| known == t) {
                 Some(&known) => targets.push(known),
@@ -51,7 +92,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     if targets.is_empty() {
         targets = TARGETS.to_vec();
     }
-    Ok(Opts { targets, runs })
+    targets.dedup();
+    Ok(Opts { targets, limit })
 }
 
 /// What libFuzzer reported for one target.
@@ -140,12 +182,13 @@ fn ensure_nightly() -> Result<(), String> {
 
 /// Runs one target to completion, echoing libFuzzer's output, and returns whether it
 /// finished without a crash plus what it reported.
-fn run_target(root: &Path, target: &str, runs: u64) -> Result<(bool, Outcome), String> {
-    let fuzz_dir = root.join("crates/ike/fuzz");
-    let corpus = fuzz_dir.join("corpus").join(target);
+fn run_target(root: &Path, target: &str, limit: Limit) -> Result<(bool, Outcome), String> {
+    let fuzz_dir = root.join("fuzz");
+    let home = root.join(home(target));
+    let corpus = home.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
-    let seeds = fuzz_dir.join("seeds").join(target);
+    let seeds = home.join("seeds").join(target);
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root)
         .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
@@ -156,7 +199,10 @@ fn run_target(root: &Path, target: &str, runs: u64) -> Result<(bool, Outcome), S
         cmd.arg(&seeds);
     }
     cmd.arg("--")
-        .arg(format!("-runs={runs}"))
+        .arg(match limit {
+            Limit::Runs(n) => format!("-runs={n}"),
+            Limit::Seconds(n) => format!("-max_total_time={n}"),
+        })
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
     let mut child = cmd
@@ -187,7 +233,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
     let mut failed = 0;
     for target in &opts.targets {
         let started = Instant::now();
-        let (ok, o) = run_target(root, target, opts.runs)?;
+        let (ok, o) = run_target(root, target, opts.limit)?;
         let secs = started.elapsed().as_secs();
         let result = match (&o.artifact, ok) {
             (Some(path), _) => format!("CRASH, input saved in {path}"),
@@ -198,14 +244,20 @@ pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
             failed += 1;
         }
         lines.push(format!(
-            "{target:<14} {:>10} runs  {secs:>5} s  cov {:>5}  ft {:>5}  corpus {:>5}  {result}",
+            "{target:<14} {:>11} runs  {secs:>5} s  cov {:>5}  ft {:>5}  corpus {:>5}  {result}",
             show(o.runs),
             show(o.cov),
             show(o.ft),
             show(o.corpus),
         ));
     }
-    println!("\nfuzz summary ({} runs requested per target):", opts.runs);
+    println!(
+        "\nfuzz summary ({} per target):",
+        match opts.limit {
+            Limit::Runs(n) => format!("{n} runs"),
+            Limit::Seconds(n) => format!("{n} s"),
+        }
+    );
     for l in &lines {
         println!("  {l}");
     }
@@ -227,16 +279,26 @@ mod tests {
             parse_opts(&[]).unwrap(),
             Opts {
                 targets: TARGETS.to_vec(),
-                runs: 1_000_000
+                limit: Limit::Runs(1_000_000)
             }
         );
         assert_eq!(
             parse_opts(&args("proposal --runs 1_000")).unwrap(),
             Opts {
                 targets: vec!["proposal"],
-                runs: 1000
+                limit: Limit::Runs(1000)
             }
         );
+        assert_eq!(
+            parse_opts(&args("--all --time 20")).unwrap(),
+            Opts {
+                targets: TARGETS.to_vec(),
+                limit: Limit::Seconds(20)
+            }
+        );
+        assert_eq!(home("netlink"), "fuzz");
+        assert_eq!(home("proposal"), "crates/ike/fuzz");
+        assert!(parse_opts(&args("--time 0")).is_err());
         assert!(parse_opts(&args("ikev3_message")).is_err());
         assert!(parse_opts(&args("--runs")).is_err());
         assert!(parse_opts(&args("--runs many")).is_err());

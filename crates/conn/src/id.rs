@@ -266,7 +266,9 @@ impl Id {
 }
 
 impl fmt::Display for Id {
-    /// The libreswan textual form, which [`Id::parse`] reads back.
+    /// The libreswan textual form, which [`Id::parse`] reads back; except
+    /// [`Id::None`], shown as libreswan's status shows it, `(none)` (it is written
+    /// `%none`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Id::None => f.write_str("(none)"),

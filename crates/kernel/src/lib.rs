@@ -52,3 +52,24 @@ pub use sa::{
     Encap, IpsecProto, Lifetimes, Limits, Mark, Mode, SaCounters, SaCrypto, SaId, SaInfo, SaSpec,
 };
 pub use selector::{Selector, Subnet};
+
+/// Entry points for the cargo-fuzz targets (`fuzz/`): what the kernel sends is
+/// untrusted input too, and these reach the parsers that are private otherwise.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Splits `data` as a netlink datagram and runs every message through each
+    /// parser of kernel replies and events (none may panic, whatever the bytes).
+    pub fn kernel_datagram(data: &[u8]) {
+        let Ok(msgs) = crate::nl::split_messages(data) else {
+            return;
+        };
+        for m in msgs {
+            let _ = crate::nl::parse_error(&m);
+            let _ = crate::wire::parse_sa(&m.payload);
+            let _ = crate::wire::parse_policy(&m.payload);
+            let _ = crate::wire::parse_event(m.msg_type, &m.payload);
+            let _ = crate::route::parse_route(&m.payload);
+            let _ = crate::nl::attrs(&m.payload, 0);
+        }
+    }
+}

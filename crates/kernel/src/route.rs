@@ -129,7 +129,7 @@ pub(crate) async fn interfaces(req: &Requester) -> Result<Vec<Interface>, Kernel
     Ok(out)
 }
 
-fn parse_route(payload: &[u8]) -> Result<Option<(Route, u32, u8)>, KernelError> {
+pub(crate) fn parse_route(payload: &[u8]) -> Result<Option<(Route, u32, u8)>, KernelError> {
     // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
     let Some(&[family, prefix, _src_len, _tos, table, _protocol, _scope, rtype, ..]) =
         payload.get(..12)

@@ -1,0 +1,32 @@
+//! Parses arbitrary text as an ipsec.conf (sections, `also=`, `%default`, every
+//! keyword's value syntax). Nothing may panic; the same text parses the same way
+//! twice (no hidden state), and an accepted conn's name is one the file has.
+//! `include` lines are dropped: they would read this machine's files.
+#![no_main]
+
+use std::path::Path;
+
+use conn::conf::Config;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("include"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = Path::new("/nonexistent/ipsec.conf");
+    let first = Config::parse_str(&text, path);
+    let again = Config::parse_str(&text, path);
+    match (&first, &again) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.conns.len(), b.conns.len());
+            for c in &a.conns {
+                assert!(text.contains(c.spec.name.as_str()), "{}", c.spec.name);
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("the same text parsed once and failed once"),
+    }
+});

@@ -45,15 +45,23 @@ fn selectors(data: &[u8]) -> Vec<TrafficSelector> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // Four lists, split at 0xff 0xff 0xff markers.
+    // Four lists, split at 0xfe bytes.
     let parts: Vec<&[u8]> = data.split(|b| *b == 0xfe).collect();
     let get = |i: usize| parts.get(i).map(|p| selectors(p)).unwrap_or_default();
     let (tsi, tsr, remote, local) = (get(0), get(1), get(2), get(3));
-    let Ok(n) = narrow(&tsi, &tsr, &remote, &local) else { return };
+    let Ok(n) = narrow(&tsi, &tsr, &remote, &local) else {
+        return;
+    };
     for (got, proposed, configured) in [(&n.tsi, &tsi, &remote), (&n.tsr, &tsr, &local)] {
         for g in got.iter() {
-            assert!(proposed.iter().any(|p| p.contains(g)), "{g} outside what was proposed");
-            assert!(configured.iter().any(|c| c.contains(g)), "{g} outside what is configured");
+            assert!(
+                proposed.iter().any(|p| p.contains(g)),
+                "{g} outside what was proposed"
+            );
+            assert!(
+                configured.iter().any(|c| c.contains(g)),
+                "{g} outside what is configured"
+            );
         }
     }
     check_narrowed(&tsi, &tsr, &n.tsi, &n.tsr).expect("the initiator accepts the narrowing");

@@ -104,11 +104,12 @@ mod sa;
 mod stats;
 #[cfg(test)]
 mod testutil;
+mod unprotected;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use compute::{ComputeId, ComputeJob, ComputeResult};
 pub use config::{
@@ -282,7 +283,7 @@ pub struct Endpoint {
     by_spi: HashMap<[u8; 8], SaSerial>,
     /// Responder SAs by (peer address, SPIi), to spot retransmitted IKE_SA_INITs.
     by_init: HashMap<(SocketAddr, [u8; 8]), SaSerial>,
-    invalid_spi_sent: HashMap<IpAddr, Instant>,
+    unprotected: unprotected::Unprotected,
     cookies: CookieSecret,
     out: Out,
     next_serial: u64,
@@ -305,7 +306,7 @@ impl Endpoint {
             index: SaIndex::default(),
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
-            invalid_spi_sent: HashMap::new(),
+            unprotected: unprotected::Unprotected::default(),
             cookies: CookieSecret { version: 1, secret },
             out,
             next_serial: 0,
@@ -1369,19 +1370,10 @@ impl Endpoint {
         }
     }
 
-    /// Rate limit of unprotected answers (INVALID_IKE_SPI, INVALID_MAJOR_VERSION):
-    /// at most one a second per peer address, so forged packets cannot turn us into
-    /// a reflector.
+    /// Rate limit of unprotected answers (INVALID_IKE_SPI, INVALID_MAJOR_VERSION,
+    /// UNSUPPORTED_CRITICAL_PAYLOAD to IKE_SA_INIT): see [`unprotected`].
     fn may_answer_unprotected(&mut self, now: Instant, peer: IpAddr) -> bool {
-        if let Some(last) = self.invalid_spi_sent.get(&peer) {
-            if now.saturating_duration_since(*last) < Duration::from_secs(1) {
-                return false;
-            }
-        }
-        self.invalid_spi_sent.insert(peer, now);
-        self.invalid_spi_sent
-            .retain(|_, t| now.saturating_duration_since(*t) < Duration::from_secs(10));
-        true
+        self.unprotected.allow(now, peer)
     }
 
     /// RFC 7296 2.5: a request with a higher major version is dropped and answered,
@@ -2322,6 +2314,8 @@ fn child_timers(ctx: &mut Ctx<'_>, sa: &mut IkeSa, superseded: &Superseded) -> R
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::sa::seal_one;
     use super::testutil::Pair;
     use super::*;

@@ -260,6 +260,13 @@ impl Payload {
             PayloadType::TSI => Payload::TsI(TrafficSelectors::decode(body)?),
             PayloadType::TSR => Payload::TsR(TrafficSelectors::decode(body)?),
             PayloadType::CP => Payload::Cp(Configuration::decode(body)?),
+            // EAP (RFC 7296 2.16) and GSPM (RFC 6467) are decoded for the day the
+            // state machine implements them; until then this build does not
+            // understand them, and RFC 7296 2.5 says a critical payload the
+            // recipient does not understand rejects the message.
+            PayloadType::EAP | PayloadType::GSPM if critical => {
+                return Err(DecodeError::UnsupportedCriticalPayload(ty))
+            }
             PayloadType::EAP => Payload::Eap(body.to_vec()),
             PayloadType::GSPM => Payload::Gspm(body.to_vec()),
             _ if critical => return Err(DecodeError::UnsupportedCriticalPayload(ty)),
@@ -684,6 +691,28 @@ mod tests {
         b[29] = 0;
         b[29 + 7] = 0x80;
         assert!(Message::decode(&b).is_ok());
+    }
+
+    /// GSPM (49) and EAP (48) decode, but the state machine implements neither: a
+    /// critical one is refused like an unknown type, a non-critical one is kept.
+    #[test]
+    fn critical_gspm_and_eap_are_refused() {
+        for (p, ty) in [
+            (Payload::Gspm(vec![1, 2, 3]), PayloadType::GSPM),
+            (Payload::Eap(vec![1, 0, 0, 4]), PayloadType::EAP),
+        ] {
+            let mut b = Message {
+                header: header(),
+                payloads: vec![p, Payload::Nonce(vec![9; 16])],
+            }
+            .to_bytes()
+            .unwrap();
+            assert!(Message::decode(&b).is_ok());
+            b[29] = 0x80;
+            let e = Message::decode(&b).unwrap_err();
+            assert_eq!(e, DecodeError::UnsupportedCriticalPayload(ty));
+            assert_eq!(e.unsupported_payload_type(), Some(ty));
+        }
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub struct Options {
     /// `--nhelpers N`: crypto helper threads; `None` (the default, or libreswan's
     /// `-1`) one per core, `Some(0)` none (crypto in the main thread).
     pub nhelpers: Option<usize>,
+    /// `--ddos-ike-threshold N` (libreswan's `ddos-ike-threshold=`): in DDoS auto
+    /// mode, half-open IKE SAs from which new initiators must return a COOKIE.
+    pub ddos_ike_threshold: usize,
+    /// `--max-halfopen-ike N` (libreswan's `max-halfopen-ike=`): in DDoS auto mode,
+    /// half-open IKE SAs from which new IKE_SA_INIT requests go unanswered.
+    pub max_halfopen_ike: usize,
 }
 
 impl Default for Options {
@@ -61,6 +67,8 @@ impl Default for Options {
             ctlsocket: None,
             updown_script: None,
             nhelpers: None,
+            ddos_ike_threshold: ike::ikev2::Ddos::COOKIES_FROM,
+            max_halfopen_ike: ike::ikev2::Ddos::REFUSE_FROM,
         }
     }
 }
@@ -110,6 +118,7 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
              [--updown-script FILE] [--nhelpers N] [--fake-xfrm]
+             [--ddos-ike-threshold N] [--max-halfopen-ike N]
 ";
 
 /// pluto's flag options (long names, without `--`).
@@ -135,6 +144,8 @@ pub const VALUED: &[&str] = &[
     "ctlsocket",
     "updown-script",
     "nhelpers",
+    "ddos-ike-threshold",
+    "max-halfopen-ike",
 ];
 
 /// Parses pluto's arguments (without the program name). Errors are one line.
@@ -223,10 +234,29 @@ where
             "rundir" => o.rundir = v.into(),
             "updown-script" => o.updown_script = Some(v.into()),
             "nhelpers" => o.nhelpers = parse_nhelpers(&v)?,
+            "ddos-ike-threshold" => o.ddos_ike_threshold = parse_count(name, &v)?,
+            "max-halfopen-ike" => o.max_halfopen_ike = parse_count(name, &v)?,
             _ => o.ctlsocket = Some(v.into()),
         }
     }
+    if o.ddos_ike_threshold > o.max_halfopen_ike {
+        return Err(format!(
+            "--ddos-ike-threshold {} is above --max-halfopen-ike {}: cookies would never be demanded before requests are dropped",
+            o.ddos_ike_threshold, o.max_halfopen_ike
+        ));
+    }
     Ok(Cmd::Run(Box::new(o)))
+}
+
+/// A count of half-open IKE SAs: 1 to 10,000,000 (a half-open SA costs about
+/// 2 KiB, so more would be gigabytes before the limit acts).
+fn parse_count(name: &str, v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=10_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--{name}: \"{v}\" is not a count of half-open IKE SAs (1-10000000)"
+        )),
+    }
 }
 
 /// Most helper threads `--nhelpers` takes: far above any core count this runs
@@ -333,5 +363,28 @@ mod tests {
             let e = parse(["--nhelpers", bad]).unwrap_err();
             assert!(e.starts_with("--nhelpers: "), "{e}");
         }
+    }
+
+    #[test]
+    fn ddos_thresholds() {
+        let Cmd::Run(o) = parse(["--ddos-ike-threshold", "10", "--max-halfopen-ike=20"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((o.ddos_ike_threshold, o.max_halfopen_ike), (10, 20));
+        let Cmd::Run(o) = parse(Vec::<String>::new()).unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.ddos_ike_threshold, o.max_halfopen_ike), (25_000, 50_000));
+        let e = parse(["--max-halfopen-ike", "0"]).unwrap_err();
+        assert_eq!(
+            e,
+            "--max-halfopen-ike: \"0\" is not a count of half-open IKE SAs (1-10000000)"
+        );
+        let e = parse(["--ddos-ike-threshold", "30", "--max-halfopen-ike", "20"]).unwrap_err();
+        assert!(
+            e.starts_with("--ddos-ike-threshold 30 is above --max-halfopen-ike 20"),
+            "{e}"
+        );
     }
 }

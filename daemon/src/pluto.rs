@@ -232,10 +232,18 @@ async fn pace_auto_start(ctl: std::path::PathBuf, names: Vec<String>) {
 /// Why the redirect forms are refused.
 const NO_REDIRECT: &str = "IKEv2 redirect (RFC 5685) is not supported by pluto-rs yet";
 
-/// libreswan's number of half-open IKE SAs above which `auto` requires cookies.
-pub const DDOS_THRESHOLD: u64 = 25_000;
-/// libreswan's number of half-open IKE SAs above which new exchanges are dropped.
-pub const MAX_HALFOPEN: u64 = 50_000;
+/// The core's DDoS policy for whack's mode and pluto's thresholds
+/// (`--ddos-ike-threshold`, `--max-halfopen-ike`).
+fn ddos_policy(mode: DdosMode, opts: &Options) -> ike::ikev2::Ddos {
+    match mode {
+        DdosMode::Busy => ike::ikev2::Ddos::Busy,
+        DdosMode::Unlimited => ike::ikev2::Ddos::Unlimited,
+        DdosMode::Auto => ike::ikev2::Ddos::Auto {
+            cookies_from: opts.ddos_ike_threshold,
+            refuse_from: opts.max_halfopen_ike,
+        },
+    }
+}
 
 impl Pluto {
     /// A daemon with no connections, secrets loaded from `opts.secretsfile` if it
@@ -251,7 +259,14 @@ impl Pluto {
         let ike_config = EndpointConfig {
             ike_port: opts.ikeport,
             natt_port,
-            busy: opts.force_busy,
+            ddos: ddos_policy(
+                if opts.force_busy {
+                    DdosMode::Busy
+                } else {
+                    DdosMode::Auto
+                },
+                &opts,
+            ),
             unique_ids: opts.uniqueids,
             // Child SAs are announced only once the kernel holds them.
             confirm_child_installs: true,
@@ -654,16 +669,12 @@ impl Pluto {
 
     /// Whether IKE_SA_INIT must carry a cookie now.
     pub fn ddos_cookies_required(&self) -> bool {
-        match self.ddos {
-            DdosMode::Busy => true,
-            DdosMode::Unlimited => false,
-            DdosMode::Auto => self.sa_counts().ike_half_open >= DDOS_THRESHOLD,
-        }
+        self.ike.cookies_required()
     }
 
     /// Whether new IKE exchanges are accepted at all.
     pub fn accepting_new_ike(&self) -> bool {
-        self.ddos == DdosMode::Unlimited || self.sa_counts().ike_half_open < MAX_HALFOPEN
+        self.ike.accepting_new_ike()
     }
 
     /// The enabled debug classes, for status.
@@ -679,8 +690,14 @@ impl Pluto {
     pub fn global_counters(&self) -> Vec<(String, u64)> {
         let sa = self.sa_counts();
         let mut v: Vec<(String, u64)> = vec![
-            ("config.setup.ike.ddos_threshold".into(), DDOS_THRESHOLD),
-            ("config.setup.ike.max_halfopen".into(), MAX_HALFOPEN),
+            (
+                "config.setup.ike.ddos_threshold".into(),
+                self.opts.ddos_ike_threshold as u64,
+            ),
+            (
+                "config.setup.ike.max_halfopen".into(),
+                self.opts.max_halfopen_ike as u64,
+            ),
             (
                 "current.states.all".into(),
                 sa.ike_total() + sa.ipsec_authenticated + sa.ipsec_anonymous,
@@ -817,15 +834,11 @@ impl Pluto {
             Request::Ddos { mode } => {
                 self.ddos = *mode;
                 // busy: every new initiator must return a COOKIE (RFC 7296 2.6);
-                // unlimited: never, and no limit on half-open SAs (the engine has none).
-                self.ike.set_busy(*mode == DdosMode::Busy);
+                // auto: from --ddos-ike-threshold half-open IKE SAs on, and no new
+                // IKE_SA_INIT answered from --max-halfopen-ike on; unlimited: never.
+                self.ike.set_ddos(ddos_policy(*mode, &self.opts));
                 tracing::info!("set DDoS mode to {}", mode.name());
                 r.comment(format!("pluto DDoS protection mode set to {}", mode.name()));
-                if *mode == DdosMode::Auto {
-                    r.comment(format!(
-                        "--ddos-auto: cookies are not demanded automatically yet (the threshold of {DDOS_THRESHOLD} half-open IKE SAs is not enforced); use --ddos-busy to demand them"
-                    ));
-                }
             }
             Request::Route { name } => {
                 if self.known(name, r) {
@@ -1905,22 +1918,36 @@ mod tests {
         assert!(!answers_with_cookie(&mut p));
     }
 
+    /// `--ddos-auto` hands pluto's thresholds to the core, which enforces them
+    /// (crates/ike `ddos_auto_demands_cookies_then_refuses_by_half_open_count`),
+    /// and `--globalstatus` shows the thresholds in force.
     #[test]
-    fn ddos_auto_says_its_threshold_is_not_enforced() {
-        let mut p = pluto();
-        let (st, lines, _) = run(
-            &mut p,
-            vec![Request::Ddos {
-                mode: DdosMode::Auto,
-            }],
-            false,
-        );
-        assert_eq!(st, 0);
-        assert!(
-            lines[1].starts_with("--ddos-auto: cookies are not demanded automatically yet"),
-            "{lines:?}"
-        );
+    fn ddos_auto_enforces_the_configured_thresholds() {
+        let mut p = Pluto::new(Options {
+            secretsfile: "/nonexistent/ipsec.secrets".into(),
+            ddos_ike_threshold: 7,
+            max_halfopen_ike: 9,
+            ..Options::default()
+        });
+        let auto = ike::ikev2::Ddos::Auto {
+            cookies_from: 7,
+            refuse_from: 9,
+        };
+        assert_eq!(p.ike.ddos(), auto);
+        for (mode, want) in [
+            (DdosMode::Unlimited, ike::ikev2::Ddos::Unlimited),
+            (DdosMode::Auto, auto),
+        ] {
+            let (st, lines, _) = run(&mut p, vec![Request::Ddos { mode }], false);
+            assert_eq!(st, 0);
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert_eq!(p.ike.ddos(), want);
+        }
         assert!(!answers_with_cookie(&mut p));
+        let g = p.global_counters();
+        assert!(g.contains(&("config.setup.ike.ddos_threshold".into(), 7)));
+        assert!(g.contains(&("config.setup.ike.max_halfopen".into(), 9)));
+        assert!(g.contains(&("total.ike.halfopen.refused".into(), 0)));
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub fn core_counters(c: &ike::ikev2::Counters) -> Vec<(String, u64)> {
         ("total.ike.dpd.sent".to_string(), c.dpd_sent),
         ("total.ike.dpd.recv".to_string(), c.dpd_recv),
         ("total.ike.dpd.replied".to_string(), c.dpd_replied),
+        // pluto-rs: IKE_SA_INIT requests dropped at the half-open maximum.
+        (
+            "total.ike.halfopen.refused".to_string(),
+            c.half_open_refused,
+        ),
     ];
     for (dir, m) in [("sent", &c.notifies_sent), ("recv", &c.notifies_recv)] {
         for kind in ["error", "status"] {

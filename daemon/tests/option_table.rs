@@ -367,11 +367,13 @@ fn pluto_version_and_ctlsocket_options() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !run.join("pluto.pid").exists() {
+    // The pid file is written (and locked) before the control socket is bound:
+    // wait for both, or a loaded machine sees the first without the second.
+    while !(run.join("pluto.pid").exists() && ctl.exists()) {
         assert!(std::time::Instant::now() < deadline, "pluto did not start");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(ctl.exists() && !run.join("pluto.ctl").exists());
+    assert!(!run.join("pluto.ctl").exists());
     let (mut o, mut e) = (Vec::new(), Vec::new());
     let st = whack::run::run(
         ["--ctlsocket", ctl.to_str().unwrap(), "--shutdown"],

@@ -113,7 +113,7 @@ use std::time::Instant;
 
 pub use compute::{ComputeId, ComputeJob, ComputeResult};
 pub use config::{
-    ConfigSource, Connection, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
+    ConfigSource, Connection, Ddos, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
 };
 pub use output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, PendingTimer, Progress,
@@ -313,9 +313,30 @@ impl Endpoint {
         })
     }
 
-    /// Demands cookies from new initiators while set (`--force-busy`, or load).
-    pub fn set_busy(&mut self, busy: bool) {
-        self.config.busy = busy;
+    /// Sets the DDoS mode and thresholds (`whack --ddos-*`, `--force-busy`).
+    pub fn set_ddos(&mut self, ddos: Ddos) {
+        self.config.ddos = ddos;
+    }
+
+    /// The DDoS mode and thresholds in force.
+    pub fn ddos(&self) -> Ddos {
+        self.config.ddos
+    }
+
+    /// Responder half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet): what
+    /// the DDoS thresholds count. O(1).
+    pub fn half_open(&self) -> usize {
+        self.index.half_open()
+    }
+
+    /// Whether a new IKE_SA_INIT request must carry a COOKIE now.
+    pub fn cookies_required(&self) -> bool {
+        self.config.ddos.verdict(self.half_open()).0
+    }
+
+    /// Whether new IKE_SA_INIT requests are answered at all now.
+    pub fn accepting_new_ike(&self) -> bool {
+        !self.config.ddos.verdict(self.half_open()).1
     }
 
     /// Switches [`EndpointConfig::inline_compute`] (the daemon turns it off once its
@@ -1264,6 +1285,17 @@ impl Endpoint {
                 return;
             }
         }
+        let (busy, refuse) = self.config.ddos.verdict(self.index.half_open());
+        if refuse {
+            // Dropped before any work: no decode, no answer, no state (RFC 8019
+            // 4.1's last resort), counted for --globalstatus.
+            self.out.stats.half_open_refused += 1;
+            tracing::debug!(
+                "dropping IKE_SA_INIT request from {remote}: {} half-open IKE SAs, the maximum",
+                self.index.half_open()
+            );
+            return;
+        }
         let msg = match Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
@@ -1291,7 +1323,6 @@ impl Endpoint {
         self.out
             .stats
             .received(msg.header.exchange, false, &msg.payloads);
-        let busy = self.config.busy;
         let Endpoint {
             config: cfg,
             rng,

@@ -5,7 +5,8 @@ mod ikev2_sim;
 
 use std::time::Duration;
 
-use ike::ikev2::{Mode, SaEnd};
+use ike::codec::v2::{Message, Payload};
+use ike::ikev2::{Ddos, Mode, SaEnd};
 use ike::registry::{EncrId, IntegId, NotifyType};
 use ikev2_sim::*;
 
@@ -121,7 +122,7 @@ fn invalid_ke_for_a_group_we_did_not_offer_fails() {
 #[test]
 fn busy_responder_cookie_round_trip() {
     let mut net = Net::default_pair();
-    net.east.ep.set_busy(true);
+    net.east.ep.set_ddos(Ddos::Busy);
     net.initiate();
     net.run_for(Duration::from_secs(5));
     assert!(net.west.has_line("received anti-DDOS COOKIE response"));
@@ -192,7 +193,7 @@ fn invalid_ke_and_cookie_under_duplication_and_loss() {
         let w = west_conn("c", "aes_gcm256-sha2_512-dh31+dh19", "");
         let e = east_conn("c", "aes_gcm256-sha2_512-dh19", "");
         let mut net = Net::new(w, e, b"k", b"k");
-        net.east.ep.set_busy(true);
+        net.east.ep.set_ddos(Ddos::Busy);
         net.dice = Dice::new(seed);
         net.impair = Impair {
             loss: 0.2,
@@ -289,4 +290,81 @@ fn responses_are_matched_strictly_and_duplicates_answered_from_cache() {
         .ep
         .handle(now, auth.remote, auth.local, &bad, &net.east.config);
     assert!(net.east.ep.poll_transmit().is_none());
+}
+
+/// `--ddos-auto` acts on the count of half-open IKE SAs: from `cookies_from` on a
+/// new IKE_SA_INIT is answered with a COOKIE, from `refuse_from` on it is dropped
+/// unanswered (and counted); once the half-open SAs expire, requests are served
+/// again. The requests are west's first IKE_SA_INIT with fresh SPIs.
+#[test]
+fn ddos_auto_demands_cookies_then_refuses_by_half_open_count() {
+    #[derive(Debug, PartialEq)]
+    enum Answer {
+        Response,
+        Cookie,
+        Nothing,
+    }
+    for (ddos, third) in [
+        (
+            Ddos::Auto {
+                cookies_from: 2,
+                refuse_from: 10,
+            },
+            Answer::Cookie,
+        ),
+        (
+            Ddos::Auto {
+                cookies_from: 10,
+                refuse_from: 2,
+            },
+            Answer::Nothing,
+        ),
+        (Ddos::Unlimited, Answer::Response),
+    ] {
+        let mut net = Net::default_pair();
+        net.east.ep.set_ddos(ddos);
+        let c = net.west.conn();
+        net.west.ep.initiate(c, net.now).unwrap();
+        let init = net.west.ep.poll_transmit().unwrap();
+        let send = |net: &mut Net, spi: u8, at| {
+            let mut d = init.contents.clone();
+            d[..8].copy_from_slice(&[spi; 8]);
+            net.east
+                .ep
+                .handle(at, init.remote, init.local, &d, &net.east.config);
+            let Some(t) = net.east.ep.poll_transmit() else {
+                return Answer::Nothing;
+            };
+            let m = Message::decode(&t.contents).unwrap();
+            let cookie = m
+                .payloads
+                .iter()
+                .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::COOKIE));
+            if cookie {
+                Answer::Cookie
+            } else {
+                assert!(m.payloads.iter().any(|p| matches!(p, Payload::Sa(_))));
+                Answer::Response
+            }
+        };
+        let now = net.now;
+        assert_eq!(send(&mut net, 1, now), Answer::Response, "{ddos:?}");
+        assert_eq!(send(&mut net, 2, now), Answer::Response, "{ddos:?}");
+        assert_eq!(net.east.ep.half_open(), 2);
+        assert_eq!(send(&mut net, 3, now), third, "{ddos:?}");
+        assert_eq!(
+            net.east.ep.counters().half_open_refused,
+            u64::from(third == Answer::Nothing)
+        );
+        assert_eq!(net.east.ep.cookies_required(), third == Answer::Cookie);
+        assert_eq!(net.east.ep.accepting_new_ike(), third != Answer::Nothing);
+        // The half-open SAs expire (60 s), and with them the defence.
+        let later = now + Duration::from_secs(61);
+        net.east.ep.handle_timeout(later);
+        while net.east.ep.poll_transmit().is_some() {}
+        if third != Answer::Response {
+            assert_eq!(net.east.ep.half_open(), 0, "{ddos:?}");
+            assert_eq!(send(&mut net, 4, later), Answer::Response, "{ddos:?}");
+        }
+    }
 }

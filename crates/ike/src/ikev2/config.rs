@@ -309,9 +309,10 @@ pub struct EndpointConfig {
     pub fragment_size: usize,
     /// Interval of NAT keepalives (RFC 3948 4) while we are behind a NAT.
     pub nat_keepalive: Duration,
-    /// Demand a COOKIE from every new initiator (`--force-busy`; the daemon may also
-    /// toggle it under load with [`Endpoint::set_busy`](super::Endpoint::set_busy)).
-    pub busy: bool,
+    /// When new initiators must return a COOKIE and when new IKE_SA_INIT requests
+    /// are not answered at all (RFC 7296 2.6, RFC 8019); changed at run time with
+    /// [`Endpoint::set_ddos`](super::Endpoint::set_ddos).
+    pub ddos: Ddos,
     /// Hold back the "established Child SA" line and [`Event::ChildSaEstablished`]
     /// until the daemon confirms the kernel accepted the Child SA with
     /// [`Endpoint::child_sa_installed`], or reports the install failed with
@@ -344,6 +345,55 @@ pub struct EndpointConfig {
     pub inline_compute: bool,
 }
 
+/// The responder's defence against IKE_SA_INIT floods, by libreswan's modes
+/// (`whack --ddos-busy|--ddos-auto|--ddos-unlimited`). The counts are of responder
+/// half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet): our own initiations
+/// never make us demand cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ddos {
+    /// Demand a COOKIE from every new initiator (`--ddos-busy`, `--force-busy`).
+    Busy,
+    /// Demand cookies from `cookies_from` half-open IKE SAs on, and leave new
+    /// IKE_SA_INIT requests unanswered from `refuse_from` on (libreswan's
+    /// `ddos-ike-threshold=` and `max-halfopen-ike=`, 25,000 and 50,000).
+    Auto {
+        /// Half-open IKE SAs from which a COOKIE is demanded.
+        cookies_from: usize,
+        /// Half-open IKE SAs from which new requests are dropped.
+        refuse_from: usize,
+    },
+    /// Never demand cookies, never refuse (`--ddos-unlimited`).
+    Unlimited,
+}
+
+impl Ddos {
+    /// libreswan's `ddos-ike-threshold` default.
+    pub const COOKIES_FROM: usize = 25_000;
+    /// libreswan's `max-halfopen-ike` default.
+    pub const REFUSE_FROM: usize = 50_000;
+
+    /// (cookies demanded, new requests refused) with `half_open` half-open IKE SAs.
+    pub fn verdict(self, half_open: usize) -> (bool, bool) {
+        match self {
+            Ddos::Busy => (true, false),
+            Ddos::Unlimited => (false, false),
+            Ddos::Auto {
+                cookies_from,
+                refuse_from,
+            } => (half_open >= cookies_from, half_open >= refuse_from),
+        }
+    }
+}
+
+impl Default for Ddos {
+    fn default() -> Self {
+        Ddos::Auto {
+            cookies_from: Self::COOKIES_FROM,
+            refuse_from: Self::REFUSE_FROM,
+        }
+    }
+}
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
@@ -353,7 +403,7 @@ impl Default for EndpointConfig {
             nonce_len: 32,
             nat_keepalive: Duration::from_secs(20),
             fragment_size: 1280,
-            busy: false,
+            ddos: Ddos::default(),
             confirm_child_installs: false,
             unique_ids: false,
             inline_compute: true,

@@ -528,7 +528,9 @@ pub(crate) fn process_request(
             aws_lc_rs::constant_time::verify_slices_are_equal(&c.data, &expected).is_ok()
         });
         if !ok {
-            tracing::info!("busy: answering IKE_SA_INIT request from {remote} with a COOKIE");
+            // Debug only: under a flood this is every datagram (the COOKIEs sent
+            // are counted in the notify counters of --globalstatus).
+            tracing::debug!("busy: answering IKE_SA_INIT request from {remote} with a COOKIE");
             return reject(ctx, Notify::with_data(NotifyType::COOKIE, expected));
         }
     }

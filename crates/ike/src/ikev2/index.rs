@@ -37,6 +37,13 @@ struct Registered {
     /// The key of (connection name, peer ID) in `by_peer`, once the peer is
     /// authenticated.
     peer: Option<u64>,
+    /// Counted in `half_open`.
+    half_open: bool,
+}
+
+/// Whether `sa` counts as a responder half-open IKE SA (for the DDoS thresholds).
+fn is_half_open(sa: &IkeSa) -> bool {
+    sa.state == super::sa::IkeState::HalfOpen
 }
 
 type ChildKey = (SaSerial, u32, u32);
@@ -69,6 +76,9 @@ pub(crate) struct SaIndex {
     /// bucket.
     by_peer: BTreeSet<(u64, SaSerial)>,
     hasher: RandomState,
+    /// Responder half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet), kept
+    /// as a count so the DDoS thresholds cost nothing per datagram.
+    half_open: usize,
 }
 
 fn peer_key(hasher: &RandomState, name: &str, id: &Identity) -> u64 {
@@ -80,8 +90,17 @@ impl SaIndex {
     /// connection. O(log n) when something changed, one hash lookup otherwise.
     pub fn update(&mut self, sa: &IkeSa) {
         let timer = sa.next_timer();
+        let half_open = is_half_open(sa);
         match self.registered.get_mut(&sa.serial) {
             Some(r) => {
+                if r.half_open != half_open {
+                    if half_open {
+                        self.half_open += 1;
+                    } else {
+                        self.half_open -= 1;
+                    }
+                    r.half_open = half_open;
+                }
                 if r.timer != timer {
                     if let Some(old) = r.timer {
                         self.timers.remove(&(old, sa.serial));
@@ -153,6 +172,7 @@ impl SaIndex {
                 if let Some(p) = peer {
                     self.by_peer.insert((p, sa.serial));
                 }
+                self.half_open += usize::from(half_open);
                 self.registered.insert(
                     sa.serial,
                     Registered {
@@ -160,15 +180,22 @@ impl SaIndex {
                         conn: sa.conn.clone(),
                         children,
                         peer,
+                        half_open,
                     },
                 );
             }
         }
     }
 
+    /// Responder half-open IKE SAs registered.
+    pub fn half_open(&self) -> usize {
+        self.half_open
+    }
+
     /// Drops every entry of an SA that left the table.
     pub fn remove(&mut self, serial: SaSerial) {
         if let Some(r) = self.registered.remove(&serial) {
+            self.half_open -= usize::from(r.half_open);
             if let Some(t) = r.timer {
                 self.timers.remove(&(t, serial));
             }

@@ -21,6 +21,9 @@ pub struct Counters {
     pub notifies_sent: BTreeMap<NotifyType, u64>,
     /// Notify payloads received, by type.
     pub notifies_recv: BTreeMap<NotifyType, u64>,
+    /// New IKE_SA_INIT requests dropped unanswered because the half-open maximum
+    /// of [`Ddos::Auto`](super::Ddos::Auto) was reached.
+    pub half_open_refused: u64,
 }
 
 impl Counters {

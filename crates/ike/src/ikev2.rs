@@ -91,6 +91,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod budget;
 mod compute;
 mod config;
 mod create_child_sa;
@@ -284,6 +285,8 @@ pub struct Endpoint {
     /// Responder SAs by (peer address, SPIi), to spot retransmitted IKE_SA_INITs.
     by_init: HashMap<(SocketAddr, [u8; 8]), SaSerial>,
     unprotected: unprotected::Unprotected,
+    /// New IKE SAs per source before a cookie is demanded.
+    budget: budget::Budget,
     cookies: CookieSecret,
     out: Out,
     next_serial: u64,
@@ -307,6 +310,7 @@ impl Endpoint {
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
             unprotected: unprotected::Unprotected::default(),
+            budget: budget::Budget::default(),
             cookies: CookieSecret { version: 1, secret },
             out,
             next_serial: 0,
@@ -1323,6 +1327,12 @@ impl Endpoint {
         self.out
             .stats
             .received(msg.header.exchange, false, &msg.payloads);
+        // Under load (auto mode, from a quarter of the cookie threshold on), a
+        // source past its budget of new IKE SAs must return a cookie while the
+        // others are still served without: see [`budget`].
+        let busy = busy
+            || (self.config.ddos.budgets_apply(self.index.half_open())
+                && !self.budget.take(now, remote.ip()));
         let Endpoint {
             config: cfg,
             rng,

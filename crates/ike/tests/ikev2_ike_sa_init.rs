@@ -368,3 +368,64 @@ fn ddos_auto_demands_cookies_then_refuses_by_half_open_count() {
         }
     }
 }
+
+/// Under load, one source's flood of new IKE_SA_INITs spends its own budget only:
+/// after its burst it is asked for cookies, while a request from another address is
+/// answered at once. With a cookie threshold of 400 the budgets apply from 100
+/// half-open SAs: the first 100 requests are served, then the source's burst of 64,
+/// then it gets cookies (the global threshold is never reached). With the default
+/// thresholds the same flood of 200 is served without cookies.
+#[test]
+fn a_flooding_source_is_asked_for_cookies_and_others_are_not() {
+    for (ddos, want) in [
+        (
+            Ddos::Auto {
+                cookies_from: 400,
+                refuse_from: 2000,
+            },
+            Some(164),
+        ),
+        (Ddos::default(), None),
+    ] {
+        let mut net = Net::default_pair();
+        net.east.ep.set_ddos(ddos);
+        let c = net.west.conn();
+        net.west.ep.initiate(c, net.now).unwrap();
+        let init = net.west.ep.poll_transmit().unwrap();
+        let now = net.now;
+        let mut cookie_from = None;
+        for i in 0..200u32 {
+            let mut d = init.contents.clone();
+            d[..4].copy_from_slice(&i.to_be_bytes());
+            d[4..8].copy_from_slice(&[7; 4]);
+            net.east
+                .ep
+                .handle(now, init.remote, init.local, &d, &net.east.config);
+            let t = net.east.ep.poll_transmit().unwrap();
+            let m = Message::decode(&t.contents).unwrap();
+            let cookie = m
+                .payloads
+                .iter()
+                .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::COOKIE));
+            if cookie && cookie_from.is_none() {
+                cookie_from = Some(i);
+            }
+            assert_eq!(cookie, cookie_from.is_some(), "{ddos:?}: request {i}");
+        }
+        assert_eq!(cookie_from, want, "{ddos:?}");
+        assert!(
+            !net.east.ep.cookies_required(),
+            "the global mode did not change"
+        );
+        // Another source is served without a cookie.
+        let other = sock("198.51.100.77", 500);
+        let mut d = init.contents.clone();
+        d[..8].copy_from_slice(&[0xaa; 8]);
+        net.east
+            .ep
+            .handle(now, init.remote, other, &d, &net.east.config);
+        let t = net.east.ep.poll_transmit().unwrap();
+        let m = Message::decode(&t.contents).unwrap();
+        assert!(m.payloads.iter().any(|p| matches!(p, Payload::Sa(_))));
+    }
+}

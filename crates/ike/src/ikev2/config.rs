@@ -385,6 +385,19 @@ impl Ddos {
     }
 }
 
+impl Ddos {
+    /// Whether the per-source budgets of new IKE SAs apply with `half_open`
+    /// half-open IKE SAs: in auto mode from a quarter of the cookie threshold on,
+    /// so that a single flooder is asked for cookies before everyone is, while a
+    /// quiet gateway (or a concentrator behind one NAT address) never meets them.
+    pub fn budgets_apply(self, half_open: usize) -> bool {
+        match self {
+            Ddos::Auto { cookies_from, .. } => half_open >= cookies_from / 4,
+            Ddos::Busy | Ddos::Unlimited => false,
+        }
+    }
+}
+
 impl Default for Ddos {
     fn default() -> Self {
         Ddos::Auto {

@@ -73,6 +73,7 @@ impl StartError {
 pub struct PidFile {
     path: PathBuf,
     _file: std::fs::File,
+    predecessor: Option<u32>,
 }
 
 impl PidFile {
@@ -109,12 +110,29 @@ impl PidFile {
                 pid,
             });
         }
+        // Unlocked but present: a pluto that did not shut down cleanly (killed,
+        // crashed) left it; a clean shutdown removes it.
+        let mut text = String::new();
+        let predecessor = f
+            .read_to_string(&mut text)
+            .ok()
+            .and_then(|_| text.trim().parse().ok());
         f.set_len(0).map_err(err)?;
+        use std::io::Seek;
+        f.rewind().map_err(err)?;
         writeln!(f, "{}", std::process::id()).map_err(err)?;
         Ok(PidFile {
             path: path.to_path_buf(),
             _file: f,
+            predecessor,
         })
+    }
+
+    /// The pid of the pluto that left this file behind without a clean shutdown,
+    /// if it did: its kernel state (SAs and policies in our reqid range, `%reject`
+    /// rules) is stale.
+    pub fn predecessor(&self) -> Option<u32> {
+        self.predecessor
     }
 
     /// Removes the file; the lock goes with the value.
@@ -250,6 +268,23 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     };
     let mut kernel_events = match opened {
         Ok((k, ev)) => {
+            if let (Some(pid), false) = (pidfile.predecessor(), fake_xfrm) {
+                // A crashed predecessor's trap policies would keep catching
+                // traffic for tunnels nobody negotiates, and its SAs would
+                // linger: remove what is ours (our reqid range), as its clean
+                // shutdown would have. `whack --shutdown --leave-state` removes
+                // the pid file, so state left on purpose is kept.
+                match k.flush_owned().await {
+                    Ok(r) => tracing::warn!(
+                        "pluto (pid {pid}) did not shut down cleanly: removed the {} SA(s) and {} policy(ies) it left in the kernel",
+                        r.sas,
+                        r.policies
+                    ),
+                    Err(e) => tracing::error!(
+                        "pluto (pid {pid}) did not shut down cleanly, and its kernel state cannot be removed: {e}"
+                    ),
+                }
+            }
             pluto.attach_kernel(k);
             Some(ev)
         }

@@ -683,3 +683,68 @@ fn failed_negotiation_installs_the_failure_shunt() {
         sh(&["ip", "-n", &bed.ns[0], "xfrm", "state", "flush"]);
     }
 }
+
+/// A pluto killed with SIGKILL leaves its trap policies in the kernel (they would
+/// go on catching traffic for a tunnel nobody negotiates); the next pluto on the
+/// same run directory finds the stale pid file, removes them and says so. A clean
+/// `--shutdown --leave-state` removes the pid file, so what it left on purpose is
+/// kept by the next start.
+#[test]
+fn restart_after_a_crash_removes_the_stale_kernel_state() {
+    let Some(mut bed) = setup('k') else { return };
+    start(&mut bed, 0, "crash secret");
+    let (st, o) = bed.whack(0, CONN);
+    assert_eq!(st, 0, "{o}");
+    let (st, o) = bed.whack(0, "--name west-east --route");
+    assert_eq!(st, 0, "{o}");
+    assert!(xfrm_policy(&bed, 0).contains("tmpl src 192.0.2.1 dst 192.0.2.2"));
+    // SIGKILL: no cleanup at all.
+    let mut dead = bed.plutos.remove(0);
+    let _ = dead.kill();
+    let _ = dead.wait();
+    assert!(
+        bed.run(0).join("pluto.pid").exists(),
+        "a killed pluto leaves its pid file"
+    );
+    let _ = std::fs::remove_file(bed.run(0).join("pluto.ctl"));
+    assert!(
+        xfrm_policy(&bed, 0).contains("198.51.100.0/24"),
+        "the trap outlived pluto"
+    );
+    start(&mut bed, 0, "crash secret");
+    // The socket is bound before the kernel is opened: a whack answered means
+    // the start-up, the cleanup included, is done.
+    assert_eq!(bed.whack(0, "--status").0, 0);
+    let pol = xfrm_policy(&bed, 0);
+    assert!(
+        !pol.contains("198.51.100.0/24"),
+        "stale trap kept:\n{pol}\n{}",
+        bed.log(0)
+    );
+    let log = bed.log(0);
+    // The trap is one outbound policy.
+    assert!(
+        log.contains(
+            "did not shut down cleanly: removed the 0 SA(s) and 1 policy(ies) it left in the kernel"
+        ),
+        "{log}"
+    );
+
+    // --shutdown --leave-state: the next start keeps what was left.
+    let (st, o) = bed.whack(0, CONN);
+    assert_eq!(st, 0, "{o}");
+    assert_eq!(bed.whack(0, "--name west-east --route").0, 0);
+    assert_eq!(bed.whack(0, "--shutdown --leave-state").0, 0);
+    let mut stopped = bed.plutos.remove(0);
+    let _ = stopped.wait();
+    assert!(!bed.run(0).join("pluto.pid").exists());
+    start(&mut bed, 0, "crash secret");
+    assert_eq!(bed.whack(0, "--status").0, 0);
+    assert!(
+        xfrm_policy(&bed, 0).contains("198.51.100.0/24"),
+        "state left on purpose was removed"
+    );
+    assert!(!bed.log(0).contains("did not shut down cleanly"));
+    // Clean up what --leave-state left, for the namespace's sake.
+    sh(&["ip", "-n", &bed.ns[0], "xfrm", "policy", "flush"]);
+}

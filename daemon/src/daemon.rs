@@ -167,6 +167,15 @@ async fn recv_computed(
     }
 }
 
+async fn recv_kernel_done(
+    rx: Option<&mut mpsc::UnboundedReceiver<crate::kworker::Done>>,
+) -> Option<crate::kworker::Done> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -331,6 +340,9 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                     Some(r) => pluto.computed(r),
                     None => computed = None,
                 }
+            }
+            Some(d) = recv_kernel_done(pluto.kworker.as_mut().and_then(|w| w.done_mut())) => {
+                pluto.kernel_done(d);
             }
             _ = sleep_until(deadline) => pluto.timeout().await,
             ev = next_kernel_event(&mut kernel_events) => {

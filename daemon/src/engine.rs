@@ -4,8 +4,10 @@
 //!
 //! Everything here is `impl Pluto`: the main loop calls [`Pluto::datagram`],
 //! [`Pluto::timeout`] and [`Pluto::kernel_event`], then [`Pluto::pump`] to drain
-//! what the core produced. Kernel calls are awaited one at a time in the loop's
-//! task, so the state seen by the next input is always complete.
+//! what the core produced. Kernel changes and updown runs are queued to the kernel
+//! worker ([`crate::kworker`]) in per-connection order; its results come back as
+//! an input, [`Pluto::kernel_done`]. Reads (counters for liveness and
+//! `--trafficstatus`, the resync dump, route lookups) are still awaited in line.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +25,7 @@ use ike::ts::TrafficSelector;
 use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
 
 use crate::convert::{self, Lookup};
+use crate::kworker::{self, Done, Job, Lane, Op, OpResult, Tag};
 use crate::pluto::Pluto;
 use crate::sockets::Datagram;
 use crate::updown::{self, Verb};
@@ -113,6 +116,11 @@ pub struct BareShunt {
     pub why: &'static str,
 }
 
+/// How long `--shutdown` waits for the kernel worker to carry out what is queued
+/// (a hung updown script is killed after [`updown::TIMEOUT`]; shutdown does not
+/// wait for that, the flush of pluto's kernel state follows regardless).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 /// libreswan's reason for a failure shunt that replaced a negotiation shunt.
 pub const FAILURE_SHUNT_WHY: &str = "oe-failing";
 
@@ -179,6 +187,35 @@ pub fn amount(bytes: u64) -> String {
         u += 1;
     }
     format!("{n}{}", UNITS[u])
+}
+
+/// A job's kernel failures: installs at warning level, deletes (mostly of what
+/// is gone already) at debug level, as the inline code logged them.
+fn log_kernel_errors(connection: &str, d: &Done) {
+    for r in &d.results {
+        if let OpResult::Kernel(what, e) = r {
+            if *what == kworker::INSTALLING_POLICY {
+                tracing::warn!("\"{connection}\": {what}: {e}");
+            } else {
+                tracing::debug!("\"{connection}\": {what}: {e}");
+            }
+        }
+    }
+}
+
+/// updown runs of `verbs` for each of `ctxs`, in that order.
+fn script_ops(cmd: &str, verbs: &[Verb], ctxs: &[updown::Context]) -> Vec<Op> {
+    let cmd: Arc<str> = Arc::from(cmd);
+    verbs
+        .iter()
+        .flat_map(|v| {
+            ctxs.iter().map(|c| Op::Updown {
+                cmd: cmd.clone(),
+                verb: *v,
+                ctx: Box::new(c.clone()),
+            })
+        })
+        .collect()
 }
 
 fn no_kernel() -> KernelError {
@@ -402,37 +439,10 @@ impl Pluto {
             Event::Progress(p) => self.progress(&p),
             Event::Kernel(KernelRequest::InstallChildSa(req)) => {
                 // The core announces the Child SA (and retires the one a rekey
-                // replaces) only once the kernel has taken it.
-                match self.install(&req).await {
-                    Ok(()) => {
-                        if let Err(e) = self.ike.child_sa_installed(req.child, now) {
-                            tracing::warn!("\"{}\" {}: {e}", req.connection, req.child);
-                        }
-                    }
-                    Err(e) => {
-                        let text = format!(
-                            "\"{}\" {}: cannot install Child SA in the kernel: {e}",
-                            req.connection, req.child
-                        );
-                        self.tell(&req.connection, rc::LOG, &text);
-                        if let Err(e2) =
-                            self.ike
-                                .child_sa_install_failed(req.child, &e.to_string(), now)
-                        {
-                            tracing::error!("{text}");
-                            tracing::debug!("\"{}\" {}: {e2}", req.connection, req.child);
-                        }
-                        self.finish(
-                            &req.connection,
-                            Some((
-                                rc::FATAL,
-                                format!(
-                                    "\"{}\" {}: Child SA not installed; the IKE SA stays up",
-                                    req.connection, req.child
-                                ),
-                            )),
-                        );
-                    }
+                // replaces) only once the kernel has taken it: the worker's
+                // answer comes back through `kernel_done`.
+                if let Err(e) = self.install(&req).await {
+                    self.install_failed(&req.connection, req.child, &e, now);
                 }
             }
             Event::Kernel(KernelRequest::DeleteChildSa(d)) => self.uninstall(&d).await,
@@ -464,14 +474,13 @@ impl Pluto {
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
                 let rekey = self.children.same_traffic_as(child).any(|(_, c)| c.up);
-                if rekey {
+                // Otherwise a waiting whack is released once "up" has run.
+                if rekey || !self.queue_up(child).await {
                     if let Some(c) = self.children.get_mut(&child) {
                         c.up = true;
                     }
-                } else {
-                    self.run_updown(child, Verb::Up).await;
+                    self.finish(&connection, None);
                 }
-                self.finish(&connection, None);
             }
             Event::ChildSaFailed {
                 connection,
@@ -719,13 +728,13 @@ impl Pluto {
             .instance
             .clone()
             .unwrap_or_else(|| format!("\"{}\"", st.connection));
-        let k = match self.kernel() {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!("{name} {ike}: NAT-T: cannot update the Child SAs: {e}");
-                return;
-            }
-        };
+        if self.kworker.is_none() {
+            tracing::warn!(
+                "{name} {ike}: NAT-T: cannot update the Child SAs: {}",
+                no_kernel()
+            );
+            return;
+        }
         for c in st.children.iter().map(|c| c.serial) {
             let Some(rec) = self.children.get(&c) else {
                 continue;
@@ -739,21 +748,18 @@ impl Pluto {
                     continue;
                 }
             };
-            let res = match k.update_sa(&i).await {
-                Ok(()) => k.update_sa(&o).await,
-                Err(e) => Err(e),
+            let lane = self.lane(&rec.connection, rec.outbound.dst);
+            let ops = vec![
+                Op::UpdateSa(Box::new(i.clone())),
+                Op::UpdateSa(Box::new(o.clone())),
+            ];
+            let tag = Tag::Mapping {
+                child: c,
+                name: name.clone(),
+                new,
+                specs: Box::new((i, o)),
             };
-            match res {
-                Ok(()) => {
-                    tracing::info!("{name} {c}: NAT-T: ESP-in-UDP now to {new}");
-                    if let Some(rec) = self.children.get_mut(&c) {
-                        rec.sa_specs = (i, o);
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "{name} {c}: NAT-T: cannot update the encapsulation to {new}: {e}"
-                ),
-            }
+            self.submit(lane, tag, ops).await;
         }
     }
 
@@ -785,28 +791,49 @@ impl Pluto {
         self.kernel.clone().ok_or_else(no_kernel)
     }
 
+    /// The lane of a connection's kernel work: the connection, or for a
+    /// template the instance for `peer`.
+    fn lane(&self, connection: &str, peer: IpAddr) -> Lane {
+        let template = self.conns.find(connection).is_some_and(|c| c.is_template());
+        Lane {
+            connection: connection.to_string(),
+            peer: template.then_some(peer),
+        }
+    }
+
+    /// The lane of a connection's own work (routes, traps, shunts); a template's
+    /// is apart from its instances'.
+    fn conn_lane(&self, connection: &str) -> Lane {
+        self.lane(connection, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Queues a job to the kernel worker; false without one (no kernel).
+    async fn submit(&mut self, lane: Lane, tag: Tag, ops: Vec<Op>) -> bool {
+        if ops.is_empty() {
+            return false;
+        }
+        match self.kworker.as_mut() {
+            Some(w) => {
+                w.submit(Job { lane, tag, ops }).await;
+                true
+            }
+            None => {
+                tracing::debug!("no kernel worker: {tag:?} not carried out");
+                false
+            }
+        }
+    }
+
+    /// Queues a Child SA's install. Its record waits in `installing` until the
+    /// worker answers ([`Pluto::kernel_done`]), so `--status` shows only what the
+    /// kernel holds, while a delete of it queued meanwhile still finds its policies.
     async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
-        let k = self.kernel()?;
+        if self.kworker.is_none() {
+            return Err(no_kernel());
+        }
         let reqid = self.reqid_of(&req.connection);
         let mut plan = xfrm::child_plan(req, reqid)?;
         xfrm::set_mark(&mut plan, self.mark_of(&req.connection)?);
-        k.add_sa(&plan.inbound).await?;
-        if let Err(e) = k.add_sa(&plan.outbound).await {
-            let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
-            return Err(e);
-        }
-        for p in &plan.policies {
-            // UPDPOLICY: replaces a trap policy of the same selector atomically.
-            if let Err(e) = k.replace_policy(p).await {
-                for q in &plan.policies {
-                    let _ = k.del_policy(&q.id()).await;
-                }
-                let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
-                let _ = k.del_sa(&plan.outbound.id, plan.outbound.mark).await;
-                self.restore_traps(&req.connection).await;
-                return Err(e);
-            }
-        }
         let peer_id = self.peer_id_text(req.ike, &req.connection);
         let shape = SaShape {
             connection: &req.connection,
@@ -822,9 +849,17 @@ impl Pluto {
         for c in &mut ctxs {
             c.peer_id.clone_from(&peer_id);
         }
+        let restore = self
+            .routed
+            .get(&req.connection)
+            .map(|r| r.traps.clone())
+            .unwrap_or_default();
+        let ops = vec![Op::Install {
+            plan: Box::new(plan.clone()),
+            restore,
+        }];
         self.touched_kernel = true;
-        self.count_child_sa(req);
-        self.children.insert(
+        self.installing.insert(
             req.child,
             ChildRec {
                 connection: req.connection.clone(),
@@ -846,67 +881,263 @@ impl Pluto {
                 up: false,
             },
         );
+        let tag = Tag::Install {
+            child: req.child,
+            ah: req.protocol == ike::registry::ProtocolId::AH,
+            encap: req.encap.is_some(),
+        };
+        let lane = self.lane(&req.connection, req.outbound.dst);
+        self.submit(lane, tag, ops).await;
         Ok(())
     }
 
+    /// The kernel did not take Child SA `child`: whack hears why, the core deletes
+    /// it with the peer (or refuses it in its held response).
+    fn install_failed(&mut self, connection: &str, child: SaSerial, e: &KernelError, now: Instant) {
+        let text = format!("\"{connection}\" {child}: cannot install Child SA in the kernel: {e}");
+        self.tell(connection, rc::LOG, &text);
+        if let Err(e2) = self.ike.child_sa_install_failed(child, &e.to_string(), now) {
+            tracing::error!("{text}");
+            tracing::debug!("\"{connection}\" {child}: {e2}");
+        }
+        self.finish(
+            connection,
+            Some((
+                rc::FATAL,
+                format!("\"{connection}\" {child}: Child SA not installed; the IKE SA stays up"),
+            )),
+        );
+    }
+
+    /// A job of the kernel worker finished: its results go where the inline code
+    /// put them (the core, whack, the records and counters, the log). The main
+    /// loop pumps after this, as after any input.
+    pub fn kernel_done(&mut self, d: Done) {
+        if let Some(w) = self.kworker.as_mut() {
+            w.completed(&d.lane);
+        }
+        self.kernel_result(&d);
+        self.answer_settled();
+    }
+
+    /// whack requests answered once their connections' kernel work is done.
+    fn answer_settled(&mut self) {
+        if self.settling.is_empty() {
+            return;
+        }
+        let Some(w) = self.kworker.as_ref() else {
+            return;
+        };
+        let (done, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.settling)
+            .into_iter()
+            .partition(|(names, _)| !names.iter().any(|n| w.busy(n)));
+        self.settling = wait;
+        for (_, r) in done {
+            r.finish();
+        }
+    }
+
+    /// Whether the kernel worker still has work of `connection`.
+    pub fn kernel_busy(&self, connection: &str) -> bool {
+        self.kworker.as_ref().is_some_and(|w| w.busy(connection))
+    }
+
+    fn kernel_result(&mut self, d: &Done) {
+        let now = Instant::now();
+        match &d.tag {
+            Tag::Install { child, ah, encap } => {
+                let child = *child;
+                let Some(rec) = self.installing.remove(&child) else {
+                    // Deleted while queued: its delete job follows in the lane.
+                    tracing::debug!("{child}: install answered after the Child SA went");
+                    return;
+                };
+                match d.kernel_error() {
+                    None => {
+                        self.count_child_sa(*ah, *encap);
+                        let connection = rec.connection.clone();
+                        self.children.insert(child, rec);
+                        if let Err(e) = self.ike.child_sa_installed(child, now) {
+                            tracing::warn!("\"{connection}\" {child}: {e}");
+                        }
+                    }
+                    Some(e) => self.install_failed(&rec.connection, child, e, now),
+                }
+            }
+            Tag::Up { connection, child } => {
+                self.tell_updown_errors(connection, Some(*child), d);
+                self.finish(connection, None);
+            }
+            Tag::Delete {
+                connection,
+                child,
+                last,
+            } => {
+                // total.ipsec.traffic.*: the bytes a Child SA carried, read last.
+                let (i, o) = d
+                    .results
+                    .iter()
+                    .find_map(|r| match r {
+                        OpResult::Bytes(i, o) => Some((i.unwrap_or(last.0), o.unwrap_or(last.1))),
+                        _ => None,
+                    })
+                    .unwrap_or(*last);
+                self.totals.add("total.ipsec.traffic.in", i);
+                self.totals.add("total.ipsec.traffic.out", o);
+                self.tell_updown_errors(connection, Some(*child), d);
+                log_kernel_errors(connection, d);
+            }
+            Tag::Connection { connection } => {
+                for e in d.updown_errors() {
+                    tracing::warn!("\"{connection}\": {e}");
+                }
+                log_kernel_errors(connection, d);
+            }
+            Tag::FailureShunts { connection, shunts } => {
+                for (spec, r) in shunts.iter().zip(&d.results) {
+                    match r {
+                        OpResult::Kernel(_, e) => {
+                            tracing::warn!(
+                                "\"{connection}\": cannot install the failure shunt: {e}"
+                            );
+                            if let Some(rt) = self.routed.get_mut(connection) {
+                                rt.shunts.retain(|s| s.policy.id() != spec.id());
+                            }
+                        }
+                        _ => tracing::info!(
+                            "\"{connection}\": negotiation failed: installed failure shunt {}",
+                            xfrm::shunt_line(spec, FAILURE_SHUNT_WHY)
+                        ),
+                    }
+                }
+            }
+            Tag::Mapping {
+                child,
+                name,
+                new,
+                specs,
+            } => match d.kernel_error() {
+                None => {
+                    tracing::info!("{name} {child}: NAT-T: ESP-in-UDP now to {new}");
+                    if let Some(rec) = self.children.get_mut(child) {
+                        rec.sa_specs = (specs.0.clone(), specs.1.clone());
+                    }
+                }
+                Some(e) => tracing::warn!(
+                    "{name} {child}: NAT-T: cannot update the encapsulation to {new}: {e}"
+                ),
+            },
+        }
+    }
+
+    /// updown failures of a Child SA's job: logged and told to a waiting whack.
+    fn tell_updown_errors(&mut self, connection: &str, child: Option<SaSerial>, d: &Done) {
+        let at = child.map(|c| format!(" {c}")).unwrap_or_default();
+        for e in d.updown_errors() {
+            let text = format!("\"{connection}\"{at}: {e}");
+            tracing::warn!("{text}");
+            self.tell(connection, rc::LOG, &text);
+        }
+    }
+
+    /// Waits (at most `limit`) until the kernel worker has carried out everything
+    /// queued, feeding each result in as the main loop would (which may queue
+    /// more). False when time ran out first.
+    pub async fn drain_kernel(&mut self, limit: Duration) -> bool {
+        let Some(mut done) = self.kworker.as_mut().and_then(kworker::Worker::take_done) else {
+            return true;
+        };
+        let all = self.drain_from(&mut done, limit).await;
+        if let Some(w) = self.kworker.as_mut() {
+            w.put_done(done);
+        }
+        all
+    }
+
+    async fn drain_from(
+        &mut self,
+        done: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
+        limit: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Some(n) = self.kworker.as_ref().map(kworker::Worker::outstanding) {
+            if n == 0 {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, done.recv()).await {
+                Ok(Some(d)) => {
+                    self.kernel_done(d);
+                    self.pump().await;
+                }
+                Ok(None) => return false,
+                Err(_) => {
+                    tracing::warn!(
+                        "kernel worker: {n} request(s) still not carried out after {}s; going on without them",
+                        limit.as_secs()
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// `total.ipsec.type.*` for a Child SA the kernel took.
-    fn count_child_sa(&mut self, req: &ChildSaInstall) {
+    fn count_child_sa(&mut self, ah: bool, encap: bool) {
         self.totals.add("total.ipsec.type.all", 1);
-        if req.protocol == ike::registry::ProtocolId::AH {
+        if ah {
             self.totals.add("total.ipsec.type.ah", 1);
         } else {
             self.totals.add("total.ipsec.type.esp", 1);
         }
-        if req.encap.is_some() {
+        if encap {
             self.totals.add("total.ipsec.type.encap", 1);
         } else {
             self.totals.add("total.ipsec.type.non_encap", 1);
         }
     }
 
-    /// Puts a routed connection's trap policies back (after its SA went away).
-    async fn restore_traps(&mut self, connection: &str) {
-        let Some(rt) = self.routed.get(connection).cloned() else {
-            return;
-        };
-        let Some(k) = self.kernel.clone() else { return };
-        for p in &rt.traps {
-            if let Err(e) = k.replace_policy(p).await {
-                tracing::warn!("\"{connection}\": cannot restore trap policy: {e}");
-            }
-        }
-    }
-
+    /// Queues a Child SA's removal, behind whatever its connection has queued:
+    /// "down" (unless a rekey's successor carries on) with the counters read just
+    /// before, "route" again for a routed connection, its trap back, its policies
+    /// and SAs deleted.
     async fn uninstall(&mut self, d: &ChildSaDelete) {
-        let rec = self.children.get(&d.child).cloned();
+        // One still being installed: its record is there, and the install runs
+        // first in the lane.
+        let pending = self.installing.remove(&d.child);
+        let rec = match pending {
+            Some(r) => Some(r),
+            None => self.children.get(&d.child).cloned(),
+        };
         let replaced = self.children.same_traffic_as(d.child).next().is_some();
+        let routed = self.routed.contains_key(&d.connection);
+        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
+        let mut ops = Vec::new();
+        let mut last = (0, 0);
         if let Some(rec) = &rec {
+            last = (rec.in_bytes, rec.out_bytes);
+            ops.push(Op::Counters {
+                inbound: rec.inbound,
+                outbound: rec.outbound,
+                mark,
+            });
             // The old Child SA of a rekey goes without "down": its successor is up.
             if rec.up && !replaced {
-                self.run_updown(d.child, Verb::Down).await;
+                if let Some(cmd) = &rec.updown_cmd {
+                    let mut ctxs = rec.updown.clone();
+                    for c in &mut ctxs {
+                        c.bytes = Some(last);
+                    }
+                    ops.extend(script_ops(cmd, &[Verb::Down], &ctxs));
+                }
                 // "down" took the route away; a routed connection keeps its trap.
-                if let Some(rt) = self.routed.get(&d.connection).cloned() {
+                if let Some(rt) = self.routed.get(&d.connection) {
+                    let reqid = rt.reqid;
                     if let Ok(c) = self.ike_conn(&d.connection, None) {
-                        self.run_route_updown(&c, rt.reqid, &[Verb::Route]).await;
+                        ops.extend(self.route_scripts(&c, reqid, &[Verb::Route]).await);
                     }
                 }
             }
-        }
-        let Some(k) = self.kernel.clone() else { return };
-        let routed = self.routed.contains_key(&d.connection);
-        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
-        if let Some(rec) = &rec {
-            // total.ipsec.traffic.*: the bytes a Child SA carried, read last now.
-            let read = |id: SaId| {
-                let k = k.clone();
-                async move { k.sa_counters(&id, mark).await.map(|c| c.bytes) }
-            };
-            let i = read(rec.inbound).await.unwrap_or(rec.in_bytes);
-            let o = read(rec.outbound).await.unwrap_or(rec.out_bytes);
-            self.totals.add("total.ipsec.traffic.in", i);
-            self.totals.add("total.ipsec.traffic.out", o);
-        }
-        if let Some(rec) = &rec {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have
             // their own selectors and are not held back by one another.
@@ -916,26 +1147,21 @@ impl Pluto {
                 .filter(|(s, _)| **s != d.child)
                 .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
                 .collect();
-            let traps: Vec<_> = self
+            let traps: Vec<PolicySpec> = self
                 .routed
                 .get(&d.connection)
-                .map(|r| r.traps.iter().map(|p| p.id()).collect())
+                .map(|r| r.traps.clone())
                 .unwrap_or_default();
             if routed && in_use.is_empty() {
-                self.restore_traps(&d.connection).await;
+                ops.extend(traps.iter().map(|t| Op::ReplacePolicy(Box::new(t.clone()))));
             }
             for p in &rec.policies {
                 let id = p.id();
-                if in_use.contains(&id) {
+                // Already back to its trap (replaced above), or still in use.
+                if in_use.contains(&id) || traps.iter().any(|t| t.id() == id) {
                     continue;
                 }
-                if traps.contains(&id) {
-                    // Already back to its trap (restore_traps replaced it).
-                    continue;
-                }
-                if let Err(e) = k.del_policy(&id).await {
-                    tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
-                }
+                ops.push(Op::DelPolicy(id));
             }
         }
         for (spi, dst) in [
@@ -947,10 +1173,15 @@ impl Pluto {
                 spi,
                 proto: IpsecProto::Esp,
             };
-            if let Err(e) = k.del_sa(&id, mark).await {
-                tracing::debug!("\"{}\": deleting SA {id}: {e}", d.connection);
-            }
+            ops.push(Op::DelSa(id, mark));
         }
+        let tag = Tag::Delete {
+            connection: d.connection.clone(),
+            child: d.child,
+            last,
+        };
+        let lane = self.lane(&d.connection, d.outbound_dst);
+        self.submit(lane, tag, ops).await;
     }
 
     async fn updown_contexts(
@@ -1050,39 +1281,25 @@ impl Pluto {
         (out, cmd)
     }
 
-    async fn run_updown(&mut self, child: SaSerial, verb: Verb) {
-        let Some(rec) = self.children.get(&child).cloned() else {
-            return;
+    /// Queues updown "up" of an installed Child SA and marks it up (the lane runs
+    /// a later "down" after it). False when there is no script to run.
+    async fn queue_up(&mut self, child: SaSerial) -> bool {
+        let Some(rec) = self.children.get_mut(&child) else {
+            return false;
         };
+        rec.up = true;
         let Some(cmd) = rec.updown_cmd.clone() else {
             // No script: "up" still counts as done, so the Child SA is known to
             // be up (a later Child SA of the same traffic is its rekey, not a
             // second tunnel that would look at every other one).
-            if let Some(c) = self.children.get_mut(&child) {
-                c.up = verb == Verb::Up;
-            }
-            return;
+            return false;
         };
-        if verb == Verb::Down {
-            self.refresh_child_counters(child).await;
-        }
-        let bytes = self.children.get(&child).map(|c| (c.in_bytes, c.out_bytes));
-        for mut ctx in rec.updown {
-            if verb == Verb::Down {
-                ctx.bytes = bytes;
-            }
-            if let Err(e) = updown::run(&cmd, verb, &ctx).await {
-                tracing::warn!("\"{}\" {child}: {e}", rec.connection);
-                self.tell(
-                    &rec.connection,
-                    rc::LOG,
-                    &format!("\"{}\" {child}: {e}", rec.connection),
-                );
-            }
-        }
-        if let Some(c) = self.children.get_mut(&child) {
-            c.up = verb == Verb::Up;
-        }
+        let ops = script_ops(&cmd, &[Verb::Up], &rec.updown);
+        let connection = rec.connection.clone();
+        let peer = rec.outbound.dst;
+        let lane = self.lane(&connection, peer);
+        let tag = Tag::Up { connection, child };
+        self.submit(lane, tag, ops).await
     }
 
     /// Reads every Child SA's byte counters from the kernel. Inbound bytes that
@@ -1115,29 +1332,6 @@ impl Pluto {
         }
         for s in grew {
             self.ike.note_peer_traffic(s, now);
-        }
-    }
-
-    /// Reads one Child SA's byte counters from the kernel (updown `down` reports
-    /// them; reading every Child SA's there made each delete cost all of them).
-    async fn refresh_child_counters(&mut self, child: SaSerial) {
-        let Some(k) = self.kernel.clone() else { return };
-        let now = Instant::now();
-        if let Some(c) = self.children.get_mut(&child) {
-            let mark = c.sa_specs.0.mark;
-            match k.sa_counters(&c.inbound, mark).await {
-                Ok(n) => {
-                    if n.bytes > c.in_bytes {
-                        self.ike.note_peer_traffic(child, now);
-                    }
-                    c.in_bytes = n.bytes;
-                }
-                Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
-            }
-            match k.sa_counters(&c.outbound, mark).await {
-                Ok(n) => c.out_bytes = n.bytes,
-                Err(e) => tracing::debug!("counters of {}: {e}", c.outbound),
-            }
         }
     }
 
@@ -1191,8 +1385,14 @@ impl Pluto {
             },
         );
         self.set_routing(name);
-        self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
+        let ops = self
+            .route_scripts(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
         Ok(n)
     }
 
@@ -1203,28 +1403,27 @@ impl Pluto {
             return false;
         };
         self.set_routing(name);
-        if let Ok(c) = self.ike_conn(name, None) {
-            self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
-        }
+        // "unroute" first, then the policies, in the connection's lane.
+        let mut ops = match self.ike_conn(name, None) {
+            Ok(c) => self.route_scripts(&c, rt.reqid, &[Verb::Unroute]).await,
+            Err(_) => Vec::new(),
+        };
         let up = self.children.has_connection(name);
-        if let Some(k) = self.kernel.clone() {
-            let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
-            for s in &rt.shunts {
-                // A shunt over a trap's own selector goes with the trap below.
-                if !trap_ids.contains(&s.policy.id()) {
-                    if let Err(e) = k.del_policy(&s.policy.id()).await {
-                        tracing::debug!("\"{name}\": deleting bare shunt: {e}");
-                    }
-                }
-            }
-            if !up {
-                for p in &rt.traps {
-                    if let Err(e) = k.del_policy(&p.id()).await {
-                        tracing::debug!("\"{name}\": deleting trap policy: {e}");
-                    }
-                }
+        let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+        for s in &rt.shunts {
+            // A shunt over a trap's own selector goes with the trap below.
+            if !trap_ids.contains(&s.policy.id()) {
+                ops.push(Op::DelPolicy(s.policy.id()));
             }
         }
+        if !up {
+            ops.extend(trap_ids.into_iter().map(Op::DelPolicy));
+        }
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
         true
     }
 
@@ -1297,6 +1496,12 @@ impl Pluto {
         let Some(action) = xfrm::failure_action(rt.failure) else {
             return;
         };
+        if self.kworker.is_none() {
+            return;
+        }
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
         let flows: Vec<kernel::Selector> = match flow.map(|f| xfrm::failed_flow(&f)) {
             Some(Ok(f)) => vec![f],
             Some(Err(e)) => {
@@ -1306,27 +1511,30 @@ impl Pluto {
             None => rt.traps.iter().map(|p| p.selector).collect(),
         };
         let mark = rt.mark;
-        let Some(k) = self.kernel.clone() else { return };
-        for f in flows {
-            let spec = xfrm::bare_shunt(f, action.clone(), mark);
-            match k.replace_policy(&spec).await {
-                Ok(()) => {
-                    tracing::info!(
-                        "\"{name}\": negotiation failed: installed failure shunt {}",
-                        xfrm::shunt_line(&spec, FAILURE_SHUNT_WHY)
-                    );
-                    self.touched_kernel = true;
-                    if let Some(rt) = self.routed.get_mut(name) {
-                        rt.shunts.retain(|s| s.policy.id() != spec.id());
-                        rt.shunts.push(BareShunt {
-                            policy: spec,
-                            why: FAILURE_SHUNT_WHY,
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!("\"{name}\": cannot install the failure shunt: {e}"),
-            }
+        let shunts: Vec<PolicySpec> = flows
+            .into_iter()
+            .map(|f| xfrm::bare_shunt(f, action.clone(), mark))
+            .collect();
+        // Recorded now (a failed install takes it out again when the worker says
+        // so), so that what follows in the lane and `--shuntstatus` see it.
+        for spec in &shunts {
+            rt.shunts.retain(|s| s.policy.id() != spec.id());
+            rt.shunts.push(BareShunt {
+                policy: spec.clone(),
+                why: FAILURE_SHUNT_WHY,
+            });
         }
+        self.touched_kernel = true;
+        let ops = shunts
+            .iter()
+            .map(|p| Op::ReplacePolicy(Box::new(p.clone())))
+            .collect();
+        let lane = self.conn_lane(name);
+        let tag = Tag::FailureShunts {
+            connection: name.to_string(),
+            shunts,
+        };
+        self.submit(lane, tag, ops).await;
     }
 
     /// Removes a connection's bare shunts once its Child SA is up. One over a
@@ -1338,16 +1546,17 @@ impl Pluto {
         rt.flow = None;
         let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
         let gone = std::mem::take(&mut rt.shunts);
-        let Some(k) = self.kernel.clone() else { return };
-        for s in gone {
-            let id = s.policy.id();
-            if trap_ids.contains(&id) {
-                continue;
-            }
-            if let Err(e) = k.del_policy(&id).await {
-                tracing::debug!("\"{name}\": deleting bare shunt: {e}");
-            }
-        }
+        let ops = gone
+            .iter()
+            .map(|s| s.policy.id())
+            .filter(|id| !trap_ids.contains(id))
+            .map(Op::DelPolicy)
+            .collect();
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
     }
 
     /// POLEXPIRE: the kernel removed a bare shunt at the end of its lifetime.
@@ -1366,10 +1575,13 @@ impl Pluto {
             id.selector.dst
         );
         let up = self.children.has_connection(&name);
-        if let (Some(t), false, Some(k)) = (trap, up, self.kernel.clone()) {
-            if let Err(e) = k.replace_policy(&t).await {
-                tracing::warn!("\"{name}\": cannot restore trap policy: {e}");
-            }
+        if let (Some(t), false) = (trap, up) {
+            let lane = self.conn_lane(&name);
+            let tag = Tag::Connection {
+                connection: name.clone(),
+            };
+            self.submit(lane, tag, vec![Op::ReplacePolicy(Box::new(t))])
+                .await;
         }
     }
 
@@ -1378,7 +1590,8 @@ impl Pluto {
         self.routed.values().flat_map(|r| r.shunts.iter()).collect()
     }
 
-    async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
+    /// The updown runs of `verbs` for a routed connection (prepare, route, unroute).
+    async fn route_scripts(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) -> Vec<Op> {
         let shape = SaShape {
             connection: &c.name,
             mode: c.mode,
@@ -1388,13 +1601,9 @@ impl Pluto {
             remote_ts: &c.remote_ts,
         };
         let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
-        let Some(cmd) = cmd else { return };
-        for v in verbs {
-            for ctx in &ctxs {
-                if let Err(e) = updown::run(&cmd, *v, ctx).await {
-                    tracing::warn!("\"{}\": {e}", c.name);
-                }
-            }
+        match cmd {
+            Some(cmd) => script_ops(&cmd, verbs, &ctxs),
+            None => Vec::new(),
         }
     }
 
@@ -1421,7 +1630,9 @@ impl Pluto {
     }
 
     /// `--shutdown`: Deletes to every peer and the kernel state pluto owns removed,
-    /// unless `leave_state`.
+    /// unless `leave_state`. What the kernel worker has queued is carried out first
+    /// (results from `done`), for at most [`DRAIN_LIMIT`]: the updown "down" and
+    /// "unroute" runs and the deletes of every Child SA, in their lanes' order.
     pub async fn shutdown(&mut self, leave_state: bool) {
         if !leave_state {
             let now = Instant::now();
@@ -1436,6 +1647,7 @@ impl Pluto {
             for n in names {
                 self.unroute(&n).await;
             }
+            self.drain_kernel(DRAIN_LIMIT).await;
             // Only a pluto that installed something removes "its" state: several
             // test daemons may share one namespace.
             if let (true, Some(k)) = (self.touched_kernel, self.kernel.clone()) {
@@ -1444,6 +1656,9 @@ impl Pluto {
                     tracing::warn!("cannot remove pluto's kernel state: {e}");
                 }
             }
+        }
+        for (_, r) in std::mem::take(&mut self.settling) {
+            r.finish();
         }
         for w in self.waiters.take_all() {
             let mut r = w.responder;

@@ -2131,6 +2131,144 @@ mod tests {
         assert_eq!(crate::status::shunts(&p).len(), 2);
     }
 
+    /// A PSK connection like [`add_conn`]'s whose updown command is `updown`.
+    fn add_conn_with_updown(p: &mut Pluto, name: &str, updown: &str) {
+        let mut s = control::ConnSpec::named(name);
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.left.updown = Some(updown.into());
+        s.psk = true;
+        s.encrypt = true;
+        let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        p.conns.add(s, &host).unwrap();
+    }
+
+    fn install_req(conn: &str, child: u64) -> ChildSaInstall {
+        let mut req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        req.connection = conn.into();
+        req.child = SaSerial(child);
+        req.inbound.spi += child as u32;
+        req.outbound.spi += child as u32;
+        req
+    }
+
+    async fn kernel_answer(p: &mut Pluto, rx: &mut UnboundedReceiver<Done>) -> Lane {
+        let d = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the kernel worker answers in time")
+            .expect("the kernel worker runs");
+        let lane = d.lane.clone();
+        p.kernel_done(d);
+        p.pump().await;
+        lane
+    }
+
+    #[tokio::test]
+    async fn a_slow_up_script_does_not_hold_up_another_connections_child_sa() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let mut p = pluto(dir.path());
+        let slow = format!("while [ ! -e {} ]; do sleep 0.02; done", go.display());
+        add_conn_with_updown(&mut p, "slow", &slow);
+        add_conn_with_updown(&mut p, "fast", "%disabled");
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+
+        let mut slow_whack = wait(&mut p, "slow");
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req("slow", 2),
+        ))))
+        .await;
+        // Not shown as installed before the kernel said so.
+        assert!(p.children.is_empty() && p.installing.contains_key(&SaSerial(2)));
+        kernel_answer(&mut p, &mut rx).await;
+        assert!(p.children.contains_key(&SaSerial(2)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "slow".into(),
+            child: SaSerial(2),
+            ike: SaSerial(1),
+        })
+        .await;
+        // Its "up" runs (and waits): whack is not answered yet.
+        assert!(p.kernel_busy("slow"));
+        assert_eq!(drain(&mut slow_whack).1, None);
+
+        let mut fast_whack = wait(&mut p, "fast");
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req("fast", 3),
+        ))))
+        .await;
+        let lane = kernel_answer(&mut p, &mut rx).await;
+        assert_eq!(lane.connection, "fast");
+        assert!(p.children.contains_key(&SaSerial(3)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "fast".into(),
+            child: SaSerial(3),
+            ike: SaSerial(4),
+        })
+        .await;
+        assert_eq!(drain(&mut fast_whack).1, Some(0), "fast is up");
+        assert_eq!(drain(&mut slow_whack).1, None, "slow's script still runs");
+        assert!(p.kernel_busy("slow"));
+
+        std::fs::write(&go, b"").unwrap();
+        let lane = kernel_answer(&mut p, &mut rx).await;
+        assert_eq!(lane.connection, "slow");
+        assert_eq!(
+            drain(&mut slow_whack).1,
+            Some(0),
+            "slow is up once its script ran"
+        );
+        assert!(!p.kernel_busy("slow"));
+    }
+
+    #[tokio::test]
+    async fn a_child_sa_deleted_while_installing_is_removed_after_its_install() {
+        use crate::kworker::testutil::Call;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn_with_updown(&mut p, "west-east", "%disabled");
+        let k = crate::kworker::testutil::Recorder {
+            delay: Duration::from_millis(5),
+            ..Default::default()
+        };
+        p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        let req = install_req("west-east", 2);
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            req.clone(),
+        ))))
+        .await;
+        // The core gives up on it before the kernel answered (its IKE SA went).
+        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            protocol: ike::registry::ProtocolId::ESP,
+            inbound_spi: req.inbound.spi,
+            inbound_dst: req.inbound.dst,
+            outbound_spi: req.outbound.spi,
+            outbound_dst: req.outbound.dst,
+            local_ts: req.local_ts.clone(),
+            remote_ts: req.remote_ts.clone(),
+        })))
+        .await;
+        kernel_answer(&mut p, &mut rx).await;
+        kernel_answer(&mut p, &mut rx).await;
+        assert!(p.children.is_empty() && p.installing.is_empty());
+        let calls = k.calls();
+        let last_add = calls
+            .iter()
+            .rposition(|c| matches!(c, Call::ReplacePolicy(_)))
+            .unwrap();
+        let first_del = calls
+            .iter()
+            .position(|c| matches!(c, Call::DelPolicy(_) | Call::DelSa(_)))
+            .unwrap();
+        assert!(last_add < first_del, "{calls:?}");
+        assert!(calls.contains(&Call::DelSa(req.outbound.spi)), "{calls:?}");
+    }
+
     #[test]
     fn resync_finds_child_sas_the_kernel_lost() {
         let rec = |n: u32| {

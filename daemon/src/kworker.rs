@@ -588,3 +588,242 @@ pub mod testutil {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{Call, Recorder};
+    use super::*;
+    use ike::ikev2::Mode;
+    use std::path::Path;
+
+    fn lane(c: &str) -> Lane {
+        Lane {
+            connection: c.into(),
+            peer: None,
+        }
+    }
+
+    /// The test Child SA's plan with its SPIs moved by `n`.
+    fn plan(n: u32) -> ChildPlan {
+        let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        let mut p = crate::xfrm::child_plan(&req, crate::xfrm::reqid(1)).expect("test plan");
+        p.inbound.id.spi += n;
+        p.outbound.id.spi += n;
+        p
+    }
+
+    fn install_job(c: &str, n: u32) -> Job {
+        Job {
+            lane: lane(c),
+            tag: Tag::Install {
+                child: SaSerial(u64::from(n) + 2),
+                ah: false,
+                encap: false,
+            },
+            ops: vec![Op::Install {
+                plan: Box::new(plan(n)),
+                restore: Vec::new(),
+            }],
+        }
+    }
+
+    fn delete_job(c: &str, n: u32) -> Job {
+        let p = plan(n);
+        let mut ops: Vec<Op> = p.policies.iter().map(|q| Op::DelPolicy(q.id())).collect();
+        ops.push(Op::DelSa(p.inbound.id, None));
+        ops.push(Op::DelSa(p.outbound.id, None));
+        Job {
+            lane: lane(c),
+            tag: Tag::Delete {
+                connection: c.into(),
+                child: SaSerial(u64::from(n) + 2),
+                last: (0, 0),
+            },
+            ops,
+        }
+    }
+
+    /// An updown run of `cmd` for connection `c`.
+    fn script_job(c: &str, cmd: &str) -> Job {
+        let ctx = updown::Context {
+            connection: c.into(),
+            tunnel: true,
+            me: "192.0.2.1".parse().expect("address"),
+            my_id: "@west".into(),
+            my_client: conn::addr::Subnet::parse("198.51.100.0/24").expect("subnet"),
+            my_protocol: 0,
+            my_port: 0,
+            my_sourceip: None,
+            peer: "192.0.2.2".parse().expect("address"),
+            peer_id: "@east".into(),
+            peer_client: conn::addr::Subnet::parse("203.0.113.0/24").expect("subnet"),
+            peer_protocol: 0,
+            peer_port: 0,
+            peer_ca: String::new(),
+            interface: "eth0".into(),
+            next_hop: "192.0.2.2".parse().expect("address"),
+            reqid: 16388,
+            sa_type: "ESP",
+            conn_policy: "PSK+ENCRYPT+TUNNEL".into(),
+            bytes: None,
+            metric: 1,
+            nflog_group: None,
+            conn_mark: None,
+        };
+        Job {
+            lane: lane(c),
+            tag: Tag::Up {
+                connection: c.into(),
+                child: SaSerial(9),
+            },
+            ops: vec![Op::Updown {
+                cmd: Arc::from(cmd),
+                verb: Verb::Up,
+                ctx: Box::new(ctx),
+            }],
+        }
+    }
+
+    /// A script that waits until `go` exists.
+    fn wait_for(go: &Path) -> String {
+        format!("while [ ! -e {} ]; do sleep 0.02; done", go.display())
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<Done>) -> Done {
+        tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a result in time")
+            .expect("the worker runs")
+    }
+
+    #[tokio::test]
+    async fn a_delete_queued_with_its_install_runs_after_it() {
+        // Every call takes a while, so two jobs run side by side would interleave.
+        let k = Recorder {
+            delay: Duration::from_millis(5),
+            ..Recorder::default()
+        };
+        let mut w = Worker::start(k.clone(), updown::TIMEOUT);
+        let mut rx = w.take_done().expect("results");
+        w.submit(install_job("a", 0)).await;
+        w.submit(delete_job("a", 0)).await;
+        assert_eq!(w.outstanding(), 2);
+        assert!(w.busy("a") && !w.busy("b"));
+        let first = next(&mut rx).await;
+        assert!(matches!(first.tag, Tag::Install { .. }), "{first:?}");
+        assert!(first.kernel_error().is_none(), "{first:?}");
+        w.completed(&first.lane);
+        let second = next(&mut rx).await;
+        assert!(matches!(second.tag, Tag::Delete { .. }), "{second:?}");
+        w.completed(&second.lane);
+        assert_eq!(w.outstanding(), 0);
+        assert!(!w.busy("a"));
+        let p = plan(0);
+        let mut want = vec![
+            Call::AddSa(p.inbound.id.spi),
+            Call::AddSa(p.outbound.id.spi),
+        ];
+        want.extend(p.policies.iter().map(|q| Call::ReplacePolicy(q.dir)));
+        want.extend(p.policies.iter().map(|q| Call::DelPolicy(q.dir)));
+        want.extend([
+            Call::DelSa(p.inbound.id.spi),
+            Call::DelSa(p.outbound.id.spi),
+        ]);
+        assert_eq!(k.calls(), want);
+    }
+
+    #[tokio::test]
+    async fn a_failed_install_takes_out_what_got_in_before_the_next_job() {
+        let p = plan(0);
+        let k = Recorder {
+            refuse: vec![p.outbound.id.spi],
+            ..Recorder::default()
+        };
+        let mut w = Worker::start(k.clone(), updown::TIMEOUT);
+        let mut rx = w.take_done().expect("results");
+        w.submit(install_job("a", 0)).await;
+        w.submit(delete_job("a", 0)).await;
+        let first = next(&mut rx).await;
+        assert!(first.kernel_error().is_some(), "{first:?}");
+        next(&mut rx).await;
+        let calls = k.calls();
+        assert_eq!(
+            &calls[..3],
+            &[
+                Call::AddSa(p.inbound.id.spi),
+                Call::AddSa(p.outbound.id.spi),
+                Call::DelSa(p.inbound.id.spi)
+            ]
+        );
+        assert!(!calls.contains(&Call::ReplacePolicy(kernel::Dir::Out)));
+    }
+
+    #[tokio::test]
+    async fn a_slow_script_holds_up_its_own_connection_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let go = dir.path().join("go");
+        let k = Recorder::default();
+        let mut w = Worker::start(k.clone(), updown::TIMEOUT);
+        let mut rx = w.take_done().expect("results");
+        // "slow": its up script waits, and its next Child SA waits behind it.
+        w.submit(script_job("slow", &wait_for(&go))).await;
+        w.submit(install_job("slow", 1)).await;
+        // "fast" is established meanwhile.
+        w.submit(install_job("fast", 0)).await;
+        let d = next(&mut rx).await;
+        assert_eq!(d.lane, lane("fast"), "{d:?}");
+        let fast = plan(0);
+        assert_eq!(k.calls().first(), Some(&Call::AddSa(fast.inbound.id.spi)));
+        let slow = plan(1);
+        assert!(
+            !k.calls().contains(&Call::AddSa(slow.inbound.id.spi)),
+            "the slow connection's install overtook its script"
+        );
+        std::fs::write(&go, b"").expect("go");
+        let d = next(&mut rx).await;
+        assert!(matches!(d.tag, Tag::Up { .. }), "{d:?}");
+        assert_eq!(d.updown_errors().count(), 0, "{d:?}");
+        let d = next(&mut rx).await;
+        assert!(matches!(d.tag, Tag::Install { .. }), "{d:?}");
+        assert!(k.calls().contains(&Call::AddSa(slow.inbound.id.spi)));
+    }
+
+    #[tokio::test]
+    async fn a_hung_script_is_killed_and_its_connection_goes_on() {
+        let k = Recorder::default();
+        let mut w = Worker::start(k.clone(), Duration::from_millis(300));
+        let mut rx = w.take_done().expect("results");
+        w.submit(script_job("hung", "sleep 30")).await;
+        w.submit(delete_job("hung", 0)).await;
+        w.submit(install_job("other", 1)).await;
+        let d = next(&mut rx).await;
+        assert_eq!(d.lane, lane("other"), "another connection waits for no one");
+        let d = next(&mut rx).await;
+        let errors: Vec<_> = d.updown_errors().collect();
+        assert!(matches!(errors[..], [UpdownError::Timeout { .. }]), "{d:?}");
+        assert!(errors[0].to_string().contains("up-client"), "{}", errors[0]);
+        let d = next(&mut rx).await;
+        assert!(matches!(d.tag, Tag::Delete { .. }), "{d:?}");
+        assert!(k.calls().contains(&Call::DelSa(plan(0).inbound.id.spi)));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_submit_wait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let go = dir.path().join("go");
+        let k = Recorder::default();
+        let mut w = Worker::with_limit(k, updown::TIMEOUT, 2);
+        let mut rx = w.take_done().expect("results");
+        w.submit(script_job("a", &wait_for(&go))).await;
+        w.submit(script_job("b", &wait_for(&go))).await;
+        let third = tokio::time::timeout(Duration::from_millis(200), w.submit(install_job("c", 0)));
+        assert!(third.await.is_err(), "a third job got in past the bound");
+        assert_eq!(w.outstanding(), 2);
+        std::fs::write(&go, b"").expect("go");
+        next(&mut rx).await;
+        tokio::time::timeout(Duration::from_secs(20), w.submit(install_job("c", 0)))
+            .await
+            .expect("room once a job finished");
+        assert_eq!(w.outstanding(), 3);
+    }
+}

@@ -807,6 +807,14 @@ impl Pluto {
         self.lane(connection, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
 
+    /// Whether a Child SA of the connection is installed or queued to the kernel
+    /// worker (whose policies then replace the traps): what later work of the
+    /// connection, queued behind it, must leave alone. The queued ones are few
+    /// (the worker's bound) and this serves whack and failure paths only.
+    fn has_child_sa(&self, name: &str) -> bool {
+        self.children.has_connection(name) || self.installing.values().any(|r| r.connection == name)
+    }
+
     /// Queues a job to the kernel worker; false without one (no kernel).
     async fn submit(&mut self, lane: Lane, tag: Tag, ops: Vec<Op>) -> bool {
         if ops.is_empty() {
@@ -1351,7 +1359,7 @@ impl Pluto {
             mark,
         );
         let k = self.kernel().map_err(|e| e.to_string())?;
-        let up = self.children.has_connection(name);
+        let up = self.has_child_sa(name);
         if !up {
             for (i, p) in traps.iter().enumerate() {
                 if let Err(e) = k.replace_policy(p).await {
@@ -1408,7 +1416,7 @@ impl Pluto {
             Ok(c) => self.route_scripts(&c, rt.reqid, &[Verb::Unroute]).await,
             Err(_) => Vec::new(),
         };
-        let up = self.children.has_connection(name);
+        let up = self.has_child_sa(name);
         let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
         for s in &rt.shunts {
             // A shunt over a trap's own selector goes with the trap below.
@@ -1480,7 +1488,7 @@ impl Pluto {
     /// Installs the failure shunt of a routed connection whose negotiation failed
     /// (nothing with `--failnone`: the negotiation shunt stays).
     async fn negotiation_failed(&mut self, name: &str) {
-        if self.children.has_connection(name) {
+        if self.has_child_sa(name) {
             return;
         }
         // Only our own negotiations: traffic through the trap (ACQUIRE) or a
@@ -1574,7 +1582,7 @@ impl Pluto {
             id.selector.src,
             id.selector.dst
         );
-        let up = self.children.has_connection(&name);
+        let up = self.has_child_sa(&name);
         if let (Some(t), false) = (trap, up) {
             let lane = self.conn_lane(&name);
             let tag = Tag::Connection {

@@ -342,7 +342,18 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                 }
             }
             Some(d) = recv_kernel_done(pluto.kworker.as_mut().and_then(|w| w.done_mut())) => {
-                pluto.kernel_done(d);
+                // Like datagrams: what else the worker has finished goes in
+                // before the one pump, bounded.
+                pluto.kernel_done(d).await;
+                for _ in 1..DATAGRAM_BATCH {
+                    let more = pluto
+                        .kworker
+                        .as_mut()
+                        .and_then(|w| w.done_mut())
+                        .and_then(|rx| rx.try_recv().ok());
+                    let Some(d) = more else { break };
+                    pluto.kernel_done(d).await;
+                }
             }
             _ = sleep_until(deadline) => pluto.timeout().await,
             ev = next_kernel_event(&mut kernel_events) => {

@@ -29,7 +29,7 @@ use crate::kworker::{self, Done, Job, Lane, Op, OpResult, Tag};
 use crate::pluto::Pluto;
 use crate::sockets::Datagram;
 use crate::updown::{self, Verb};
-use crate::xfrm;
+use crate::xfrm::{self, ChildPlan};
 
 /// A whack `--initiate` waiting for the outcome.
 #[derive(Debug)]
@@ -78,6 +78,45 @@ pub struct ChildRec {
     pub updown_cmd: Option<String>,
     /// Whether "up" ran (so "down" should).
     pub up: bool,
+}
+
+/// A Child SA queued for install, until the kernel worker answers: what a
+/// delete queued meanwhile needs, and what its record is made of then.
+#[derive(Debug, Clone)]
+pub struct Installing {
+    /// Connection.
+    pub connection: String,
+    /// Its IKE SA.
+    pub ike: SaSerial,
+    /// Reqid.
+    pub reqid: u32,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// Its lifetime.
+    pub lifetime: Duration,
+    /// Our inbound SA.
+    pub inbound: SaId,
+    /// The outbound SA.
+    pub outbound: SaId,
+    /// The SAs' and policies' mark.
+    pub mark: Option<kernel::Mark>,
+    /// Its policies.
+    pub policies: Vec<kernel::PolicyId>,
+    /// Our selectors (for updown).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's.
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// What the removal of a Child SA needs of it.
+struct Gone {
+    inbound: SaId,
+    outbound: SaId,
+    mark: Option<kernel::Mark>,
+    last: (u64, u64),
+    up: bool,
+    updown: Option<(String, Vec<updown::Context>)>,
+    policies: Vec<kernel::PolicyId>,
 }
 
 /// An established IKE SA's timing, for status.
@@ -832,9 +871,9 @@ impl Pluto {
         }
     }
 
-    /// Queues a Child SA's install. Its record waits in `installing` until the
-    /// worker answers ([`Pluto::kernel_done`]), so `--status` shows only what the
-    /// kernel holds, while a delete of it queued meanwhile still finds its policies.
+    /// Queues a Child SA's install. What a delete needs of it waits in
+    /// `installing` until the worker answers ([`Pluto::kernel_done`]); the record
+    /// in `children` is made then, so `--status` shows only what the kernel holds.
     async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
         if self.kworker.is_none() {
             return Err(no_kernel());
@@ -842,53 +881,32 @@ impl Pluto {
         let reqid = self.reqid_of(&req.connection);
         let mut plan = xfrm::child_plan(req, reqid)?;
         xfrm::set_mark(&mut plan, self.mark_of(&req.connection)?);
-        let peer_id = self.peer_id_text(req.ike, &req.connection);
-        let shape = SaShape {
-            connection: &req.connection,
-            mode: req.mode,
-            me: req.inbound.dst,
-            peer: req.outbound.dst,
-            local_ts: &req.local_ts,
-            remote_ts: &req.remote_ts,
-        };
-        let (mut ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
-        // PLUTO_PEER_ID is the ID the peer authenticated with (a template's
-        // configured `%any` says nothing about who connected).
-        for c in &mut ctxs {
-            c.peer_id.clone_from(&peer_id);
-        }
         let restore = self
             .routed
             .get(&req.connection)
             .map(|r| r.traps.clone())
             .unwrap_or_default();
-        let ops = vec![Op::Install {
-            plan: Box::new(plan.clone()),
-            restore,
-        }];
         self.touched_kernel = true;
         self.installing.insert(
             req.child,
-            ChildRec {
+            Installing {
                 connection: req.connection.clone(),
                 ike: req.ike,
-                inbound: plan.inbound.id,
-                outbound: plan.outbound.id,
-                policies: plan.policies,
-                sa_specs: (plan.inbound, plan.outbound),
                 reqid,
                 mode: req.mode,
-                added: SystemTime::now(),
-                added_at: Instant::now(),
                 lifetime: req.lifetime,
-                in_bytes: 0,
-                out_bytes: 0,
-                peer_id,
-                updown: ctxs,
-                updown_cmd: cmd,
-                up: false,
+                inbound: plan.inbound.id,
+                outbound: plan.outbound.id,
+                mark: plan.inbound.mark,
+                policies: plan.policies.iter().map(|p| p.id()).collect(),
+                local_ts: req.local_ts.clone(),
+                remote_ts: req.remote_ts.clone(),
             },
         );
+        let ops = vec![Op::Install {
+            plan: Box::new(plan),
+            restore,
+        }];
         let tag = Tag::Install {
             child: req.child,
             ah: req.protocol == ike::registry::ProtocolId::AH,
@@ -899,9 +917,55 @@ impl Pluto {
         Ok(())
     }
 
+    /// The record of a Child SA the kernel took, with its updown environments
+    /// (built now, as when the install was awaited in line: a Child SA the
+    /// kernel refuses costs no route lookup).
+    async fn installed_rec(&self, i: Installing, plan: ChildPlan) -> ChildRec {
+        let peer_id = self.peer_id_text(i.ike, &i.connection);
+        let shape = SaShape {
+            connection: &i.connection,
+            mode: i.mode,
+            me: plan.inbound.id.dst,
+            peer: plan.outbound.id.dst,
+            local_ts: &i.local_ts,
+            remote_ts: &i.remote_ts,
+        };
+        let (mut ctxs, cmd) = self.updown_contexts(&shape, i.reqid).await;
+        // PLUTO_PEER_ID is the ID the peer authenticated with (a template's
+        // configured `%any` says nothing about who connected).
+        for c in &mut ctxs {
+            c.peer_id.clone_from(&peer_id);
+        }
+        ChildRec {
+            connection: i.connection,
+            ike: i.ike,
+            inbound: plan.inbound.id,
+            outbound: plan.outbound.id,
+            policies: plan.policies,
+            sa_specs: (plan.inbound, plan.outbound),
+            reqid: i.reqid,
+            mode: i.mode,
+            added: SystemTime::now(),
+            added_at: Instant::now(),
+            lifetime: i.lifetime,
+            in_bytes: 0,
+            out_bytes: 0,
+            peer_id,
+            updown: ctxs,
+            updown_cmd: cmd,
+            up: false,
+        }
+    }
+
     /// The kernel did not take Child SA `child`: whack hears why, the core deletes
     /// it with the peer (or refuses it in its held response).
-    fn install_failed(&mut self, connection: &str, child: SaSerial, e: &KernelError, now: Instant) {
+    fn install_failed(
+        &mut self,
+        connection: &str,
+        child: SaSerial,
+        e: &dyn std::fmt::Display,
+        now: Instant,
+    ) {
         let text = format!("\"{connection}\" {child}: cannot install Child SA in the kernel: {e}");
         self.tell(connection, rc::LOG, &text);
         if let Err(e2) = self.ike.child_sa_install_failed(child, &e.to_string(), now) {
@@ -920,11 +984,11 @@ impl Pluto {
     /// A job of the kernel worker finished: its results go where the inline code
     /// put them (the core, whack, the records and counters, the log). The main
     /// loop pumps after this, as after any input.
-    pub fn kernel_done(&mut self, d: Done) {
+    pub async fn kernel_done(&mut self, mut d: Done) {
         if let Some(w) = self.kworker.as_mut() {
             w.completed(&d.lane);
         }
-        self.kernel_result(&d);
+        self.kernel_result(&mut d).await;
         self.answer_settled();
     }
 
@@ -950,26 +1014,38 @@ impl Pluto {
         self.kworker.as_ref().is_some_and(|w| w.busy(connection))
     }
 
-    fn kernel_result(&mut self, d: &Done) {
+    async fn kernel_result(&mut self, d: &mut Done) {
         let now = Instant::now();
         match &d.tag {
             Tag::Install { child, ah, encap } => {
                 let child = *child;
-                let Some(rec) = self.installing.remove(&child) else {
+                let Some(pending) = self.installing.remove(&child) else {
                     // Deleted while queued: its delete job follows in the lane.
                     tracing::debug!("{child}: install answered after the Child SA went");
                     return;
                 };
-                match d.kernel_error() {
-                    None => {
+                let plan = d.results.iter_mut().find_map(|r| match r {
+                    OpResult::Installed(p) => p.take(),
+                    _ => None,
+                });
+                match (plan, d.kernel_error()) {
+                    (Some(plan), None) => {
                         self.count_child_sa(*ah, *encap);
+                        let rec = self.installed_rec(pending, *plan).await;
                         let connection = rec.connection.clone();
                         self.children.insert(child, rec);
                         if let Err(e) = self.ike.child_sa_installed(child, now) {
                             tracing::warn!("\"{connection}\" {child}: {e}");
                         }
                     }
-                    Some(e) => self.install_failed(&rec.connection, child, e, now),
+                    (_, Some(e)) => {
+                        let e = e.to_string();
+                        self.install_failed(&pending.connection, child, &e, now);
+                    }
+                    (None, None) => {
+                        let e = "the kernel worker returned no plan".to_string();
+                        self.install_failed(&pending.connection, child, &e, now);
+                    }
                 }
             }
             Tag::Up { connection, child } => {
@@ -1074,7 +1150,7 @@ impl Pluto {
             }
             match tokio::time::timeout_at(deadline, done.recv()).await {
                 Ok(Some(d)) => {
-                    self.kernel_done(d);
+                    self.kernel_done(d).await;
                     self.pump().await;
                 }
                 Ok(None) => return false,
@@ -1110,20 +1186,35 @@ impl Pluto {
     /// before, "route" again for a routed connection, its trap back, its policies
     /// and SAs deleted.
     async fn uninstall(&mut self, d: &ChildSaDelete) {
-        // One still being installed: its record is there, and the install runs
-        // first in the lane.
-        let pending = self.installing.remove(&d.child);
-        let rec = match pending {
-            Some(r) => Some(r),
-            None => self.children.get(&d.child).cloned(),
+        // One still being installed: what its delete needs is in `installing`,
+        // and the install runs first in the lane.
+        let gone = match self.installing.remove(&d.child) {
+            Some(p) => Some(Gone {
+                inbound: p.inbound,
+                outbound: p.outbound,
+                mark: p.mark,
+                last: (0, 0),
+                up: false,
+                updown: None,
+                policies: p.policies,
+            }),
+            None => self.children.get(&d.child).map(|r| Gone {
+                inbound: r.inbound,
+                outbound: r.outbound,
+                mark: r.sa_specs.0.mark,
+                last: (r.in_bytes, r.out_bytes),
+                up: r.up,
+                updown: r.updown_cmd.clone().map(|c| (c, r.updown.clone())),
+                policies: r.policies.iter().map(|p| p.id()).collect(),
+            }),
         };
         let replaced = self.children.same_traffic_as(d.child).next().is_some();
         let routed = self.routed.contains_key(&d.connection);
-        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
+        let mark = gone.as_ref().and_then(|g| g.mark);
         let mut ops = Vec::new();
         let mut last = (0, 0);
-        if let Some(rec) = &rec {
-            last = (rec.in_bytes, rec.out_bytes);
+        if let Some(rec) = &gone {
+            last = rec.last;
             ops.push(Op::Counters {
                 inbound: rec.inbound,
                 outbound: rec.outbound,
@@ -1131,8 +1222,8 @@ impl Pluto {
             });
             // The old Child SA of a rekey goes without "down": its successor is up.
             if rec.up && !replaced {
-                if let Some(cmd) = &rec.updown_cmd {
-                    let mut ctxs = rec.updown.clone();
+                if let Some((cmd, ctxs)) = &rec.updown {
+                    let mut ctxs = ctxs.clone();
                     for c in &mut ctxs {
                         c.bytes = Some(last);
                     }
@@ -1163,8 +1254,7 @@ impl Pluto {
             if routed && in_use.is_empty() {
                 ops.extend(traps.iter().map(|t| Op::ReplacePolicy(Box::new(t.clone()))));
             }
-            for p in &rec.policies {
-                let id = p.id();
+            for &id in &rec.policies {
                 // Already back to its trap (replaced above), or still in use.
                 if in_use.contains(&id) || traps.iter().any(|t| t.id() == id) {
                     continue;
@@ -2166,7 +2256,7 @@ mod tests {
             .expect("the kernel worker answers in time")
             .expect("the kernel worker runs");
         let lane = d.lane.clone();
-        p.kernel_done(d);
+        p.kernel_done(d).await;
         p.pump().await;
         lane
     }

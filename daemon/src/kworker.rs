@@ -25,7 +25,8 @@
 //! process group, so a lane always moves on.
 //!
 //! Where it runs. The worker is a tokio task beside the main loop on the daemon's
-//! one-threaded runtime, each job a task of its own. XFRM requests are answered
+//! one-threaded runtime; a job that runs a script is a task of its own, one that
+//! only calls the kernel runs in the worker's task when its lane is idle. XFRM requests are answered
 //! inside the `sendmsg` of the request (the kernel handles netlink synchronously
 //! in the sender's context), so a netlink call has no wait that another thread
 //! could overlap, and a thread would only add a cross-thread hand-off per request
@@ -160,6 +161,8 @@ pub enum Op {
 pub enum OpResult {
     /// Done.
     Ok,
+    /// The Child SA is in the kernel: its plan back, for its record (taken).
+    Installed(Option<Box<ChildPlan>>),
     /// The kernel refused; what was being done.
     Kernel(&'static str, KernelError),
     /// The counters read (`None`: not readable).
@@ -230,6 +233,13 @@ pub struct Job {
     pub tag: Tag,
     /// Its steps, run in order.
     pub ops: Vec<Op>,
+}
+
+impl Job {
+    /// Whether it runs the updown command (which may take long).
+    fn runs_scripts(&self) -> bool {
+        self.ops.iter().any(|o| matches!(o, Op::Updown { .. }))
+    }
 }
 
 /// A finished job.
@@ -388,6 +398,15 @@ async fn run<K: Xfrm>(
             j = jobs.recv(), if open => match j {
                 Some(j) => match lanes.get_mut(&j.0.lane) {
                     Some(q) => q.push_back(j),
+                    // Kernel calls only, and nothing of its lane before it: run it
+                    // here. XFRM answers within the request, so this holds up the
+                    // other lanes no longer than a task of its own would, without
+                    // the task.
+                    None if !j.0.runs_scripts() => {
+                        let (job, permit) = j;
+                        let _ = done.send(exec(&k, job, updown_limit).await);
+                        drop(permit);
+                    }
                     None => {
                         lanes.insert(j.0.lane.clone(), VecDeque::new());
                         start(&mut running, &mut ids, j);
@@ -428,9 +447,10 @@ async fn exec<K: Xfrm>(k: &K, job: Job, updown_limit: Duration) -> Done {
     let mut bytes = (None, None);
     for op in job.ops {
         let r = match op {
-            Op::Install { plan, restore } => {
-                kernel_result("installing the Child SA", install(k, &plan, &restore).await)
-            }
+            Op::Install { plan, restore } => match install(k, &plan, &restore).await {
+                Ok(()) => OpResult::Installed(Some(plan)),
+                Err(e) => OpResult::Kernel("installing the Child SA", e),
+            },
             Op::Counters {
                 inbound,
                 outbound,

@@ -75,9 +75,9 @@ pub struct Pluto {
     pub waiters: crate::waiters::Waiters,
     /// Installed Child SAs.
     pub children: crate::children::Children,
-    /// Child SAs queued to the kernel worker and not yet answered: their records,
-    /// moved to `children` once the kernel took them.
-    pub installing: std::collections::HashMap<SaSerial, crate::engine::ChildRec>,
+    /// Child SAs queued to the kernel worker and not yet answered; recorded in
+    /// `children` once the kernel took them.
+    pub installing: std::collections::HashMap<SaSerial, crate::engine::Installing>,
     /// The kernel worker (with a kernel): XFRM changes and updown runs, per
     /// connection in order, off the main loop.
     pub kworker: Option<crate::kworker::Worker>,

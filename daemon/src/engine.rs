@@ -2321,6 +2321,50 @@ mod tests {
         assert!(!p.kernel_busy("slow"));
     }
 
+    /// Installs Child SA `child` of `conn` through the worker and queues its "up".
+    async fn up_with_script(
+        p: &mut Pluto,
+        rx: &mut UnboundedReceiver<Done>,
+        conn: &str,
+        child: u64,
+    ) {
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req(conn, child),
+        ))))
+        .await;
+        kernel_answer(p, rx).await;
+        p.on_event(Event::ChildSaEstablished {
+            connection: conn.into(),
+            child: SaSerial(child),
+            ike: SaSerial(1),
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_shutdown_drain_waits_for_queued_work_within_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn_with_updown(&mut p, "brief", "sleep 0.2");
+        add_conn_with_updown(&mut p, "hung", "sleep 30");
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k, updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        let mut whack = wait(&mut p, "brief");
+        up_with_script(&mut p, &mut rx, "brief", 2).await;
+        assert_eq!(drain(&mut whack).1, None);
+        p.kworker.as_mut().unwrap().put_done(rx);
+        assert!(p.drain_kernel(Duration::from_secs(20)).await);
+        assert_eq!(drain(&mut whack).1, Some(0), "its result was fed in");
+        assert!(!p.kernel_busy("brief"));
+
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        up_with_script(&mut p, &mut rx, "hung", 3).await;
+        p.kworker.as_mut().unwrap().put_done(rx);
+        assert!(!p.drain_kernel(Duration::from_millis(300)).await);
+        assert!(p.kernel_busy("hung"));
+    }
+
     #[tokio::test]
     async fn a_child_sa_deleted_while_installing_is_removed_after_its_install() {
         use crate::kworker::testutil::Call;

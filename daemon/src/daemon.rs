@@ -185,6 +185,15 @@ async fn recv_computed(
     }
 }
 
+async fn recv_kernel_done(
+    rx: Option<&mut mpsc::UnboundedReceiver<crate::kworker::Done>>,
+) -> Option<crate::kworker::Done> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(deadline: Option<std::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
@@ -365,6 +374,20 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                 match r {
                     Some(r) => pluto.computed(r),
                     None => computed = None,
+                }
+            }
+            Some(d) = recv_kernel_done(pluto.kworker.as_mut().and_then(|w| w.done_mut())) => {
+                // Like datagrams: what else the worker has finished goes in
+                // before the one pump, bounded.
+                pluto.kernel_done(d).await;
+                for _ in 1..DATAGRAM_BATCH {
+                    let more = pluto
+                        .kworker
+                        .as_mut()
+                        .and_then(|w| w.done_mut())
+                        .and_then(|rx| rx.try_recv().ok());
+                    let Some(d) = more else { break };
+                    pluto.kernel_done(d).await;
                 }
             }
             _ = sleep_until(deadline) => pluto.timeout().await,

@@ -4,8 +4,10 @@
 //!
 //! Everything here is `impl Pluto`: the main loop calls [`Pluto::datagram`],
 //! [`Pluto::timeout`] and [`Pluto::kernel_event`], then [`Pluto::pump`] to drain
-//! what the core produced. Kernel calls are awaited one at a time in the loop's
-//! task, so the state seen by the next input is always complete.
+//! what the core produced. Kernel changes and updown runs are queued to the kernel
+//! worker ([`crate::kworker`]) in per-connection order; its results come back as
+//! an input, [`Pluto::kernel_done`]. Reads (counters for liveness and
+//! `--trafficstatus`, the resync dump, route lookups) are still awaited in line.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,10 +25,11 @@ use ike::ts::TrafficSelector;
 use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
 
 use crate::convert::{self, Lookup};
+use crate::kworker::{self, Done, Job, Lane, Op, OpResult, Tag};
 use crate::pluto::Pluto;
 use crate::sockets::Datagram;
 use crate::updown::{self, Verb};
-use crate::xfrm;
+use crate::xfrm::{self, ChildPlan};
 
 /// A whack `--initiate` waiting for the outcome.
 #[derive(Debug)]
@@ -77,6 +80,45 @@ pub struct ChildRec {
     pub up: bool,
 }
 
+/// A Child SA queued for install, until the kernel worker answers: what a
+/// delete queued meanwhile needs, and what its record is made of then.
+#[derive(Debug, Clone)]
+pub struct Installing {
+    /// Connection.
+    pub connection: String,
+    /// Its IKE SA.
+    pub ike: SaSerial,
+    /// Reqid.
+    pub reqid: u32,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// Its lifetime.
+    pub lifetime: Duration,
+    /// Our inbound SA.
+    pub inbound: SaId,
+    /// The outbound SA.
+    pub outbound: SaId,
+    /// The SAs' and policies' mark.
+    pub mark: Option<kernel::Mark>,
+    /// Its policies.
+    pub policies: Vec<kernel::PolicyId>,
+    /// Our selectors (for updown).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's.
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// What the removal of a Child SA needs of it.
+struct Gone {
+    inbound: SaId,
+    outbound: SaId,
+    mark: Option<kernel::Mark>,
+    last: (u64, u64),
+    up: bool,
+    updown: Option<(String, Vec<updown::Context>)>,
+    policies: Vec<kernel::PolicyId>,
+}
+
 /// An established IKE SA's timing, for status.
 #[derive(Debug, Clone, Copy)]
 pub struct IkeRec {
@@ -112,6 +154,11 @@ pub struct BareShunt {
     /// libreswan's reason text.
     pub why: &'static str,
 }
+
+/// How long `--shutdown` waits for the kernel worker to carry out what is queued
+/// (a hung updown script is killed after [`updown::TIMEOUT`]; shutdown does not
+/// wait for that, the flush of pluto's kernel state follows regardless).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// libreswan's reason for a failure shunt that replaced a negotiation shunt.
 pub const FAILURE_SHUNT_WHY: &str = "oe-failing";
@@ -179,6 +226,35 @@ pub fn amount(bytes: u64) -> String {
         u += 1;
     }
     format!("{n}{}", UNITS[u])
+}
+
+/// A job's kernel failures: installs at warning level, deletes (mostly of what
+/// is gone already) at debug level, as the inline code logged them.
+fn log_kernel_errors(connection: &str, d: &Done) {
+    for r in &d.results {
+        if let OpResult::Kernel(what, e) = r {
+            if *what == kworker::INSTALLING_POLICY {
+                tracing::warn!("\"{connection}\": {what}: {e}");
+            } else {
+                tracing::debug!("\"{connection}\": {what}: {e}");
+            }
+        }
+    }
+}
+
+/// updown runs of `verbs` for each of `ctxs`, in that order.
+fn script_ops(cmd: &str, verbs: &[Verb], ctxs: &[updown::Context]) -> Vec<Op> {
+    let cmd: Arc<str> = Arc::from(cmd);
+    verbs
+        .iter()
+        .flat_map(|v| {
+            ctxs.iter().map(|c| Op::Updown {
+                cmd: cmd.clone(),
+                verb: *v,
+                ctx: Box::new(c.clone()),
+            })
+        })
+        .collect()
 }
 
 fn no_kernel() -> KernelError {
@@ -402,37 +478,10 @@ impl Pluto {
             Event::Progress(p) => self.progress(&p),
             Event::Kernel(KernelRequest::InstallChildSa(req)) => {
                 // The core announces the Child SA (and retires the one a rekey
-                // replaces) only once the kernel has taken it.
-                match self.install(&req).await {
-                    Ok(()) => {
-                        if let Err(e) = self.ike.child_sa_installed(req.child, now) {
-                            tracing::warn!("\"{}\" {}: {e}", req.connection, req.child);
-                        }
-                    }
-                    Err(e) => {
-                        let text = format!(
-                            "\"{}\" {}: cannot install Child SA in the kernel: {e}",
-                            req.connection, req.child
-                        );
-                        self.tell(&req.connection, rc::LOG, &text);
-                        if let Err(e2) =
-                            self.ike
-                                .child_sa_install_failed(req.child, &e.to_string(), now)
-                        {
-                            tracing::error!("{text}");
-                            tracing::debug!("\"{}\" {}: {e2}", req.connection, req.child);
-                        }
-                        self.finish(
-                            &req.connection,
-                            Some((
-                                rc::FATAL,
-                                format!(
-                                    "\"{}\" {}: Child SA not installed; the IKE SA stays up",
-                                    req.connection, req.child
-                                ),
-                            )),
-                        );
-                    }
+                // replaces) only once the kernel has taken it: the worker's
+                // answer comes back through `kernel_done`.
+                if let Err(e) = self.install(&req).await {
+                    self.install_failed(&req.connection, req.child, &e, now);
                 }
             }
             Event::Kernel(KernelRequest::DeleteChildSa(d)) => self.uninstall(&d).await,
@@ -464,14 +513,13 @@ impl Pluto {
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
                 let rekey = self.children.same_traffic_as(child).any(|(_, c)| c.up);
-                if rekey {
+                // Otherwise a waiting whack is released once "up" has run.
+                if rekey || !self.queue_up(child).await {
                     if let Some(c) = self.children.get_mut(&child) {
                         c.up = true;
                     }
-                } else {
-                    self.run_updown(child, Verb::Up).await;
+                    self.finish(&connection, None);
                 }
-                self.finish(&connection, None);
             }
             Event::ChildSaFailed {
                 connection,
@@ -719,13 +767,13 @@ impl Pluto {
             .instance
             .clone()
             .unwrap_or_else(|| format!("\"{}\"", st.connection));
-        let k = match self.kernel() {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!("{name} {ike}: NAT-T: cannot update the Child SAs: {e}");
-                return;
-            }
-        };
+        if self.kworker.is_none() {
+            tracing::warn!(
+                "{name} {ike}: NAT-T: cannot update the Child SAs: {}",
+                no_kernel()
+            );
+            return;
+        }
         for c in st.children.iter().map(|c| c.serial) {
             let Some(rec) = self.children.get(&c) else {
                 continue;
@@ -739,21 +787,18 @@ impl Pluto {
                     continue;
                 }
             };
-            let res = match k.update_sa(&i).await {
-                Ok(()) => k.update_sa(&o).await,
-                Err(e) => Err(e),
+            let lane = self.lane(&rec.connection, rec.outbound.dst);
+            let ops = vec![
+                Op::UpdateSa(Box::new(i.clone())),
+                Op::UpdateSa(Box::new(o.clone())),
+            ];
+            let tag = Tag::Mapping {
+                child: c,
+                name: name.clone(),
+                new,
+                specs: Box::new((i, o)),
             };
-            match res {
-                Ok(()) => {
-                    tracing::info!("{name} {c}: NAT-T: ESP-in-UDP now to {new}");
-                    if let Some(rec) = self.children.get_mut(&c) {
-                        rec.sa_specs = (i, o);
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "{name} {c}: NAT-T: cannot update the encapsulation to {new}: {e}"
-                ),
-            }
+            self.submit(lane, tag, ops).await;
         }
     }
 
@@ -785,128 +830,413 @@ impl Pluto {
         self.kernel.clone().ok_or_else(no_kernel)
     }
 
+    /// The lane of a connection's kernel work: the connection, or for a
+    /// template the instance for `peer`.
+    fn lane(&self, connection: &str, peer: IpAddr) -> Lane {
+        let template = self.conns.find(connection).is_some_and(|c| c.is_template());
+        Lane {
+            connection: connection.to_string(),
+            peer: template.then_some(peer),
+        }
+    }
+
+    /// The lane of a connection's own work (routes, traps, shunts); a template's
+    /// is apart from its instances'.
+    fn conn_lane(&self, connection: &str) -> Lane {
+        self.lane(connection, IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// Whether a Child SA of the connection is installed or queued to the kernel
+    /// worker (whose policies then replace the traps): what later work of the
+    /// connection, queued behind it, must leave alone. The queued ones are few
+    /// (the worker's bound) and this serves whack and failure paths only.
+    fn has_child_sa(&self, name: &str) -> bool {
+        self.children.has_connection(name) || self.installing.values().any(|r| r.connection == name)
+    }
+
+    /// Queues a job to the kernel worker; false without one (no kernel).
+    async fn submit(&mut self, lane: Lane, tag: Tag, ops: Vec<Op>) -> bool {
+        if ops.is_empty() {
+            return false;
+        }
+        match self.kworker.as_mut() {
+            Some(w) => {
+                w.submit(Job { lane, tag, ops }).await;
+                true
+            }
+            None => {
+                tracing::debug!("no kernel worker: {tag:?} not carried out");
+                false
+            }
+        }
+    }
+
+    /// Queues a Child SA's install. What a delete needs of it waits in
+    /// `installing` until the worker answers ([`Pluto::kernel_done`]); the record
+    /// in `children` is made then, so `--status` shows only what the kernel holds.
     async fn install(&mut self, req: &ChildSaInstall) -> Result<(), KernelError> {
-        let k = self.kernel()?;
+        if self.kworker.is_none() {
+            return Err(no_kernel());
+        }
         let reqid = self.reqid_of(&req.connection);
         let mut plan = xfrm::child_plan(req, reqid)?;
         xfrm::set_mark(&mut plan, self.mark_of(&req.connection)?);
-        k.add_sa(&plan.inbound).await?;
-        if let Err(e) = k.add_sa(&plan.outbound).await {
-            let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
-            return Err(e);
-        }
-        for p in &plan.policies {
-            // UPDPOLICY: replaces a trap policy of the same selector atomically.
-            if let Err(e) = k.replace_policy(p).await {
-                for q in &plan.policies {
-                    let _ = k.del_policy(&q.id()).await;
-                }
-                let _ = k.del_sa(&plan.inbound.id, plan.inbound.mark).await;
-                let _ = k.del_sa(&plan.outbound.id, plan.outbound.mark).await;
-                self.restore_traps(&req.connection).await;
-                return Err(e);
-            }
-        }
-        let peer_id = self.peer_id_text(req.ike, &req.connection);
-        let shape = SaShape {
-            connection: &req.connection,
-            mode: req.mode,
-            me: req.inbound.dst,
-            peer: req.outbound.dst,
-            local_ts: &req.local_ts,
-            remote_ts: &req.remote_ts,
+        let restore = self
+            .routed
+            .get(&req.connection)
+            .map(|r| r.traps.clone())
+            .unwrap_or_default();
+        self.touched_kernel = true;
+        self.installing.insert(
+            req.child,
+            Installing {
+                connection: req.connection.clone(),
+                ike: req.ike,
+                reqid,
+                mode: req.mode,
+                lifetime: req.lifetime,
+                inbound: plan.inbound.id,
+                outbound: plan.outbound.id,
+                mark: plan.inbound.mark,
+                policies: plan.policies.iter().map(|p| p.id()).collect(),
+                local_ts: req.local_ts.clone(),
+                remote_ts: req.remote_ts.clone(),
+            },
+        );
+        let ops = vec![Op::Install {
+            plan: Box::new(plan),
+            restore,
+        }];
+        let tag = Tag::Install {
+            child: req.child,
+            ah: req.protocol == ike::registry::ProtocolId::AH,
+            encap: req.encap.is_some(),
         };
-        let (mut ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
+        let lane = self.lane(&req.connection, req.outbound.dst);
+        self.submit(lane, tag, ops).await;
+        Ok(())
+    }
+
+    /// The record of a Child SA the kernel took, with its updown environments
+    /// (built now, as when the install was awaited in line: a Child SA the
+    /// kernel refuses costs no route lookup).
+    async fn installed_rec(&self, i: Installing, plan: ChildPlan) -> ChildRec {
+        let peer_id = self.peer_id_text(i.ike, &i.connection);
+        let shape = SaShape {
+            connection: &i.connection,
+            mode: i.mode,
+            me: plan.inbound.id.dst,
+            peer: plan.outbound.id.dst,
+            local_ts: &i.local_ts,
+            remote_ts: &i.remote_ts,
+        };
+        let (mut ctxs, cmd) = self.updown_contexts(&shape, i.reqid).await;
         // PLUTO_PEER_ID is the ID the peer authenticated with (a template's
         // configured `%any` says nothing about who connected).
         for c in &mut ctxs {
             c.peer_id.clone_from(&peer_id);
         }
-        self.touched_kernel = true;
-        self.count_child_sa(req);
-        self.children.insert(
-            req.child,
-            ChildRec {
-                connection: req.connection.clone(),
-                ike: req.ike,
-                inbound: plan.inbound.id,
-                outbound: plan.outbound.id,
-                policies: plan.policies,
-                sa_specs: (plan.inbound, plan.outbound),
-                reqid,
-                mode: req.mode,
-                added: SystemTime::now(),
-                added_at: Instant::now(),
-                lifetime: req.lifetime,
-                in_bytes: 0,
-                out_bytes: 0,
-                peer_id,
-                updown: ctxs,
-                updown_cmd: cmd,
-                up: false,
-            },
+        ChildRec {
+            connection: i.connection,
+            ike: i.ike,
+            inbound: plan.inbound.id,
+            outbound: plan.outbound.id,
+            policies: plan.policies,
+            sa_specs: (plan.inbound, plan.outbound),
+            reqid: i.reqid,
+            mode: i.mode,
+            added: SystemTime::now(),
+            added_at: Instant::now(),
+            lifetime: i.lifetime,
+            in_bytes: 0,
+            out_bytes: 0,
+            peer_id,
+            updown: ctxs,
+            updown_cmd: cmd,
+            up: false,
+        }
+    }
+
+    /// The kernel did not take Child SA `child`: whack hears why, the core deletes
+    /// it with the peer (or refuses it in its held response).
+    fn install_failed(
+        &mut self,
+        connection: &str,
+        child: SaSerial,
+        e: &dyn std::fmt::Display,
+        now: Instant,
+    ) {
+        let text = format!("\"{connection}\" {child}: cannot install Child SA in the kernel: {e}");
+        self.tell(connection, rc::LOG, &text);
+        if let Err(e2) = self.ike.child_sa_install_failed(child, &e.to_string(), now) {
+            tracing::error!("{text}");
+            tracing::debug!("\"{connection}\" {child}: {e2}");
+        }
+        self.finish(
+            connection,
+            Some((
+                rc::FATAL,
+                format!("\"{connection}\" {child}: Child SA not installed; the IKE SA stays up"),
+            )),
         );
-        Ok(())
+    }
+
+    /// A job of the kernel worker finished: its results go where the inline code
+    /// put them (the core, whack, the records and counters, the log). The main
+    /// loop pumps after this, as after any input.
+    pub async fn kernel_done(&mut self, mut d: Done) {
+        if let Some(w) = self.kworker.as_mut() {
+            w.completed(&d.lane);
+        }
+        self.kernel_result(&mut d).await;
+        self.answer_settled();
+    }
+
+    /// whack requests answered once their connections' kernel work is done.
+    fn answer_settled(&mut self) {
+        if self.settling.is_empty() {
+            return;
+        }
+        let Some(w) = self.kworker.as_ref() else {
+            return;
+        };
+        let (done, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.settling)
+            .into_iter()
+            .partition(|(names, _)| !names.iter().any(|n| w.busy(n)));
+        self.settling = wait;
+        for (_, r) in done {
+            r.finish();
+        }
+    }
+
+    /// Whether the kernel worker still has work of `connection`.
+    pub fn kernel_busy(&self, connection: &str) -> bool {
+        self.kworker.as_ref().is_some_and(|w| w.busy(connection))
+    }
+
+    async fn kernel_result(&mut self, d: &mut Done) {
+        let now = Instant::now();
+        match &d.tag {
+            Tag::Install { child, ah, encap } => {
+                let child = *child;
+                let Some(pending) = self.installing.remove(&child) else {
+                    // Deleted while queued: its delete job follows in the lane.
+                    tracing::debug!("{child}: install answered after the Child SA went");
+                    return;
+                };
+                let plan = d.results.iter_mut().find_map(|r| match r {
+                    OpResult::Installed(p) => p.take(),
+                    _ => None,
+                });
+                match (plan, d.kernel_error()) {
+                    (Some(plan), None) => {
+                        self.count_child_sa(*ah, *encap);
+                        let rec = self.installed_rec(pending, *plan).await;
+                        let connection = rec.connection.clone();
+                        self.children.insert(child, rec);
+                        if let Err(e) = self.ike.child_sa_installed(child, now) {
+                            tracing::warn!("\"{connection}\" {child}: {e}");
+                        }
+                    }
+                    (_, Some(e)) => {
+                        let e = e.to_string();
+                        self.install_failed(&pending.connection, child, &e, now);
+                    }
+                    (None, None) => {
+                        let e = "the kernel worker returned no plan".to_string();
+                        self.install_failed(&pending.connection, child, &e, now);
+                    }
+                }
+            }
+            Tag::Up { connection, child } => {
+                self.tell_updown_errors(connection, Some(*child), d);
+                self.finish(connection, None);
+            }
+            Tag::Delete {
+                connection,
+                child,
+                last,
+            } => {
+                // total.ipsec.traffic.*: the bytes a Child SA carried, read last.
+                let (i, o) = d
+                    .results
+                    .iter()
+                    .find_map(|r| match r {
+                        OpResult::Bytes(i, o) => Some((i.unwrap_or(last.0), o.unwrap_or(last.1))),
+                        _ => None,
+                    })
+                    .unwrap_or(*last);
+                self.totals.add("total.ipsec.traffic.in", i);
+                self.totals.add("total.ipsec.traffic.out", o);
+                self.tell_updown_errors(connection, Some(*child), d);
+                log_kernel_errors(connection, d);
+            }
+            Tag::Connection { connection } => {
+                for e in d.updown_errors() {
+                    tracing::warn!("\"{connection}\": {e}");
+                }
+                log_kernel_errors(connection, d);
+            }
+            Tag::FailureShunts { connection, shunts } => {
+                for (spec, r) in shunts.iter().zip(&d.results) {
+                    match r {
+                        OpResult::Kernel(_, e) => {
+                            tracing::warn!(
+                                "\"{connection}\": cannot install the failure shunt: {e}"
+                            );
+                            if let Some(rt) = self.routed.get_mut(connection) {
+                                rt.shunts.retain(|s| s.policy.id() != spec.id());
+                            }
+                        }
+                        _ => tracing::info!(
+                            "\"{connection}\": negotiation failed: installed failure shunt {}",
+                            xfrm::shunt_line(spec, FAILURE_SHUNT_WHY)
+                        ),
+                    }
+                }
+            }
+            Tag::Mapping {
+                child,
+                name,
+                new,
+                specs,
+            } => match d.kernel_error() {
+                None => {
+                    tracing::info!("{name} {child}: NAT-T: ESP-in-UDP now to {new}");
+                    if let Some(rec) = self.children.get_mut(child) {
+                        rec.sa_specs = (specs.0.clone(), specs.1.clone());
+                    }
+                }
+                Some(e) => tracing::warn!(
+                    "{name} {child}: NAT-T: cannot update the encapsulation to {new}: {e}"
+                ),
+            },
+        }
+    }
+
+    /// updown failures of a Child SA's job: logged and told to a waiting whack.
+    fn tell_updown_errors(&mut self, connection: &str, child: Option<SaSerial>, d: &Done) {
+        let at = child.map(|c| format!(" {c}")).unwrap_or_default();
+        for e in d.updown_errors() {
+            let text = format!("\"{connection}\"{at}: {e}");
+            tracing::warn!("{text}");
+            self.tell(connection, rc::LOG, &text);
+        }
+    }
+
+    /// Waits (at most `limit`) until the kernel worker has carried out everything
+    /// queued, feeding each result in as the main loop would (which may queue
+    /// more). False when time ran out first.
+    pub async fn drain_kernel(&mut self, limit: Duration) -> bool {
+        let Some(mut done) = self.kworker.as_mut().and_then(kworker::Worker::take_done) else {
+            return true;
+        };
+        let all = self.drain_from(&mut done, limit).await;
+        if let Some(w) = self.kworker.as_mut() {
+            w.put_done(done);
+        }
+        all
+    }
+
+    async fn drain_from(
+        &mut self,
+        done: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
+        limit: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while let Some(n) = self.kworker.as_ref().map(kworker::Worker::outstanding) {
+            if n == 0 {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, done.recv()).await {
+                Ok(Some(d)) => {
+                    self.kernel_done(d).await;
+                    self.pump().await;
+                }
+                Ok(None) => return false,
+                Err(_) => {
+                    tracing::warn!(
+                        "kernel worker: {n} request(s) still not carried out after {}s; going on without them",
+                        limit.as_secs()
+                    );
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// `total.ipsec.type.*` for a Child SA the kernel took.
-    fn count_child_sa(&mut self, req: &ChildSaInstall) {
+    fn count_child_sa(&mut self, ah: bool, encap: bool) {
         self.totals.add("total.ipsec.type.all", 1);
-        if req.protocol == ike::registry::ProtocolId::AH {
+        if ah {
             self.totals.add("total.ipsec.type.ah", 1);
         } else {
             self.totals.add("total.ipsec.type.esp", 1);
         }
-        if req.encap.is_some() {
+        if encap {
             self.totals.add("total.ipsec.type.encap", 1);
         } else {
             self.totals.add("total.ipsec.type.non_encap", 1);
         }
     }
 
-    /// Puts a routed connection's trap policies back (after its SA went away).
-    async fn restore_traps(&mut self, connection: &str) {
-        let Some(rt) = self.routed.get(connection).cloned() else {
-            return;
-        };
-        let Some(k) = self.kernel.clone() else { return };
-        for p in &rt.traps {
-            if let Err(e) = k.replace_policy(p).await {
-                tracing::warn!("\"{connection}\": cannot restore trap policy: {e}");
-            }
-        }
-    }
-
+    /// Queues a Child SA's removal, behind whatever its connection has queued:
+    /// "down" (unless a rekey's successor carries on) with the counters read just
+    /// before, "route" again for a routed connection, its trap back, its policies
+    /// and SAs deleted.
     async fn uninstall(&mut self, d: &ChildSaDelete) {
-        let rec = self.children.get(&d.child).cloned();
+        // One still being installed: what its delete needs is in `installing`,
+        // and the install runs first in the lane.
+        let gone = match self.installing.remove(&d.child) {
+            Some(p) => Some(Gone {
+                inbound: p.inbound,
+                outbound: p.outbound,
+                mark: p.mark,
+                last: (0, 0),
+                up: false,
+                updown: None,
+                policies: p.policies,
+            }),
+            None => self.children.get(&d.child).map(|r| Gone {
+                inbound: r.inbound,
+                outbound: r.outbound,
+                mark: r.sa_specs.0.mark,
+                last: (r.in_bytes, r.out_bytes),
+                up: r.up,
+                updown: r.updown_cmd.clone().map(|c| (c, r.updown.clone())),
+                policies: r.policies.iter().map(|p| p.id()).collect(),
+            }),
+        };
         let replaced = self.children.same_traffic_as(d.child).next().is_some();
-        if let Some(rec) = &rec {
+        let routed = self.routed.contains_key(&d.connection);
+        let mark = gone.as_ref().and_then(|g| g.mark);
+        let mut ops = Vec::new();
+        let mut last = (0, 0);
+        if let Some(rec) = &gone {
+            last = rec.last;
+            ops.push(Op::Counters {
+                inbound: rec.inbound,
+                outbound: rec.outbound,
+                mark,
+            });
             // The old Child SA of a rekey goes without "down": its successor is up.
             if rec.up && !replaced {
-                self.run_updown(d.child, Verb::Down).await;
+                if let Some((cmd, ctxs)) = &rec.updown {
+                    let mut ctxs = ctxs.clone();
+                    for c in &mut ctxs {
+                        c.bytes = Some(last);
+                    }
+                    ops.extend(script_ops(cmd, &[Verb::Down], &ctxs));
+                }
                 // "down" took the route away; a routed connection keeps its trap.
-                if let Some(rt) = self.routed.get(&d.connection).cloned() {
+                if let Some(rt) = self.routed.get(&d.connection) {
+                    let reqid = rt.reqid;
                     if let Ok(c) = self.ike_conn(&d.connection, None) {
-                        self.run_route_updown(&c, rt.reqid, &[Verb::Route]).await;
+                        ops.extend(self.route_scripts(&c, reqid, &[Verb::Route]).await);
                     }
                 }
             }
-        }
-        let Some(k) = self.kernel.clone() else { return };
-        let routed = self.routed.contains_key(&d.connection);
-        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
-        if let Some(rec) = &rec {
-            // total.ipsec.traffic.*: the bytes a Child SA carried, read last now.
-            let read = |id: SaId| {
-                let k = k.clone();
-                async move { k.sa_counters(&id, mark).await.map(|c| c.bytes) }
-            };
-            let i = read(rec.inbound).await.unwrap_or(rec.in_bytes);
-            let o = read(rec.outbound).await.unwrap_or(rec.out_bytes);
-            self.totals.add("total.ipsec.traffic.in", i);
-            self.totals.add("total.ipsec.traffic.out", o);
-        }
-        if let Some(rec) = &rec {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have
             // their own selectors and are not held back by one another.
@@ -916,26 +1246,20 @@ impl Pluto {
                 .filter(|(s, _)| **s != d.child)
                 .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
                 .collect();
-            let traps: Vec<_> = self
+            let traps: Vec<PolicySpec> = self
                 .routed
                 .get(&d.connection)
-                .map(|r| r.traps.iter().map(|p| p.id()).collect())
+                .map(|r| r.traps.clone())
                 .unwrap_or_default();
             if routed && in_use.is_empty() {
-                self.restore_traps(&d.connection).await;
+                ops.extend(traps.iter().map(|t| Op::ReplacePolicy(Box::new(t.clone()))));
             }
-            for p in &rec.policies {
-                let id = p.id();
-                if in_use.contains(&id) {
+            for &id in &rec.policies {
+                // Already back to its trap (replaced above), or still in use.
+                if in_use.contains(&id) || traps.iter().any(|t| t.id() == id) {
                     continue;
                 }
-                if traps.contains(&id) {
-                    // Already back to its trap (restore_traps replaced it).
-                    continue;
-                }
-                if let Err(e) = k.del_policy(&id).await {
-                    tracing::debug!("\"{}\": deleting policy: {e}", d.connection);
-                }
+                ops.push(Op::DelPolicy(id));
             }
         }
         for (spi, dst) in [
@@ -947,10 +1271,15 @@ impl Pluto {
                 spi,
                 proto: IpsecProto::Esp,
             };
-            if let Err(e) = k.del_sa(&id, mark).await {
-                tracing::debug!("\"{}\": deleting SA {id}: {e}", d.connection);
-            }
+            ops.push(Op::DelSa(id, mark));
         }
+        let tag = Tag::Delete {
+            connection: d.connection.clone(),
+            child: d.child,
+            last,
+        };
+        let lane = self.lane(&d.connection, d.outbound_dst);
+        self.submit(lane, tag, ops).await;
     }
 
     async fn updown_contexts(
@@ -1050,39 +1379,25 @@ impl Pluto {
         (out, cmd)
     }
 
-    async fn run_updown(&mut self, child: SaSerial, verb: Verb) {
-        let Some(rec) = self.children.get(&child).cloned() else {
-            return;
+    /// Queues updown "up" of an installed Child SA and marks it up (the lane runs
+    /// a later "down" after it). False when there is no script to run.
+    async fn queue_up(&mut self, child: SaSerial) -> bool {
+        let Some(rec) = self.children.get_mut(&child) else {
+            return false;
         };
+        rec.up = true;
         let Some(cmd) = rec.updown_cmd.clone() else {
             // No script: "up" still counts as done, so the Child SA is known to
             // be up (a later Child SA of the same traffic is its rekey, not a
             // second tunnel that would look at every other one).
-            if let Some(c) = self.children.get_mut(&child) {
-                c.up = verb == Verb::Up;
-            }
-            return;
+            return false;
         };
-        if verb == Verb::Down {
-            self.refresh_child_counters(child).await;
-        }
-        let bytes = self.children.get(&child).map(|c| (c.in_bytes, c.out_bytes));
-        for mut ctx in rec.updown {
-            if verb == Verb::Down {
-                ctx.bytes = bytes;
-            }
-            if let Err(e) = updown::run(&cmd, verb, &ctx).await {
-                tracing::warn!("\"{}\" {child}: {e}", rec.connection);
-                self.tell(
-                    &rec.connection,
-                    rc::LOG,
-                    &format!("\"{}\" {child}: {e}", rec.connection),
-                );
-            }
-        }
-        if let Some(c) = self.children.get_mut(&child) {
-            c.up = verb == Verb::Up;
-        }
+        let ops = script_ops(&cmd, &[Verb::Up], &rec.updown);
+        let connection = rec.connection.clone();
+        let peer = rec.outbound.dst;
+        let lane = self.lane(&connection, peer);
+        let tag = Tag::Up { connection, child };
+        self.submit(lane, tag, ops).await
     }
 
     /// Reads every Child SA's byte counters from the kernel. Inbound bytes that
@@ -1118,29 +1433,6 @@ impl Pluto {
         }
     }
 
-    /// Reads one Child SA's byte counters from the kernel (updown `down` reports
-    /// them; reading every Child SA's there made each delete cost all of them).
-    async fn refresh_child_counters(&mut self, child: SaSerial) {
-        let Some(k) = self.kernel.clone() else { return };
-        let now = Instant::now();
-        if let Some(c) = self.children.get_mut(&child) {
-            let mark = c.sa_specs.0.mark;
-            match k.sa_counters(&c.inbound, mark).await {
-                Ok(n) => {
-                    if n.bytes > c.in_bytes {
-                        self.ike.note_peer_traffic(child, now);
-                    }
-                    c.in_bytes = n.bytes;
-                }
-                Err(e) => tracing::debug!("counters of {}: {e}", c.inbound),
-            }
-            match k.sa_counters(&c.outbound, mark).await {
-                Ok(n) => c.out_bytes = n.bytes,
-                Err(e) => tracing::debug!("counters of {}: {e}", c.outbound),
-            }
-        }
-    }
-
     /// Installs a connection's trap policies (`--route`) and runs updown's prepare
     /// and route verbs.
     pub async fn route(&mut self, name: &str) -> Result<usize, String> {
@@ -1157,7 +1449,7 @@ impl Pluto {
             mark,
         );
         let k = self.kernel().map_err(|e| e.to_string())?;
-        let up = self.children.has_connection(name);
+        let up = self.has_child_sa(name);
         if !up {
             for (i, p) in traps.iter().enumerate() {
                 if let Err(e) = k.replace_policy(p).await {
@@ -1191,8 +1483,14 @@ impl Pluto {
             },
         );
         self.set_routing(name);
-        self.run_route_updown(&c, reqid, &[Verb::Prepare, Verb::Route])
+        let ops = self
+            .route_scripts(&c, reqid, &[Verb::Prepare, Verb::Route])
             .await;
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
         Ok(n)
     }
 
@@ -1203,28 +1501,27 @@ impl Pluto {
             return false;
         };
         self.set_routing(name);
-        if let Ok(c) = self.ike_conn(name, None) {
-            self.run_route_updown(&c, rt.reqid, &[Verb::Unroute]).await;
-        }
-        let up = self.children.has_connection(name);
-        if let Some(k) = self.kernel.clone() {
-            let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
-            for s in &rt.shunts {
-                // A shunt over a trap's own selector goes with the trap below.
-                if !trap_ids.contains(&s.policy.id()) {
-                    if let Err(e) = k.del_policy(&s.policy.id()).await {
-                        tracing::debug!("\"{name}\": deleting bare shunt: {e}");
-                    }
-                }
-            }
-            if !up {
-                for p in &rt.traps {
-                    if let Err(e) = k.del_policy(&p.id()).await {
-                        tracing::debug!("\"{name}\": deleting trap policy: {e}");
-                    }
-                }
+        // "unroute" first, then the policies, in the connection's lane.
+        let mut ops = match self.ike_conn(name, None) {
+            Ok(c) => self.route_scripts(&c, rt.reqid, &[Verb::Unroute]).await,
+            Err(_) => Vec::new(),
+        };
+        let up = self.has_child_sa(name);
+        let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
+        for s in &rt.shunts {
+            // A shunt over a trap's own selector goes with the trap below.
+            if !trap_ids.contains(&s.policy.id()) {
+                ops.push(Op::DelPolicy(s.policy.id()));
             }
         }
+        if !up {
+            ops.extend(trap_ids.into_iter().map(Op::DelPolicy));
+        }
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
         true
     }
 
@@ -1281,7 +1578,7 @@ impl Pluto {
     /// Installs the failure shunt of a routed connection whose negotiation failed
     /// (nothing with `--failnone`: the negotiation shunt stays).
     async fn negotiation_failed(&mut self, name: &str) {
-        if self.children.has_connection(name) {
+        if self.has_child_sa(name) {
             return;
         }
         // Only our own negotiations: traffic through the trap (ACQUIRE) or a
@@ -1297,6 +1594,12 @@ impl Pluto {
         let Some(action) = xfrm::failure_action(rt.failure) else {
             return;
         };
+        if self.kworker.is_none() {
+            return;
+        }
+        let Some(rt) = self.routed.get_mut(name) else {
+            return;
+        };
         let flows: Vec<kernel::Selector> = match flow.map(|f| xfrm::failed_flow(&f)) {
             Some(Ok(f)) => vec![f],
             Some(Err(e)) => {
@@ -1306,27 +1609,30 @@ impl Pluto {
             None => rt.traps.iter().map(|p| p.selector).collect(),
         };
         let mark = rt.mark;
-        let Some(k) = self.kernel.clone() else { return };
-        for f in flows {
-            let spec = xfrm::bare_shunt(f, action.clone(), mark);
-            match k.replace_policy(&spec).await {
-                Ok(()) => {
-                    tracing::info!(
-                        "\"{name}\": negotiation failed: installed failure shunt {}",
-                        xfrm::shunt_line(&spec, FAILURE_SHUNT_WHY)
-                    );
-                    self.touched_kernel = true;
-                    if let Some(rt) = self.routed.get_mut(name) {
-                        rt.shunts.retain(|s| s.policy.id() != spec.id());
-                        rt.shunts.push(BareShunt {
-                            policy: spec,
-                            why: FAILURE_SHUNT_WHY,
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!("\"{name}\": cannot install the failure shunt: {e}"),
-            }
+        let shunts: Vec<PolicySpec> = flows
+            .into_iter()
+            .map(|f| xfrm::bare_shunt(f, action.clone(), mark))
+            .collect();
+        // Recorded now (a failed install takes it out again when the worker says
+        // so), so that what follows in the lane and `--shuntstatus` see it.
+        for spec in &shunts {
+            rt.shunts.retain(|s| s.policy.id() != spec.id());
+            rt.shunts.push(BareShunt {
+                policy: spec.clone(),
+                why: FAILURE_SHUNT_WHY,
+            });
         }
+        self.touched_kernel = true;
+        let ops = shunts
+            .iter()
+            .map(|p| Op::ReplacePolicy(Box::new(p.clone())))
+            .collect();
+        let lane = self.conn_lane(name);
+        let tag = Tag::FailureShunts {
+            connection: name.to_string(),
+            shunts,
+        };
+        self.submit(lane, tag, ops).await;
     }
 
     /// Removes a connection's bare shunts once its Child SA is up. One over a
@@ -1338,16 +1644,17 @@ impl Pluto {
         rt.flow = None;
         let trap_ids: Vec<kernel::PolicyId> = rt.traps.iter().map(|p| p.id()).collect();
         let gone = std::mem::take(&mut rt.shunts);
-        let Some(k) = self.kernel.clone() else { return };
-        for s in gone {
-            let id = s.policy.id();
-            if trap_ids.contains(&id) {
-                continue;
-            }
-            if let Err(e) = k.del_policy(&id).await {
-                tracing::debug!("\"{name}\": deleting bare shunt: {e}");
-            }
-        }
+        let ops = gone
+            .iter()
+            .map(|s| s.policy.id())
+            .filter(|id| !trap_ids.contains(id))
+            .map(Op::DelPolicy)
+            .collect();
+        let lane = self.conn_lane(name);
+        let tag = Tag::Connection {
+            connection: name.to_string(),
+        };
+        self.submit(lane, tag, ops).await;
     }
 
     /// POLEXPIRE: the kernel removed a bare shunt at the end of its lifetime.
@@ -1365,11 +1672,14 @@ impl Pluto {
             id.selector.src,
             id.selector.dst
         );
-        let up = self.children.has_connection(&name);
-        if let (Some(t), false, Some(k)) = (trap, up, self.kernel.clone()) {
-            if let Err(e) = k.replace_policy(&t).await {
-                tracing::warn!("\"{name}\": cannot restore trap policy: {e}");
-            }
+        let up = self.has_child_sa(&name);
+        if let (Some(t), false) = (trap, up) {
+            let lane = self.conn_lane(&name);
+            let tag = Tag::Connection {
+                connection: name.clone(),
+            };
+            self.submit(lane, tag, vec![Op::ReplacePolicy(Box::new(t))])
+                .await;
         }
     }
 
@@ -1378,7 +1688,8 @@ impl Pluto {
         self.routed.values().flat_map(|r| r.shunts.iter()).collect()
     }
 
-    async fn run_route_updown(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) {
+    /// The updown runs of `verbs` for a routed connection (prepare, route, unroute).
+    async fn route_scripts(&self, c: &IkeConn, reqid: u32, verbs: &[Verb]) -> Vec<Op> {
         let shape = SaShape {
             connection: &c.name,
             mode: c.mode,
@@ -1388,13 +1699,9 @@ impl Pluto {
             remote_ts: &c.remote_ts,
         };
         let (ctxs, cmd) = self.updown_contexts(&shape, reqid).await;
-        let Some(cmd) = cmd else { return };
-        for v in verbs {
-            for ctx in &ctxs {
-                if let Err(e) = updown::run(&cmd, *v, ctx).await {
-                    tracing::warn!("\"{}\": {e}", c.name);
-                }
-            }
+        match cmd {
+            Some(cmd) => script_ops(&cmd, verbs, &ctxs),
+            None => Vec::new(),
         }
     }
 
@@ -1421,7 +1728,9 @@ impl Pluto {
     }
 
     /// `--shutdown`: Deletes to every peer and the kernel state pluto owns removed,
-    /// unless `leave_state`.
+    /// unless `leave_state`. What the kernel worker has queued is carried out first
+    /// (results from `done`), for at most [`DRAIN_LIMIT`]: the updown "down" and
+    /// "unroute" runs and the deletes of every Child SA, in their lanes' order.
     pub async fn shutdown(&mut self, leave_state: bool) {
         if !leave_state {
             let now = Instant::now();
@@ -1436,6 +1745,7 @@ impl Pluto {
             for n in names {
                 self.unroute(&n).await;
             }
+            self.drain_kernel(DRAIN_LIMIT).await;
             // Only a pluto that installed something removes "its" state: several
             // test daemons may share one namespace.
             if let (true, Some(k)) = (self.touched_kernel, self.kernel.clone()) {
@@ -1444,6 +1754,9 @@ impl Pluto {
                     tracing::warn!("cannot remove pluto's kernel state: {e}");
                 }
             }
+        }
+        for (_, r) in std::mem::take(&mut self.settling) {
+            r.finish();
         }
         for w in self.waiters.take_all() {
             let mut r = w.responder;
@@ -1914,6 +2227,188 @@ mod tests {
         assert!(p.bare_shunts().is_empty());
         assert_eq!(p.routed["west-east"].flow, None);
         assert_eq!(crate::status::shunts(&p).len(), 2);
+    }
+
+    /// A PSK connection like [`add_conn`]'s whose updown command is `updown`.
+    fn add_conn_with_updown(p: &mut Pluto, name: &str, updown: &str) {
+        let mut s = control::ConnSpec::named(name);
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("192.0.2.2".into());
+        s.left.updown = Some(updown.into());
+        s.psk = true;
+        s.encrypt = true;
+        let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        p.conns.add(s, &host).unwrap();
+    }
+
+    fn install_req(conn: &str, child: u64) -> ChildSaInstall {
+        let mut req = crate::xfrm::testutil::install(Mode::Tunnel, true);
+        req.connection = conn.into();
+        req.child = SaSerial(child);
+        req.inbound.spi += child as u32;
+        req.outbound.spi += child as u32;
+        req
+    }
+
+    async fn kernel_answer(p: &mut Pluto, rx: &mut UnboundedReceiver<Done>) -> Lane {
+        let d = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the kernel worker answers in time")
+            .expect("the kernel worker runs");
+        let lane = d.lane.clone();
+        p.kernel_done(d).await;
+        p.pump().await;
+        lane
+    }
+
+    #[tokio::test]
+    async fn a_slow_up_script_does_not_hold_up_another_connections_child_sa() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let mut p = pluto(dir.path());
+        let slow = format!("while [ ! -e {} ]; do sleep 0.02; done", go.display());
+        add_conn_with_updown(&mut p, "slow", &slow);
+        add_conn_with_updown(&mut p, "fast", "%disabled");
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+
+        let mut slow_whack = wait(&mut p, "slow");
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req("slow", 2),
+        ))))
+        .await;
+        // Not shown as installed before the kernel said so.
+        assert!(p.children.is_empty() && p.installing.contains_key(&SaSerial(2)));
+        kernel_answer(&mut p, &mut rx).await;
+        assert!(p.children.contains_key(&SaSerial(2)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "slow".into(),
+            child: SaSerial(2),
+            ike: SaSerial(1),
+        })
+        .await;
+        // Its "up" runs (and waits): whack is not answered yet.
+        assert!(p.kernel_busy("slow"));
+        assert_eq!(drain(&mut slow_whack).1, None);
+
+        let mut fast_whack = wait(&mut p, "fast");
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req("fast", 3),
+        ))))
+        .await;
+        let lane = kernel_answer(&mut p, &mut rx).await;
+        assert_eq!(lane.connection, "fast");
+        assert!(p.children.contains_key(&SaSerial(3)));
+        p.on_event(Event::ChildSaEstablished {
+            connection: "fast".into(),
+            child: SaSerial(3),
+            ike: SaSerial(4),
+        })
+        .await;
+        assert_eq!(drain(&mut fast_whack).1, Some(0), "fast is up");
+        assert_eq!(drain(&mut slow_whack).1, None, "slow's script still runs");
+        assert!(p.kernel_busy("slow"));
+
+        std::fs::write(&go, b"").unwrap();
+        let lane = kernel_answer(&mut p, &mut rx).await;
+        assert_eq!(lane.connection, "slow");
+        assert_eq!(
+            drain(&mut slow_whack).1,
+            Some(0),
+            "slow is up once its script ran"
+        );
+        assert!(!p.kernel_busy("slow"));
+    }
+
+    /// Installs Child SA `child` of `conn` through the worker and queues its "up".
+    async fn up_with_script(
+        p: &mut Pluto,
+        rx: &mut UnboundedReceiver<Done>,
+        conn: &str,
+        child: u64,
+    ) {
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            install_req(conn, child),
+        ))))
+        .await;
+        kernel_answer(p, rx).await;
+        p.on_event(Event::ChildSaEstablished {
+            connection: conn.into(),
+            child: SaSerial(child),
+            ike: SaSerial(1),
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_shutdown_drain_waits_for_queued_work_within_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn_with_updown(&mut p, "brief", "sleep 0.2");
+        add_conn_with_updown(&mut p, "hung", "sleep 30");
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k, updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        let mut whack = wait(&mut p, "brief");
+        up_with_script(&mut p, &mut rx, "brief", 2).await;
+        assert_eq!(drain(&mut whack).1, None);
+        p.kworker.as_mut().unwrap().put_done(rx);
+        assert!(p.drain_kernel(Duration::from_secs(20)).await);
+        assert_eq!(drain(&mut whack).1, Some(0), "its result was fed in");
+        assert!(!p.kernel_busy("brief"));
+
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        up_with_script(&mut p, &mut rx, "hung", 3).await;
+        p.kworker.as_mut().unwrap().put_done(rx);
+        assert!(!p.drain_kernel(Duration::from_millis(300)).await);
+        assert!(p.kernel_busy("hung"));
+    }
+
+    #[tokio::test]
+    async fn a_child_sa_deleted_while_installing_is_removed_after_its_install() {
+        use crate::kworker::testutil::Call;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn_with_updown(&mut p, "west-east", "%disabled");
+        let k = crate::kworker::testutil::Recorder {
+            delay: Duration::from_millis(5),
+            ..Default::default()
+        };
+        p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        let req = install_req("west-east", 2);
+        p.on_event(Event::Kernel(KernelRequest::InstallChildSa(Box::new(
+            req.clone(),
+        ))))
+        .await;
+        // The core gives up on it before the kernel answered (its IKE SA went).
+        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            protocol: ike::registry::ProtocolId::ESP,
+            inbound_spi: req.inbound.spi,
+            inbound_dst: req.inbound.dst,
+            outbound_spi: req.outbound.spi,
+            outbound_dst: req.outbound.dst,
+            local_ts: req.local_ts.clone(),
+            remote_ts: req.remote_ts.clone(),
+        })))
+        .await;
+        kernel_answer(&mut p, &mut rx).await;
+        kernel_answer(&mut p, &mut rx).await;
+        assert!(p.children.is_empty() && p.installing.is_empty());
+        let calls = k.calls();
+        let last_add = calls
+            .iter()
+            .rposition(|c| matches!(c, Call::ReplacePolicy(_)))
+            .unwrap();
+        let first_del = calls
+            .iter()
+            .position(|c| matches!(c, Call::DelPolicy(_) | Call::DelSa(_)))
+            .unwrap();
+        assert!(last_add < first_del, "{calls:?}");
+        assert!(calls.contains(&Call::DelSa(req.outbound.spi)), "{calls:?}");
     }
 
     #[test]

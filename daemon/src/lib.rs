@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod engine;
 pub mod events;
 pub mod ifaddrs;
+pub mod kworker;
 pub mod logging;
 pub mod pluto;
 pub mod sockets;

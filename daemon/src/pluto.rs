@@ -75,6 +75,15 @@ pub struct Pluto {
     pub waiters: crate::waiters::Waiters,
     /// Installed Child SAs.
     pub children: crate::children::Children,
+    /// Child SAs queued to the kernel worker and not yet answered; recorded in
+    /// `children` once the kernel took them.
+    pub installing: std::collections::HashMap<SaSerial, crate::engine::Installing>,
+    /// The kernel worker (with a kernel): XFRM changes and updown runs, per
+    /// connection in order, off the main loop.
+    pub kworker: Option<crate::kworker::Worker>,
+    /// whack requests answered once the kernel worker has carried out what they
+    /// queued for these connections (`--route`, `--unroute`, `--down`, ...).
+    pub settling: Vec<(Vec<String>, Responder)>,
     /// Established IKE SAs' timing.
     pub ike_sas: BTreeMap<SaSerial, IkeRec>,
     /// Routed connections by name.
@@ -302,6 +311,9 @@ impl Pluto {
             datagrams: Some(rx),
             waiters: crate::waiters::Waiters::default(),
             children: crate::children::Children::default(),
+            installing: std::collections::HashMap::new(),
+            kworker: None,
+            settling: Vec::new(),
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),
             updown_default,
@@ -517,6 +529,10 @@ impl Pluto {
 
     /// Gives pluto its kernel interface.
     pub fn attach_kernel(&mut self, k: kernel::Kernel) {
+        self.kworker = Some(crate::kworker::Worker::start(
+            k.clone(),
+            crate::updown::TIMEOUT,
+        ));
         self.kernel = Some(k);
     }
 
@@ -738,6 +754,24 @@ impl Pluto {
                     responder: r,
                 });
                 (flow, None)
+            }
+            _ if flow == Flow::Continue => {
+                // The answer says the kernel state is there: it waits for the
+                // kernel worker's jobs of the connections named (their updown
+                // runs included), without holding up the main loop.
+                let names: Vec<String> = env
+                    .requests
+                    .iter()
+                    .filter_map(changed_connection)
+                    .filter(|n| self.kernel_busy(n))
+                    .map(str::to_string)
+                    .collect();
+                if names.is_empty() {
+                    (flow, Some(r))
+                } else {
+                    self.settling.push((names, r));
+                    (flow, None)
+                }
             }
             _ => (flow, Some(r)),
         }
@@ -1634,6 +1668,20 @@ impl Pluto {
             r.comment("");
             r.comment(none);
         }
+    }
+}
+
+/// The connection whose kernel state a whack request changes, for the answer to
+/// wait on (see [`Pluto::handle`]).
+fn changed_connection(req: &Request) -> Option<&str> {
+    match req {
+        Request::Route { name }
+        | Request::Unroute { name }
+        | Request::Delete { name }
+        | Request::Down { name, .. }
+        | Request::DeleteSa { name, .. }
+        | Request::DownSa { name, .. } => Some(name),
+        _ => None,
     }
 }
 

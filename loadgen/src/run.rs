@@ -184,6 +184,7 @@ impl Run {
                 if let Some(sa) = self.tally.event(i, &e, self.opts.delete) {
                     if let Err(err) = port.ep.delete_ike_sa(sa, now) {
                         tracing::warn!("cannot delete {sa}: {err}");
+                        self.tally.delete_refused(i, sa);
                     }
                     again = true;
                 }

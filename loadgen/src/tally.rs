@@ -105,6 +105,14 @@ impl Tally {
         None
     }
 
+    /// The Delete of a live SA could not even be started: it counts as a failed
+    /// delete at once, so that the run does not wait for it.
+    pub fn delete_refused(&mut self, ep: usize, sa: SaSerial) {
+        if self.live.remove(&(ep, sa)) {
+            self.delete_failed += 1;
+        }
+    }
+
     /// The report, one `LOADGEN <key> <value>` line each. `elapsed` is the wall
     /// time from the first IKE_SA_INIT to the last setup (and Delete) done, `cpu`
     /// the process's CPU time (user + system) in it.
@@ -196,6 +204,13 @@ mod tests {
             (t.deleted, t.delete_failed, t.failed, t.live()),
             (1, 1, 0, 0)
         );
+        // A Delete that could not start ends the SA's wait, once.
+        t.offered = 3;
+        t.start();
+        t.event(0, &established(7), true);
+        t.delete_refused(0, SaSerial(7));
+        t.delete_refused(0, SaSerial(7));
+        assert_eq!((t.delete_failed, t.live()), (2, 0));
     }
 
     #[test]

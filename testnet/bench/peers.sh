@@ -1,12 +1,17 @@
 #!/bin/bash
-# peers.sh: IKEv2 responders under strongSwan's load tester, one interleaved run.
+# peers.sh: IKEv2 responders under strongSwan's load tester (or pluto-loadgen), one
+# interleaved run.
 #
 # `cargo xtask bench peers` runs this and summarises its RESULT lines; it can also be
 # run by hand (as root, from the workspace root, after a release build).
 #
 # The load tester (charon with the load-tester plugin, testnet/bench/build-loadtester.sh)
 # runs in netns pb-lt (192.0.2.1); the responder under test in netns pb-resp
-# (192.0.2.2), on a veth pair. Responders:
+# (192.0.2.2), on a veth pair. INITIATOR=loadgen runs pluto-rs's own load generator
+# there instead ($LOADGEN, default $PLUTORS/pluto-loadgen: many initiators in one
+# process, one KE value per group for all its SAs, so it costs less per SA than the
+# responders and can load them past the load tester's own limit); it offers the same
+# proposals, PSK and responder ID, with at most $LIMIT setups in flight. Responders:
 #   plutors    pluto-rs from $PLUTORS (pluto and whack; default target/release)
 #   plutors_base  the same from $PLUTORS_BASE: an older build, for before/after in one run
 #   charon     Debian's charon-systemd 5.9.8 with swanctl
@@ -28,11 +33,14 @@
 #   mem  $MEM_N IKE SAs set up and held: (VmRSS after - before) / N.
 # The responder is pinned to CPU $RESP_CPU and the load tester to $LT_CPU.
 #
-# Output: lines "RESULT <responder> <dh> <mode> <rep> <key> <value>" on stdout (also in
-# $OUT/results.tsv), progress on stderr. With PERF=1 the plutors cpu runs are recorded
+# Output: lines "RESULT <responder> <dh> <mode> <rep> <key> <value> <initiator>" on stdout
+# (also in $OUT/results.tsv), progress on stderr. With the loadgen, cpu runs add its own
+# figures: lg_cpu_us_per_sa (its process CPU per IKE SA it established), lg_failed,
+# lg_retransmits, lg_child (Child SAs set up; 0 when the responder refused them). With PERF=1 the plutors cpu runs are recorded
 # with `perf record -g` (cpu-clock) into $OUT/<run>/perf.data.
 #
 # Env: RESPONDERS DHS REPS MODES ("cpu mem") N_CPU MEM_N WARMUP INITIATORS LIMIT MAXT OUT PLUTORS LT LSW
+#      INITIATOR (loadtester|loadgen) LOADGEN LG_SOCKETS
 #      RESP_CPU LT_CPU PERF PLUTO_ARGS (extra pluto-rs options)
 set -u
 export LC_ALL=C
@@ -54,6 +62,9 @@ LT_CPU=${LT_CPU:-0}
 PERF=${PERF:-0}
 MODES=${MODES:-"cpu mem"}
 PLUTO_ARGS=${PLUTO_ARGS:-}
+INITIATOR=${INITIATOR:-loadtester}
+LOADGEN=${LOADGEN:-$PLUTORS/pluto-loadgen}
+LG_SOCKETS=${LG_SOCKETS:-16}
 NS_LT=pb-lt
 NS_RESP=pb-resp
 PSK=pb-psk-0123456789abcdef0123456789
@@ -62,7 +73,11 @@ CHARON_PLUGINS="aes sha2 sha1 random nonce x509 pubkey pkcs1 pem openssl curve25
 
 die() { echo "peers: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
-[ -x "$LT/libexec/ipsec/charon" ] || die "no load tester in $LT (testnet/bench/build-loadtester.sh)"
+case $INITIATOR in
+  loadtester) [ -x "$LT/libexec/ipsec/charon" ] || die "no load tester in $LT (testnet/bench/build-loadtester.sh)";;
+  loadgen) [ -x "$LOADGEN" ] || die "no pluto-loadgen at $LOADGEN (cargo build --release -p pluto-loadgen)";;
+  *) die "unknown INITIATOR $INITIATOR (loadtester, loadgen)";;
+esac
 for r in $RESPONDERS; do
   case $r in
     plutors) [ -x "$PLUTORS/pluto" ] && [ -x "$PLUTORS/whack" ] || die "no pluto/whack in $PLUTORS";;
@@ -111,7 +126,7 @@ settle() {   # until the responder is idle (at most 5 s)
   for _ in $(seq 25); do sleep 0.2; b=$(cpu_ticks "$RPID"); [ "$b" = "$a" ] && break; a=$b; done
 }
 result() {   # key value
-  printf 'RESULT %s %s %s %s %s %s\n' "$R" "$DH" "$MODE" "$REP" "$1" "$2" | tee -a "$OUT/results.tsv"
+  printf 'RESULT %s %s %s %s %s %s %s\n' "$R" "$DH" "$MODE" "$REP" "$1" "$2" "$INITIATOR" | tee -a "$OUT/results.tsv"
 }
 
 # Common charon settings for the responders and the load tester: no DoS protection,
@@ -238,6 +253,11 @@ resp_established() {
 }
 
 lt_conf() {   # N delete(yes|no)
+  if [ "$INITIATOR" = loadgen ]; then
+    LT_N=$1; LG_MODE=$([ "$2" = yes ] && echo --delete || echo --hold)
+    mkdir -p "$D/lt"; rm -f "$D/lt/stdout"
+    return
+  fi
   local it=$(( $1 / INITIATORS )) ini=$INITIATORS
   [ "$it" -lt 1 ] && { it=1; ini=$1; }
   LT_N=$((it * ini))
@@ -274,15 +294,35 @@ charon {
 EOC
 }
 lt_start() {
+  if [ "$INITIATOR" = loadgen ]; then
+    timeout "$MAXT" taskset -c "$LT_CPU" ip netns exec $NS_LT "$LOADGEN" --local 192.0.2.1 \
+      --remote 192.0.2.2 --psk "$PSK" --remote-id @srv.strongswan.org --n "$LT_N" --limit "$LIMIT" \
+      --sockets "$LG_SOCKETS" --ike "aes128-sha2_256-$(dh_libreswan "$DH")" --esp aes_gcm128-none \
+      $LG_MODE > "$D/lt/stdout" 2> "$D/lt/stderr" &
+    TPID=$!
+    return
+  fi
   timeout "$MAXT" taskset -c "$LT_CPU" ip netns exec $NS_LT unshare -m sh -c \
     "mount -t tmpfs tmpfs /run && mkdir -p /run/strongswan-lt && exec env STRONGSWAN_CONF=$D/lt/strongswan.conf $LT/libexec/ipsec/charon" \
     > "$D/lt/stdout" 2>&1 &
   TPID=$!
 }
-lt_established() { grep -c 'IKE_SA load-test\[[0-9]*\] established between' "$D/lt/charon.log" 2>/dev/null; }
+lt_established() {
+  if [ "$INITIATOR" = loadgen ]; then   # its last progress or final line
+    awk '$1 == "LOADGEN" && $2 == "progress" {n = $4} $1 == "LOADGEN" && $2 == "established" {n = $3}
+      END {print n + 0}' "$D/lt/stdout" 2>/dev/null
+    return
+  fi
+  grep -c 'IKE_SA load-test\[[0-9]*\] established between' "$D/lt/charon.log" 2>/dev/null
+}
+lg_value() { awk -v k="$1" '$1 == "LOADGEN" && $2 == k {print $3}' "$D/lt/stdout" 2>/dev/null | tail -1; }
 warm_up() {
   lt_conf "$WARMUP" yes; lt_start; wait "$TPID"; TPID=""
   W_EST=$(resp_established)
+  # The loadgen is done within milliseconds, before charon's buffered log shows
+  # the warm-up: take its own exact count (each SA it established, the responder
+  # did) rather than the responder's log.
+  [ "$INITIATOR" = loadgen ] && W_EST=$(lt_established)
   [ "$W_EST" -ge "$LT_N" ] || { echo "peers: $R warm-up: $W_EST of $LT_N established ($D)" >&2; return 1; }
   settle
 }
@@ -311,6 +351,12 @@ run_cpu() {
     result cpu_us_per_sa "$(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$est" 'BEGIN{printf "%.0f", c * 1e6 / hz / n}')"
   fi
   result setups_per_s "$(awk -v n="$LT_N" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n / (b - a)}')"
+  if [ "$INITIATOR" = loadgen ]; then
+    local v
+    for k in cpu_us_per_sa:lg_cpu_us_per_sa failed:lg_failed retransmits:lg_retransmits child_established:lg_child; do
+      v=$(lg_value "${k%%:*}"); [ -n "$v" ] && result "${k#*:}" "$v"
+    done
+  fi
   net_down
 }
 
@@ -341,7 +387,7 @@ run_mem() {
   net_down
 }
 
-echo "peers: $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); responders: $RESPONDERS; groups: $DHS; $REPS reps; N_CPU=$N_CPU MEM_N=$MEM_N" >&2
+echo "peers: $(date -u +%FT%TZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); initiator: $INITIATOR; responders: $RESPONDERS; groups: $DHS; $REPS reps; N_CPU=$N_CPU MEM_N=$MEM_N LIMIT=$LIMIT" >&2
 for REP in $(seq "$REPS"); do
   for DH in $DHS; do
     for R in $RESPONDERS; do

@@ -1,5 +1,7 @@
 //! `cargo xtask bench peers`: pluto-rs, charon and libreswan as IKEv2 responders under
-//! strongSwan's load tester, in one interleaved run, and a table of the ratios.
+//! strongSwan's load tester (or, with `--initiator loadgen`, pluto-rs's own load
+//! generator `pluto-loadgen`, which costs less per SA than the responders), in one
+//! interleaved run, and a table of the ratios.
 //!
 //! The measuring is done by `testnet/bench/peers.sh` (network namespaces, the
 //! daemons, /proc); this module builds what it needs (release pluto and whack; the
@@ -25,6 +27,10 @@ struct Options {
     /// `--base DIR`: an older build's pluto and whack, run as responder
     /// `plutors_base` beside the others (before/after in one interleaved run).
     base: Option<String>,
+    /// `--initiator loadtester|loadgen`: who sets the SAs up.
+    initiator: String,
+    /// `--limit N`: setups in flight at most (the load tester's `init_limit`).
+    limit: u32,
 }
 
 impl Default for Options {
@@ -40,6 +46,8 @@ impl Default for Options {
             out: "target/bench-peers".into(),
             perf: false,
             base: None,
+            initiator: "loadtester".into(),
+            limit: 64,
         }
     }
 }
@@ -68,7 +76,8 @@ fn baseline<'a>(r: &str, responders: &'a [String]) -> Option<&'a str> {
 
 const USAGE: &str = "cargo xtask bench peers [--responders plutors,charon,libreswan] \
 [--groups x25519,ecp256] [--reps N] [--n N (SAs per CPU run)] [--mem-n N (SAs held, 0: none)] \
-[--out DIR] [--perf] [--base DIR (an older build, run as plutors_base)]";
+[--out DIR] [--perf] [--base DIR (an older build, run as plutors_base)] \
+[--initiator loadtester|loadgen] [--limit N (setups in flight)]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
@@ -104,6 +113,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--out" => o.out = value("a directory")?,
             "--perf" => o.perf = true,
             "--base" => o.base = Some(value("a directory")?),
+            "--initiator" => {
+                o.initiator = value("loadtester or loadgen")?;
+                if !["loadtester", "loadgen"].contains(&o.initiator.as_str()) {
+                    return Err(format!(
+                        "--initiator: {:?} is neither loadtester nor loadgen",
+                        o.initiator
+                    ));
+                }
+            }
+            "--limit" => o.limit = number(value("a number")?)?,
             other => return Err(format!("unknown option {other:?}; usage: {USAGE}")),
         }
     }
@@ -115,8 +134,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             .map_or(0, |i| i + 1);
         o.responders.insert(at, "plutors_base".into());
     }
-    if o.reps == 0 || o.n_cpu == 0 {
-        return Err(format!("--reps and --n must be at least 1; usage: {USAGE}"));
+    if o.reps == 0 || o.n_cpu == 0 || o.limit == 0 {
+        return Err(format!(
+            "--reps, --n and --limit must be at least 1; usage: {USAGE}"
+        ));
     }
     Ok(o)
 }
@@ -207,8 +228,14 @@ fn cell(s: Option<Stat>, digits: usize) -> String {
 fn summary(o: &Options, samples: &[Sample]) -> String {
     let t = collect(samples);
     let mut out = String::new();
-    out.push_str("| group | responder | CPU us per IKE SA, median [range] | setups/s | KiB per held IKE SA | established / offered |\n");
-    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    out.push_str(&format!("initiator: {}\n\n", initiator_name(&o.initiator)));
+    let lg = o.initiator == "loadgen";
+    out.push_str("| group | responder | CPU us per IKE SA, median [range] | setups/s | KiB per held IKE SA | established / offered |");
+    out.push_str(if lg {
+        " loadgen CPU us per IKE SA |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+    } else {
+        "\n| --- | --- | --- | --- | --- | --- |\n"
+    });
     for g in &o.groups {
         for r in &o.responders {
             let est = t
@@ -220,11 +247,18 @@ fn summary(o: &Options, samples: &[Sample]) -> String {
                 .map(|v| v.iter().sum::<f64>())
                 .unwrap_or(0.0);
             out.push_str(&format!(
-                "| {g} | {r} | {} | {} | {} | {est:.0} / {offered:.0} |\n",
+                "| {g} | {r} | {} | {} | {} | {est:.0} / {offered:.0} |",
                 cell(get(&t, g, r, "cpu_us_per_sa"), 0),
                 cell(get(&t, g, r, "setups_per_s"), 0),
                 cell(get(&t, g, r, "kib_per_sa"), 1),
             ));
+            if lg {
+                out.push_str(&format!(
+                    " {} |",
+                    cell(get(&t, g, r, "lg_cpu_us_per_sa"), 0)
+                ));
+            }
+            out.push('\n');
         }
     }
     let pairs: Vec<(&str, &str)> = o
@@ -266,6 +300,15 @@ fn summary(o: &Options, samples: &[Sample]) -> String {
     out
 }
 
+/// How the summary names the initiator.
+fn initiator_name(i: &str) -> &'static str {
+    if i == "loadgen" {
+        "pluto-loadgen (pluto-rs's load generator, one KE value per group reused for all its SAs)"
+    } else {
+        "strongSwan's load tester (charon 5.9.8, load-tester plugin)"
+    }
+}
+
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     let status = cmd
         .status()
@@ -296,7 +339,7 @@ pub fn hold(root: &Path, args: &[String]) -> Result<i32, String> {
         out: "target/bench-hold".into(),
         ..Options::default()
     };
-    prepare(root)?;
+    prepare(root, &o)?;
     let (samples, ok) = run_script(
         root,
         &o,
@@ -322,17 +365,21 @@ pub fn hold(root: &Path, args: &[String]) -> Result<i32, String> {
     })
 }
 
-fn prepare(root: &Path) -> Result<(), String> {
+fn prepare(root: &Path, o: &Options) -> Result<(), String> {
+    let mut args = vec!["build", "--release", "-p", "pluto", "-p", "whack"];
+    if o.initiator == "loadgen" {
+        eprintln!("xtask bench: building release pluto, whack and pluto-loadgen");
+        args.extend(["-p", "pluto-loadgen"]);
+        run(
+            Command::new("cargo").current_dir(root).args(&args),
+            "cargo build --release",
+        )?;
+        // The load tester is not needed.
+        return Ok(());
+    }
     eprintln!("xtask bench: building release pluto and whack");
     run(
-        Command::new("cargo").current_dir(root).args([
-            "build",
-            "--release",
-            "-p",
-            "pluto",
-            "-p",
-            "whack",
-        ]),
+        Command::new("cargo").current_dir(root).args(&args),
         "cargo build --release",
     )?;
     run(
@@ -363,6 +410,8 @@ fn run_script(
         .env("PERF", if o.perf { "1" } else { "0" })
         .env("PLUTORS", root.join("target/release"))
         .env("PLUTORS_BASE", o.base.as_deref().unwrap_or(""))
+        .env("INITIATOR", &o.initiator)
+        .env("LIMIT", o.limit.to_string())
         .stdout(Stdio::piped());
     for (k, v) in extra {
         cmd.env(k, v);
@@ -386,14 +435,16 @@ fn run_script(
 /// Entry point of `cargo xtask bench peers ARGS`.
 pub fn main(root: &Path, args: &[String]) -> Result<i32, String> {
     let o = parse(args)?;
-    prepare(root)?;
+    prepare(root, &o)?;
     let (samples, ok) = run_script(root, &o, &[])?;
     println!();
     println!(
-        "IKEv2 PSK responders under strongSwan's load tester; {} reps, {} SAs per CPU run, {} held; raw lines in {}",
+        "IKEv2 PSK responders under {}; {} reps, {} SAs per CPU run, {} held, at most {} setups in flight; raw lines in {}",
+        initiator_name(&o.initiator),
         o.reps,
         o.n_cpu,
         o.mem_n,
+        o.limit,
         root.join(&o.out).join("results.tsv").display()
     );
     println!();
@@ -425,6 +476,11 @@ mod tests {
         assert!(parse(&args("--reps x")).is_err());
         assert!(parse(&args("--reps 0")).is_err());
         assert!(parse(&args("--fast")).is_err());
+        let g = parse(&args("--initiator loadgen --limit 256")).unwrap();
+        assert_eq!((g.initiator.as_str(), g.limit), ("loadgen", 256));
+        assert_eq!(parse(&[]).unwrap().initiator, "loadtester");
+        assert!(parse(&args("--initiator racoon")).is_err());
+        assert!(parse(&args("--limit 0")).is_err());
         let b = parse(&args("--base /old")).unwrap();
         assert_eq!(b.base.as_deref(), Some("/old"));
         assert_eq!(
@@ -484,5 +540,33 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("| x25519 | charon | 6.00x | 5.00x | - |"), "{t}");
+        assert!(t.contains("initiator: strongSwan's load tester"), "{t}");
+        assert!(!t.contains("loadgen CPU"), "{t}");
+    }
+
+    #[test]
+    fn loadgen_runs_name_it_and_show_its_cpu() {
+        let lines = [
+            "RESULT plutors x25519 cpu 1 cpu_us_per_sa 160 loadgen",
+            "RESULT plutors x25519 cpu 1 setups_per_s 4000 loadgen",
+            "RESULT plutors x25519 cpu 1 lg_cpu_us_per_sa 70.5 loadgen",
+            "RESULT plutors x25519 cpu 1 n 3000 loadgen",
+            "RESULT plutors x25519 cpu 1 established 3000 loadgen",
+        ];
+        let samples: Vec<Sample> = lines.iter().filter_map(|l| parse_result(l)).collect();
+        assert_eq!(samples.len(), 5);
+        let o = Options {
+            responders: vec!["plutors".into()],
+            groups: vec!["x25519".into()],
+            initiator: "loadgen".into(),
+            ..Options::default()
+        };
+        let t = summary(&o, &samples);
+        assert!(t.contains("initiator: pluto-loadgen"), "{t}");
+        assert!(
+            t.contains("| x25519 | plutors | 160 | 4000 | - | 3000 / 3000 | 70 |")
+                || t.contains("| x25519 | plutors | 160 | 4000 | - | 3000 / 3000 | 71 |"),
+            "{t}"
+        );
     }
 }

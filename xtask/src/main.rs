@@ -36,7 +36,7 @@ fn usage() -> ! {
         "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
-         \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf]\n\
+         \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\
          \x20      cargo xtask bench hold [--n N]   (pluto-rs holding N tunnels, XFRM faked)\n\
          \x20      cargo xtask bench conns [--quick] [--load N,N] [--adds N] [--starts N] [--keep]\n\
          \n\

@@ -58,7 +58,7 @@ pub use error::CryptoError;
 
 pub use ikev2::{ChildSaKeys, IkeSaKeys, IkeSuite, Role};
 pub use integ::{IntegAlg, IntegKey};
-pub use ke::{KeAlg, KeyExchange, SharedSecret};
+pub use ke::{KeAlg, KeReuse, KeyExchange, SharedSecret};
 pub use prf::{PrfAlg, PrfKey, PrfOutput};
 pub use rng::{RandomSource, SystemRandomSource};
 pub use secret::SecretBytes;

@@ -10,7 +10,7 @@
 
 use core::cmp::Ordering;
 use core::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::{agreement, kem};
 use zeroize::Zeroizing;
@@ -281,6 +281,9 @@ enum Private {
     Agreement(agreement::PrivateKey),
     X448(Zeroizing<[u8; 56]>),
     MlKem(kem::DecapsulationKey),
+    /// A value handed out again by [`KeReuse`]: the secret stays in the one shared
+    /// exchange, which does the agreement.
+    Reused(Arc<KeyExchange>),
 }
 
 /// Our half of a key exchange in progress.
@@ -433,10 +436,78 @@ impl KeyExchange {
                     .map_err(|_| alg.invalid("ML-KEM ciphertext rejected"))?;
                 Ok(SecretBytes::from_slice(ss.as_ref()))
             }
+            (Private::Reused(shared), _) => shared.complete(peer),
             _ => Err(CryptoError::Backend(
                 "key exchange state does not match its method",
             )),
         }
+    }
+}
+
+/// One Diffie-Hellman value per method, made on first use and handed out again for
+/// every later exchange of this method, so that each IKE_SA_INIT we initiate costs
+/// the agreement with the peer's value but no key generation of its own. RFC 7296
+/// section 2.12 allows reusing DH values across exchanges, at the price of forward
+/// secrecy between the SAs that share one: this is for load generators that must
+/// spend much less CPU per SA than the responder they measure, never for a gateway
+/// (the daemon does not set it). KEMs (ML-KEM) always get a fresh key pair: their
+/// decapsulation key is not meant to be shared between exchanges.
+pub struct KeReuse {
+    /// Indexed like [`ALL`].
+    slots: [OnceLock<Arc<KeyExchange>>; ALL.len()],
+}
+
+impl Default for KeReuse {
+    fn default() -> Self {
+        KeReuse::new()
+    }
+}
+
+impl fmt::Debug for KeReuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let made: Vec<&str> = ALL
+            .iter()
+            .zip(&self.slots)
+            .filter(|(_, s)| s.get().is_some())
+            .map(|(a, _)| a.name)
+            .collect();
+        f.debug_struct("KeReuse").field("made", &made).finish()
+    }
+}
+
+impl KeReuse {
+    /// An empty cache: each method's value is made on its first use.
+    pub fn new() -> Self {
+        KeReuse {
+            slots: [const { OnceLock::new() }; ALL.len()],
+        }
+    }
+
+    /// Our half of an exchange with `alg`: the cached value (made now with
+    /// [`KeAlg::initiate`] if this is the method's first use), or for a KEM a
+    /// fresh one. The result completes like any other [`KeyExchange`].
+    pub fn initiate(
+        &self,
+        alg: &'static KeAlg,
+        rng: &dyn RandomSource,
+    ) -> Result<KeyExchange, CryptoError> {
+        let slot = match ALL.iter().position(|a| a.id == alg.id) {
+            Some(i) if !alg.is_kem() => &self.slots[i],
+            _ => return alg.initiate(rng),
+        };
+        let shared = match slot.get() {
+            Some(s) => s.clone(),
+            None => {
+                let made = Arc::new(alg.initiate(rng)?);
+                // Two threads racing on the first use keep whichever was stored first.
+                slot.get_or_init(|| made).clone()
+            }
+        };
+        Ok(KeyExchange {
+            alg,
+            public: shared.public.clone(),
+            private: Private::Reused(shared),
+        })
     }
 }
 
@@ -501,6 +572,33 @@ mod tests {
             ECP_256.check_group(KeId::MODP2048).unwrap_err().notify(),
             Some(crate::registry::NotifyType::INVALID_KE_PAYLOAD)
         );
+    }
+
+    #[test]
+    fn reused_values_are_one_per_method_and_still_agree() {
+        let rng = TestRandom::new(5);
+        let cache = KeReuse::new();
+        for a in [&MODP1024, &ECP_256, &CURVE25519, &CURVE448] {
+            let first = cache.initiate(a, &rng).unwrap();
+            let again = cache.initiate(a, &rng).unwrap();
+            assert_eq!(first.public_value(), again.public_value(), "{}", a.name);
+            assert_eq!(first.alg(), a);
+            // Each responder's own value agrees with the shared one.
+            for _ in 0..2 {
+                let (resp, shared) = a.respond(&rng, first.public_value()).unwrap();
+                assert_eq!(again.complete(&resp).unwrap(), shared, "{}", a.name);
+            }
+        }
+        let x = cache.initiate(&CURVE25519, &rng).unwrap();
+        let e = cache.initiate(&ECP_256, &rng).unwrap();
+        assert_ne!(x.public_value().len(), e.public_value().len());
+        assert!(format!("{cache:?}").contains("DH31"));
+        // A KEM is never shared.
+        let k1 = cache.initiate(&ML_KEM_768, &rng).unwrap();
+        let k2 = cache.initiate(&ML_KEM_768, &rng).unwrap();
+        assert_ne!(k1.public_value(), k2.public_value());
+        let (ct, ss) = ML_KEM_768.respond(&rng, k2.public_value()).unwrap();
+        assert_eq!(k2.complete(&ct).unwrap(), ss);
     }
 
     #[test]

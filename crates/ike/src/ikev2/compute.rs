@@ -462,6 +462,49 @@ mod tests {
         assert!(transmits(&mut p.west).is_empty());
     }
 
+    /// The KE payload of an IKE_SA_INIT request.
+    fn ke_data(req: &Transmit) -> Vec<u8> {
+        Message::decode(&req.contents)
+            .unwrap()
+            .payloads
+            .into_iter()
+            .find_map(|pl| match pl {
+                Payload::Ke(k) => Some(k.data),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn an_initiator_reusing_its_ke_value_sends_it_to_every_sa_and_each_establishes() {
+        let reuse = EndpointConfig {
+            reuse_ke: Some(Arc::new(crate::crypto::KeReuse::new())),
+            ..deferred()
+        };
+        let mut p = Pair::with_configs(ESP, reuse, EndpointConfig::default());
+        let reqs: Vec<Transmit> = (0..3).map(|_| init_request(&mut p)).collect();
+        let kes: Vec<Vec<u8>> = reqs.iter().map(ke_data).collect();
+        assert!(kes.iter().all(|k| *k == kes[0]), "one value for all SAs");
+        for r in &reqs {
+            p.east
+                .handle(p.now, r.remote, r.local, &r.contents, &p.ecfg);
+        }
+        for a in transmits(&mut p.east) {
+            p.west
+                .handle(p.now, a.remote, a.local, &a.contents, &p.wcfg);
+        }
+        // The agreement with each responder's own value is still done, in the
+        // initiator's jobs, and gives each SA keys the responder shares.
+        pump_with_jobs(&mut p);
+        assert_eq!(established(&p.west_events), 3);
+        assert_eq!(established(&p.east_events), 3);
+        // Without the setting every request carries its own value.
+        let mut q = Pair::new(ESP);
+        let a = ke_data(&init_request(&mut q));
+        let b = ke_data(&init_request(&mut q));
+        assert_ne!(a, b);
+    }
+
     #[test]
     fn a_result_given_twice_counts_once() {
         let mut p = Pair::with_configs(ESP, deferred(), EndpointConfig::default());

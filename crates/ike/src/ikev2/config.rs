@@ -343,6 +343,14 @@ pub struct EndpointConfig {
     /// [`Endpoint::poll_compute`]: super::Endpoint::poll_compute
     /// [`Endpoint::computed`]: super::Endpoint::computed
     pub inline_compute: bool,
+    /// Reuse one key exchange value per method for every IKE_SA_INIT this endpoint
+    /// initiates ([`KeReuse`]: RFC 7296 2.12), instead of a fresh one per IKE SA.
+    /// For `pluto-loadgen`, whose initiators must cost much less than the
+    /// responder they load; `None` (the default, and always in the daemon) draws a
+    /// fresh value each time. Responses and Child SA rekeys are not affected.
+    ///
+    /// [`KeReuse`]: crate::crypto::KeReuse
+    pub reuse_ke: Option<Arc<crate::crypto::KeReuse>>,
 }
 
 /// The responder's defence against IKE_SA_INIT floods, by libreswan's modes
@@ -420,6 +428,7 @@ impl Default for EndpointConfig {
             confirm_child_installs: false,
             unique_ids: false,
             inline_compute: true,
+            reuse_ke: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use aws_lc_rs::digest;
 use crate::codec::v2::{Header, KeyExchange as KePayload, Message, Notify, Payload};
 use crate::codec::Spi;
 use crate::crypto::ikev2::Role;
-use crate::crypto::{EncrAlg, IkeSaKeys, IkeSuite, IntegAlg, KeAlg, PrfAlg};
+use crate::crypto::{EncrAlg, IkeSaKeys, IkeSuite, IntegAlg, KeAlg, KeyExchange, PrfAlg};
 use crate::proposal::{check_answer, check_ke_payload, select, Chosen};
 use crate::registry::{ExchangeType, IntegId, KeId, NotifyType};
 
@@ -98,6 +98,16 @@ fn install_keys(sa: &mut IkeSa, keys: IkeSaKeys) -> Result<(), Error> {
     Ok(())
 }
 
+/// Our KE value for an IKE_SA_INIT request: fresh, or the shared one of
+/// [`EndpointConfig::reuse_ke`](super::EndpointConfig::reuse_ke).
+fn initiator_ke(ctx: &Ctx<'_>, group: KeId) -> Result<KeyExchange, Error> {
+    let alg = KeAlg::lookup(group)?;
+    Ok(match &ctx.cfg.reuse_ke {
+        Some(cache) => cache.initiate(alg, ctx.rng)?,
+        None => alg.initiate(ctx.rng)?,
+    })
+}
+
 /// Starts an initiator: picks SPI, group, nonce and sends the first request.
 pub(crate) fn initiate(
     ctx: &mut Ctx<'_>,
@@ -122,7 +132,7 @@ pub(crate) fn initiate(
     sa.attempt = attempt;
     sa.hs_mut().ni = ctx.random(ctx.cfg.nonce_len)?.into();
     sa.ke_group = group;
-    sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
+    sa.hs_mut().ke = Some(Box::new(initiator_ke(ctx, group)?));
     ctx.out.progress(
         &conn.name,
         Some(serial),
@@ -258,7 +268,7 @@ pub(crate) fn process_response(
                     ),
                 );
                 sa.ke_group = group;
-                sa.hs_mut().ke = Some(Box::new(KeAlg::lookup(group)?.initiate(ctx.rng)?));
+                sa.hs_mut().ke = Some(Box::new(initiator_ke(ctx, group)?));
                 send_request(ctx, sa)?;
                 return Ok(InitOutcome::Resent);
             }

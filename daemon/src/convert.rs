@@ -146,7 +146,7 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         remote_ts = selectors(&[ConnSubnet::host(remote_addr)], r.protoport.as_ref())?;
     }
     Ok(Connection {
-        name: c.name.clone(),
+        name: c.name.to_string(),
         local_addr,
         remote_addr,
         remote_port: r.ikeport,
@@ -450,8 +450,8 @@ mod tests {
         // --compress is refused at add; should an IPComp-only policy reach here
         // anyway, it is not handed to the core as an IKE-only connection.
         let mut c = ConnConnection::from_spec(spec(), &host()).unwrap();
-        c.policy.encrypt = false;
-        c.policy.compress = true;
+        Arc::make_mut(&mut c.policy).encrypt = false;
+        Arc::make_mut(&mut c.policy).compress = true;
         assert_eq!(
             connection(&c, None).unwrap_err(),
             ConvertError::CompressOnly
@@ -471,7 +471,7 @@ mod tests {
         // --ikev1 is refused at add; should an IKEv1 connection reach here anyway, it
         // is still not handed to the IKEv2 core.
         let mut c = ConnConnection::from_spec(spec(), &host()).unwrap();
-        c.policy.ike_version = IkeVersion::V1;
+        Arc::make_mut(&mut c.policy).ike_version = IkeVersion::V1;
         assert_eq!(connection(&c, None).unwrap_err(), ConvertError::Ikev1);
     }
 

@@ -219,8 +219,8 @@ impl Pluto {
         let c = self
             .conns
             .get(conn::connection::ConnSerial(u64::from(serial)))?;
-        let rt = self.routed.get(&c.name)?;
-        (rt.reqid == reqid).then(|| c.name.clone())
+        let rt = self.routed.get(&*c.name)?;
+        (rt.reqid == reqid).then(|| c.name.to_string())
     }
 
     /// Hands one received datagram to the core.

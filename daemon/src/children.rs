@@ -11,10 +11,154 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use ike::ikev2::SaSerial;
+use kernel::{Encap, Lifetimes, Mark, SaCrypto, SaId, SaSpec, Selector};
 
 use crate::engine::ChildRec;
+
+/// The inbound and outbound SA of a Child SA as installed, kept so that both can be
+/// updated (XFRM_MSG_UPDSA takes the whole SA, keys included) after a NAT mapping
+/// change.
+///
+/// Two [`SaSpec`]s are about 500 bytes a tunnel, most of it what the pair has twice
+/// or what follows from the rest: the same mode, reqid, lifetimes, mark and ESN
+/// flag; each SA's source is the other's destination; the encapsulation ports are
+/// each other's mirror; a transport SA's selector is its two hosts. So a pair
+/// shaped the way [`crate::xfrm::child_plan`] builds it is kept as only what is
+/// not derived, and [`KeptSas::specs`] builds the two specs again, equal to the
+/// installed ones: [`KeptSas::keep`] checks this, and a pair of another shape is
+/// kept whole.
+#[derive(Debug, Clone)]
+pub struct KeptSas(Kept);
+
+// The compact variant is what every tunnel has; boxing it as well would add a
+// heap block per tunnel to save bytes only on the rare whole pair.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Kept {
+    Compact(CompactSas),
+    Whole(Box<(SaSpec, SaSpec)>),
+}
+
+#[derive(Debug, Clone)]
+struct CompactSas {
+    inbound: SaId,
+    outbound: SaId,
+    mode: kernel::Mode,
+    reqid: u32,
+    /// Inbound, outbound.
+    crypto: (SaCrypto, SaCrypto),
+    /// A host-to-host selector on both SAs (transport mode), else none.
+    host_selectors: bool,
+    /// Inbound, outbound.
+    replay_window: (u32, u32),
+    esn: bool,
+    lifetimes: Lifetimes,
+    /// ESP-in-UDP (our port, the peer's port).
+    encap: Option<(u16, u16)>,
+    mark: Option<Mark>,
+    if_id: Option<u32>,
+}
+
+impl CompactSas {
+    fn of(i: &SaSpec, o: &SaSpec) -> Option<CompactSas> {
+        let encap = match (i.encap, o.encap) {
+            (None, None) => None,
+            (Some(_), Some(e)) => Some((e.sport, e.dport)),
+            _ => return None,
+        };
+        Some(CompactSas {
+            inbound: i.id,
+            outbound: o.id,
+            mode: i.mode,
+            reqid: i.reqid,
+            crypto: (i.crypto.clone(), o.crypto.clone()),
+            host_selectors: i.selector.is_some(),
+            replay_window: (i.replay_window, o.replay_window),
+            esn: i.esn,
+            lifetimes: i.lifetimes,
+            encap,
+            mark: i.mark,
+            if_id: i.if_id,
+        })
+    }
+
+    fn specs(&self) -> (SaSpec, SaSpec) {
+        let (me, peer) = (self.inbound.dst, self.outbound.dst);
+        let spec = |id: SaId, src, crypto: &SaCrypto, replay_window, selector, encap| SaSpec {
+            id,
+            src,
+            mode: self.mode,
+            reqid: self.reqid,
+            crypto: crypto.clone(),
+            selector,
+            replay_window,
+            esn: self.esn,
+            lifetimes: self.lifetimes,
+            encap,
+            mark: self.mark,
+            if_id: self.if_id,
+        };
+        let hosts = |src, dst| {
+            self.host_selectors
+                .then(|| Selector::hosts(src, dst).ok())
+                .flatten()
+        };
+        let encap = |sport, dport| Encap {
+            sport,
+            dport,
+            original: None,
+        };
+        let i = spec(
+            self.inbound,
+            peer,
+            &self.crypto.0,
+            self.replay_window.0,
+            hosts(peer, me),
+            self.encap.map(|(ours, theirs)| encap(theirs, ours)),
+        );
+        let o = spec(
+            self.outbound,
+            me,
+            &self.crypto.1,
+            self.replay_window.1,
+            hosts(me, peer),
+            self.encap.map(|(ours, theirs)| encap(ours, theirs)),
+        );
+        (i, o)
+    }
+}
+
+impl KeptSas {
+    /// Keeps an installed pair: in its compact form when that builds the pair again
+    /// exactly, whole otherwise.
+    pub fn keep(inbound: SaSpec, outbound: SaSpec) -> KeptSas {
+        match CompactSas::of(&inbound, &outbound) {
+            Some(c) if c.specs() == (inbound.clone(), outbound.clone()) => {
+                KeptSas(Kept::Compact(c))
+            }
+            _ => KeptSas(Kept::Whole(Box::new((inbound, outbound)))),
+        }
+    }
+
+    /// The inbound and outbound SA as installed.
+    pub fn specs(&self) -> (SaSpec, SaSpec) {
+        match &self.0 {
+            Kept::Compact(c) => c.specs(),
+            Kept::Whole(b) => (**b).clone(),
+        }
+    }
+
+    /// The SAs' XFRM mark (the same on both, as the daemon installs them).
+    pub fn mark(&self) -> Option<Mark> {
+        match &self.0 {
+            Kept::Compact(c) => c.mark,
+            Kept::Whole(b) => b.0.mark,
+        }
+    }
+}
 
 /// The Child SA table. `connection` and `policies` of a record are its keys in the
 /// indexes: they are fixed once inserted (the `get_mut` users change counters,
@@ -24,7 +168,8 @@ pub struct Children {
     /// Boxed: a record is several hundred bytes and B-tree leaves keyed by growing
     /// serials stay about half full, so inline records would cost twice their size.
     map: BTreeMap<SaSerial, Box<ChildRec>>,
-    per_conn: HashMap<String, usize>,
+    /// Its keys are the names the records share (see [`Children::insert`]).
+    per_conn: HashMap<Arc<str>, usize>,
     /// (hash of connection and policy ids, serial). A lookup compares what it
     /// finds, so a collision costs a comparison, not a wrong answer.
     by_traffic: BTreeSet<(u64, SaSerial)>,
@@ -34,30 +179,35 @@ pub struct Children {
 /// Whether two Child SAs carry the same traffic (same connection and policies): a
 /// rekey's successor, as opposed to another road warrior of the same template.
 pub fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
-    a.connection == b.connection
-        && a.policies.len() == b.policies.len()
-        && a.policies
-            .iter()
-            .zip(&b.policies)
-            .all(|(x, y)| x.id() == y.id())
+    a.connection == b.connection && a.policies == b.policies
 }
 
 impl Children {
     fn traffic_key(&self, c: &ChildRec) -> u64 {
         let mut h = self.hasher.build_hasher();
         c.connection.hash(&mut h);
-        for p in &c.policies {
-            p.id().hash(&mut h);
+        for p in c.policies.iter() {
+            p.hash(&mut h);
         }
         h.finish()
     }
 
-    /// Adds (or replaces) Child SA `serial`.
-    pub fn insert(&mut self, serial: SaSerial, rec: ChildRec) {
+    /// Adds (or replaces) Child SA `serial`. Its connection name becomes the one
+    /// the connection's other Child SAs hold (one copy however many road warriors
+    /// a template has).
+    pub fn insert(&mut self, serial: SaSerial, mut rec: ChildRec) {
         self.remove(&serial);
         let k = self.traffic_key(&rec);
         self.by_traffic.insert((k, serial));
-        *self.per_conn.entry(rec.connection.clone()).or_default() += 1;
+        match self.per_conn.get_key_value(&*rec.connection) {
+            Some((name, _)) => rec.connection = name.clone(),
+            None => {
+                self.per_conn.insert(rec.connection.clone(), 0);
+            }
+        }
+        if let Some(n) = self.per_conn.get_mut(&*rec.connection) {
+            *n += 1;
+        }
         self.map.insert(serial, Box::new(rec));
     }
 
@@ -66,10 +216,10 @@ impl Children {
         let rec = *self.map.remove(serial)?;
         let k = self.traffic_key(&rec);
         self.by_traffic.remove(&(k, *serial));
-        if let Some(n) = self.per_conn.get_mut(&rec.connection) {
+        if let Some(n) = self.per_conn.get_mut(&*rec.connection) {
             *n -= 1;
             if *n == 0 {
-                self.per_conn.remove(&rec.connection);
+                self.per_conn.remove(&*rec.connection);
             }
         }
         Some(rec)
@@ -145,6 +295,115 @@ mod tests {
 
     fn rec(conn: &str, src: &str) -> ChildRec {
         crate::engine::tests_support::child_rec(conn, src)
+    }
+
+    /// Every shape of pair `child_plan` builds: tunnel and transport (host
+    /// selectors), AEAD and cipher + integrity, ESN, NAT-T, a mark; IPv4 and IPv6.
+    fn plans() -> Vec<crate::xfrm::ChildPlan> {
+        use crate::xfrm::{child_plan, reqid, testutil::install};
+        use ike::ikev2::{Mode, UdpEncap};
+        let mut out = Vec::new();
+        for mode in [Mode::Tunnel, Mode::Transport] {
+            for gcm in [true, false] {
+                for variant in 0..4 {
+                    let mut req = install(mode, gcm);
+                    if variant >= 1 {
+                        req.encap = Some(UdpEncap {
+                            local_port: 4500,
+                            remote_port: 31337,
+                        });
+                    }
+                    if variant == 2 {
+                        req.esn = true;
+                    }
+                    if variant == 3 {
+                        for (d, src, dst) in [
+                            (&mut req.inbound, "2001:db8::2", "2001:db8::1"),
+                            (&mut req.outbound, "2001:db8::1", "2001:db8::2"),
+                        ] {
+                            d.src = src.parse().unwrap();
+                            d.dst = dst.parse().unwrap();
+                        }
+                    }
+                    let mut plan = child_plan(&req, reqid(1)).unwrap();
+                    if variant == 2 {
+                        crate::xfrm::set_mark(
+                            &mut plan,
+                            Some(Mark {
+                                value: 0x10,
+                                mask: 0xff,
+                            }),
+                        );
+                    }
+                    out.push(plan);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn kept_sas_build_the_installed_specs_again() {
+        for plan in plans() {
+            let kept = KeptSas::keep(plan.inbound.clone(), plan.outbound.clone());
+            assert!(
+                matches!(kept.0, Kept::Compact(_)),
+                "a pair child_plan builds is kept compact: {plan:?}"
+            );
+            assert_eq!(kept.specs(), (plan.inbound.clone(), plan.outbound.clone()));
+            assert_eq!(kept.mark(), plan.inbound.mark);
+        }
+    }
+
+    #[test]
+    fn kept_sas_after_a_nat_mapping_change_are_the_updated_specs() {
+        for plan in plans().into_iter().filter(|p| p.inbound.encap.is_some()) {
+            let kept = KeptSas::keep(plan.inbound.clone(), plan.outbound.clone());
+            let peer = plan.outbound.id.dst;
+            let (i, o) = kept.specs();
+            let (i2, o2) = crate::xfrm::remap_encap(
+                &i,
+                &o,
+                std::net::SocketAddr::new(peer, 31337),
+                std::net::SocketAddr::new(peer, 40000),
+            )
+            .unwrap()
+            .unwrap();
+            let again = KeptSas::keep(i2.clone(), o2.clone());
+            assert!(matches!(again.0, Kept::Compact(_)));
+            let (i3, o3) = again.specs();
+            assert_eq!((&i3, &o3), (&i2, &o2));
+            assert_eq!(i3.encap.unwrap().sport, 40000);
+            assert_eq!(o3.encap.unwrap().dport, 40000);
+        }
+    }
+
+    #[test]
+    fn a_pair_of_another_shape_is_kept_whole() {
+        let plan = plans().remove(1);
+        let mut odd_encap = plan.outbound.clone();
+        if let Some(e) = &mut odd_encap.encap {
+            e.original = Some("192.0.2.9".parse().unwrap());
+        }
+        let mut odd_reqid = plan.outbound.clone();
+        odd_reqid.reqid += 1;
+        let mut no_encap = plan.outbound.clone();
+        no_encap.encap = None;
+        for o in [odd_encap, odd_reqid, no_encap] {
+            let kept = KeptSas::keep(plan.inbound.clone(), o.clone());
+            assert!(matches!(kept.0, Kept::Whole(_)));
+            assert_eq!(kept.specs(), (plan.inbound.clone(), o));
+        }
+    }
+
+    #[test]
+    fn records_of_a_connection_share_its_name() {
+        let mut c = Children::default();
+        c.insert(SaSerial(2), rec("rw", "192.0.2.1"));
+        c.insert(SaSerial(3), rec("rw", "192.0.2.2"));
+        let (a, b) = (c.get(&SaSerial(2)).unwrap(), c.get(&SaSerial(3)).unwrap());
+        assert!(Arc::ptr_eq(&a.connection, &b.connection));
+        assert_eq!(&*b.connection, "rw");
     }
 
     #[test]

@@ -20,8 +20,9 @@ use ike::ikev2::{
     RekeyResult, SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
-use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
+use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
 
+use crate::children::KeptSas;
 use crate::convert::{self, Lookup};
 use crate::pluto::Pluto;
 use crate::sockets::Datagram;
@@ -40,19 +41,21 @@ pub struct Waiter {
 /// An installed Child SA.
 #[derive(Debug, Clone)]
 pub struct ChildRec {
-    /// Connection.
-    pub connection: String,
+    /// Connection (its name, shared by the connection's records: see
+    /// [`Children::insert`](crate::children::Children::insert)).
+    pub connection: Arc<str>,
     /// Its IKE SA.
     pub ike: SaSerial,
     /// Our inbound SA.
     pub inbound: SaId,
     /// The outbound SA.
     pub outbound: SaId,
-    /// The policies installed for it.
-    pub policies: Vec<PolicySpec>,
+    /// The policies installed for it: what deleting them and telling rekeys from
+    /// other tunnels need.
+    pub policies: Box<[kernel::PolicyId]>,
     /// The inbound and outbound SAs as installed (keys zeroized on drop), kept
     /// to update their encapsulation after a NAT mapping change.
-    pub sa_specs: (SaSpec, SaSpec),
+    pub sa_specs: KeptSas,
     /// Reqid.
     pub reqid: u32,
     /// Tunnel or transport.
@@ -730,8 +733,8 @@ impl Pluto {
             let Some(rec) = self.children.get(&c) else {
                 continue;
             };
-            let (i, o) = match crate::xfrm::remap_encap(&rec.sa_specs.0, &rec.sa_specs.1, old, new)
-            {
+            let (i0, o0) = rec.sa_specs.specs();
+            let (i, o) = match crate::xfrm::remap_encap(&i0, &o0, old, new) {
                 Ok(Some(specs)) => specs,
                 Ok(None) => continue,
                 Err(e) => {
@@ -747,7 +750,7 @@ impl Pluto {
                 Ok(()) => {
                     tracing::info!("{name} {c}: NAT-T: ESP-in-UDP now to {new}");
                     if let Some(rec) = self.children.get_mut(&c) {
-                        rec.sa_specs = (i, o);
+                        rec.sa_specs = KeptSas::keep(i, o);
                     }
                 }
                 Err(e) => tracing::warn!(
@@ -827,12 +830,12 @@ impl Pluto {
         self.children.insert(
             req.child,
             ChildRec {
-                connection: req.connection.clone(),
+                connection: req.connection.as_str().into(),
                 ike: req.ike,
                 inbound: plan.inbound.id,
                 outbound: plan.outbound.id,
-                policies: plan.policies,
-                sa_specs: (plan.inbound, plan.outbound),
+                policies: plan.policies.iter().map(PolicySpec::id).collect(),
+                sa_specs: KeptSas::keep(plan.inbound, plan.outbound),
                 reqid,
                 mode: req.mode,
                 added: SystemTime::now(),
@@ -894,7 +897,7 @@ impl Pluto {
         }
         let Some(k) = self.kernel.clone() else { return };
         let routed = self.routed.contains_key(&d.connection);
-        let mark = rec.as_ref().and_then(|r| r.sa_specs.0.mark);
+        let mark = rec.as_ref().and_then(|r| r.sa_specs.mark());
         if let Some(rec) = &rec {
             // total.ipsec.traffic.*: the bytes a Child SA carried, read last now.
             let read = |id: SaId| {
@@ -914,7 +917,7 @@ impl Pluto {
                 .children
                 .iter()
                 .filter(|(s, _)| **s != d.child)
-                .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
+                .flat_map(|(_, c)| c.policies.iter().copied())
                 .collect();
             let traps: Vec<_> = self
                 .routed
@@ -924,8 +927,7 @@ impl Pluto {
             if routed && in_use.is_empty() {
                 self.restore_traps(&d.connection).await;
             }
-            for p in &rec.policies {
-                let id = p.id();
+            for &id in rec.policies.iter() {
                 if in_use.contains(&id) {
                     continue;
                 }
@@ -1124,7 +1126,7 @@ impl Pluto {
         let Some(k) = self.kernel.clone() else { return };
         let now = Instant::now();
         if let Some(c) = self.children.get_mut(&child) {
-            let mark = c.sa_specs.0.mark;
+            let mark = c.sa_specs.mark();
             match k.sa_counters(&c.inbound, mark).await {
                 Ok(n) => {
                     if n.bytes > c.in_bytes {
@@ -1951,7 +1953,8 @@ pub mod tests_support {
     pub fn child_rec(conn: &str, src: &str) -> ChildRec {
         let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
         let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).expect("test plan");
-        let mut policies = plan.policies.clone();
+        let mut policies: Vec<kernel::PolicyId> =
+            plan.policies.iter().map(PolicySpec::id).collect();
         for p in &mut policies {
             p.selector.src = src.parse().expect("test address");
         }
@@ -1960,8 +1963,8 @@ pub mod tests_support {
             ike: SaSerial(1),
             inbound: plan.inbound.id,
             outbound: plan.outbound.id,
-            policies,
-            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
+            policies: policies.into(),
+            sa_specs: KeptSas::keep(plan.inbound.clone(), plan.outbound.clone()),
             reqid: 1,
             mode: Mode::Tunnel,
             added: SystemTime::now(),

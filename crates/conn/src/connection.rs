@@ -162,16 +162,43 @@ impl Side {
     }
 }
 
-/// One end, typed.
+/// One end, typed: its address and ID, which an instance sets to its peer's, and
+/// the rest of its configuration ([`EndConf`], read through `Deref`: `end.subnets`),
+/// which a template's instances share with it instead of copying 400 bytes and
+/// their strings per road warrior.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct End {
-    /// The host as given.
-    pub host: Host,
     /// The host address once known (literal, `%defaultroute` resolved, or a peer's
     /// address for an instance).
     pub host_addr: Option<IpAddr>,
-    /// The configured ID (defaults to the host address).
+    /// The configured ID (defaults to the host address; an instance's peer end
+    /// takes the ID the peer authenticated with when the template accepts any).
     pub id: Id,
+    /// The rest, shared; changed with `Arc::make_mut` (copied when shared).
+    pub conf: Arc<EndConf>,
+}
+
+impl std::ops::Deref for End {
+    type Target = EndConf;
+
+    fn deref(&self) -> &EndConf {
+        &self.conf
+    }
+}
+
+impl End {
+    /// The configuration to change: copied first when it is shared, so that the
+    /// change stays with this end.
+    pub fn conf_mut(&mut self) -> &mut EndConf {
+        Arc::make_mut(&mut self.conf)
+    }
+}
+
+/// An end's configuration apart from its address and ID (see [`End`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndConf {
+    /// The host as given.
+    pub host: Host,
     /// Whether `id` was given explicitly (status shows only explicit IDs).
     pub id_given: bool,
     /// Certificate nickname.
@@ -315,10 +342,8 @@ impl End {
             Some(u) => Some(u.to_string()),
             None => Some(DEFAULT_UPDOWN.to_string()),
         };
-        Ok(End {
+        let conf = EndConf {
             host,
-            host_addr,
-            id,
             id_given,
             cert: e.cert.clone(),
             ckaid,
@@ -343,6 +368,11 @@ impl End {
             addresspool,
             dnskeyondemand: e.dnskeyondemand,
             updown,
+        };
+        Ok(End {
+            host_addr,
+            id,
+            conf: Arc::new(conf),
         })
     }
 

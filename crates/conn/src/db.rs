@@ -1086,6 +1086,10 @@ mod tests {
             );
             assert!(Arc::ptr_eq(&t.policy, &inst.policy));
             assert!(!Arc::ptr_eq(&t.right, &inst.right), "the peer's end is not");
+            assert!(
+                Arc::ptr_eq(&t.right.conf, &inst.right.conf),
+                "but all of it except the peer's address and ID is"
+            );
         }
         assert_eq!(
             t.right.host_addr, None,
@@ -1095,12 +1099,7 @@ mod tests {
         assert_eq!(b.right.host_addr, Some(ip("192.0.2.8")));
         assert_eq!(b.right.id, Id::Fqdn("road".into()));
         assert_eq!(b.display_name(), "\"rw\"[2] 192.0.2.8");
-        // Apart from the peer's address and ID, an instance's peer end is the
-        // template's.
-        let mut back = (*b.right).clone();
-        back.host_addr = t.right.host_addr;
-        back.id = t.right.id.clone();
-        assert_eq!(back, *t.right);
+        assert_eq!(t.right.id, Id::None, "nor its ID");
     }
 
     #[test]
@@ -1110,7 +1109,7 @@ mod tests {
         let a = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
         let c = db.get_mut(a).unwrap();
         Arc::make_mut(&mut c.policy).metric = 7;
-        Arc::make_mut(&mut c.left).nexthop = Some(ip("192.0.2.254"));
+        Arc::make_mut(&mut c.left).conf_mut().nexthop = Some(ip("192.0.2.254"));
         assert_eq!(db.get(t).unwrap().policy.metric, 1);
         assert_eq!(db.get(t).unwrap().left.nexthop, None);
         assert_eq!(db.get(a).unwrap().policy.metric, 7);

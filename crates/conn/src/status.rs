@@ -526,9 +526,9 @@ mod tests {
         let mut c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
         // Mode-config and --sendcert are refused at add until they exist; the status
         // layout for them is kept.
-        Arc::make_mut(&mut c.left).modecfg_server = true;
-        Arc::make_mut(&mut c.right).modecfg_client = true;
-        Arc::make_mut(&mut c.right).sendcert = SendCert::Never;
+        Arc::make_mut(&mut c.left).conf_mut().modecfg_server = true;
+        Arc::make_mut(&mut c.right).conf_mut().modecfg_client = true;
+        Arc::make_mut(&mut c.right).conf_mut().sendcert = SendCert::Never;
         let lines = connection_lines(&c, &StatusExtra::default());
         assert_eq!(
             lines[0],

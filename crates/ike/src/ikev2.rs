@@ -112,7 +112,8 @@ use std::time::{Duration, Instant};
 
 pub use compute::{ComputeId, ComputeJob, ComputeResult};
 pub use config::{
-    ConfigSource, Connection, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
+    ConfigSource, ConnProfile, Connection, Encapsulation, EndpointConfig, Identity, Mode,
+    Retransmit,
 };
 pub use output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, PendingTimer, Progress,
@@ -490,14 +491,14 @@ impl Endpoint {
         self.index.of_connection(name).any(|s| {
             self.sas
                 .get(&s)
-                .is_some_and(|sa| sa.state != IkeState::Dying && sa.conn.name == name)
+                .is_some_and(|sa| sa.state != IkeState::Dying && *sa.conn.name == *name)
         })
     }
 
     fn sa_status(&self, sa: &IkeSa) -> IkeSaStatus {
         IkeSaStatus {
             serial: sa.serial,
-            connection: sa.conn.name.clone(),
+            connection: sa.conn.name.to_string(),
             initiator: sa.role == Role::Initiator,
             state: match (sa.state, sa.role) {
                 (IkeState::InitSent, _) => "IKE_SA_INIT_I",
@@ -830,7 +831,7 @@ impl Endpoint {
                     at,
                     kind,
                     serial,
-                    connection: sa.conn.name.clone(),
+                    connection: sa.conn.name.to_string(),
                 })
             })
             .collect();
@@ -1186,7 +1187,7 @@ impl Endpoint {
     ) -> Option<(String, Vec<SaSerial>)> {
         let new = self.sas.get(&serial)?;
         let Some(id) = new.peer_id.as_ref() else {
-            return Some((new.conn.name.clone(), Vec::new()));
+            return Some((new.conn.name.to_string(), Vec::new()));
         };
         let others = self
             .index
@@ -1200,7 +1201,7 @@ impl Endpoint {
             })
             .map(|sa| sa.serial)
             .collect();
-        Some((new.conn.name.clone(), others))
+        Some((new.conn.name.to_string(), others))
     }
 
     /// RFC 7296 2.4: after INITIAL_CONTACT, the peer has forgotten its older IKE SAs
@@ -1610,7 +1611,7 @@ impl Endpoint {
             && reason == SaEnd::Timeout
             && (conn.keyingtries == 0 || sa.attempt < conn.keyingtries);
         self.out.events.push_back(Event::IkeSaDeleted {
-            connection: conn.name.clone(),
+            connection: conn.name.to_string(),
             ike: sa.serial,
             reason,
             final_failure: establishing && !retry,
@@ -2443,7 +2444,7 @@ mod tests {
         }
         // Events keep the template's name for lookups.
         assert!(p.east_events.iter().all(|e| match e {
-            Event::Progress(pr) => pr.connection == p.ecfg.0.name,
+            Event::Progress(pr) => *pr.connection == *p.ecfg.0.name,
             _ => true,
         }));
         // West never named an instance: plain names.

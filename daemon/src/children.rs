@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use ike::ikev2::SaSerial;
-use kernel::{Encap, Lifetimes, Mark, SaCrypto, SaId, SaSpec, Selector};
+use kernel::{Dir, Encap, Lifetimes, Limits, Mark, PolicyId, SaCrypto, SaId, SaSpec, Selector};
 
 use crate::engine::ChildRec;
 
@@ -55,7 +55,8 @@ struct CompactSas {
     /// Inbound, outbound.
     replay_window: (u32, u32),
     esn: bool,
-    lifetimes: Lifetimes,
+    /// Soft and hard `add_seconds` of both; the other limits are none.
+    lifetimes: (u64, u64),
     /// ESP-in-UDP (our port, the peer's port).
     encap: Option<(u16, u16)>,
     mark: Option<Mark>,
@@ -78,7 +79,7 @@ impl CompactSas {
             host_selectors: i.selector.is_some(),
             replay_window: (i.replay_window, o.replay_window),
             esn: i.esn,
-            lifetimes: i.lifetimes,
+            lifetimes: (i.lifetimes.soft.add_seconds, i.lifetimes.hard.add_seconds),
             encap,
             mark: i.mark,
             if_id: i.if_id,
@@ -87,6 +88,14 @@ impl CompactSas {
 
     fn specs(&self) -> (SaSpec, SaSpec) {
         let (me, peer) = (self.inbound.dst, self.outbound.dst);
+        let limits = |add_seconds| Limits {
+            add_seconds,
+            ..Limits::INFINITE
+        };
+        let lifetimes = Lifetimes {
+            soft: limits(self.lifetimes.0),
+            hard: limits(self.lifetimes.1),
+        };
         let spec = |id: SaId, src, crypto: &SaCrypto, replay_window, selector, encap| SaSpec {
             id,
             src,
@@ -96,7 +105,7 @@ impl CompactSas {
             selector,
             replay_window,
             esn: self.esn,
-            lifetimes: self.lifetimes,
+            lifetimes,
             encap,
             mark: self.mark,
             if_id: self.if_id,
@@ -176,6 +185,80 @@ pub struct Children {
     hasher: RandomState,
 }
 
+/// The policies of a Child SA as installed, kept to delete them and to tell a
+/// rekey from another tunnel: their ids. Most are the policies
+/// [`crate::xfrm::policies`] builds, per pair of selectors an outbound one and an
+/// inbound one (and a forward one in tunnel mode) over the reverse, with one mark
+/// and interface ID; those are kept as their outbound selectors (the three ids
+/// were about 200 bytes a tunnel). [`KeptPolicies::keep`] checks that the ids
+/// come out again, and keeps others as they are. The form kept depends only on
+/// the ids, so equal ids compare and hash equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeptPolicies(KeptIds);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeptIds {
+    Pairs {
+        out: Box<[Selector]>,
+        fwd: bool,
+        mark: Option<Mark>,
+        if_id: Option<u32>,
+    },
+    Whole(Box<[PolicyId]>),
+}
+
+impl KeptPolicies {
+    /// Keeps the ids of the installed policies, in their order.
+    pub fn keep(ids: Vec<PolicyId>) -> KeptPolicies {
+        if let Some(first) = ids.first() {
+            let fwd = ids.get(2).is_some_and(|p| p.dir == Dir::Fwd);
+            let per_pair = if fwd { 3 } else { 2 };
+            let pairs = KeptPolicies(KeptIds::Pairs {
+                out: ids.iter().step_by(per_pair).map(|p| p.selector).collect(),
+                fwd,
+                mark: first.mark,
+                if_id: first.if_id,
+            });
+            if pairs.ids().eq(ids.iter().copied()) {
+                return pairs;
+            }
+        }
+        KeptPolicies(KeptIds::Whole(ids.into()))
+    }
+
+    /// The ids, in the order installed.
+    pub fn ids(&self) -> impl Iterator<Item = PolicyId> + '_ {
+        let (pairs, whole) = match &self.0 {
+            KeptIds::Pairs {
+                out,
+                fwd,
+                mark,
+                if_id,
+            } => (Some((out, *fwd, *mark, *if_id)), None),
+            KeptIds::Whole(ids) => (None, Some(ids)),
+        };
+        let pairs = pairs.into_iter().flat_map(|(out, fwd, mark, if_id)| {
+            out.iter().flat_map(move |&sel| {
+                let id = |selector, dir| PolicyId {
+                    selector,
+                    dir,
+                    mark,
+                    if_id,
+                };
+                let back = sel.reversed();
+                [
+                    Some(id(sel, Dir::Out)),
+                    Some(id(back, Dir::In)),
+                    fwd.then(|| id(back, Dir::Fwd)),
+                ]
+                .into_iter()
+                .flatten()
+            })
+        });
+        pairs.chain(whole.into_iter().flat_map(|ids| ids.iter().copied()))
+    }
+}
+
 /// Whether two Child SAs carry the same traffic (same connection and policies): a
 /// rekey's successor, as opposed to another road warrior of the same template.
 pub fn same_traffic(a: &ChildRec, b: &ChildRec) -> bool {
@@ -186,9 +269,7 @@ impl Children {
     fn traffic_key(&self, c: &ChildRec) -> u64 {
         let mut h = self.hasher.build_hasher();
         c.connection.hash(&mut h);
-        for p in c.policies.iter() {
-            p.hash(&mut h);
-        }
+        c.policies.hash(&mut h);
         h.finish()
     }
 
@@ -389,11 +470,67 @@ mod tests {
         odd_reqid.reqid += 1;
         let mut no_encap = plan.outbound.clone();
         no_encap.encap = None;
-        for o in [odd_encap, odd_reqid, no_encap] {
+        let mut byte_limit = plan.outbound.clone();
+        byte_limit.lifetimes.soft.bytes = 1 << 30;
+        for o in [odd_encap, odd_reqid, no_encap, byte_limit] {
             let kept = KeptSas::keep(plan.inbound.clone(), o.clone());
             assert!(matches!(kept.0, Kept::Whole(_)));
             assert_eq!(kept.specs(), (plan.inbound.clone(), o));
         }
+    }
+
+    #[test]
+    fn kept_policies_give_the_installed_ids_again() {
+        use crate::xfrm::{policies, testutil::ts};
+        use ike::ikev2::Mode;
+        let me: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let peer: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let mut lists: Vec<Vec<PolicyId>> = plans()
+            .iter()
+            .map(|p| p.policies.iter().map(|p| p.id()).collect())
+            .collect();
+        // Two selector pairs each way, in both modes.
+        for mode in [Mode::Tunnel, Mode::Transport] {
+            let ps = policies(
+                &[ts("198.51.100.0", 24), ts("198.51.101.0", 24)],
+                &[ts("203.0.113.0", 24)],
+                mode,
+                me,
+                peer,
+                16388,
+                false,
+            )
+            .unwrap();
+            assert_eq!(ps.len(), if mode == Mode::Tunnel { 6 } else { 4 });
+            lists.push(ps.iter().map(|p| p.id()).collect());
+        }
+        for ids in lists {
+            let kept = KeptPolicies::keep(ids.clone());
+            assert!(matches!(kept.0, KeptIds::Pairs { .. }), "{ids:?}");
+            assert_eq!(kept.ids().collect::<Vec<_>>(), ids);
+        }
+    }
+
+    #[test]
+    fn policies_of_another_shape_are_kept_whole() {
+        let base: Vec<PolicyId> = plans()[0].policies.iter().map(|p| p.id()).collect();
+        let mut one_mark = base.clone();
+        one_mark[1].mark = Some(Mark { value: 1, mask: 1 });
+        let mut swapped = base.clone();
+        swapped.swap(1, 2);
+        for ids in [one_mark, swapped, base[..1].to_vec(), Vec::new()] {
+            let kept = KeptPolicies::keep(ids.clone());
+            assert!(matches!(kept.0, KeptIds::Whole(_)), "{ids:?}");
+            assert_eq!(kept.ids().collect::<Vec<_>>(), ids);
+        }
+        assert_eq!(
+            KeptPolicies::keep(base.clone()),
+            KeptPolicies::keep(base.clone())
+        );
+        assert_ne!(
+            KeptPolicies::keep(base.clone()),
+            KeptPolicies::keep(base[..2].to_vec())
+        );
     }
 
     #[test]

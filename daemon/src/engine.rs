@@ -22,7 +22,7 @@ use ike::ikev2::{
 use ike::ts::TrafficSelector;
 use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
 
-use crate::children::KeptSas;
+use crate::children::{KeptPolicies, KeptSas};
 use crate::convert::{self, Lookup};
 use crate::pluto::Pluto;
 use crate::sockets::Datagram;
@@ -52,7 +52,7 @@ pub struct ChildRec {
     pub outbound: SaId,
     /// The policies installed for it: what deleting them and telling rekeys from
     /// other tunnels need.
-    pub policies: Box<[kernel::PolicyId]>,
+    pub policies: KeptPolicies,
     /// The inbound and outbound SAs as installed (keys zeroized on drop), kept
     /// to update their encapsulation after a NAT mapping change.
     pub sa_specs: KeptSas,
@@ -834,7 +834,7 @@ impl Pluto {
                 ike: req.ike,
                 inbound: plan.inbound.id,
                 outbound: plan.outbound.id,
-                policies: plan.policies.iter().map(PolicySpec::id).collect(),
+                policies: KeptPolicies::keep(plan.policies.iter().map(PolicySpec::id).collect()),
                 sa_specs: KeptSas::keep(plan.inbound, plan.outbound),
                 reqid,
                 mode: req.mode,
@@ -917,7 +917,7 @@ impl Pluto {
                 .children
                 .iter()
                 .filter(|(s, _)| **s != d.child)
-                .flat_map(|(_, c)| c.policies.iter().copied())
+                .flat_map(|(_, c)| c.policies.ids())
                 .collect();
             let traps: Vec<_> = self
                 .routed
@@ -927,7 +927,7 @@ impl Pluto {
             if routed && in_use.is_empty() {
                 self.restore_traps(&d.connection).await;
             }
-            for &id in rec.policies.iter() {
+            for id in rec.policies.ids() {
                 if in_use.contains(&id) {
                     continue;
                 }
@@ -1963,7 +1963,7 @@ pub mod tests_support {
             ike: SaSerial(1),
             inbound: plan.inbound.id,
             outbound: plan.outbound.id,
-            policies: policies.into(),
+            policies: KeptPolicies::keep(policies),
             sa_specs: KeptSas::keep(plan.inbound.clone(), plan.outbound.clone()),
             reqid: 1,
             mode: Mode::Tunnel,

@@ -14,7 +14,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use ike::ikev2::SaSerial;
-use kernel::{Dir, Encap, Lifetimes, Limits, Mark, PolicyId, SaCrypto, SaId, SaSpec, Selector};
+use kernel::{
+    Dir, Encap, Encr, Integ, Lifetimes, Limits, Mark, PolicyId, SaCrypto, SaId, SaSpec, SecretKey,
+    Selector,
+};
 
 use crate::engine::ChildRec;
 
@@ -48,8 +51,7 @@ struct CompactSas {
     outbound: SaId,
     mode: kernel::Mode,
     reqid: u32,
-    /// Inbound, outbound.
-    crypto: (SaCrypto, SaCrypto),
+    crypto: EspKeys,
     /// A host-to-host selector on both SAs (transport mode), else none.
     host_selectors: bool,
     /// Inbound, outbound.
@@ -70,12 +72,13 @@ impl CompactSas {
             (Some(_), Some(e)) => Some((e.sport, e.dport)),
             _ => return None,
         };
+        let crypto = EspKeys::of(&i.crypto, &o.crypto)?;
         Some(CompactSas {
             inbound: i.id,
             outbound: o.id,
             mode: i.mode,
             reqid: i.reqid,
-            crypto: (i.crypto.clone(), o.crypto.clone()),
+            crypto,
             host_selectors: i.selector.is_some(),
             replay_window: (i.replay_window, o.replay_window),
             esn: i.esn,
@@ -96,12 +99,12 @@ impl CompactSas {
             soft: limits(self.lifetimes.0),
             hard: limits(self.lifetimes.1),
         };
-        let spec = |id: SaId, src, crypto: &SaCrypto, replay_window, selector, encap| SaSpec {
+        let spec = |id: SaId, src, crypto, replay_window, selector, encap| SaSpec {
             id,
             src,
             mode: self.mode,
             reqid: self.reqid,
-            crypto: crypto.clone(),
+            crypto,
             selector,
             replay_window,
             esn: self.esn,
@@ -123,7 +126,7 @@ impl CompactSas {
         let i = spec(
             self.inbound,
             peer,
-            &self.crypto.0,
+            self.crypto.direction(0),
             self.replay_window.0,
             hosts(peer, me),
             self.encap.map(|(ours, theirs)| encap(theirs, ours)),
@@ -131,12 +134,76 @@ impl CompactSas {
         let o = spec(
             self.outbound,
             me,
-            &self.crypto.1,
+            self.crypto.direction(1),
             self.replay_window.1,
             hosts(me, peer),
             self.encap.map(|(ours, theirs)| encap(ours, theirs)),
         );
         (i, o)
+    }
+}
+
+/// The ESP algorithms of both directions (the same both ways, as negotiated) and
+/// their keys in one zeroized block: inbound cipher key, inbound integrity key,
+/// outbound cipher key, outbound integrity key. Two `SaCrypto`s were 128 bytes
+/// and four key allocations.
+#[derive(Debug, Clone)]
+struct EspKeys {
+    encr: Encr,
+    integ: Option<Integ>,
+    encr_len: u8,
+    integ_len: u8,
+    keys: SecretKey,
+}
+
+impl EspKeys {
+    fn of(i: &SaCrypto, o: &SaCrypto) -> Option<EspKeys> {
+        /// Cipher, its key, integrity algorithm and its key (empty if none).
+        type Esp<'a> = (Encr, &'a [u8], Option<Integ>, &'a [u8]);
+        fn esp(c: &SaCrypto) -> Option<Esp<'_>> {
+            match c {
+                SaCrypto::Esp {
+                    encr,
+                    encr_key,
+                    integ,
+                } => Some((
+                    *encr,
+                    encr_key.as_bytes(),
+                    integ.as_ref().map(|(a, _)| *a),
+                    integ.as_ref().map_or(&[][..], |(_, k)| k.as_bytes()),
+                )),
+                _ => None,
+            }
+        }
+        let ((encr, ik, integ, iik), (oencr, ok, ointeg, oik)) = (esp(i)?, esp(o)?);
+        if encr != oencr || integ != ointeg {
+            return None;
+        }
+        if ik.len() != ok.len() || iik.len() != oik.len() {
+            return None;
+        }
+        let keys = SecretKey::new([ik, iik, ok, oik].concat());
+        Some(EspKeys {
+            encr,
+            integ,
+            encr_len: u8::try_from(ik.len()).ok()?,
+            integ_len: u8::try_from(iik.len()).ok()?,
+            keys,
+        })
+    }
+
+    /// Inbound (0) or outbound (1).
+    fn direction(&self, d: usize) -> SaCrypto {
+        let (e, g) = (usize::from(self.encr_len), usize::from(self.integ_len));
+        let at = d * (e + g);
+        let b = self.keys.as_bytes();
+        SaCrypto::Esp {
+            encr: self.encr,
+            encr_key: SecretKey::from_slice(&b[at..at + e]),
+            integ: self
+                .integ
+                .map(|a| (a, SecretKey::from_slice(&b[at + e..at + e + g]))),
+        }
     }
 }
 
@@ -472,7 +539,11 @@ mod tests {
         no_encap.encap = None;
         let mut byte_limit = plan.outbound.clone();
         byte_limit.lifetimes.soft.bytes = 1 << 30;
-        for o in [odd_encap, odd_reqid, no_encap, byte_limit] {
+        let mut odd_key = plan.outbound.clone();
+        if let SaCrypto::Esp { encr_key, .. } = &mut odd_key.crypto {
+            *encr_key = SecretKey::from_slice(&[1; 20]);
+        }
+        for o in [odd_encap, odd_reqid, no_encap, byte_limit, odd_key] {
             let kept = KeptSas::keep(plan.inbound.clone(), o.clone());
             assert!(matches!(kept.0, Kept::Whole(_)));
             assert_eq!(kept.specs(), (plan.inbound.clone(), o));

@@ -521,7 +521,7 @@ impl Endpoint {
                 })
                 .collect(),
             peer_id: sa.peer_id.clone(),
-            instance: self.out.instances.get(&sa.serial).cloned(),
+            instance: self.out.instances.get(&sa.serial).map(|i| i.to_string()),
         }
     }
 
@@ -533,6 +533,7 @@ impl Endpoint {
     /// name, which is what configuration lookups use.
     pub fn set_instance_name(&mut self, ike: SaSerial, name: String) -> Result<(), Error> {
         let sa = self.sas.get(&ike).ok_or(Error::UnknownSerial(ike))?;
+        let name: Arc<str> = name.into();
         let mut serials = vec![ike];
         serials.extend(sa.children.iter().map(|c| c.serial));
         serials.extend(sa.pending_child.as_ref().map(|p| p.serial));
@@ -2421,6 +2422,11 @@ mod tests {
             .set_instance_name(SaSerial(999), name.clone())
             .is_err());
         assert_eq!(p.east.status()[0].instance.as_deref(), Some(name.as_str()));
+        // The IKE SA and its Child SA share one copy of the name.
+        assert!(Arc::ptr_eq(
+            &p.east.out.instances[&ike],
+            &p.east.out.instances[&child]
+        ));
         // Plain log lines name the SA the same way.
         assert_eq!(p.east.out.label("rw", ike), format!("{name} {ike}"));
         assert_eq!(

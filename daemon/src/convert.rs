@@ -5,6 +5,7 @@
 //! exchange starts, so a `whack --delete` + re-add never leaves a stale copy inside
 //! an SA being negotiated except the one that SA was started with.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use conn::id::Id;
 use conn::secrets::Secrets;
 use conn::spec::{Encapsulation, Fragmentation, IkeVersion, Mode as ConnMode};
 use ike::crypto::SecretBytes;
-use ike::ikev2::{ConfigSource, Connection, Identity, Mode, Retransmit};
+use ike::ikev2::{ConfigSource, ConnProfile, Connection, Identity, Mode, Retransmit};
 use ike::ts::{ProtoPort, Subnet, TrafficSelector};
 
 /// Why a connection cannot be negotiated by the IKEv2 core.
@@ -145,17 +146,11 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         // peer's own address unless it names a subnet.
         remote_ts = selectors(&[ConnSubnet::host(remote_addr)], r.protoport.as_ref())?;
     }
-    Ok(Connection {
-        name: c.name.clone(),
-        local_addr,
-        remote_addr,
-        remote_port: r.ikeport,
+    let profile = ConnProfile {
         local_id,
-        remote_id,
         ike_proposals,
         esp_proposals,
         local_ts,
-        remote_ts,
         pfs: c.policy.pfs,
         mode: match c.policy.mode {
             ConnMode::Tunnel => Mode::Tunnel,
@@ -184,7 +179,59 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
         dpd_timeout: c.policy.dpd_timeout.filter(|d| *d > Duration::ZERO),
         nat_keepalive: c.policy.nat_keepalive,
         ike_only,
+    };
+    Ok(Connection {
+        name: c.name.clone(),
+        local_addr,
+        remote_addr,
+        remote_port: r.ikeport,
+        remote_id,
+        remote_ts,
+        profile: PROFILES.with_borrow_mut(|p| p.intern(&c.name, profile)),
     })
+}
+
+thread_local! {
+    static PROFILES: std::cell::RefCell<Profiles> = Default::default();
+}
+
+/// The profiles handed out ([`ConnProfile`]: what the core's connection holds for
+/// every peer alike), by connection name, so that the `Connection` built for each
+/// peer of a template shares one instead of carrying its own (proposals, our ID and
+/// selectors, timers: some 450 bytes per road warrior). Equal profiles are one; a
+/// changed connection (a re-add under the same name, a re-orientation) gets a new
+/// one. A profile that only this table holds is dropped when its name gets another
+/// one, and all such are when the table has doubled since it was last swept, so the
+/// table holds about the profiles in use.
+#[derive(Debug, Default)]
+struct Profiles {
+    by_name: HashMap<Arc<str>, Vec<Arc<ConnProfile>>>,
+    swept_at: usize,
+}
+
+impl Profiles {
+    fn intern(&mut self, name: &Arc<str>, profile: ConnProfile) -> Arc<ConnProfile> {
+        let in_use = |p: &Arc<ConnProfile>| Arc::strong_count(p) > 1;
+        if let Some(v) = self.by_name.get_mut(&**name) {
+            if let Some(p) = v.iter().find(|p| ***p == profile) {
+                return p.clone();
+            }
+            v.retain(in_use);
+        }
+        if self.by_name.len() >= 2 * self.swept_at.max(16) {
+            self.by_name.retain(|_, v| {
+                v.retain(in_use);
+                !v.is_empty()
+            });
+            self.swept_at = self.by_name.len();
+        }
+        let p = Arc::new(profile);
+        self.by_name
+            .entry(name.clone())
+            .or_default()
+            .push(p.clone());
+        p
+    }
 }
 
 /// The responder's view of the database and secrets, borrowed for one datagram.
@@ -314,10 +361,74 @@ mod tests {
     }
 
     #[test]
+    fn peers_of_a_template_share_one_profile() {
+        let mut s = spec();
+        s.name = "rw-profile".into();
+        s.right.host = Some("%any".into());
+        s.right.id = None;
+        s.right.subnets.clear();
+        let t = ConnConnection::from_spec(s, &host()).unwrap();
+        let a = connection(&t, Some("192.0.2.7".parse().unwrap())).unwrap();
+        let b = connection(&t, Some("192.0.2.8".parse().unwrap())).unwrap();
+        assert!(Arc::ptr_eq(&a.profile, &b.profile));
+        assert!(Arc::ptr_eq(&a.name, &t.name));
+        // What differs is the peer's: its address, ID and selectors.
+        assert_eq!(a.remote_addr.to_string(), "192.0.2.7");
+        assert_eq!(b.remote_ts[0].to_string(), "192.0.2.8/32");
+        assert_eq!(b.remote_id, Some(Identity::from_addr(b.remote_addr)));
+        assert_eq!(a.local_ts[0].to_string(), "198.51.100.0/24");
+        // An instance of the template answers with the same profile.
+        let mut db = ConnDb::new();
+        let ts = db.insert(t.clone()).unwrap();
+        let i = db
+            .instantiate(ts, "192.0.2.9".parse().unwrap(), None)
+            .unwrap();
+        let c = connection(db.get(i).unwrap(), None).unwrap();
+        assert!(Arc::ptr_eq(&a.profile, &c.profile));
+        assert_eq!(c.remote_addr.to_string(), "192.0.2.9");
+        // A changed connection gets a profile of its own, and the old one stays
+        // with the SAs that hold it.
+        let mut changed = t.clone();
+        Arc::make_mut(&mut changed.policy).ike_lifetime = Duration::from_secs(600);
+        let d = connection(&changed, Some("192.0.2.7".parse().unwrap())).unwrap();
+        assert!(!Arc::ptr_eq(&a.profile, &d.profile));
+        assert_eq!(d.ike_lifetime, Duration::from_secs(600));
+        assert_eq!(a.ike_lifetime, t.policy.ike_lifetime);
+    }
+
+    #[test]
+    fn profiles_no_one_holds_are_dropped() {
+        let mut p = Profiles::default();
+        let c = ConnConnection::from_spec(spec(), &host()).unwrap();
+        let base = connection(&c, None).unwrap().profile.as_ref().clone();
+        let name: Arc<str> = "x".into();
+        let first = p.intern(&name, base.clone());
+        assert!(Arc::ptr_eq(&first, &p.intern(&name, base.clone())));
+        let mut other = base.clone();
+        other.rekey = !other.rekey;
+        let second = p.intern(&name, other.clone());
+        assert_eq!(p.by_name[&name].len(), 2, "both in use");
+        drop(first);
+        let _third = p.intern(&name, {
+            let mut o = base.clone();
+            o.pfs = !o.pfs;
+            o
+        });
+        assert_eq!(p.by_name[&name].len(), 2, "the unused one went");
+        assert!(Arc::ptr_eq(&second, &p.intern(&name, other)));
+        // Names whose profiles nobody holds go when the table has doubled.
+        for n in 0..40 {
+            let name: Arc<str> = format!("n{n}").into();
+            drop(p.intern(&name, base.clone()));
+        }
+        assert!(p.by_name.len() < 40, "{} names kept", p.by_name.len());
+    }
+
+    #[test]
     fn tunnel_with_subnets_and_ids() {
         let c = ConnConnection::from_spec(spec(), &host()).unwrap();
         let k = connection(&c, None).unwrap();
-        assert_eq!(k.name, "west-east");
+        assert_eq!(&*k.name, "west-east");
         assert_eq!(k.local_addr.to_string(), "192.0.2.1");
         assert_eq!(k.remote_addr.to_string(), "192.0.2.2");
         assert_eq!(k.local_id, Identity::Fqdn("west".into()));
@@ -450,8 +561,8 @@ mod tests {
         // --compress is refused at add; should an IPComp-only policy reach here
         // anyway, it is not handed to the core as an IKE-only connection.
         let mut c = ConnConnection::from_spec(spec(), &host()).unwrap();
-        c.policy.encrypt = false;
-        c.policy.compress = true;
+        Arc::make_mut(&mut c.policy).encrypt = false;
+        Arc::make_mut(&mut c.policy).compress = true;
         assert_eq!(
             connection(&c, None).unwrap_err(),
             ConvertError::CompressOnly
@@ -471,7 +582,7 @@ mod tests {
         // --ikev1 is refused at add; should an IKEv1 connection reach here anyway, it
         // is still not handed to the IKEv2 core.
         let mut c = ConnConnection::from_spec(spec(), &host()).unwrap();
-        c.policy.ike_version = IkeVersion::V1;
+        Arc::make_mut(&mut c.policy).ike_version = IkeVersion::V1;
         assert_eq!(connection(&c, None).unwrap_err(), ConvertError::Ikev1);
     }
 
@@ -491,7 +602,7 @@ mod tests {
         let k = l
             .connection_for_init("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())
             .unwrap();
-        assert_eq!(k.name, "west-east");
+        assert_eq!(&*k.name, "west-east");
         assert!(l
             .connection_for_init("192.0.2.1".parse().unwrap(), "192.0.2.3".parse().unwrap())
             .is_none());

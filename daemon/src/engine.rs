@@ -22,8 +22,9 @@ use ike::ikev2::{
     RekeyResult, SaEnd, SaSerial,
 };
 use ike::ts::TrafficSelector;
-use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId, SaSpec};
+use kernel::{IpsecProto, Kernel, KernelError, KernelEvent, PolicySpec, SaId};
 
+use crate::children::{KeptPolicies, KeptSas};
 use crate::convert::{self, Lookup};
 use crate::kworker::{self, Done, Job, Lane, Op, OpResult, Tag};
 use crate::pluto::Pluto;
@@ -43,19 +44,21 @@ pub struct Waiter {
 /// An installed Child SA.
 #[derive(Debug, Clone)]
 pub struct ChildRec {
-    /// Connection.
-    pub connection: String,
+    /// Connection (its name, shared by the connection's records: see
+    /// [`Children::insert`](crate::children::Children::insert)).
+    pub connection: Arc<str>,
     /// Its IKE SA.
     pub ike: SaSerial,
     /// Our inbound SA.
     pub inbound: SaId,
     /// The outbound SA.
     pub outbound: SaId,
-    /// The policies installed for it.
-    pub policies: Vec<PolicySpec>,
+    /// The policies installed for it: what deleting them and telling rekeys from
+    /// other tunnels need.
+    pub policies: KeptPolicies,
     /// The inbound and outbound SAs as installed (keys zeroized on drop), kept
     /// to update their encapsulation after a NAT mapping change.
-    pub sa_specs: (SaSpec, SaSpec),
+    pub sa_specs: KeptSas,
     /// Reqid.
     pub reqid: u32,
     /// Tunnel or transport.
@@ -295,8 +298,8 @@ impl Pluto {
         let c = self
             .conns
             .get(conn::connection::ConnSerial(u64::from(serial)))?;
-        let rt = self.routed.get(&c.name)?;
-        (rt.reqid == reqid).then(|| c.name.clone())
+        let rt = self.routed.get(&*c.name)?;
+        (rt.reqid == reqid).then(|| c.name.to_string())
     }
 
     /// Hands one received datagram to the core.
@@ -778,8 +781,8 @@ impl Pluto {
             let Some(rec) = self.children.get(&c) else {
                 continue;
             };
-            let (i, o) = match crate::xfrm::remap_encap(&rec.sa_specs.0, &rec.sa_specs.1, old, new)
-            {
+            let (i0, o0) = rec.sa_specs.specs();
+            let (i, o) = match crate::xfrm::remap_encap(&i0, &o0, old, new) {
                 Ok(Some(specs)) => specs,
                 Ok(None) => continue,
                 Err(e) => {
@@ -937,12 +940,12 @@ impl Pluto {
             c.peer_id.clone_from(&peer_id);
         }
         ChildRec {
-            connection: i.connection,
+            connection: i.connection.as_str().into(),
             ike: i.ike,
             inbound: plan.inbound.id,
             outbound: plan.outbound.id,
-            policies: plan.policies,
-            sa_specs: (plan.inbound, plan.outbound),
+            policies: KeptPolicies::keep(plan.policies.iter().map(PolicySpec::id).collect()),
+            sa_specs: KeptSas::keep(plan.inbound, plan.outbound),
             reqid: i.reqid,
             mode: i.mode,
             added: SystemTime::now(),
@@ -1104,7 +1107,7 @@ impl Pluto {
                 None => {
                     tracing::info!("{name} {child}: NAT-T: ESP-in-UDP now to {new}");
                     if let Some(rec) = self.children.get_mut(child) {
-                        rec.sa_specs = (specs.0.clone(), specs.1.clone());
+                        rec.sa_specs = KeptSas::keep(specs.0.clone(), specs.1.clone());
                     }
                 }
                 Some(e) => tracing::warn!(
@@ -1201,11 +1204,11 @@ impl Pluto {
             None => self.children.get(&d.child).map(|r| Gone {
                 inbound: r.inbound,
                 outbound: r.outbound,
-                mark: r.sa_specs.0.mark,
+                mark: r.sa_specs.mark(),
                 last: (r.in_bytes, r.out_bytes),
                 up: r.up,
                 updown: r.updown_cmd.clone().map(|c| (c, r.updown.clone())),
-                policies: r.policies.iter().map(|p| p.id()).collect(),
+                policies: r.policies.ids().collect(),
             }),
         };
         let replaced = self.children.same_traffic_as(d.child).next().is_some();
@@ -1244,7 +1247,7 @@ impl Pluto {
                 .children
                 .iter()
                 .filter(|(s, _)| **s != d.child)
-                .flat_map(|(_, c)| c.policies.iter().map(|p| p.id()))
+                .flat_map(|(_, c)| c.policies.ids())
                 .collect();
             let traps: Vec<PolicySpec> = self
                 .routed
@@ -1396,7 +1399,10 @@ impl Pluto {
         let connection = rec.connection.clone();
         let peer = rec.outbound.dst;
         let lane = self.lane(&connection, peer);
-        let tag = Tag::Up { connection, child };
+        let tag = Tag::Up {
+            connection: connection.to_string(),
+            child,
+        };
         self.submit(lane, tag, ops).await
     }
 
@@ -2446,7 +2452,8 @@ pub mod tests_support {
     pub fn child_rec(conn: &str, src: &str) -> ChildRec {
         let req = crate::xfrm::testutil::install(Mode::Tunnel, true);
         let plan = crate::xfrm::child_plan(&req, xfrm::reqid(1)).expect("test plan");
-        let mut policies = plan.policies.clone();
+        let mut policies: Vec<kernel::PolicyId> =
+            plan.policies.iter().map(PolicySpec::id).collect();
         for p in &mut policies {
             p.selector.src = src.parse().expect("test address");
         }
@@ -2455,8 +2462,8 @@ pub mod tests_support {
             ike: SaSerial(1),
             inbound: plan.inbound.id,
             outbound: plan.outbound.id,
-            policies,
-            sa_specs: (plan.inbound.clone(), plan.outbound.clone()),
+            policies: KeptPolicies::keep(policies),
+            sa_specs: KeptSas::keep(plan.inbound.clone(), plan.outbound.clone()),
             reqid: 1,
             mode: Mode::Tunnel,
             added: SystemTime::now(),

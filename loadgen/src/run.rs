@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ike::crypto::{KeReuse, SecretBytes, SystemRandomSource};
-use ike::ikev2::{ConfigSource, Connection, Endpoint, EndpointConfig, Identity, Mode, Retransmit};
+use ike::ikev2::{
+    ConfigSource, ConnProfile, Connection, Endpoint, EndpointConfig, Identity, Mode, Retransmit,
+};
 use ike::proposal::{ProposalError, ProposalKind, ProposalSet};
 use ike::ts::TrafficSelector;
 
@@ -70,37 +72,39 @@ fn connection(o: &Options) -> Result<Connection, RunError> {
         local_addr: o.local,
         remote_addr: o.remote,
         remote_port: o.port,
-        local_id: o.id.clone().unwrap_or_else(|| Identity::from_addr(o.local)),
         remote_id: o.remote_id.clone(),
-        ike_proposals: ProposalSet::parse(&o.ike, ProposalKind::IKEV2_IKE)
-            .map_err(|e| RunError::Proposal("--ike", e))?,
-        esp_proposals: ProposalSet::parse(&o.esp, ProposalKind::IKEV2_ESP)
-            .map_err(|e| RunError::Proposal("--esp", e))?,
-        local_ts: vec![TrafficSelector::host(o.local)],
         remote_ts: vec![TrafficSelector::host(o.remote)],
-        mode: Mode::Tunnel,
-        pfs: true,
-        // No rekeys, no liveness checks while a run lasts.
-        ike_lifetime: never,
-        child_lifetime: never,
-        rekey_margin: Duration::from_secs(540),
-        rekey_fuzz_percent: 0,
-        rekey: false,
-        keyingtries: 1,
-        retransmit: Retransmit {
-            initial: Duration::from_secs(1),
-            max_interval: Duration::from_secs(8),
-            timeout: o.timeout,
-        },
-        nat_traversal: true,
-        fragmentation: true,
-        encapsulation: Default::default(),
-        initial_contact: false,
-        replay_window: 128,
-        dpd_delay: None,
-        dpd_timeout: None,
-        nat_keepalive: false,
-        ike_only: false,
+        profile: Arc::new(ConnProfile {
+            local_id: o.id.clone().unwrap_or_else(|| Identity::from_addr(o.local)),
+            ike_proposals: ProposalSet::parse(&o.ike, ProposalKind::IKEV2_IKE)
+                .map_err(|e| RunError::Proposal("--ike", e))?,
+            esp_proposals: ProposalSet::parse(&o.esp, ProposalKind::IKEV2_ESP)
+                .map_err(|e| RunError::Proposal("--esp", e))?,
+            local_ts: vec![TrafficSelector::host(o.local)],
+            mode: Mode::Tunnel,
+            pfs: true,
+            // No rekeys, no liveness checks while a run lasts.
+            ike_lifetime: never,
+            child_lifetime: never,
+            rekey_margin: Duration::from_secs(540),
+            rekey_fuzz_percent: 0,
+            rekey: false,
+            keyingtries: 1,
+            retransmit: Retransmit {
+                initial: Duration::from_secs(1),
+                max_interval: Duration::from_secs(8),
+                timeout: o.timeout,
+            },
+            nat_traversal: true,
+            fragmentation: true,
+            encapsulation: Default::default(),
+            initial_contact: false,
+            replay_window: 128,
+            dpd_delay: None,
+            dpd_timeout: None,
+            nat_keepalive: false,
+            ike_only: false,
+        }),
     })
 }
 

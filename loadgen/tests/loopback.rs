@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use ike::crypto::{SecretBytes, SystemRandomSource};
 use ike::ikev2::{
-    ConfigSource, Connection, Endpoint, EndpointConfig, Event, Identity, Mode, Retransmit,
+    ConfigSource, ConnProfile, Connection, Endpoint, EndpointConfig, Event, Identity, Mode,
+    Retransmit,
 };
 use ike::proposal::{ProposalKind, ProposalSet};
 use ike::ts::TrafficSelector;
@@ -44,34 +45,36 @@ fn responder_conn(addr: IpAddr, group: &str) -> Connection {
         local_addr: addr,
         remote_addr: addr,
         remote_port: 500,
-        local_id: Identity::Fqdn("srv.strongswan.org".into()),
         remote_id: None,
-        ike_proposals: ProposalSet::parse(
-            &format!("aes128-sha2_256-{group}"),
-            ProposalKind::IKEV2_IKE,
-        )
-        .unwrap(),
-        esp_proposals: ProposalSet::parse("aes_gcm128-none", ProposalKind::IKEV2_ESP).unwrap(),
-        local_ts: vec![TrafficSelector::host(addr)],
         remote_ts: vec![TrafficSelector::host(addr)],
-        mode: Mode::Tunnel,
-        pfs: true,
-        ike_lifetime: Duration::from_secs(3600),
-        child_lifetime: Duration::from_secs(3600),
-        rekey_margin: Duration::from_secs(540),
-        rekey_fuzz_percent: 100,
-        rekey: false,
-        keyingtries: 1,
-        retransmit: Retransmit::default(),
-        nat_traversal: true,
-        fragmentation: true,
-        encapsulation: Default::default(),
-        initial_contact: false,
-        replay_window: 128,
-        dpd_delay: None,
-        dpd_timeout: None,
-        nat_keepalive: false,
-        ike_only: false,
+        profile: Arc::new(ConnProfile {
+            local_id: Identity::Fqdn("srv.strongswan.org".into()),
+            ike_proposals: ProposalSet::parse(
+                &format!("aes128-sha2_256-{group}"),
+                ProposalKind::IKEV2_IKE,
+            )
+            .unwrap(),
+            esp_proposals: ProposalSet::parse("aes_gcm128-none", ProposalKind::IKEV2_ESP).unwrap(),
+            local_ts: vec![TrafficSelector::host(addr)],
+            mode: Mode::Tunnel,
+            pfs: true,
+            ike_lifetime: Duration::from_secs(3600),
+            child_lifetime: Duration::from_secs(3600),
+            rekey_margin: Duration::from_secs(540),
+            rekey_fuzz_percent: 100,
+            rekey: false,
+            keyingtries: 1,
+            retransmit: Retransmit::default(),
+            nat_traversal: true,
+            fragmentation: true,
+            encapsulation: Default::default(),
+            initial_contact: false,
+            replay_window: 128,
+            dpd_delay: None,
+            dpd_timeout: None,
+            nat_keepalive: false,
+            ike_only: false,
+        }),
     }
 }
 

@@ -162,16 +162,43 @@ impl Side {
     }
 }
 
-/// One end, typed.
+/// One end, typed: its address and ID, which an instance sets to its peer's, and
+/// the rest of its configuration ([`EndConf`], read through `Deref`: `end.subnets`),
+/// which a template's instances share with it instead of copying 400 bytes and
+/// their strings per road warrior.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct End {
-    /// The host as given.
-    pub host: Host,
     /// The host address once known (literal, `%defaultroute` resolved, or a peer's
     /// address for an instance).
     pub host_addr: Option<IpAddr>,
-    /// The configured ID (defaults to the host address).
+    /// The configured ID (defaults to the host address; an instance's peer end
+    /// takes the ID the peer authenticated with when the template accepts any).
     pub id: Id,
+    /// The rest, shared; changed with `Arc::make_mut` (copied when shared).
+    pub conf: Arc<EndConf>,
+}
+
+impl std::ops::Deref for End {
+    type Target = EndConf;
+
+    fn deref(&self) -> &EndConf {
+        &self.conf
+    }
+}
+
+impl End {
+    /// The configuration to change: copied first when it is shared, so that the
+    /// change stays with this end.
+    pub fn conf_mut(&mut self) -> &mut EndConf {
+        Arc::make_mut(&mut self.conf)
+    }
+}
+
+/// An end's configuration apart from its address and ID (see [`End`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndConf {
+    /// The host as given.
+    pub host: Host,
     /// Whether `id` was given explicitly (status shows only explicit IDs).
     pub id_given: bool,
     /// Certificate nickname.
@@ -315,10 +342,8 @@ impl End {
             Some(u) => Some(u.to_string()),
             None => Some(DEFAULT_UPDOWN.to_string()),
         };
-        Ok(End {
+        let conf = EndConf {
             host,
-            host_addr,
-            id,
             id_given,
             cert: e.cert.clone(),
             ckaid,
@@ -343,6 +368,11 @@ impl End {
             addresspool,
             dnskeyondemand: e.dnskeyondemand,
             updown,
+        };
+        Ok(End {
+            host_addr,
+            id,
+            conf: Arc::new(conf),
         })
     }
 
@@ -422,22 +452,29 @@ impl Routing {
 }
 
 /// A validated connection.
+///
+/// A template's instances (one per road warrior) share with it what they do not
+/// change: the name, our end, the policy, the proposals and the description are
+/// reference-counted, and an instance owns only its peer's end (the peer's address
+/// and ID), its serial, number and routing state. At 100,000 road warriors on one
+/// template a full copy was 1.1 KB each (docs/benchmarks.md). Changing a shared part
+/// of one connection (`Arc::make_mut`) copies it for that connection alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     /// The name (shared by a template's instances).
-    pub name: String,
+    pub name: Arc<str>,
     /// Serial, assigned by the database (`$0` until added).
     pub serial: ConnSerial,
     /// Permanent, template or instance.
     pub kind: Kind,
     /// Left end.
-    pub left: End,
+    pub left: Arc<End>,
     /// Right end.
-    pub right: End,
+    pub right: Arc<End>,
     /// Which end is us; `None` while unoriented (no end matches a local address).
     pub local: Option<Side>,
     /// Connection-wide policy.
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     /// The parsed `ike=`/`esp=` proposals (defaults when not given), `pfsgroup=`
     /// applied.
     pub proposals: Proposals,
@@ -812,13 +849,13 @@ impl Connection {
             tunnel_family: spec.tunnel_addr_family,
         };
         let mut c = Connection {
-            name: spec.name.clone(),
+            name: spec.name.as_str().into(),
             serial: ConnSerial(0),
             kind: Kind::Permanent,
-            left,
-            right,
+            left: Arc::new(left),
+            right: Arc::new(right),
             local: None,
-            policy,
+            policy: Arc::new(policy),
             proposals,
             routing: Routing::Unrouted,
             spec: Arc::new(spec),
@@ -899,14 +936,20 @@ impl Connection {
                 ));
             }
         }
-        let saved = self.end(side).clone();
+        let saved = match side {
+            Side::Left => self.left.clone(),
+            Side::Right => self.right.clone(),
+        };
         let end = self.end_mut(side);
         end.host_addr = Some(addr);
         if !end.id_given {
             end.id = Id::Ip(addr);
         }
         if let Err(e) = self.orient(addrs) {
-            *self.end_mut(side) = saved;
+            match side {
+                Side::Left => self.left = saved,
+                Side::Right => self.right = saved,
+            }
             return Err(e);
         }
         Ok(())
@@ -938,10 +981,12 @@ impl Connection {
         }
     }
 
+    /// An end to change: copied first when it is shared (with a template or its
+    /// instances), so that the change stays with this connection.
     fn end_mut(&mut self, side: Side) -> &mut End {
         match side {
-            Side::Left => &mut self.left,
-            Side::Right => &mut self.right,
+            Side::Left => Arc::make_mut(&mut self.left),
+            Side::Right => Arc::make_mut(&mut self.right),
         }
     }
 
@@ -1006,6 +1051,8 @@ impl Connection {
                 ));
             }
         }
+        // Shares everything with the template (see [`Connection`]) but the peer's
+        // end, which `end_mut` copies.
         let mut inst = self.clone();
         inst.kind = Kind::Instance {
             template: self.serial,

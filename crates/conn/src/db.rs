@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::addr::{same_family, traffic_selector, ProtoPort, Subnet};
 use crate::connection::{ConnError, ConnSerial, Connection, HostAddrs, Kind};
@@ -86,12 +87,14 @@ impl PeerKey {
     }
 }
 
-/// Where one connection is filed in the [`Index`], kept so that it can be taken out
-/// again after the connection changed.
+/// Where one connection is filed in the [`Index`]. Not stored: a connection's keys
+/// are worked out again to take it out, which is right because it is taken out
+/// before it can change ([`ConnDb::get_mut`]); storing them cost about 230 bytes per
+/// road warrior.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Keys {
-    /// Name and, for an instance, its number.
-    name: (String, Option<u32>),
+    /// Name (shared with the connection) and, for an instance, its number.
+    name: (Arc<str>, Option<u32>),
     /// The template of an instance.
     template: Option<ConnSerial>,
     /// Oriented with both host addresses: (local, remote).
@@ -131,24 +134,59 @@ impl Keys {
 /// Serials in ascending order. A sorted vector rather than a set: most buckets hold
 /// one connection (a name, a peer's address, a peer ID), where a tree node would
 /// cost ten times the entry, and new serials are the largest, so adding appends.
+/// One serial is held inline: a road warrior's instance has three buckets of its own
+/// (its name and number, its host pair, its peer ID), and a vector of one costs a
+/// heap block each.
 #[derive(Debug, Default)]
-struct Bucket(Vec<ConnSerial>);
+enum Bucket {
+    #[default]
+    Empty,
+    One(ConnSerial),
+    Many(Vec<ConnSerial>),
+}
 
 impl Bucket {
     fn insert(&mut self, s: ConnSerial) {
-        if let Err(i) = self.0.binary_search(&s) {
-            self.0.insert(i, s);
+        match self {
+            Bucket::Empty => *self = Bucket::One(s),
+            Bucket::One(o) if *o == s => {}
+            Bucket::One(o) => {
+                let o = *o;
+                *self = Bucket::Many(if o < s { vec![o, s] } else { vec![s, o] });
+            }
+            Bucket::Many(v) => {
+                if let Err(i) = v.binary_search(&s) {
+                    v.insert(i, s);
+                }
+            }
         }
     }
 
     fn remove(&mut self, s: ConnSerial) {
-        if let Ok(i) = self.0.binary_search(&s) {
-            self.0.remove(i);
+        match self {
+            Bucket::One(o) if *o == s => *self = Bucket::Empty,
+            Bucket::Many(v) => {
+                if let Ok(i) = v.binary_search(&s) {
+                    v.remove(i);
+                }
+                if let [one] = v.as_slice() {
+                    *self = Bucket::One(*one);
+                }
+            }
+            _ => {}
         }
     }
 
+    fn is_empty(&self) -> bool {
+        matches!(self, Bucket::Empty)
+    }
+
     fn iter(&self) -> impl Iterator<Item = &ConnSerial> + '_ {
-        self.0.iter()
+        match self {
+            Bucket::Empty => [].iter(),
+            Bucket::One(s) => std::slice::from_ref(s).iter(),
+            Bucket::Many(v) => v.iter(),
+        }
     }
 }
 
@@ -159,7 +197,7 @@ fn file<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: K, s: ConnSe
 fn unfile<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: &K, s: ConnSerial) {
     if let Some(b) = map.get_mut(key) {
         b.remove(s);
-        if b.0.is_empty() {
+        if b.is_empty() {
             map.remove(key);
         }
     }
@@ -170,8 +208,7 @@ fn unfile<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Bucket>, key: &K, s: Con
 /// the "oldest wins" tie-break of the lookups.
 #[derive(Debug, Default)]
 struct Index {
-    keys: HashMap<ConnSerial, Keys>,
-    by_name: HashMap<(String, Option<u32>), Bucket>,
+    by_name: HashMap<(Arc<str>, Option<u32>), Bucket>,
     instances: HashMap<ConnSerial, Bucket>,
     by_hosts: HashMap<(IpAddr, IpAddr), Bucket>,
     templates: HashMap<IpAddr, Bucket>,
@@ -179,11 +216,11 @@ struct Index {
 }
 
 impl Index {
+    /// Files `c`, which is not filed.
     fn add(&mut self, c: &Connection) {
         let s = c.serial;
-        self.remove(s);
         let k = Keys::of(c);
-        file(&mut self.by_name, k.name.clone(), s);
+        file(&mut self.by_name, k.name, s);
         if let Some(t) = k.template {
             file(&mut self.instances, t, s);
         }
@@ -193,16 +230,15 @@ impl Index {
         if let Some(l) = k.template_local {
             file(&mut self.templates, l, s);
         }
-        if let Some(p) = &k.peer {
-            file(&mut self.by_peer, p.clone(), s);
+        if let Some(p) = k.peer {
+            file(&mut self.by_peer, p, s);
         }
-        self.keys.insert(s, k);
     }
 
-    fn remove(&mut self, s: ConnSerial) {
-        let Some(k) = self.keys.remove(&s) else {
-            return;
-        };
+    /// Takes `c` out, as filed: unchanged since [`Index::add`].
+    fn remove(&mut self, c: &Connection) {
+        let s = c.serial;
+        let k = Keys::of(c);
         unfile(&mut self.by_name, &k.name, s);
         if let Some(t) = k.template {
             unfile(&mut self.instances, &t, s);
@@ -246,18 +282,18 @@ impl ConnDb {
         ConnDb::default()
     }
 
-    /// Files the connections changed through [`ConnDb::get_mut`] again.
+    /// Files the connections changed through [`ConnDb::get_mut`] again (it took
+    /// them out).
     fn refile(&mut self) {
         for s in std::mem::take(&mut self.dirty) {
-            match self.conns.get(&s) {
-                Some(c) => self.index.add(c),
-                None => self.index.remove(s),
+            if let Some(c) = self.conns.get(&s) {
+                self.index.add(c);
             }
         }
     }
 
-    /// The serials of `bucket` whose index entry is current, and every connection
-    /// whose entry may be stale: a superset of the connections a lookup can pick.
+    /// The serials of `bucket`, and every connection out of the index while it may
+    /// be changing: a superset of the connections a lookup can pick.
     fn candidates<'a>(
         &'a self,
         bucket: impl Iterator<Item = ConnSerial> + 'a,
@@ -281,7 +317,7 @@ impl ConnDb {
     pub fn insert(&mut self, mut c: Connection) -> Result<ConnSerial, DbError> {
         self.refile();
         if !matches!(c.kind, Kind::Instance { .. }) && self.find(&c.name).is_some() {
-            return Err(DbError::Duplicate(c.name));
+            return Err(DbError::Duplicate(c.name.to_string()));
         }
         self.next_serial += 1;
         let serial = ConnSerial(self.next_serial);
@@ -315,8 +351,9 @@ impl ConnDb {
     /// Delete one connection by serial (e.g. an instance whose IKE SA died).
     pub fn remove(&mut self, serial: ConnSerial) -> Option<Connection> {
         self.refile();
-        self.index.remove(serial);
-        self.conns.remove(&serial).map(|c| *c)
+        let c = self.conns.remove(&serial)?;
+        self.index.remove(&c);
+        Some(*c)
     }
 
     /// By serial.
@@ -324,13 +361,15 @@ impl ConnDb {
         self.conns.get(&serial).map(|c| &**c)
     }
 
-    /// By serial, mutable (routing state, re-orientation). The connection is filed
-    /// again in the lookup indexes on the next change to the database; until then
-    /// lookups judge it as it is now.
+    /// By serial, mutable (routing state, re-orientation). The connection leaves
+    /// the lookup indexes and is filed again on the next change to the database;
+    /// until then lookups judge it as it is now.
     pub fn get_mut(&mut self, serial: ConnSerial) -> Option<&mut Connection> {
         self.refile();
         let c = self.conns.get_mut(&serial)?.as_mut();
-        self.dirty.insert(serial);
+        if self.dirty.insert(serial) {
+            self.index.remove(c);
+        }
         Some(c)
     }
 
@@ -339,9 +378,9 @@ impl ConnDb {
     pub fn find(&self, name: &str) -> Option<&Connection> {
         let key = if let Some((base, rest)) = name.split_once('[') {
             let n: u32 = rest.strip_suffix(']')?.parse().ok()?;
-            (base.trim_matches('"').to_string(), Some(n))
+            (Arc::<str>::from(base.trim_matches('"')), Some(n))
         } else {
-            (name.trim_matches('"').to_string(), None)
+            (Arc::<str>::from(name.trim_matches('"')), None)
         };
         self.candidates(Index::bucket(&self.index.by_name, &key))
             .filter(|c| c.name == key.0 && c.instance_number() == key.1)
@@ -362,8 +401,8 @@ impl ConnDb {
     pub fn iter(&self) -> impl Iterator<Item = &Connection> {
         let mut v: Vec<&Connection> = self.conns.values().map(|c| &**c).collect();
         v.sort_by(|a, b| {
-            (a.name.as_str(), a.instance_number(), a.serial).cmp(&(
-                b.name.as_str(),
+            (&*a.name, a.instance_number(), a.serial).cmp(&(
+                &*b.name,
                 b.instance_number(),
                 b.serial,
             ))
@@ -595,13 +634,13 @@ impl ConnDb {
                 .conns
                 .values()
                 .map(|c| &**c)
-                .find(|c| c.name == base && c.instance_number() == Some(n));
+                .find(|c| *c.name == *base && c.instance_number() == Some(n));
         }
         let name = name.trim_matches('"');
         self.conns
             .values()
             .map(|c| &**c)
-            .find(|c| c.name == name && !matches!(c.kind, Kind::Instance { .. }))
+            .find(|c| *c.name == *name && !matches!(c.kind, Kind::Instance { .. }))
     }
 
     fn find_by_addrs_scan(&self, local: IpAddr, remote: IpAddr) -> Option<ConnSerial> {
@@ -746,7 +785,7 @@ mod tests {
         c.right.id = Some("@other".into());
         let cert = db.add(c, &west()).unwrap();
         // --rsasig is refused at add until RSA exists; the lookup still keeps methods apart.
-        let p = &mut db.get_mut(cert).unwrap().policy;
+        let p = Arc::make_mut(&mut db.get_mut(cert).unwrap().policy);
         p.authby.psk = false;
         p.authby.rsasig = true;
 
@@ -904,9 +943,9 @@ mod tests {
         for c in db.conns.values() {
             let name = match c.instance_number() {
                 Some(n) => format!("{}[{n}]", c.name),
-                None => c.name.clone(),
+                None => c.name.to_string(),
             };
-            for n in [name.as_str(), c.name.as_str(), "nope", "x[", "x[1"] {
+            for n in [name.as_str(), &*c.name, "nope", "x[", "x[1"] {
                 assert_eq!(
                     db.find(n).map(|c| c.serial),
                     db.find_scan(n).map(|c| c.serial),
@@ -967,7 +1006,7 @@ mod tests {
                         let all: Vec<ConnSerial> = db.conns.keys().copied().collect();
                         if let Some(&s) = all.get(a % all.len().max(1)) {
                             let c = db.get_mut(s).unwrap();
-                            if b % 2 == 0 { c.local = None; } else { c.policy.authby.psk = !c.policy.authby.psk; }
+                            if b % 2 == 0 { c.local = None; } else { let p = Arc::make_mut(&mut c.policy); p.authby.psk = !p.authby.psk; }
                         }
                     }
                     _ => {
@@ -1031,5 +1070,102 @@ mod tests {
             inst.remote_end().and_then(|e| e.host_addr),
             Some(ip("192.0.2.7"))
         );
+    }
+
+    #[test]
+    fn instances_own_only_the_peer_end() {
+        let mut db = ConnDb::new();
+        let t = db.add(spec("rw", "192.0.2.1", "%any"), &west()).unwrap();
+        let a = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
+        let b = db
+            .instantiate(t, ip("192.0.2.8"), Some(Id::Fqdn("road".into())))
+            .unwrap();
+        let (t, a, b) = (db.get(t).unwrap(), db.get(a).unwrap(), db.get(b).unwrap());
+        for inst in [a, b] {
+            assert!(Arc::ptr_eq(&t.name, &inst.name));
+            assert!(
+                Arc::ptr_eq(&t.left, &inst.left),
+                "our end is the template's"
+            );
+            assert!(Arc::ptr_eq(&t.policy, &inst.policy));
+            assert!(!Arc::ptr_eq(&t.right, &inst.right), "the peer's end is not");
+            assert!(
+                Arc::ptr_eq(&t.right.conf, &inst.right.conf),
+                "but all of it except the peer's address and ID is"
+            );
+        }
+        assert_eq!(
+            t.right.host_addr, None,
+            "the template's peer end is unchanged"
+        );
+        assert_eq!(a.right.host_addr, Some(ip("192.0.2.7")));
+        assert_eq!(b.right.host_addr, Some(ip("192.0.2.8")));
+        assert_eq!(b.right.id, Id::Fqdn("road".into()));
+        assert_eq!(b.display_name(), "\"rw\"[2] 192.0.2.8");
+        assert_eq!(t.right.id, Id::None, "nor its ID");
+    }
+
+    #[test]
+    fn a_changed_instance_does_not_change_its_template() {
+        let mut db = ConnDb::new();
+        let t = db.add(spec("rw", "192.0.2.1", "%any"), &west()).unwrap();
+        let a = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
+        let c = db.get_mut(a).unwrap();
+        Arc::make_mut(&mut c.policy).metric = 7;
+        Arc::make_mut(&mut c.left).conf_mut().nexthop = Some(ip("192.0.2.254"));
+        assert_eq!(db.get(t).unwrap().policy.metric, 1);
+        assert_eq!(db.get(t).unwrap().left.nexthop, None);
+        assert_eq!(db.get(a).unwrap().policy.metric, 7);
+    }
+
+    #[test]
+    fn the_index_empties_with_the_database() {
+        let mut db = ConnDb::new();
+        let t = db.add(spec("rw", "192.0.2.1", "%any"), &west()).unwrap();
+        db.add(spec("p", "192.0.2.1", "192.0.2.2"), &west())
+            .unwrap();
+        let a = db.instantiate(t, ip("192.0.2.7"), None).unwrap();
+        let b = db
+            .instantiate(t, ip("192.0.2.8"), Some(Id::Fqdn("road".into())))
+            .unwrap();
+        // Changed while out of the index, then removed before being filed again.
+        db.get_mut(a).unwrap().local = None;
+        db.get_mut(b).unwrap().routing = crate::connection::Routing::RoutedTunnel;
+        db.remove(b);
+        db.delete("rw").unwrap();
+        db.delete("p").unwrap();
+        assert!(db.is_empty());
+        let i = &db.index;
+        assert!(
+            i.by_name.is_empty()
+                && i.instances.is_empty()
+                && i.by_hosts.is_empty()
+                && i.templates.is_empty()
+                && i.by_peer.is_empty(),
+            "{i:?}"
+        );
+    }
+
+    #[test]
+    fn buckets_keep_serials_sorted_inline_or_not() {
+        let mut b = Bucket::default();
+        let v = |b: &Bucket| b.iter().map(|s| s.0).collect::<Vec<_>>();
+        assert!(b.is_empty());
+        b.insert(ConnSerial(5));
+        b.insert(ConnSerial(5));
+        assert!(matches!(b, Bucket::One(ConnSerial(5))));
+        b.insert(ConnSerial(3));
+        b.insert(ConnSerial(9));
+        assert_eq!(v(&b), [3, 5, 9]);
+        b.remove(ConnSerial(5));
+        b.remove(ConnSerial(4));
+        assert_eq!(v(&b), [3, 9]);
+        b.remove(ConnSerial(3));
+        assert!(matches!(b, Bucket::One(ConnSerial(9))));
+        b.remove(ConnSerial(8));
+        assert_eq!(v(&b), [9]);
+        b.remove(ConnSerial(9));
+        assert!(b.is_empty());
+        assert_eq!(v(&b), Vec::<u64>::new());
     }
 }

@@ -373,6 +373,7 @@ mod tests {
     use super::*;
     use crate::connection::{ConnSerial, HostAddrs};
     use crate::spec::ConnSpec;
+    use std::sync::Arc;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -473,7 +474,7 @@ mod tests {
         s.pfsgroup = Some("modp2048".into());
         // --ikev1 is refused at add; the IKEv1 layout is kept for when it exists.
         let mut c = Connection::from_spec(s.clone(), &addrs).unwrap();
-        c.policy.ike_version = IkeVersion::V1;
+        Arc::make_mut(&mut c.policy).ike_version = IkeVersion::V1;
         let last = connection_lines(&c, &extra).pop().unwrap();
         assert!(last.ends_with("; pfsgroup=MODP2048"), "{last}");
         s.pfs = Some(false);
@@ -525,9 +526,9 @@ mod tests {
         let mut c = Connection::from_spec(s, &HostAddrs::new([ip("192.0.2.1")])).unwrap();
         // Mode-config and --sendcert are refused at add until they exist; the status
         // layout for them is kept.
-        c.left.modecfg_server = true;
-        c.right.modecfg_client = true;
-        c.right.sendcert = SendCert::Never;
+        Arc::make_mut(&mut c.left).conf_mut().modecfg_server = true;
+        Arc::make_mut(&mut c.right).conf_mut().modecfg_client = true;
+        Arc::make_mut(&mut c.right).conf_mut().sendcert = SendCert::Never;
         let lines = connection_lines(&c, &StatusExtra::default());
         assert_eq!(
             lines[0],

@@ -136,13 +136,13 @@ fn road_warrior_negotiation_lookups() {
 
     // IKE_SA_INIT from an unknown address: the first road-warrior template.
     let t = db.find_by_addrs(us, peer).unwrap();
-    assert_eq!(db.get(t).unwrap().name, "rw");
+    assert_eq!(&*db.get(t).unwrap().name, "rw");
     let inst = db.instantiate(t, peer, None).unwrap();
 
     // IDi says carol: switch to the connection naming her.
     let carol = Id::parse("carol@example.org").unwrap();
     let better = db.find_by_peer_id(inst, &carol).unwrap();
-    assert_eq!(db.get(better).unwrap().name, "rw-carol");
+    assert_eq!(&*db.get(better).unwrap().name, "rw-carol");
     let ours = db.get(better).unwrap().local_end().unwrap().id.clone();
     assert_eq!(secrets.psk(&ours, &carol).unwrap().expose(), b"carol");
     let dave = Id::parse("@dave").unwrap();

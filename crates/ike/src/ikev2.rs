@@ -114,7 +114,8 @@ use std::time::Instant;
 
 pub use compute::{ComputeId, ComputeJob, ComputeResult};
 pub use config::{
-    ConfigSource, Connection, Ddos, Encapsulation, EndpointConfig, Identity, Mode, Retransmit,
+    ConfigSource, ConnProfile, Connection, Ddos, Encapsulation, EndpointConfig, Identity, Mode,
+    Retransmit,
 };
 pub use output::{
     ChildSaDelete, ChildSaDirection, ChildSaInstall, Event, KernelRequest, PendingTimer, Progress,
@@ -516,14 +517,14 @@ impl Endpoint {
         self.index.of_connection(name).any(|s| {
             self.sas
                 .get(&s)
-                .is_some_and(|sa| sa.state != IkeState::Dying && sa.conn.name == name)
+                .is_some_and(|sa| sa.state != IkeState::Dying && *sa.conn.name == *name)
         })
     }
 
     fn sa_status(&self, sa: &IkeSa) -> IkeSaStatus {
         IkeSaStatus {
             serial: sa.serial,
-            connection: sa.conn.name.clone(),
+            connection: sa.conn.name.to_string(),
             initiator: sa.role == Role::Initiator,
             state: match (sa.state, sa.role) {
                 (IkeState::InitSent, _) => "IKE_SA_INIT_I",
@@ -546,7 +547,7 @@ impl Endpoint {
                 })
                 .collect(),
             peer_id: sa.peer_id.clone(),
-            instance: self.out.instances.get(&sa.serial).cloned(),
+            instance: self.out.instances.get(&sa.serial).map(|i| i.to_string()),
         }
     }
 
@@ -558,6 +559,7 @@ impl Endpoint {
     /// name, which is what configuration lookups use.
     pub fn set_instance_name(&mut self, ike: SaSerial, name: String) -> Result<(), Error> {
         let sa = self.sas.get(&ike).ok_or(Error::UnknownSerial(ike))?;
+        let name: Arc<str> = name.into();
         let mut serials = vec![ike];
         serials.extend(sa.children.iter().map(|c| c.serial));
         serials.extend(sa.pending_child.as_ref().map(|p| p.serial));
@@ -856,7 +858,7 @@ impl Endpoint {
                     at,
                     kind,
                     serial,
-                    connection: sa.conn.name.clone(),
+                    connection: sa.conn.name.to_string(),
                 })
             })
             .collect();
@@ -1212,7 +1214,7 @@ impl Endpoint {
     ) -> Option<(String, Vec<SaSerial>)> {
         let new = self.sas.get(&serial)?;
         let Some(id) = new.peer_id.as_ref() else {
-            return Some((new.conn.name.clone(), Vec::new()));
+            return Some((new.conn.name.to_string(), Vec::new()));
         };
         let others = self
             .index
@@ -1226,7 +1228,7 @@ impl Endpoint {
             })
             .map(|sa| sa.serial)
             .collect();
-        Some((new.conn.name.clone(), others))
+        Some((new.conn.name.to_string(), others))
     }
 
     /// RFC 7296 2.4: after INITIAL_CONTACT, the peer has forgotten its older IKE SAs
@@ -1643,7 +1645,7 @@ impl Endpoint {
             && reason == SaEnd::Timeout
             && (conn.keyingtries == 0 || sa.attempt < conn.keyingtries);
         self.out.events.push_back(Event::IkeSaDeleted {
-            connection: conn.name.clone(),
+            connection: conn.name.to_string(),
             ike: sa.serial,
             reason,
             final_failure: establishing && !retry,
@@ -2455,6 +2457,11 @@ mod tests {
             .set_instance_name(SaSerial(999), name.clone())
             .is_err());
         assert_eq!(p.east.status()[0].instance.as_deref(), Some(name.as_str()));
+        // The IKE SA and its Child SA share one copy of the name.
+        assert!(Arc::ptr_eq(
+            &p.east.out.instances[&ike],
+            &p.east.out.instances[&child]
+        ));
         // Plain log lines name the SA the same way.
         assert_eq!(p.east.out.label("rw", ike), format!("{name} {ike}"));
         assert_eq!(
@@ -2478,7 +2485,7 @@ mod tests {
         }
         // Events keep the template's name for lookups.
         assert!(p.east_events.iter().all(|e| match e {
-            Event::Progress(pr) => pr.connection == p.ecfg.0.name,
+            Event::Progress(pr) => *pr.connection == *p.ecfg.0.name,
             _ => true,
         }));
         // West never named an instance: plain names.

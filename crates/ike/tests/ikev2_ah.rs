@@ -11,7 +11,7 @@ use ike::registry::{EncrId, IntegId, NotifyType, ProtocolId};
 use ikev2_sim::*;
 
 fn ah(mut c: Connection, ah: &str) -> Connection {
-    c.esp_proposals = if ah.is_empty() {
+    c.profile_mut().esp_proposals = if ah.is_empty() {
         ProposalSet::defaults(ProposalKind::IKEV2_AH)
     } else {
         ProposalSet::parse(ah, ProposalKind::IKEV2_AH).unwrap()
@@ -99,7 +99,7 @@ fn esp_and_ah_do_not_match() {
 }
 
 fn w_with_esp(mut c: Connection, esp: &str) -> Connection {
-    c.esp_proposals = ProposalSet::parse(esp, ProposalKind::IKEV2_ESP).unwrap();
+    c.profile_mut().esp_proposals = ProposalSet::parse(esp, ProposalKind::IKEV2_ESP).unwrap();
     c
 }
 

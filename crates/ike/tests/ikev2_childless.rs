@@ -11,7 +11,7 @@ use ike::registry::{ExchangeType, NotifyType};
 use ikev2_sim::*;
 
 fn ike_only(mut c: Connection) -> Connection {
-    c.ike_only = true;
+    c.profile_mut().ike_only = true;
     c
 }
 

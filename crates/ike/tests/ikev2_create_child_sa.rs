@@ -108,7 +108,7 @@ fn esn_follows_the_negotiation() {
     for p in &mut props {
         p.esn = vec![EsnId::NO];
     }
-    e.esp_proposals = ProposalSet::from_proposals(ProposalKind::IKEV2_ESP, props);
+    e.profile_mut().esp_proposals = ProposalSet::from_proposals(ProposalKind::IKEV2_ESP, props);
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -189,7 +189,7 @@ fn responder_of_the_ike_sa_rekeys_too() {
 fn rekey_request_len(pfs: bool) -> usize {
     let mut w = west_conn("c", "", "aes_gcm256");
     let e = east_conn("c", "", "aes_gcm256");
-    w.pfs = pfs;
+    w.profile_mut().pfs = pfs;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -328,9 +328,9 @@ fn responder_rekeys_the_ike_sa_and_becomes_its_initiator() {
 fn ike_lifetime_triggers_rekeys() {
     let mut w = west_conn("c", "", "aes_gcm256");
     let e = east_conn("c", "", "aes_gcm256");
-    w.ike_lifetime = Duration::from_secs(100);
-    w.rekey_margin = Duration::from_secs(10);
-    w.rekey_fuzz_percent = 0;
+    w.profile_mut().ike_lifetime = Duration::from_secs(100);
+    w.profile_mut().rekey_margin = Duration::from_secs(10);
+    w.profile_mut().rekey_fuzz_percent = 0;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(250));

@@ -82,9 +82,9 @@ fn initiator_rejects_unexpected_responder_identity() {
 #[test]
 fn fqdn_and_user_fqdn_identities() {
     let (mut w, mut e) = pair();
-    w.local_id = Identity::Fqdn("west.example".into());
+    w.profile_mut().local_id = Identity::Fqdn("west.example".into());
     w.remote_id = Some(Identity::UserFqdn("east@example.org".into()));
-    e.local_id = Identity::UserFqdn("east@example.org".into());
+    e.profile_mut().local_id = Identity::UserFqdn("east@example.org".into());
     e.remote_id = Some(Identity::Fqdn("west.example".into()));
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
@@ -104,7 +104,7 @@ fn fqdn_and_user_fqdn_identities() {
 #[test]
 fn responder_refuses_unknown_peer_identity() {
     let (mut w, mut e) = pair();
-    w.local_id = Identity::Fqdn("mallory".into());
+    w.profile_mut().local_id = Identity::Fqdn("mallory".into());
     e.remote_id = Some(Identity::Fqdn("west".into()));
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
@@ -169,8 +169,8 @@ fn transport_mode_via_use_transport_mode() {
         "",
         "aes_gcm256",
     );
-    w.mode = Mode::Transport;
-    e.mode = Mode::Transport;
+    w.profile_mut().mode = Mode::Transport;
+    e.profile_mut().mode = Mode::Transport;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -202,7 +202,7 @@ fn mode_mismatch_fails_the_child_and_the_ike_sa_stays() {
         "",
         "",
     );
-    w.mode = Mode::Transport;
+    w.profile_mut().mode = Mode::Transport;
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -333,7 +333,7 @@ fn nat_detected_floats_to_4500_and_encapsulates() {
 #[test]
 fn nat_traversal_disabled_sends_no_nat_detection() {
     let (mut w, e) = pair();
-    w.nat_traversal = false;
+    w.profile_mut().nat_traversal = false;
     let mut net = Net::new(w, e, b"k", b"k");
     net.west_nat = Some("203.0.113.99".parse().unwrap());
     net.initiate();
@@ -387,9 +387,9 @@ fn fragmentation_no_at_either_end_sends_whole_messages() {
     for west_says_no in [true, false] {
         let (mut w, mut e) = pair();
         if west_says_no {
-            w.fragmentation = false;
+            w.profile_mut().fragmentation = false;
         } else {
-            e.fragmentation = false;
+            e.profile_mut().fragmentation = false;
         }
         let mut net = Net::new(w.clone(), e.clone(), b"k", b"k");
         let cfg = ike::ikev2::EndpointConfig {
@@ -477,7 +477,7 @@ fn uniqueids_replaces_the_older_ike_sa_of_the_same_peer_id() {
     for unique in [false, true] {
         let (mut w, e) = pair();
         // No INITIAL_CONTACT, so that only --uniqueids can replace the SA.
-        w.initial_contact = false;
+        w.profile_mut().initial_contact = false;
         let mut net = Net::new(w.clone(), e.clone(), b"secret", b"secret");
         let cfg = ike::ikev2::EndpointConfig {
             unique_ids: unique,

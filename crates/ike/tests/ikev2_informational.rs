@@ -133,7 +133,7 @@ fn delete_connection_removes_all_its_sas() {
 #[test]
 fn periodic_liveness_and_dead_peer() {
     let (mut w, e) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
     let mut net = Net::new(w, e, b"k", b"k");
     net.initiate();
     net.run_for(Duration::from_secs(5));
@@ -213,7 +213,7 @@ fn retransmission_backoff_and_timeout() {
 #[test]
 fn keyingtries_start_new_attempts() {
     let (mut w, e) = pair();
-    w.keyingtries = 3;
+    w.profile_mut().keyingtries = 3;
     let mut net = Net::new(w, e, b"k", b"k");
     net.filter = Some(Box::new(|_| true));
     net.initiate();
@@ -235,7 +235,7 @@ fn keyingtries_start_new_attempts() {
 #[test]
 fn keyingtries_recover_when_the_peer_comes_back() {
     let (mut w, e) = pair();
-    w.keyingtries = 0;
+    w.profile_mut().keyingtries = 0;
     let mut net = Net::new(w, e, b"k", b"k");
     net.filter = Some(Box::new(|_| true));
     net.initiate();

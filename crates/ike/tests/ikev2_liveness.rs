@@ -42,7 +42,7 @@ fn liveness_at(h: &Host) -> Instant {
 #[test]
 fn dpddelay_probes_only_after_idle_and_traffic_postpones_it() {
     let (mut w, _) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
     let mut net = up_with(w);
     let before = sent_by(&net, WEST);
     // ESP traffic from the peer at 5 s (the daemon's counter poll reports it).
@@ -66,7 +66,7 @@ fn dpddelay_probes_only_after_idle_and_traffic_postpones_it() {
 #[test]
 fn dpddelay_counts_the_peers_ike_requests_as_contact() {
     let (mut w, _) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
     let mut net = up_with(w);
     let before = sent_by(&net, WEST);
     net.run_for(Duration::from_secs(6));
@@ -83,8 +83,8 @@ fn dpddelay_counts_the_peers_ike_requests_as_contact() {
 #[test]
 fn dpdtimeout_declares_the_peer_dead() {
     let (mut w, _) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
-    w.dpd_timeout = Some(Duration::from_secs(30));
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().dpd_timeout = Some(Duration::from_secs(30));
     let mut net = up_with(w);
     let probe = liveness_at(&net.west);
     net.filter = Some(Box::new(|_| true));
@@ -105,7 +105,7 @@ fn dpdtimeout_declares_the_peer_dead() {
 #[test]
 fn without_dpdtimeout_the_retransmit_budget_declares_the_peer_dead() {
     let (mut w, _) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
     let mut net = up_with(w);
     let probe = liveness_at(&net.west);
     net.filter = Some(Box::new(|_| true));
@@ -148,7 +148,7 @@ fn keepalives(net: &Net) -> usize {
 fn nat_keepalives_and_no_keep_alive() {
     for keep in [true, false] {
         let (mut w, _) = pair();
-        w.nat_keepalive = keep;
+        w.profile_mut().nat_keepalive = keep;
         let (_, e) = pair();
         let mut net = Net::new(w, e, b"k", b"k");
         net.west_nat = Some("203.0.113.9".parse().unwrap());
@@ -163,8 +163,8 @@ fn nat_keepalives_and_no_keep_alive() {
 #[test]
 fn listevents_lists_every_pending_timer_in_order() {
     let (mut w, _) = pair();
-    w.dpd_delay = Some(Duration::from_secs(10));
-    w.rekey_fuzz_percent = 0;
+    w.profile_mut().dpd_delay = Some(Duration::from_secs(10));
+    w.profile_mut().rekey_fuzz_percent = 0;
     let mut net = up_with(w);
     let ike = ike_of(&net.west);
     let child = net.west.ep.status()[0].children[0].serial;

@@ -12,7 +12,7 @@ use ike::registry::{ExchangeType, NotifyType};
 use ikev2_sim::*;
 
 fn ike_only(mut c: Connection) -> Connection {
-    c.ike_only = true;
+    c.profile_mut().ike_only = true;
     c
 }
 
@@ -132,7 +132,7 @@ fn an_additional_child_sa_carries_ke_with_pfs_and_follows_invalid_ke_payload() {
 fn an_additional_child_sa_without_pfs_has_no_ke() {
     let len = |pfs: bool| {
         let (mut w, e) = pair();
-        w.pfs = pfs;
+        w.profile_mut().pfs = pfs;
         let mut net = childless(w, e);
         let ike = west_ike(&net);
         net.west.ep.create_child_sa(ike, net.now).unwrap();

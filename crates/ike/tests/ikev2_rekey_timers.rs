@@ -14,10 +14,10 @@ use ikev2_sim::*;
 
 /// Margin 10 s, no fuzz, the given Child SA and IKE SA lifetimes.
 fn timed(mut c: Connection, child_secs: u64, ike_secs: u64) -> Connection {
-    c.child_lifetime = Duration::from_secs(child_secs);
-    c.ike_lifetime = Duration::from_secs(ike_secs);
-    c.rekey_margin = Duration::from_secs(10);
-    c.rekey_fuzz_percent = 0;
+    c.profile_mut().child_lifetime = Duration::from_secs(child_secs);
+    c.profile_mut().ike_lifetime = Duration::from_secs(ike_secs);
+    c.profile_mut().rekey_margin = Duration::from_secs(10);
+    c.profile_mut().rekey_fuzz_percent = 0;
     c
 }
 
@@ -129,7 +129,7 @@ fn rekeyfuzz_adds_up_to_its_percentage_of_the_margin() {
     for seed in 1..=8 {
         let (w, e) = pair();
         let mut w = timed(w, 100, 28800);
-        w.rekey_fuzz_percent = 100;
+        w.profile_mut().rekey_fuzz_percent = 100;
         let mut net = Net::new(w, e, b"k", b"k");
         net.west = Host::new(net.west.conn().as_ref().clone(), b"k", seed);
         net.initiate();
@@ -190,7 +190,7 @@ fn ikelifetime_rekeys_the_ike_sa_at_lifetime_minus_margin() {
 fn dontrekey_never_rekeys_and_deletes_at_the_end_of_the_lifetime() {
     let (w, e) = pair();
     let mut w = timed(w, 30, 60);
-    w.rekey = false;
+    w.profile_mut().rekey = false;
     let mut net = up(w, e);
     let st = net.west.ep.status();
     let (ike, child) = (st[0].serial, st[0].children[0].serial);
@@ -225,7 +225,7 @@ fn dontrekey_never_rekeys_and_deletes_at_the_end_of_the_lifetime() {
 fn dontrekey_still_answers_the_peers_rekey() {
     let (w, e) = pair();
     let mut w = timed(w, 30, 60);
-    w.rekey = false;
+    w.profile_mut().rekey = false;
     let mut net = up(w, e);
     let child = child_of(&net.east);
     net.east.ep.rekey_child_sa(child, net.now).unwrap();
@@ -237,7 +237,7 @@ fn dontrekey_still_answers_the_peers_rekey() {
 #[test]
 fn older_child_sa_of_the_connection_does_not_rekey() {
     let (mut w, e) = pair();
-    w.initial_contact = false;
+    w.profile_mut().initial_contact = false;
     let mut net = up(timed(w, 100, 120), e);
     let old = child_of(&net.west);
     let old_ike = net.west.ep.status()[0].serial;
@@ -362,7 +362,7 @@ fn pfs_rekey_by_timer_carries_a_ke_payload() {
     let len = |pfs: bool| {
         let (w, e) = pair();
         let mut w = timed(w, 100, 28800);
-        w.pfs = pfs;
+        w.profile_mut().pfs = pfs;
         let mut net = up(w, e);
         let child = child_of(&net.west);
         let rekey = timer(&net.west, child, TimerKind::Rekey);

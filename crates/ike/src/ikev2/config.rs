@@ -144,24 +144,48 @@ impl Default for Retransmit {
     }
 }
 
-/// One connection as the IKEv2 core needs it. The daemon builds it from
+/// One connection as the IKEv2 core needs it, for one peer. The daemon builds it from
 /// `crates/conn` and hands it to [`Endpoint::initiate`](super::Endpoint::initiate) or
 /// returns it from a [`ConfigSource`].
+///
+/// What depends on the peer is here; the rest ([`ConnProfile`]: proposals, our ID
+/// and selectors, lifetimes, flags) is shared by every peer the connection serves
+/// and read through `Deref` (`conn.ike_lifetime`). A road-warrior template answers
+/// each peer with its own `Connection` (the peer's address is in its selectors);
+/// with the profile shared that is about 130 bytes per peer instead of 600
+/// (docs/benchmarks.md).
 #[derive(Debug, Clone)]
 pub struct Connection {
     /// The connection name, as in `"west-east" #1: ...` log lines.
-    pub name: String,
+    pub name: Arc<str>,
     /// Our address (`left=`).
     pub local_addr: IpAddr,
     /// The peer's address (`right=`).
     pub remote_addr: IpAddr,
     /// The peer's IKE port (normally 500).
     pub remote_port: u16,
-    /// Our identity (`leftid=`).
-    pub local_id: Identity,
     /// The identity the peer must prove (`rightid=`); `None` accepts any identity
     /// for which a PSK is found.
     pub remote_id: Option<Identity>,
+    /// The peer's traffic selectors (`rightsubnet=` + `rightprotoport=`).
+    pub remote_ts: Vec<TrafficSelector>,
+    /// The part every peer of the connection shares.
+    pub profile: Arc<ConnProfile>,
+}
+
+impl core::ops::Deref for Connection {
+    type Target = ConnProfile;
+
+    fn deref(&self) -> &ConnProfile {
+        &self.profile
+    }
+}
+
+/// What a connection's peers share (see [`Connection`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnProfile {
+    /// Our identity (`leftid=`).
+    pub local_id: Identity,
     /// IKE SA proposals (`ike=`), in preference order.
     pub ike_proposals: ProposalSet,
     /// Child SA proposals (`esp=`, or `ah=` for `--authenticate` without
@@ -176,8 +200,6 @@ pub struct Connection {
     pub ike_only: bool,
     /// Our side's traffic selectors (`leftsubnet=` + `leftprotoport=`).
     pub local_ts: Vec<TrafficSelector>,
-    /// The peer's traffic selectors (`rightsubnet=` + `rightprotoport=`).
-    pub remote_ts: Vec<TrafficSelector>,
     /// Tunnel or transport.
     pub mode: Mode,
     /// Perfect forward secrecy for Child SAs (`pfs=`, libreswan's default yes): a
@@ -243,6 +265,14 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The shared part to change: copied first when it is shared, so that the
+    /// change stays with this connection.
+    pub fn profile_mut(&mut self) -> &mut ConnProfile {
+        Arc::make_mut(&mut self.profile)
+    }
+}
+
+impl ConnProfile {
     /// The protocol of the connection's Child SAs: ESP or AH.
     pub fn child_protocol(&self) -> crate::registry::ProtocolId {
         self.esp_proposals.kind().protocol

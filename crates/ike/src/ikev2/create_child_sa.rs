@@ -116,7 +116,7 @@ pub(crate) fn install(ctx: &mut Ctx<'_>, sa: &mut IkeSa, c: NewChild<'_>) -> Res
     let conn = sa.conn.clone();
     let esn = c.chosen.esn_enabled();
     let install = ChildSaInstall {
-        connection: conn.name.clone(),
+        connection: conn.name.to_string(),
         child: c.serial,
         ike: sa.serial,
         protocol: child_protocol(sa),
@@ -226,7 +226,7 @@ fn announce(ctx: &mut Ctx<'_>, sa: &IkeSa, child: SaSerial, text: String) {
     ctx.out
         .progress(&sa.conn.name, Some(child), Rc::SUCCESS, text);
     ctx.out.events.push_back(Event::ChildSaEstablished {
-        connection: sa.conn.name.clone(),
+        connection: sa.conn.name.to_string(),
         ike: sa.serial,
         child,
     });
@@ -328,7 +328,7 @@ pub(crate) fn install_failed(
         );
         uninstall(ctx, sa, &c);
         ctx.out.events.push_back(Event::ChildSaFailed {
-            connection: sa.conn.name.clone(),
+            connection: sa.conn.name.to_string(),
             child,
             notify: n,
         });
@@ -383,7 +383,7 @@ pub(crate) fn uninstall(ctx: &mut Ctx<'_>, sa: &IkeSa, child: &ChildSa) {
     ctx.out
         .events
         .push_back(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
-            connection: sa.conn.name.clone(),
+            connection: sa.conn.name.to_string(),
             child: child.serial,
             protocol: child_protocol(sa),
             inbound_spi: child.inbound_spi,
@@ -394,7 +394,7 @@ pub(crate) fn uninstall(ctx: &mut Ctx<'_>, sa: &IkeSa, child: &ChildSa) {
             remote_ts: child.remote_ts.clone(),
         })));
     ctx.out.events.push_back(Event::ChildSaDeleted {
-        connection: sa.conn.name.clone(),
+        connection: sa.conn.name.to_string(),
         child: child.serial,
     });
 }
@@ -1030,7 +1030,7 @@ fn new_child_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa, pending: &PendingCreateCh
         format!("{text}; IKE SA {} stays up", sa.serial),
     );
     ctx.out.events.push_back(Event::ChildSaFailed {
-        connection: sa.conn.name.clone(),
+        connection: sa.conn.name.to_string(),
         child: pending.serial,
         notify: n,
     });
@@ -1039,7 +1039,7 @@ fn new_child_failed(ctx: &mut Ctx<'_>, sa: &mut IkeSa, pending: &PendingCreateCh
 /// Reports the end of a rekey we started.
 fn rekey_finished(ctx: &mut Ctx<'_>, sa: &IkeSa, old: SaSerial, result: RekeyResult) {
     ctx.out.events.push_back(Event::RekeyFinished {
-        connection: sa.conn.name.clone(),
+        connection: sa.conn.name.to_string(),
         old,
         result,
     });
@@ -1150,7 +1150,7 @@ fn successor(
         ),
     );
     ctx.out.events.push_back(Event::IkeSaEstablished {
-        connection: sa.conn.name.clone(),
+        connection: sa.conn.name.to_string(),
         ike: sa.serial,
     });
     old.replaced_by = Some(sa.serial);

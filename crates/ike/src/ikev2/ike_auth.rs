@@ -374,7 +374,7 @@ pub(crate) fn process_request(
         ),
     );
     ctx.out.events.push_back(Event::IkeSaEstablished {
-        connection: conn.name.clone(),
+        connection: conn.name.to_string(),
         ike: serial,
     });
     let mut resp = vec![
@@ -430,7 +430,7 @@ pub(crate) fn process_request(
                     format!("Child SA rejected: {why}; responding with {n}"),
                 );
                 ctx.out.events.push_back(Event::ChildSaFailed {
-                    connection: conn.name.clone(),
+                    connection: conn.name.to_string(),
                     child: child_serial,
                     notify: n,
                 });
@@ -622,7 +622,7 @@ pub(crate) fn process_response(
         ),
     );
     ctx.out.events.push_back(Event::IkeSaEstablished {
-        connection: conn.name.clone(),
+        connection: conn.name.to_string(),
         ike: sa.serial,
     });
     start_lifetime(ctx, sa);
@@ -648,7 +648,7 @@ pub(crate) fn process_response(
         ctx.out
             .progress(&conn.name, Some(pending.serial), Rc::notification(n), why);
         ctx.out.events.push_back(Event::ChildSaFailed {
-            connection: conn.name.clone(),
+            connection: conn.name.to_string(),
             child: pending.serial,
             notify: n,
         });

@@ -114,7 +114,7 @@ impl SaIndex {
                     if r.conn.name != sa.conn.name {
                         remove_from(&mut self.by_conn, &r.conn.name, sa.serial);
                         self.by_conn
-                            .entry(sa.conn.name.clone())
+                            .entry(sa.conn.name.to_string())
                             .or_default()
                             .insert(sa.serial);
                     }
@@ -155,7 +155,7 @@ impl SaIndex {
                     self.timers.insert((new, sa.serial));
                 }
                 self.by_conn
-                    .entry(sa.conn.name.clone())
+                    .entry(sa.conn.name.to_string())
                     .or_default()
                     .insert(sa.serial);
                 let children: Vec<ChildKey> = child_keys(sa).collect();
@@ -266,7 +266,7 @@ impl SaIndex {
                     .is_none_or(|t| self.timers.contains(&(t, sa.serial)))
                 && self
                     .by_conn
-                    .get(&sa.conn.name)
+                    .get(&*sa.conn.name)
                     .is_some_and(|s| s.contains(&sa.serial))
                 && r.peer
                     == sa
@@ -335,7 +335,7 @@ mod tests {
 
     fn conn(name: &str) -> Arc<Connection> {
         let mut c = super::super::testutil::conn("192.0.2.1", "192.0.2.2", "aes_gcm256");
-        c.name = name.to_owned();
+        c.name = name.into();
         Arc::new(c)
     }
 

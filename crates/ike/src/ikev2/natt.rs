@@ -165,10 +165,10 @@ mod tests {
     ) -> [(ChildSaInstall, Vec<String>, u16); 2] {
         let mut p = Pair::new("aes_gcm256");
         let mut w = (*p.wcfg.0).clone();
-        w.encapsulation = west;
+        w.profile_mut().encapsulation = west;
         p.wcfg.0 = Arc::new(w);
         let mut e = (*p.ecfg.0).clone();
-        e.encapsulation = east;
+        e.profile_mut().encapsulation = east;
         p.ecfg.0 = Arc::new(e);
         let w = p.wcfg.0.clone();
         p.west.initiate(w, p.now).unwrap();

@@ -903,8 +903,9 @@ pub(crate) struct Out {
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
     /// Connection instance names (`"rw"[1] 192.0.2.1`) by SA serial, set by the
-    /// daemon for SAs of an instantiated template; progress lines use them.
-    pub instances: HashMap<SaSerial, String>,
+    /// daemon for SAs of an instantiated template; progress lines use them. One
+    /// string shared by the IKE SA, its Child SAs and their successors.
+    pub instances: HashMap<SaSerial, Arc<str>>,
     /// Liveness and notify counters (`--globalstatus`).
     pub stats: super::stats::Counters,
     /// Compute jobs for the daemon (or run in line).
@@ -925,7 +926,7 @@ impl Out {
     pub fn progress(&mut self, conn: &str, serial: Option<SaSerial>, rc: Rc, text: String) {
         let p = Progress {
             connection: conn.to_owned(),
-            instance: serial.and_then(|s| self.instances.get(&s).cloned()),
+            instance: serial.and_then(|s| self.instances.get(&s).map(|i| i.to_string())),
             serial,
             rc,
             text,

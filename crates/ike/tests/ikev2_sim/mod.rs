@@ -40,42 +40,44 @@ pub fn conn(
         )]
     };
     Connection {
-        name: name.to_owned(),
+        name: name.into(),
         local_addr,
         remote_addr,
         remote_port: 500,
-        local_id: Identity::from_addr(local_addr),
         remote_id: None,
-        ike_proposals: if ike.is_empty() {
-            ProposalSet::defaults(ProposalKind::IKEV2_IKE)
-        } else {
-            ProposalSet::parse(ike, ProposalKind::IKEV2_IKE).unwrap()
-        },
-        esp_proposals: if esp.is_empty() {
-            ProposalSet::defaults(ProposalKind::IKEV2_ESP)
-        } else {
-            ProposalSet::parse(esp, ProposalKind::IKEV2_ESP).unwrap()
-        },
-        local_ts: ts(local_net),
         remote_ts: ts(remote_net),
-        mode: Mode::Tunnel,
-        pfs: true,
-        ike_lifetime: Duration::from_secs(28800),
-        child_lifetime: Duration::from_secs(28800),
-        rekey_margin: Duration::from_secs(540),
-        rekey_fuzz_percent: 100,
-        rekey: true,
-        keyingtries: 1,
-        retransmit: Retransmit::default(),
-        nat_traversal: true,
-        fragmentation: true,
-        encapsulation: Default::default(),
-        initial_contact: true,
-        replay_window: 128,
-        dpd_delay: None,
-        dpd_timeout: None,
-        nat_keepalive: true,
-        ike_only: false,
+        profile: std::sync::Arc::new(ike::ikev2::ConnProfile {
+            local_id: Identity::from_addr(local_addr),
+            ike_proposals: if ike.is_empty() {
+                ProposalSet::defaults(ProposalKind::IKEV2_IKE)
+            } else {
+                ProposalSet::parse(ike, ProposalKind::IKEV2_IKE).unwrap()
+            },
+            esp_proposals: if esp.is_empty() {
+                ProposalSet::defaults(ProposalKind::IKEV2_ESP)
+            } else {
+                ProposalSet::parse(esp, ProposalKind::IKEV2_ESP).unwrap()
+            },
+            local_ts: ts(local_net),
+            mode: Mode::Tunnel,
+            pfs: true,
+            ike_lifetime: Duration::from_secs(28800),
+            child_lifetime: Duration::from_secs(28800),
+            rekey_margin: Duration::from_secs(540),
+            rekey_fuzz_percent: 100,
+            rekey: true,
+            keyingtries: 1,
+            retransmit: Retransmit::default(),
+            nat_traversal: true,
+            fragmentation: true,
+            encapsulation: Default::default(),
+            initial_contact: true,
+            replay_window: 128,
+            dpd_delay: None,
+            dpd_timeout: None,
+            nat_keepalive: true,
+            ike_only: false,
+        }),
     }
 }
 

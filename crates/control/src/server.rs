@@ -233,9 +233,16 @@ impl Server {
                         // Not counted against the slots, but each lives at most
                         // REFUSE_TIMEOUT and accept() paces them.
                         tokio::spawn(async move {
-                            let (_r, mut w) = stream.into_split();
-                            let _ = tokio::time::timeout(REFUSE_TIMEOUT, refuse_busy(&mut w, max))
-                                .await;
+                            let (mut r, mut w) = stream.into_split();
+                            // Answer, then read what whack sends until it closes:
+                            // closing at once could make its request's write fail
+                            // (EPIPE) before it reads the answer.
+                            let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
+                                let _ = refuse_busy(&mut w, max).await;
+                                let mut sink = [0u8; 4096];
+                                while matches!(r.read(&mut sink).await, Ok(n) if n > 0) {}
+                            })
+                            .await;
                         });
                     }
                 },

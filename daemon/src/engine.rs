@@ -1243,12 +1243,21 @@ impl Pluto {
             // Another Child SA may use the same policies (a second initiate of the
             // connection): those stay; a road-warrior template's instances each have
             // their own selectors and are not held back by one another.
-            let in_use: Vec<kernel::PolicyId> = self
-                .children
-                .iter()
-                .filter(|(s, _)| **s != d.child)
-                .flat_map(|(_, c)| c.policies.ids())
-                .collect();
+            // Asked of the traffic index (its rekey predecessor or successor), not
+            // of every Child SA: a delete must not cost all the others. One still
+            // being installed is not in the index yet; its (rare) delete scans.
+            let in_use: Vec<kernel::PolicyId> = if self.children.get(&d.child).is_some() {
+                self.children
+                    .same_traffic_as(d.child)
+                    .flat_map(|(_, c)| c.policies.ids())
+                    .collect()
+            } else {
+                self.children
+                    .iter()
+                    .filter(|(s, _)| **s != d.child)
+                    .flat_map(|(_, c)| c.policies.ids())
+                    .collect()
+            };
             let traps: Vec<PolicySpec> = self
                 .routed
                 .get(&d.connection)

@@ -107,7 +107,7 @@ mod stats;
 mod testutil;
 mod unprotected;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -1693,23 +1693,19 @@ impl Endpoint {
         // Instance names of Child SAs deleted earlier in the SA's life linger
         // until here; those of SAs that still exist (children handed to a
         // successor) stay.
+        // Checked one serial at a time against the table and the Child SA index,
+        // not by collecting every live serial: forgetting each of N SAs must not
+        // cost all N (tearing down a gateway was quadratic).
         if !self.out.instances.is_empty() {
-            let live: HashSet<SaSerial> = self
-                .sas
-                .values()
-                .flat_map(|s| {
-                    std::iter::once(s.serial)
-                        .chain(s.children.iter().map(|c| c.serial))
-                        .chain(s.pending_child.as_ref().map(|p| p.serial))
-                        .chain(s.pending_create_child.as_ref().map(|p| p.serial))
+            let mine = std::iter::once(sa.serial).chain(sa.children.iter().map(|c| c.serial));
+            let dead: Vec<SaSerial> = mine
+                .filter(|s| {
+                    !self.sas.contains_key(s) && self.index.owners_of_child(*s).next().is_none()
                 })
                 .collect();
-            let mine: HashSet<SaSerial> = std::iter::once(sa.serial)
-                .chain(sa.children.iter().map(|c| c.serial))
-                .collect();
-            self.out
-                .instances
-                .retain(|s, _| !mine.contains(s) || live.contains(s));
+            for s in dead {
+                self.out.instances.remove(&s);
+            }
         }
         if self.by_spi.get(&sa.our_spi()) == Some(&sa.serial) {
             self.by_spi.remove(&sa.our_spi());

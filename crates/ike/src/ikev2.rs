@@ -91,6 +91,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod aged;
 mod budget;
 mod compute;
 mod config;

@@ -7,13 +7,14 @@
 //! that returns a valid cookie is served whatever the budget (it proved its address).
 //!
 //! The table is bounded ([`MAX_SOURCES`]); a source absent from a full table is
-//! treated as over budget. Entries leave in the order they were last refilled to
-//! full, from a queue, so a check costs O(1) amortised whatever the number of
-//! sources.
+//! treated as over budget. A source is forgotten once its bucket would be full
+//! again, in an [`AgedTable`] (O(1) amortised per check whatever the number of
+//! sources).
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use super::aged::AgedTable;
 
 /// New IKE SAs a source may start per second without a cookie.
 pub const RATE: f64 = 32.0;
@@ -32,13 +33,19 @@ struct Bucket {
     at: Instant,
 }
 
-/// The per-source budgets (see the module documentation).
-#[derive(Debug, Default)]
+/// The per-source budgets (see the module documentation): a source's bucket is
+/// stamped by each of its requests and forgotten [`IDLE`] after the last.
+#[derive(Debug)]
 pub(crate) struct Budget {
-    buckets: HashMap<IpAddr, Bucket>,
-    /// (time of the request, source): a source's entry may be forgotten once its
-    /// last request is [`IDLE`] old.
-    order: VecDeque<(Instant, IpAddr)>,
+    buckets: AgedTable<Bucket>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            buckets: AgedTable::new(IDLE, MAX_SOURCES),
+        }
+    }
 }
 
 /// The prefix a source is budgeted by: an IPv6 host picks any address of its /64.
@@ -56,29 +63,17 @@ impl Budget {
     /// Takes one new IKE SA from `source`'s budget; false when it has none left
     /// (the request must then carry a cookie).
     pub(crate) fn take(&mut self, now: Instant, source: IpAddr) -> bool {
-        while let Some(&(t, p)) = self.order.front() {
-            if now.saturating_duration_since(t) < IDLE {
-                break;
-            }
-            self.order.pop_front();
-            if self.buckets.get(&p).is_some_and(|b| b.at == t) {
-                self.buckets.remove(&p);
-            }
-        }
-        let key = prefix(source);
-        let full = self.buckets.len() >= MAX_SOURCES;
-        let b = match self.buckets.get_mut(&key) {
-            Some(b) => b,
-            None if full => return false,
-            None => self.buckets.entry(key).or_insert(Bucket {
-                tokens: BURST,
-                at: now,
-            }),
+        self.buckets.expire(now);
+        let fresh = Bucket {
+            tokens: BURST,
+            at: now,
+        };
+        let Some(b) = self.buckets.stamp(now, prefix(source), || fresh) else {
+            return false;
         };
         let dt = now.saturating_duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + dt * RATE).min(BURST);
         b.at = now;
-        self.order.push_back((now, key));
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             true

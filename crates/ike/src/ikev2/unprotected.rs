@@ -6,13 +6,14 @@
 //!
 //! At most one answer per peer address per [`WINDOW`], and at most [`MAX_PEERS`]
 //! addresses remembered at once (beyond that nothing is answered until entries age
-//! out). Entries leave in the order they arrived, from a queue, so every check costs
-//! O(1) amortised whatever the number of peers. What is suppressed is counted and
-//! reported in one log line at most every [`REPORT_EVERY`].
+//! out), in an [`AgedTable`] (O(1) amortised per check whatever the number of
+//! peers). What is suppressed is counted and reported in one log line at most every
+//! [`REPORT_EVERY`].
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use super::aged::AgedTable;
 
 /// One unprotected answer per peer address per this long.
 pub const WINDOW: Duration = Duration::from_secs(1);
@@ -23,30 +24,31 @@ pub const MAX_PEERS: usize = 65_536;
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// The limiter (see the module documentation).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Unprotected {
-    last: HashMap<IpAddr, Instant>,
-    order: VecDeque<(Instant, IpAddr)>,
+    /// The addresses answered within the last [`WINDOW`] (stamped when answered).
+    answered: AgedTable<()>,
     suppressed: u64,
     reported: Option<Instant>,
+}
+
+impl Default for Unprotected {
+    fn default() -> Self {
+        Unprotected {
+            answered: AgedTable::new(WINDOW, MAX_PEERS),
+            suppressed: 0,
+            reported: None,
+        }
+    }
 }
 
 impl Unprotected {
     /// Whether an unprotected answer to `peer` may go out now; counts it if so.
     pub(crate) fn allow(&mut self, now: Instant, peer: IpAddr) -> bool {
-        while let Some(&(t, p)) = self.order.front() {
-            if now.saturating_duration_since(t) < WINDOW {
-                break;
-            }
-            self.order.pop_front();
-            if self.last.get(&p) == Some(&t) {
-                self.last.remove(&p);
-            }
-        }
-        let ok = !self.last.contains_key(&peer) && self.last.len() < MAX_PEERS;
+        self.answered.expire(now);
+        let ok =
+            self.answered.get(&peer).is_none() && self.answered.stamp(now, peer, || ()).is_some();
         if ok {
-            self.last.insert(peer, now);
-            self.order.push_back((now, peer));
         } else {
             self.suppressed += 1;
             let due = self
@@ -68,7 +70,7 @@ impl Unprotected {
     /// Addresses remembered now.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.last.len()
+        self.answered.len()
     }
 }
 

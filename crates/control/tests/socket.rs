@@ -42,14 +42,41 @@ fn start() -> (
     std::path::PathBuf,
     tokio::runtime::Runtime,
 ) {
+    start_serving(control::server::MAX_CLIENTS)
+}
+
+/// [`start`] with at most `max_clients` whacks served at once.
+fn start_serving(
+    max_clients: usize,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    tokio::runtime::Runtime,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pluto.ctl");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(async { Server::bind(&path) }).unwrap();
+    let server = rt
+        .block_on(async { Server::bind(&path) })
+        .unwrap()
+        .with_max_clients(max_clients);
     let (tx, rx) = mpsc::channel(8);
     rt.spawn(server.run(tx));
     rt.spawn(daemon(rx));
     (dir, path, rt)
+}
+
+/// Sends one `--listen` as whack does: its exit status and the lines received.
+fn listen(path: &std::path::Path) -> (u32, Vec<(u32, String)>) {
+    let mut lines = Vec::new();
+    let status = control::client::exchange(
+        path,
+        &Envelope::new(vec![Request::Listen]),
+        |c, t| lines.push((c, t.to_string())),
+        |_, _| None,
+    )
+    .unwrap();
+    (status, lines)
 }
 
 #[test]
@@ -160,14 +187,7 @@ fn requests_after_daemon_stopped_are_refused_not_silent() {
     let (tx, rx) = mpsc::channel(1);
     drop(rx);
     rt.spawn(server.run(tx));
-    let mut lines = Vec::new();
-    let status = control::client::exchange(
-        &path,
-        &Envelope::new(vec![Request::Listen]),
-        |c, t| lines.push((c, t.to_string())),
-        |_, _| None,
-    )
-    .unwrap();
+    let (status, lines) = listen(&path);
     assert_eq!(status, rc::WHACK_PROBLEM);
     assert_eq!(
         lines[0].1,
@@ -179,29 +199,13 @@ fn requests_after_daemon_stopped_are_refused_not_silent() {
 /// freed slot serves the next one.
 #[test]
 fn connections_beyond_the_cap_are_refused_with_a_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pluto.ctl");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt
-        .block_on(async { Server::bind(&path) })
-        .unwrap()
-        .with_max_clients(2);
-    let (tx, rx) = mpsc::channel(8);
-    rt.spawn(server.run(tx));
-    rt.spawn(daemon(rx));
+    let (_dir, path, _rt) = start_serving(2);
     // Two idle clients (connected, no request yet) take both slots.
     let a = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let b = std::os::unix::net::UnixStream::connect(&path).unwrap();
     // The server takes them in order; give it a moment to have accepted both.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let mut lines = Vec::new();
-    let status = control::client::exchange(
-        &path,
-        &Envelope::new(vec![Request::Listen]),
-        |c, t| lines.push((c, t.to_string())),
-        |_, _| None,
-    )
-    .unwrap();
+    let (status, lines) = listen(&path);
     assert_eq!(status, rc::WHACK_PROBLEM);
     assert!(
         lines[0]
@@ -212,14 +216,7 @@ fn connections_beyond_the_cap_are_refused_with_a_line() {
     drop(a);
     drop(b);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let mut lines = Vec::new();
-    let status = control::client::exchange(
-        &path,
-        &Envelope::new(vec![Request::Listen]),
-        |c, t| lines.push((c, t.to_string())),
-        |_, _| None,
-    )
-    .unwrap();
+    let (status, lines) = listen(&path);
     assert_eq!(status, 0, "{lines:?}");
     assert_eq!(lines, vec![(rc::COMMENT, "listening".to_string())]);
 }

@@ -58,13 +58,7 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
         path: path.to_path_buf(),
         source,
     };
-    let refuse = |what: &str| FileError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{what}, not a regular file; refusing to read it"),
-        ),
-    };
+    let refuse = |what: &str| refused(path, format!("{what}, not a regular file"));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -100,11 +94,19 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
 }
 
 fn refuse_size(path: &Path, len: u64) -> FileError {
+    refused(
+        path,
+        format!("{len} bytes, larger than the {MAX_FILE_SIZE}-byte limit"),
+    )
+}
+
+/// A file [`read_text`] will not read, and why.
+fn refused(path: &Path, why: String) -> FileError {
     FileError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("{len} bytes, larger than the {MAX_FILE_SIZE}-byte limit; refusing to read it"),
+            format!("{why}; refusing to read it"),
         ),
     }
 }

@@ -158,10 +158,14 @@ pub struct BareShunt {
     pub why: &'static str,
 }
 
-/// How long `--shutdown` waits for the kernel worker to carry out what is queued
-/// (a hung updown script is killed after [`updown::TIMEOUT`]; shutdown does not
-/// wait for that, the flush of pluto's kernel state follows regardless).
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// How long a shutdown (SIGTERM, SIGINT or `--shutdown`) spends on courtesy: the
+/// Deletes to every peer and what the kernel worker has queued, with the updown
+/// "down" and "unroute" runs. What is not done by then is dropped (a running
+/// script is killed) and the flush of pluto's own kernel state follows, so that
+/// pluto is gone about two seconds after it was told to go, however loaded it is
+/// and whatever a script does (a service manager that waits no longer must not
+/// find it half-stopped).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// libreswan's reason for a failure shunt that replaced a negotiation shunt.
 pub const FAILURE_SHUNT_WHY: &str = "oe-failing";
@@ -1131,10 +1135,16 @@ impl Pluto {
     /// queued, feeding each result in as the main loop would (which may queue
     /// more). False when time ran out first.
     pub async fn drain_kernel(&mut self, limit: Duration) -> bool {
+        self.drain_kernel_until(tokio::time::Instant::now() + limit)
+            .await
+    }
+
+    /// [`Pluto::drain_kernel`] up to a point in time.
+    async fn drain_kernel_until(&mut self, deadline: tokio::time::Instant) -> bool {
         let Some(mut done) = self.kworker.as_mut().and_then(kworker::Worker::take_done) else {
             return true;
         };
-        let all = self.drain_from(&mut done, limit).await;
+        let all = self.drain_from(&mut done, deadline).await;
         if let Some(w) = self.kworker.as_mut() {
             w.put_done(done);
         }
@@ -1144,9 +1154,9 @@ impl Pluto {
     async fn drain_from(
         &mut self,
         done: &mut tokio::sync::mpsc::UnboundedReceiver<Done>,
-        limit: Duration,
+        deadline: tokio::time::Instant,
     ) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
+        let start = tokio::time::Instant::now();
         while let Some(n) = self.kworker.as_ref().map(kworker::Worker::outstanding) {
             if n == 0 {
                 break;
@@ -1159,8 +1169,8 @@ impl Pluto {
                 Ok(None) => return false,
                 Err(_) => {
                     tracing::warn!(
-                        "kernel worker: {n} request(s) still not carried out after {}s; going on without them",
-                        limit.as_secs()
+                        "kernel worker: {n} request(s) still not carried out after {} ms; going on without them",
+                        deadline.saturating_duration_since(start).as_millis()
                     );
                     return false;
                 }
@@ -1744,23 +1754,46 @@ impl Pluto {
 
     /// `--shutdown`: Deletes to every peer and the kernel state pluto owns removed,
     /// unless `leave_state`. What the kernel worker has queued is carried out first
-    /// (results from `done`), for at most [`DRAIN_LIMIT`]: the updown "down" and
-    /// "unroute" runs and the deletes of every Child SA, in their lanes' order.
+    /// (results from `done`) within [`SHUTDOWN_GRACE`], counted from the start: the
+    /// updown "down" and "unroute" runs and the deletes of every Child SA, in their
+    /// lanes' order. Whatever is left then is dropped ([`kworker::Worker::abort`]).
     pub async fn shutdown(&mut self, leave_state: bool) {
         if !leave_state {
-            let now = Instant::now();
-            let serials: Vec<SaSerial> = self.ike.status().iter().map(|s| s.serial).collect();
-            for s in serials {
-                if let Err(e) = self.ike.delete_ike_sa(s, now) {
-                    tracing::debug!("{s}: {e}");
+            let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            let courtesy = async {
+                let now = Instant::now();
+                let serials: Vec<SaSerial> = self.ike.status().iter().map(|s| s.serial).collect();
+                for s in serials {
+                    if let Err(e) = self.ike.delete_ike_sa(s, now) {
+                        tracing::debug!("{s}: {e}");
+                    }
+                }
+                self.pump().await;
+                let names: Vec<String> = self.routed.keys().cloned().collect();
+                for n in names {
+                    self.unroute(&n).await;
+                }
+                self.drain_kernel_until(deadline).await
+            };
+            let done = match tokio::time::timeout_at(deadline, courtesy).await {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::warn!(
+                        "shutting down: the Deletes and kernel requests were not all sent within {} ms; going on without them",
+                        SHUTDOWN_GRACE.as_millis()
+                    );
+                    false
+                }
+            };
+            if !done {
+                if let Some(n) = self.kworker.as_mut().map(kworker::Worker::abort) {
+                    if n > 0 {
+                        tracing::warn!(
+                            "shutting down: {n} kernel request(s) or updown run(s) dropped; removing pluto's kernel state instead"
+                        );
+                    }
                 }
             }
-            self.pump().await;
-            let names: Vec<String> = self.routed.keys().cloned().collect();
-            for n in names {
-                self.unroute(&n).await;
-            }
-            self.drain_kernel(DRAIN_LIMIT).await;
             // Only a pluto that installed something removes "its" state: several
             // test daemons may share one namespace.
             if let (true, Some(k)) = (self.touched_kernel, self.kernel.clone()) {
@@ -2378,6 +2411,55 @@ mod tests {
         p.kworker.as_mut().unwrap().put_done(rx);
         assert!(!p.drain_kernel(Duration::from_millis(300)).await);
         assert!(p.kernel_busy("hung"));
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_drops_what_is_not_done_within_its_grace_and_kills_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidf = dir.path().join("pid");
+        let mut p = pluto(dir.path());
+        // The script's group: the shell and the sleep it starts.
+        let hung = format!("echo $$ > {}; sleep 30; true", pidf.display());
+        add_conn_with_updown(&mut p, "hung", &hung);
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k, updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        up_with_script(&mut p, &mut rx, "hung", 3).await;
+        p.kworker.as_mut().unwrap().put_done(rx);
+        while std::fs::read_to_string(&pidf).map_or(true, |s| s.trim().is_empty()) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pgid: i32 = std::fs::read_to_string(&pidf)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Far more than the grace: a shutdown that waited for the script (30 s)
+        // or for the worker's old 10 s bound fails here.
+        tokio::time::timeout(Duration::from_secs(8), p.shutdown(false))
+            .await
+            .expect("the shutdown ends within its grace, not when the script does");
+        assert_eq!(p.kworker.as_ref().map(|w| w.outstanding()), Some(0));
+        // The group was killed: no process of it is left running (a zombie not
+        // yet reaped by tokio's reaper is dead already).
+        let alive = |pgid: i32| {
+            std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                // pid (comm) state ppid pgrp ...
+                let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+                    return false;
+                };
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                f.len() > 2 && f[2] == pgid.to_string() && f[0] != "Z"
+            })
+        };
+        for _ in 0..100 {
+            if !alive(pgid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!alive(pgid), "the updown script's process group still runs");
     }
 
     #[tokio::test]

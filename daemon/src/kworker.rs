@@ -281,6 +281,8 @@ pub struct Worker {
     /// Jobs out per lane (lanes with none are absent), so that a whack request
     /// can be answered once its connection's work is done.
     lanes: HashMap<Lane, usize>,
+    /// The worker task, for [`Worker::abort`].
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
@@ -294,13 +296,14 @@ impl Worker {
     pub fn with_limit<K: Xfrm>(k: K, updown_limit: Duration, limit: usize) -> Worker {
         let (jobs, rx) = mpsc::unbounded_channel();
         let (done_tx, done) = mpsc::unbounded_channel();
-        tokio::spawn(run(k, rx, done_tx, updown_limit));
+        let task = tokio::spawn(run(k, rx, done_tx, updown_limit));
         Worker {
             jobs,
             room: Arc::new(Semaphore::new(limit)),
             done: Some(done),
             outstanding: 0,
             lanes: HashMap::new(),
+            task,
         }
     }
 
@@ -367,6 +370,17 @@ impl Worker {
     /// Jobs queued whose result the main loop has not taken yet.
     pub fn outstanding(&self) -> usize {
         self.outstanding
+    }
+
+    /// Stops the worker where it is, for a shutdown out of time: queued jobs are
+    /// dropped, running ones cancelled (an updown script is killed, since its child
+    /// process is killed on drop) and later submits are refused with a log line.
+    /// Returns how many jobs were not carried out. The kernel state they would
+    /// have changed is what the shutdown's flush of pluto's own state removes.
+    pub fn abort(&mut self) -> usize {
+        self.task.abort();
+        self.lanes.clear();
+        std::mem::take(&mut self.outstanding)
     }
 }
 

@@ -292,6 +292,26 @@ pub async fn run(cmd: &str, v: Verb, ctx: &Context) -> Result<(), UpdownError> {
     run_until(cmd, v, ctx, tokio::time::sleep(TIMEOUT), TIMEOUT).await
 }
 
+/// The process group of a running updown command, killed when the run ends
+/// without the command having been reaped (time out, or the run dropped).
+struct GroupKill(Option<libc::pid_t>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // SAFETY: signalling the process group we created for the command,
+            // whose leader has not been reaped yet (so the id is still ours).
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// [`run`] with the deadline given as a future (`limit` is what the error reports).
 /// At the deadline the command's whole process group is killed.
 pub async fn run_until(
@@ -321,6 +341,9 @@ pub async fn run_until(
             source,
         })?;
     let pid = child.id();
+    // Cancelled (a shutdown out of time drops the run): the group goes too, not
+    // only the shell that kill_on_drop reaches.
+    let mut group = GroupKill(pid.and_then(|p| libc::pid_t::try_from(p).ok()));
     let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
     let work = async {
         let (mut o, mut e) = (Vec::new(), Vec::new());
@@ -351,10 +374,7 @@ pub async fn run_until(
         () = deadline => None,
     };
     let Some((o, e, st)) = finished else {
-        if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
-            // SAFETY: signalling the process group we created for the command.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-        }
+        group.kill();
         let output = match tokio::time::timeout(KILL_GRACE, &mut work).await {
             Ok((o, e, _)) => lines(&o, &e),
             Err(_) => vec!["(output pipes still held open by a process outside its group)".into()],
@@ -366,6 +386,8 @@ pub async fn run_until(
             output,
         });
     };
+    // Reaped: its group id may be reused from here on.
+    group.0 = None;
     let output = lines(&o, &e);
     let st = st.map_err(|source| UpdownError::Spawn {
         cmd: cmd.to_string(),

@@ -185,6 +185,15 @@ async fn recv_computed(
     }
 }
 
+async fn recv_loaded(
+    rx: &mut Option<mpsc::UnboundedReceiver<crate::secrets_load::Loaded>>,
+) -> Option<crate::secrets_load::Loaded> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn recv_kernel_done(
     rx: Option<&mut mpsc::UnboundedReceiver<crate::kworker::Done>>,
 ) -> Option<crate::kworker::Done> {
@@ -327,6 +336,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     tracing::info!("listening for whack on \"{}\"", ctl.display());
     ready();
 
+    let mut loaded = pluto.loads.take_results();
     let mut last = None;
     let mut stop = None;
     loop {
@@ -368,6 +378,19 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                         }
                     }
                     None => datagrams = None,
+                }
+            }
+            l = recv_loaded(&mut loaded) => {
+                let Some(l) = l else {
+                    loaded = None;
+                    continue;
+                };
+                // A whack request parked on an ipsec.secrets read goes on.
+                let (flow, responder) = pluto.secrets_loaded(l).await;
+                if let Flow::Shutdown { leave_state } = flow {
+                    last = responder;
+                    stop = Some(leave_state);
+                    break;
                 }
             }
             r = recv_computed(&mut computed) => {

@@ -1813,6 +1813,12 @@ impl Pluto {
                 format!("\"{}\": pluto is shutting down", w.connection),
             );
         }
+        for mut p in self.loads.take_parked() {
+            p.responder.line(
+                rc::FATAL,
+                "pluto is shutting down before ipsec.secrets was read",
+            );
+        }
         self.sockets.close_all().await;
     }
 

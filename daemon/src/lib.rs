@@ -17,6 +17,7 @@ pub mod ifaddrs;
 pub mod kworker;
 pub mod logging;
 pub mod pluto;
+pub mod secrets_load;
 pub mod sockets;
 pub mod stats;
 pub mod status;

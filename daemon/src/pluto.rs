@@ -38,6 +38,20 @@ pub enum Flow {
     },
 }
 
+/// How far a request's parts ran.
+#[derive(Debug)]
+enum Step {
+    /// All of them: what the main loop does next.
+    Done(Flow),
+    /// Up to one that wants ipsec.secrets read; the rest, from `next`, wait for it.
+    ReadSecrets {
+        /// Whether a failed read fails the request.
+        strict: bool,
+        /// The first part not run yet.
+        next: usize,
+    },
+}
+
 /// A public key given with `--keyid ... --pubkeyrsa`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PubKey {
@@ -118,6 +132,11 @@ pub struct Pluto {
     pub totals: Totals,
     /// The `--nhelpers` crypto threads (none until [`Pluto::start_helpers`]).
     pub compute: crate::compute::Pool,
+    /// ipsec.secrets reads under way, and the whack requests parked on them.
+    pub loads: crate::secrets_load::Loads,
+    /// Set by a request that wants ipsec.secrets read (the value: whether a
+    /// failure fails it); the envelope is parked after that request.
+    secrets_wanted: Option<bool>,
     debug_hook: Option<DebugHook>,
 }
 
@@ -314,6 +333,8 @@ impl Pluto {
             installing: std::collections::HashMap::new(),
             kworker: None,
             settling: Vec::new(),
+            loads: crate::secrets_load::Loads::default(),
+            secrets_wanted: None,
             ike_sas: BTreeMap::new(),
             routed: BTreeMap::new(),
             updown_default,
@@ -746,7 +767,55 @@ impl Pluto {
     /// Child SA is up or fails (it is then answered from [`Pluto::pump`]).
     pub async fn handle(&mut self, env: &Envelope, mut r: Responder) -> (Flow, Option<Responder>) {
         let mut wait = None;
-        let flow = self.handle_all(env, &mut r, &mut wait).await;
+        let mut json = serde_json::Map::new();
+        let step = self.handle_all(env, &mut r, &mut wait, &mut json, 0).await;
+        self.handled(env, step, r, wait, json)
+    }
+
+    /// A read of ipsec.secrets a parked request waited for is in: its result is
+    /// applied and told, and the request's remaining parts run.
+    pub async fn secrets_loaded(
+        &mut self,
+        l: crate::secrets_load::Loaded,
+    ) -> (Flow, Option<Responder>) {
+        let Some(mut p) = self.loads.unpark(l.id) else {
+            return (Flow::Continue, None);
+        };
+        self.apply_secrets(l, &mut p.responder, p.strict);
+        let step = self
+            .handle_all(&p.env, &mut p.responder, &mut p.wait, &mut p.json, p.next)
+            .await;
+        self.handled(&p.env, step, p.responder, p.wait, p.json)
+    }
+
+    /// What becomes of a request once its parts ran: parked for a read, waiting
+    /// for an outcome or for the kernel worker, or answered.
+    fn handled(
+        &mut self,
+        env: &Envelope,
+        step: Step,
+        r: Responder,
+        wait: Option<String>,
+        json: serde_json::Map<String, serde_json::Value>,
+    ) -> (Flow, Option<Responder>) {
+        let flow = match step {
+            Step::Done(flow) => flow,
+            Step::ReadSecrets { strict, next } => {
+                let id = self.loads.start(self.opts.secretsfile.clone());
+                self.loads.park(
+                    id,
+                    crate::secrets_load::Parked {
+                        env: env.clone(),
+                        next,
+                        json,
+                        wait,
+                        responder: r,
+                        strict,
+                    },
+                );
+                return (Flow::Continue, None);
+            }
+        };
         match wait {
             Some(connection) if flow == Flow::Continue && r.status() == 0 => {
                 self.waiters.push(Waiter {
@@ -777,28 +846,39 @@ impl Pluto {
         }
     }
 
+    /// Runs the requests of `env` from index `from` on, in order, until one of
+    /// them wants ipsec.secrets read (the rest wait for that, off the main loop).
     async fn handle_all(
         &mut self,
         env: &Envelope,
         r: &mut Responder,
         wait: &mut Option<String>,
-    ) -> Flow {
-        if let Some(label) = &env.label {
-            tracing::info!("whack request [{label}]");
+        json: &mut serde_json::Map<String, serde_json::Value>,
+        from: usize,
+    ) -> Step {
+        if from == 0 {
+            if let Some(label) = &env.label {
+                tracing::info!("whack request [{label}]");
+            }
+            if self.debug.contains("whackwatch") {
+                tracing::debug!("whack requests: {:?}", env.requests);
+            }
         }
-        if self.debug.contains("whackwatch") {
-            tracing::debug!("whack requests: {:?}", env.requests);
-        }
-        let mut json = serde_json::Map::new();
         let mut flow = Flow::Continue;
-        for req in &env.requests {
+        for (i, req) in env.requests.iter().enumerate().skip(from) {
             if let Flow::Shutdown { .. } = flow {
                 break;
             }
-            flow = self.one(req, env, r, &mut json, wait).await;
+            flow = self.one(req, env, r, json, wait).await;
+            if let Some(strict) = self.secrets_wanted.take() {
+                return Step::ReadSecrets {
+                    strict,
+                    next: i + 1,
+                };
+            }
         }
         if !json.is_empty() {
-            let doc = serde_json::Value::Object(json);
+            let doc = serde_json::Value::Object(std::mem::take(json));
             match serde_json::to_string_pretty(&doc) {
                 Ok(text) => r.comment(text),
                 Err(e) => r.line(
@@ -807,7 +887,7 @@ impl Pluto {
                 ),
             }
         }
-        flow
+        Step::Done(flow)
     }
 
     fn known(&self, name: &str, r: &mut Responder) -> bool {
@@ -1056,8 +1136,9 @@ impl Pluto {
                     "--fetchcrls: X.509 CRLs are not supported by pluto-rs yet",
                 ),
                 RereadKind::All => {
-                    self.reread_secrets(r, true);
+                    // Said first: the secrets' result comes once they are read.
                     r.comment("no CRLs to reread (X.509 CRL support is not implemented yet)");
+                    self.reread_secrets(r, true);
                 }
             },
             Request::Ddns => {
@@ -1550,30 +1631,54 @@ impl Pluto {
         }
     }
 
-    /// Reloads ipsec.secrets. With `strict`, a failure sets whack's exit status.
+    /// Asks for ipsec.secrets to be read again (off the main loop: the request
+    /// is parked after this part, see [`crate::secrets_load`]). With `strict`, a
+    /// failure sets whack's exit status.
     fn reread_secrets(&mut self, r: &mut Responder, strict: bool) {
-        let path = self.opts.secretsfile.clone();
-        r.comment(format!("loading secrets from \"{}\"", path.display()));
-        match self.load_secrets() {
-            Ok(n) => {
-                tracing::info!("loaded {n} secrets from \"{}\"", path.display());
-                r.comment(format!("loaded {n} secrets"));
+        r.comment(format!(
+            "loading secrets from \"{}\"",
+            self.opts.secretsfile.display()
+        ));
+        self.secrets_wanted = Some(strict);
+    }
+
+    /// Applies (or reports the failure of) a read of ipsec.secrets.
+    fn apply_secrets(&mut self, l: crate::secrets_load::Loaded, r: &mut Responder, strict: bool) {
+        use crate::secrets_load::{Outcome, READ_LIMIT};
+        let path = self.opts.secretsfile.display().to_string();
+        let problem = match l.outcome {
+            Outcome::Read(Ok(s)) => {
+                let n = s.len();
+                if self.loads.newest(l.id) {
+                    self.secrets = s;
+                    tracing::info!("loaded {n} secrets from \"{path}\"");
+                    r.comment(format!("loaded {n} secrets"));
+                } else {
+                    r.comment(format!(
+                        "read {n} secrets, but a later reread already replaced them; not applied"
+                    ));
+                }
+                return;
             }
-            Err(e) => {
-                tracing::warn!("{e}");
-                r.line(
-                    if strict {
-                        rc::WHACK_PROBLEM
-                    } else {
-                        rc::COMMENT
-                    },
-                    format!(
-                        "{e}; keeping the {} secrets loaded before",
-                        self.secrets.len()
-                    ),
-                );
-            }
-        }
+            Outcome::Read(Err(e)) => e.to_string(),
+            Outcome::TimedOut => format!(
+                "reading \"{path}\" did not finish within {}s",
+                READ_LIMIT.as_secs()
+            ),
+            Outcome::Failed(e) => format!("reading \"{path}\" failed: {e}"),
+        };
+        tracing::warn!("{problem}");
+        r.line(
+            if strict {
+                rc::WHACK_PROBLEM
+            } else {
+                rc::COMMENT
+            },
+            format!(
+                "{problem}; keeping the {} secrets loaded before",
+                self.secrets.len()
+            ),
+        );
     }
 
     fn list(
@@ -1738,7 +1843,15 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let (flow, r) = rt.block_on(p.handle(&env, r));
+        let (flow, r) = rt.block_on(async {
+            let mut out = p.handle(&env, r).await;
+            // As the main loop does: parked requests go on once their read is in.
+            while p.loads.parked() > 0 {
+                let l = p.loads.next().await.expect("a read reports");
+                out = p.secrets_loaded(l).await;
+            }
+            out
+        });
         drop(r);
         let mut lines = Vec::new();
         let mut status = 0;
@@ -2415,6 +2528,73 @@ mod tests {
         );
         assert_eq!(st, 0, "{lines:?}");
         assert!(lines.iter().any(|l| l == "loaded 2 secrets"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_reread_parks_its_request_while_others_are_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ipsec.secrets");
+        std::fs::write(&path, "@a @b : PSK \"one\"\n").unwrap();
+        let mut p = Pluto::new(Options {
+            secretsfile: path.clone(),
+            ..Options::default()
+        });
+        std::fs::write(&path, "@a @b : PSK \"one\"\n@a @c : PSK \"two\"\n").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (r, mut rx, _answers) = Responder::detached();
+        let env = Envelope::new(vec![
+            Request::Reread {
+                what: RereadKind::Secrets,
+            },
+            Request::Status {
+                what: StatusKind::Global,
+            },
+        ]);
+        let (flow, kept) = rt.block_on(p.handle(&env, r));
+        assert_eq!(flow, Flow::Continue);
+        assert!(kept.is_none(), "parked, not answered");
+        assert_eq!(p.loads.parked(), 1);
+        // Another whack is served while the read is out.
+        let (other, mut other_rx, _other_answers) = Responder::detached();
+        let (_, other) = rt.block_on(p.handle(&Envelope::new(vec![Request::ListEvents]), other));
+        drop(other);
+        let mut answered = false;
+        while let Ok(m) = other_rx.try_recv() {
+            answered |= matches!(m, Reply::Done { status: 0 });
+        }
+        assert!(answered, "the other request was answered at once");
+        let texts = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>| {
+            let mut v = Vec::new();
+            let mut done = false;
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Reply::Line { text, .. } => v.push(text),
+                    Reply::Done { .. } => done = true,
+                    _ => {}
+                }
+            }
+            (v, done)
+        };
+        let (before, done) = texts(&mut rx);
+        assert!(!done);
+        assert_eq!(before.len(), 1, "{before:?}");
+        assert!(before[0].starts_with("loading secrets from"), "{before:?}");
+        assert_eq!(p.secrets.len(), 1, "not applied before it is read");
+        let (flow, r) = rt.block_on(async {
+            let l = p.loads.next().await.unwrap();
+            p.secrets_loaded(l).await
+        });
+        assert_eq!(flow, Flow::Continue);
+        drop(r);
+        assert_eq!(p.secrets.len(), 2);
+        let (after, done) = texts(&mut rx);
+        assert!(done, "{after:?}");
+        assert_eq!(after.first().map(String::as_str), Some("loaded 2 secrets"));
+        // The request's next part ran after the read, in order.
+        assert!(after.len() > 1, "the --globalstatus part ran: {after:?}");
     }
 
     #[test]

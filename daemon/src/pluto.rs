@@ -637,8 +637,8 @@ impl Pluto {
     /// Live SA counts, from the IKEv2 core and the installed Child SAs.
     pub fn sa_counts(&self) -> SaCounts {
         let mut n = SaCounts::default();
-        for s in self.ike.status() {
-            match s.state {
+        for (_, state) in self.ike.states() {
+            match state {
                 "IKE_SA_INIT_I" | "IKE_SA_INIT_R" => n.ike_half_open += 1,
                 "ESTABLISHED_IKE_SA" | "IKE_SA_DELETE" => {
                     n.ike_open += 1;
@@ -653,10 +653,10 @@ impl Pluto {
 
     /// Connections with at least one established SA.
     pub fn active_connections(&self) -> usize {
-        let mut set = BTreeSet::new();
-        for s in self.ike.status() {
-            if s.state == "ESTABLISHED_IKE_SA" {
-                set.insert(s.connection);
+        let mut set = std::collections::HashSet::new();
+        for (conn, state) in self.ike.states() {
+            if state == "ESTABLISHED_IKE_SA" {
+                set.insert(conn);
             }
         }
         set.len()

@@ -502,6 +502,16 @@ impl Endpoint {
             .collect()
     }
 
+    /// Each IKE SA that is not dying, as its connection's name and libreswan's
+    /// state name: what counters and `--globalstatus` need, without building
+    /// every SA's whole status as [`status`](Self::status) does.
+    pub fn states(&self) -> impl Iterator<Item = (&str, &'static str)> + '_ {
+        self.sas
+            .values()
+            .filter(|sa| sa.state != IkeState::Dying)
+            .map(|sa| (&*sa.conn.name, state_name(sa)))
+    }
+
     /// One IKE SA's status (`None` when unknown or dying): what the daemon asks on
     /// every event, without building the whole table as [`status`](Self::status)
     /// does.
@@ -2519,6 +2529,9 @@ mod tests {
         let st = p.west.status();
         assert_eq!((st[0].serial, st[0].state), (ike, "ESTABLISHED_IKE_SA"));
         assert_eq!(st[0].children.len(), 1);
+        // The light view agrees with the status.
+        let light: Vec<(String, &str)> = p.west.states().map(|(c, s)| (c.to_string(), s)).collect();
+        assert_eq!(light, [(st[0].connection.clone(), "ESTABLISHED_IKE_SA")]);
         let sa = &p.west.sas[&ike];
         let retry = sa.rekey_at.expect("a retry");
         assert_eq!(retry, p.now + Duration::from_secs(10));

@@ -88,6 +88,15 @@ pub enum KernelError {
         #[source]
         source: io::Error,
     },
+    /// The kernel did not answer a request in time (5 s
+    /// between replies); the request's outcome is unknown.
+    #[error("{op}: no answer from the kernel within {}s; the request may or may not have been carried out", .waited.as_secs())]
+    Timeout {
+        /// What was being done.
+        op: Op,
+        /// How long was waited.
+        waited: std::time::Duration,
+    },
     /// The kernel sent something this crate cannot parse.
     #[error("malformed netlink message from the kernel ({0}); this is a bug or a kernel ABI change, please report it")]
     Malformed(&'static str),

@@ -35,6 +35,13 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_EXT_ACK: libc::c_int = 11;
 
+/// How long a request waits for the kernel's next reply. XFRM answers within the
+/// `sendmsg` of the request, so this only ends a wait that would otherwise last
+/// forever (a reply lost to a full receive buffer), freeing the request socket
+/// for the requests behind it; a later stale reply is dropped by its sequence
+/// number.
+pub(crate) const REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(crate) const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
@@ -447,9 +454,12 @@ impl Requester {
         sent.map_err(|e| KernelError::Io { op, source: e })?;
         let mut replies = Vec::new();
         loop {
-            let n = sock
-                .recv_into(buf)
+            let n = tokio::time::timeout(REPLY_TIMEOUT, sock.recv_into(buf))
                 .await
+                .map_err(|_| KernelError::Timeout {
+                    op,
+                    waited: REPLY_TIMEOUT,
+                })?
                 .map_err(|e| KernelError::Io { op, source: e })?;
             for m in split_messages(&buf[..n])? {
                 if m.seq != seq {
@@ -551,10 +561,20 @@ impl Requester {
         let mut outstanding = sent_upto;
         let mut replies: Vec<Vec<Message>> = (0..count).map(|_| Vec::new()).collect();
         while outstanding > 0 {
-            let n = match sock.recv_into(buf).await {
-                Ok(n) => n,
-                Err(e) => {
+            let n = match tokio::time::timeout(REPLY_TIMEOUT, sock.recv_into(buf)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     failed = Some(e);
+                    break;
+                }
+                Err(_) => {
+                    failed = Some(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer from the kernel within {}s",
+                            REPLY_TIMEOUT.as_secs()
+                        ),
+                    ));
                     break;
                 }
             };
@@ -605,6 +625,37 @@ impl Requester {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request the kernel never answers (a NOOP without NLM_F_ACK) ends in a
+    /// timeout instead of holding the request socket for ever. The clock is
+    /// paused, so the 5 s pass at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_request_times_out() {
+        let fd = match open_raw(crate::wire::NETLINK_XFRM, 0, 1 << 16) {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("skipped: no XFRM netlink socket here ({e})");
+                return;
+            }
+        };
+        let r = Requester::new(NlSocket::new(fd).unwrap());
+        let e = r
+            .request(Op::AddSa, MsgBuilder::new(NLMSG_NOOP, NLM_F_REQUEST))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, KernelError::Timeout { op: Op::AddSa, waited } if waited == REPLY_TIMEOUT),
+            "{e}"
+        );
+        // The socket is free again: the next request is answered (an ack).
+        let b = r
+            .batch(vec![(
+                Op::AddSa,
+                MsgBuilder::new(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK),
+            )])
+            .await;
+        assert!(b[0].is_ok(), "{:?}", b[0]);
+    }
 
     #[test]
     fn builder_pads_and_sets_header() {

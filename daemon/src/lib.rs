@@ -13,6 +13,7 @@ pub mod convert;
 pub mod daemon;
 pub mod engine;
 pub mod events;
+pub mod forms;
 pub mod ifaddrs;
 pub mod kworker;
 pub mod logging;

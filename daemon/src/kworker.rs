@@ -281,6 +281,9 @@ pub struct Worker {
     /// Jobs out per lane (lanes with none are absent), so that a whack request
     /// can be answered once its connection's work is done.
     lanes: HashMap<Lane, usize>,
+    /// Jobs out per connection (all its lanes), so that [`Worker::busy`] is a
+    /// lookup rather than a scan of every lane (a template has one per peer).
+    by_connection: HashMap<String, usize>,
     /// The worker task, for [`Worker::abort`].
     task: tokio::task::JoinHandle<()>,
 }
@@ -303,6 +306,7 @@ impl Worker {
             done: Some(done),
             outstanding: 0,
             lanes: HashMap::new(),
+            by_connection: HashMap::new(),
             task,
         }
     }
@@ -332,6 +336,12 @@ impl Worker {
             return;
         }
         self.outstanding += 1;
+        match self.by_connection.get_mut(&lane.connection) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_connection.insert(lane.connection.clone(), 1);
+            }
+        }
         *self.lanes.entry(lane).or_default() += 1;
     }
 
@@ -359,12 +369,18 @@ impl Worker {
             if *n == 0 {
                 self.lanes.remove(lane);
             }
+            if let Some(c) = self.by_connection.get_mut(&lane.connection) {
+                *c -= 1;
+                if *c == 0 {
+                    self.by_connection.remove(&lane.connection);
+                }
+            }
         }
     }
 
     /// Whether jobs of `connection` (any of its lanes) are out.
     pub fn busy(&self, connection: &str) -> bool {
-        self.lanes.keys().any(|l| l.connection == connection)
+        self.by_connection.contains_key(connection)
     }
 
     /// Jobs queued whose result the main loop has not taken yet.
@@ -380,6 +396,7 @@ impl Worker {
     pub fn abort(&mut self) -> usize {
         self.task.abort();
         self.lanes.clear();
+        self.by_connection.clear();
         std::mem::take(&mut self.outstanding)
     }
 }
@@ -728,6 +745,28 @@ mod tests {
             .await
             .expect("a result in time")
             .expect("the worker runs")
+    }
+
+    #[tokio::test]
+    async fn a_template_stays_busy_until_every_instance_lane_is_done() {
+        let mut w = Worker::start(Recorder::default(), updown::TIMEOUT);
+        let mut rx = w.take_done().expect("results");
+        for (n, peer) in ["192.0.2.10", "192.0.2.11"].iter().enumerate() {
+            let mut j = install_job("rw", n as u32);
+            j.lane.peer = Some(peer.parse().unwrap());
+            w.submit(j).await;
+        }
+        assert!(w.busy("rw"));
+        let first = next(&mut rx).await;
+        w.completed(&first.lane);
+        assert!(w.busy("rw"), "the other instance's job is still out");
+        let second = next(&mut rx).await;
+        assert_ne!(first.lane, second.lane);
+        w.completed(&second.lane);
+        assert!(!w.busy("rw"));
+        // A result taken twice does not make another connection's count wrong.
+        w.completed(&second.lane);
+        assert!(!w.busy("rw"));
     }
 
     #[tokio::test]

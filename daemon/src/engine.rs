@@ -492,7 +492,11 @@ impl Pluto {
                 }
             }
             Event::Kernel(KernelRequest::DeleteChildSa(d)) => self.uninstall(&d).await,
-            Event::IkeSaEstablished { ike, connection } => {
+            Event::IkeSaEstablished {
+                ike,
+                connection,
+                replaces,
+            } => {
                 // Read from the database: building the core's connection just
                 // for its lifetime cost more than the rest of this event.
                 let lifetime = self
@@ -502,7 +506,7 @@ impl Pluto {
                     .unwrap_or(conn::policy::DEFAULT_IKE_LIFETIME);
                 self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
                 self.totals.add("total.ike.ikev2.established", 1);
-                self.instantiate(&connection, ike);
+                self.instantiate(&connection, ike, replaces);
                 // Without --encrypt/--authenticate the IKE SA is all there is: a
                 // waiting --initiate is done (exit 0), as with libreswan.
                 let ike_only = self
@@ -671,31 +675,20 @@ impl Pluto {
     /// with the IKE SA. The core keeps the template's name for lookups but prefixes
     /// the SA's log and whack lines with the instance's, as libreswan does. An IKE
     /// SA that replaces one of an instance (IKE rekey) inherits the instance
-    /// rather than making a new one.
-    fn instantiate(&mut self, connection: &str, ike: SaSerial) {
+    /// rather than making a new one (`replaces`: found by the old serial, not by
+    /// looking through every instance).
+    fn instantiate(&mut self, connection: &str, ike: SaSerial, replaces: Option<SaSerial>) {
         let Some(t) = self.conns.find(connection).filter(|c| c.is_template()) else {
             return;
         };
         let template = t.serial;
-        let Some((peer, inherited)) = self
-            .ike
-            .ike_sa_status(ike)
-            .map(|s| (s.remote.ip(), s.instance))
-        else {
+        if let Some(inst) = replaces.and_then(|old| self.instances.remove(&old)) {
+            self.instances.insert(ike, inst);
+            return;
+        }
+        let Some(peer) = self.ike.ike_sa_status(ike).map(|s| s.remote.ip()) else {
             return;
         };
-        if let Some(name) = inherited {
-            let old = self.instances.iter().find_map(|(s, c)| {
-                self.conns
-                    .get(*c)
-                    .filter(|c| c.display_name() == name)
-                    .map(|_| *s)
-            });
-            if let Some(inst) = old.and_then(|s| self.instances.remove(&s)) {
-                self.instances.insert(ike, inst);
-                return;
-            }
-        }
         match self.conns.instantiate(template, peer, None) {
             Ok(inst) => {
                 if let Some(c) = self.conns.get(inst) {
@@ -2135,6 +2128,7 @@ mod tests {
             p.on_event(Event::IkeSaEstablished {
                 connection: name.into(),
                 ike: SaSerial(i as u64 + 1),
+                replaces: None,
             })
             .await;
         }
@@ -2293,6 +2287,33 @@ mod tests {
         s.encrypt = true;
         let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
         p.conns.add(s, &host).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_ike_sa_rekey_keeps_the_instance_of_the_sa_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        let mut s = control::ConnSpec::named("rw");
+        s.left.host = Some("192.0.2.1".into());
+        s.right.host = Some("%any".into());
+        s.psk = true;
+        let host = conn::connection::HostAddrs::new(["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        let template = p.conns.add(s, &host).unwrap();
+        let inst = p
+            .conns
+            .instantiate(template, "198.51.100.7".parse().unwrap(), None)
+            .unwrap();
+        p.instances.insert(SaSerial(1), inst);
+        let conns = p.conns.len();
+        p.on_event(Event::IkeSaEstablished {
+            connection: "rw".into(),
+            ike: SaSerial(3),
+            replaces: Some(SaSerial(1)),
+        })
+        .await;
+        assert_eq!(p.instances.get(&SaSerial(3)), Some(&inst));
+        assert!(!p.instances.contains_key(&SaSerial(1)));
+        assert_eq!(p.conns.len(), conns, "no second instance");
     }
 
     fn install_req(conn: &str, child: u64) -> ChildSaInstall {

@@ -156,6 +156,7 @@ mod tests {
         Event::IkeSaEstablished {
             connection: "lg".into(),
             ike: SaSerial(n),
+            replaces: None,
         }
     }
 

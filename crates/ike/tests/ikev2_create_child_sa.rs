@@ -276,6 +276,22 @@ fn assert_ike_rekeyed(net: &Net, old: ike::ikev2::SaSerial) {
         assert_eq!(st[0].children.len(), 1);
         assert_eq!(st[0].children[0].inbound_spi, h.installs()[0].inbound.spi);
         assert_eq!(h.established_ike(), 2);
+        // The rekey's IKE SA says which one it replaces (both sides: each its own
+        // serial of the old SA, which `old` is for west).
+        let replaced: Vec<_> = h
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ike::ikev2::Event::IkeSaEstablished { replaces, .. } => Some(*replaces),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replaced.len(), 2);
+        assert_eq!(replaced[0], None);
+        assert!(replaced[1].is_some());
+        if std::ptr::eq(h, &net.west) {
+            assert_eq!(replaced[1], Some(old));
+        }
         assert_eq!(h.ike_deleted(), vec![(ike::ikev2::SaEnd::Deleted, false)]);
         assert_eq!(h.deletes(), 0);
         assert_eq!(h.installs().len(), 1);

@@ -1152,6 +1152,7 @@ fn successor(
     ctx.out.events.push_back(Event::IkeSaEstablished {
         connection: sa.conn.name.to_string(),
         ike: sa.serial,
+        replaces: Some(old.serial),
     });
     old.replaced_by = Some(sa.serial);
     old.expires = None;

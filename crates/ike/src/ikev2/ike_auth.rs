@@ -376,6 +376,7 @@ pub(crate) fn process_request(
     ctx.out.events.push_back(Event::IkeSaEstablished {
         connection: conn.name.to_string(),
         ike: serial,
+        replaces: None,
     });
     let mut resp = vec![
         Payload::IdR(idr),
@@ -624,6 +625,7 @@ pub(crate) fn process_response(
     ctx.out.events.push_back(Event::IkeSaEstablished {
         connection: conn.name.to_string(),
         ike: sa.serial,
+        replaces: None,
     });
     start_lifetime(ctx, sa);
 

@@ -306,6 +306,9 @@ pub enum Event {
         connection: String,
         /// The IKE SA.
         ike: SaSerial,
+        /// The IKE SA it replaces, when it was made by an IKE SA rekey (the old
+        /// one is deleted soon after): what the daemon keeps per IKE SA moves over.
+        replaces: Option<SaSerial>,
     },
     /// A Child SA is up: its [`KernelRequest::InstallChildSa`] came just before, or,
     /// with `EndpointConfig::confirm_child_installs`, the daemon confirmed it with

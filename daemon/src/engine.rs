@@ -744,11 +744,12 @@ impl Pluto {
     /// IKE SA gets its encapsulation updated in the kernel (UPDSA), so ESP goes to
     /// the port the peer is now reachable at.
     async fn nat_mapping(&mut self, sa: SaId, old: SocketAddr, new: SocketAddr, now: Instant) {
+        // By the core's SPI index, then checked against what was installed (the
+        // destination and protocol too).
         let Some(child) = self
-            .children
-            .iter()
-            .find(|(_, c)| c.inbound == sa)
-            .map(|(s, _)| *s)
+            .ike
+            .child_of_inbound_spi(sa.spi)
+            .filter(|c| self.children.get(c).is_some_and(|r| r.inbound == sa))
         else {
             tracing::debug!("NAT mapping change for SA {sa}, which is not ours; ignored");
             return;

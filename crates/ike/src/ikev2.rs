@@ -754,6 +754,19 @@ impl Endpoint {
         self.start_attempt(conn, 1, trigger, true, now).map(Some)
     }
 
+    /// The Child SA whose inbound SPI is `spi`, found through the SPI index
+    /// (what a kernel event names) rather than by looking at every Child SA.
+    pub fn child_of_inbound_spi(&self, spi: u32) -> Option<SaSerial> {
+        self.index.owners_of_spi(spi).find_map(|ike| {
+            self.sas
+                .get(&ike)?
+                .children
+                .iter()
+                .find(|c| c.inbound_spi == spi)
+                .map(|c| c.serial)
+        })
+    }
+
     /// A kernel EXPIRE for one of our Child SAs, identified by either of its SPIs. A
     /// hard expiry deletes the Child SA with the peer. A soft one is only a hint:
     /// the core schedules rekeys itself, so it rekeys the Child SA now only if the
@@ -2532,6 +2545,9 @@ mod tests {
         // The light view agrees with the status.
         let light: Vec<(String, &str)> = p.west.states().map(|(c, s)| (c.to_string(), s)).collect();
         assert_eq!(light, [(st[0].connection.clone(), "ESTABLISHED_IKE_SA")]);
+        let ch = &st[0].children[0];
+        assert_eq!(p.west.child_of_inbound_spi(ch.inbound_spi), Some(ch.serial));
+        assert_eq!(p.west.child_of_inbound_spi(ch.outbound_spi), None);
         let sa = &p.west.sas[&ike];
         let retry = sa.rekey_at.expect("a retry");
         assert_eq!(retry, p.now + Duration::from_secs(10));

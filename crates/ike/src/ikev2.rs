@@ -2503,6 +2503,10 @@ mod tests {
         for l in &lines {
             assert!(l.starts_with("\"rw\"[1] 192.0.2.1 #"), "{l}");
         }
+        // The replaced Child SA's name is gone; the IKE SA's and the new Child
+        // SA's are what is kept.
+        assert!(!p.east.out.instances.contains_key(&child));
+        assert_eq!(p.east.out.instances.len(), 2);
         // Events keep the template's name for lookups.
         assert!(p.east_events.iter().all(|e| match e {
             Event::Progress(pr) => *pr.connection == *p.ecfg.0.name,

@@ -397,6 +397,9 @@ pub(crate) fn uninstall(ctx: &mut Ctx<'_>, sa: &IkeSa, child: &ChildSa) {
         connection: sa.conn.name.to_string(),
         child: child.serial,
     });
+    // Its instance name goes with it: an instance that rekeys its Child SA
+    // for months must not keep a name per Child SA it ever had.
+    ctx.out.instances.remove(&child.serial);
 }
 
 /// The payloads of a CREATE_CHILD_SA message, collected.

@@ -522,6 +522,17 @@ impl Endpoint {
             .map(|sa| self.sa_status(sa))
     }
 
+    /// The status of each IKE SA of connection `name` (not dying), found through
+    /// the per-connection index: what a whack form naming one connection needs,
+    /// without building every SA's status.
+    pub fn status_of_connection(&self, name: &str) -> Vec<IkeSaStatus> {
+        self.index
+            .of_connection(name)
+            .filter_map(|s| self.ike_sa_status(s))
+            .filter(|s| s.connection == name)
+            .collect()
+    }
+
     /// Whether connection `name` has an IKE SA that is not dying (one being
     /// negotiated counts); found through the per-connection index.
     pub fn has_ike_sa(&self, name: &str) -> bool {
@@ -2552,6 +2563,10 @@ mod tests {
         let ch = &st[0].children[0];
         assert_eq!(p.west.child_of_inbound_spi(ch.inbound_spi), Some(ch.serial));
         assert_eq!(p.west.child_of_inbound_spi(ch.outbound_spi), None);
+        let mine = p.west.status_of_connection(&st[0].connection);
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].serial, ike);
+        assert!(p.west.status_of_connection("no-such-conn").is_empty());
         let sa = &p.west.sas[&ike];
         let retry = sa.rekey_at.expect("a retry");
         assert_eq!(retry, p.now + Duration::from_secs(10));

@@ -267,10 +267,10 @@ impl Pluto {
         r: &mut Responder,
     ) -> bool {
         let now = std::time::Instant::now();
-        let sts = self.ike.status();
+        let sts = self.ike.status_of_connection(name);
         let ikes: Vec<_> = sts
             .iter()
-            .filter(|s| s.connection == name && s.state == "ESTABLISHED_IKE_SA")
+            .filter(|s| s.state == "ESTABLISHED_IKE_SA")
             .collect();
         let target = match sa {
             control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
@@ -317,8 +317,8 @@ impl Pluto {
         r: &mut Responder,
     ) {
         let now = std::time::Instant::now();
-        let sts = self.ike.status();
-        let ikes: Vec<_> = sts.iter().filter(|s| s.connection == name).collect();
+        let sts = self.ike.status_of_connection(name);
+        let ikes: Vec<_> = sts.iter().collect();
         let target = match sa {
             control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
             control::request::SaKind::Child => ikes

@@ -1278,16 +1278,17 @@ impl Pluto {
                 ops.push(Op::DelPolicy(id));
             }
         }
+        // The protocol the Child SA was negotiated with (an AH Child SA deleted
+        // as ESP would stay in the kernel until shutdown).
+        let proto = match d.protocol {
+            ike::registry::ProtocolId::AH => IpsecProto::Ah,
+            _ => IpsecProto::Esp,
+        };
         for (spi, dst) in [
             (d.inbound_spi, d.inbound_dst),
             (d.outbound_spi, d.outbound_dst),
         ] {
-            let id = SaId {
-                dst,
-                spi,
-                proto: IpsecProto::Esp,
-            };
-            ops.push(Op::DelSa(id, mark));
+            ops.push(Op::DelSa(SaId { dst, spi, proto }, mark));
         }
         let tag = Tag::Delete {
             connection: d.connection.clone(),
@@ -2488,6 +2489,41 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!alive(pgid), "the updown script's process group still runs");
+    }
+
+    #[tokio::test]
+    async fn an_ah_child_sa_is_deleted_as_ah() {
+        use crate::kworker::testutil::Call;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = pluto(dir.path());
+        add_conn_with_updown(&mut p, "west-east", "%disabled");
+        let k = crate::kworker::testutil::Recorder::default();
+        p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
+        let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
+        let req = install_req("west-east", 2);
+        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
+            connection: "west-east".into(),
+            child: SaSerial(2),
+            protocol: ike::registry::ProtocolId::AH,
+            inbound_spi: req.inbound.spi,
+            inbound_dst: req.inbound.dst,
+            outbound_spi: req.outbound.spi,
+            outbound_dst: req.outbound.dst,
+            local_ts: req.local_ts.clone(),
+            remote_ts: req.remote_ts.clone(),
+        })))
+        .await;
+        kernel_answer(&mut p, &mut rx).await;
+        let calls = k.calls();
+        assert!(calls.contains(&Call::DelAhSa(req.inbound.spi)), "{calls:?}");
+        assert!(
+            calls.contains(&Call::DelAhSa(req.outbound.spi)),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| matches!(c, Call::DelSa(_))),
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]

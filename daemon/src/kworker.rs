@@ -574,8 +574,10 @@ pub mod testutil {
         AddSa(u32),
         /// update_sa(spi).
         UpdateSa(u32),
-        /// del_sa(spi).
+        /// del_sa(spi) of an ESP SA.
         DelSa(u32),
+        /// del_sa(spi) of an AH SA.
+        DelAhSa(u32),
         /// replace_policy(dir).
         ReplacePolicy(kernel::Dir),
         /// del_policy(dir).
@@ -622,7 +624,11 @@ pub mod testutil {
             Ok(())
         }
         async fn del_sa(&self, id: &SaId, _: Option<Mark>) -> Result<(), KernelError> {
-            self.call(Call::DelSa(id.spi)).await;
+            self.call(match id.proto {
+                kernel::IpsecProto::Ah => Call::DelAhSa(id.spi),
+                _ => Call::DelSa(id.spi),
+            })
+            .await;
             Ok(())
         }
         async fn replace_policy(&self, spec: &PolicySpec) -> Result<(), KernelError> {

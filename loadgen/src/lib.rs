@@ -11,5 +11,6 @@
 //! protection, on one thread.
 
 pub mod args;
+pub mod flood;
 pub mod run;
 pub mod tally;

@@ -12,5 +12,6 @@
 
 pub mod args;
 pub mod flood;
+pub mod hostile;
 pub mod run;
 pub mod tally;

@@ -205,10 +205,10 @@ fn build_kernel_tests(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
 }
 
 /// The binaries a tier's pluto-rs scenarios drive: pluto and whack, and for the
-/// hostile tier the flooder too.
+/// hostile tier the flooder and the hostile-packet sender too.
 fn daemon_bin_names(tier: Tier) -> &'static [&'static str] {
     if tier == Tier::Hostile {
-        &["pluto", "whack", "pluto-flood"]
+        &["pluto", "whack", "pluto-flood", "pluto-hostile"]
     } else {
         &["pluto", "whack"]
     }
@@ -830,7 +830,7 @@ mod tests {
             .find(|c| c.name() == "scenario/hostile-flood-host")
             .expect("the flood scenario is in the hostile tier");
         assert!(flood.on_host());
-        assert_eq!(daemon_bin_names(Tier::Hostile).last(), Some(&"pluto-flood"));
+        assert!(daemon_bin_names(Tier::Hostile).contains(&"pluto-flood"));
         // host cases in h0 in order, the others dealt over the guests
         let mk = |file: &str, host| Case::Scenario {
             file: file.into(),

@@ -11,5 +11,7 @@
 //! protection, on one thread.
 
 pub mod args;
+pub mod flood;
+pub mod hostile;
 pub mod run;
 pub mod tally;

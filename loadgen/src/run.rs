@@ -45,7 +45,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
 }
 
 /// Every lookup gets the one PSK; the generator never answers an IKE_SA_INIT.
-struct Psk(SecretBytes);
+pub struct Psk(pub SecretBytes);
 
 impl ConfigSource for Psk {
     fn connection_for_init(&self, _: IpAddr, _: IpAddr) -> Option<Arc<Connection>> {
@@ -65,7 +65,7 @@ impl ConfigSource for Psk {
 }
 
 /// The connection every SA of one endpoint is set up with.
-fn connection(o: &Options) -> Result<Connection, RunError> {
+pub fn connection(o: &Options) -> Result<Connection, RunError> {
     let never = Duration::from_secs(24 * 3600);
     Ok(Connection {
         name: "loadgen".into(),

@@ -190,3 +190,27 @@ fn a_wrong_key_fails_every_setup_without_hanging() {
     assert_eq!((run.tally.established, run.tally.failed), (0, 5));
     assert_eq!(peer.established.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn hostile_mutations_of_a_real_delete_are_dropped_and_the_real_one_answered() {
+    use loadgen::hostile::{self, Peer as Hostile};
+    let peer = Peer::start("dh31");
+    let mut h = Hostile::new(&options(peer.port, "")).unwrap();
+    let sa = h
+        .establish(Duration::from_secs(5))
+        .unwrap()
+        .expect("established");
+    let req = h.delete_request(sa).unwrap();
+    assert_eq!(req.len(), 1);
+    for m in hostile::mutations(&req[0].1) {
+        assert!(h.send_raw(req[0].0, &m));
+    }
+    // every byte flipped and every truncation fails the integrity check or the
+    // parser; none deletes the SA
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(peer.deleted.load(Ordering::Relaxed), 0);
+    assert!(h.finish_delete(&req, Duration::from_secs(5)));
+    assert_eq!(peer.deleted.load(Ordering::Relaxed), 1);
+    assert!(h.establish(Duration::from_secs(5)).unwrap().is_some());
+    assert_eq!(peer.established.load(Ordering::Relaxed), 2);
+}

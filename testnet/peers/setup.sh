@@ -158,12 +158,23 @@ none_initiate() { tn_log "$1 runs no IKE daemon: it cannot initiate"; return 1; 
 none_logs() { echo "($1 runs no IKE daemon)"; }
 
 # --- topology -------------------------------------------------------------------
+# NETEM (empty by default): netem parameters for both ends of the veth, e.g.
+# "delay 200ms loss 10% duplicate 10% reorder 25% 50%" (the hostile tier's chaos)
+NETEM=${NETEM:-}
 setup_topology() {
   tn_pair
   if [ "$MODE" = tunnel6 ]; then
     tn_addr west "$west_PING/128"; tn_addr east "$east_PING/128"
     tn_route west "$east_NET" "$east_HOST" "$west_PING"
     tn_route east "$west_NET" "$west_HOST" "$east_PING"
+  fi
+  if [ -n "$NETEM" ]; then
+    modprobe -q sch_netem 2>/dev/null
+    for s in west east; do
+      # shellcheck disable=SC2086
+      tn_in $s tc qdisc add dev ${s}0 root netem $NETEM || tn_fail "$s: tc qdisc add dev ${s}0 root netem $NETEM"
+    done
+    tn_log "netem on west0 and east0 (each direction): $NETEM"
   fi
 }
 

@@ -33,7 +33,7 @@ fn test_args(s: &str) -> Vec<String> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo xtask testnet <kernel|quick|interop> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
+        "usage: cargo xtask testnet <kernel|quick|interop|lifecycle|hostile> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\

@@ -7,7 +7,10 @@
 //! under `testnet/scenarios/` (header lines `# tiers: quick interop` and
 //! `# timeout: SECONDS`). The tiers: `kernel` (every kernel case), `quick` (what CI
 //! runs), `interop` (the interop scenarios plus every kernel case) and `lifecycle` (the
-//! lifecycle scenarios alone: rekeying, expiry, liveness, shunts). The cases are
+//! lifecycle scenarios alone: rekeying, expiry, liveness, shunts) and `hostile` (the
+//! hostile-network scenarios alone: floods, hostile packets, chaos; release builds,
+//! and a scenario whose header says `# place: host` runs in host namespaces, not in
+//! UML, because it needs the host's speed rather than ESP). The cases are
 //! written to a work dir under the target dir with copies of the binaries, the
 //! scenarios, `testnet/lib.sh` and `testnet/guest.sh`, split round-robin over one or
 //! more UML guests (each guest is one vCPU) and run by `guest.sh` there; this side then
@@ -45,6 +48,7 @@ enum Tier {
     Quick,
     Interop,
     Lifecycle,
+    Hostile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +77,8 @@ enum Case {
         file: String,
         path: PathBuf,
         timeout: u64,
+        /// `# place: host`: runs in host namespaces even when the tier runs in UML.
+        host: bool,
     },
 }
 
@@ -92,6 +98,11 @@ impl Case {
             Case::Scenario { file, timeout, .. } => format!("scenario\t{file}\t{timeout}\n"),
         }
     }
+
+    /// Must it run on the host (`# place: host`)?
+    fn on_host(&self) -> bool {
+        matches!(self, Case::Scenario { host: true, .. })
+    }
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -101,12 +112,13 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         Some("quick") => Tier::Quick,
         Some("interop") => Tier::Interop,
         Some("lifecycle") => Tier::Lifecycle,
+        Some("hostile") => Tier::Hostile,
         Some(t) => {
             return Err(format!(
-                "unknown tier '{t}' (kernel, quick, interop or lifecycle)"
+                "unknown tier '{t}' (kernel, quick, interop, lifecycle or hostile)"
             ))
         }
-        None => return Err("which tier? kernel, quick, interop or lifecycle".into()),
+        None => return Err("which tier? kernel, quick, interop, lifecycle or hostile".into()),
     };
     let mut o = Opts {
         tier,
@@ -192,26 +204,35 @@ fn build_kernel_tests(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
     Ok(bins)
 }
 
-/// Builds the pluto and whack binaries the pluto-rs scenarios drive; returns
-/// (name, executable).
-fn build_daemon(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    eprintln!("building pluto and whack...");
+/// The binaries a tier's pluto-rs scenarios drive: pluto and whack, and for the
+/// hostile tier the flooder and the hostile-packet sender too.
+fn daemon_bin_names(tier: Tier) -> &'static [&'static str] {
+    if tier == Tier::Hostile {
+        &["pluto", "whack", "pluto-flood", "pluto-hostile"]
+    } else {
+        &["pluto", "whack"]
+    }
+}
+
+/// Builds the binaries the pluto-rs scenarios drive (release builds for the
+/// hostile tier, whose flood needs the speed); returns (name, executable).
+fn build_daemon(root: &Path, tier: Tier) -> Result<Vec<(String, PathBuf)>, String> {
+    let names = daemon_bin_names(tier);
+    eprintln!("building {}...", names.join(", "));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["build", "-p", "pluto", "-p", "whack"];
+    if tier == Tier::Hostile {
+        args.extend(["-p", "pluto-loadgen", "--release"]);
+    }
+    args.push("--message-format=json-render-diagnostics");
     let out = Command::new(cargo)
         .current_dir(root)
-        .args([
-            "build",
-            "-p",
-            "pluto",
-            "-p",
-            "whack",
-            "--message-format=json-render-diagnostics",
-        ])
+        .args(&args)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !out.status.success() {
-        return Err("building pluto and whack failed (see above)".into());
+        return Err(format!("building {} failed (see above)", names.join(", ")));
     }
     let mut bins = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -219,25 +240,28 @@ fn build_daemon(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
             continue;
         };
         if let (Some(exe), Some(name)) = (v["executable"].as_str(), v["target"]["name"].as_str()) {
-            if name == "pluto" || name == "whack" {
+            if names.contains(&name) {
                 bins.push((name.to_string(), PathBuf::from(exe)));
             }
         }
     }
-    if bins.len() != 2 {
+    if bins.len() != names.len() {
         return Err(format!(
-            "cargo built {} of the pluto and whack binaries",
-            bins.len()
+            "cargo built {} of the {} binaries {}",
+            bins.len(),
+            names.len(),
+            names.join(", ")
         ));
     }
     Ok(bins)
 }
 
-/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh` or `lifecycle-*.sh`
-/// scenario)?
+/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh`, `lifecycle-*.sh`
+/// or `hostile-*.sh` scenario)?
 fn needs_daemon(case: &Case) -> bool {
     matches!(case, Case::Scenario { file, .. }
-        if file.starts_with("pluto-") || file.starts_with("lifecycle-"))
+        if file.starts_with("pluto-") || file.starts_with("lifecycle-")
+            || file.starts_with("hostile-"))
 }
 
 /// Copies a directory tree (the peer modules under `testnet/peers/`).
@@ -287,7 +311,11 @@ fn scenarios(root: &Path) -> Result<Vec<(Vec<String>, Case)>, String> {
         let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut tiers = Vec::new();
         let mut timeout = 120;
+        let mut host = false;
         for l in text.lines().take(30) {
+            if let Some(p) = l.strip_prefix("# place:") {
+                host = p.trim() == "host";
+            }
             if let Some(t) = l.strip_prefix("# tiers:") {
                 tiers = t.split_whitespace().map(str::to_string).collect();
             }
@@ -305,6 +333,7 @@ fn scenarios(root: &Path) -> Result<Vec<(Vec<String>, Case)>, String> {
                 file,
                 path,
                 timeout,
+                host,
             },
         ));
     }
@@ -313,8 +342,9 @@ fn scenarios(root: &Path) -> Result<Vec<(Vec<String>, Case)>, String> {
 
 fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
-    // the lifecycle tier is its scenarios alone: no kernel test binaries to build
-    let kernel_bins = if tier == Tier::Lifecycle {
+    // the lifecycle and hostile tiers are their scenarios alone: no kernel test
+    // binaries to build
+    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile) {
         Vec::new()
     } else {
         build_kernel_tests(root)?
@@ -324,7 +354,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
             let wanted = match tier {
                 Tier::Kernel | Tier::Interop => true,
                 Tier::Quick => bin == "host" || QUICK_KERNEL.contains(&test.as_str()),
-                Tier::Lifecycle => false,
+                Tier::Lifecycle | Tier::Hostile => false,
             };
             if wanted {
                 cases.push(Case::Rust {
@@ -340,6 +370,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
         Tier::Quick => "quick",
         Tier::Interop => "interop",
         Tier::Lifecycle => "lifecycle",
+        Tier::Hostile => "hostile",
     };
     for (tiers, case) in scenarios(root)? {
         if tiers.iter().any(|t| t == tag) {
@@ -386,14 +417,35 @@ fn copy_into(src: &Path, dst: &Path) -> Result<(), String> {
         .map_err(|e| format!("copying {} to {}: {e}", src.display(), dst.display()))
 }
 
+/// Where each case runs: (job dir, 1-based position in its list). Cases that must
+/// run on the host go to `h0` in their order; the others are dealt round-robin over
+/// `j0`..`j<jobs-1>`.
+fn assign(cases: &[Case], jobs: usize) -> Vec<(String, usize)> {
+    let mut next_host = 0;
+    let mut dealt = 0;
+    cases
+        .iter()
+        .map(|c| {
+            if c.on_host() {
+                next_host += 1;
+                ("h0".to_string(), next_host)
+            } else {
+                let at = (format!("j{}", dealt % jobs), dealt / jobs + 1);
+                dealt += 1;
+                at
+            }
+        })
+        .collect()
+}
+
 /// Lays out the work dir: common/ (binaries, scenarios, lib.sh, guest.sh) and one
-/// jN/cases.list per guest.
+/// cases.list per job dir of `plan` (see [`assign`]).
 fn prepare(
     work: &Path,
     root: &Path,
     cases: &[Case],
     daemon_bins: &[(String, PathBuf)],
-    jobs: usize,
+    plan: &[(String, usize)],
 ) -> Result<(), String> {
     if work.exists() {
         fs::remove_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -424,15 +476,13 @@ fn prepare(
             }
         }
     }
-    for j in 0..jobs {
-        let dir = work.join(format!("j{j}"));
+    let mut lists: BTreeMap<&str, String> = BTreeMap::new();
+    for (c, (dir, _)) in cases.iter().zip(plan) {
+        lists.entry(dir.as_str()).or_default().push_str(&c.line());
+    }
+    for (dir, list) in lists {
+        let dir = work.join(dir);
         mk(&dir)?;
-        let list: String = cases
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % jobs == j)
-            .map(|(_, c)| c.line())
-            .collect();
         fs::write(dir.join("cases.list"), list).map_err(|e| format!("cases.list: {e}"))?;
     }
     Ok(())
@@ -441,10 +491,10 @@ fn prepare(
 fn spawn_guest(
     root: &Path,
     work: &Path,
-    job: usize,
+    job: &str,
     uml: bool,
 ) -> Result<std::process::Child, String> {
-    let console = fs::File::create(work.join(format!("j{job}/console.log")))
+    let console = fs::File::create(work.join(format!("{job}/console.log")))
         .map_err(|e| format!("console log: {e}"))?;
     let console2 = console
         .try_clone()
@@ -455,14 +505,14 @@ fn spawn_guest(
             .arg(work)
             .arg("common/guest.sh")
             .arg("512M")
-            .env("TESTNET_UML_TAG", format!("j{job}"));
+            .env("TESTNET_UML_TAG", job);
         c
     } else {
         let mut c = Command::new("sh");
         c.arg(work.join("common/guest.sh")).env("TN_WORK", work);
         c
     };
-    cmd.env("tn_job", format!("j{job}"))
+    cmd.env("tn_job", job)
         .stdin(Stdio::null())
         .stdout(console)
         .stderr(console2)
@@ -534,38 +584,47 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         ));
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let in_guests = cases.iter().filter(|c| !c.on_host()).count();
     let jobs = opts
         .jobs
         .unwrap_or(if uml && cpus >= 2 { 2 } else { 1 })
-        .min(cases.len())
+        .min(in_guests)
         .max(1);
     let jobs = if uml { jobs } else { 1 };
     let tier_name = format!("{:?}", opts.tier).to_lowercase();
     let work = target_dir(&root).join("testnet").join(&tier_name);
     let daemon_bins = if cases.iter().any(needs_daemon) {
-        build_daemon(&root)?
+        build_daemon(&root, opts.tier)?
     } else {
         Vec::new()
     };
-    prepare(&work, &root, &cases, &daemon_bins, jobs)?;
-    eprintln!(
-        "running {} cases of tier '{tier_name}' {} ({} guest{})...",
-        cases.len(),
-        if uml { "in UML" } else { "on the host" },
-        jobs,
-        if jobs == 1 { "" } else { "s" }
-    );
+    let plan = assign(&cases, jobs);
+    prepare(&work, &root, &cases, &daemon_bins, &plan)?;
+    let on_host = cases.len() - in_guests;
     let started = Instant::now();
-    let children = (0..jobs)
-        .map(|j| spawn_guest(&root, &work, j, uml))
-        .collect::<Result<Vec<_>, _>>()?;
-    wait_all(children);
+    // Cases that need the host's speed run first, alone, so that no guest competes
+    // with them for the CPUs.
+    if on_host > 0 {
+        eprintln!("running {on_host} cases of tier '{tier_name}' in host namespaces...");
+        wait_all(vec![spawn_guest(&root, &work, "h0", false)?]);
+    }
+    if in_guests > 0 {
+        eprintln!(
+            "running {in_guests} cases of tier '{tier_name}' {} ({} guest{})...",
+            if uml { "in UML" } else { "on the host" },
+            jobs,
+            if jobs == 1 { "" } else { "s" }
+        );
+        let children = (0..jobs)
+            .map(|j| spawn_guest(&root, &work, &format!("j{j}"), uml))
+            .collect::<Result<Vec<_>, _>>()?;
+        wait_all(children);
+    }
 
     let mut passed = 0;
     let mut failed = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        let (job, idx) = (i % jobs, i / jobs + 1);
-        let dir = work.join(format!("j{job}"));
+    for (case, (job, idx)) in cases.iter().zip(&plan) {
+        let dir = work.join(job);
         let rc = fs::read_to_string(dir.join(format!("rc/{idx}"))).ok();
         let (code, secs) = match rc.as_deref().map(str::split_whitespace) {
             Some(mut parts) => (
@@ -577,6 +636,16 @@ pub fn main(args: &[String]) -> Result<i32, String> {
             ),
             None => (None, 0.0),
         };
+        // a case's measured figures ("FIGURE ..." lines of its log), pass or fail
+        let log = dir.join(format!("logs/{idx}.log"));
+        let figures: Vec<String> = fs::read_to_string(&log)
+            .map(|t| {
+                t.lines()
+                    .filter(|l| l.starts_with("FIGURE "))
+                    .map(|l| format!("    {l}"))
+                    .collect()
+            })
+            .unwrap_or_default();
         match code {
             Some(0) => {
                 passed += 1;
@@ -584,12 +653,15 @@ pub fn main(args: &[String]) -> Result<i32, String> {
             }
             Some(c) => {
                 println!("FAIL {} (exit {c}, {secs:.1}s)", case.name());
-                failed.push((case, dir.join(format!("logs/{idx}.log")), job));
+                failed.push((case, dir.join(format!("logs/{idx}.log")), job.clone()));
             }
             None => {
                 println!("FAIL {} (never ran: the guest stopped early)", case.name());
-                failed.push((case, dir.join(format!("logs/{idx}.log")), job));
+                failed.push((case, dir.join(format!("logs/{idx}.log")), job.clone()));
             }
+        }
+        for f in figures {
+            println!("{f}");
         }
     }
     let mut shown_console = Vec::new();
@@ -604,9 +676,9 @@ pub fn main(args: &[String]) -> Result<i32, String> {
         println!("\n===== {name}: last lines of {} =====", log.display());
         println!("{}", tail(log, lines));
         if !log.exists() && !shown_console.contains(job) {
-            shown_console.push(*job);
-            let console = work.join(format!("j{job}/console.log"));
-            println!("\n===== guest j{job} console ({}) =====", console.display());
+            shown_console.push(job.clone());
+            let console = work.join(format!("{job}/console.log"));
+            println!("\n===== guest {job} console ({}) =====", console.display());
             println!("{}", tail(&console, 40));
         }
     }
@@ -642,6 +714,7 @@ mod tests {
             parse_opts(&args("lifecycle")).unwrap().tier,
             Tier::Lifecycle
         );
+        assert_eq!(parse_opts(&args("hostile")).unwrap().tier, Tier::Hostile);
         assert!(parse_opts(&args("nonsense")).is_err());
         assert!(parse_opts(&args("kernel --jobs")).is_err());
         assert!(parse_opts(&[]).is_err());
@@ -741,6 +814,42 @@ mod tests {
             lc.iter().any(|(t, _)| t.iter().any(|t| t == "quick")),
             "no lifecycle case in quick"
         );
+    }
+
+    #[test]
+    fn hostile_scenarios_run_alone_and_host_ones_outside_the_guests() {
+        let found = scenarios(&root()).unwrap();
+        let hostile: Vec<Case> = found
+            .into_iter()
+            .filter(|(t, _)| t.iter().any(|t| t == "hostile"))
+            .map(|(_, c)| c)
+            .collect();
+        assert!(hostile.iter().all(needs_daemon));
+        let flood = hostile
+            .iter()
+            .find(|c| c.name() == "scenario/hostile-flood-host")
+            .expect("the flood scenario is in the hostile tier");
+        assert!(flood.on_host());
+        assert!(daemon_bin_names(Tier::Hostile).contains(&"pluto-flood"));
+        // host cases in h0 in order, the others dealt over the guests
+        let mk = |file: &str, host| Case::Scenario {
+            file: file.into(),
+            path: PathBuf::new(),
+            timeout: 1,
+            host,
+        };
+        let cases = [
+            mk("a", false),
+            mk("b", true),
+            mk("c", false),
+            mk("d", true),
+            mk("e", false),
+        ];
+        let plan = assign(&cases, 2);
+        let want = [("j0", 1), ("h0", 1), ("j1", 1), ("h0", 2), ("j0", 2)];
+        for ((dir, idx), (wd, wi)) in plan.iter().zip(want) {
+            assert_eq!((dir.as_str(), *idx), (wd, wi));
+        }
     }
 
     #[test]

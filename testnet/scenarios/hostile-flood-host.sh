@@ -20,7 +20,8 @@
 # and the flooder received them, every whack call answered within 100 ms (during and
 # after), the strongSwan and libreswan initiators each established an IKE SA and a
 # Child SA within 1 s at a third and two thirds of the flood (20 s, 40 s) and again after the expiry,
-# and the half-open count reached 0 (no stall) within the half-open timeout + 30 s.
+# and the half-open count reached 0 (no stall) within the half-open timeout + 30 s;
+# then, 3 s into a second flood, SIGTERM ends pluto within 2 s.
 # The figures are printed as "FIGURE" lines.
 . "$TN_LIB"
 TN_NAME=hostile-flood
@@ -227,6 +228,24 @@ legit after
 kill "$SAMPLER" 2>/dev/null
 kill -0 "$PID" 2>/dev/null || tn_fail "pluto died: $(tail -5 "$D/resp/pluto.log")"
 
+# SIGTERM under load: a second flood, and 3 s into it pluto is told to stop; it must
+# be gone (pid file removed, process ended) within 2 s.
+tn_bg ip netns exec hf-flood "$BIN/pluto-flood" --remote 192.0.2.1 --source 198.51.100.1 --sources 254 \
+  --rate "$RATE" --duration 10 > "$D/flood2.log" 2>&1
+FLOOD2=$TN_PID
+sleep 3
+T_TERM=$(now_ms)
+kill -TERM "$PID"
+# (a zombie counts as gone: it is this shell's child until reaped)
+running() { [ -e "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat" 2>/dev/null; }
+while running "$PID"; do
+  [ $(( $(now_ms) - T_TERM )) -lt 10000 ] || break
+  sleep 0.02
+done
+TERM_MS=$(( $(now_ms) - T_TERM ))
+wait "$FLOOD2" 2>/dev/null
+echo "FIGURE sigterm_during_flood_exit_ms $TERM_MS"
+
 # --- figures and verdict -----------------------------------------------------------
 awk -v t0="$T0" -v tend="$T_END" -v cap="$CAP" '
   { n++; t = ($1 - t0) / 1000
@@ -261,6 +280,8 @@ bad=""
 [ "${ck:-0}" -gt 0 ] && [ "${fck:-0}" -gt 0 ] || bad="$bad; no cookies (pluto sent ${ck:-0}, the flooder got ${fck:-0})"
 [ "${sent:-0}" -ge $((RATE * SECS * 9 / 10)) ] || bad="$bad; the flooder sent only ${sent:-0} of $((RATE * SECS))"
 [ -z "$LEGIT_FAIL" ] || bad="$bad; legitimate initiators:$LEGIT_FAIL"
+[ "$TERM_MS" -le 2000 ] || bad="$bad; pluto took $TERM_MS ms to end after SIGTERM during a flood"
+grep -q "SIGTERM received" "$D/resp/pluto.log" || bad="$bad; no 'SIGTERM received' in pluto's log"
 if [ -n "$bad" ]; then
   tn_log "----- pluto-rs log (last lines)"; tail -20 "$D/resp/pluto.log"
   tn_fail "${bad#; }"

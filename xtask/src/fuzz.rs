@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Every target, in the order they run by default.
-pub const TARGETS: [&str; 10] = [
+pub const TARGETS: [&str; 12] = [
     "ikev2_message",
     "ikev1_message",
     "proposal",
@@ -28,6 +28,8 @@ pub const TARGETS: [&str; 10] = [
     "id",
     "ts_narrow",
     "netlink",
+    "cookie",
+    "ikev2_exchange",
 ];
 
 /// Where a target's corpus and seeds live (relative to the repository root).

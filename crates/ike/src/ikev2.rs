@@ -104,9 +104,49 @@ mod natt;
 mod output;
 mod sa;
 mod stats;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 mod testutil;
 mod unprotected;
+
+/// Entry points for the cargo-fuzz targets (`fuzz/`, cargo feature `fuzzing`):
+/// the unit tests' connection builder, so the stateful target configures its two
+/// endpoints as the tests do, and the responder's cookie (RFC 7296 2.6), which is
+/// private otherwise.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::net::SocketAddr;
+
+    pub use super::testutil::{conn, OneConn, Pair};
+
+    fn secret(secret: [u8; 32], version: u32) -> super::CookieSecret {
+        super::CookieSecret { version, secret }
+    }
+
+    /// The COOKIE a responder with this secret sends the initiator (Ni, address,
+    /// SPIi).
+    pub fn cookie(
+        secret_bytes: [u8; 32],
+        version: u32,
+        ni: &[u8],
+        remote: SocketAddr,
+        spi_i: &[u8; 8],
+    ) -> Vec<u8> {
+        secret(secret_bytes, version).cookie(ni, remote, spi_i)
+    }
+
+    /// Whether that responder accepts `cookie` in this initiator's IKE_SA_INIT.
+    pub fn cookie_verifies(
+        secret_bytes: [u8; 32],
+        version: u32,
+        cookie: &[u8],
+        ni: &[u8],
+        remote: SocketAddr,
+        spi_i: &[u8; 8],
+    ) -> bool {
+        secret(secret_bytes, version).verify(cookie, ni, remote, spi_i)
+    }
+}
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};

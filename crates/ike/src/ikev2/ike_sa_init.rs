@@ -33,19 +33,42 @@ pub(crate) struct CookieSecret {
 }
 
 impl CookieSecret {
-    /// `version | SHA-256(Ni | IPi | SPIi | secret)`.
+    /// `version | SHA-256(len(Ni) | Ni | family | IPi | SPIi | secret)`.
+    ///
+    /// The nonce's length and the address family go into the hash because Ni is
+    /// of variable length and the address is 4 or 16 bytes: without them, the
+    /// input for (Ni, an IPv4 address) is also the input for (Ni less its last 12
+    /// bytes, the IPv6 address made of those 12 bytes and the IPv4 address), so a
+    /// cookie fetched at one's own IPv4 address would verify for 2^96 spoofed
+    /// IPv6 sources. The port is not bound (RFC 7296 2.6 names IPi only).
     pub fn cookie(&self, ni: &[u8], remote: SocketAddr, spi_i: &[u8; 8]) -> Vec<u8> {
         let mut ctx = digest::Context::new(&digest::SHA256);
+        // A datagram is at most 64 KiB, so a nonce from one fits the u32.
+        let ni_len = u32::try_from(ni.len()).unwrap_or(u32::MAX);
+        ctx.update(&ni_len.to_be_bytes());
         ctx.update(ni);
         match remote.ip() {
-            std::net::IpAddr::V4(a) => ctx.update(&a.octets()),
-            std::net::IpAddr::V6(a) => ctx.update(&a.octets()),
+            std::net::IpAddr::V4(a) => {
+                ctx.update(&[4]);
+                ctx.update(&a.octets())
+            }
+            std::net::IpAddr::V6(a) => {
+                ctx.update(&[6]);
+                ctx.update(&a.octets())
+            }
         }
         ctx.update(spi_i);
         ctx.update(&self.secret);
         let mut out = self.version.to_be_bytes().to_vec();
         out.extend_from_slice(ctx.finish().as_ref());
         out
+    }
+
+    /// Whether `cookie` is the one we issue for this initiator (compared in
+    /// constant time, so the comparison leaks nothing of the expected value).
+    pub fn verify(&self, cookie: &[u8], ni: &[u8], remote: SocketAddr, spi_i: &[u8; 8]) -> bool {
+        let expected = self.cookie(ni, remote, spi_i);
+        aws_lc_rs::constant_time::verify_slices_are_equal(cookie, &expected).is_ok()
     }
 }
 
@@ -533,14 +556,12 @@ pub(crate) fn process_request(
         return reject(ctx, Notify::new(NotifyType::INVALID_SYNTAX));
     }
     if busy {
-        let expected = cookies.cookie(ni, remote, &hdr.spi_i);
-        let ok = cookie.is_some_and(|c| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(&c.data, &expected).is_ok()
-        });
+        let ok = cookie.is_some_and(|c| cookies.verify(&c.data, ni, remote, &hdr.spi_i));
         if !ok {
             // Debug only: under a flood this is every datagram (the COOKIEs sent
             // are counted in the notify counters of --globalstatus).
             tracing::debug!("busy: answering IKE_SA_INIT request from {remote} with a COOKIE");
+            let expected = cookies.cookie(ni, remote, &hdr.spi_i);
             return reject(ctx, Notify::with_data(NotifyType::COOKIE, expected));
         }
     }
@@ -685,4 +706,52 @@ pub(crate) fn request_computed(
         format!("sent IKE_SA_INIT response to {}", sa.remote_desc()),
     );
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> CookieSecret {
+        CookieSecret {
+            version: 1,
+            secret: [7; 32],
+        }
+    }
+
+    #[test]
+    fn cookie_verifies_for_the_initiator_it_was_issued_to_only() {
+        let s = secret();
+        let ni = [0x11; 32];
+        let from: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let spi = [1, 2, 3, 4, 5, 6, 7, 8];
+        let c = s.cookie(&ni, from, &spi);
+        assert!(s.verify(&c, &ni, from, &spi));
+        // Another port of the same address: RFC 7296 2.6 binds IPi only.
+        assert!(s.verify(&c, &ni, "192.0.2.1:4500".parse().unwrap(), &spi));
+        assert!(!s.verify(&c, &ni, "192.0.2.2:500".parse().unwrap(), &spi));
+        assert!(!s.verify(&c, &ni[1..], from, &spi));
+        assert!(!s.verify(&c, &ni, from, &[0; 8]));
+        assert!(!s.verify(&c[..c.len() - 1], &ni, from, &spi));
+        let other = CookieSecret {
+            version: 2,
+            ..secret()
+        };
+        assert!(!other.verify(&c, &ni, from, &spi));
+    }
+
+    /// Regression (found writing the `cookie` fuzz target): the hash input was
+    /// `Ni | IPi | SPIi`, so moving Ni's last 12 bytes in front of an IPv4 address
+    /// gave an IPv6 address for which the same cookie verified.
+    #[test]
+    fn cookie_is_not_valid_for_a_regrouped_nonce_and_address() {
+        let s = secret();
+        let mut ni = vec![0x22; 20];
+        ni.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let v4: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let spi = [9; 8];
+        let c = s.cookie(&ni, v4, &spi);
+        let v6: SocketAddr = "[2001:db8::c000:201]:500".parse().unwrap();
+        assert!(!s.verify(&c, &ni[..20], v6, &spi));
+    }
 }

@@ -1,4 +1,9 @@
-//! A two-endpoint loopback driver for the unit tests that need to look inside SAs.
+//! A two-endpoint loopback driver for the unit tests that need to look inside SAs,
+//! and the connection builder the `ikev2_exchange` fuzz target shares with them
+//! (through [`fuzzing`](super::fuzzing)).
+// The builders parse addresses and proposal strings their callers write as
+// literals; a typo there is a bug of the test, which should stop it.
+#![cfg_attr(not(test), allow(clippy::unwrap_used))]
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,7 +18,8 @@ use super::{
     ConfigSource, Connection, Endpoint, EndpointConfig, Event, Identity, Mode, Retransmit,
 };
 
-pub(crate) struct OneConn(pub Arc<Connection>);
+/// An endpoint's configuration: one connection, one PSK, whoever asks.
+pub struct OneConn(pub Arc<Connection>);
 
 impl ConfigSource for OneConn {
     fn connection_for_init(&self, _: IpAddr, _: IpAddr) -> Option<Arc<Connection>> {
@@ -32,7 +38,9 @@ impl ConfigSource for OneConn {
     }
 }
 
-pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
+/// A host-to-host connection from `local` to `remote`, PSK, default IKE
+/// proposals, these ESP proposals.
+pub fn conn(local: &str, remote: &str, esp: &str) -> Connection {
     let ts = |a: &str| vec![TrafficSelector::host(a.parse().unwrap())];
     Connection {
         name: "unit".into(),
@@ -68,7 +76,8 @@ pub(crate) fn conn(local: &str, remote: &str, esp: &str) -> Connection {
     }
 }
 
-pub(crate) struct Pair {
+/// Two endpoints ("west" initiates) and the clock.
+pub struct Pair {
     pub west: Endpoint,
     pub east: Endpoint,
     pub wcfg: OneConn,

@@ -167,20 +167,55 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     match_from(&p, &n)
 }
 
+/// Matches `n` against `p` in O(len(p) * len(n)) at worst: on a mismatch only the
+/// last `*` seen takes one more character, which is enough for shell patterns (a
+/// later `*` can match whatever an earlier one would have). The recursive way
+/// tried every split for every `*` and took exponential time: an `include` of
+/// `/*****...` hung the reader (found by the `ipsec_conf` fuzz target).
 fn match_from(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => {
-            (0..=n.len()).any(|i| n.get(i..).is_some_and(|rest| match_from(&p[1..], rest)))
+    let (mut pi, mut ni) = (0, 0);
+    // Where to go on after the last `*`: the pattern index after it, and how much
+    // of the name it has taken so far.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if p.get(pi) == Some(&'*') {
+            pi += 1;
+            star = Some((pi, ni));
+            continue;
         }
-        Some('?') => !n.is_empty() && match_from(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(c) = n.first() else { return false };
-            let Some(close) = p.iter().skip(2).position(|&x| x == ']').map(|i| i + 2) else {
+        if let Some(len) = p.get(pi).and_then(|_| one(p, pi, n[ni])) {
+            pi += len;
+            ni += 1;
+            continue;
+        }
+        match star {
+            Some((sp, taken)) => {
+                pi = sp;
+                ni = taken + 1;
+                star = Some((sp, taken + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether the pattern item at `p[pi]` (not `*`: `?`, a `[...]` set or a plain
+/// character) matches `c`; if so, how many pattern characters it spans.
+fn one(p: &[char], pi: usize, c: char) -> Option<usize> {
+    match p[pi] {
+        '?' => Some(1),
+        '[' => {
+            let Some(close) = p
+                .iter()
+                .skip(pi + 2)
+                .position(|&x| x == ']')
+                .map(|i| i + pi + 2)
+            else {
                 // Unclosed '[' is a literal.
-                return *c == '[' && match_from(&p[1..], &n[1..]);
+                return (c == '[').then_some(1);
             };
-            let set = &p[1..close];
+            let set = &p[pi + 1..close];
             let (negate, set) = match set.first() {
                 Some('!') | Some('^') => (true, &set[1..]),
                 _ => (false, set),
@@ -189,16 +224,16 @@ fn match_from(p: &[char], n: &[char]) -> bool {
             let mut i = 0;
             while i < set.len() {
                 if i + 2 < set.len() && set[i + 1] == '-' {
-                    hit |= set[i] <= *c && *c <= set[i + 2];
+                    hit |= set[i] <= c && c <= set[i + 2];
                     i += 3;
                 } else {
-                    hit |= set[i] == *c;
+                    hit |= set[i] == c;
                     i += 1;
                 }
             }
-            hit != negate && match_from(&p[close + 1..], &n[1..])
+            (hit != negate).then_some(close - pi + 1)
         }
-        Some(x) => n.first() == Some(x) && match_from(&p[1..], &n[1..]),
+        x => (x == c).then_some(1),
     }
 }
 
@@ -354,6 +389,71 @@ mod tests {
         assert!(glob_match("[a-c]x", "bx"));
         assert!(glob_match("lit", "lit"));
         assert!(!glob_match("lit", "lit2"));
+    }
+
+    /// The old recursive matcher, the definition the linear one must agree with.
+    fn reference(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => {
+                (0..=n.len()).any(|i| n.get(i..).is_some_and(|rest| reference(&p[1..], rest)))
+            }
+            Some('?') => !n.is_empty() && reference(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(c) = n.first() else { return false };
+                let Some(close) = p.iter().skip(2).position(|&x| x == ']').map(|i| i + 2) else {
+                    // Unclosed '[' is a literal.
+                    return *c == '[' && reference(&p[1..], &n[1..]);
+                };
+                let set = &p[1..close];
+                let (negate, set) = match set.first() {
+                    Some('!') | Some('^') => (true, &set[1..]),
+                    _ => (false, set),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < set.len() {
+                    if i + 2 < set.len() && set[i + 1] == '-' {
+                        hit |= set[i] <= *c && *c <= set[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= set[i] == *c;
+                        i += 1;
+                    }
+                }
+                hit != negate && reference(&p[close + 1..], &n[1..])
+            }
+            Some(x) => n.first() == Some(x) && reference(&p[1..], &n[1..]),
+        }
+    }
+
+    #[test]
+    fn glob_matching_agrees_with_the_recursive_definition() {
+        let alphabet = ['a', 'b', '*', '?', '[', ']', '!', '-'];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let p: Vec<char> = (0..next(7))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
+            let n: Vec<char> = (0..next(7))
+                .map(|_| ['a', 'b', '[', '-'][next(4)])
+                .collect();
+            assert_eq!(match_from(&p, &n), reference(&p, &n), "{p:?} {n:?}");
+        }
+    }
+
+    #[test]
+    fn many_stars_do_not_take_exponential_time() {
+        // The fuzz input's shape: a hundred stars that can never all match.
+        let pattern = format!("{}x", "*".repeat(100));
+        assert!(!glob_match(&pattern, &"a".repeat(60)));
+        assert!(glob_match(&pattern, &format!("{}x", "a".repeat(60))));
     }
 
     #[test]

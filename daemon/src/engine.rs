@@ -2318,6 +2318,21 @@ mod tests {
         assert_eq!(p.conns.len(), conns, "no second instance");
     }
 
+    /// The core's delete of the Child SA `req` installed.
+    fn delete_req(req: &ChildSaInstall, protocol: ike::registry::ProtocolId) -> ChildSaDelete {
+        ChildSaDelete {
+            connection: req.connection.clone(),
+            child: req.child,
+            protocol,
+            inbound_spi: req.inbound.spi,
+            inbound_dst: req.inbound.dst,
+            outbound_spi: req.outbound.spi,
+            outbound_dst: req.outbound.dst,
+            local_ts: req.local_ts.clone(),
+            remote_ts: req.remote_ts.clone(),
+        }
+    }
+
     fn install_req(conn: &str, child: u64) -> ChildSaInstall {
         let mut req = crate::xfrm::testutil::install(Mode::Tunnel, true);
         req.connection = conn.into();
@@ -2501,17 +2516,10 @@ mod tests {
         p.kworker = Some(crate::kworker::Worker::start(k.clone(), updown::TIMEOUT));
         let mut rx = p.kworker.as_mut().and_then(|w| w.take_done()).unwrap();
         let req = install_req("west-east", 2);
-        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
-            connection: "west-east".into(),
-            child: SaSerial(2),
-            protocol: ike::registry::ProtocolId::AH,
-            inbound_spi: req.inbound.spi,
-            inbound_dst: req.inbound.dst,
-            outbound_spi: req.outbound.spi,
-            outbound_dst: req.outbound.dst,
-            local_ts: req.local_ts.clone(),
-            remote_ts: req.remote_ts.clone(),
-        })))
+        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(delete_req(
+            &req,
+            ike::registry::ProtocolId::AH,
+        ))))
         .await;
         kernel_answer(&mut p, &mut rx).await;
         let calls = k.calls();
@@ -2544,17 +2552,10 @@ mod tests {
         ))))
         .await;
         // The core gives up on it before the kernel answered (its IKE SA went).
-        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(ChildSaDelete {
-            connection: "west-east".into(),
-            child: SaSerial(2),
-            protocol: ike::registry::ProtocolId::ESP,
-            inbound_spi: req.inbound.spi,
-            inbound_dst: req.inbound.dst,
-            outbound_spi: req.outbound.spi,
-            outbound_dst: req.outbound.dst,
-            local_ts: req.local_ts.clone(),
-            remote_ts: req.remote_ts.clone(),
-        })))
+        p.on_event(Event::Kernel(KernelRequest::DeleteChildSa(delete_req(
+            &req,
+            ike::registry::ProtocolId::ESP,
+        ))))
         .await;
         kernel_answer(&mut p, &mut rx).await;
         kernel_answer(&mut p, &mut rx).await;

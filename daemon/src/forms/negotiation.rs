@@ -268,18 +268,8 @@ impl Pluto {
     ) -> bool {
         let now = std::time::Instant::now();
         let sts = self.ike.status_of_connection(name);
-        let ikes: Vec<_> = sts
-            .iter()
-            .filter(|s| s.state == "ESTABLISHED_IKE_SA")
-            .collect();
-        let target = match sa {
-            control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
-            control::request::SaKind::Child => ikes
-                .iter()
-                .flat_map(|s| s.children.iter().map(|c| c.serial))
-                .max(),
-        };
-        let Some(t) = target else {
+        let established = sts.iter().filter(|s| s.state == "ESTABLISHED_IKE_SA");
+        let Some(t) = newest(established, sa) else {
             r.line(
                 rc::WHACK_PROBLEM,
                 format!(
@@ -318,15 +308,7 @@ impl Pluto {
     ) {
         let now = std::time::Instant::now();
         let sts = self.ike.status_of_connection(name);
-        let ikes: Vec<_> = sts.iter().collect();
-        let target = match sa {
-            control::request::SaKind::Ike => ikes.iter().map(|s| s.serial).max(),
-            control::request::SaKind::Child => ikes
-                .iter()
-                .flat_map(|s| s.children.iter().map(|c| c.serial))
-                .max(),
-        };
-        let Some(t) = target else {
+        let Some(t) = newest(sts.iter(), sa) else {
             r.line(
                 rc::WHACK_PROBLEM,
                 format!(
@@ -343,6 +325,20 @@ impl Pluto {
         match res {
             Ok(()) => r.comment(format!("\"{name}\" {t}: deleting {} SA", sa.label())),
             Err(e) => r.line(rc::WHACK_PROBLEM, format!("\"{name}\" {t}: {e}")),
+        }
+    }
+}
+
+/// The newest SA of kind `sa` among these IKE SAs (an IKE SA, or a Child SA of
+/// one): what `--rekey-*` and `--delete-*` act on.
+fn newest<'a>(
+    ikes: impl Iterator<Item = &'a ike::ikev2::IkeSaStatus>,
+    sa: control::request::SaKind,
+) -> Option<SaSerial> {
+    match sa {
+        control::request::SaKind::Ike => ikes.map(|s| s.serial).max(),
+        control::request::SaKind::Child => {
+            ikes.flat_map(|s| s.children.iter().map(|c| c.serial)).max()
         }
     }
 }

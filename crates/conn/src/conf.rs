@@ -30,7 +30,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::files::{include_files, read_text, split_words, strip_comment, FileError};
+use crate::files::{
+    include_files, include_refused, read_text, split_words, strip_comment, FileError, Includes,
+};
 use crate::spec::{
     AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion,
     KeywordError, Mode, SendCa, SendCert,
@@ -128,6 +130,8 @@ struct Raw {
     /// Position in `conns` by name (not `%default`), so that the duplicate check and
     /// `also=` cost one lookup rather than a scan of every conn before.
     by_name: HashMap<String, usize>,
+    /// Whether `include` lines are read (`Follow`, the default) or refused.
+    includes: Includes,
 }
 
 fn syntax(path: &Path, line: usize, problem: impl Into<String>) -> ConfError {
@@ -142,9 +146,23 @@ impl Config {
         resolve(raw)
     }
 
-    /// Parse text as if read from `path`.
+    /// Parse text as if read from `path` (includes are resolved relative to its
+    /// directory).
     pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfError> {
-        let mut raw = Raw::default();
+        Self::parse_str_with(text, path, Includes::Follow)
+    }
+
+    /// Parse text as if read from `path`, following or refusing its `include`
+    /// lines.
+    pub fn parse_str_with(
+        text: &str,
+        path: &Path,
+        includes: Includes,
+    ) -> Result<Config, ConfError> {
+        let mut raw = Raw {
+            includes,
+            ..Raw::default()
+        };
         parse_text(&mut raw, text, path, 0)?;
         resolve(raw)
     }
@@ -200,6 +218,9 @@ fn parse_text(raw: &mut Raw, text: &str, path: &Path, depth: usize) -> Result<()
                     return Err(syntax(path, line, "conn needs exactly one name: conn NAME"))
                 }
                 ("include", 2) => {
+                    if raw.includes == Includes::Refuse {
+                        return Err(include_refused(path, line));
+                    }
                     for f in include_files(path, line, depth, &words[1].text)? {
                         read_file(raw, &f, depth + 1)?;
                     }
@@ -1215,6 +1236,34 @@ conn west-east
             Err(ConfError::Io { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn text_parsed_on_its_own_refuses_include() {
+        let path = Path::new("/nonexistent/ipsec.conf");
+        for text in [
+            "include /etc/*
+",
+            "'include' /*/*
+",
+            "conn a
+  left=%any
+include x
+",
+        ] {
+            let e = Config::parse_str_with(text, path, Includes::Refuse)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("include is not allowed here"), "{text:?}: {e}");
+        }
+        let c = Config::parse_str_with(
+            "conn a
+  right=192.0.2.2
+",
+            path,
+            Includes::Refuse,
+        );
+        assert_eq!(c.unwrap().conns.len(), 1);
     }
 
     #[test]

@@ -111,6 +111,28 @@ fn refused(path: &Path, why: String) -> FileError {
     }
 }
 
+/// Whether `include` lines are followed or refused. Text that did not come from a
+/// file (the fuzz targets' input; a conn handed over a socket) refuses them, so it
+/// cannot make the reader glob or read this machine's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Includes {
+    /// Resolve them relative to the including file.
+    #[default]
+    Follow,
+    /// Each one is a syntax error.
+    Refuse,
+}
+
+/// The error for an `include` in text parsed with [`Includes::Refuse`].
+pub fn include_refused(path: &Path, line: usize) -> FileError {
+    FileError::syntax(
+        path,
+        line,
+        "include is not allowed here: this text is parsed on its own, so it cannot \
+         name other files (put it in a file and read that)",
+    )
+}
+
 /// The files an `include ARG` on `path:line` names, resolved relative to `path`'s
 /// directory, refusing nesting deeper than [`MAX_INCLUDE_DEPTH`] (`depth` is the
 /// including file's).

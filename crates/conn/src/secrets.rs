@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::files::{self, include_files, read_text, split_words, strip_comment, FileError, Word};
+use crate::files::{
+    self, include_files, include_refused, read_text, split_words, strip_comment, FileError,
+    Includes, Word,
+};
 use crate::id::Id;
 
 /// An `ipsec.secrets` problem, with its location (the same type as
@@ -135,8 +138,18 @@ impl Secrets {
     /// Parse text as if read from `path` (includes are resolved relative to its
     /// directory).
     pub fn parse_str(text: &str, path: &Path) -> Result<Secrets, SecretsError> {
+        Self::parse_str_with(text, path, Includes::Follow)
+    }
+
+    /// Parse text as if read from `path`, following or refusing its `include`
+    /// lines.
+    pub fn parse_str_with(
+        text: &str,
+        path: &Path,
+        includes: Includes,
+    ) -> Result<Secrets, SecretsError> {
         let mut s = Secrets::default();
-        s.parse_text(text, path, 0)?;
+        s.parse_text(text, path, 0, includes)?;
         Ok(s)
     }
 
@@ -157,10 +170,16 @@ impl Secrets {
 
     fn load_file(&mut self, path: &Path, depth: usize) -> Result<(), SecretsError> {
         let text = read_text(path)?;
-        self.parse_text(&text, path, depth)
+        self.parse_text(&text, path, depth, Includes::Follow)
     }
 
-    fn parse_text(&mut self, text: &str, path: &Path, depth: usize) -> Result<(), SecretsError> {
+    fn parse_text(
+        &mut self,
+        text: &str,
+        path: &Path,
+        depth: usize,
+        includes: Includes,
+    ) -> Result<(), SecretsError> {
         let err = |line: usize, problem: String| FileError::syntax(path, line, problem);
         // Group physical lines into logical entries.
         // An entry continues on indented lines and inside an open `{ ... }`. The
@@ -206,6 +225,9 @@ impl Secrets {
                         "include takes exactly one file name or pattern".into(),
                     ));
                 };
+                if includes == Includes::Refuse {
+                    return Err(include_refused(path, line));
+                }
                 let files = include_files(path, line, depth, &arg.text)?;
                 if files.is_empty() {
                     tracing::debug!(
@@ -685,6 +707,17 @@ mod tests {
         assert!(perr(": RSA { Modulus: 0x00 }\n").contains("raw private keys"));
         assert!(perr("@a : PSK\n").contains("exactly one value"));
         assert!(perr("include\n").contains("exactly one"));
+    }
+
+    #[test]
+    fn text_parsed_on_its_own_refuses_include() {
+        let path = Path::new("/nonexistent/ipsec.secrets");
+        let e = Secrets::parse_str_with("include /etc/*\n", path, Includes::Refuse)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":1: include is not allowed here"), "{e}");
+        let s = Secrets::parse_str_with("@a : PSK \"x\"\n", path, Includes::Refuse).unwrap();
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use conn::conf::Config;
+use conn::files::Includes;
 use conn::id::Id;
 use conn::secrets::{Secret, Secrets};
 
@@ -26,19 +27,14 @@ fn seeds(target: &str) -> Vec<(PathBuf, String)> {
     v
 }
 
-/// As the file targets do: no `include` lines (they would read this machine's files).
-fn without_includes(text: &str) -> String {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with("include"))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 #[test]
 fn ipsec_secrets_seeds_parse_and_keep_their_secrets_out_of_debug() {
     for (p, text) in seeds("ipsec_secrets") {
-        let text = without_includes(&text);
-        let Ok(s) = Secrets::parse_str(&text, Path::new("/nonexistent/ipsec.secrets")) else {
+        let Ok(s) = Secrets::parse_str_with(
+            &text,
+            Path::new("/nonexistent/ipsec.secrets"),
+            Includes::Refuse,
+        ) else {
             continue;
         };
         for e in s.entries() {
@@ -61,9 +57,8 @@ fn ipsec_secrets_seeds_parse_and_keep_their_secrets_out_of_debug() {
 fn ipsec_conf_seeds_parse_the_same_twice() {
     let path = Path::new("/nonexistent/ipsec.conf");
     for (p, text) in seeds("ipsec_conf") {
-        let text = without_includes(&text);
-        let a = Config::parse_str(&text, path).map(|c| c.conns.len());
-        let b = Config::parse_str(&text, path).map(|c| c.conns.len());
+        let a = Config::parse_str_with(&text, path, Includes::Refuse).map(|c| c.conns.len());
+        let b = Config::parse_str_with(&text, path, Includes::Refuse).map(|c| c.conns.len());
         assert_eq!(
             a.as_ref().map_err(ToString::to_string),
             b.as_ref().map_err(ToString::to_string),

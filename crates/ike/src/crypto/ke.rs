@@ -185,7 +185,7 @@ impl KeAlg {
 
     /// Starts a key exchange as initiator: creates our secret and public value.
     ///
-    /// MODP exponents and Curve448 scalars come from `rng`; ECP, Curve25519 and ML-KEM
+    /// MODP exponents and Curve25519/Curve448 scalars come from `rng`; ECP and ML-KEM
     /// keys come from aws-lc's own generator (the same system source), which does not
     /// accept an external one.
     pub fn initiate(&'static self, rng: &dyn RandomSource) -> Result<KeyExchange, CryptoError> {
@@ -208,9 +208,12 @@ impl KeAlg {
                 KeyExchange::from_agreement_key(self, key)
             }
             KeKind::X25519 => {
-                let key = agreement::PrivateKey::generate(&agreement::X25519)
-                    .map_err(|_| CryptoError::Backend("X25519 keygen"))?;
-                KeyExchange::from_agreement_key(self, key)
+                // From `rng` like X448's, so a seeded source replays a whole
+                // exchange (the stateful fuzz target and the tests need that; with
+                // X448 there, its pure-Rust ladder made each run 28 ms).
+                let mut scalar = Zeroizing::new([0u8; 32]);
+                rng.fill(scalar.as_mut_slice())?;
+                KeyExchange::from_private(self, scalar.as_slice())
             }
             KeKind::X448 => {
                 let mut scalar = Zeroizing::new([0u8; 56]);

@@ -4,8 +4,9 @@
 //! kernel has ESP (inside User-Mode Linux when the host has none), prints one line per
 //! case and `N passed, N failed` last, and exits non-zero on any failure.
 //!
-//! `cargo xtask fuzz [--all | target...] [--runs N | --time SECS]` runs the fuzz
-//! targets (all ten, one million runs each, by default) and prints a summary; `cargo xtask bench` runs the
+//! `cargo xtask fuzz [--all | target...] [--runs N | --time SECS] [--sanitizer none]` runs the fuzz
+//! targets (all twelve, one million runs each, by default; `--sanitizer none` builds
+//! them without AddressSanitizer) and prints a summary; `cargo xtask bench` runs the
 //! ike criterion benchmarks, `cargo xtask bench peers` the daemon against charon and
 //! libreswan under strongSwan's load tester, `cargo xtask bench conns` loads, adds and
 //! starts many connections in a real pluto-rs (as root, in network namespaces).
@@ -34,7 +35,7 @@ fn test_args(s: &str) -> Vec<String> {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask testnet <kernel|quick|interop|lifecycle|hostile> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
-         \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS]\n\
+         \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS] [--sanitizer none]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\
          \x20      cargo xtask bench hold [--n N]   (pluto-rs holding N tunnels, XFRM faked)\n\

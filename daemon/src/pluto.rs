@@ -373,6 +373,9 @@ impl Pluto {
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
+        for e in &cfg.errors {
+            tracing::error!("{e}; not loaded");
+        }
         let host = self.host_addrs();
         let mut added = 0;
         for cc in cfg.conns {

@@ -105,6 +105,56 @@ pub struct Config {
     pub conns: Vec<ConfConn>,
     /// Accepted-but-unimplemented options, `file:line: ...`.
     pub warnings: Vec<String>,
+    /// The conns that were not loaded, each with why; the others load without them,
+    /// as libreswan's addconn adds each conn on its own.
+    pub errors: Vec<ConnProblem>,
+}
+
+/// A conn of an ipsec.conf that could not be loaded: a bad value, an unknown
+/// keyword, an `also=` that names nothing or loops. Shown as
+/// `file:line: conn "name": problem`, the line being the offending key's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnProblem {
+    /// The conn.
+    pub name: String,
+    /// The file of the offending line.
+    pub path: PathBuf,
+    /// The offending line (1-based).
+    pub line: usize,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConnProblem {
+    fn new(sec: &Section, e: ConfError) -> ConnProblem {
+        let (path, line, problem) = match e {
+            FileError::Syntax {
+                path,
+                line,
+                problem,
+            } => (path, line, problem),
+            e @ FileError::Io { .. } => (sec.path.clone(), sec.line, e.to_string()),
+        };
+        ConnProblem {
+            name: sec.name.clone(),
+            path,
+            line,
+            problem,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: conn \"{}\": {}",
+            self.path.display(),
+            self.line,
+            self.name,
+            self.problem
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -401,14 +451,23 @@ fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
     for sec in raw.conns.iter().filter(|s| s.name != "%default") {
         let mut merged: Vec<Kv> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        collect(&raw, sec, &mut merged, &mut seen)?;
+        if let Err(e) = collect(&raw, sec, &mut merged, &mut seen) {
+            cfg.errors.push(ConnProblem::new(sec, e));
+            continue;
+        }
         for kv in &defaults {
             if seen.insert(kv.key.clone()) {
                 merged.push(kv.clone());
             }
         }
         let mut refused = None;
-        let (spec, auto) = build(&sec.name, &merged, &mut cfg.warnings, &mut refused)?;
+        let (spec, auto) = match build(&sec.name, &merged, &mut cfg.warnings, &mut refused) {
+            Ok(built) => built,
+            Err(e) => {
+                cfg.errors.push(ConnProblem::new(sec, e));
+                continue;
+            }
+        };
         if let Some(why) = refused {
             // A key that would change what the conn protects or how it authenticates
             // is not ignored: the conn is not loaded, and the log says why.
@@ -964,10 +1023,12 @@ mod tests {
         Config::parse_str(text, Path::new("/etc/ipsec.conf")).unwrap()
     }
 
+    /// The file's error, or else the first conn's that was not loaded.
     fn perr(text: &str) -> String {
-        Config::parse_str(text, Path::new("/etc/ipsec.conf"))
-            .unwrap_err()
-            .to_string()
+        match Config::parse_str(text, Path::new("/etc/ipsec.conf")) {
+            Err(e) => e.to_string(),
+            Ok(c) => c.errors.first().expect("an error").to_string(),
+        }
     }
 
     const SAMPLE: &str = r#"
@@ -1169,12 +1230,32 @@ conn west-east
     }
 
     #[test]
+    fn one_bad_conn_does_not_discard_the_others() {
+        let c = parse(
+            "conn good\n  left=192.0.2.1\n  right=192.0.2.2\n\
+             conn badvalue\n  left=192.0.2.1\n  rekey=maybe\n\
+             conn badalso\n  also=nowhere\n\
+             conn loopy\n  also=loopy2\nconn loopy2\n  also=loopy\n\
+             conn alsogood\n  also=good\n",
+        );
+        let names: Vec<&str> = c.conns.iter().map(|c| c.spec.name.as_str()).collect();
+        assert_eq!(names, ["good", "alsogood"]);
+        let errors: Vec<String> = c.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("/etc/ipsec.conf:6: conn \"badvalue\": rekey=maybe"));
+        assert!(errors[1].contains("conn \"badalso\": ") && errors[1].contains("nowhere"));
+        assert!(errors[2].contains("conn \"loopy\": ") && errors[2].contains("loops back"));
+        assert!(errors[3].contains("conn \"loopy2\": "));
+    }
+
+    #[test]
     fn errors_carry_file_and_line() {
         assert_eq!(
             perr("conn a\n  left=1\n  bogus=1\n"),
-            "/etc/ipsec.conf:3: unknown keyword \"bogus\""
+            "/etc/ipsec.conf:3: conn \"a\": unknown keyword \"bogus\""
         );
-        assert!(perr("conn a\n  leftbogus=1\n").contains(":2: unknown keyword \"leftbogus\""));
+        assert!(perr("conn a\n  leftbogus=1\n")
+            .contains(":2: conn \"a\": unknown keyword \"leftbogus\""));
         assert!(perr("  left=1\n").contains(":1: key=value outside"));
         assert!(perr("conn a\n  left=1\n  left=2\n").contains(":3: duplicate key \"left\""));
         assert!(perr("conn a\nconn a\n").contains(":2: duplicate conn"));
@@ -1222,10 +1303,10 @@ conn west-east
         assert_eq!(c.setup["uniqueids"].value, "yes");
 
         std::fs::write(d.join("c.conf"), "conn c\n  nonsense=1\n").unwrap();
-        let e = Config::load(&dir.join("ipsec.conf"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("c.conf:2:"), "{e}");
+        let c = Config::load(&dir.join("ipsec.conf")).unwrap();
+        assert_eq!(c.conns.len(), 3, "the bad conn in c.conf costs only itself");
+        let e = c.errors[0].to_string();
+        assert!(e.contains("c.conf:2: conn \"c\": unknown keyword"), "{e}");
         std::fs::write(dir.join("loop.conf"), "include loop.conf\n").unwrap();
         assert!(Config::load(&dir.join("loop.conf"))
             .unwrap_err()

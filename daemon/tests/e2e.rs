@@ -67,6 +67,19 @@ impl Daemon {
         self.rundir().join("pluto.pid")
     }
 
+    /// Runs the `ipsec` command against this daemon: (exit status, stdout, stderr).
+    fn ipsec(&self, line: &str) -> (u8, String, String) {
+        let mut args = vec!["--rundir".to_string(), self.rundir().display().to_string()];
+        args.extend(line.split_whitespace().map(str::to_string));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let st = whack::ipsec::run(args, &mut out, &mut err);
+        (
+            st,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
     /// Runs whack against this daemon: (exit status, stdout, stderr).
     fn whack(&self, line: &str) -> (u8, String, String) {
         let mut args = vec!["--rundir".to_string(), self.rundir().display().to_string()];
@@ -701,6 +714,66 @@ fn config_conns_are_loaded_at_start() {
     // It is a normal connection: a whack add of the same name is a duplicate.
     let (st, _, _) = d.whack("--name fromconf --host 127.0.0.1 --to --host 203.0.113.9");
     assert_eq!(st, rc::DUPNAME as u8);
+}
+
+#[test]
+fn the_ipsec_command_adds_replaces_and_deletes_conns_from_ipsec_conf() {
+    let d = Daemon::start();
+    let conf = d.rundir().join("ipsec.conf");
+    std::fs::write(
+        &conf,
+        "conn %default\n\tauthby=secret\n\n\
+         conn one\n\tleft=127.0.0.1\n\tright=203.0.113.2\n\tauto=add\n\n\
+         conn two\n\tleft=127.0.0.1\n\tright=203.0.113.3\n\tauto=add\n\n\
+         conn later\n\tleft=127.0.0.1\n\tright=203.0.113.4\n\n\
+         conn broken\n\tleft=127.0.0.1\n\tright=203.0.113.5\n\trekey=maybe\n\tauto=add\n",
+    )
+    .unwrap();
+    let c = conf.display().to_string();
+
+    // `ipsec add NAME`: the conn as ipsec.conf describes it, whack's reply.
+    let (st, out, err) = d.ipsec(&format!("--config {c} add later"));
+    assert_eq!(st, 0, "{out}{err}");
+    assert!(out.contains("added IKEv2 connection \"later\""), "{out}");
+    let (_, out, _) = d.ipsec("connectionstatus");
+    assert!(out.contains("\"later\": 127.0.0.1...203.0.113.4;"), "{out}");
+
+    // `addconn --autoall`: every auto=add conn, the bad one reported, not added.
+    let (st, out, err) = d.ipsec(&format!("addconn --config {c} --autoall"));
+    assert_eq!(st, 1, "the broken conn makes it fail: {out}{err}");
+    assert!(err.contains("conn \"broken\": rekey=maybe"), "{err}");
+    let (_, out, _) = d.ipsec("connectionstatus");
+    for name in ["one", "two", "later"] {
+        assert!(out.contains(&format!("\"{name}\": ")), "{name}: {out}");
+    }
+    assert!(!out.contains("broken"), "{out}");
+
+    // `ipsec replace`: the loaded conn goes, the file's comes back.
+    std::fs::write(
+        &conf,
+        std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("203.0.113.4", "203.0.113.44"),
+    )
+    .unwrap();
+    let (st, out, err) = d.ipsec(&format!("--config {c} replace later"));
+    assert_eq!(st, 0, "{out}{err}");
+    let (_, out, _) = d.ipsec("connectionstatus");
+    assert!(out.contains("\"later\": 127.0.0.1...203.0.113.44;"), "{out}");
+
+    // libreswan 4's spelling, and a whack form under its ipsec name.
+    let (st, out, err) = d.ipsec("auto --delete two");
+    assert_eq!(st, 0, "{out}{err}");
+    let (_, out, _) = d.ipsec("connectionstatus");
+    assert!(!out.contains("\"two\": "), "{out}");
+    let (st, out, _) = d.ipsec("globalstatus");
+    assert_eq!(st, 0);
+    assert!(out.contains("current.states.all="), "{out}");
+
+    // `ipsec stop`: pluto shuts down and is gone when the command returns.
+    let (st, _, err) = d.ipsec("stop");
+    assert_eq!(st, 0, "{err}");
+    assert!(!d.ctl().exists() || std::os::unix::net::UnixStream::connect(d.ctl()).is_err());
 }
 
 #[test]

@@ -9,6 +9,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod ipsec;
 pub mod options;
 pub mod parse;
 pub mod run;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use control::{client, rc, Secret};
 
-use crate::{parse, Parsed};
+use crate::{parse, Invocation, Parsed};
 
 /// Runs whack with `args` (without the program name), writing pluto's output to
 /// `out` as it arrives and whack's own complaints to `err`. Returns the exit status
@@ -30,6 +30,13 @@ where
             return 1;
         }
     };
+    send(&inv, out, err)
+}
+
+/// Sends one invocation to pluto, writing its output to `out` as it arrives and
+/// problems to `err`; returns the exit status as for [`run`]. The `ipsec` command
+/// sends what it builds from ipsec.conf through this too.
+pub fn send(inv: &Invocation, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let mut prompt_problem = None;
     let result = client::exchange(
         &inv.ctlsocket,

@@ -759,7 +759,10 @@ fn the_ipsec_command_adds_replaces_and_deletes_conns_from_ipsec_conf() {
     let (st, out, err) = d.ipsec(&format!("--config {c} replace later"));
     assert_eq!(st, 0, "{out}{err}");
     let (_, out, _) = d.ipsec("connectionstatus");
-    assert!(out.contains("\"later\": 127.0.0.1...203.0.113.44;"), "{out}");
+    assert!(
+        out.contains("\"later\": 127.0.0.1...203.0.113.44;"),
+        "{out}"
+    );
 
     // libreswan 4's spelling, and a whack form under its ipsec name.
     let (st, out, err) = d.ipsec("auto --delete two");

@@ -57,6 +57,17 @@ fn ipsec_secrets_seeds_parse_and_keep_their_secrets_out_of_debug() {
 fn ipsec_conf_seeds_parse_the_same_twice() {
     let path = Path::new("/nonexistent/ipsec.conf");
     for (p, text) in seeds("ipsec_conf") {
+        if let Ok(c) = Config::parse_str_with(&text, path, Includes::Refuse) {
+            // As the target checks: a loaded conn's name is in the text, escapes aside.
+            let bare = |s: &str| s.replace(['\\', '"'], "");
+            for conn in &c.conns {
+                assert!(
+                    bare(&text).contains(&bare(&conn.spec.name)),
+                    "{}",
+                    p.display()
+                );
+            }
+        }
         let a = Config::parse_str_with(&text, path, Includes::Refuse).map(|c| c.conns.len());
         let b = Config::parse_str_with(&text, path, Includes::Refuse).map(|c| c.conns.len());
         assert_eq!(

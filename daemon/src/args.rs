@@ -1,6 +1,8 @@
 //! pluto's command line, as the manual's "Debugging" section lists it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use control::request::DdosMode;
 
 /// pluto's options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,20 +13,33 @@ pub struct Options {
     pub stderrlog: bool,
     /// `--logfile FILE`: log to FILE (appending).
     pub logfile: Option<PathBuf>,
+    /// `--log-no-time` (`logtime=no`): no timestamps in the log file.
+    pub log_no_time: bool,
+    /// `--log-no-append` (`logappend=no`): the log file is emptied at start.
+    pub log_no_append: bool,
+    /// `--coredir DIR` (`dumpdir=`): pluto's working directory, where a core dump
+    /// would be written.
+    pub coredir: Option<PathBuf>,
     /// `--secretsfile FILE` (default /etc/ipsec.secrets).
     pub secretsfile: PathBuf,
     /// `--ipsecdir DIR` (default /etc/ipsec.d).
     pub ipsecdir: PathBuf,
-    /// `--config FILE`: ipsec.conf whose `conn` sections are loaded at start.
+    /// `--config FILE`: ipsec.conf whose `config setup` keys apply where `--config`
+    /// stands among the options (later options win) and whose `conn` sections are
+    /// loaded at start.
     pub config: Option<PathBuf>,
+    /// What `config setup` asked that pluto-rs ignores (each naming file, line and
+    /// key), logged once the log is open.
+    pub warnings: Vec<String>,
     /// `--ikeport PORT` (default 500).
     pub ikeport: u16,
     /// `--interface NAME` (repeatable): only these interfaces.
     pub interfaces: Vec<String>,
     /// `--uniqueids`: a new IKE SA for an ID replaces older ones.
     pub uniqueids: bool,
-    /// `--force-busy`: start in DDoS busy mode.
-    pub force_busy: bool,
+    /// `--force-busy` (`ddos-mode=busy`), or `ddos-mode=unlimited`: the DDoS mode
+    /// at start (default auto).
+    pub ddos_mode: DdosMode,
     /// `--fake-xfrm` (pluto-rs, for benchmarks): XFRM requests are built and
     /// acknowledged without reaching the kernel ([`kernel::Kernel::fake_xfrm`]).
     pub fake_xfrm: bool,
@@ -54,13 +69,17 @@ impl Default for Options {
             nofork: false,
             stderrlog: false,
             logfile: None,
+            log_no_time: false,
+            log_no_append: false,
+            coredir: None,
             secretsfile: PathBuf::from("/etc/ipsec.secrets"),
             ipsecdir: PathBuf::from("/etc/ipsec.d"),
             config: None,
+            warnings: Vec::new(),
             ikeport: 500,
             interfaces: Vec::new(),
             uniqueids: false,
-            force_busy: false,
+            ddos_mode: DdosMode::Auto,
             fake_xfrm: false,
             debug: Vec::new(),
             rundir: PathBuf::from(control::DEFAULT_RUNDIR),
@@ -114,6 +133,7 @@ pub enum Cmd {
 /// The `--help` text.
 pub const USAGE: &str = "\
 Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
+             [--log-no-time] [--log-no-append] [--coredir DIR]
              [--secretsfile FILE] [--ipsecdir DIR] [--config FILE]
              [--ikeport PORT] [--interface NAME]... [--uniqueids] [--force-busy]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
@@ -130,10 +150,13 @@ pub const FLAGS: &[&str] = &[
     "uniqueids",
     "force-busy",
     "fake-xfrm",
+    "log-no-time",
+    "log-no-append",
 ];
 /// pluto's options that take a value.
 pub const VALUED: &[&str] = &[
     "logfile",
+    "coredir",
     "secretsfile",
     "ipsecdir",
     "config",
@@ -148,8 +171,23 @@ pub const VALUED: &[&str] = &[
     "max-halfopen-ike",
 ];
 
-/// Parses pluto's arguments (without the program name). Errors are one line.
+/// Parses pluto's arguments (without the program name), reading `--config`'s
+/// `config setup`. Errors are one line.
 pub fn parse<I, S>(args: I) -> Result<Cmd, String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    parse_with(args, &|path| {
+        conn::conf::Config::load_setup(path).map_err(|e| e.to_string())
+    })
+}
+
+/// [`parse`] with `read_setup` reading the `config setup` of `--config FILE`.
+pub fn parse_with<I, S>(
+    args: I,
+    read_setup: &dyn Fn(&Path) -> Result<conn::conf::Config, String>,
+) -> Result<Cmd, String>
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
@@ -193,7 +231,9 @@ where
                 "stderrlog" => o.stderrlog = true,
                 "uniqueids" => o.uniqueids = true,
                 "fake-xfrm" => o.fake_xfrm = true,
-                _ => o.force_busy = true,
+                "log-no-time" => o.log_no_time = true,
+                "log-no-append" => o.log_no_append = true,
+                _ => o.ddos_mode = DdosMode::Busy,
             }
             continue;
         }
@@ -214,7 +254,12 @@ where
             "ipsecdir" => {
                 return Err(format!("--ipsecdir {v}: pluto-rs reads nothing from an ipsec.d directory (no NSS database); drop the option"))
             }
-            "config" => o.config = Some(v.into()),
+            "config" => {
+                let cfg = read_setup(Path::new(&v)).map_err(|e| format!("--config {v}: {e}"))?;
+                crate::setup::apply(&mut o, &cfg)?;
+                o.config = Some(v.into());
+            }
+            "coredir" => o.coredir = Some(v.into()),
             "ikeport" => {
                 o.ikeport = match v.parse::<u16>() {
                     Ok(p) if p != 0 => p,
@@ -222,15 +267,7 @@ where
                 }
             }
             "interface" => o.interfaces.push(v),
-            "debug" => {
-                for w in v.split(',').filter(|w| !w.is_empty()) {
-                    let c = w.strip_prefix("no-").unwrap_or(w);
-                    if !matches!(c, "none" | "all") && control::classes::debug_class(c).is_none() {
-                        return Err(format!("--debug: unknown debug class \"{c}\""));
-                    }
-                    o.debug.push(w.to_string());
-                }
-            }
+            "debug" => o.debug.extend(debug_words("--debug", &v)?),
             "rundir" => o.rundir = v.into(),
             "updown-script" => o.updown_script = Some(v.into()),
             "nhelpers" => o.nhelpers = parse_nhelpers(&v)?,
@@ -250,7 +287,7 @@ where
 
 /// A count of half-open IKE SAs: 1 to 10,000,000 (a half-open SA costs about
 /// 2 KiB, so more would be gigabytes before the limit acts).
-fn parse_count(name: &str, v: &str) -> Result<usize, String> {
+pub(crate) fn parse_count(name: &str, v: &str) -> Result<usize, String> {
     match v.trim().parse::<usize>() {
         Ok(n) if (1..=10_000_000).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -259,13 +296,27 @@ fn parse_count(name: &str, v: &str) -> Result<usize, String> {
     }
 }
 
+/// Debug class words (`base`, `no-crypt`, `all`, `none`), separated by commas or
+/// blanks, each checked; `what` names the option in the error.
+pub(crate) fn debug_words(what: &str, v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for w in v.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+        let c = w.strip_prefix("no-").unwrap_or(w);
+        if !matches!(c, "none" | "all") && control::classes::debug_class(c).is_none() {
+            return Err(format!("{what}: unknown debug class \"{c}\""));
+        }
+        out.push(w.to_string());
+    }
+    Ok(out)
+}
+
 /// Most helper threads `--nhelpers` takes: far above any core count this runs
 /// on, low enough that a typo does not start a million threads.
 const MAX_HELPERS: usize = 1024;
 
 /// `--nhelpers`: `-1` is libreswan's "one per core" (the default), `0` no helper,
 /// any other count that many.
-fn parse_nhelpers(v: &str) -> Result<Option<usize>, String> {
+pub(crate) fn parse_nhelpers(v: &str) -> Result<Option<usize>, String> {
     match v.trim() {
         "-1" => Ok(None),
         t => match t.parse::<usize>() {
@@ -282,7 +333,8 @@ mod tests {
     use super::*;
 
     fn run(a: &str) -> Options {
-        match parse(a.split_whitespace()) {
+        let empty = |_: &Path| Ok(conn::conf::Config::default());
+        match parse_with(a.split_whitespace(), &empty) {
             Ok(Cmd::Run(o)) => *o,
             other => panic!("{a}: {other:?}"),
         }
@@ -294,7 +346,8 @@ mod tests {
                      --ikeport 4500 --interface eth0 --interface eth1 --force-busy \
                      --debug base --debug=cpu-usage --rundir /r --logfile /l \
                      --updown-script /u");
-        assert!(o.nofork && o.stderrlog && !o.uniqueids && o.force_busy);
+        assert!(o.nofork && o.stderrlog && !o.uniqueids);
+        assert_eq!(o.ddos_mode, DdosMode::Busy);
         assert_eq!(o.secretsfile, PathBuf::from("/s"));
         assert_eq!(o.ikeport, 4500);
         assert_eq!(o.updown_script, Some(PathBuf::from("/u")));

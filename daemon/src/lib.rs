@@ -19,6 +19,7 @@ pub mod kworker;
 pub mod logging;
 pub mod pluto;
 pub mod secrets_load;
+pub mod setup;
 pub mod sockets;
 pub mod stats;
 pub mod status;

@@ -25,6 +25,10 @@ pub struct Sinks {
     pub stderr: bool,
     /// Append to this file.
     pub file: Option<PathBuf>,
+    /// `--log-no-time`: the file's lines carry no timestamp.
+    pub file_no_time: bool,
+    /// `--log-no-append`: the file is emptied when pluto starts.
+    pub file_truncate: bool,
     /// syslog(3), facility daemon.
     pub syslog: bool,
 }
@@ -36,11 +40,15 @@ impl Sinks {
             Some(f) => Sinks {
                 stderr: o.stderrlog,
                 file: Some(f.clone()),
+                file_no_time: o.log_no_time,
+                file_truncate: o.log_no_append,
                 syslog: false,
             },
             None => Sinks {
                 stderr: o.stderrlog || o.nofork,
                 file: None,
+                file_no_time: false,
+                file_truncate: false,
                 syslog: !(o.stderrlog || o.nofork),
             },
         }
@@ -116,6 +124,22 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
+/// `--log-no-append`: empties the log file (created mode 0600 when missing).
+fn truncate(p: &Path) -> Result<(), LogError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(p)
+        .map(drop)
+        .map_err(|source| LogError::Open {
+            path: p.to_path_buf(),
+            source,
+        })
+}
+
 fn open_append(p: &Path) -> Result<File, LogError> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -142,6 +166,9 @@ pub struct Logging {
 
 /// Installs the global subscriber writing to `sinks`.
 pub fn init(sinks: &Sinks) -> Result<Logging, LogError> {
+    if let (Some(path), true) = (&sinks.file, sinks.file_truncate) {
+        truncate(path)?;
+    }
     let file = sinks.file.as_deref().map(LogFile::open).transpose()?;
     let (filter, handle) = reload::Layer::new(LevelFilter::INFO);
     let stderr = sinks.stderr.then(|| {
@@ -151,11 +178,19 @@ pub fn init(sinks: &Sinks) -> Result<Logging, LogError> {
             .with_ansi(std::io::stderr().is_terminal())
             .without_time()
     });
-    let to_file = file.clone().map(|f| {
+    let timed = !sinks.file_no_time;
+    let to_file = file.clone().filter(|_| timed).map(|f| {
         fmt::layer()
             .with_writer(f)
             .with_target(false)
             .with_ansi(false)
+    });
+    let to_file_untimed = file.clone().filter(|_| !timed).map(|f| {
+        fmt::layer()
+            .with_writer(f)
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
     });
     let syslog = sinks.syslog.then(|| {
         // SAFETY: the ident is a static NUL-terminated string, as openlog requires.
@@ -177,6 +212,7 @@ pub fn init(sinks: &Sinks) -> Result<Logging, LogError> {
         .with(filter)
         .with(stderr)
         .with(to_file)
+        .with(to_file_untimed)
         .with(syslog)
         .init();
     let level = Box::new(move |debug: bool| {
@@ -270,6 +306,8 @@ mod tests {
             Sinks {
                 stderr: true,
                 file: Some("/l".into()),
+                file_no_time: false,
+                file_truncate: false,
                 syslog: false
             }
         );
@@ -281,6 +319,20 @@ mod tests {
         assert!(s.stderr && !s.syslog);
         let s = Sinks::from_options(&opts(""));
         assert!(!s.stderr && s.syslog && s.file.is_none());
+    }
+
+    #[test]
+    fn log_no_append_empties_the_file_and_log_no_time_is_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pluto.log");
+        std::fs::write(&path, "an old line\n").unwrap();
+        truncate(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        let s = Sinks::from_options(&opts(&format!(
+            "--logfile {} --log-no-time --log-no-append",
+            path.display()
+        )));
+        assert!(s.file_no_time && s.file_truncate);
     }
 
     #[test]

@@ -161,6 +161,35 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => return ready.fail(1, &e.to_string(), false),
     };
+    for w in &opts.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut opts = opts;
+    if let Some(dir) = opts.coredir.clone() {
+        // The paths pluto reads later stay what they named before the change.
+        for p in [&mut opts.secretsfile, &mut opts.rundir] {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs;
+            }
+        }
+        for p in [
+            &mut opts.config,
+            &mut opts.ctlsocket,
+            &mut opts.updown_script,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs;
+            }
+        }
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            let reason = format!("cannot change to --coredir {}: {e}", dir.display());
+            tracing::error!("{reason}");
+            return ready.fail(1, &reason, sinks.stderr);
+        }
+    }
     // One thread: the main loop owns all state and takes one input at a time,
     // so worker threads only added a cross-thread wake-up (a futex round trip and
     // a context switch) to every datagram the socket readers handed over. Crypto

@@ -268,14 +268,7 @@ impl Pluto {
         let ike_config = EndpointConfig {
             ike_port: opts.ikeport,
             natt_port,
-            ddos: ddos_policy(
-                if opts.force_busy {
-                    DdosMode::Busy
-                } else {
-                    DdosMode::Auto
-                },
-                &opts,
-            ),
+            ddos: ddos_policy(opts.ddos_mode, &opts),
             unique_ids: opts.uniqueids,
             // Child SAs are announced only once the kernel holds them.
             confirm_child_installs: true,
@@ -323,11 +316,7 @@ impl Pluto {
             keep_up: std::collections::HashSet::new(),
             touched_kernel: false,
             instances: BTreeMap::new(),
-            ddos: if opts.force_busy {
-                DdosMode::Busy
-            } else {
-                DdosMode::Auto
-            },
+            ddos: opts.ddos_mode,
             debug: BTreeSet::new(),
             conn_debug: BTreeMap::new(),
             impair: BTreeMap::new(),

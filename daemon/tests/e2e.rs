@@ -717,6 +717,49 @@ fn config_conns_are_loaded_at_start() {
 }
 
 #[test]
+fn config_setup_sets_plutos_options() {
+    let d = Daemon::start_with(|dir| {
+        let conf = dir.join("ipsec.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "config setup\n\tuniqueids=yes\n\tddos-mode=busy\n\tddos-ike-threshold=1234\n\
+                 \tlogfile={}\n\tlogtime=no\n\tmyvendorid=hello\n\tdumpdir={}\n",
+                dir.join("pluto.log").display(),
+                dir.join("core").display()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.join("core")).unwrap();
+        vec!["--config".into(), conf.display().to_string()]
+    });
+    let (_, out, _) = d.whack("--status");
+    assert!(out.contains("uniqueids=yes"), "{out}");
+    assert!(out.contains("ddos-mode=busy"), "{out}");
+    let (_, out, _) = d.whack("--globalstatus");
+    assert!(
+        out.contains("config.setup.ike.ddos_threshold=1234"),
+        "{out}"
+    );
+    // The log went to logfile=, without timestamps, and names the ignored key.
+    let log = std::fs::read_to_string(d.rundir().join("pluto.log")).unwrap();
+    assert!(
+        log.contains("config setup myvendorid=hello: not supported yet; ignored"),
+        "{log}"
+    );
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        !first.starts_with(|c: char| c.is_ascii_digit()),
+        "logtime=no: {first}"
+    );
+    // dumpdir= (--coredir): pluto works there, and still reads its files.
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", d.child.id())).unwrap();
+    assert_eq!(cwd, d.rundir().join("core"));
+    let (st, _, _) = d.whack("--rereadsecrets");
+    assert_eq!(st, 0);
+}
+
+#[test]
 fn the_ipsec_command_adds_replaces_and_deletes_conns_from_ipsec_conf() {
     let d = Daemon::start();
     let conf = d.rundir().join("ipsec.conf");

@@ -196,6 +196,17 @@ impl Config {
         resolve(raw)
     }
 
+    /// Read only the `config setup` section of `ipsec.conf` (and its includes): what
+    /// pluto needs before it starts (its conns are read once it runs). `conns` is
+    /// empty; the file must still be well formed.
+    pub fn load_setup(path: &Path) -> Result<Config, ConfError> {
+        let mut raw = Raw::default();
+        read_file(&mut raw, path, 0)?;
+        let mut cfg = Config::default();
+        resolve_setup(&mut raw, &mut cfg);
+        Ok(cfg)
+    }
+
     /// Parse text as if read from `path` (includes are resolved relative to its
     /// directory).
     pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfError> {
@@ -421,27 +432,7 @@ pub const SETUP_KEYWORDS: &[&str] = &[
 
 fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
     let mut cfg = Config::default();
-    for kv in std::mem::take(&mut raw.setup) {
-        if !SETUP_KEYWORDS.contains(&kv.key.as_str()) {
-            let w = format!(
-                "{}:{}: config setup: \"{}\" is not a libreswan setup keyword; ignored",
-                kv.path.display(),
-                kv.line,
-                kv.key
-            );
-            tracing::warn!("{w}");
-            cfg.warnings.push(w);
-            continue;
-        }
-        cfg.setup.insert(
-            kv.key,
-            SetupValue {
-                value: kv.value,
-                path: kv.path,
-                line: kv.line,
-            },
-        );
-    }
+    resolve_setup(&mut raw, &mut cfg);
     let defaults: Vec<Kv> = raw
         .conns
         .iter()
@@ -485,6 +476,32 @@ fn resolve(mut raw: Raw) -> Result<Config, ConfError> {
         });
     }
     Ok(cfg)
+}
+
+/// `config setup`'s keys into `cfg.setup` (a key that is no libreswan setup keyword
+/// is a warning: most likely a typo).
+fn resolve_setup(raw: &mut Raw, cfg: &mut Config) {
+    for kv in std::mem::take(&mut raw.setup) {
+        if !SETUP_KEYWORDS.contains(&kv.key.as_str()) {
+            let w = format!(
+                "{}:{}: config setup: \"{}\" is not a libreswan setup keyword; ignored",
+                kv.path.display(),
+                kv.line,
+                kv.key
+            );
+            tracing::warn!("{w}");
+            cfg.warnings.push(w);
+            continue;
+        }
+        cfg.setup.insert(
+            kv.key,
+            SetupValue {
+                value: kv.value,
+                path: kv.path,
+                line: kv.line,
+            },
+        );
+    }
 }
 
 /// How deep `also=` may nest (a conn pulling in one that pulls in another ...).

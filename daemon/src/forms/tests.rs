@@ -303,7 +303,7 @@ fn ddos_auto_enforces_the_configured_thresholds() {
 fn force_busy_starts_the_engine_demanding_cookies() {
     let mut p = Pluto::new(Options {
         secretsfile: "/nonexistent/ipsec.secrets".into(),
-        force_busy: true,
+        ddos_mode: control::request::DdosMode::Busy,
         ..Options::default()
     });
     assert!(answers_with_cookie(&mut p));

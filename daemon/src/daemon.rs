@@ -335,6 +335,24 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     let server_task = tokio::spawn(server.run(tx));
     tracing::info!("listening for whack on \"{}\"", ctl.display());
     ready();
+    let mut notifier = crate::notify::Notifier::from_env();
+    if let Some(n) = notifier.as_mut() {
+        n.send(&format!(
+            "READY=1\nMAINPID={}\nSTATUS=serving whack on {}, {} connections loaded\n",
+            std::process::id(),
+            ctl.display(),
+            pluto.conns.len()
+        ));
+    }
+    // WATCHDOG=1 from the loop itself: a loop that stops turning stops the pings.
+    let mut watchdog = notifier
+        .as_ref()
+        .and_then(crate::notify::Notifier::watchdog)
+        .map(|every| {
+            let mut i = tokio::time::interval(every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
 
     let mut loaded = pluto.loads.take_results();
     let mut last = None;
@@ -423,6 +441,11 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                     }
                 }
             }
+            _ = watchdog_tick(&mut watchdog) => {
+                if let Some(n) = notifier.as_mut() {
+                    n.send("WATCHDOG=1\n");
+                }
+            }
             _ = term.recv() => { tracing::info!("SIGTERM received: shutting down"); break }
             _ = int.recv() => { tracing::info!("SIGINT received: shutting down"); break }
             _ = hup.recv() => match hooks.reopen_log.as_ref().map(|f| f()) {
@@ -432,6 +455,9 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             },
         }
         pluto.pump().await;
+    }
+    if let Some(n) = notifier.as_mut() {
+        n.send("STOPPING=1\nSTATUS=shutting down\n");
     }
     let leave_state = stop.unwrap_or(false);
     if leave_state {
@@ -453,4 +479,14 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// The next watchdog tick, or never without a watchdog.
+async fn watchdog_tick(w: &mut Option<tokio::time::Interval>) {
+    match w {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }

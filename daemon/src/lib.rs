@@ -17,6 +17,7 @@ pub mod forms;
 pub mod ifaddrs;
 pub mod kworker;
 pub mod logging;
+pub mod notify;
 pub mod pluto;
 pub mod secrets_load;
 pub mod setup;

@@ -19,8 +19,14 @@ impl Daemon {
 
     /// Starts pluto with extra arguments computed from its run directory.
     fn start_with(extra: impl FnOnce(&Path) -> Vec<String>) -> Daemon {
+        Daemon::start_with_env(|dir| (extra(dir), Vec::new()))
+    }
+
+    /// Starts pluto with extra arguments and environment variables computed from
+    /// its run directory.
+    fn start_with_env(extra: impl FnOnce(&Path) -> (Vec<String>, Vec<(String, String)>)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let extra = extra(dir.path());
+        let (extra, env) = extra(dir.path());
         std::fs::write(
             dir.path().join("ipsec.secrets"),
             "@west @east : PSK \"not a real secret\"\n@road : XAUTH \"pw\"\n",
@@ -41,6 +47,7 @@ impl Daemon {
             .arg("--secretsfile")
             .arg(dir.path().join("ipsec.secrets"))
             .args(extra)
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -757,6 +764,46 @@ fn config_setup_sets_plutos_options() {
     assert_eq!(cwd, d.rundir().join("core"));
     let (st, _, _) = d.whack("--rereadsecrets");
     assert_eq!(st, 0);
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let sock = std::sync::OnceLock::new();
+    let d = Daemon::start_with_env(|dir| {
+        let path = dir.join("notify");
+        let _ = sock.set(UnixDatagram::bind(&path).unwrap());
+        let env = vec![
+            ("NOTIFY_SOCKET".to_string(), path.display().to_string()),
+            // WatchdogSec=0.2: a WATCHDOG=1 every 100 ms.
+            ("WATCHDOG_USEC".to_string(), "200000".to_string()),
+        ];
+        (Vec::new(), env)
+    });
+    let sock = sock.get().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.starts_with("READY=1\n"), "{ready}");
+    assert!(
+        ready.contains(&format!("MAINPID={}\n", d.child.id())),
+        "{ready}"
+    );
+    assert!(ready.contains("STATUS=serving whack on "), "{ready}");
+    for _ in 0..3 {
+        assert_eq!(next(), "WATCHDOG=1\n");
+    }
+    let (st, _, _) = d.whack("--shutdown");
+    assert_eq!(st, 0);
+    let stopping = std::iter::repeat_with(next)
+        .find(|m| m != "WATCHDOG=1\n")
+        .unwrap();
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping}");
 }
 
 #[test]

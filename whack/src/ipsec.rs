@@ -117,6 +117,9 @@ pub enum Action {
     Stop,
     /// `ipsec restart`.
     Restart,
+    /// `ipsec _stackmanager start` (the service's ExecStartPre): load the kernel
+    /// modules, as libreswan's helper of that name.
+    LoadModules,
     /// `--version`.
     Version,
     /// `--help`, or no command.
@@ -194,6 +197,9 @@ where
             return Err(usage(format!(
                 "ipsec {cmd} takes no arguments (to bring a connection up: ipsec up NAME)"
             )))
+        }
+        "_stackmanager" if rest.first().map(String::as_str) == Some("start") && rest.len() == 1 => {
+            Action::LoadModules
         }
         "start" => Action::Start,
         "stop" => Action::Stop,
@@ -402,6 +408,10 @@ where
         Action::AddConn(a) => addconn_run(&g, &a, out, err),
         Action::Pluto(args) => pluto(&args, err),
         Action::Start => start(&g, err),
+        Action::LoadModules => {
+            load_modules(err);
+            0
+        }
         Action::Stop => stop(&g, out, err),
         Action::Restart => match stop(&g, out, err) {
             0 => start(&g, err),
@@ -766,6 +776,7 @@ mod tests {
         );
         assert_eq!(p("").unwrap().1, Action::Help);
         assert_eq!(p("--version").unwrap().1, Action::Version);
+        assert_eq!(p("_stackmanager start").unwrap().1, Action::LoadModules);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod bench;
 mod bench_conns;
 mod bench_peers;
 mod fuzz;
+mod install;
 mod testnet;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ fn usage() -> ! {
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\
          \x20      cargo xtask bench hold [--n N]   (pluto-rs holding N tunnels, XFRM faked)\n\
          \x20      cargo xtask bench conns [--quick] [--load N,N] [--adds N] [--starts N] [--keep]\n\
+         \x20      cargo xtask install [--destdir DIR] [--no-build]\n\
          \n\
          tiers:\n\
          \x20 kernel   every crates/kernel end-to-end case (XFRM SAs, policies, events)\n\
@@ -69,12 +71,12 @@ fn main() {
             };
             std::process::exit(code);
         }
-        Some(cmd @ ("fuzz" | "bench")) => {
+        Some(cmd @ ("fuzz" | "bench" | "install")) => {
             let root = workspace_root();
-            let run = if cmd == "fuzz" {
-                fuzz::main
-            } else {
-                bench::main
+            let run = match cmd {
+                "fuzz" => fuzz::main,
+                "bench" => bench::main,
+                _ => install::main,
             };
             let code = run(&root, &args[1..]).unwrap_or_else(|e| {
                 eprintln!("xtask {cmd}: {e}");

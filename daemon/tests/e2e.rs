@@ -767,6 +767,88 @@ fn config_setup_sets_plutos_options() {
 }
 
 #[test]
+fn ipsec_start_runs_pluto_from_ipsec_conf_and_ipsec_stop_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    std::fs::write(
+        d.join("ipsec.secrets"),
+        "@a @b : PSK \"not a real secret\"\n",
+    )
+    .unwrap();
+    let conf = d.join("ipsec.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "config setup\n\tikeport={port}\n\tsecretsfile={}\n\tlogfile={}\n\n\
+             conn %default\n\tauthby=secret\n\n\
+             conn boot\n\tleft=127.0.0.1\n\tright=203.0.113.7\n\tauto=add\n",
+            d.join("ipsec.secrets").display(),
+            d.join("pluto.log").display()
+        ),
+    )
+    .unwrap();
+    let rundir = d.display().to_string();
+    let g = whack::ipsec::Global {
+        ctl: vec!["--rundir".into(), rundir.clone()],
+        config: Some(conf.clone()),
+    };
+    /// Stops a pluto left running by a failed assertion.
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = whack::run::run(
+                ["--rundir", &self.0, "--shutdown"],
+                &mut Vec::new(),
+                &mut Vec::new(),
+            );
+        }
+    }
+    let _stop = Stop(rundir.clone());
+    let ipsec = |line: &str| {
+        let mut args = vec!["--rundir".to_string(), rundir.clone()];
+        args.extend(line.split_whitespace().map(String::from));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let st = whack::ipsec::run(args, &mut out, &mut err);
+        (
+            st,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    };
+
+    // pluto forks once ready, so start returns with it serving whack.
+    let mut err = Vec::new();
+    let st = whack::ipsec::start_pluto(&g, Path::new(env!("CARGO_BIN_EXE_pluto")), &mut err);
+    assert_eq!(st, 0, "{}", String::from_utf8_lossy(&err));
+    let (st, out, _) = ipsec("connectionstatus");
+    assert_eq!(st, 0);
+    assert!(out.contains("\"boot\": 127.0.0.1...203.0.113.7;"), "{out}");
+    let (_, out, _) = ipsec("status");
+    assert!(
+        out.contains(&format!("ikeport={port}")),
+        "config setup ikeport=: {out}"
+    );
+
+    let mut err = Vec::new();
+    let st = whack::ipsec::start_pluto(&g, Path::new(env!("CARGO_BIN_EXE_pluto")), &mut err);
+    assert_eq!(st, 1);
+    assert!(String::from_utf8_lossy(&err).contains("already running"));
+
+    let (st, _, err) = ipsec("stop");
+    assert_eq!(st, 0, "{err}");
+    assert!(
+        !d.join("pluto.pid").exists(),
+        "pluto is gone when stop returns"
+    );
+    let (st, _, err) = ipsec("stop");
+    assert_eq!(st, 0);
+    assert!(err.contains("not running"), "{err}");
+}
+
+#[test]
 fn systemd_hears_ready_watchdog_and_stopping() {
     use std::os::unix::net::UnixDatagram;
     let sock = std::sync::OnceLock::new();

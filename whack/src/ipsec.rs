@@ -596,8 +596,12 @@ fn addconn_run(g: &Global, a: &AddConn, out: &mut dyn Write, err: &mut dyn Write
     status
 }
 
-/// pluto's binary: beside this one, else libreswan's place for it, else `$PATH`.
+/// pluto's binary: in `$IPSEC_EXECDIR` (libreswan's variable for it) when set,
+/// beside this one, else libreswan's place for it, else `$PATH`.
 fn pluto_binary() -> PathBuf {
+    if let Some(dir) = std::env::var_os("IPSEC_EXECDIR") {
+        return Path::new(&dir).join("pluto");
+    }
     let beside = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("pluto")));
@@ -612,8 +616,11 @@ fn pluto_binary() -> PathBuf {
 }
 
 fn pluto(args: &[String], err: &mut dyn Write) -> u8 {
-    let bin = pluto_binary();
-    match Command::new(&bin).args(args).status() {
+    run_pluto(&pluto_binary(), args, err)
+}
+
+fn run_pluto(bin: &Path, args: &[String], err: &mut dyn Write) -> u8 {
+    match Command::new(bin).args(args).status() {
         Ok(s) => s.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1),
         Err(e) => {
             let _ = writeln!(err, "ipsec: cannot run {}: {e}", bin.display());
@@ -682,6 +689,14 @@ fn kernel_release() -> String {
 /// (pluto adds the conns and acts on `auto=`; it forks once ready, so a failed start
 /// is reported here with pluto's reason and status).
 fn start(g: &Global, err: &mut dyn Write) -> u8 {
+    load_modules(err);
+    start_pluto(g, &pluto_binary(), err)
+}
+
+/// `ipsec start` after the modules: checks ipsec.conf and runs `bin` (pluto) with
+/// `--config` and the global options; public so that tests start the pluto they
+/// built.
+pub fn start_pluto(g: &Global, bin: &Path, err: &mut dyn Write) -> u8 {
     let ctl = ctlsocket(g);
     if control::client::Client::connect(&ctl).is_ok() {
         let _ = writeln!(
@@ -691,7 +706,6 @@ fn start(g: &Global, err: &mut dyn Write) -> u8 {
         );
         return 1;
     }
-    load_modules(err);
     let conf = config_path(g);
     let mut args = g.ctl.clone();
     if conf.exists() || g.config.is_some() {
@@ -708,7 +722,7 @@ fn start(g: &Global, err: &mut dyn Write) -> u8 {
         }
         args.extend(["--config".to_string(), conf.display().to_string()]);
     }
-    pluto(&args, err)
+    run_pluto(bin, &args, err)
 }
 
 /// How long `ipsec stop` waits for pluto to be gone after `--shutdown`.

@@ -15,6 +15,7 @@ use conn::connection::Connection as ConnConnection;
 use conn::db::ConnDb;
 use conn::id::Id;
 use conn::secrets::Secrets;
+use conn::spec::OnTraffic;
 use conn::spec::{Encapsulation, Fragmentation, IkeVersion, Mode as ConnMode};
 use ike::crypto::SecretBytes;
 use ike::ikev2::{ConfigSource, ConnProfile, Connection, Identity, Mode, Retransmit};
@@ -118,7 +119,10 @@ pub fn connection(c: &ConnConnection, peer: Option<IpAddr>) -> Result<Connection
     if c.policy.ike_version == IkeVersion::V1 {
         return Err(ConvertError::Ikev1);
     }
-    if !c.policy.authby.psk {
+    // A shunt connection with authby=never is only ever routed (its policies come
+    // from the same selectors); --initiate refuses it before this.
+    let shunt_only = c.policy.authby.never() && c.policy.on_traffic != OnTraffic::Initiate;
+    if !c.policy.authby.psk && !shunt_only {
         return Err(ConvertError::NotPsk);
     }
     // The Child SA: ESP (--encrypt), AH (--authenticate; the proposals are then

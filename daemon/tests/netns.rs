@@ -588,6 +588,72 @@ fn route_installs_each_prospective_shunt_with_its_mark() {
     );
 }
 
+/// ipsec.conf's shunt connections (`type=passthrough`, `type=drop`), added with
+/// `ipsec add` and routed with `ipsec route`, are their kernel policies: an allow
+/// policy without template, a block policy; `ipsec unroute` removes them.
+#[test]
+fn ipsec_conf_shunt_connections_become_kernel_policies() {
+    let Some(mut bed) = setup('s') else { return };
+    start(&mut bed, 0, "shunt secret");
+    let conf = bed.dir.path().join("shunts.conf");
+    std::fs::write(
+        &conf,
+        "conn lan-pass\n\ttype=passthrough\n\tauthby=never\n\tleft=192.0.2.1\n\
+         \tleftsubnet=198.51.100.0/24\n\tright=192.0.2.2\n\trightsubnet=203.0.113.0/24\n\
+         \tauto=route\n\n\
+         conn lan-drop\n\ttype=drop\n\tauthby=never\n\tleft=192.0.2.1\n\
+         \tleftsubnet=198.51.100.0/24\n\tright=192.0.2.2\n\trightsubnet=203.0.113.128/25\n",
+    )
+    .unwrap();
+    let ipsec = |line: &str| {
+        let mut args = vec![
+            "--rundir".to_string(),
+            bed.run(0).display().to_string(),
+            "--config".to_string(),
+            conf.display().to_string(),
+        ];
+        args.extend(line.split_whitespace().map(str::to_string));
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let st = whack::ipsec::run(args, &mut o, &mut e);
+        let text = String::from_utf8_lossy(&o).into_owned() + &String::from_utf8_lossy(&e);
+        assert_eq!(st, 0, "ipsec {line}: {text}\n{}", bed.log(0));
+    };
+    ipsec("add lan-pass lan-drop");
+    ipsec("route lan-pass");
+    ipsec("route lan-drop");
+    let pol = xfrm_policy(&bed, 0);
+    let block_of = |sel: &str| {
+        pol.split("\nsrc ")
+            .find(|p| p.contains(sel))
+            .map(|p| p.contains("action block") && !p.contains("tmpl"))
+    };
+    assert_eq!(
+        block_of("198.51.100.0/24 dst 203.0.113.0/24"),
+        Some(false),
+        "passthrough: an allow policy without template:\n{pol}"
+    );
+    assert!(!pol.contains("tmpl"), "no shunt has a template:\n{pol}");
+    assert_eq!(
+        block_of("198.51.100.0/24 dst 203.0.113.128/25"),
+        Some(true),
+        "drop: a block policy:\n{pol}"
+    );
+    // A shunt connection never negotiates.
+    let (st, o) = bed.whack(0, "--name lan-pass --initiate");
+    assert_ne!(st, 0);
+    assert!(
+        o.contains("authby=never: the connection never negotiates"),
+        "{o}"
+    );
+    ipsec("unroute lan-pass");
+    ipsec("unroute lan-drop");
+    let pol = xfrm_policy(&bed, 0);
+    assert!(
+        !pol.contains("198.51.100.0/24"),
+        "left after unroute:\n{pol}"
+    );
+}
+
 /// A routed connection whose negotiation (started by traffic through its trap)
 /// fails gets the failure shunt for the failed flow, shown by `--shuntstatus`
 /// and `--status` in libreswan's format: `--failpass` a %pass bare shunt,

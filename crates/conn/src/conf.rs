@@ -35,7 +35,7 @@ use crate::files::{
 };
 use crate::spec::{
     AddrFamily, ConnSpec, Encapsulation, EndSpec, FailShunt, Fragmentation, IkeVersion,
-    KeywordError, Mode, SendCa, SendCert,
+    KeywordError, Mode, OnTraffic, SendCa, SendCert,
 };
 
 /// An `ipsec.conf` problem, with its location (the same type as
@@ -907,7 +907,7 @@ fn build(
                         "ecdsa" | "ecdsa-sha2" | "ecdsa-sha2_256" | "ecdsa-sha2_384"
                         | "ecdsa-sha2_512" => s.ecdsa = true,
                         "null" => s.authnull = true,
-                        "never" => {}
+                        "never" => s.authnever = true,
                         other => {
                             return Err(err(format!(
                                 "authby: unknown method \"{other}\"; expected secret, rsasig, ecdsa, null or never"
@@ -916,12 +916,12 @@ fn build(
                     }
                 }
             }
+            // A shunt connection never negotiates: routed, its selectors get the
+            // shunt as a kernel policy (whack's --pass/--drop/--reject).
             "type" => match v.to_ascii_lowercase().as_str() {
-                "passthrough" | "pass" | "drop" | "reject" => {
-                    return Err(err(format!(
-                        "type={v}: shunt connections are not supported by pluto-rs yet"
-                    )))
-                }
+                "passthrough" | "pass" => s.on_traffic = Some(OnTraffic::Pass),
+                "drop" => s.on_traffic = Some(OnTraffic::Drop),
+                "reject" => s.on_traffic = Some(OnTraffic::Reject),
                 _ => s.mode = Some(Mode::from_keyword(v).map_err(kw)?),
             },
             "keyexchange" => s.ike_version = Some(IkeVersion::from_keyword(v).map_err(kw)?),
@@ -1247,6 +1247,22 @@ conn west-east
     }
 
     #[test]
+    fn shunt_connections_carry_their_shunt() {
+        let c = parse(
+            "conn pass\n  type=passthrough\n  left=192.0.2.1\n  leftsubnet=192.0.2.0/24\n\
+             \x20 right=%any\n  rightsubnet=192.0.2.0/24\n  authby=never\n  auto=route\n\
+             conn block\n  type=drop\n  left=192.0.2.1\n  right=192.0.2.9\n  auto=route\n\
+             conn nope\n  type=reject\n  left=192.0.2.1\n  right=192.0.2.8\n",
+        );
+        let on = |n: &str| c.conn(n).unwrap().spec.on_traffic;
+        assert_eq!(on("pass"), Some(OnTraffic::Pass));
+        assert_eq!(on("block"), Some(OnTraffic::Drop));
+        assert_eq!(on("nope"), Some(OnTraffic::Reject));
+        assert_eq!(c.conn("pass").unwrap().auto, Auto::Ondemand);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+    }
+
+    #[test]
     fn one_bad_conn_does_not_discard_the_others() {
         let c = parse(
             "conn good\n  left=192.0.2.1\n  right=192.0.2.2\n\
@@ -1283,7 +1299,6 @@ conn west-east
         assert!(perr("conn a\n  leftsendcert=maybe\n").contains("sendcert"));
         assert!(perr("conn a\n  ikelifetime=forever\n").contains("duration"));
         assert!(perr("conn a\n  auto=sometimes\n").contains("auto=sometimes"));
-        assert!(perr("conn a\n  type=drop\n").contains("not supported"));
         assert!(perr("conn a\n  leftid=\"@a\n").contains("unclosed quote"));
         assert!(perr("conn a\n  just words\n").contains("is not key=value"));
         assert!(perr("conn a\n  authby=magic\n").contains("unknown method \"magic\""));

@@ -811,7 +811,7 @@ impl Connection {
             ecdsa: spec.ecdsa,
             null: spec.authnull,
         };
-        if authby == AuthBy::default() {
+        if authby == AuthBy::default() && !spec.authnever {
             // libreswan's default authby=rsasig,ecdsa.
             authby.rsasig = true;
             authby.ecdsa = true;

@@ -65,6 +65,12 @@ pub struct AuthBy {
 }
 
 impl AuthBy {
+    /// `authby=never`: no method at all, as a shunt connection has; it never
+    /// negotiates.
+    pub fn never(&self) -> bool {
+        !(self.psk || self.rsasig || self.ecdsa || self.null)
+    }
+
     /// libreswan's `authby=` spelling (`secret`, `rsasig`, `rsasig,ecdsa`, `null`).
     pub fn keyword(&self) -> String {
         let mut v = Vec::new();

@@ -284,6 +284,10 @@ pub struct ConnSpec {
     pub ecdsa: bool,
     /// `authby=null`: NULL authentication (RFC 7619).
     pub authnull: bool,
+    /// `authby=never`: no authentication; the connection never negotiates (a shunt
+    /// connection's). Without any `authby`, libreswan's default (rsasig, ecdsa)
+    /// applies instead.
+    pub authnever: bool,
 
     /// `--encrypt`: ESP.
     pub encrypt: bool,

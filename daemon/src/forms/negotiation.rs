@@ -208,6 +208,15 @@ impl Pluto {
             ));
             return false;
         }
+        if c.policy.authby.never() {
+            r.line(
+                rc::WHACK_PROBLEM,
+                format!(
+                    "\"{name}\": cannot initiate: authby=never: the connection never negotiates (route it to install its shunt)"
+                ),
+            );
+            return false;
+        }
         let ikec = match crate::convert::connection(c, peer) {
             Ok(k) => std::sync::Arc::new(k),
             Err(e) => {

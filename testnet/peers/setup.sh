@@ -15,6 +15,7 @@
 
 TN_PEERS=${TN_PEERS:-$(dirname "$TN_LIB")/peers}
 . "$TN_PEERS/pluto.sh"
+. "$TN_PEERS/ipsec.sh"
 . "$TN_PEERS/strongswan.sh"
 . "$TN_PEERS/libreswan.sh"
 
@@ -41,7 +42,7 @@ west_PSK=$PSK east_PSK=$PSK
 [ "$BADPSK" = yes ] && west_PSK="wrong-$PSK"
 
 case "$WEST/$EAST" in
-  pluto/*|*/pluto) ;;
+  pluto/*|*/pluto|ipsec/*|*/ipsec) ;;
   *) tn_fail "scenario has no pluto-rs side (WEST=$WEST EAST=$EAST)" ;;
 esac
 case "$INITIATOR" in west|east) ;; *) tn_fail "INITIATOR=$INITIATOR: west or east" ;; esac

@@ -460,6 +460,18 @@ fn ctlsocket(g: &Global) -> PathBuf {
     }
 }
 
+/// pluto's pid file: in the run directory (`--rundir`, else the control socket's
+/// directory, else libreswan's /run/pluto).
+fn pidfile(g: &Global) -> PathBuf {
+    match g.ctl.as_slice() {
+        [o, v, ..] if o == "--rundir" => Path::new(v).join(control::PID_FILE),
+        _ => ctlsocket(g)
+            .parent()
+            .map_or_else(|| PathBuf::from(control::DEFAULT_RUNDIR), Path::to_path_buf)
+            .join(control::PID_FILE),
+    }
+}
+
 /// Adds the named conns of `cfg` one at a time (deleting each first for
 /// `replace`); the status is the first failure's, or 0.
 fn add_named(
@@ -736,16 +748,34 @@ fn stop(g: &Global, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         let _ = writeln!(err, "ipsec stop: pluto is not running ({})", ctl.display());
         return 0;
     }
+    // The pid before it goes: pluto removes its pid file and socket, then exits.
+    let pid = std::fs::read_to_string(pidfile(g))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok());
     let s = whack(g, vec!["--shutdown".into()], out, err);
     if s != 0 {
         return s;
     }
     let deadline = Instant::now() + STOP_WAIT;
-    while control::client::Client::connect(&ctl).is_ok() {
+    // Alive: signal 0 reaches it and it is no zombie (exited, not yet reaped by a
+    // parent that started it in the foreground).
+    let alive = |pid: i32| {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(pid, 0) } == 0;
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false);
+        exists && !zombie
+    };
+    while control::client::Client::connect(&ctl).is_ok() || pid.is_some_and(alive) {
         if Instant::now() > deadline {
             let _ = writeln!(
                 err,
-                "ipsec stop: pluto still answers on {} after {} s",
+                "ipsec stop: pluto still runs ({}) after {} s",
                 ctl.display(),
                 STOP_WAIT.as_secs()
             );

@@ -35,7 +35,8 @@ fn test_args(s: &str) -> Vec<String> {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cargo xtask testnet <kernel|quick|interop|lifecycle|hostile> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
+        "usage: cargo xtask demo   (a pluto-rs tunnel to strongSwan from an ipsec.conf through the ipsec command, real ESP)\n\
+         \x20      cargo xtask testnet <kernel|quick|interop|lifecycle|hostile|demo> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS] [--sanitizer none]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\
@@ -59,8 +60,16 @@ fn usage() -> ! {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("testnet") => {
-            let code = match testnet::main(&args[1..]) {
+        Some(cmd @ ("testnet" | "demo")) => {
+            // `cargo xtask demo` is the demo tier of the test net.
+            let tier_args: Vec<String> = if cmd == "demo" {
+                std::iter::once("demo".to_string())
+                    .chain(args[1..].iter().cloned())
+                    .collect()
+            } else {
+                args[1..].to_vec()
+            };
+            let code = match testnet::main(&tier_args) {
                 Ok(code) => code,
                 Err(e) => {
                     // the tier could not run at all: still end with the summary line

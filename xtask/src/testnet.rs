@@ -49,6 +49,8 @@ enum Tier {
     Interop,
     Lifecycle,
     Hostile,
+    /// `cargo xtask demo`: the scenarios tagged demo, their whole log printed.
+    Demo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         Some("interop") => Tier::Interop,
         Some("lifecycle") => Tier::Lifecycle,
         Some("hostile") => Tier::Hostile,
+        Some("demo") => Tier::Demo,
         Some(t) => {
             return Err(format!(
                 "unknown tier '{t}' (kernel, quick, interop, lifecycle or hostile)"
@@ -208,9 +211,9 @@ fn build_kernel_tests(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
 /// hostile tier the flooder and the hostile-packet sender too.
 fn daemon_bin_names(tier: Tier) -> &'static [&'static str] {
     if tier == Tier::Hostile {
-        &["pluto", "whack", "pluto-flood", "pluto-hostile"]
+        &["pluto", "whack", "ipsec", "pluto-flood", "pluto-hostile"]
     } else {
-        &["pluto", "whack"]
+        &["pluto", "whack", "ipsec"]
     }
 }
 
@@ -256,12 +259,12 @@ fn build_daemon(root: &Path, tier: Tier) -> Result<Vec<(String, PathBuf)>, Strin
     Ok(bins)
 }
 
-/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh`, `lifecycle-*.sh`
-/// or `hostile-*.sh` scenario)?
+/// Does a case drive pluto-rs (a `testnet/scenarios/pluto-*.sh`, `lifecycle-*.sh`,
+/// `hostile-*.sh` or `demo-*.sh` scenario)?
 fn needs_daemon(case: &Case) -> bool {
     matches!(case, Case::Scenario { file, .. }
         if file.starts_with("pluto-") || file.starts_with("lifecycle-")
-            || file.starts_with("hostile-"))
+            || file.starts_with("hostile-") || file.starts_with("demo-"))
 }
 
 /// Copies a directory tree (the peer modules under `testnet/peers/`).
@@ -344,7 +347,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
     // the lifecycle and hostile tiers are their scenarios alone: no kernel test
     // binaries to build
-    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile) {
+    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile | Tier::Demo) {
         Vec::new()
     } else {
         build_kernel_tests(root)?
@@ -354,7 +357,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
             let wanted = match tier {
                 Tier::Kernel | Tier::Interop => true,
                 Tier::Quick => bin == "host" || QUICK_KERNEL.contains(&test.as_str()),
-                Tier::Lifecycle | Tier::Hostile => false,
+                Tier::Lifecycle | Tier::Hostile | Tier::Demo => false,
             };
             if wanted {
                 cases.push(Case::Rust {
@@ -371,6 +374,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
         Tier::Interop => "interop",
         Tier::Lifecycle => "lifecycle",
         Tier::Hostile => "hostile",
+        Tier::Demo => "demo",
     };
     for (tiers, case) in scenarios(root)? {
         if tiers.iter().any(|t| t == tag) {
@@ -646,6 +650,10 @@ pub fn main(args: &[String]) -> Result<i32, String> {
                     .collect()
             })
             .unwrap_or_default();
+        if opts.tier == Tier::Demo {
+            // the demo is its log: the commands as typed and what they printed
+            println!("{}", fs::read_to_string(&log).unwrap_or_default());
+        }
         match code {
             Some(0) => {
                 passed += 1;
@@ -715,6 +723,7 @@ mod tests {
             Tier::Lifecycle
         );
         assert_eq!(parse_opts(&args("hostile")).unwrap().tier, Tier::Hostile);
+        assert_eq!(parse_opts(&args("demo")).unwrap().tier, Tier::Demo);
         assert!(parse_opts(&args("nonsense")).is_err());
         assert!(parse_opts(&args("kernel --jobs")).is_err());
         assert!(parse_opts(&[]).is_err());

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tiers: demo quick interop
+# tiers: demo quick interop service
 # timeout: 90
 # The demo (`cargo xtask demo`): pluto-rs run as a libreswan user runs libreswan, from
 # an ipsec.conf through the ipsec command, against strongSwan 5.9.8 with real ESP:
@@ -17,13 +17,7 @@ setup_topology
 setup_daemons
 tn_capture west west0 "$TN_SCRATCH/esp.txt"
 
-# show CMD...: an ipsec command on west, echoed as typed, its output indented
-show() {
-  tn_log "west\$ ipsec $*"
-  out=$(ipsec_cmd west "$@" 2>&1); rc=$?
-  printf '%s\n' "$out" | sed 's/^/    /'
-  return $rc
-}
+show() { ipsec_show west "$@"; }
 
 show up "$CONN" || fail "ipsec up $CONN failed"
 tn_log "west\$ ping -c 4 -I $west_PING $east_PING"
@@ -39,9 +33,7 @@ show status || fail "ipsec status failed"
 printf '%s\n' "$out" | grep -q "\"$CONN\".*established IKE SA" ||
   printf '%s\n' "$out" | grep -q 'ESTABLISHED_IKE_SA' || fail "ipsec status shows no established IKE SA"
 show trafficstatus || fail "ipsec trafficstatus failed"
-inb=$(printf '%s' "$out" | sed -n 's/.*inBytes=\([0-9]*\).*/\1/p' | head -1)
-outb=$(printf '%s' "$out" | sed -n 's/.*outBytes=\([0-9]*\).*/\1/p' | head -1)
-[ "${inb:-0}" -gt 0 ] && [ "${outb:-0}" -gt 0 ] ||
+ipsec_traffic_ok ||
   fail "ipsec trafficstatus shows no traffic (inBytes=${inb:-none} outBytes=${outb:-none})"
 
 tn_log "east (strongSwan)\$ swanctl --list-sas"
@@ -56,7 +48,7 @@ until [ "$(sa_count west)" -eq 0 ] && [ "$(sa_count east)" -eq 0 ]; do
 done
 tn_log "no ESP SA left in either kernel"
 show stop || fail "ipsec stop failed"
-kill -0 "$west_PID" 2>/dev/null && fail "pluto-rs (pid $west_PID) still runs after ipsec stop"
+ipsec_gone west || fail "pluto-rs (pid $west_PID) still runs after ipsec stop"
 tn_log "pluto-rs has exited"
 save_logs
 tn_log "PASS"

@@ -36,7 +36,7 @@ fn test_args(s: &str) -> Vec<String> {
 fn usage() -> ! {
     eprintln!(
         "usage: cargo xtask demo   (a pluto-rs tunnel to strongSwan from an ipsec.conf through the ipsec command, real ESP)\n\
-         \x20      cargo xtask testnet <kernel|quick|interop|lifecycle|hostile|demo> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
+         \x20      cargo xtask testnet <kernel|quick|interop|lifecycle|hostile|demo|service> [--uml|--host] [--jobs N] [--filter SUBSTR] [--list]\n\
          \x20      cargo xtask fuzz [--all | TARGET...] [--runs N | --time SECS] [--sanitizer none]\n\
          \x20      cargo xtask bench [--quick] [codec|crypto|handshake|compute] [-- CRITERION_ARGS...]\n\
          \x20      cargo xtask bench peers [--responders plutors,charon,libreswan] [--groups x25519,ecp256] [--reps N] [--n N] [--mem-n N] [--perf] [--initiator loadtester|loadgen] [--limit N]\n\

@@ -51,6 +51,8 @@ enum Tier {
     Hostile,
     /// `cargo xtask demo`: the scenarios tagged demo, their whole log printed.
     Demo,
+    /// pluto-rs as the system's service: `ipsec start` from an ipsec.conf.
+    Service,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +118,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         Some("lifecycle") => Tier::Lifecycle,
         Some("hostile") => Tier::Hostile,
         Some("demo") => Tier::Demo,
+        Some("service") => Tier::Service,
         Some(t) => {
             return Err(format!(
                 "unknown tier '{t}' (kernel, quick, interop, lifecycle or hostile)"
@@ -264,7 +267,8 @@ fn build_daemon(root: &Path, tier: Tier) -> Result<Vec<(String, PathBuf)>, Strin
 fn needs_daemon(case: &Case) -> bool {
     matches!(case, Case::Scenario { file, .. }
         if file.starts_with("pluto-") || file.starts_with("lifecycle-")
-            || file.starts_with("hostile-") || file.starts_with("demo-"))
+            || file.starts_with("hostile-") || file.starts_with("demo-")
+            || file.starts_with("service-"))
 }
 
 /// Copies a directory tree (the peer modules under `testnet/peers/`).
@@ -347,7 +351,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
     // the lifecycle and hostile tiers are their scenarios alone: no kernel test
     // binaries to build
-    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile | Tier::Demo) {
+    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile | Tier::Demo | Tier::Service) {
         Vec::new()
     } else {
         build_kernel_tests(root)?
@@ -357,7 +361,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
             let wanted = match tier {
                 Tier::Kernel | Tier::Interop => true,
                 Tier::Quick => bin == "host" || QUICK_KERNEL.contains(&test.as_str()),
-                Tier::Lifecycle | Tier::Hostile | Tier::Demo => false,
+                Tier::Lifecycle | Tier::Hostile | Tier::Demo | Tier::Service => false,
             };
             if wanted {
                 cases.push(Case::Rust {
@@ -375,6 +379,7 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
         Tier::Lifecycle => "lifecycle",
         Tier::Hostile => "hostile",
         Tier::Demo => "demo",
+        Tier::Service => "service",
     };
     for (tiers, case) in scenarios(root)? {
         if tiers.iter().any(|t| t == tag) {
@@ -724,6 +729,7 @@ mod tests {
         );
         assert_eq!(parse_opts(&args("hostile")).unwrap().tier, Tier::Hostile);
         assert_eq!(parse_opts(&args("demo")).unwrap().tier, Tier::Demo);
+        assert_eq!(parse_opts(&args("service")).unwrap().tier, Tier::Service);
         assert!(parse_opts(&args("nonsense")).is_err());
         assert!(parse_opts(&args("kernel --jobs")).is_err());
         assert!(parse_opts(&[]).is_err());

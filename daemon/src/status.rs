@@ -487,6 +487,7 @@ pub fn json_for(p: &Pluto, what: control::request::StatusKind) -> Value {
         }),
         K::Fips => json!({ "fips_mode": false }),
         K::Process => process_json(p),
+        K::States => json!({ "states": p.state_lines() }),
     }
 }
 
@@ -503,6 +504,7 @@ pub fn text_for(p: &Pluto, what: control::request::StatusKind) -> Vec<String> {
         K::AddressPool => address_pools(p),
         K::Fips => fips(p),
         K::Process => process(p),
+        K::States => p.state_lines(),
     }
 }
 

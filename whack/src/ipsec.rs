@@ -61,6 +61,7 @@ const SAME_AS_WHACK: &[&str] = &[
     "fipsstatus",
     "processstatus",
     "addresspoolstatus",
+    "showstates",
     "rereadsecrets",
     "rereadall",
     "rereadcrls",
@@ -83,7 +84,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("checknss", "an NSS database (pluto-rs has none)"),
     ("showhostkey", "host keys (they come with raw public keys)"),
     ("newhostkey", "host keys (they come with raw public keys)"),
-    ("showstates", "`--showstates`"),
 ];
 
 /// Options given before the subcommand (and `--config`, wherever it is given).

@@ -509,6 +509,26 @@ impl Seen {
                 ))
             }
             RemoteHost => self.remote_host = Some(text(name, &v)?),
+            // libreswan 5's options outside the manual that pluto-rs lacks: said
+            // so, rather than "unrecognized".
+            RereadCerts => {
+                return err(
+                    "--rereadcerts: X.509 certificates are not supported by pluto-rs yet; nothing to reread",
+                )
+            }
+            ListPsks => {
+                return err(
+                    "--listpsks: not implemented yet in pluto-rs (the PSKs' IDs are in ipsec.secrets)",
+                )
+            }
+            DeleteId => {
+                return err(
+                    "--deleteid: not implemented yet in pluto-rs; use --delete-ike or --crash ADDRESS",
+                )
+            }
+            ConnAlias => {
+                return err("--connalias: connection aliases are not implemented yet in pluto-rs")
+            }
             XauthUser | XauthPass => {
                 return err(format!(
                     "--{name}: XAUTH is an IKEv1 mechanism and is not supported by pluto-rs"
@@ -613,6 +633,7 @@ impl Seen {
             | ConnectionStatus
             | FipsStatus
             | ProcessStatus
+            | ShowStates
             | ShuntStatus
             | TrafficStatus
             | GlobalStatus
@@ -990,6 +1011,7 @@ fn build(mut s: Seen) -> Result<Parsed, UsageError> {
         (AddressPoolStatus, StatusKind::AddressPool),
         (FipsStatus, StatusKind::Fips),
         (ProcessStatus, StatusKind::Process),
+        (ShowStates, StatusKind::States),
     ] {
         if s.has(o) {
             lists += 1;

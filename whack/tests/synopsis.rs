@@ -225,6 +225,29 @@ fn key_form_is_refused() {
 }
 
 #[test]
+fn libreswan_5_options_outside_the_manual_are_refused_in_one_line() {
+    for (line, says) in [
+        (
+            "--rereadcerts",
+            "--rereadcerts: X.509 certificates are not supported",
+        ),
+        ("--listpsks", "--listpsks: not implemented yet in pluto-rs"),
+        (
+            "--deleteid --name @east",
+            "--deleteid: not implemented yet in pluto-rs",
+        ),
+        (
+            "--name c --connalias other",
+            "--connalias: connection aliases are not implemented",
+        ),
+    ] {
+        let e = fails(line);
+        assert!(e.starts_with(says), "{line}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
 fn xauth_credentials_are_refused() {
     assert_eq!(
         fails("--initiate --name c --xauthuser u"),

@@ -351,7 +351,10 @@ fn cases_for(tier: Tier, root: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
     // the lifecycle and hostile tiers are their scenarios alone: no kernel test
     // binaries to build
-    let kernel_bins = if matches!(tier, Tier::Lifecycle | Tier::Hostile | Tier::Demo | Tier::Service) {
+    let kernel_bins = if matches!(
+        tier,
+        Tier::Lifecycle | Tier::Hostile | Tier::Demo | Tier::Service
+    ) {
         Vec::new()
     } else {
         build_kernel_tests(root)?

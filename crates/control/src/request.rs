@@ -175,6 +175,9 @@ pub enum StatusKind {
     Fips,
     /// `--processstatus`: the pluto process.
     Process,
+    /// `--showstates` (libreswan 5, outside the manual): the IKE and Child SA state
+    /// lines of `--status`, alone.
+    States,
 }
 
 impl StatusKind {
@@ -190,6 +193,7 @@ impl StatusKind {
             StatusKind::AddressPool => "addresspoolstatus",
             StatusKind::Fips => "fipsstatus",
             StatusKind::Process => "processstatus",
+            StatusKind::States => "showstates",
         }
     }
 }

@@ -70,6 +70,17 @@ fn listevents_shows_the_cores_timers_and_crash_removes_the_peers_sas() {
     assert_eq!(st, 0);
     let c = p.ike_conn("a", None).unwrap();
     let serial = p.ike.initiate(c, std::time::Instant::now()).unwrap();
+    // --showstates: the state lines of --status, alone.
+    let status = |what| Request::Status { what };
+    let (st, states, _) = run(&mut p, vec![status(StatusKind::States)], false);
+    assert_eq!(st, 0);
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert!(
+        states[0].starts_with(&format!("{serial}: \"a\":")),
+        "{states:?}"
+    );
+    let (_, all, _) = run(&mut p, vec![status(StatusKind::Status)], false);
+    assert!(all.contains(&states[0]), "{all:?}");
     let (st, lines, _) = run(&mut p, vec![Request::ListEvents], false);
     assert_eq!(st, 0);
     // The IKE_SA_INIT request waits for its first retransmission (0.5 s).

@@ -1247,6 +1247,14 @@ conn west-east
     }
 
     #[test]
+    fn conn_names_are_one_word_as_in_libreswan() {
+        let c = parse("conn west=east\n  left=192.0.2.1\n  right=192.0.2.2\n  auto=add\n");
+        assert_eq!(c.conns[0].spec.name, "west=east");
+        let conn = Connection::from_spec(c.conns[0].spec.clone(), &HostAddrs::default());
+        assert!(conn.is_ok(), "{conn:?}");
+    }
+
+    #[test]
     fn shunt_connections_carry_their_shunt() {
         let c = parse(
             "conn pass\n  type=passthrough\n  left=192.0.2.1\n  leftsubnet=192.0.2.0/24\n\

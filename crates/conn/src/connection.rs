@@ -36,7 +36,7 @@ pub const IKE_PORT: u16 = 500;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnError {
     /// The name is empty or contains characters that break status output or updown.
-    #[error("connection name \"{0}\" is invalid: use letters, digits and -_.:/@+ only")]
+    #[error("connection name \"{0}\" is invalid: use letters, digits and -_.:/@+%=,~ only")]
     BadName(String),
     /// A required option is missing.
     #[error("{option} must be specified")]
@@ -626,11 +626,15 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
     decode_hex(strip_hex_prefix(s.trim()))
 }
 
+/// libreswan takes a conn name as one word of ipsec.conf (`conn west=east` is the
+/// name `west=east`); pluto-rs takes letters, digits and the punctuation such names
+/// use, but no blanks, quotes, backslashes, shell metacharacters (the name reaches
+/// updown scripts as PLUTO_CONNECTION) or brackets (`name[N]` names an instance).
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n != "%default"
         && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+%".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+%=,~".contains(c))
 }
 
 fn check_family(option: &str, want: Option<AddrFamily>, v6: bool) -> Result<(), ConnError> {
@@ -1237,12 +1241,26 @@ mod tests {
         s.encrypt = false;
         assert_eq!(err(s), ConnError::ClientWithoutIpsec.to_string());
 
-        let mut s = west_east();
-        s.name = "bad name".into();
-        assert!(matches!(
-            Connection::from_spec(s, &HostAddrs::default()),
-            Err(ConnError::BadName(_))
-        ));
+        for bad in ["bad name", "a[1]", "q\"uote", "back\\slash", "", "x$y"] {
+            let mut s = west_east();
+            s.name = bad.into();
+            assert!(
+                matches!(
+                    Connection::from_spec(s, &HostAddrs::default()),
+                    Err(ConnError::BadName(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        // libreswan's one-word names, '=' and ',' included.
+        for good in ["west=east", "road,warrior", "a~b"] {
+            let mut s = west_east();
+            s.name = good.into();
+            assert!(
+                Connection::from_spec(s, &HostAddrs::default()).is_ok(),
+                "{good}"
+            );
+        }
 
         let mut s = west_east();
         s.pfsgroup = Some("modp999".into());

@@ -919,6 +919,14 @@ fn the_ipsec_command_adds_replaces_and_deletes_conns_from_ipsec_conf() {
         assert!(out.contains(&format!("\"{name}\": ")), "{name}: {out}");
     }
     assert!(!out.contains("broken"), "{out}");
+    // `ipsec metrics`: the same counters in Prometheus' text format.
+    let (st, out, err) = d.ipsec("metrics");
+    assert_eq!(st, 0, "{err}");
+    assert!(
+        out.contains("# TYPE pluto_current_connections gauge\npluto_current_connections 3\n"),
+        "{out}"
+    );
+    assert!(out.contains("# TYPE pluto_child_sa_in_bytes counter"), "{out}");
 
     // `ipsec replace`: the loaded conn goes, the file's comes back.
     std::fs::write(

@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use conn::conf::{Auto, ConfConn, Config};
+use control::request::StatusKind;
 use control::{Envelope, Request};
 
 use crate::Invocation;
@@ -39,6 +40,7 @@ Secrets, certificates and lists:
         listall | listpubkeys | listcerts | listcacerts | listcrls | listevents
 The daemon:
   ipsec start | stop | restart      ipsec pluto ARGS...      ipsec whack ARGS...
+  ipsec metrics            (pluto's counters in Prometheus' text format)
 Configuration:
   ipsec addconn [--config FILE] [--checkconfig] [--autoall] [--listall |
         --listadd | --listroute | --liststart | --listignore] [--liststack] [NAME...]
@@ -120,6 +122,9 @@ pub enum Action {
     /// `ipsec _stackmanager start` (the service's ExecStartPre): load the kernel
     /// modules, as libreswan's helper of that name.
     LoadModules,
+    /// `ipsec metrics`: pluto's counters and each Child SA's bytes in Prometheus'
+    /// text format.
+    Metrics,
     /// `--version`.
     Version,
     /// `--help`, or no command.
@@ -201,6 +206,7 @@ where
         "_stackmanager" if rest.first().map(String::as_str) == Some("start") && rest.len() == 1 => {
             Action::LoadModules
         }
+        "metrics" if rest.is_empty() => Action::Metrics,
         "start" => Action::Start,
         "stop" => Action::Stop,
         "restart" => Action::Restart,
@@ -408,6 +414,7 @@ where
         Action::AddConn(a) => addconn_run(&g, &a, out, err),
         Action::Pluto(args) => pluto(&args, err),
         Action::Start => start(&g, err),
+        Action::Metrics => metrics(&g, out, err),
         Action::LoadModules => {
             load_modules(err);
             0
@@ -606,6 +613,110 @@ fn addconn_run(g: &Global, a: &AddConn, out: &mut dyn Write, err: &mut dyn Write
         }
     }
     status
+}
+
+/// One status form as JSON, through the control socket (`None`: the reason is
+/// printed).
+fn status_json(g: &Global, what: StatusKind, err: &mut dyn Write) -> Option<serde_json::Value> {
+    let mut env = Envelope::new(vec![Request::Status { what }]);
+    env.output.json = true;
+    let inv = Invocation {
+        ctlsocket: ctlsocket(g),
+        envelope: env,
+    };
+    let mut buf = Vec::new();
+    if crate::run::send(&inv, &mut buf, err) != 0 {
+        return None;
+    }
+    // The document names each form it answers: {"globalstatus": {...}}.
+    match serde_json::from_slice::<serde_json::Value>(&buf) {
+        Ok(mut v) => Some(v[what.option()].take()),
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "ipsec metrics: pluto's {} answer is no JSON: {e}",
+                what.option()
+            );
+            None
+        }
+    }
+}
+
+/// `ipsec metrics`: `--globalstatus` and `--trafficstatus` in Prometheus' text
+/// exposition format.
+fn metrics(g: &Global, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let (Some(global), Some(traffic)) = (
+        status_json(g, StatusKind::Global, err),
+        status_json(g, StatusKind::Traffic, err),
+    ) else {
+        return 1;
+    };
+    let _ = out.write_all(prometheus(&global, &traffic).as_bytes());
+    0
+}
+
+/// A metric name from a libreswan counter name (`total.ipsec.traffic.in` ->
+/// `pluto_total_ipsec_traffic_in`).
+fn metric_name(key: &str) -> String {
+    let body: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("pluto_{body}")
+}
+
+/// A label value with Prometheus' escapes.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The exposition text: every `--globalstatus` counter (`total.*` as counters, the
+/// rest as gauges) and, per established Child SA, its bytes in and out.
+pub fn prometheus(global: &serde_json::Value, traffic: &serde_json::Value) -> String {
+    let mut s = String::new();
+    if let Some(m) = global.as_object() {
+        for (k, v) in m {
+            let Some(n) = v.as_u64() else { continue };
+            let name = metric_name(k);
+            let kind = if k.starts_with("total.") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            s.push_str(&format!("# TYPE {name} {kind}\n{name} {n}\n"));
+        }
+    }
+    let sas = traffic["traffic"].as_array().cloned().unwrap_or_default();
+    for (metric, field, help) in [
+        (
+            "pluto_child_sa_in_bytes",
+            "in_bytes",
+            "bytes received on the Child SA",
+        ),
+        (
+            "pluto_child_sa_out_bytes",
+            "out_bytes",
+            "bytes sent on the Child SA",
+        ),
+    ] {
+        s.push_str(&format!(
+            "# HELP {metric} {help}\n# TYPE {metric} counter\n"
+        ));
+        for sa in &sas {
+            let conn = sa["connection"].as_str().unwrap_or_default();
+            let serial = sa["serial"].as_u64().unwrap_or_default();
+            let peer = sa["id"].as_str().unwrap_or_default();
+            let n = sa[field].as_u64().unwrap_or_default();
+            s.push_str(&format!(
+                "{metric}{{connection=\"{}\",serial=\"{serial}\",peer=\"{}\"}} {n}\n",
+                label(conn),
+                label(peer)
+            ));
+        }
+    }
+    s
 }
 
 /// pluto's binary: in `$IPSEC_EXECDIR` (libreswan's variable for it) when set,
@@ -873,6 +984,27 @@ mod tests {
         ] {
             assert!(p(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn metrics_are_prometheus_text() {
+        let global = serde_json::json!({
+            "current.states.ike": 1,
+            "total.ipsec.traffic.in": 84,
+        });
+        let traffic = serde_json::json!({ "traffic": [
+            { "serial": 2, "connection": "west-\"east\"", "in_bytes": 84, "out_bytes": 42, "id": "@east" }
+        ]});
+        let text = prometheus(&global, &traffic);
+        for line in [
+            "# TYPE pluto_current_states_ike gauge\npluto_current_states_ike 1\n",
+            "# TYPE pluto_total_ipsec_traffic_in counter\npluto_total_ipsec_traffic_in 84\n",
+            "pluto_child_sa_in_bytes{connection=\"west-\\\"east\\\"\",serial=\"2\",peer=\"@east\"} 84\n",
+            "pluto_child_sa_out_bytes{connection=\"west-\\\"east\\\"\",serial=\"2\",peer=\"@east\"} 42\n",
+        ] {
+            assert!(text.contains(line), "{line}\n---\n{text}");
+        }
+        assert_eq!(p("metrics").unwrap().1, Action::Metrics);
     }
 
     #[test]

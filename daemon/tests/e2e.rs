@@ -926,7 +926,10 @@ fn the_ipsec_command_adds_replaces_and_deletes_conns_from_ipsec_conf() {
         out.contains("# TYPE pluto_current_connections gauge\npluto_current_connections 3\n"),
         "{out}"
     );
-    assert!(out.contains("# TYPE pluto_child_sa_in_bytes counter"), "{out}");
+    assert!(
+        out.contains("# TYPE pluto_child_sa_in_bytes counter"),
+        "{out}"
+    );
 
     // `ipsec replace`: the loaded conn goes, the file's comes back.
     std::fs::write(

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod events;
 pub mod forms;
 pub mod ifaddrs;
+pub mod journal;
 pub mod kworker;
 pub mod logging;
 pub mod notify;

@@ -1,6 +1,10 @@
 //! Where pluto's log goes. With `--logfile FILE` to FILE (appending), and to standard
 //! error as well when `--stderrlog` is given too; without `--logfile` to standard
 //! error (`--stderrlog`, or `--nofork`) or else to syslog (a forked daemon's default).
+//! When journald is there ([`crate::journal::detect`]) its native protocol replaces
+//! syslog, and the plain stderr of a `--nofork` daemon whose stderr is the journal
+//! (a systemd service): the lines then carry priorities and pluto's fields
+//! (connection, serial, peer). An explicit `--stderrlog` or `--logfile` is kept.
 //! SIGHUP reopens the log file ([`Logging::reopen`]), so a rotated file is followed by
 //! a new one at the old path. Debug lines appear only while a debug class is enabled
 //! (`--debug`, or whack `--debug` at run time).
@@ -17,6 +21,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, Registry};
 
 use crate::args::Options;
+use crate::journal;
 
 /// Where to log: any of the three sinks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,11 +36,28 @@ pub struct Sinks {
     pub file_truncate: bool,
     /// syslog(3), facility daemon.
     pub syslog: bool,
+    /// journald's native socket (in place of syslog, see [`Sinks::choose`]).
+    pub journal: Option<PathBuf>,
 }
 
 impl Sinks {
-    /// The sinks the command line asks for.
+    /// The sinks the command line asks for, with journald where it is there.
+    /// Must run before the fork, which points stderr at /dev/null.
     pub fn from_options(o: &Options) -> Sinks {
+        let env = journal::Environment::current();
+        let socket = PathBuf::from(journal::JOURNAL_SOCKET);
+        Sinks::choose(
+            o,
+            env.journald_present().then(|| socket.clone()),
+            env.stderr_is_journal().then_some(socket),
+        )
+    }
+
+    /// The sinks for `o`: `journal` is journald's socket when journald is there
+    /// (it replaces syslog), `stderr_journal` the same when stderr itself goes to
+    /// the journal (it then replaces the stderr that `--nofork` alone implies:
+    /// the same lines, with priorities and fields).
+    pub fn choose(o: &Options, journal: Option<PathBuf>, stderr_journal: Option<PathBuf>) -> Sinks {
         match &o.logfile {
             Some(f) => Sinks {
                 stderr: o.stderrlog,
@@ -43,13 +65,26 @@ impl Sinks {
                 file_no_time: o.log_no_time,
                 file_truncate: o.log_no_append,
                 syslog: false,
+                journal: None,
+            },
+            None if o.stderrlog => Sinks {
+                stderr: true,
+                ..Sinks::default()
+            },
+            None if o.nofork => match stderr_journal {
+                Some(j) => Sinks {
+                    journal: Some(j),
+                    ..Sinks::default()
+                },
+                None => Sinks {
+                    stderr: true,
+                    ..Sinks::default()
+                },
             },
             None => Sinks {
-                stderr: o.stderrlog || o.nofork,
-                file: None,
-                file_no_time: false,
-                file_truncate: false,
-                syslog: !(o.stderrlog || o.nofork),
+                syslog: journal.is_none(),
+                journal,
+                ..Sinks::default()
             },
         }
     }
@@ -66,6 +101,9 @@ pub enum LogError {
         /// Why.
         source: std::io::Error,
     },
+    /// The journal's socket cannot be created.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
 }
 
 /// A log file that can be reopened at its path (log rotation). Each event is one
@@ -208,12 +246,18 @@ pub fn init(sinks: &Sinks) -> Result<Logging, LogError> {
             .with_ansi(false)
             .without_time()
     });
+    let to_journal = sinks
+        .journal
+        .clone()
+        .map(journal::JournalLayer::new)
+        .transpose()?;
     Registry::default()
         .with(filter)
         .with(stderr)
         .with(to_file)
         .with(to_file_untimed)
         .with(syslog)
+        .with(to_journal)
         .init();
     let level = Box::new(move |debug: bool| {
         let level = if debug {
@@ -300,7 +344,8 @@ mod tests {
 
     #[test]
     fn sinks_follow_the_command_line() {
-        let s = Sinks::from_options(&opts("--logfile /l --stderrlog"));
+        let plain = |a: &str| Sinks::choose(&opts(a), None, None);
+        let s = plain("--logfile /l --stderrlog");
         assert_eq!(
             s,
             Sinks {
@@ -308,17 +353,37 @@ mod tests {
                 file: Some("/l".into()),
                 file_no_time: false,
                 file_truncate: false,
-                syslog: false
+                syslog: false,
+                journal: None,
             }
         );
-        let s = Sinks::from_options(&opts("--logfile /l --nofork"));
+        let s = plain("--logfile /l --nofork");
         assert!(!s.stderr && !s.syslog && s.file.is_some());
-        let s = Sinks::from_options(&opts("--nofork"));
+        let s = plain("--nofork");
         assert!(s.stderr && !s.syslog && s.file.is_none());
-        let s = Sinks::from_options(&opts("--stderrlog"));
+        let s = plain("--stderrlog");
         assert!(s.stderr && !s.syslog);
-        let s = Sinks::from_options(&opts(""));
-        assert!(!s.stderr && s.syslog && s.file.is_none());
+        let s = plain("");
+        assert!(!s.stderr && s.syslog && s.file.is_none() && s.journal.is_none());
+    }
+
+    #[test]
+    fn journald_replaces_syslog_and_a_journal_stderr_but_not_explicit_sinks() {
+        let j = || Some(PathBuf::from(journal::JOURNAL_SOCKET));
+        // Forked, journald there: the journal instead of syslog.
+        let s = Sinks::choose(&opts(""), j(), None);
+        assert!(!s.syslog && !s.stderr && s.journal == j());
+        // --nofork under systemd with stderr to the journal: native entries.
+        let s = Sinks::choose(&opts("--nofork"), j(), j());
+        assert!(!s.stderr && !s.syslog && s.journal == j());
+        // --nofork, journald there but stderr elsewhere: stderr as asked.
+        let s = Sinks::choose(&opts("--nofork"), j(), None);
+        assert!(s.stderr && s.journal.is_none());
+        // --stderrlog and --logfile are kept as they are.
+        let s = Sinks::choose(&opts("--stderrlog --nofork"), j(), j());
+        assert!(s.stderr && s.journal.is_none());
+        let s = Sinks::choose(&opts("--logfile /l"), j(), j());
+        assert!(s.file.is_some() && s.journal.is_none() && !s.syslog);
     }
 
     #[test]

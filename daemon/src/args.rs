@@ -61,6 +61,9 @@ pub struct Options {
     /// `--max-halfopen-ike N` (libreswan's `max-halfopen-ike=`): in DDoS auto mode,
     /// half-open IKE SAs from which new IKE_SA_INIT requests go unanswered.
     pub max_halfopen_ike: usize,
+    /// `--metrics-listen ADDR:PORT` (`metrics-listen=`): serve Prometheus metrics
+    /// over HTTP there; loopback only ([`crate::metrics::parse_listen`]).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             nhelpers: None,
             ddos_ike_threshold: ike::ikev2::Ddos::COOKIES_FROM,
             max_halfopen_ike: ike::ikev2::Ddos::REFUSE_FROM,
+            metrics_listen: None,
         }
     }
 }
@@ -139,6 +143,7 @@ Usage: pluto [--help] [--version] [--nofork] [--stderrlog] [--logfile FILE]
              [--debug CLASS]... [--rundir DIR] [--ctlsocket PATH]
              [--updown-script FILE] [--nhelpers N] [--fake-xfrm]
              [--ddos-ike-threshold N] [--max-halfopen-ike N]
+             [--metrics-listen ADDR:PORT]
 ";
 
 /// pluto's flag options (long names, without `--`).
@@ -169,6 +174,7 @@ pub const VALUED: &[&str] = &[
     "nhelpers",
     "ddos-ike-threshold",
     "max-halfopen-ike",
+    "metrics-listen",
 ];
 
 /// Parses pluto's arguments (without the program name), reading `--config`'s
@@ -273,6 +279,10 @@ where
             "nhelpers" => o.nhelpers = parse_nhelpers(&v)?,
             "ddos-ike-threshold" => o.ddos_ike_threshold = parse_count(name, &v)?,
             "max-halfopen-ike" => o.max_halfopen_ike = parse_count(name, &v)?,
+            "metrics-listen" => {
+                o.metrics_listen =
+                    Some(crate::metrics::parse_listen(&v).map_err(|e| e.to_string())?)
+            }
             _ => o.ctlsocket = Some(v.into()),
         }
     }

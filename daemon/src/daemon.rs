@@ -50,6 +50,9 @@ pub enum StartError {
     /// Signal handlers cannot be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// `--metrics-listen` cannot be bound.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 impl StartError {
@@ -60,7 +63,7 @@ impl StartError {
             StartError::RunDir { .. } | StartError::Running { .. } | StartError::PidFile { .. } => {
                 10
             }
-            StartError::Bind(_) => 2,
+            StartError::Bind(_) | StartError::Metrics(_) => 2,
             StartError::Secrets(_) | StartError::Signals(_) => 1,
         }
     }
@@ -241,6 +244,11 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     let pidfile = PidFile::lock(&opts.pidfile())?;
     let started = async {
         check_secrets(&opts.secretsfile)?;
+        // Before the control socket, so a taken port leaves nothing behind.
+        let metrics = match opts.metrics_listen {
+            Some(a) => Some(crate::metrics::bind(a).await?),
+            None => None,
+        };
         let server = Server::bind(&ctl)?;
         let signals = (|| {
             Ok::<_, std::io::Error>((
@@ -250,7 +258,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
             ))
         })();
         match signals {
-            Ok(s) => Ok((server, s)),
+            Ok(s) => Ok((server, metrics, s)),
             Err(e) => {
                 Server::remove_socket(&ctl);
                 Err(StartError::Signals(e))
@@ -258,7 +266,7 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
         }
     }
     .await;
-    let (server, (mut term, mut int, mut hup)) = match started {
+    let (server, metrics, (mut term, mut int, mut hup)) = match started {
         Ok(x) => x,
         Err(e) => {
             pidfile.remove();
@@ -334,6 +342,14 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     let (tx, mut rx) = mpsc::channel::<Command>(64);
     let server_task = tokio::spawn(server.run(tx));
     tracing::info!("listening for whack on \"{}\"", ctl.display());
+    // The metrics endpoint asks the loop for its text, as whack requests come in.
+    let (metrics_tx, mut metrics_rx) = mpsc::channel::<crate::metrics::Ask>(8);
+    let metrics_task = metrics.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!("serving metrics on http://{a}/metrics");
+        }
+        tokio::spawn(crate::metrics::serve(l, metrics_tx))
+    });
     ready();
     let mut notifier = crate::notify::Notifier::from_env();
     if let Some(n) = notifier.as_mut() {
@@ -432,6 +448,9 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
                 }
             }
             _ = sleep_until(deadline) => pluto.timeout().await,
+            Some(ask) = metrics_rx.recv(), if metrics_task.is_some() => {
+                let _ = ask.send(pluto.metrics_text().await);
+            }
             ev = next_kernel_event(&mut kernel_events) => {
                 match ev {
                     Ok(ev) => pluto.kernel_event(ev).await,
@@ -466,6 +485,9 @@ pub async fn run(opts: Options, hooks: Hooks, ready: impl FnOnce()) -> Result<()
     pluto.shutdown(leave_state).await;
     server_task.abort();
     let _ = server_task.await;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     rx.close();
     while let Ok(mut cmd) = rx.try_recv() {
         control::server::refuse_shutting_down(&mut cmd.responder);

@@ -504,7 +504,13 @@ impl Pluto {
                     .find(&connection)
                     .map(|c| c.policy.ike_lifetime)
                     .unwrap_or(conn::policy::DEFAULT_IKE_LIFETIME);
-                self.ike_sas.insert(ike, IkeRec { at: now, lifetime });
+                if self
+                    .ike_sas
+                    .insert(ike, IkeRec { at: now, lifetime })
+                    .is_none()
+                {
+                    self.per_conn.ike_up(&connection, replaces.is_some());
+                }
                 self.totals.add("total.ike.ikev2.established", 1);
                 self.instantiate(&connection, ike, replaces);
                 // Without --encrypt/--authenticate the IKE SA is all there is: a
@@ -524,6 +530,9 @@ impl Pluto {
                 // A rekey replaces a Child SA that is already up: the routes and
                 // firewall rules of "up" are in place and stay.
                 let rekey = self.children.same_traffic_as(child).any(|(_, c)| c.up);
+                if rekey {
+                    self.per_conn.child_rekeyed(&connection);
+                }
                 // Otherwise a waiting whack is released once "up" has run.
                 if rekey || !self.queue_up(child).await {
                     if let Some(c) = self.children.get_mut(&child) {
@@ -537,6 +546,9 @@ impl Pluto {
                 child,
                 notify,
             } => {
+                let failed = crate::stats::FailedSa::Child;
+                self.per_conn
+                    .failed(&connection, failed, notify.to_string());
                 self.finish(
                     &connection,
                     Some((
@@ -556,6 +568,10 @@ impl Pluto {
             } => {
                 // Ends a waiting `--rekey-ike/--rekey-child`: 0 once rekeyed,
                 // RC_NOTIFICATION + n when the peer refused (as --initiate does).
+                if let RekeyResult::Refused(n) = &result {
+                    let failed = crate::stats::FailedSa::Rekey;
+                    self.per_conn.failed(&connection, failed, n.to_string());
+                }
                 let fail = match result {
                     RekeyResult::Rekeyed(new) => {
                         tracing::debug!("\"{connection}\" {old}: rekeyed by {new}");
@@ -578,7 +594,9 @@ impl Pluto {
                 reason,
                 final_failure,
             } => {
-                self.ike_sas.remove(&ike);
+                if self.ike_sas.remove(&ike).is_some() {
+                    self.per_conn.ike_down(&connection);
+                }
                 if let Some(inst) = self.instances.remove(&ike) {
                     if let Some(c) = self.conns.remove(inst) {
                         tracing::info!("{}: deleting connection instance", c.display_name());
@@ -587,6 +605,10 @@ impl Pluto {
                 let failed = !matches!(reason, SaEnd::Deleted | SaEnd::LifetimeExpired);
                 if failed {
                     self.totals.add("total.ike.ikev2.failed", 1);
+                }
+                if let Some(why) = crate::stats::failure_reason(&reason) {
+                    let failed = crate::stats::FailedSa::Ike;
+                    self.per_conn.failed(&connection, failed, why);
                 }
                 if final_failure || failed {
                     let (code, why) = match &reason {
@@ -1069,6 +1091,7 @@ impl Pluto {
                     .unwrap_or(*last);
                 self.totals.add("total.ipsec.traffic.in", i);
                 self.totals.add("total.ipsec.traffic.out", o);
+                self.per_conn.bytes(connection, i, o);
                 self.tell_updown_errors(connection, Some(*child), d);
                 log_kernel_errors(connection, d);
             }

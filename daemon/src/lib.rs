@@ -18,6 +18,7 @@ pub mod ifaddrs;
 pub mod journal;
 pub mod kworker;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod pluto;
 pub mod secrets_load;

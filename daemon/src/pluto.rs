@@ -114,6 +114,8 @@ pub struct Pluto {
     pub keys: BTreeMap<String, Vec<PubKey>>,
     /// `total.*` counters.
     pub totals: Totals,
+    /// Per-connection counters (`--globalstatus --json`'s `connections`, metrics).
+    pub per_conn: crate::stats::PerConnection,
     /// The `--nhelpers` crypto threads (none until [`Pluto::start_helpers`]).
     pub compute: crate::compute::Pool,
     /// ipsec.secrets reads under way, and the whack requests parked on them.
@@ -329,6 +331,7 @@ impl Pluto {
             global_redirect_to: None,
             keys: BTreeMap::new(),
             totals: Totals::default(),
+            per_conn: Default::default(),
             debug_hook: None,
             opts,
         };

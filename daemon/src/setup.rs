@@ -180,6 +180,12 @@ fn apply_one(o: &mut Options, key: &str, sv: &SetupValue) -> Result<(), String> 
                 o.max_halfopen_ike = n;
             }
         }
+        "metrics-listen" => {
+            o.metrics_listen = Some(crate::metrics::parse_listen(v).map_err(|e| {
+                let e = e.to_string();
+                format!("{at}: {}", e.trim_start_matches("--metrics-listen: "))
+            })?)
+        }
         "ddos-mode" => {
             o.ddos_mode = match v {
                 "auto" => DdosMode::Auto,
@@ -283,6 +289,25 @@ mod tests {
         assert_eq!(o.ddos_mode, DdosMode::Busy);
         assert_eq!((o.ddos_ike_threshold, o.max_halfopen_ike), (100, 200));
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+
+    #[test]
+    fn metrics_listen_takes_loopback_only() {
+        let o = opts("--config /c", "  metrics-listen=127.0.0.1:9100\n").unwrap();
+        assert_eq!(o.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        let o = opts("--metrics-listen [::1]:9101", "").unwrap();
+        assert_eq!(o.metrics_listen, Some("[::1]:9101".parse().unwrap()));
+        let e = opts("--config /c", "  metrics-listen=192.0.2.1:9100\n").unwrap_err();
+        assert!(
+            e.starts_with("/etc/ipsec.conf:2: config setup metrics-listen=192.0.2.1:9100: 192.0.2.1 is not a loopback address"),
+            "{e}"
+        );
+        let e = opts("--metrics-listen 0.0.0.0:9100", "").unwrap_err();
+        assert!(
+            e.starts_with("--metrics-listen: 0.0.0.0 is not a loopback"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
     }
 
     #[test]

@@ -341,6 +341,7 @@ fn global_json(p: &Pluto) -> Value {
         .global_counters()
         .into_iter()
         .map(|(k, v)| (k, json!(v)))
+        .chain([("connections".into(), crate::metrics::connections_json(p))])
         .collect();
     Value::Object(m)
 }

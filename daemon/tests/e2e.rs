@@ -1013,3 +1013,114 @@ fn without_nofork_pluto_forks_once_ready() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(pid, daemon);
 }
+
+/// GETs `path` (or sends `request` as it is) to pluto's metrics endpoint with a
+/// plain TcpStream: the whole answer.
+fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_listen_serves_the_ipsec_metrics_text_on_loopback() {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let d = Daemon::start_with(|_| vec!["--metrics-listen".into(), addr.to_string()]);
+    let (st, _, err) = d.whack(WEST_EAST);
+    assert_eq!(st, 0, "{err}");
+    let ok = http(addr, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (head, body) = ok.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nContent-Type: text/plain; version=0.0.4\r\n"),
+        "{head}"
+    );
+    for line in [
+        "pluto_current_connections 1\n",
+        "pluto_total_ike_ikev2_established 0\n",
+        "# TYPE pluto_connection_ike_sas gauge\n",
+        "pluto_connection_ike_sas{connection=\"west-east\"} 0\n",
+        "pluto_connection_child_sas{connection=\"west-east\"} 0\n",
+        "pluto_connection_ike_rekeys_total{connection=\"west-east\"} 0\n",
+        "# TYPE pluto_connection_failures_total counter\n",
+    ] {
+        assert!(body.contains(line), "{line}---\n{body}");
+    }
+    // The same text as `ipsec metrics` (one formatter, the same documents).
+    let (st, text, err) = d.ipsec("metrics");
+    assert_eq!(st, 0, "{err}");
+    assert_eq!(text, body);
+    // The JSON the text is made from.
+    let (st, json, err) = d.whack("--globalstatus --json");
+    assert_eq!(st, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let c = &v["globalstatus"]["connections"]["west-east"];
+    assert_eq!(c["ike_sas"], 0, "{v}");
+    assert!(c["failures"].is_object(), "{v}");
+    // The text form is libreswan's, without the connections.
+    let (_, text, _) = d.whack("--globalstatus");
+    assert!(
+        !text.contains("west-east")
+            && !text.contains('{')
+            && text.contains("current.connections=1"),
+        "{text}"
+    );
+    // Other paths and methods; an HTTP/1.0 request is answered too.
+    assert!(http(addr, "GET / HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
+    assert!(http(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+    assert!(http(addr, "GET /metrics HTTP/1.0\n\n").starts_with("HTTP/1.1 200 OK"));
+    assert!(http(addr, "nonsense\r\n\r\n").starts_with("HTTP/1.1 400 "));
+    // A client that connects and sends nothing does not hold pluto: whack and
+    // other scrapes are answered meanwhile.
+    let idle = std::net::TcpStream::connect(addr).unwrap();
+    assert_eq!(d.whack("--globalstatus").0, 0);
+    assert!(http(addr, "GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200 OK"));
+    drop(idle);
+}
+
+#[test]
+fn metrics_listen_off_loopback_or_on_a_taken_port_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("none");
+    let (code, err) = failed_start(
+        dir.path(),
+        false,
+        &[
+            "--metrics-listen".as_ref(),
+            "192.0.2.1:9100".as_ref(),
+            "--secretsfile".as_ref(),
+            none.as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "pluto: --metrics-listen: 192.0.2.1 is not a loopback address (127.0.0.0/8 or ::1); the metrics name connections and peers, so pluto serves them to this host only"
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for fork in [false, true] {
+        let (code, err) = failed_start(
+            dir.path(),
+            fork,
+            &[
+                "--metrics-listen".as_ref(),
+                addr.as_ref(),
+                "--secretsfile".as_ref(),
+                none.as_os_str(),
+            ],
+        );
+        assert_eq!(code, Some(2), "fork={fork}: {err}");
+        // Forked: the parent prints the child's reason; in the foreground it is
+        // the log line on stderr.
+        let says = format!("--metrics-listen: cannot listen on {addr}: Address already in use");
+        assert!(err.contains(&says), "fork={fork}: {err}");
+        assert_eq!(err.lines().count(), 1, "fork={fork}: {err}");
+    }
+}

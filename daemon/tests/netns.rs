@@ -328,6 +328,19 @@ fn wrong_psk_fails_cleanly_on_both_sides() {
     assert!(!status.contains("type=ESP"), "{status}");
     assert!(!bed.xfrm_state(0).contains("proto esp"));
     assert!(!bed.xfrm_state(1).contains("proto esp"));
+    // Each side counts the failure under the connection and the notify
+    // (--globalstatus --json's connections, and the metrics made from them).
+    for side in [0, 1] {
+        let (st, o) = bed.whack(side, "--globalstatus --json");
+        assert_eq!(st, 0, "{o}");
+        let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        let c = &v["globalstatus"]["connections"]["west-east"];
+        assert!(
+            c["failures"]["ike"]["AUTHENTICATION_FAILED"].as_u64() >= Some(1),
+            "side {side}: {c}\n{logs}"
+        );
+        assert_eq!(c["ike_sas"], 0, "side {side}: {c}");
+    }
 }
 
 #[test]

@@ -651,72 +651,8 @@ fn metrics(g: &Global, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     ) else {
         return 1;
     };
-    let _ = out.write_all(prometheus(&global, &traffic).as_bytes());
+    let _ = out.write_all(control::metrics::prometheus(&global, &traffic).as_bytes());
     0
-}
-
-/// A metric name from a libreswan counter name (`total.ipsec.traffic.in` ->
-/// `pluto_total_ipsec_traffic_in`).
-fn metric_name(key: &str) -> String {
-    let body: String = key
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("pluto_{body}")
-}
-
-/// A label value with Prometheus' escapes.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The exposition text: every `--globalstatus` counter (`total.*` as counters, the
-/// rest as gauges) and, per established Child SA, its bytes in and out.
-pub fn prometheus(global: &serde_json::Value, traffic: &serde_json::Value) -> String {
-    let mut s = String::new();
-    if let Some(m) = global.as_object() {
-        for (k, v) in m {
-            let Some(n) = v.as_u64() else { continue };
-            let name = metric_name(k);
-            let kind = if k.starts_with("total.") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            s.push_str(&format!("# TYPE {name} {kind}\n{name} {n}\n"));
-        }
-    }
-    let sas = traffic["traffic"].as_array().cloned().unwrap_or_default();
-    for (metric, field, help) in [
-        (
-            "pluto_child_sa_in_bytes",
-            "in_bytes",
-            "bytes received on the Child SA",
-        ),
-        (
-            "pluto_child_sa_out_bytes",
-            "out_bytes",
-            "bytes sent on the Child SA",
-        ),
-    ] {
-        s.push_str(&format!(
-            "# HELP {metric} {help}\n# TYPE {metric} counter\n"
-        ));
-        for sa in &sas {
-            let conn = sa["connection"].as_str().unwrap_or_default();
-            let serial = sa["serial"].as_u64().unwrap_or_default();
-            let peer = sa["id"].as_str().unwrap_or_default();
-            let n = sa[field].as_u64().unwrap_or_default();
-            s.push_str(&format!(
-                "{metric}{{connection=\"{}\",serial=\"{serial}\",peer=\"{}\"}} {n}\n",
-                label(conn),
-                label(peer)
-            ));
-        }
-    }
-    s
 }
 
 /// pluto's binary: in `$IPSEC_EXECDIR` (libreswan's variable for it) when set,
@@ -987,24 +923,10 @@ mod tests {
     }
 
     #[test]
-    fn metrics_are_prometheus_text() {
-        let global = serde_json::json!({
-            "current.states.ike": 1,
-            "total.ipsec.traffic.in": 84,
-        });
-        let traffic = serde_json::json!({ "traffic": [
-            { "serial": 2, "connection": "west-\"east\"", "in_bytes": 84, "out_bytes": 42, "id": "@east" }
-        ]});
-        let text = prometheus(&global, &traffic);
-        for line in [
-            "# TYPE pluto_current_states_ike gauge\npluto_current_states_ike 1\n",
-            "# TYPE pluto_total_ipsec_traffic_in counter\npluto_total_ipsec_traffic_in 84\n",
-            "pluto_child_sa_in_bytes{connection=\"west-\\\"east\\\"\",serial=\"2\",peer=\"@east\"} 84\n",
-            "pluto_child_sa_out_bytes{connection=\"west-\\\"east\\\"\",serial=\"2\",peer=\"@east\"} 42\n",
-        ] {
-            assert!(text.contains(line), "{line}\n---\n{text}");
-        }
+    fn metrics_is_a_subcommand() {
+        // The text itself: control::metrics::tests.
         assert_eq!(p("metrics").unwrap().1, Action::Metrics);
+        assert!(p("metrics now").is_err());
     }
 
     #[test]

@@ -401,6 +401,8 @@ pub const SETUP_KEYWORDS: &[&str] = &[
     "logstderr",
     "logtime",
     "max-halfopen-ike",
+    // pluto-rs: the metrics HTTP endpoint (libreswan has none).
+    "metrics-listen",
     "myvendorid",
     "nat-ikeport",
     "nflog-all",

@@ -6,6 +6,7 @@
 //! - [`client`]: the blocking client whack uses.
 //! - [`server`]: the tokio accept loop; the daemon receives [`server::Command`]s.
 //! - [`classes`]: the debug classes and impairments.
+//! - [`metrics`]: the status documents in Prometheus' text format.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -13,6 +14,7 @@
 
 pub mod classes;
 pub mod client;
+pub mod metrics;
 pub mod rc;
 pub mod request;
 pub mod secret;

@@ -51,6 +51,7 @@ impl Pluto {
     /// `--clearstats`.
     pub(crate) fn clear_stats_form(&mut self, r: &mut Responder) {
         self.totals.clear();
+        self.per_conn.clear();
         self.ike.clear_counters();
         r.comment("statistics cleared");
     }
